@@ -1,0 +1,46 @@
+# Building WebAssembly guest functions (WASI preview 1 command modules) as part of the
+# normal build. Outputs land in ${TERN_EXAMPLES_DIR}.
+
+find_program(TERN_WASM_CLANG NAMES clang-14 clang)
+find_program(TERN_RUSTC NAMES rustc PATHS /usr/bin NO_DEFAULT_PATH)
+if(NOT TERN_RUSTC)
+  find_program(TERN_RUSTC rustc)
+endif()
+set(TERN_GUEST_INCLUDE ${PROJECT_SOURCE_DIR}/sdk/guest/c)
+
+# tern_add_wasm_c(NAME SOURCES src... [CFLAGS flags...])
+# Compiles C sources to ${TERN_EXAMPLES_DIR}/NAME.wasm with clang --target=wasm32-wasi.
+function(tern_add_wasm_c name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;CFLAGS" ${ARGN})
+  set(out ${TERN_EXAMPLES_DIR}/${name}.wasm)
+  set(srcs)
+  foreach(s ${ARG_SOURCES})
+    list(APPEND srcs ${CMAKE_CURRENT_SOURCE_DIR}/${s})
+  endforeach()
+  add_custom_command(
+    OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${TERN_EXAMPLES_DIR}
+    COMMAND ${TERN_WASM_CLANG} --target=wasm32-wasi -O2 -Wall -I${TERN_GUEST_INCLUDE}
+            -Wl,--strip-debug ${ARG_CFLAGS} ${srcs} -o ${out}
+    DEPENDS ${srcs}
+    COMMENT "wasm32-wasi ${name}.wasm"
+    VERBATIM)
+  add_custom_target(wasm_${name} ALL DEPENDS ${out})
+endfunction()
+
+# tern_add_wasm_rust(NAME SOURCE src.rs)
+# Compiles one Rust file to ${TERN_EXAMPLES_DIR}/NAME.wasm with Debian's rustc.
+function(tern_add_wasm_rust name)
+  cmake_parse_arguments(ARG "" "SOURCE" "" ${ARGN})
+  set(out ${TERN_EXAMPLES_DIR}/${name}.wasm)
+  set(src ${CMAKE_CURRENT_SOURCE_DIR}/${ARG_SOURCE})
+  add_custom_command(
+    OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${TERN_EXAMPLES_DIR}
+    COMMAND ${TERN_RUSTC} --edition 2021 --target wasm32-wasi -C opt-level=2
+            -C strip=debuginfo --crate-type bin -o ${out} ${src}
+    DEPENDS ${src}
+    COMMENT "wasm32-wasi (rust) ${name}.wasm"
+    VERBATIM)
+  add_custom_target(wasm_${name} ALL DEPENDS ${out})
+endfunction()

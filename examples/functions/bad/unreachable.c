@@ -1,0 +1,4 @@
+/* unreachable: executes the WebAssembly `unreachable` instruction, which traps. */
+int main(void) {
+  __builtin_trap();
+}

@@ -1,0 +1,103 @@
+#include "cli/run_command.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+namespace tern::cli {
+
+namespace {
+
+int fail(std::ostream& err, const Error& e) {
+  err << "tern: " << e.describe() << "\n";
+  return errorKind(e.code()).exitStatus;
+}
+
+std::string percentileUs(std::vector<int64_t> ns, double p) {
+  if (ns.empty()) return "-";
+  std::sort(ns.begin(), ns.end());
+  size_t i = std::min(ns.size() - 1, static_cast<size_t>(p * static_cast<double>(ns.size())));
+  return fmt::format("{:.2f}", static_cast<double>(ns[i]) / 1000.0);
+}
+
+}  // namespace
+
+int runCommand(const RunOptions& options, std::istream& in, std::ostream& out, std::ostream& err) {
+  for (const auto& kv : options.env) {
+    if (kv.find('=') == std::string::npos || kv.front() == '=') {
+      return fail(err, Error(ErrorCode::kInvalidArgument,
+                             fmt::format("--env expects KEY=VALUE, got \"{}\"", kv)));
+    }
+  }
+  if (options.memoryMb == 0 || options.memoryMb > 4096) {
+    return fail(err, Error(ErrorCode::kInvalidArgument, "--memory-mb must be 1..4096"));
+  }
+  if (options.repeat == 0) {
+    return fail(err, Error(ErrorCode::kInvalidArgument, "--repeat must be at least 1"));
+  }
+
+  std::string input;
+  if (!options.inputPath.empty()) {
+    std::ifstream f(options.inputPath, std::ios::binary);
+    if (!f) {
+      return fail(err, Error(ErrorCode::kIo, "cannot read input file " + options.inputPath));
+    }
+    input.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  } else {
+    input.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+
+  wasm::EngineConfig config;
+  config.compiler.cacheDir =
+      options.cacheDir.empty() ? wasm::defaultCacheDir() : std::filesystem::path(options.cacheDir);
+  wasm::Engine engine(config);
+  auto module = engine.loadFile(options.modulePath);
+  if (!module.ok()) return fail(err, module.error());
+
+  wasm::InvocationRequest request;
+  request.input = input;
+  request.args.push_back(std::filesystem::path(options.modulePath).stem().string());
+  request.args.insert(request.args.end(), options.args.begin(), options.args.end());
+  request.env = options.env;
+  request.timeout = std::chrono::milliseconds(options.timeoutMs);
+  request.limits.memoryPages = options.memoryMb * 16;
+
+  std::vector<int64_t> durations;
+  durations.reserve(options.repeat);
+  wasm::InvocationResult first;
+  for (uint32_t i = 0; i < options.repeat; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    wasm::InvocationResult r = engine.invoke(*module, request);
+    durations.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now() - start)
+                            .count());
+    if (i == 0) {
+      first = std::move(r);
+    } else if (r.outcome != first.outcome) {
+      // Every repetition is the same invocation; say so if one behaves differently.
+      err << "tern: repetition " << i + 1 << " ended " << wasm::outcomeName(r.outcome)
+          << " where the first ended " << wasm::outcomeName(first.outcome) << "\n";
+    }
+  }
+
+  out << first.stdoutData;
+  out.flush();
+  err << first.stderrData;
+  if (first.stderrDropped) {
+    err << fmt::format("tern: [{} bytes of stderr dropped at the {}-byte limit]\n",
+                       first.stderrDropped, request.limits.stderrBytes);
+  }
+  if (options.repeat > 1) {
+    err << fmt::format("tern: {} fresh sandboxes: median {} us, p99 {} us, max {} us\n",
+                       options.repeat, percentileUs(durations, 0.5), percentileUs(durations, 0.99),
+                       percentileUs(durations, 1.0));
+  }
+  if (auto e = first.error()) return fail(err, *e);
+  return first.exitCode;
+}
+
+}  // namespace tern::cli

@@ -1,0 +1,29 @@
+#pragma once
+// `tern run`: one module, one invocation (or N fresh ones with --repeat), from the shell.
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "wasm/engine.h"
+
+namespace tern::cli {
+
+struct RunOptions {
+  std::string modulePath;
+  std::string inputPath;            // empty: read tern's own stdin
+  std::vector<std::string> env;     // KEY=VALUE
+  std::vector<std::string> args;    // guest argv[1..]
+  uint32_t timeoutMs = 10000;
+  uint32_t memoryMb = 128;
+  uint32_t repeat = 1;
+  std::string cacheDir;             // empty: the default cache
+};
+
+// Runs the command. Returns the process exit status: the guest's exit code when it exits
+// normally, otherwise the error kind's status (see docs/cli.md), with a one-line message
+// on `err`.
+int runCommand(const RunOptions& options, std::istream& in, std::ostream& out, std::ostream& err);
+
+}  // namespace tern::cli

@@ -1,0 +1,108 @@
+#pragma once
+// Ahead-of-time compilation: wasm -> C (wasm2c, with a module name unique to the content
+// hash) -> shared object (the system C compiler) -> dlopen. Compiled objects are cached on
+// disk under a key of module hash + toolchain identity + flags + runtime ABI version, so
+// they are reused across processes; concurrent requests for the same key, in this process
+// or another, compile once (an in-process table of pending compiles plus an flock on disk).
+
+#include <cstdint>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+
+#include "util/error.h"
+#include "wasm/module_abi.h"
+#include "wasm/module_info.h"
+
+namespace tern::wasm {
+
+enum class OptLevel : uint8_t { kO0, kO1, kO2 };
+
+// Which imports a module may have. Functions may import only tern's host modules; the
+// conformance harness links spec-test modules to each other through tern_import_env.
+enum class ImportPolicy : uint8_t { kHostOnly, kLinkForeign };
+
+struct CompileOptions {
+  OptLevel opt = OptLevel::kO2;
+  ImportPolicy imports = ImportPolicy::kHostOnly;
+};
+
+struct CompilerConfig {
+  std::filesystem::path cacheDir;
+  std::string cc = "cc";
+  std::string wasm2c = "wasm2c";
+  size_t maxModuleBytes = 64u << 20;
+};
+
+// A module's compiled code, loaded into this process.
+class CompiledModule {
+ public:
+  ~CompiledModule();
+  CompiledModule(const CompiledModule&) = delete;
+  CompiledModule& operator=(const CompiledModule&) = delete;
+
+  const tern_module_t& abi() const { return *abi_; }
+  const ModuleInfo& info() const { return info_; }
+  const std::string& hash() const { return hash_; }  // SHA-256 of the wasm bytes
+  const std::filesystem::path& objectPath() const { return objectPath_; }
+  // The export with that name, or nullptr.
+  const tern_export_t* findExport(std::string_view name) const;
+
+ private:
+  friend class Compiler;
+  CompiledModule() = default;
+  void* handle_ = nullptr;
+  const tern_module_t* abi_ = nullptr;
+  ModuleInfo info_;
+  std::string hash_;
+  std::filesystem::path objectPath_;
+};
+
+struct CompileStats {
+  uint64_t compiles = 0;    // objects built by this process
+  uint64_t cacheHits = 0;   // objects found on disk or in memory
+  double compileSeconds = 0;
+};
+
+class Compiler {
+ public:
+  explicit Compiler(CompilerConfig config);
+
+  // Checks, compiles (or finds in the cache) and loads a module. Errors: kModuleTooLarge,
+  // kInvalidModule (with wasm2c's message for invalid code), kCompileFailed, kIo.
+  Result<std::shared_ptr<const CompiledModule>> load(std::span<const uint8_t> wasm,
+                                                     const CompileOptions& options = {});
+
+  CompileStats stats() const;
+  const CompilerConfig& config() const { return config_; }
+
+ private:
+  Result<std::filesystem::path> buildObject(std::span<const uint8_t> wasm,
+                                            const ModuleInfo& info, const std::string& hash,
+                                            const std::string& key,
+                                            const CompileOptions& options);
+  Result<std::shared_ptr<const CompiledModule>> open(const std::filesystem::path& object,
+                                                     ModuleInfo info, std::string hash);
+  const std::string& toolchainId();
+
+  CompilerConfig config_;
+  mutable std::mutex mu_;
+  std::string toolchainId_;
+  // Compiles in flight and modules loaded, by cache key.
+  std::map<std::string, std::shared_future<Result<std::filesystem::path>>> pending_;
+  std::map<std::string, std::weak_ptr<const CompiledModule>> loaded_;
+  CompileStats stats_;
+};
+
+// wasm2c's name mangling for module, import and export names.
+std::string wasm2cMangle(std::string_view name);
+
+// The glue C source for a module compiled by wasm2c under `moduleName`.
+std::string generateGlue(const ModuleInfo& info, const std::string& moduleName,
+                         ImportPolicy imports);
+
+}  // namespace tern::wasm

@@ -1,0 +1,156 @@
+#include "wasm/memory_pool.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace tern::wasm {
+
+MemoryPool::MemoryPool(size_t maxSlots)
+    : maxSlots_(std::min(maxSlots, kSlotsPerChunk * kMaxChunks)) {
+  // Slots never move: threads hold references to their slot outside the lock.
+  slots_.reserve(maxSlots_);
+  free_.reserve(maxSlots_);
+}
+
+MemoryPool::~MemoryPool() {
+  size_t n = chunkCount_.load();
+  for (size_t i = 0; i < n; ++i) {
+    munmap(chunks_[i].load(), kSlotBytes * kSlotsPerChunk);
+  }
+}
+
+bool MemoryPool::reserveChunk() {
+  size_t n = chunkCount_.load();
+  if (n >= kMaxChunks || slots_.size() >= maxSlots_) return false;
+  void* p = mmap(nullptr, kSlotBytes * kSlotsPerChunk, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return false;
+  auto* base = static_cast<uint8_t*>(p);
+  chunks_[n].store(base);
+  chunkCount_.store(n + 1);
+  size_t add = std::min(kSlotsPerChunk, maxSlots_ - slots_.size());
+  size_t first = slots_.size();
+  for (size_t i = 0; i < add; ++i) slots_.push_back(Slot{base + i * kSlotBytes, 0});
+  // The free list pops from the back: push in reverse so low addresses go out first.
+  for (size_t i = add; i-- > 0;) free_.push_back(static_cast<uint32_t>(first + i));
+  return true;
+}
+
+MemoryPool::Slot* MemoryPool::slotFor(uint8_t* base) {
+  size_t n = chunkCount_.load();
+  for (size_t c = 0; c < n; ++c) {
+    uint8_t* chunk = chunks_[c].load();
+    if (base >= chunk && base < chunk + kSlotBytes * kSlotsPerChunk) {
+      size_t index = c * kSlotsPerChunk + static_cast<size_t>(base - chunk) / kSlotBytes;
+      return index < slots_.size() ? &slots_[index] : nullptr;
+    }
+  }
+  return nullptr;
+}
+
+uint8_t* MemoryPool::acquire(uint64_t bytes) {
+  if (bytes > (4ull << 30)) return nullptr;
+  std::unique_lock lock(mu_);
+  if (free_.empty() && !reserveChunk()) return nullptr;
+  uint32_t index = free_.back();
+  free_.pop_back();
+  Slot& slot = slots_[index];
+  ++inUse_;
+  ++acquires_;
+  lock.unlock();
+
+  // Only this thread touches the slot now. Adjust the accessible prefix if the last user
+  // had a different size; the same module reusing the slot needs no system call.
+  bool ok = true;
+  if (slot.accessible > bytes) {
+    ok = mprotect(slot.base + bytes, slot.accessible - bytes, PROT_NONE) == 0;
+  } else if (slot.accessible < bytes) {
+    ok = mprotect(slot.base + slot.accessible, bytes - slot.accessible,
+                  PROT_READ | PROT_WRITE) == 0;
+  }
+  if (!ok) {
+    std::lock_guard relock(mu_);
+    free_.push_back(index);
+    --inUse_;
+    return nullptr;
+  }
+  slot.accessible = bytes;
+  return slot.base;
+}
+
+bool MemoryPool::grow(uint8_t* base, uint64_t oldBytes, uint64_t newBytes) {
+  Slot* slot;
+  {
+    std::lock_guard lock(mu_);
+    slot = slotFor(base);
+  }
+  if (!slot || newBytes > (4ull << 30)) return false;
+  if (newBytes > slot->accessible) {
+    if (mprotect(base + slot->accessible, newBytes - slot->accessible,
+                 PROT_READ | PROT_WRITE) != 0) {
+      return false;
+    }
+    slot->accessible = newBytes;
+  }
+  (void)oldBytes;
+  return true;
+}
+
+void MemoryPool::release(uint8_t* base, uint64_t usedBytes) {
+  std::unique_lock lock(mu_);
+  Slot* slot = slotFor(base);
+  if (!slot) return;
+  lock.unlock();
+
+  // Reset the contents to zero. Discarding pages with madvise costs a TLB shootdown on
+  // every core the process runs on (an IPI round, tens of microseconds on a VM) and a page
+  // fault per page on the next use; zeroing the few pages a small invocation touched costs
+  // far less. So: find the resident pages; if they are few and the pool's budget of warm
+  // pages allows, zero them in place and keep them; otherwise discard them.
+  uint64_t dirty = std::max(usedBytes, slot->accessible);
+  uint64_t resident = 0;
+  bool zeroInPlace = false;
+  if (dirty > 0 && dirty <= kWarmScanBytes) {
+    size_t pages = (dirty + kOsPage - 1) / kOsPage;
+    unsigned char vec[kWarmScanBytes / kOsPage];
+    if (mincore(base, pages * kOsPage, vec) == 0) {
+      for (size_t i = 0; i < pages; ++i) resident += (vec[i] & 1) ? kOsPage : 0;
+      uint64_t warmAfter = warmBytes_.load(std::memory_order_relaxed) - slot->warm + resident;
+      if (resident <= kWarmSlotBytes && warmAfter <= kWarmBudgetBytes) {
+        zeroInPlace = true;
+        for (size_t i = 0; i < pages; ++i) {
+          if (vec[i] & 1) memset(base + i * kOsPage, 0, kOsPage);
+        }
+      }
+    }
+  }
+  if (!zeroInPlace) {
+    if (dirty > 0) madvise(base, dirty, MADV_DONTNEED);
+    resident = 0;
+  }
+  warmBytes_.fetch_add(resident - slot->warm, std::memory_order_relaxed);
+  slot->warm = resident;
+  lock.lock();
+  free_.push_back(static_cast<uint32_t>(slot - slots_.data()));
+  --inUse_;
+}
+
+bool MemoryPool::contains(const void* addr) const {
+  auto* p = static_cast<const uint8_t*>(addr);
+  size_t n = chunkCount_.load(std::memory_order_acquire);
+  for (size_t c = 0; c < n; ++c) {
+    const uint8_t* chunk = chunks_[c].load(std::memory_order_relaxed);
+    if (p >= chunk && p < chunk + kSlotBytes * kSlotsPerChunk) return true;
+  }
+  return false;
+}
+
+MemoryPoolStats MemoryPool::stats() const {
+  std::lock_guard lock(mu_);
+  return MemoryPoolStats{slots_.size(), inUse_, maxSlots_, acquires_,
+                         warmBytes_.load(std::memory_order_relaxed)};
+}
+
+}  // namespace tern::wasm

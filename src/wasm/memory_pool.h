@@ -1,0 +1,83 @@
+#pragma once
+// The pool of pre-reserved linear-memory slots. Each slot is an 8 GiB + guard reservation
+// (PROT_NONE, no swap reservation) so that wasm2c's compiled loads and stores, whose
+// effective address is a 32-bit index plus a 32-bit offset, always land inside the slot:
+// anything beyond the accessible prefix faults and becomes an out-of-bounds trap. Slots are
+// reserved in chunks on first need, never unmapped, and recycled: releasing a slot discards
+// its contents: the few pages a small invocation touched are zeroed in place and stay
+// resident (within a pool-wide budget), larger ones are discarded with madvise. Steady-state
+// invocations of small functions make no memory-management system call that changes
+// mappings, so no TLB shootdowns.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+namespace tern::wasm {
+
+struct MemoryPoolStats {
+  size_t slotsReserved = 0;  // slots whose address space is reserved
+  size_t slotsInUse = 0;
+  size_t maxSlots = 0;
+  uint64_t acquires = 0;
+  uint64_t warmBytes = 0;  // zeroed pages kept resident in free slots
+};
+
+class MemoryPool {
+ public:
+  static constexpr uint64_t kWasmPageSize = 65536;
+  // 4 GiB of index space + 4 GiB of static offset + one guard page for access widths.
+  static constexpr uint64_t kSlotBytes = (8ull << 30) + kWasmPageSize;
+  static constexpr size_t kSlotsPerChunk = 32;
+  static constexpr size_t kMaxChunks = 512;
+  static constexpr uint64_t kOsPage = 4096;
+  // Memories up to this size are scanned for resident pages on release.
+  static constexpr uint64_t kWarmScanBytes = 16u << 20;
+  // At most this many resident bytes per slot are zeroed in place rather than discarded.
+  static constexpr uint64_t kWarmSlotBytes = 1u << 20;
+  // Pool-wide bound on zeroed pages kept resident in free slots.
+  static constexpr uint64_t kWarmBudgetBytes = 64u << 20;
+
+  // maxSlots bounds how many memories may be alive at once (each costs 8 GiB of address
+  // space, none of RAM until touched).
+  explicit MemoryPool(size_t maxSlots);
+  ~MemoryPool();
+  MemoryPool(const MemoryPool&) = delete;
+  MemoryPool& operator=(const MemoryPool&) = delete;
+
+  // A slot with its first `bytes` readable and writable and zero-filled, the rest
+  // inaccessible. nullptr when every slot is in use or the address space is exhausted.
+  uint8_t* acquire(uint64_t bytes);
+  // Makes [0, newBytes) accessible; false if the kernel refuses.
+  bool grow(uint8_t* slot, uint64_t oldBytes, uint64_t newBytes);
+  // Returns the slot; its contents are discarded.
+  void release(uint8_t* slot, uint64_t usedBytes);
+
+  // Whether `addr` lies inside any slot reserved by this pool. Async-signal-safe.
+  bool contains(const void* addr) const;
+
+  MemoryPoolStats stats() const;
+
+ private:
+  struct Slot {
+    uint8_t* base = nullptr;
+    uint64_t accessible = 0;  // bytes currently mapped read/write
+    uint64_t warm = 0;        // resident zeroed bytes kept from the last use
+  };
+  Slot* slotFor(uint8_t* base);
+  bool reserveChunk();
+
+  const size_t maxSlots_;
+  std::atomic<uint8_t*> chunks_[kMaxChunks] = {};
+  std::atomic<size_t> chunkCount_{0};
+  mutable std::mutex mu_;
+  std::vector<Slot> slots_;          // all reserved slots, by index
+  std::vector<uint32_t> free_;       // indices of free slots, most recently used last
+  size_t inUse_ = 0;
+  uint64_t acquires_ = 0;
+  std::atomic<uint64_t> warmBytes_{0};
+};
+
+}  // namespace tern::wasm

@@ -1,0 +1,140 @@
+#pragma once
+// tern's implementation of wasm2c's runtime interface (wasm-rt.h) and the per-thread and
+// per-sandbox state behind it. Compiled modules call the C functions defined in
+// runtime.cpp (wasm_rt_*) and wasi.cpp (Z_wasi_snapshot_preview1Z_*); those reach the
+// current sandbox through the calling thread's ThreadState.
+//
+// Traps unwind with _longjmp to the thread's entry point (ThreadState::jmp). Nothing that
+// owns resources may be live in a frame that a trap can skip: host functions finish their
+// C++ work before they may trap (see HostScope).
+
+#include <csetjmp>
+#include <csignal>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <wasm-rt.h>
+
+namespace tern::wasm {
+
+class MemoryPool;
+
+// Why a sandbox stopped early. Values 1..8 are wasm2c's wasm_rt_trap_t.
+enum TrapCode : int {
+  kTrapNone = 0,
+  kTrapOobExplicit = WASM_RT_TRAP_OOB,  // bounds check in generated code (tables, bulk ops)
+  kTrapIntOverflow = WASM_RT_TRAP_INT_OVERFLOW,
+  kTrapDivByZero = WASM_RT_TRAP_DIV_BY_ZERO,
+  kTrapInvalidConversion = WASM_RT_TRAP_INVALID_CONVERSION,
+  kTrapUnreachable = WASM_RT_TRAP_UNREACHABLE,
+  kTrapCallIndirect = WASM_RT_TRAP_CALL_INDIRECT,
+  kTrapUncaughtException = WASM_RT_TRAP_UNCAUGHT_EXCEPTION,
+  kTrapExhaustion = WASM_RT_TRAP_EXHAUSTION,
+  kTrapOobMemory = 100,   // a load or store hit the guard region of linear memory
+  kTrapTimeout = 101,     // preempted at its deadline
+  kTrapExit = 102,        // proc_exit: not an error, the exit code is in the sandbox
+  kTrapOutputLimit = 103, // stdout grew past its limit
+  kTrapMemoryLimit = 104, // instantiation needs more memory than the limit allows
+  kTrapPoolExhausted = 105,  // no linear-memory slot available
+  kTrapTableLimit = 106,  // a table larger than the table limit
+};
+
+// Human name of a trap, e.g. "out-of-bounds memory access".
+const char* trapName(int code);
+
+struct SandboxLimits {
+  uint32_t memoryPages = 2048;          // 128 MiB
+  uint32_t tableElements = 1u << 20;
+  uint64_t stdoutBytes = 16u << 20;
+  uint64_t stderrBytes = 64u << 10;
+};
+
+// Everything one invocation owns. Its address is the "instance" pointer wasm2c passes to
+// WASI imports (struct Z_wasi_snapshot_preview1_instance_t*).
+struct Sandbox {
+  MemoryPool* pool = nullptr;
+  SandboxLimits limits;
+  int64_t deadlineNs = 0;  // CLOCK_MONOTONIC; 0 = none
+  int64_t startNs = 0;
+
+  // Linear memories and tables allocated for this instance, released at teardown.
+  std::vector<wasm_rt_memory_t*> memories;
+  std::vector<wasm_rt_funcref_table_t*> funcTables;
+  std::vector<wasm_rt_externref_table_t*> externTables;
+  wasm_rt_memory_t* memory = nullptr;  // memory 0, which WASI reads and writes
+  uint64_t peakMemoryBytes = 0;
+  bool memoryLimitHit = false;  // a memory.grow was refused because of the limit
+  uint64_t memoryLimitWanted = 0;  // bytes the refused grow asked for
+
+  // WASI state.
+  std::vector<std::string> args;
+  std::vector<std::string> env;  // "KEY=VALUE"
+  std::string_view stdinData;
+  size_t stdinPos = 0;
+  std::string stdoutData;
+  std::string stderrData;
+  uint64_t stderrDropped = 0;
+  int exitCode = 0;
+};
+
+// Per-thread execution state; lives as long as the thread.
+struct ThreadState {
+  jmp_buf jmp;
+  volatile sig_atomic_t inWasm = 0;     // guest code (or a runtime call from it) is running
+  volatile sig_atomic_t hostDepth = 0;  // inside a host function: preemption is deferred
+  volatile sig_atomic_t preemptPending = 0;
+  volatile sig_atomic_t faultWasGuard = 0;
+  Sandbox* sandbox = nullptr;
+  uintptr_t stackLow = 0;   // lowest usable address of this thread's stack
+  uintptr_t stackHigh = 0;
+  void* altStack = nullptr;
+  size_t altStackSize = 0;
+  // Preemption handshake with the watchdog: it sets killEpoch to the epoch it wants
+  // stopped; the signal handler acts only if that is still the running invocation.
+  volatile uint64_t epoch = 0;
+  volatile uint64_t killEpoch = 0;
+  pthread_t thread{};
+  int64_t deadlineNs = 0;  // read by the watchdog under its lock
+  ThreadState* prev = nullptr;  // watchdog's active list
+  ThreadState* next = nullptr;
+};
+
+// The calling thread's state, created on first use (with its signal stack).
+ThreadState& currentThread();
+
+// Installs tern's SIGSEGV/SIGBUS and preemption handlers, once per process. The handlers
+// act only on faults inside guest code and chain to the previous handler otherwise.
+void installSignalHandlers();
+
+// The signal the watchdog uses to preempt a thread.
+int preemptSignal();
+
+// Leaves guest code with a trap. Must not be called with live C++ objects that own
+// resources in the frames between here and the entry point.
+[[noreturn]] void trapNow(int code);
+
+// Marks a host function (WASI, runtime allocation) as running: preemption is deferred until
+// leave(), which then traps if the deadline passed meanwhile.
+class HostScope {
+ public:
+  HostScope() : ts_(currentThread()) { ts_.hostDepth = ts_.hostDepth + 1; }
+  ~HostScope() { ts_.hostDepth = ts_.hostDepth - 1; }
+  ThreadState& thread() { return ts_; }
+  HostScope(const HostScope&) = delete;
+  HostScope& operator=(const HostScope&) = delete;
+
+ private:
+  ThreadState& ts_;
+};
+
+// Call after a HostScope ended: traps now if a preemption arrived during the host call.
+void checkPreemption();
+
+// Traps with "call stack exhausted" when too little stack is left for a host function.
+void checkHostStack();
+
+int64_t monotonicNs();
+
+}  // namespace tern::wasm

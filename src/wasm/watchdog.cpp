@@ -1,0 +1,83 @@
+#include "wasm/watchdog.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+
+namespace tern::wasm {
+
+namespace {
+constexpr auto kTick = std::chrono::milliseconds(1);
+// Ticks without any running invocation before the watchdog sleeps.
+constexpr int kIdleTicksBeforeSleep = 200;
+}  // namespace
+
+Watchdog::Watchdog() : thread_([this] { run(); }) {}
+
+Watchdog::~Watchdog() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void Watchdog::begin(ThreadState& ts, int64_t deadlineNs) {
+  std::lock_guard lock(mu_);
+  ts.epoch = ts.epoch + 1;
+  ts.deadlineNs = deadlineNs;
+  ts.preemptPending = 0;
+  ts.prev = nullptr;
+  ts.next = active_;
+  if (active_) active_->prev = &ts;
+  active_ = &ts;
+  if (sleeping_ && deadlineNs) cv_.notify_one();
+}
+
+void Watchdog::end(ThreadState& ts) {
+  std::lock_guard lock(mu_);
+  if (ts.prev) {
+    ts.prev->next = ts.next;
+  } else if (active_ == &ts) {
+    active_ = ts.next;
+  }
+  if (ts.next) ts.next->prev = ts.prev;
+  ts.prev = ts.next = nullptr;
+  ts.deadlineNs = 0;
+}
+
+void Watchdog::run() {
+  int idleTicks = 0;
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    bool anyDeadline = false;
+    int64_t now = monotonicNs();
+    for (ThreadState* ts = active_; ts; ts = ts->next) {
+      if (!ts->deadlineNs) continue;
+      anyDeadline = true;
+      if (now >= ts->deadlineNs) {
+        ts->killEpoch = ts->epoch;
+        pthread_kill(ts->thread, preemptSignal());
+      }
+    }
+    idleTicks = anyDeadline ? 0 : idleTicks + 1;
+    if (idleTicks >= kIdleTicksBeforeSleep) {
+      sleeping_ = true;
+      cv_.wait(lock, [this] {
+        if (stop_) return true;
+        for (ThreadState* ts = active_; ts; ts = ts->next) {
+          if (ts->deadlineNs) return true;
+        }
+        return false;
+      });
+      sleeping_ = false;
+      idleTicks = 0;
+    } else {
+      cv_.wait_for(lock, kTick, [this] { return stop_; });
+    }
+  }
+}
+
+}  // namespace tern::wasm

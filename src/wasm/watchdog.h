@@ -1,0 +1,41 @@
+#pragma once
+// Preemption of runaway guests. A thread registers each invocation with its deadline; one
+// watchdog thread scans the running invocations every millisecond and signals the threads
+// whose deadline passed. The signal handler stops the guest at once, or, when the guest is
+// inside a host function, at the moment that function returns. Registering costs no system
+// call while the watchdog is awake; it sleeps after a quiet period and is woken by the next
+// registration.
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+#include "wasm/runtime.h"
+
+namespace tern::wasm {
+
+class Watchdog {
+ public:
+  Watchdog();
+  ~Watchdog();
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+  // Starts watching the calling thread's invocation; deadlineNs is CLOCK_MONOTONIC,
+  // 0 for none.
+  void begin(ThreadState& ts, int64_t deadlineNs);
+  void end(ThreadState& ts);
+
+ private:
+  void run();
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  ThreadState* active_ = nullptr;  // intrusive list of running invocations
+  bool sleeping_ = false;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace tern::wasm
