@@ -8,18 +8,22 @@ if(NOT TERN_RUSTC)
 endif()
 set(TERN_GUEST_INCLUDE ${PROJECT_SOURCE_DIR}/sdk/guest/c)
 
-# tern_add_wasm_c(NAME SOURCES src... [CFLAGS flags...])
-# Compiles C sources to ${TERN_EXAMPLES_DIR}/NAME.wasm with clang --target=wasm32-wasi.
+# tern_add_wasm_c(NAME SOURCES src... [CFLAGS flags...] [OUTPUT_DIR dir])
+# Compiles C sources to OUTPUT_DIR/NAME.wasm (default ${TERN_EXAMPLES_DIR}) with
+# clang --target=wasm32-wasi.
 function(tern_add_wasm_c name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;CFLAGS" ${ARGN})
-  set(out ${TERN_EXAMPLES_DIR}/${name}.wasm)
+  cmake_parse_arguments(ARG "" "OUTPUT_DIR" "SOURCES;CFLAGS" ${ARGN})
+  if(NOT ARG_OUTPUT_DIR)
+    set(ARG_OUTPUT_DIR ${TERN_EXAMPLES_DIR})
+  endif()
+  set(out ${ARG_OUTPUT_DIR}/${name}.wasm)
   set(srcs)
   foreach(s ${ARG_SOURCES})
     list(APPEND srcs ${CMAKE_CURRENT_SOURCE_DIR}/${s})
   endforeach()
   add_custom_command(
     OUTPUT ${out}
-    COMMAND ${CMAKE_COMMAND} -E make_directory ${TERN_EXAMPLES_DIR}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${ARG_OUTPUT_DIR}
     COMMAND ${TERN_WASM_CLANG} --target=wasm32-wasi -O2 -Wall -I${TERN_GUEST_INCLUDE}
             -Wl,--strip-debug ${ARG_CFLAGS} ${srcs} -o ${out}
     DEPENDS ${srcs}

@@ -210,20 +210,22 @@ bool readClock(const Sandbox& sb, uint32_t id, uint64_t& out) {
 }
 
 // Sleeps until the monotonic time `untilNs`, never past the invocation's deadline, and
-// returns early when a preemption is pending.
-void sleepUntil(const Sandbox& sb, int64_t untilNs) {
+// returns early when a preemption is pending. Returns false when the deadline cut it short.
+bool sleepUntil(const Sandbox& sb, int64_t untilNs) {
   ThreadState& ts = currentThread();
-  if (sb.deadlineNs && untilNs > sb.deadlineNs) untilNs = sb.deadlineNs;
-  while (!ts.preemptPending) {
+  bool cut = sb.deadlineNs && untilNs >= sb.deadlineNs;
+  if (cut) untilNs = sb.deadlineNs;
+  for (;;) {
+    if (ts.preemptPending) return false;
     int64_t now = monotonicNs();
-    if (now >= untilNs) return;
+    if (now >= untilNs) return !cut;
     int64_t left = std::min<int64_t>(untilNs - now, 1000000);  // wake each ms to re-check
     timespec req{static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
     nanosleep(&req, nullptr);
   }
 }
 
-uint32_t pollOneoff(Sandbox& sb, uint32_t in, uint32_t out, uint32_t nsubs,
+uint32_t pollOneoff(Sandbox& sb, int& trap, uint32_t in, uint32_t out, uint32_t nsubs,
                     uint32_t neventsPtr) {
   GuestMemory mem(sb);
   if (nsubs == 0) return kInval;
@@ -278,7 +280,10 @@ uint32_t pollOneoff(Sandbox& sb, uint32_t in, uint32_t out, uint32_t nsubs,
     }
   }
   if (events == 0 && earliest != INT64_MAX) {
-    sleepUntil(sb, earliest);
+    if (!sleepUntil(sb, earliest)) {
+      trap = kTrapTimeout;  // the invocation's time is up before the sleep is
+      return kSuccess;
+    }
     int64_t after = monotonicNs();
     for (uint32_t i = 0; i < nsubs; ++i) {
       uint32_t s = in + i * 48;
@@ -458,7 +463,9 @@ uint32_t Z_wasi_snapshot_preview1Z_path_unlink_file(Sandbox*, uint32_t, uint32_t
 }
 uint32_t Z_wasi_snapshot_preview1Z_poll_oneoff(Sandbox* sb, uint32_t in, uint32_t out,
                                                uint32_t nsubs, uint32_t nevents) {
-  return hostCall(sb, [&](Sandbox& s, int&) { return w::pollOneoff(s, in, out, nsubs, nevents); });
+  return hostCall(sb, [&](Sandbox& s, int& trap) {
+    return w::pollOneoff(s, trap, in, out, nsubs, nevents);
+  });
 }
 void Z_wasi_snapshot_preview1Z_proc_exit(Sandbox* sb, uint32_t code) {
   hostCall(sb, [&](Sandbox& s, int& trap) -> uint32_t {

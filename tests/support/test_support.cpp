@@ -1,0 +1,75 @@
+#include "test_support.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <random>
+
+#include "util/subprocess.h"
+
+namespace tern::test {
+
+namespace fs = std::filesystem;
+
+namespace {
+fs::path envPath(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? fs::path(v) : fs::path(fallback);
+}
+}  // namespace
+
+// The build's own locations are compiled in; the environment can point elsewhere.
+fs::path examplesDir() { return envPath("TERN_EXAMPLES_DIR", TERN_TEST_EXAMPLES_DIR); }
+fs::path binDir() { return envPath("TERN_BIN_DIR", TERN_TEST_BIN_DIR); }
+fs::path guestsDir() { return envPath("TERN_TEST_GUESTS_DIR", TERN_TEST_GUESTS_DIR); }
+fs::path cacheDir() { return envPath("TERN_TEST_CACHE_DIR", TERN_TEST_CACHE_DIR); }
+
+std::vector<uint8_t> readFile(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  EXPECT_TRUE(f.good()) << "cannot read " << p;
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+TempDir::TempDir() {
+  std::random_device rd;
+  path_ = fs::temp_directory_path() / ("tern-test-" + std::to_string(getpid()) + "-" +
+                                       std::to_string(rd()));
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::vector<uint8_t> wat(const std::string& text, WatCheck check) {
+  TempDir dir;
+  {
+    std::ofstream f(dir.path() / "m.wat");
+    f << text;
+  }
+  std::vector<std::string> argv{"wat2wasm", (dir.path() / "m.wat").string(), "-o",
+                                (dir.path() / "m.wasm").string()};
+  if (check == WatCheck::kNoCheck) argv.push_back("--no-check");
+  auto r = runSubprocess(argv);
+  EXPECT_TRUE(r.ok() && r->exitStatus == 0) << (r.ok() ? r->output : r.error().message());
+  return readFile(dir.path() / "m.wasm");
+}
+
+wasm::EngineConfig engineConfig(const fs::path& cache) {
+  wasm::EngineConfig config;
+  config.compiler.cacheDir = cache;
+  return config;
+}
+
+std::shared_ptr<const wasm::CompiledModule> loadExample(wasm::Engine& engine,
+                                                        const std::string& name) {
+  auto m = engine.loadFile(examplesDir() / (name + ".wasm"));
+  EXPECT_TRUE(m.ok()) << name << ": " << (m.ok() ? "" : m.error().describe());
+  return m.ok() ? *m : nullptr;
+}
+
+}  // namespace tern::test

@@ -1,0 +1,44 @@
+#pragma once
+// Shared helpers for tern's tests: where the build put things, WAT -> wasm, engines with a
+// test cache directory.
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "wasm/engine.h"
+
+namespace tern::test {
+
+std::filesystem::path examplesDir();  // $TERN_EXAMPLES_DIR
+std::filesystem::path binDir();       // $TERN_BIN_DIR
+std::filesystem::path guestsDir();    // $TERN_TEST_GUESTS_DIR: test-only guest modules
+std::filesystem::path cacheDir();     // $TERN_TEST_CACHE_DIR
+
+std::vector<uint8_t> readFile(const std::filesystem::path& p);
+
+// Assembles WebAssembly text with wabt's wat2wasm; fails the test on error. With
+// `check = false` the module is not validated (to build invalid modules on purpose).
+enum class WatCheck { kValidate, kNoCheck };
+std::vector<uint8_t> wat(const std::string& text, WatCheck check = WatCheck::kValidate);
+
+// A fresh temporary directory, removed with the object.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+wasm::EngineConfig engineConfig(const std::filesystem::path& cache = cacheDir());
+
+// Loads an example function (examplesDir()/NAME.wasm), failing the test on error.
+std::shared_ptr<const wasm::CompiledModule> loadExample(wasm::Engine& engine,
+                                                        const std::string& name);
+
+}  // namespace tern::test

@@ -1,0 +1,180 @@
+// Loading and ahead-of-time compilation: policy checks, clear errors, the on-disk cache.
+
+#include "wasm/compiler.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+
+#include "test_support.h"
+#include "wasm/engine.h"
+
+namespace tern::wasm {
+namespace {
+
+using test::wat;
+
+// A module with a custom section holding random bytes: unique content, so a fresh hash
+// that no earlier run has compiled.
+std::vector<uint8_t> uniqueModule() {
+  auto bytes = wat(R"((module (memory (export "memory") 1) (func (export "_start"))))");
+  std::random_device rd;
+  std::vector<uint8_t> section = {0, 9, 4, 'u', 'n', 'i', 'q'};
+  for (int i = 0; i < 4; ++i) section.push_back(static_cast<uint8_t>(rd()));
+  bytes.insert(bytes.end(), section.begin(), section.end());
+  return bytes;
+}
+
+TEST(CompilerTest, UnknownImportIsRejectedByName) {
+  Compiler c(test::engineConfig().compiler);
+  auto r = c.load(wat(R"((module (import "env" "foo" (func)) (func (export "_start"))))"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidModule);
+  EXPECT_EQ(r.error().describe(), "invalid module: unknown import env.foo");
+}
+
+TEST(CompilerTest, UnknownWasiFunctionAndNonFunctionImportsAreRejected) {
+  Compiler c(test::engineConfig().compiler);
+  auto a = c.load(wat(R"((module (import "wasi_snapshot_preview1" "fd_teleport" (func))))"));
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.error().message(), "unknown import wasi_snapshot_preview1.fd_teleport");
+  auto b = c.load(wat(R"((module (import "tern" "kv_get" (func))))"));
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.error().message(), "unknown import tern.kv_get");
+  auto d = c.load(wat(R"((module (import "wasi_snapshot_preview1" "memory" (memory 1))))"));
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.error().message(), "unknown import wasi_snapshot_preview1.memory");
+}
+
+TEST(CompilerTest, WasiImportWithTheWrongSignatureIsRejected) {
+  Compiler c(test::engineConfig().compiler);
+  auto r = c.load(wat(R"((module
+    (import "wasi_snapshot_preview1" "fd_write" (func (param i32) (result i32)))))"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message(),
+            "import wasi_snapshot_preview1.fd_write has signature i:i, the host provides iiii:i");
+}
+
+TEST(CompilerTest, InvalidCodeGetsWasm2csMessage) {
+  Compiler c(test::engineConfig().compiler);
+  auto r = c.load(wat("(module (func (result i32) (i64.const 1)))", test::WatCheck::kNoCheck));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidModule);
+  EXPECT_NE(r.error().message().find("type mismatch"), std::string::npos) << r.error().message();
+}
+
+TEST(CompilerTest, OversizedModuleIsRejectedBeforeAnyWork) {
+  auto config = test::engineConfig().compiler;
+  config.maxModuleBytes = 16;
+  Compiler c(config);
+  auto r = c.load(uniqueModule());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kModuleTooLarge);
+  EXPECT_EQ(c.stats().compiles, 0u);
+}
+
+TEST(CompilerTest, CompilerFailureIsAnErrorNotACrash) {
+  test::TempDir cache;
+  auto config = test::engineConfig(cache.path()).compiler;
+  config.cc = "false";  // exits 1, like a compiler that rejects its input
+  Compiler c(config);
+  auto r = c.load(uniqueModule());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kCompileFailed);
+
+  config.wasm2c = "/nonexistent/wasm2c";
+  Compiler missing(config);
+  auto m = missing.load(uniqueModule());
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().code(), ErrorCode::kCompileFailed);
+  EXPECT_NE(m.error().message().find("cannot start"), std::string::npos) << m.error().message();
+}
+
+TEST(CompilerTest, ConcurrentRequestsCompileOnce) {
+  test::TempDir cache;
+  Compiler c(test::engineConfig(cache.path()).compiler);
+  auto bytes = uniqueModule();
+  std::vector<std::thread> threads;
+  std::vector<const CompiledModule*> got(4);
+  std::vector<std::shared_ptr<const CompiledModule>> keep(4);
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      auto r = c.load(bytes);
+      ASSERT_TRUE(r.ok()) << r.error().describe();
+      keep[i] = *r;
+      got[i] = r->get();
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(c.stats().compiles, 1u);
+  for (int i = 1; i < 4; ++i) EXPECT_EQ(got[i], got[0]);
+}
+
+TEST(CompilerTest, CacheIsReusedByAnotherCompiler) {
+  test::TempDir cache;
+  auto bytes = uniqueModule();
+  std::filesystem::path object;
+  {
+    Compiler first(test::engineConfig(cache.path()).compiler);
+    auto r = first.load(bytes);
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    EXPECT_EQ(first.stats().compiles, 1u);
+    object = (*r)->objectPath();
+  }
+  Compiler second(test::engineConfig(cache.path()).compiler);
+  auto r = second.load(bytes);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(second.stats().compiles, 0u);
+  EXPECT_EQ(second.stats().cacheHits, 1u);
+  EXPECT_EQ((*r)->objectPath(), object);
+}
+
+TEST(CompilerTest, DifferentFlagsUseDifferentCacheEntries) {
+  test::TempDir cache;
+  Compiler c(test::engineConfig(cache.path()).compiler);
+  auto bytes = uniqueModule();
+  auto o2 = c.load(bytes);
+  auto o0 = c.load(bytes, CompileOptions{OptLevel::kO0, ImportPolicy::kHostOnly});
+  ASSERT_TRUE(o2.ok() && o0.ok());
+  EXPECT_NE((*o2)->objectPath(), (*o0)->objectPath());
+  EXPECT_EQ(c.stats().compiles, 2u);
+}
+
+TEST(CompilerTest, Wasm2cMangling) {
+  EXPECT_EQ(wasm2cMangle("add-Z \xc3\xa9"), "addZ2DZ5AZ20ZC3ZA9");
+  EXPECT_EQ(wasm2cMangle("_start"), "_start");
+  EXPECT_EQ(wasm2cMangle("wasi_snapshot_preview1"), "wasi_snapshot_preview1");
+}
+
+TEST(CompilerTest, ExportsCarryTheirSignatures) {
+  Compiler c(test::engineConfig().compiler);
+  auto r = c.load(wat(R"((module
+    (func (export "add") (param i32 i64) (result f64) (f64.const 1))
+    (func (export "pair") (result i32 i64) (i32.const 1) (i64.const 2))
+    (global (export "g") i64 (i64.const 7))
+    (memory (export "mem") 1)))"),
+                  CompileOptions{OptLevel::kO0, ImportPolicy::kLinkForeign});
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  const auto& m = **r;
+  ASSERT_TRUE(m.findExport("add"));
+  EXPECT_STREQ(m.findExport("add")->signature, "iI:F");
+  EXPECT_STREQ(m.findExport("pair")->signature, ":iI");
+  EXPECT_STREQ(m.findExport("g")->signature, "I");
+  EXPECT_EQ(m.findExport("mem")->kind, static_cast<uint32_t>(TERN_EXTERN_MEMORY));
+  EXPECT_EQ(m.findExport("nope"), nullptr);
+
+  Engine engine(test::engineConfig());
+  auto inst = engine.instantiate(*r, {});
+  ASSERT_TRUE(inst.ok());
+  uint64_t results[2] = {};
+  ASSERT_EQ((*inst)->call(*m.findExport("pair"), nullptr, results), kTrapNone);
+  EXPECT_EQ(results[0], 1u);
+  EXPECT_EQ(results[1], 2u);
+  auto* g = static_cast<uint64_t*>((*inst)->exportAddress(*m.findExport("g")));
+  ASSERT_TRUE(g);
+  EXPECT_EQ(*g, 7u);
+}
+
+}  // namespace
+}  // namespace tern::wasm

@@ -1,0 +1,365 @@
+// The engine end to end: fresh sandboxes, traps, limits, preemption, WASI.
+
+#include "wasm/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+
+#include "test_support.h"
+
+namespace tern::wasm {
+namespace {
+
+using test::loadExample;
+using test::wat;
+
+class EngineTest : public ::testing::Test {
+ protected:
+  Engine engine{test::engineConfig()};
+
+  std::shared_ptr<const CompiledModule> load(const std::vector<uint8_t>& bytes) {
+    auto m = engine.load(bytes);
+    EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error().describe());
+    return m.ok() ? *m : nullptr;
+  }
+
+  InvocationResult run(const std::shared_ptr<const CompiledModule>& m, std::string_view input = "",
+                       InvocationRequest req = {}) {
+    req.input = input;
+    return engine.invoke(m, req);
+  }
+};
+
+// A WASI module whose _start body is `body`, with memory of `pages` pages and helpers:
+// $write(fd, ptr, len) and $exit(code).
+std::string wasiModule(const std::string& body, int pages = 1, const std::string& extra = "") {
+  return R"((module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") )" +
+         std::to_string(pages) + R"()
+  (global $g (mut i32) (i32.const 0))
+  (func $write (param $fd i32) (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 0) (local.get $ptr))
+    (i32.store (i32.const 4) (local.get $len))
+    (drop (call $fd_write (local.get $fd) (i32.const 0) (i32.const 1) (i32.const 8))))
+  )" + extra + R"(
+  (func (export "_start") )" +
+         body + "))";
+}
+
+TEST_F(EngineTest, HelloWritesItsGreeting) {
+  auto m = loadExample(engine, "hello");
+  auto r = run(m);
+  EXPECT_EQ(r.outcome, Outcome::kOk);
+  EXPECT_EQ(r.stdoutData, "Hello from tern!\n");
+  EXPECT_EQ(r.exitCode, 0);
+}
+
+TEST_F(EngineTest, EchoIsBinarySafeForEmptySmallAndLargeInputs) {
+  auto m = loadExample(engine, "echo");
+  std::string binary("a\0b\xff\x00z", 6);
+  EXPECT_EQ(run(m, binary).stdoutData, binary);
+  EXPECT_EQ(run(m, "").stdoutData, "");
+  std::string big(3 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7919 % 251);
+  auto r = run(m, big);
+  EXPECT_EQ(r.outcome, Outcome::kOk);
+  EXPECT_TRUE(r.stdoutData == big);
+}
+
+TEST_F(EngineTest, RustFunctionRuns) {
+  auto m = loadExample(engine, "hello_rust");
+  InvocationRequest req;
+  req.env = {"REQUEST_METHOD=POST"};
+  auto r = run(m, "12345", req);
+  EXPECT_EQ(r.outcome, Outcome::kOk) << r.detail;
+  EXPECT_NE(r.stdoutData.find("got 5 bytes"), std::string::npos) << r.stdoutData;
+  EXPECT_NE(r.stdoutData.find("POST"), std::string::npos) << r.stdoutData;
+}
+
+TEST_F(EngineTest, EachInvocationStartsFromFreshState) {
+  // Reads a byte in the first page, one in the second, and a global, then sets all three;
+  // the exit code is their sum, so any state surviving an invocation shows up.
+  auto m = load(wat(wasiModule(R"(
+    (call $exit (i32.add (i32.add (i32.load8_u (i32.const 100)) (i32.load8_u (i32.const 70000)))
+                         (global.get $g)))
+  )", 2)));
+  auto m2 = load(wat(wasiModule(R"(
+    (local $v i32)
+    (local.set $v (i32.add (i32.load8_u (i32.const 100)) (i32.load8_u (i32.const 70000))))
+    (i32.store8 (i32.const 100) (i32.const 1))
+    (i32.store8 (i32.const 70000) (i32.const 1))
+    (global.set $g (i32.const 1))
+    (call $exit (local.get $v))
+  )", 2)));
+  for (int i = 0; i < 50; ++i) {
+    auto r = run(m2);
+    ASSERT_EQ(r.exitCode, 0) << "invocation " << i << " saw state from an earlier one";
+    ASSERT_EQ(run(m).exitCode, 0);
+  }
+}
+
+TEST_F(EngineTest, LargeTouchedMemoryIsResetToo) {
+  // Fills 2 MiB (more than is zeroed in place) of a 300-page memory (more than is scanned),
+  // then checks it starts at zero: exercises both reset paths of the pool.
+  for (int pages : {40, 300}) {
+    auto m = load(wat(wasiModule(R"(
+      (if (i32.or (i32.load8_u (i32.const 1000)) (i32.load8_u (i32.const 2000000)))
+        (then (call $exit (i32.const 9))))
+      (memory.fill (i32.const 0) (i32.const 7) (i32.const 2097152))
+    )", pages)));
+    for (int i = 0; i < 5; ++i) {
+      auto r = run(m);
+      ASSERT_EQ(r.outcome, Outcome::kOk) << pages << " pages, run " << i << ": " << r.detail;
+    }
+  }
+  EXPECT_EQ(engine.pool().stats().slotsInUse, 0u);
+}
+
+TEST_F(EngineTest, TrapsAreNamedAndContained) {
+  struct Case {
+    const char* example;
+    int trap;
+  } cases[] = {{"oob", kTrapOobMemory},
+               {"divzero", kTrapDivByZero},
+               {"unreachable", kTrapUnreachable},
+               {"recurse", kTrapExhaustion}};
+  for (const auto& c : cases) {
+    auto m = loadExample(engine, c.example);
+    auto r = run(m);
+    EXPECT_EQ(r.outcome, Outcome::kTrap) << c.example;
+    EXPECT_EQ(r.trapCode, c.trap) << c.example << ": " << r.detail;
+    EXPECT_EQ(r.detail, trapName(c.trap));
+    ASSERT_TRUE(r.error());
+    EXPECT_EQ(r.error()->code(), ErrorCode::kTrap);
+  }
+  // The process is healthy and nothing leaked.
+  EXPECT_EQ(run(loadExample(engine, "hello")).stdoutData, "Hello from tern!\n");
+  EXPECT_EQ(engine.pool().stats().slotsInUse, 0u);
+}
+
+TEST_F(EngineTest, StackOverflowIsATrapOnAnyThread) {
+  auto m = loadExample(engine, "recurse");
+  for (int i = 0; i < 3; ++i) {
+    InvocationResult r;
+    std::thread t([&] { r = run(m); });
+    t.join();
+    EXPECT_EQ(r.trapCode, kTrapExhaustion) << r.detail;
+  }
+  // And repeatedly on the same thread.
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(run(m).trapCode, kTrapExhaustion);
+}
+
+TEST_F(EngineTest, ExitCodeIsReported) {
+  auto r = run(loadExample(engine, "exit3"));
+  EXPECT_EQ(r.outcome, Outcome::kExited);
+  EXPECT_EQ(r.exitCode, 3);
+  EXPECT_FALSE(r.error());
+}
+
+TEST_F(EngineTest, RunawayLoopIsPreemptedAtItsDeadline) {
+  auto m = loadExample(engine, "loop");
+  InvocationRequest req;
+  req.timeout = std::chrono::milliseconds(50);
+  auto r = run(m, "", req);
+  EXPECT_EQ(r.outcome, Outcome::kTimeout);
+  EXPECT_EQ(r.trapCode, kTrapTimeout);
+  EXPECT_GE(r.durationNs, 50'000'000);
+  EXPECT_EQ(engine.pool().stats().slotsInUse, 0u);
+}
+
+TEST_F(EngineTest, PreemptionDoesNotDisturbConcurrentInvocations) {
+  auto loop = loadExample(engine, "loop");
+  auto hello = loadExample(engine, "hello");
+  std::atomic<int> timeouts{0}, greetings{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&] {
+      InvocationRequest req;
+      req.timeout = std::chrono::milliseconds(30);
+      for (int i = 0; i < 3; ++i) timeouts += run(loop, "", req).outcome == Outcome::kTimeout;
+    });
+    threads.emplace_back([&] {
+      InvocationRequest req;
+      req.timeout = std::chrono::milliseconds(5000);
+      for (int i = 0; i < 2000; ++i) {
+        auto r = run(hello, "", req);
+        greetings += r.outcome == Outcome::kOk && r.stdoutData == "Hello from tern!\n";
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(timeouts, 6);
+  EXPECT_EQ(greetings, 4000);
+}
+
+TEST_F(EngineTest, SleepIsCutAtTheDeadline) {
+  // poll_oneoff on a 60 s relative clock, with a 50 ms timeout.
+  auto m = load(wat(R"((module
+    (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "_start")
+      (i32.store8 (i32.const 8) (i32.const 0))
+      (i32.store (i32.const 16) (i32.const 1))
+      (i64.store (i32.const 24) (i64.const 60000000000))
+      (drop (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128))))))"));
+  InvocationRequest req;
+  req.timeout = std::chrono::milliseconds(50);
+  EXPECT_EQ(run(m, "", req).outcome, Outcome::kTimeout);
+}
+
+TEST_F(EngineTest, MemoryGrowReturnsMinusOneBeyondTheLimit) {
+  // Traps unless growing by 100 pages (6.25 MiB) fails under a 1 MiB limit; then grows
+  // within the limit, which must succeed.
+  auto m = load(wat(wasiModule(R"(
+    (if (i32.ne (memory.grow (i32.const 100)) (i32.const -1)) (then unreachable))
+    (if (i32.ne (memory.grow (i32.const 3)) (i32.const 1)) (then unreachable))
+    (i32.store (i32.const 200000) (i32.const 5))
+  )")));
+  InvocationRequest req;
+  req.limits.memoryPages = 16;
+  auto r = run(m, "", req);
+  EXPECT_EQ(r.outcome, Outcome::kOk) << r.detail;
+  EXPECT_EQ(r.peakMemoryBytes, 4u * 65536);
+}
+
+TEST_F(EngineTest, MemoryBombHitsTheLimit) {
+  auto m = loadExample(engine, "membomb");
+  InvocationRequest req;
+  req.limits.memoryPages = 16 * 16;  // 16 MiB
+  auto r = run(m, "", req);
+  EXPECT_EQ(r.outcome, Outcome::kMemoryLimit) << r.detail;
+  EXPECT_NE(r.detail.find("the limit is 16 MiB"), std::string::npos) << r.detail;
+  ASSERT_TRUE(r.error());
+  EXPECT_EQ(r.error()->code(), ErrorCode::kMemoryLimit);
+}
+
+TEST_F(EngineTest, InitialMemoryAboveTheLimitIsRefused) {
+  auto m = load(wat(wasiModule("", 100)));
+  InvocationRequest req;
+  req.limits.memoryPages = 16;
+  auto r = run(m, "", req);
+  EXPECT_EQ(r.outcome, Outcome::kMemoryLimit);
+  EXPECT_NE(r.detail.find("6.25 MiB"), std::string::npos) << r.detail;
+}
+
+TEST_F(EngineTest, StartFunctionTrapIsATrap) {
+  auto m = load(wat(R"((module
+    (memory 1)
+    (func $init unreachable)
+    (start $init)
+    (func (export "_start"))))"));
+  auto r = run(m);
+  EXPECT_EQ(r.outcome, Outcome::kTrap);
+  EXPECT_EQ(r.trapCode, kTrapUnreachable);
+  EXPECT_EQ(engine.pool().stats().slotsInUse, 0u);
+}
+
+TEST_F(EngineTest, ModuleWithoutStartIsNotInvocable) {
+  auto m = load(wat("(module (memory 1) (func (export \"main\")))"));
+  auto r = run(m);
+  EXPECT_EQ(r.outcome, Outcome::kInvalid);
+  EXPECT_NE(r.detail.find("_start"), std::string::npos);
+}
+
+TEST_F(EngineTest, StdoutFloodStopsAtTheOutputLimit) {
+  auto m = loadExample(engine, "flood");
+  InvocationRequest req;
+  req.limits.stdoutBytes = 1 << 20;
+  auto r = run(m, "", req);
+  EXPECT_EQ(r.outcome, Outcome::kOutputLimit);
+  EXPECT_EQ(r.stdoutData.size(), 1u << 20);
+  ASSERT_TRUE(r.error());
+  EXPECT_EQ(r.error()->code(), ErrorCode::kOutputLimit);
+}
+
+TEST_F(EngineTest, StderrFloodIsTruncatedNotFatal) {
+  auto m = load(wat(wasiModule(R"(
+    (local $i i32)
+    (loop $l
+      (call $write (i32.const 2) (i32.const 1024) (i32.const 1000))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 1000))))
+  )")));
+  InvocationRequest req;
+  req.limits.stderrBytes = 4096;
+  auto r = run(m, "", req);
+  EXPECT_EQ(r.outcome, Outcome::kOk);
+  EXPECT_EQ(r.stderrData.size(), 4096u);
+  EXPECT_EQ(r.stderrDropped, 1000u * 1000 - 4096);
+}
+
+TEST_F(EngineTest, BadPointersToWasiReturnErrnoAndTouchNothing) {
+  auto m = loadExample(engine, "badptr");
+  auto r = run(m);
+  ASSERT_EQ(r.outcome, Outcome::kOk) << r.detail;
+  size_t lines = 0;
+  size_t pos = 0;
+  while (pos < r.stdoutData.size()) {
+    size_t end = r.stdoutData.find('\n', pos);
+    std::string line = r.stdoutData.substr(pos, end - pos);
+    pos = end + 1;
+    ++lines;
+    auto eq = line.find('=');
+    ASSERT_NE(eq, std::string::npos) << line;
+    int err = std::stoi(line.substr(eq + 1));
+    // FAULT for bad memory, INVAL for bad counts or clock ids, BADF for a bad descriptor.
+    EXPECT_TRUE(err == 21 || err == 28 || err == 8) << line;
+  }
+  EXPECT_GE(lines, 20u);
+  EXPECT_EQ(run(loadExample(engine, "hello")).stdoutData, "Hello from tern!\n");
+}
+
+TEST_F(EngineTest, WasiWorldOfAFunction) {
+  auto m = engine.loadFile(test::guestsDir() / "wasi_probe.wasm");
+  ASSERT_TRUE(m.ok()) << m.error().describe();
+  InvocationRequest req;
+  req.args = {"probe", "first arg", ""};
+  req.env = {"PROBE_VAR=some value"};
+  auto r = run(*m, std::string(10000, 'x'), req);
+  ASSERT_EQ(r.outcome, Outcome::kOk) << r.detail << r.stderrData;
+  const std::string& o = r.stdoutData;
+  for (const char* want :
+       {"argc=3\n", "arg0=probe\n", "arg1=first arg\n", "arg2=\n", "PROBE_VAR=some value\n",
+        "stdin_bytes=10000\n", "slept_at_least_2ms=1\n", "realtime_after_2020=1\n",
+        "random_differs=1\n", "open_denied=1\n"}) {
+    EXPECT_NE(o.find(want), std::string::npos) << "missing " << want << " in:\n" << o;
+  }
+  EXPECT_EQ(r.stderrData, "probe log line\n");
+}
+
+TEST_F(EngineTest, ThousandSandboxesAliveAtOnce) {
+  auto m = loadExample(engine, "hello");
+  std::vector<std::unique_ptr<Instance>> alive;
+  for (int i = 0; i < 1000; ++i) {
+    auto inst = engine.instantiate(m, {});
+    ASSERT_TRUE(inst.ok()) << i << ": " << inst.error().describe();
+    alive.push_back(std::move(*inst));
+  }
+  EXPECT_EQ(engine.pool().stats().slotsInUse, 1000u);
+  alive.clear();
+  EXPECT_EQ(engine.pool().stats().slotsInUse, 0u);
+}
+
+TEST(EnginePoolTest, ExhaustedPoolIsAnErrorNotACrash) {
+  auto config = test::engineConfig();
+  config.maxSandboxes = 2;
+  Engine engine(config);
+  auto m = loadExample(engine, "hello");
+  auto a = engine.instantiate(m, {});
+  auto b = engine.instantiate(m, {});
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto r = engine.invoke(m, {});
+  EXPECT_EQ(r.outcome, Outcome::kResourceExhausted);
+  ASSERT_TRUE(r.error());
+  EXPECT_EQ(r.error()->code(), ErrorCode::kResourceExhausted);
+  a->reset();
+  EXPECT_EQ(engine.invoke(m, {}).outcome, Outcome::kOk);
+}
+
+}  // namespace
+}  // namespace tern::wasm
