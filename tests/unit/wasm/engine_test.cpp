@@ -363,3 +363,74 @@ TEST(EnginePoolTest, ExhaustedPoolIsAnErrorNotACrash) {
 
 }  // namespace
 }  // namespace tern::wasm
+
+namespace tern::wasm {
+namespace {
+
+// Every WASI function that takes a guest pointer, called with pointers past the end of
+// memory, straddling it, and wrapping around 4 GiB: each returns FAULT and the sandbox
+// carries on.
+TEST_F(EngineTest, EveryWasiPointerIsBoundsChecked) {
+  struct Call {
+    const char* name;
+    const char* params;  // wasm param types
+    const char* args;    // WAT operands, P = the bad pointer
+  } calls[] = {
+      {"args_get", "i32 i32", "P P"},
+      {"args_sizes_get", "i32 i32", "P (i32.const 0)"},
+      {"environ_get", "i32 i32", "(i32.const 0) P"},
+      {"environ_sizes_get", "i32 i32", "(i32.const 0) P"},
+      {"clock_res_get", "i32 i32", "(i32.const 1) P"},
+      {"clock_time_get", "i32 i64 i32", "(i32.const 1) (i64.const 0) P"},
+      {"fd_fdstat_get", "i32 i32", "(i32.const 1) P"},
+      {"fd_read", "i32 i32 i32 i32", "(i32.const 0) P (i32.const 1) (i32.const 0)"},
+      {"fd_read", "i32 i32 i32 i32", "(i32.const 0) (i32.const 0) (i32.const 1) P"},
+      {"fd_write", "i32 i32 i32 i32", "(i32.const 1) P (i32.const 1) (i32.const 0)"},
+      {"fd_write", "i32 i32 i32 i32", "(i32.const 1) (i32.const 0) (i32.const 1) P"},
+      {"poll_oneoff", "i32 i32 i32 i32", "P (i32.const 0) (i32.const 1) (i32.const 0)"},
+      {"poll_oneoff", "i32 i32 i32 i32", "(i32.const 0) P (i32.const 1) (i32.const 0)"},
+      {"poll_oneoff", "i32 i32 i32 i32", "(i32.const 0) (i32.const 64) (i32.const 1) P"},
+      {"random_get", "i32 i32", "P (i32.const 16)"},
+  };
+  const char* badPointers[] = {"(i32.const 65536)", "(i32.const 65534)", "(i32.const -4)",
+                               "(i32.const -1)"};
+  for (const auto& c : calls) {
+    for (const char* p : badPointers) {
+      std::string args = c.args;
+      for (size_t at; (at = args.find('P')) != std::string::npos;) args.replace(at, 1, p);
+      std::string text = std::string(R"((module
+        (import "wasi_snapshot_preview1" ")") + c.name + R"(" (func $f (param )" + c.params +
+                         R"() (result i32)))
+        (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+        (memory (export "memory") 1)
+        (func (export "_start")
+          ;; a valid iovec at 0 (so only the pointer under test is bad)
+          (i32.store (i32.const 0) (i32.const 16))
+          (i32.store (i32.const 4) (i32.const 4))
+          (call $exit (call $f )" + args + "))))";
+      auto m = load(wat(text));
+      ASSERT_TRUE(m);
+      InvocationRequest req;
+      req.args = {"fn", "an argument"};
+      req.env = {"KEY=value"};
+      auto r = run(m, "input", req);
+      EXPECT_EQ(r.outcome, Outcome::kExited) << c.name << " " << args << ": " << r.detail;
+      EXPECT_EQ(r.exitCode, 21) << c.name << " " << args;
+    }
+  }
+}
+
+// An iovec list whose length is absurd is refused without reading it.
+TEST_F(EngineTest, HugeIovecCountsAreRefused) {
+  auto m = load(wat(R"((module
+    (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (func (export "_start") (call $exit (call $w (i32.const 1) (i32.const 0) (i32.const -1) (i32.const 8))))))"));
+  auto r = run(m);
+  EXPECT_EQ(r.exitCode, 28);  // INVAL
+  EXPECT_EQ(r.stdoutData, "");
+}
+
+}  // namespace
+}  // namespace tern::wasm
