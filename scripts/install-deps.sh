@@ -10,6 +10,8 @@ packages=(
   # libraries
   libssl-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # clang's sanitizer and libFuzzer runtimes (the asan preset with clang, -DTERN_FUZZ=ON)
+  libclang-rt-14-dev
 )
 
 missing=()

@@ -322,7 +322,8 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial, uint32_
         memory->data = data;
         memory->pages = initial;
         memory->max_pages = std::min(max, sb->limits.memoryPages);
-        memory->size = static_cast<uint32_t>(bytes);
+        // A 4 GiB memory does not fit the 32-bit size field (see wasm_rt_grow_memory).
+        memory->size = bytes >= (4ull << 30) ? UINT32_MAX : static_cast<uint32_t>(bytes);
         sb->memories.push_back(memory);
         if (!sb->memory) sb->memory = memory;
         sb->peakMemoryBytes = std::max(sb->peakMemoryBytes, bytes);
