@@ -8,7 +8,8 @@ packages=(
   # WebAssembly toolchain: wasm2c/wast2json, C and Rust guests
   wabt clang lld wasi-libc libclang-rt-14-dev-wasm32 rustc libstd-rust-dev-wasm32
   # libraries
-  libssl-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libssl-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libsqlite3-dev
+  libboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # clang's sanitizer and libFuzzer runtimes (the asan preset with clang, -DTERN_FUZZ=ON)
   libclang-rt-14-dev

@@ -22,6 +22,13 @@ enum class ErrorCode : uint8_t {
   kOutputLimit,      // the guest wrote more output than its limit allows
   kResourceExhausted,  // a node-wide resource (sandbox slots) is exhausted
   kIo,               // a file or process operation failed
+  kNotFound,         // no such function, version or invocation
+  kConflict,         // the request conflicts with the current state (e.g. no earlier version)
+  kUnauthorized,     // missing or wrong bearer token
+  kSaturated,        // the node or the function is at capacity; retry later
+  kBodyTooLarge,     // a request body exceeds its limit
+  kUnavailable,      // the node is unreachable or shutting down
+  kFunctionFailed,   // the function exited with a non-zero code
   kInternal,         // a bug in tern
 };
 

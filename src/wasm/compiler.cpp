@@ -125,11 +125,13 @@ std::string generateGlue(const ModuleInfo& info, const std::string& moduleName,
 
   // Imports from modules other than tern's host modules resolve through tern_import_env.
   if (imports == ImportPolicy::kLinkForeign) {
+    std::set<std::string> defined;  // a name imported more than once is defined once
     for (size_t i = 0; i < info.imports.size(); ++i) {
       const Import& im = info.imports[i];
       if (isHostModule(im.module)) continue;
       std::string mm = wasm2cMangle(im.module);
       std::string sym = "Z_" + mm + "Z_" + wasm2cMangle(im.name);
+      if (!defined.insert(sym).second) continue;
       std::string envType = "struct Z_" + mm + "_instance_t*";
       if (im.kind == ExternKind::kFunc) {
         const FuncType& t = info.types[im.typeIndex];

@@ -1,0 +1,84 @@
+// ternd: a standalone tern node. main() parses options and wires the Node; SIGTERM or
+// SIGINT drains it and exits 0.
+
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <iostream>
+
+#include "node/node.h"
+#include "util/error.h"
+
+namespace {
+
+bool parseListen(const std::string& s, tern::node::NodeConfig& cfg) {
+  size_t colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  unsigned port = 0;
+  auto [p, ec] = std::from_chars(s.data() + colon + 1, s.data() + s.size(), port);
+  if (ec != std::errc() || p != s.data() + s.size() || port > 65535) return false;
+  cfg.listenAddress = s.substr(0, colon);
+  if (cfg.listenAddress.size() > 2 && cfg.listenAddress.front() == '[') {
+    cfg.listenAddress = cfg.listenAddress.substr(1, cfg.listenAddress.size() - 2);
+  }
+  cfg.port = static_cast<uint16_t>(port);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ternd: a tern node serving WebAssembly functions over HTTP"};
+  tern::node::NodeConfig cfg;
+  std::string listen = "127.0.0.1:8080";
+  std::string dataDir;
+  unsigned queue = cfg.queueLimit;
+  app.set_config("--config", "", "read options from a TOML/INI file (keys are option names)");
+  app.add_option("--listen", listen, "address:port to serve HTTP on")->capture_default_str();
+  app.add_option("--data", dataDir, "data directory (default $TERN_DATA or ~/.local/share/tern)");
+  app.add_option("--workers", cfg.workers, "worker slots (default: one per core)")
+      ->check(CLI::Range(1u, 1024u));
+  app.add_option("--queue", queue, "requests that may wait for a slot before 429")
+      ->check(CLI::Range(0u, 1000000u))
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : tern::errorKind(tern::ErrorCode::kInvalidArgument).exitStatus;
+  }
+  if (!parseListen(listen, cfg)) {
+    std::cerr << "ternd: invalid argument: --listen expects ADDRESS:PORT, got \"" << listen
+              << "\"\n";
+    return tern::errorKind(tern::ErrorCode::kInvalidArgument).exitStatus;
+  }
+  cfg.queueLimit = queue;
+  if (!dataDir.empty()) cfg.dataDir = dataDir;
+
+  spdlog::set_default_logger(spdlog::stderr_color_mt("ternd"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  // Termination signals are taken synchronously by this thread; block them before any
+  // other thread exists so none of those receives them.
+  sigset_t stopSignals;
+  sigemptyset(&stopSignals);
+  sigaddset(&stopSignals, SIGTERM);
+  sigaddset(&stopSignals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  tern::node::Node node(cfg);
+  if (auto ok = node.start(); !ok.ok()) {
+    spdlog::error("{}", ok.error().describe());
+    return tern::errorKind(ok.error().code()).exitStatus;
+  }
+  int sig = 0;
+  sigwait(&stopSignals, &sig);
+  spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  node.stop();
+  return 0;
+}

@@ -1,0 +1,113 @@
+#include "exec/function_table.h"
+
+#include <chrono>
+
+namespace tern::exec {
+
+FunctionLog::FunctionLog(size_t maxRecords, size_t maxLines)
+    : maxRecords_(maxRecords), maxLines_(maxLines) {}
+
+void FunctionLog::add(InvocationRecord record, const std::string& stderrText) {
+  std::lock_guard lock(mu_);
+  size_t pos = 0;
+  while (pos < stderrText.size()) {
+    size_t end = stderrText.find('\n', pos);
+    if (end == std::string::npos) end = stderrText.size();
+    lines_.push_back(LogLine{nextSeq_++, record.startMs, record.id, record.version,
+                             stderrText.substr(pos, end - pos)});
+    if (lines_.size() > maxLines_) lines_.pop_front();
+    pos = end + 1;
+  }
+  records_.push_back(std::move(record));
+  if (records_.size() > maxRecords_) records_.pop_front();
+  grew_.notify_all();
+}
+
+std::vector<InvocationRecord> FunctionLog::records() const {
+  std::lock_guard lock(mu_);
+  return {records_.begin(), records_.end()};
+}
+
+std::vector<LogLine> FunctionLog::lines(uint64_t after, size_t limit,
+                                        std::chrono::milliseconds wait) const {
+  std::unique_lock lock(mu_);
+  grew_.wait_for(lock, wait, [&] { return closed_ || nextSeq_ - 1 > after; });
+  std::vector<LogLine> out;
+  for (const auto& l : lines_) {
+    if (l.seq > after && out.size() < limit) out.push_back(l);
+  }
+  return out;
+}
+
+void FunctionLog::close() {
+  std::lock_guard lock(mu_);
+  closed_ = true;
+  grew_.notify_all();
+}
+
+FunctionEntry::FunctionEntry(std::string n) : name(std::move(n)) {}
+
+std::shared_ptr<const ActiveVersion> FunctionEntry::active() const {
+  std::lock_guard lock(mu_);
+  return active_;
+}
+
+void FunctionEntry::setActive(std::shared_ptr<const ActiveVersion> v) {
+  std::lock_guard lock(mu_);
+  active_ = std::move(v);
+}
+
+FunctionTable::FunctionTable(MetricsRegistry& metrics) : metrics_(metrics) {}
+
+std::shared_ptr<FunctionEntry> FunctionTable::find(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<FunctionEntry> FunctionTable::install(std::shared_ptr<const ActiveVersion> version) {
+  std::lock_guard lock(mu_);
+  auto& slot = entries_[version->config.name];
+  if (!slot) {
+    slot = std::make_shared<FunctionEntry>(version->config.name);
+    Labels fn{{"function", slot->name}};
+    slot->duration = &metrics_.histogram("tern_invocation_duration_seconds",
+                                         "Time from start to end of an invocation", fn);
+    slot->queueWait = &metrics_.histogram("tern_invocation_queue_wait_seconds",
+                                          "Time an invocation waited for a worker slot", fn);
+    slot->inFlight = &metrics_.gauge("tern_invocations_in_flight",
+                                     "Invocations currently running", fn);
+    for (int i = 0; i <= FunctionEntry::kRejected; ++i) {
+      const char* outcome = i == FunctionEntry::kRejected
+                                ? "rejected"
+                                : wasm::outcomeName(static_cast<wasm::Outcome>(i));
+      slot->outcomes[i] = &metrics_.counter("tern_invocations_total", "Invocations by outcome",
+                                            {{"function", slot->name}, {"outcome", outcome}});
+    }
+  }
+  slot->admission.limit = version->config.concurrency;  // read under the executor's lock
+  slot->setActive(std::move(version));
+  return slot;
+}
+
+void FunctionTable::remove(const std::string& name) {
+  std::shared_ptr<FunctionEntry> gone;
+  {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(name);
+    if (it == entries_.end()) return;
+    gone = std::move(it->second);
+    entries_.erase(it);
+  }
+  gone->log.close();
+  metrics_.removeSeries("function", name);
+}
+
+std::vector<std::shared_ptr<FunctionEntry>> FunctionTable::all() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<FunctionEntry>> out;
+  for (const auto& [_, e] : entries_) out.push_back(e);
+  return out;
+}
+
+}  // namespace tern::exec

@@ -1,0 +1,116 @@
+#pragma once
+// The functions this node serves, by name: the active version's compiled module and
+// settings, admission state, invocation records and logs, and metric handles. An entry
+// lives as long as the function exists; a redeploy or rollback swaps its active version
+// atomically, so invocations already running finish on the version they started with.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "exec/executor.h"
+#include "util/metrics.h"
+#include "wasm/engine.h"
+
+namespace tern::exec {
+
+// What an invocation of a function version needs; immutable.
+struct FunctionVersionConfig {
+  std::string name;
+  uint32_t version = 0;
+  std::string moduleHash;
+  uint32_t memoryMb = 128;
+  uint32_t timeoutMs = 10000;
+  uint32_t concurrency = 0;
+  std::vector<std::string> env;
+};
+
+struct ActiveVersion {
+  FunctionVersionConfig config;
+  std::shared_ptr<const wasm::CompiledModule> module;
+};
+
+struct InvocationRecord {
+  std::string id;
+  uint32_t version = 0;
+  int64_t startMs = 0;      // Unix time
+  int64_t durationUs = 0;
+  int64_t queueWaitUs = 0;
+  std::string outcome;      // ok, exited, trap, timeout, ...
+  int exitCode = 0;
+  std::string detail;
+};
+
+struct LogLine {
+  uint64_t seq = 0;         // increasing per function
+  int64_t timeMs = 0;
+  std::string invocationId;
+  uint32_t version = 0;
+  std::string text;
+};
+
+// Bounded rings of a function's recent invocation records and stderr lines.
+class FunctionLog {
+ public:
+  FunctionLog(size_t maxRecords, size_t maxLines);
+  void add(InvocationRecord record, const std::string& stderrText);
+  std::vector<InvocationRecord> records() const;
+  // Lines with seq > after (at most `limit`), waiting up to `wait` for the first one.
+  std::vector<LogLine> lines(uint64_t after, size_t limit, std::chrono::milliseconds wait) const;
+  // Wakes waiters (the function is being removed or the node stops).
+  void close();
+
+ private:
+  const size_t maxRecords_, maxLines_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable grew_;
+  std::deque<InvocationRecord> records_;
+  std::deque<LogLine> lines_;
+  uint64_t nextSeq_ = 1;
+  bool closed_ = false;
+};
+
+struct FunctionEntry {
+  explicit FunctionEntry(std::string name);
+  const std::string name;
+  AdmissionState admission;  // guarded by the Executor
+  FunctionLog log{256, 2048};
+
+  std::shared_ptr<const ActiveVersion> active() const;
+  void setActive(std::shared_ptr<const ActiveVersion> v);
+
+  // Metric handles (owned by the MetricsRegistry).
+  Histogram* duration = nullptr;
+  Histogram* queueWait = nullptr;
+  Gauge* inFlight = nullptr;
+  // Invocation counts indexed by wasm::Outcome, then one for requests refused at admission.
+  static constexpr int kRejected = 8;
+  Counter* outcomes[kRejected + 1] = {};
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const ActiveVersion> active_;
+};
+
+class FunctionTable {
+ public:
+  explicit FunctionTable(MetricsRegistry& metrics);
+  std::shared_ptr<FunctionEntry> find(const std::string& name) const;
+  // Installs `version` as the active version of its function, creating the entry.
+  std::shared_ptr<FunctionEntry> install(std::shared_ptr<const ActiveVersion> version);
+  void remove(const std::string& name);
+  std::vector<std::shared_ptr<FunctionEntry>> all() const;
+
+ private:
+  MetricsRegistry& metrics_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<FunctionEntry>> entries_;
+};
+
+}  // namespace tern::exec

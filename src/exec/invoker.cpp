@@ -1,0 +1,117 @@
+#include "exec/invoker.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <random>
+
+namespace tern::exec {
+
+namespace {
+int64_t unixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+Invoker::Invoker(wasm::Engine& engine, Executor& executor, FunctionTable& table, Post post)
+    : engine_(engine),
+      executor_(executor),
+      table_(table),
+      post_(std::move(post)),
+      idPrefix_(static_cast<uint32_t>(std::random_device{}())) {}
+
+std::string Invoker::nextInvocationId() {
+  return fmt::format("{:08x}{:012x}", idPrefix_, idCounter_.fetch_add(1) + 1);
+}
+
+void Invoker::invoke(InvokeInput input, std::function<void(InvokeOutput)> done) {
+  InvokeOutput out;
+  out.invocationId = nextInvocationId();
+  auto fn = table_.find(input.function);
+  if (!fn || !fn->active()) {
+    out.error = Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", input.function));
+    return done(std::move(out));
+  }
+  int64_t queuedAt = wasm::monotonicNs();
+  // The queued path owns the input and callback until it runs.
+  auto deferred = std::make_shared<std::pair<InvokeInput, std::function<void(InvokeOutput)>>>();
+  auto id = out.invocationId;
+  Admission a = executor_.admit(fn->admission, [this, fn, deferred, id, queuedAt] {
+    post_([this, fn, deferred, id, queuedAt] {
+      run(fn, deferred->first, id, queuedAt, deferred->second);
+    });
+  });
+  switch (a) {
+    case Admission::kRunNow:
+      run(fn, input, out.invocationId, queuedAt, done);
+      return;
+    case Admission::kQueued:
+      deferred->first = std::move(input);
+      deferred->second = std::move(done);
+      return;
+    case Admission::kRejected:
+      fn->outcomes[FunctionEntry::kRejected]->inc();
+      out.error = Error(ErrorCode::kSaturated, "the node is at capacity; retry shortly");
+      return done(std::move(out));
+    case Admission::kStopped:
+      out.error = Error(ErrorCode::kUnavailable, "the node is shutting down");
+      return done(std::move(out));
+  }
+}
+
+void Invoker::run(const std::shared_ptr<FunctionEntry>& fn, InvokeInput& input,
+                  const std::string& id, int64_t queuedAtNs,
+                  std::function<void(InvokeOutput)>& done) {
+  InvokeOutput out;
+  out.invocationId = id;
+  auto active = fn->active();
+  if (!active) {  // removed while waiting
+    executor_.finish(fn->admission);
+    out.error = Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", fn->name));
+    return done(std::move(out));
+  }
+  const FunctionVersionConfig& cfg = active->config;
+  out.version = cfg.version;
+  int64_t startNs = wasm::monotonicNs();
+  int64_t startMs = unixMs();
+
+  wasm::InvocationRequest req;
+  req.input = input.body;
+  req.args = {cfg.name};
+  req.env = cfg.env;
+  req.env.insert(req.env.end(), input.env.begin(), input.env.end());
+  req.env.push_back("TERN_INVOCATION_ID=" + id);
+  req.env.push_back("TERN_FUNCTION_VERSION=" + std::to_string(cfg.version));
+  req.timeout = std::chrono::milliseconds(cfg.timeoutMs);
+  req.limits.memoryPages = cfg.memoryMb * 16;
+
+  fn->inFlight->add(1);
+  out.result = engine_.invoke(active->module, req);
+  fn->inFlight->add(-1);
+  executor_.finish(fn->admission);
+  out.ran = true;
+
+  const auto& r = out.result;
+  fn->queueWait->observe(static_cast<double>(startNs - queuedAtNs) / 1e9);
+  fn->duration->observe(static_cast<double>(r.durationNs) / 1e9);
+  fn->outcomes[static_cast<int>(r.outcome)]->inc();
+  out.error = r.error();
+  if (!out.error && r.outcome == wasm::Outcome::kExited) {
+    out.error = Error(ErrorCode::kFunctionFailed,
+                      fmt::format("the function exited with code {}", r.exitCode));
+  }
+  InvocationRecord record{id,
+                          cfg.version,
+                          startMs,
+                          r.durationNs / 1000,
+                          (startNs - queuedAtNs) / 1000,
+                          wasm::outcomeName(r.outcome),
+                          r.exitCode,
+                          r.detail};
+  fn->log.add(std::move(record), r.stderrData);
+  done(std::move(out));
+}
+
+}  // namespace tern::exec

@@ -1,0 +1,59 @@
+#pragma once
+// The transport-neutral invocation path shared by every trigger: find the function, get a
+// worker slot (or wait in the bounded queue, or be refused), run it in a fresh sandbox,
+// record the outcome (metrics, invocation record, stderr lines), and report.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "exec/executor.h"
+#include "exec/function_table.h"
+#include "util/error.h"
+#include "util/metrics.h"
+#include "wasm/engine.h"
+
+namespace tern::exec {
+
+struct InvokeInput {
+  std::string function;
+  std::string body;              // stdin
+  std::vector<std::string> env;  // added to the function's own environment
+};
+
+struct InvokeOutput {
+  std::string invocationId;
+  uint32_t version = 0;
+  std::optional<Error> error;    // not found, saturated, stopping, or the outcome's error
+  wasm::InvocationResult result; // when the function ran
+  bool ran = false;
+};
+
+class Invoker {
+ public:
+  // `post` hands work to another thread (the server's pool); used to start queued
+  // invocations off the thread that freed the slot.
+  using Post = std::function<void(std::function<void()>)>;
+  Invoker(wasm::Engine& engine, Executor& executor, FunctionTable& table, Post post);
+
+  // Calls `done` exactly once, possibly before returning (when the invocation runs now or
+  // is refused) or later from another thread (when it waited in the queue).
+  void invoke(InvokeInput input, std::function<void(InvokeOutput)> done);
+
+  std::string nextInvocationId();
+
+ private:
+  void run(const std::shared_ptr<FunctionEntry>& fn, InvokeInput& input, const std::string& id,
+           int64_t queuedAtNs, std::function<void(InvokeOutput)>& done);
+
+  wasm::Engine& engine_;
+  Executor& executor_;
+  FunctionTable& table_;
+  Post post_;
+  const uint32_t idPrefix_;
+  std::atomic<uint64_t> idCounter_{0};
+};
+
+}  // namespace tern::exec

@@ -1,0 +1,369 @@
+#include "http/http_server.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <fmt/format.h>
+
+#include <condition_variable>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+namespace tern::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+const std::string* Request::header(std::string_view name) const {
+  for (const auto& h : headers) {
+    if (beast::iequals(h.name, name)) return &h.value;
+  }
+  return nullptr;
+}
+
+std::optional<std::string> percentDecode(std::string_view s, bool plusIsSpace) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '%') {
+      if (i + 2 >= s.size()) return std::nullopt;
+      auto hex = [](char h) -> int {
+        if (h >= '0' && h <= '9') return h - '0';
+        if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+        if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+        return -1;
+      };
+      int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plusIsSpace) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> queryValues(std::string_view query, std::string_view key) {
+  std::vector<std::string> out;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    size_t eq = pair.find('=');
+    auto k = percentDecode(pair.substr(0, eq), true);
+    if (!k || *k != key) continue;
+    auto v = percentDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1),
+                           true);
+    if (v) out.push_back(std::move(*v));
+  }
+  return out;
+}
+
+class Session;
+
+struct Server::Impl {
+  ServerOptions options;
+  BodyLimit bodyLimit;
+  Handler handler;
+
+  // Declared before the io_context: destroying it destroys pending handlers, which hold
+  // sessions, whose destructors update these.
+  std::atomic<uint64_t> accepted{0}, refused{0}, requests{0}, badRequests{0}, open{0},
+      inFlight{0};
+  std::atomic<bool> stopping{false};
+  std::mutex mu;
+  std::condition_variable idle;
+  std::list<std::weak_ptr<Session>> sessions;
+
+  // One io_context per thread: a connection lives on one thread, so the common path (read,
+  // run the invocation inline, write) involves no cross-thread hand-off or wake-up.
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::optional<tcp::acceptor> acceptor;
+  size_t nextContext = 0;
+  std::vector<std::thread> threads;
+  uint16_t boundPort = 0;
+
+  Impl(ServerOptions o, BodyLimit b, Handler h)
+      : options(std::move(o)), bodyLimit(std::move(b)), handler(std::move(h)) {}
+
+  void accept();
+  void requestDone() {
+    if (inFlight.fetch_sub(1) == 1) {
+      std::lock_guard lock(mu);
+      idle.notify_all();
+    }
+  }
+};
+
+// One client connection: read a request, hand it to the handler, write the response,
+// repeat while keep-alive.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, Server::Impl& server)
+      : stream_(std::move(socket)), server_(server) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string();
+  }
+  ~Session() { server_.open.fetch_sub(1); }
+
+  void start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->readHeader(); });
+  }
+
+  // Closes the connection if it is waiting for a request (called when draining).
+  void closeIfIdle() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->busy_) {
+        beast::error_code ec;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+        self->stream_.close();
+      }
+    });
+  }
+
+ private:
+  void readHeader() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(server_.options.maxHeaderBytes));
+    // The first byte of a new request may take the keep-alive idle time; once it begins,
+    // the whole request must arrive within the read timeout.
+    stream_.expires_after(buffer_.size() > 0 ? server_.options.readTimeout
+                                             : server_.options.idleTimeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                               self->onHeader(ec);
+                             });
+  }
+
+  void onHeader(beast::error_code ec) {
+    if (ec) return failRead(ec);
+    auto& req = parser_->get();
+    size_t limit = server_.bodyLimit(std::string_view(req.method_string()),
+                                     std::string_view(req.target()));
+    if (auto len = parser_->content_length(); len && *len > limit) {
+      return refuse(413, "body_too_large",
+                    fmt::format("the request body is {} bytes, the limit is {} bytes", *len, limit));
+    }
+    parser_->body_limit(limit);
+    stream_.expires_after(server_.options.readTimeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        self->onBody(ec);
+                      });
+  }
+
+  void failRead(beast::error_code ec) {
+    if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted ||
+        ec == asio::error::eof || ec == asio::error::connection_reset) {
+      return close();
+    }
+    if (ec == beast::error::timeout) {
+      // Nothing received on an idle connection: just close. A request begun but not
+      // finished in time: say so.
+      if (!parser_ || !parser_->got_some()) return close();
+      return refuse(408, "request_timeout", "the request did not arrive in time");
+    }
+    if (ec == bhttp::error::header_limit) {
+      return refuse(431, "headers_too_large",
+                    fmt::format("request headers exceed {} bytes", server_.options.maxHeaderBytes));
+    }
+    if (ec == bhttp::error::body_limit) {
+      return refuse(413, "body_too_large", "the request body exceeds its limit");
+    }
+    refuse(400, "bad_request", "malformed HTTP request: " + ec.message());
+  }
+
+  void onBody(beast::error_code ec) {
+    if (ec) return failRead(ec);
+    server_.requests.fetch_add(1, std::memory_order_relaxed);
+    auto msg = parser_->release();
+    keepAlive_ = msg.keep_alive() && !server_.stopping.load();
+    version_ = msg.version();
+
+    Request req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    std::string_view target = msg.target();
+    size_t q = target.find('?');
+    auto path = percentDecode(target.substr(0, q));
+    if (!path) {
+      return refuse(400, "bad_request", "malformed percent-encoding in the request path");
+    }
+    req.path = std::move(*path);
+    if (q != std::string_view::npos) req.query = std::string(target.substr(q + 1));
+    req.headers.reserve(8);
+    for (const auto& f : msg) {
+      req.headers.push_back(Header{std::string(f.name_string()), std::string(f.value())});
+    }
+    req.body = std::move(msg.body());
+    req.remoteAddress = remote_;
+
+    busy_ = true;
+    server_.inFlight.fetch_add(1);
+    stream_.expires_never();
+    server_.handler(std::move(req), [self = shared_from_this()](Response res) {
+      asio::dispatch(self->stream_.get_executor(),
+                     [self, res = std::move(res)]() mutable { self->write(std::move(res), true); });
+    });
+  }
+
+  // Answers an unreadable request and closes the connection afterwards.
+  void refuse(int status, const char* code, const std::string& message) {
+    server_.badRequests.fetch_add(1, std::memory_order_relaxed);
+    keepAlive_ = false;
+    Response res;
+    res.status = status;
+    res.contentType = "application/json";
+    res.body = fmt::format(R"({{"error":{{"code":"{}","message":"{}"}}}})", code, message) + "\n";
+    write(std::move(res), false);
+  }
+
+  void write(Response res, bool countsAsRequest) {
+    auto out = std::make_shared<bhttp::response<bhttp::string_body>>();
+    out->version(version_ ? version_ : 11);
+    out->result(static_cast<unsigned>(res.status));
+    out->set(bhttp::field::server, server_.options.serverHeader);
+    out->set(bhttp::field::content_type, res.contentType);
+    for (auto& h : res.headers) out->insert(h.name, h.value);
+    out->body() = std::move(res.body);
+    out->keep_alive(keepAlive_ && !server_.stopping.load());
+    out->prepare_payload();
+    stream_.expires_after(server_.options.writeTimeout);
+    bhttp::async_write(stream_, *out,
+                       [self = shared_from_this(), out, countsAsRequest](beast::error_code ec, size_t) {
+                         self->onWrite(ec, out->keep_alive(), countsAsRequest);
+                       });
+  }
+
+  void onWrite(beast::error_code ec, bool keepAlive, bool countsAsRequest) {
+    busy_ = false;
+    if (countsAsRequest) server_.requestDone();
+    if (ec || !keepAlive) return close();
+    readHeader();
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  Server::Impl& server_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::string remote_;
+  bool keepAlive_ = true;
+  bool busy_ = false;
+  unsigned version_ = 11;
+};
+
+void Server::Impl::accept() {
+  // Connections are spread over the threads round-robin.
+  auto& target = *contexts[nextContext++ % contexts.size()];
+  acceptor->async_accept(target, [this](beast::error_code ec, tcp::socket socket) {
+    if (stopping.load()) return;
+    if (!ec) {
+      if (open.load() >= options.maxConnections) {
+        refused.fetch_add(1);
+        beast::error_code ignored;
+        socket.close(ignored);
+      } else {
+        accepted.fetch_add(1);
+        open.fetch_add(1);
+        socket.set_option(tcp::no_delay(true), ec);
+        auto session = std::make_shared<Session>(std::move(socket), *this);
+        {
+          std::lock_guard lock(mu);
+          // Forget sessions that have ended; the list stays bounded by open connections.
+          for (auto it = sessions.begin(); it != sessions.end();) {
+            it = it->expired() ? sessions.erase(it) : std::next(it);
+          }
+          sessions.push_back(session);
+        }
+        session->start();
+      }
+    }
+    accept();
+  });
+}
+
+Server::Server(ServerOptions options, BodyLimit bodyLimit, Handler handler)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(bodyLimit), std::move(handler))) {
+  unsigned n = std::max(1u, impl_->options.threads);
+  for (unsigned i = 0; i < n; ++i) {
+    impl_->contexts.push_back(std::make_unique<asio::io_context>(1));
+  }
+  impl_->acceptor.emplace(*impl_->contexts[0]);
+}
+
+Server::~Server() {
+  if (!impl_->threads.empty()) stop(std::chrono::milliseconds(0));
+}
+
+Result<void> Server::start() {
+  beast::error_code ec;
+  auto address = asio::ip::make_address(impl_->options.address, ec);
+  if (ec) {
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("invalid listen address \"{}\"", impl_->options.address));
+  }
+  tcp::endpoint endpoint(address, impl_->options.port);
+  auto& acc = *impl_->acceptor;
+  acc.open(endpoint.protocol(), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(endpoint, ec);
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Error(ErrorCode::kIo, fmt::format("cannot listen on {}:{}: {}", impl_->options.address,
+                                             impl_->options.port, ec.message()));
+  }
+  impl_->boundPort = acc.local_endpoint().port();
+  for (auto& ctx : impl_->contexts) impl_->work.push_back(asio::make_work_guard(*ctx));
+  impl_->accept();
+  for (auto& ctx : impl_->contexts) {
+    impl_->threads.emplace_back([c = ctx.get()] { c->run(); });
+  }
+  return {};
+}
+
+uint16_t Server::port() const { return impl_->boundPort; }
+
+void Server::stop(std::chrono::milliseconds drain) {
+  Impl& s = *impl_;
+  if (s.stopping.exchange(true)) return;
+  asio::dispatch(*s.contexts[0], [&s] {
+    beast::error_code ec;
+    s.acceptor->close(ec);
+  });
+  {
+    std::unique_lock lock(s.mu);
+    for (auto& w : s.sessions) {
+      if (auto session = w.lock()) session->closeIfIdle();
+    }
+    s.idle.wait_for(lock, drain, [&s] { return s.inFlight.load() == 0; });
+  }
+  s.work.clear();
+  for (auto& ctx : s.contexts) ctx->stop();
+  for (auto& t : s.threads) t.join();
+  s.threads.clear();
+}
+
+Server::Stats Server::stats() const {
+  return Stats{impl_->accepted.load(), impl_->refused.load(), impl_->requests.load(),
+               impl_->badRequests.load(), impl_->open.load(), impl_->inFlight.load()};
+}
+
+}  // namespace tern::http

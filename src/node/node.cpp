@@ -1,0 +1,205 @@
+#include "node/node.h"
+
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <thread>
+
+#include "exec/executor.h"
+#include "exec/function_table.h"
+#include "exec/invoker.h"
+#include "http/http_server.h"
+#include "store/deployments.h"
+#include "store/registry.h"
+#include "triggers/http_gateway.h"
+#include "util/metrics.h"
+#include "util/process_stats.h"
+#include "util/work_queue.h"
+#include "wasm/engine.h"
+
+namespace tern::node {
+
+namespace fs = std::filesystem;
+
+fs::path defaultDataDir() {
+  if (const char* d = std::getenv("TERN_DATA"); d && *d) return d;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return fs::path(x) / "tern";
+  if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".local/share/tern";
+  return "/var/lib/tern";
+}
+
+namespace {
+
+// Reads <data>/admin.token, creating it (32 random bytes, hex, mode 0600) on first start.
+Result<std::string> loadOrCreateToken(const fs::path& dataDir) {
+  fs::path path = dataDir / "admin.token";
+  std::ifstream in(path);
+  std::string token;
+  if (in && std::getline(in, token) && token.size() >= 32) return token;
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof raw) != 1) return Error(ErrorCode::kInternal, "no randomness");
+  token.clear();
+  for (unsigned char c : raw) token += fmt::format("{:02x}", c);
+  fs::path tmp = dataDir / "admin.token.tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Error(ErrorCode::kIo, "cannot write " + tmp.string());
+  std::string line = token + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+            ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    return Error(ErrorCode::kIo, "cannot write " + path.string());
+  }
+  return token;
+}
+
+}  // namespace
+
+struct Node::Impl {
+  NodeConfig config;
+  std::string token;
+  MetricsRegistry metrics;
+  std::unique_ptr<wasm::Engine> engine;
+  std::unique_ptr<store::Registry> registry;
+  std::unique_ptr<exec::FunctionTable> table;
+  std::unique_ptr<exec::Executor> executor;
+  std::unique_ptr<exec::Invoker> invoker;
+  std::unique_ptr<store::Deployments> deployments;
+  std::unique_ptr<WorkQueue> managementQueue;
+  std::unique_ptr<triggers::HttpGateway> gateway;
+  std::unique_ptr<http::Server> server;
+  // Queued invocations start on this pool, off the thread that freed their slot.
+  std::unique_ptr<WorkQueue> starter;
+  bool running = false;
+
+  std::string engineMetrics() const;
+};
+
+std::string Node::Impl::engineMetrics() const {
+  std::string out;
+  auto c = engine->compiler().stats();
+  auto p = engine->pool().stats();
+  auto ex = executor->stats();
+  auto ps = readProcessStats();
+  auto line = [&](const char* name, const char* type, const char* help, double v) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, v);
+  };
+  line("tern_compiles_total", "counter", "Modules compiled by this node", double(c.compiles));
+  line("tern_compile_seconds_total", "counter", "Time spent compiling modules", c.compileSeconds);
+  line("tern_compile_cache_hits_total", "counter", "Module loads served from the compile cache",
+       double(c.cacheHits));
+  line("tern_sandboxes_alive", "gauge", "Linear-memory slots in use", double(p.slotsInUse));
+  line("tern_worker_slots", "gauge", "Worker slots of this node", ex.slots);
+  line("tern_worker_slots_busy", "gauge", "Worker slots running an invocation", ex.running);
+  line("tern_queue_length", "gauge", "Requests waiting for a worker slot", ex.queued);
+  line("tern_rejected_total", "counter", "Requests refused because the queue was full",
+       double(ex.rejected));
+  line("tern_process_cpu_seconds_total", "counter", "CPU time of the node process",
+       ps.cpuSecondsUser + ps.cpuSecondsSystem);
+  line("tern_process_resident_memory_bytes", "gauge", "Resident memory of the node process",
+       double(ps.residentBytes));
+  line("tern_process_virtual_memory_bytes", "gauge", "Virtual memory of the node process",
+       double(ps.virtualBytes));
+  return out;
+}
+
+Node::Node(NodeConfig config) : impl_(std::make_unique<Impl>()) {
+  impl_->config = std::move(config);
+}
+
+Node::~Node() {
+  if (impl_->running) stop();
+}
+
+Result<void> Node::start() {
+  Impl& n = *impl_;
+  NodeConfig& cfg = n.config;
+  if (cfg.dataDir.empty()) cfg.dataDir = defaultDataDir();
+  if (cfg.workers == 0) cfg.workers = std::max(1u, std::thread::hardware_concurrency());
+  std::error_code ec;
+  fs::create_directories(cfg.dataDir, ec);
+  if (ec) {
+    return Error(ErrorCode::kIo,
+                 fmt::format("cannot create data directory {}: {}", cfg.dataDir.string(), ec.message()));
+  }
+  auto token = loadOrCreateToken(cfg.dataDir);
+  if (!token.ok()) return token.error();
+  n.token = *token;
+
+  wasm::EngineConfig ec2;
+  ec2.compiler.cacheDir = cfg.dataDir / "cache";
+  ec2.compiler.maxModuleBytes = cfg.maxModuleBytes;
+  n.engine = std::make_unique<wasm::Engine>(ec2);
+  auto registry = store::Registry::open(cfg.dataDir);
+  if (!registry.ok()) return registry.error();
+  n.registry = std::move(*registry);
+  n.table = std::make_unique<exec::FunctionTable>(n.metrics);
+  n.executor = std::make_unique<exec::Executor>(exec::Executor::Options{cfg.workers, cfg.queueLimit});
+  n.starter = std::make_unique<WorkQueue>();
+  n.invoker = std::make_unique<exec::Invoker>(
+      *n.engine, *n.executor, *n.table,
+      [this](std::function<void()> task) { impl_->starter->post(std::move(task)); });
+  n.deployments = std::make_unique<store::Deployments>(*n.registry, *n.engine, *n.table);
+
+  auto report = n.deployments->loadAll();
+  spdlog::info("loaded {} function(s) from {}", report.loaded, cfg.dataDir.string());
+  for (const auto& f : report.failures) spdlog::error("cannot load function {}", f);
+
+  n.managementQueue = std::make_unique<WorkQueue>();
+  triggers::GatewayLimits limits;
+  limits.maxInvokeBody = cfg.maxInvokeBodyBytes;
+  limits.maxModuleBytes = cfg.maxModuleBytes;
+  n.gateway = std::make_unique<triggers::HttpGateway>(
+      triggers::GatewayDeps{*n.invoker, *n.executor, *n.table, *n.registry, *n.deployments,
+                            n.metrics, *n.managementQueue, n.token, "0.1.0",
+                            [this] { return impl_->engineMetrics(); }},
+      limits);
+
+  http::ServerOptions so;
+  so.address = cfg.listenAddress;
+  so.port = cfg.port;
+  // One thread more than worker slots: with every slot busy, a thread is still free to
+  // read requests, queue them or refuse them.
+  so.threads = cfg.workers + 1;
+  so.maxHeaderBytes = cfg.maxHeaderBytes;
+  so.maxConnections = cfg.maxConnections;
+  so.readTimeout = cfg.readTimeout;
+  so.idleTimeout = cfg.idleTimeout;
+  n.server = std::make_unique<http::Server>(
+      so,
+      [this](std::string_view m, std::string_view t) { return impl_->gateway->bodyLimit(m, t); },
+      [this](http::Request&& r, http::Respond respond) {
+        impl_->gateway->handle(std::move(r), std::move(respond));
+      });
+  if (auto ok = n.server->start(); !ok.ok()) return ok.error();
+  n.running = true;
+  spdlog::info("serving on http://{}:{} with {} worker slot(s); data in {}", cfg.listenAddress,
+               n.server->port(), cfg.workers, cfg.dataDir.string());
+  return {};
+}
+
+void Node::stop() {
+  Impl& n = *impl_;
+  if (!n.running) return;
+  n.running = false;
+  spdlog::info("draining: no new requests; waiting for invocations in flight");
+  // The server stops accepting, closes idle connections, answers keep-alive requests with
+  // "Connection: close", and waits for the requests in flight (running or queued).
+  n.server->stop(n.config.drainTimeout);
+  bool drained = n.executor->stop(std::chrono::milliseconds(100));
+  n.managementQueue->stop();
+  n.starter->stop();
+  spdlog::info(drained ? "stopped" : "stopped (drain timed out)");
+}
+
+uint16_t Node::port() const { return impl_->server ? impl_->server->port() : 0; }
+
+const std::string& Node::adminToken() const { return impl_->token; }
+
+}  // namespace tern::node

@@ -1,0 +1,55 @@
+#pragma once
+// A standalone tern node: the object graph behind `ternd`. It owns the engine (compile
+// cache in <data>/cache), the registry (<data>/registry.db, <data>/modules), the function
+// table, executor, invoker, metrics, the HTTP server and gateway. start() loads every
+// deployed function and begins serving; stop() drains.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "util/error.h"
+
+namespace tern::node {
+
+struct NodeConfig {
+  std::string listenAddress = "127.0.0.1";
+  uint16_t port = 8080;                      // 0: any free port
+  std::filesystem::path dataDir;
+  unsigned workers = 0;                      // worker slots; 0 = one per core
+  unsigned queueLimit = 256;                 // requests waiting for a slot, node-wide
+  size_t maxInvokeBodyBytes = 6u << 20;
+  size_t maxModuleBytes = 64u << 20;
+  size_t maxHeaderBytes = 16u << 10;
+  size_t maxConnections = 10000;
+  std::chrono::milliseconds readTimeout{10000};
+  std::chrono::milliseconds idleTimeout{60000};
+  std::chrono::milliseconds drainTimeout{30000};
+};
+
+// $TERN_DATA, else $XDG_DATA_HOME/tern, else ~/.local/share/tern.
+std::filesystem::path defaultDataDir();
+
+class Node {
+ public:
+  explicit Node(NodeConfig config);
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  Result<void> start();
+  // Stops accepting, finishes invocations in flight (up to the drain timeout), stops.
+  void stop();
+
+  uint16_t port() const;
+  const std::string& adminToken() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tern::node

@@ -1,0 +1,111 @@
+#include "store/deployments.h"
+
+#include <fmt/format.h>
+
+namespace tern::store {
+
+exec::FunctionVersionConfig toConfig(const FunctionVersion& v) {
+  exec::FunctionVersionConfig c;
+  c.name = v.name;
+  c.version = v.version;
+  c.moduleHash = v.moduleHash;
+  c.memoryMb = v.settings.memoryMb;
+  c.timeoutMs = v.settings.timeoutMs;
+  c.concurrency = v.settings.concurrency;
+  c.env = v.settings.env;
+  return c;
+}
+
+Deployments::Deployments(Registry& registry, wasm::Engine& engine, exec::FunctionTable& table)
+    : registry_(registry), engine_(engine), table_(table) {}
+
+std::mutex& Deployments::lockFor(const std::string& name) {
+  std::lock_guard lock(locksMu_);
+  auto& m = locks_[name];
+  if (!m) m = std::make_unique<std::mutex>();
+  return *m;
+}
+
+Result<void> Deployments::activate(const FunctionVersion& v) {
+  auto bytes = registry_.readModule(v.moduleHash);
+  if (!bytes.ok()) return bytes.error();
+  auto module = engine_.load(*bytes);
+  if (!module.ok()) return module.error();
+  auto active = std::make_shared<exec::ActiveVersion>();
+  active->config = toConfig(v);
+  active->module = *module;
+  table_.install(std::move(active));
+  return {};
+}
+
+Result<FunctionVersion> Deployments::deploy(const std::string& name,
+                                            std::span<const uint8_t> module,
+                                            const FunctionSettings& settings) {
+  if (!isValidFunctionName(name)) {
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("invalid function name \"{}\": use 1-63 characters a-z, 0-9 and "
+                             "'-', starting with a letter or digit",
+                             name));
+  }
+  std::lock_guard lock(lockFor(name));
+  // Compile first: a module that cannot run is not recorded at all.
+  auto compiled = engine_.load(module);
+  if (!compiled.ok()) return compiled.error();
+  if (!(*compiled)->findExport("_start")) {
+    return Error(ErrorCode::kInvalidModule,
+                 "module has no `_start` function export: it is not a WASI command");
+  }
+  auto hash = registry_.putModule(module);
+  if (!hash.ok()) return hash.error();
+  auto version = registry_.addVersion(name, *hash, module.size(), settings);
+  if (!version.ok()) return version.error();
+  auto active = std::make_shared<exec::ActiveVersion>();
+  active->config = toConfig(*version);
+  active->module = *compiled;
+  table_.install(std::move(active));
+  return version;
+}
+
+Result<FunctionVersion> Deployments::rollback(const std::string& name) {
+  std::lock_guard lock(lockFor(name));
+  auto v = registry_.rollback(name);
+  if (!v.ok()) return v.error();
+  if (auto ok = activate(*v); !ok.ok()) return ok.error();
+  return v;
+}
+
+Result<void> Deployments::remove(const std::string& name) {
+  std::lock_guard lock(lockFor(name));
+  auto removed = registry_.remove(name);
+  if (!removed.ok()) return removed.error();
+  if (!*removed) {
+    return Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", name));
+  }
+  table_.remove(name);
+  return {};
+}
+
+Deployments::LoadReport Deployments::loadAll() {
+  LoadReport report;
+  auto list = registry_.list();
+  if (!list.ok()) {
+    report.failures.push_back("registry: " + list.error().describe());
+    return report;
+  }
+  for (const auto& f : *list) {
+    auto v = registry_.active(f.name);
+    if (!v.ok() || !*v) {
+      report.failures.push_back(f.name + ": " +
+                                (v.ok() ? std::string("no active version") : v.error().describe()));
+      continue;
+    }
+    if (auto ok = activate(**v); !ok.ok()) {
+      report.failures.push_back(f.name + ": " + ok.error().describe());
+      continue;
+    }
+    ++report.loaded;
+  }
+  return report;
+}
+
+}  // namespace tern::store

@@ -1,0 +1,54 @@
+#pragma once
+// Deploying, rolling back and removing functions: the registry (durable truth) kept in step
+// with the function table (what the node serves). A deploy stores the module, compiles it,
+// and only then records the new version and makes it active, so a deploy that answers
+// success is invocable and durable; a compile error records nothing. Operations on one name
+// are serialised; different names proceed in parallel.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "exec/function_table.h"
+#include "store/registry.h"
+#include "util/error.h"
+#include "wasm/engine.h"
+
+namespace tern::store {
+
+class Deployments {
+ public:
+  Deployments(Registry& registry, wasm::Engine& engine, exec::FunctionTable& table);
+
+  Result<FunctionVersion> deploy(const std::string& name, std::span<const uint8_t> module,
+                                 const FunctionSettings& settings);
+  Result<FunctionVersion> rollback(const std::string& name);
+  Result<void> remove(const std::string& name);
+
+  // Loads every function's active version from the registry into the table (compiled
+  // objects come from the on-disk cache). Functions that fail to load are reported and
+  // skipped, so one bad entry does not stop the node.
+  struct LoadReport {
+    size_t loaded = 0;
+    std::vector<std::string> failures;  // "name: error"
+  };
+  LoadReport loadAll();
+
+ private:
+  Result<void> activate(const FunctionVersion& v);
+  std::mutex& lockFor(const std::string& name);
+
+  Registry& registry_;
+  wasm::Engine& engine_;
+  exec::FunctionTable& table_;
+  std::mutex locksMu_;
+  std::map<std::string, std::unique_ptr<std::mutex>> locks_;
+};
+
+exec::FunctionVersionConfig toConfig(const FunctionVersion& v);
+
+}  // namespace tern::store

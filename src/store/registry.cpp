@@ -1,0 +1,469 @@
+#include "store/registry.h"
+
+#include <charconv>
+#include <chrono>
+#include <limits>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "store/module_files.h"
+#include "store/quote.h"
+#include "store/sqlite.h"
+
+namespace fs = std::filesystem;
+
+namespace tern::store {
+
+namespace {
+
+// The schema this code reads and writes, kept in PRAGMA user_version. A database with a
+// lower number is migrated forward in open(); a higher one was written by a newer tern and
+// is refused rather than misread.
+constexpr int64_t kSchemaVersion = 1;
+
+// Schema version 1. Versions are immutable rows; a function's row says which one is active.
+// Version numbers are MAX(version) + 1, so they keep growing across rollbacks; remove()
+// deletes the rows, so a function deployed again after removal starts at 1. `env` is a JSON
+// array of "KEY=VALUE" strings. module_hash names <data>/modules/<hash>.wasm.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE functions (
+  name          TEXT NOT NULL PRIMARY KEY,
+  active_version INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL
+) STRICT;
+CREATE TABLE versions (
+  name          TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+  version       INTEGER NOT NULL CHECK (version >= 1),
+  module_hash   TEXT NOT NULL,
+  module_size   INTEGER NOT NULL,
+  memory_mb     INTEGER NOT NULL,
+  timeout_ms    INTEGER NOT NULL,
+  concurrency   INTEGER NOT NULL,
+  env           TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (name, version)
+) STRICT;
+)sql";
+
+// Waiting for another connection's write (another Registry on the same directory, or
+// another process) before giving up with kIo.
+constexpr int kBusyTimeoutMs = 10000;
+
+// Temp files from interrupted module writes older than this are removed at open.
+constexpr auto kStaleTempAge = std::chrono::hours(1);
+
+constexpr const char* kVersionColumns =
+    "name, version, module_hash, module_size, memory_mb, timeout_ms, concurrency, env, "
+    "created_at_ms";
+
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<void> checkName(std::string_view name) {
+  if (isValidFunctionName(name)) return {};
+  return Error(ErrorCode::kInvalidArgument,
+               "invalid function name " + quoteUntrusted(name) +
+                   ": a name is 1 to 63 characters of a-z, 0-9 and '-', not starting with '-'");
+}
+
+std::string functionLabel(std::string_view name) {
+  return "function \"" + std::string(name) + "\"";
+}
+
+// The settings' env as stored: a JSON array of strings. Each entry is "KEY=VALUE" with a
+// non-empty key, no NUL byte (it could not reach the guest intact) and valid UTF-8.
+Result<std::string> encodeEnv(const std::vector<std::string>& env) {
+  for (size_t i = 0; i < env.size(); ++i) {
+    const std::string& entry = env[i];
+    size_t eq = entry.find('=');
+    if (eq == std::string::npos || eq == 0 || entry.find('\0') != std::string::npos) {
+      return Error(ErrorCode::kInvalidArgument, "environment entry " + std::to_string(i) + " " +
+                                                    quoteUntrusted(entry) +
+                                                    " is not KEY=VALUE with a non-empty key");
+    }
+  }
+  try {
+    return nlohmann::json(env).dump();
+  } catch (const nlohmann::json::exception&) {
+    return Error(ErrorCode::kInvalidArgument, "environment entries must be valid UTF-8");
+  }
+}
+
+bool toU32(int64_t v, uint32_t& out) {
+  if (v < 0 || v > std::numeric_limits<uint32_t>::max()) return false;
+  out = static_cast<uint32_t>(v);
+  return true;
+}
+
+// A row of `versions` selected with kVersionColumns.
+Result<FunctionVersion> readVersion(const Statement& s) {
+  FunctionVersion v;
+  v.name = s.columnText(0);
+  auto corrupt = [&](std::string_view what) {
+    return Error(ErrorCode::kIo, "registry database: version " + std::to_string(s.columnInt(1)) +
+                                     " of " + functionLabel(v.name) +
+                                     " is corrupt: " + std::string(what));
+  };
+  int64_t size = s.columnInt(3);
+  if (!toU32(s.columnInt(1), v.version) || v.version == 0) return corrupt("bad version number");
+  v.moduleHash = s.columnText(2);
+  if (!isValidModuleHash(v.moduleHash)) return corrupt("bad module hash");
+  if (size < 0) return corrupt("bad module size");
+  v.moduleSize = static_cast<uint64_t>(size);
+  if (!toU32(s.columnInt(4), v.settings.memoryMb) || !toU32(s.columnInt(5), v.settings.timeoutMs) ||
+      !toU32(s.columnInt(6), v.settings.concurrency)) {
+    return corrupt("setting out of range");
+  }
+  auto env = nlohmann::json::parse(s.columnText(7), nullptr, /*allow_exceptions=*/false);
+  if (!env.is_array()) return corrupt("env is not a JSON array");
+  for (const auto& entry : env) {
+    if (!entry.is_string()) return corrupt("env entry is not a string");
+    v.settings.env.push_back(entry.get<std::string>());
+  }
+  v.createdAtMs = s.columnInt(8);
+  return v;
+}
+
+}  // namespace
+
+bool isValidFunctionName(std::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0);
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// The prepared statements, made once at open. Each is used under Impl::mu.
+struct Statements {
+  Statement maxVersion;
+  Statement upsertFunction;
+  Statement insertVersion;
+  Statement selectActive;
+  Statement selectVersions;
+  Statement selectPrevious;
+  Statement selectActiveNumber;
+  Statement setActive;
+  Statement listFunctions;
+  Statement deleteVersions;
+  Statement deleteFunction;
+};
+
+struct Registry::Impl {
+  explicit Impl(const fs::path& dataDir) : modules(dataDir / "modules") {}
+
+  ModuleFiles modules;  // thread-safe on its own; used without `mu`
+  std::mutex mu;
+  std::unique_ptr<Database> db;  // guarded by mu; declared before stmts, closed after them
+  Statements stmts;              // guarded by mu
+};
+
+namespace {
+
+// Creates or migrates the schema to kSchemaVersion in one transaction.
+Result<void> migrate(Database& db) {
+  auto tx = Transaction::begin(db);
+  if (!tx) return tx.error();
+  auto current = db.queryText("PRAGMA user_version");
+  if (!current) return current.error();
+  int64_t version = 0;
+  auto [end, ec] = std::from_chars(current->data(), current->data() + current->size(), version);
+  if (ec != std::errc() || end != current->data() + current->size()) {
+    return Error(ErrorCode::kIo, "registry database: bad user_version \"" + *current + "\"");
+  }
+  if (version > kSchemaVersion) {
+    return Error(ErrorCode::kIo, "registry database has schema version " + std::to_string(version) +
+                                     ", newer than this tern supports (" +
+                                     std::to_string(kSchemaVersion) + ")");
+  }
+  if (version < 1) {
+    auto created = db.exec(kSchemaV1);
+    if (!created) return created.error();
+  }
+  // Later schema versions add their steps here: if (version < 2) { ... }
+  if (version != kSchemaVersion) {
+    auto set = db.exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
+    if (!set) return set.error();
+  }
+  return tx->commit();
+}
+
+Result<void> prepareAll(Database& db, Statements& s) {
+  const std::string cols = kVersionColumns;
+  struct Item {
+    Statement* stmt;
+    std::string sql;
+  };
+  Item items[] = {
+      {&s.maxVersion, "SELECT COALESCE(MAX(version), 0) FROM versions WHERE name = ?1"},
+      {&s.upsertFunction,
+       "INSERT INTO functions (name, active_version, updated_at_ms) VALUES (?1, ?2, ?3) "
+       "ON CONFLICT (name) DO UPDATE SET active_version = excluded.active_version, "
+       "updated_at_ms = excluded.updated_at_ms"},
+      {&s.insertVersion,
+       "INSERT INTO versions (" + cols + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+      {&s.selectActive,
+       "SELECT v.name, v.version, v.module_hash, v.module_size, v.memory_mb, v.timeout_ms, "
+       "v.concurrency, v.env, v.created_at_ms FROM functions f JOIN versions v "
+       "ON v.name = f.name AND v.version = f.active_version WHERE f.name = ?1"},
+      {&s.selectVersions, "SELECT " + cols + " FROM versions WHERE name = ?1 ORDER BY version"},
+      {&s.selectPrevious, "SELECT " + cols +
+                              " FROM versions WHERE name = ?1 AND version < ?2 "
+                              "ORDER BY version DESC LIMIT 1"},
+      {&s.selectActiveNumber, "SELECT active_version FROM functions WHERE name = ?1"},
+      {&s.setActive,
+       "UPDATE functions SET active_version = ?2, updated_at_ms = ?3 WHERE name = ?1"},
+      {&s.listFunctions,
+       "SELECT f.name, f.active_version, MAX(v.version), COUNT(v.version), f.updated_at_ms "
+       "FROM functions f JOIN versions v ON v.name = f.name GROUP BY f.name ORDER BY f.name"},
+      {&s.deleteVersions, "DELETE FROM versions WHERE name = ?1"},
+      {&s.deleteFunction, "DELETE FROM functions WHERE name = ?1"},
+  };
+  for (auto& item : items) {
+    auto stmt = db.prepare(item.sql);
+    if (!stmt) return stmt.error();
+    *item.stmt = std::move(*stmt);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Registry>> Registry::open(const fs::path& dataDir) {
+  auto impl = std::make_unique<Impl>(dataDir);
+  std::error_code ec;
+  fs::create_directories(dataDir / "modules", ec);
+  if (ec) {
+    return Error(ErrorCode::kIo,
+                 "cannot create " + (dataDir / "modules").string() + ": " + ec.message());
+  }
+  auto db = Database::open(dataDir / "registry.db");
+  if (!db) return db.error();
+  impl->db = std::move(*db);
+  Database& d = *impl->db;
+
+  for (const char* pragma : {"PRAGMA foreign_keys = ON", "PRAGMA synchronous = FULL"}) {
+    auto r = d.exec(pragma);
+    if (!r) return r.error();
+  }
+  auto busy = d.exec("PRAGMA busy_timeout = " + std::to_string(kBusyTimeoutMs));
+  if (!busy) return busy.error();
+  // WAL: readers do not block the writer, and with synchronous = FULL every commit is
+  // fsynced to the log before COMMIT returns. The mode is persistent in the file.
+  auto mode = d.queryText("PRAGMA journal_mode = WAL");
+  if (!mode) return mode.error();
+  if (*mode != "wal") {
+    return Error(ErrorCode::kIo,
+                 "registry database: cannot use WAL journal mode (got \"" + *mode + "\")");
+  }
+  auto migrated = migrate(d);
+  if (!migrated) return migrated.error();
+  auto prepared = prepareAll(d, impl->stmts);
+  if (!prepared) return prepared.error();
+
+  // The database file and the modules directory may have just been created: make their
+  // directory entries durable too.
+  for (const fs::path& dir : {dataDir, dataDir / "modules"}) {
+    auto synced = syncDirectory(dir);
+    if (!synced) return synced.error();
+  }
+  impl->modules.removeStaleTempFiles(kStaleTempAge);
+  return std::unique_ptr<Registry>(new Registry(std::move(impl)));
+}
+
+Registry::Registry(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Registry::~Registry() = default;
+
+Result<std::string> Registry::putModule(std::span<const uint8_t> bytes) {
+  return impl_->modules.put(bytes);
+}
+
+Result<std::vector<uint8_t>> Registry::readModule(const std::string& hash) {
+  return impl_->modules.read(hash);
+}
+
+Result<FunctionVersion> Registry::addVersion(const std::string& name, const std::string& moduleHash,
+                                             uint64_t moduleSize,
+                                             const FunctionSettings& settings) {
+  if (auto ok = checkName(name); !ok) return ok.error();
+  auto stored = impl_->modules.size(moduleHash);
+  if (!stored) {
+    if (stored.error().code() != ErrorCode::kNotFound) return stored.error();
+    return Error(ErrorCode::kNotFound,
+                 stored.error().message() + " (store it with putModule before deploying)");
+  }
+  if (*stored != moduleSize) {
+    return Error(ErrorCode::kInvalidArgument, "module size " + std::to_string(moduleSize) +
+                                                  " does not match module " + moduleHash + " (" +
+                                                  std::to_string(*stored) + " bytes)");
+  }
+  auto env = encodeEnv(settings.env);
+  if (!env) return env.error();
+
+  std::lock_guard lock(impl_->mu);
+  Statements& s = impl_->stmts;
+  auto tx = Transaction::begin(*impl_->db);
+  if (!tx) return tx.error();
+
+  int64_t latest = 0;
+  {
+    StatementUse q(s.maxVersion);
+    if (auto r = q->bind(1, name); !r) return r.error();
+    auto step = q->step();
+    if (!step) return step.error();
+    latest = q->columnInt(0);
+  }
+  if (latest >= std::numeric_limits<uint32_t>::max()) {
+    return Error(ErrorCode::kConflict, functionLabel(name) + " has no version numbers left");
+  }
+
+  FunctionVersion v;
+  v.name = name;
+  v.version = static_cast<uint32_t>(latest + 1);
+  v.moduleHash = moduleHash;
+  v.moduleSize = moduleSize;
+  v.settings = settings;
+  v.createdAtMs = nowMs();
+
+  {
+    StatementUse q(s.upsertFunction);
+    if (auto r = q->bindAll(name, int64_t{v.version}, v.createdAtMs); !r) return r.error();
+    if (auto r = q->run(); !r) return r.error();
+  }
+  {
+    StatementUse q(s.insertVersion);
+    auto bound = q->bindAll(name, int64_t{v.version}, moduleHash, static_cast<int64_t>(moduleSize),
+                            int64_t{settings.memoryMb}, int64_t{settings.timeoutMs},
+                            int64_t{settings.concurrency}, *env, v.createdAtMs);
+    if (!bound) return bound.error();
+    if (auto r = q->run(); !r) return r.error();
+  }
+  if (auto r = tx->commit(); !r) return r.error();
+  return v;
+}
+
+Result<std::optional<FunctionVersion>> Registry::active(const std::string& name) {
+  if (auto ok = checkName(name); !ok) return ok.error();
+  std::lock_guard lock(impl_->mu);
+  StatementUse q(impl_->stmts.selectActive);
+  if (auto r = q->bind(1, name); !r) return r.error();
+  auto step = q->step();
+  if (!step) return step.error();
+  if (*step == Statement::Step::kDone) return std::optional<FunctionVersion>();
+  auto v = readVersion(impl_->stmts.selectActive);
+  if (!v) return v.error();
+  return std::optional<FunctionVersion>(std::move(*v));
+}
+
+Result<std::vector<FunctionSummary>> Registry::list() {
+  std::lock_guard lock(impl_->mu);
+  Statement& s = impl_->stmts.listFunctions;
+  StatementUse q(s);
+  std::vector<FunctionSummary> out;
+  for (;;) {
+    auto step = s.step();
+    if (!step) return step.error();
+    if (*step == Statement::Step::kDone) break;
+    FunctionSummary f;
+    f.name = s.columnText(0);
+    if (!toU32(s.columnInt(1), f.activeVersion) || !toU32(s.columnInt(2), f.latestVersion) ||
+        !toU32(s.columnInt(3), f.versionCount)) {
+      return Error(ErrorCode::kIo,
+                   "registry database: " + functionLabel(f.name) + " has a corrupt row");
+    }
+    f.updatedAtMs = s.columnInt(4);
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+Result<std::vector<FunctionVersion>> Registry::versions(const std::string& name) {
+  if (auto ok = checkName(name); !ok) return ok.error();
+  std::lock_guard lock(impl_->mu);
+  Statement& s = impl_->stmts.selectVersions;
+  StatementUse q(s);
+  if (auto r = s.bind(1, name); !r) return r.error();
+  std::vector<FunctionVersion> out;
+  for (;;) {
+    auto step = s.step();
+    if (!step) return step.error();
+    if (*step == Statement::Step::kDone) break;
+    auto v = readVersion(s);
+    if (!v) return v.error();
+    out.push_back(std::move(*v));
+  }
+  return out;
+}
+
+Result<FunctionVersion> Registry::rollback(const std::string& name) {
+  if (auto ok = checkName(name); !ok) return ok.error();
+  std::lock_guard lock(impl_->mu);
+  Statements& s = impl_->stmts;
+  auto tx = Transaction::begin(*impl_->db);
+  if (!tx) return tx.error();
+
+  int64_t current = 0;
+  {
+    StatementUse q(s.selectActiveNumber);
+    if (auto r = q->bind(1, name); !r) return r.error();
+    auto step = q->step();
+    if (!step) return step.error();
+    if (*step == Statement::Step::kDone) {
+      return Error(ErrorCode::kNotFound, functionLabel(name) + " does not exist");
+    }
+    current = q->columnInt(0);
+  }
+  std::optional<FunctionVersion> previous;
+  {
+    StatementUse q(s.selectPrevious);
+    if (auto r = q->bindAll(name, current); !r) return r.error();
+    auto step = q->step();
+    if (!step) return step.error();
+    if (*step == Statement::Step::kDone) {
+      return Error(ErrorCode::kConflict,
+                   functionLabel(name) + " has no version before " + std::to_string(current));
+    }
+    auto v = readVersion(s.selectPrevious);
+    if (!v) return v.error();
+    previous = std::move(*v);
+  }
+  {
+    StatementUse q(s.setActive);
+    auto bound = q->bindAll(name, int64_t{previous->version}, nowMs());
+    if (!bound) return bound.error();
+    if (auto r = q->run(); !r) return r.error();
+  }
+  if (auto r = tx->commit(); !r) return r.error();
+  return std::move(*previous);
+}
+
+Result<bool> Registry::remove(const std::string& name) {
+  if (auto ok = checkName(name); !ok) return ok.error();
+  std::lock_guard lock(impl_->mu);
+  Statements& s = impl_->stmts;
+  auto tx = Transaction::begin(*impl_->db);
+  if (!tx) return tx.error();
+  {
+    StatementUse q(s.deleteVersions);
+    if (auto r = q->bind(1, name); !r) return r.error();
+    if (auto r = q->run(); !r) return r.error();
+  }
+  bool existed = false;
+  {
+    StatementUse q(s.deleteFunction);
+    if (auto r = q->bind(1, name); !r) return r.error();
+    if (auto r = q->run(); !r) return r.error();
+    existed = impl_->db->changes() > 0;
+  }
+  // Module files stay: they are content-addressed and may be shared with other functions
+  // (see README.md, "Module garbage collection").
+  if (auto r = tx->commit(); !r) return r.error();
+  return existed;
+}
+
+}  // namespace tern::store

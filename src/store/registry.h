@@ -1,0 +1,86 @@
+#pragma once
+// The node's durable registry: functions, their immutable numbered versions and settings,
+// and content-addressed module bytes, in the node's data directory:
+//
+//   <data>/registry.db        SQLite (WAL): functions and versions
+//   <data>/modules/<sha256>.wasm  module bytes, written atomically before they are referenced
+//
+// Every mutation is one SQLite transaction, durable when the call returns (a deploy that
+// answered survives kill -9). Thread-safe: calls serialise on one connection.
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/error.h"
+
+namespace tern::store {
+
+// Settings chosen at deploy; part of an immutable version.
+struct FunctionSettings {
+  uint32_t memoryMb = 128;
+  uint32_t timeoutMs = 10000;
+  uint32_t concurrency = 0;  // max invocations at once; 0 = node default
+  std::vector<std::string> env;  // "KEY=VALUE"
+};
+
+struct FunctionVersion {
+  std::string name;
+  uint32_t version = 0;       // 1, 2, 3, ... per function
+  std::string moduleHash;     // lower-case hex SHA-256 of the module bytes
+  uint64_t moduleSize = 0;
+  FunctionSettings settings;
+  int64_t createdAtMs = 0;    // Unix time
+};
+
+struct FunctionSummary {
+  std::string name;
+  uint32_t activeVersion = 0;  // the version invocations run
+  uint32_t latestVersion = 0;
+  uint32_t versionCount = 0;
+  int64_t updatedAtMs = 0;
+};
+
+// Names are [a-z0-9][a-z0-9-]{0,62}.
+bool isValidFunctionName(std::string_view name);
+
+class Registry {
+ public:
+  // Opens (creating if needed) the registry in `dataDir`. Errors: kIo.
+  static Result<std::unique_ptr<Registry>> open(const std::filesystem::path& dataDir);
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // Stores module bytes under their SHA-256 (idempotent) and returns the hash.
+  Result<std::string> putModule(std::span<const uint8_t> bytes);
+  // The module's bytes; kIo if missing or if the bytes no longer match the hash.
+  Result<std::vector<uint8_t>> readModule(const std::string& hash);
+
+  // Creates the next version of `name` (creating the function if new) and makes it active.
+  // The module must have been stored with putModule. Errors: kInvalidArgument (bad name).
+  Result<FunctionVersion> addVersion(const std::string& name, const std::string& moduleHash,
+                                     uint64_t moduleSize, const FunctionSettings& settings);
+  // The active version; nullopt if there is no such function.
+  Result<std::optional<FunctionVersion>> active(const std::string& name);
+  Result<std::vector<FunctionSummary>> list();
+  // All versions, oldest first; empty if there is no such function.
+  Result<std::vector<FunctionVersion>> versions(const std::string& name);
+  // Makes the version before the active one active. Errors: kNotFound (no function),
+  // kConflict (no earlier version).
+  Result<FunctionVersion> rollback(const std::string& name);
+  // Deletes the function and all its versions; false if it did not exist.
+  Result<bool> remove(const std::string& name);
+
+ private:
+  struct Impl;
+  explicit Registry(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tern::store

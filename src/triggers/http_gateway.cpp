@@ -1,0 +1,379 @@
+#include "triggers/http_gateway.h"
+
+#include <fmt/format.h>
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+namespace tern::triggers {
+
+using json = nlohmann::json;
+
+http::Response errorResponse(const Error& e) {
+  const auto& kind = errorKind(e.code());
+  http::Response r;
+  r.status = kind.httpStatus;
+  r.contentType = "application/json";
+  r.body = json{{"error", {{"code", kind.name}, {"message", e.message()}}}}.dump(
+               -1, ' ', false, json::error_handler_t::replace) +
+           "\n";
+  if (e.code() == ErrorCode::kSaturated) r.headers.push_back({"Retry-After", "1"});
+  if (e.code() == ErrorCode::kUnauthorized) {
+    r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"tern\""});
+  }
+  return r;
+}
+
+namespace {
+
+http::Response jsonResponse(int status, const json& body) {
+  http::Response r;
+  r.status = status;
+  r.contentType = "application/json";
+  // Guest output (log lines) may be any bytes: invalid UTF-8 is replaced, never thrown on.
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  return r;
+}
+
+json versionJson(const store::FunctionVersion& v) {
+  return json{{"name", v.name},
+              {"version", v.version},
+              {"module_sha256", v.moduleHash},
+              {"module_bytes", v.moduleSize},
+              {"memory_mb", v.settings.memoryMb},
+              {"timeout_ms", v.settings.timeoutMs},
+              {"concurrency", v.settings.concurrency},
+              {"env", v.settings.env},
+              {"created_at_ms", v.createdAtMs}};
+}
+
+json recordJson(const exec::InvocationRecord& r) {
+  return json{{"id", r.id},
+              {"version", r.version},
+              {"start_ms", r.startMs},
+              {"duration_us", r.durationUs},
+              {"queue_wait_us", r.queueWaitUs},
+              {"outcome", r.outcome},
+              {"exit_code", r.exitCode},
+              {"detail", r.detail}};
+}
+
+// Parses an unsigned query parameter within [lo, hi]; the default if absent.
+Result<uint32_t> uintParam(std::string_view query, const char* key, uint32_t fallback,
+                           uint32_t lo, uint32_t hi) {
+  auto values = http::queryValues(query, key);
+  if (values.empty()) return fallback;
+  const std::string& v = values.back();
+  uint32_t out = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || end != v.data() + v.size() || out < lo || out > hi) {
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("{} must be an integer in {}..{}, got \"{}\"", key, lo, hi, v));
+  }
+  return out;
+}
+
+bool tokenMatches(const std::string* header, const std::string& token) {
+  if (!header || token.empty()) return false;
+  static constexpr std::string_view kBearer = "Bearer ";
+  if (header->size() != kBearer.size() + token.size() ||
+      header->compare(0, kBearer.size(), kBearer) != 0) {
+    return false;
+  }
+  return CRYPTO_memcmp(header->data() + kBearer.size(), token.data(), token.size()) == 0;
+}
+
+// CGI variable name for an HTTP header: HTTP_ + upper case, '-' -> '_'.
+std::string cgiHeaderName(const std::string& name) {
+  std::string out = "HTTP_";
+  for (char c : name) {
+    out.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  }
+  return out;
+}
+
+bool isHeaderName(std::string_view s) {
+  if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-';
+  });
+}
+
+}  // namespace
+
+http::Response HttpGateway::cgiResponse(std::string out) {
+  http::Response r;
+  r.contentType = "application/octet-stream";
+  // A header block is a run of "Name: value" lines ended by an empty line, within the
+  // first 16 KiB. Anything else means the whole output is the body.
+  size_t pos = 0;
+  std::vector<http::Header> headers;
+  int status = 200;
+  bool sawContentType = false;
+  while (pos < out.size() && pos < 16384) {
+    size_t eol = out.find('\n', pos);
+    if (eol == std::string::npos) return r.body = std::move(out), r;
+    std::string_view line(out.data() + pos, eol - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) {
+      if (headers.empty() && status == 200 && !sawContentType) break;
+      r.status = status;
+      r.headers = std::move(headers);
+      r.body = out.substr(eol + 1);
+      return r;
+    }
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || !isHeaderName(line.substr(0, colon))) break;
+    std::string_view name = line.substr(0, colon);
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    if (name.size() == 6 && strncasecmp(name.data(), "Status", 6) == 0) {
+      int code = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), code);
+      if (ec != std::errc() || code < 100 || code > 599) break;
+      status = code;
+    } else if (name.size() == 12 && strncasecmp(name.data(), "Content-Type", 12) == 0) {
+      r.contentType = std::string(value);
+      sawContentType = true;
+    } else {
+      headers.push_back({std::string(name), std::string(value)});
+    }
+    pos = eol + 1;
+  }
+  r.contentType = "application/octet-stream";
+  r.body = std::move(out);
+  return r;
+}
+
+HttpGateway::HttpGateway(GatewayDeps deps, GatewayLimits limits)
+    : deps_(std::move(deps)), limits_(limits), started_(std::chrono::steady_clock::now()) {}
+
+size_t HttpGateway::bodyLimit(std::string_view method, std::string_view target) const {
+  if (target.starts_with("/fn/")) return limits_.maxInvokeBody;
+  if (method == "PUT" && target.starts_with("/v1/functions/")) return limits_.maxModuleBytes;
+  return limits_.maxManagementBody;
+}
+
+void HttpGateway::handle(http::Request&& req, http::Respond respond) {
+  const std::string& path = req.path;
+  if (path.starts_with("/fn/")) {
+    std::string_view rest = std::string_view(path).substr(4);
+    size_t slash = rest.find('/');
+    std::string name(rest.substr(0, slash));
+    std::string tail = slash == std::string_view::npos ? "" : std::string(rest.substr(slash));
+    return invoke(std::move(req), std::move(name), std::move(tail), std::move(respond));
+  }
+  if (path == "/healthz") {
+    return respond(jsonResponse(200, json{{"status", "ok"}}));
+  }
+  if (path == "/metrics") {
+    http::Response r;
+    r.contentType = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = deps_.metrics.render();
+    if (deps_.extraMetrics) r.body += deps_.extraMetrics();
+    return respond(std::move(r));
+  }
+  if (path == "/v1" || path.starts_with("/v1/")) {
+    if (!tokenMatches(req.header("Authorization"), deps_.adminToken)) {
+      return respond(errorResponse(Error(ErrorCode::kUnauthorized,
+                                         "a valid bearer token is required for /v1")));
+    }
+    // Management work (a deploy compiles) runs on its own thread, off the serving threads.
+    return deps_.managementQueue.post(
+        [this, req = std::move(req), respond = std::move(respond)] { respond(management(req)); });
+  }
+  respond(errorResponse(Error(ErrorCode::kNotFound, "no route for " + path)));
+}
+
+void HttpGateway::invoke(http::Request&& req, std::string name, std::string rest,
+                         http::Respond respond) {
+  exec::InvokeInput in;
+  in.function = std::move(name);
+  in.env.reserve(10 + req.headers.size());
+  in.env.push_back("REQUEST_METHOD=" + req.method);
+  in.env.push_back("SCRIPT_NAME=/fn/" + in.function);
+  in.env.push_back("PATH_INFO=" + rest);
+  in.env.push_back("QUERY_STRING=" + req.query);
+  in.env.push_back("SERVER_PROTOCOL=HTTP/1.1");
+  in.env.push_back("REMOTE_ADDR=" + req.remoteAddress);
+  in.env.push_back("CONTENT_LENGTH=" + std::to_string(req.body.size()));
+  for (const auto& h : req.headers) {
+    if (strcasecmp(h.name.c_str(), "Content-Type") == 0) {
+      in.env.push_back("CONTENT_TYPE=" + h.value);
+    } else if (strcasecmp(h.name.c_str(), "Content-Length") != 0 &&
+               strcasecmp(h.name.c_str(), "Proxy-Authorization") != 0) {
+      in.env.push_back(cgiHeaderName(h.name) + "=" + h.value);
+    }
+  }
+  in.body = std::move(req.body);
+  deps_.invoker.invoke(std::move(in), [respond = std::move(respond)](exec::InvokeOutput out) {
+    http::Response r;
+    if (out.error) {
+      r = errorResponse(*out.error);
+    } else {
+      r = cgiResponse(std::move(out.result.stdoutData));
+    }
+    r.headers.push_back({"X-Tern-Invocation-Id", out.invocationId});
+    if (out.version) r.headers.push_back({"X-Tern-Function-Version", std::to_string(out.version)});
+    respond(std::move(r));
+  });
+}
+
+http::Response HttpGateway::management(const http::Request& req) {
+  std::string_view path = req.path;
+  const std::string& method = req.method;
+  auto fail = [](const Error& e) { return errorResponse(e); };
+  auto methodNotAllowed = [&] {
+    return fail(Error(ErrorCode::kInvalidArgument,
+                      fmt::format("{} is not allowed on {}", method, req.path)));
+  };
+
+  if (path == "/v1/status") {
+    auto ex = deps_.executor.stats();
+    auto list = deps_.registry.list();
+    double uptime =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    return jsonResponse(200, json{{"version", deps_.nodeVersion},
+                                  {"uptime_seconds", uptime},
+                                  {"slots", ex.slots},
+                                  {"running", ex.running},
+                                  {"queued", ex.queued},
+                                  {"rejected", ex.rejected},
+                                  {"functions", list.ok() ? list->size() : 0}});
+  }
+  if (path == "/v1/functions") {
+    if (method != "GET") return methodNotAllowed();
+    auto list = deps_.registry.list();
+    if (!list.ok()) return fail(list.error());
+    json fns = json::array();
+    for (const auto& f : *list) {
+      fns.push_back(json{{"name", f.name},
+                         {"active_version", f.activeVersion},
+                         {"latest_version", f.latestVersion},
+                         {"versions", f.versionCount},
+                         {"updated_at_ms", f.updatedAtMs}});
+    }
+    return jsonResponse(200, json{{"functions", fns}});
+  }
+  static constexpr std::string_view kPrefix = "/v1/functions/";
+  if (!path.starts_with(kPrefix)) {
+    return fail(Error(ErrorCode::kNotFound, "no route for " + req.path));
+  }
+  std::string_view rest = path.substr(kPrefix.size());
+  size_t slash = rest.find('/');
+  std::string name(rest.substr(0, slash));
+  std::string_view action = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+  if (!store::isValidFunctionName(name)) {
+    return fail(Error(ErrorCode::kInvalidArgument,
+                      fmt::format("invalid function name \"{}\": use 1-63 characters a-z, 0-9 "
+                                  "and '-', starting with a letter or digit",
+                                  name)));
+  }
+
+  if (action.empty()) {
+    if (method == "PUT") {
+      store::FunctionSettings s;
+      auto mem = uintParam(req.query, "memory_mb", s.memoryMb, 1, limits_.maxMemoryMb);
+      if (!mem.ok()) return fail(mem.error());
+      auto timeout = uintParam(req.query, "timeout_ms", s.timeoutMs, 1, limits_.maxTimeoutMs);
+      if (!timeout.ok()) return fail(timeout.error());
+      auto conc = uintParam(req.query, "concurrency", 0, 0, 1u << 16);
+      if (!conc.ok()) return fail(conc.error());
+      s.memoryMb = *mem;
+      s.timeoutMs = *timeout;
+      s.concurrency = *conc;
+      for (auto& kv : http::queryValues(req.query, "env")) {
+        size_t eq = kv.find('=');
+        if (eq == 0 || eq == std::string::npos || kv.find('\0') != std::string::npos) {
+          return fail(Error(ErrorCode::kInvalidArgument,
+                            fmt::format("env must be KEY=VALUE, got \"{}\"", kv)));
+        }
+        s.env.push_back(std::move(kv));
+      }
+      if (req.body.empty()) {
+        return fail(Error(ErrorCode::kInvalidModule, "the request body must be a .wasm module"));
+      }
+      auto v = deps_.deployments.deploy(
+          name, std::span(reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()), s);
+      if (!v.ok()) return fail(v.error());
+      return jsonResponse(201, versionJson(*v));
+    }
+    if (method == "GET") {
+      auto v = deps_.registry.active(name);
+      if (!v.ok()) return fail(v.error());
+      if (!*v) return fail(Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", name)));
+      json info = versionJson(**v);
+      info["active_version"] = (*v)->version;
+      if (auto fn = deps_.table.find(name)) {
+        json recent = json::array();
+        for (const auto& r : fn->log.records()) recent.push_back(recordJson(r));
+        info["recent_invocations"] = recent;
+        json outcomes = json::object();
+        for (int i = 0; i <= exec::FunctionEntry::kRejected; ++i) {
+          const char* o = i == exec::FunctionEntry::kRejected
+                              ? "rejected"
+                              : wasm::outcomeName(static_cast<wasm::Outcome>(i));
+          outcomes[o] = fn->outcomes[i]->value();
+        }
+        info["invocations"] = outcomes;
+        info["in_flight"] = fn->inFlight->value();
+      }
+      return jsonResponse(200, info);
+    }
+    if (method == "DELETE") {
+      auto ok = deps_.deployments.remove(name);
+      if (!ok.ok()) return fail(ok.error());
+      return jsonResponse(200, json{{"deleted", name}});
+    }
+    return methodNotAllowed();
+  }
+  if (action == "versions") {
+    if (method != "GET") return methodNotAllowed();
+    auto vs = deps_.registry.versions(name);
+    if (!vs.ok()) return fail(vs.error());
+    if (vs->empty()) {
+      return fail(Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", name)));
+    }
+    auto active = deps_.registry.active(name);
+    json arr = json::array();
+    for (const auto& v : *vs) arr.push_back(versionJson(v));
+    return jsonResponse(200, json{{"name", name},
+                                  {"active_version", active.ok() && *active ? (*active)->version : 0},
+                                  {"versions", arr}});
+  }
+  if (action == "rollback") {
+    if (method != "POST") return methodNotAllowed();
+    auto v = deps_.deployments.rollback(name);
+    if (!v.ok()) return fail(v.error());
+    return jsonResponse(200, versionJson(*v));
+  }
+  if (action == "logs") {
+    if (method != "GET") return methodNotAllowed();
+    auto fn = deps_.table.find(name);
+    if (!fn) return fail(Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", name)));
+    auto after = uintParam(req.query, "after", 0, 0, UINT32_MAX);
+    if (!after.ok()) return fail(after.error());
+    auto limit = uintParam(req.query, "limit", 1000, 1, 10000);
+    if (!limit.ok()) return fail(limit.error());
+    json lines = json::array();
+    uint64_t next = *after;
+    for (const auto& l : fn->log.lines(*after, *limit, std::chrono::milliseconds(0))) {
+      lines.push_back(json{{"seq", l.seq},
+                           {"time_ms", l.timeMs},
+                           {"invocation_id", l.invocationId},
+                           {"version", l.version},
+                           {"text", l.text}});
+      next = l.seq;
+    }
+    json records = json::array();
+    for (const auto& r : fn->log.records()) records.push_back(recordJson(r));
+    return jsonResponse(200, json{{"name", name}, {"lines", lines}, {"next", next},
+                                  {"invocations", records}});
+  }
+  return fail(Error(ErrorCode::kNotFound, "no route for " + req.path));
+}
+
+}  // namespace tern::triggers

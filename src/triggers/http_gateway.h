@@ -1,0 +1,68 @@
+#pragma once
+// The node's HTTP surface: function invocation (/fn/NAME[/REST], CGI/WAGI style), the
+// management API (/v1, bearer token), /healthz and /metrics. Transport comes from
+// http::Server; this class maps requests to the invoker and the deployments, and results
+// to responses. See docs/http-api.md.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "exec/executor.h"
+#include "exec/function_table.h"
+#include "exec/invoker.h"
+#include "http/http_server.h"
+#include "store/deployments.h"
+#include "store/registry.h"
+#include "util/metrics.h"
+#include "util/work_queue.h"
+
+namespace tern::triggers {
+
+struct GatewayLimits {
+  size_t maxInvokeBody = 6u << 20;     // request body of /fn
+  size_t maxModuleBytes = 64u << 20;   // deploy body
+  size_t maxManagementBody = 1u << 20; // other requests
+  uint32_t maxMemoryMb = 4096;         // settings accepted at deploy
+  uint32_t maxTimeoutMs = 15 * 60 * 1000;
+};
+
+struct GatewayDeps {
+  exec::Invoker& invoker;
+  exec::Executor& executor;
+  exec::FunctionTable& table;
+  store::Registry& registry;
+  store::Deployments& deployments;
+  MetricsRegistry& metrics;
+  WorkQueue& managementQueue;
+  std::string adminToken;
+  std::string nodeVersion;
+  // Extra metric lines appended to /metrics (engine, process), rendered at scrape time.
+  std::function<std::string()> extraMetrics;
+};
+
+class HttpGateway {
+ public:
+  HttpGateway(GatewayDeps deps, GatewayLimits limits);
+
+  size_t bodyLimit(std::string_view method, std::string_view target) const;
+  void handle(http::Request&& req, http::Respond respond);
+
+  // Splits a function's stdout into status, headers and body when it starts with a CGI
+  // header block ("Status: 201 Created", "Content-Type: ...", then an empty line).
+  static http::Response cgiResponse(std::string stdoutData);
+
+ private:
+  void invoke(http::Request&& req, std::string name, std::string rest, http::Respond respond);
+  http::Response management(const http::Request& req);
+
+  GatewayDeps deps_;
+  GatewayLimits limits_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+// A JSON error body {"error": {"code": ..., "message": ...}} with the kind's HTTP status.
+http::Response errorResponse(const Error& e);
+
+}  // namespace tern::triggers
