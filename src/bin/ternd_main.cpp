@@ -45,6 +45,16 @@ int main(int argc, char** argv) {
   app.add_option("--queue", queue, "requests that may wait for a slot before 429")
       ->check(CLI::Range(0u, 1000000u))
       ->capture_default_str();
+  unsigned readTimeoutMs = static_cast<unsigned>(cfg.readTimeout.count());
+  unsigned drainTimeoutMs = static_cast<unsigned>(cfg.drainTimeout.count());
+  app.add_option("--read-timeout-ms", readTimeoutMs,
+                 "time a client has to send a whole request once it starts")
+      ->check(CLI::Range(10u, 600000u))
+      ->capture_default_str();
+  app.add_option("--drain-timeout-ms", drainTimeoutMs,
+                 "on SIGTERM, how long to wait for invocations in flight")
+      ->check(CLI::Range(0u, 3600000u))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -57,6 +67,8 @@ int main(int argc, char** argv) {
     return tern::errorKind(tern::ErrorCode::kInvalidArgument).exitStatus;
   }
   cfg.queueLimit = queue;
+  cfg.readTimeout = std::chrono::milliseconds(readTimeoutMs);
+  cfg.drainTimeout = std::chrono::milliseconds(drainTimeoutMs);
   if (!dataDir.empty()) cfg.dataDir = dataDir;
 
   spdlog::set_default_logger(spdlog::stderr_color_mt("ternd"));

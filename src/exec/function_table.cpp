@@ -85,7 +85,7 @@ std::shared_ptr<FunctionEntry> FunctionTable::install(std::shared_ptr<const Acti
                                             {{"function", slot->name}, {"outcome", outcome}});
     }
   }
-  slot->admission.limit = version->config.concurrency;  // read under the executor's lock
+  slot->admission.limit = version->config.concurrency;
   slot->setActive(std::move(version));
   return slot;
 }

@@ -4,6 +4,7 @@
 // lives as long as the function exists; a redeploy or rollback swaps its active version
 // atomically, so invocations already running finish on the version they started with.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -85,6 +86,20 @@ struct FunctionEntry {
   std::shared_ptr<const ActiveVersion> active() const;
   void setActive(std::shared_ptr<const ActiveVersion> v);
 
+  // Whether invocations run on the serving thread that received them: only for functions
+  // whose recent invocations were short (an exponentially weighted mean under
+  // kInlineBelowNs). Everything else, including a function's first invocations, runs on the
+  // worker pool, so a slow function never holds a serving thread.
+  static constexpr int64_t kInlineBelowNs = 1'000'000;
+  bool runsInline() const {
+    int64_t d = recentDurationNs_.load(std::memory_order_relaxed);
+    return d >= 0 && d < kInlineBelowNs;
+  }
+  void recordDuration(int64_t ns) {
+    int64_t d = recentDurationNs_.load(std::memory_order_relaxed);
+    recentDurationNs_.store(d < 0 ? ns : (d * 7 + ns) / 8, std::memory_order_relaxed);
+  }
+
   // Metric handles (owned by the MetricsRegistry).
   Histogram* duration = nullptr;
   Histogram* queueWait = nullptr;
@@ -96,6 +111,7 @@ struct FunctionEntry {
  private:
   mutable std::mutex mu_;
   std::shared_ptr<const ActiveVersion> active_;
+  std::atomic<int64_t> recentDurationNs_{-1};
 };
 
 class FunctionTable {

@@ -35,18 +35,21 @@ void Invoker::invoke(InvokeInput input, std::function<void(InvokeOutput)> done) 
     return done(std::move(out));
   }
   int64_t queuedAt = wasm::monotonicNs();
-  // The queued path owns the input and callback until it runs.
+  // Input and callback travel with the invocation when it runs on another thread.
   auto deferred = std::make_shared<std::pair<InvokeInput, std::function<void(InvokeOutput)>>>();
   auto id = out.invocationId;
-  Admission a = executor_.admit(fn->admission, [this, fn, deferred, id, queuedAt] {
+  auto runDeferred = [this, fn, deferred, id, queuedAt] {
     post_([this, fn, deferred, id, queuedAt] {
       run(fn, deferred->first, id, queuedAt, deferred->second);
     });
-  });
+  };
+  Admission a = executor_.admit(fn->admission, runDeferred);
   switch (a) {
     case Admission::kRunNow:
-      run(fn, input, out.invocationId, queuedAt, done);
-      return;
+      if (fn->runsInline()) return run(fn, input, out.invocationId, queuedAt, done);
+      deferred->first = std::move(input);
+      deferred->second = std::move(done);
+      return runDeferred();
     case Admission::kQueued:
       deferred->first = std::move(input);
       deferred->second = std::move(done);
@@ -90,6 +93,7 @@ void Invoker::run(const std::shared_ptr<FunctionEntry>& fn, InvokeInput& input,
   fn->inFlight->add(1);
   out.result = engine_.invoke(active->module, req);
   fn->inFlight->add(-1);
+  fn->recordDuration(out.result.durationNs);
   executor_.finish(fn->admission);
   out.ran = true;
 

@@ -33,8 +33,8 @@ struct InvokeOutput {
 
 class Invoker {
  public:
-  // `post` hands work to another thread (the server's pool); used to start queued
-  // invocations off the thread that freed the slot.
+  // `post` hands work to the worker pool: invocations of functions that do not run inline
+  // (see FunctionEntry::runsInline) and queued invocations once a slot frees up.
   using Post = std::function<void(std::function<void()>)>;
   Invoker(wasm::Engine& engine, Executor& executor, FunctionTable& table, Post post);
 

@@ -135,12 +135,21 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void readHeader() {
+    if (buffer_.size() == 0) {
+      // A keep-alive connection may sit idle until its next request begins...
+      stream_.expires_after(server_.options.idleTimeout);
+      stream_.async_read_some(buffer_.prepare(4096),
+                              [self = shared_from_this()](beast::error_code ec, size_t n) {
+                                if (ec) return self->failRead(ec);
+                                self->buffer_.commit(n);
+                                self->readHeader();
+                              });
+      return;
+    }
+    // ...but once it has, the whole request must arrive within the read timeout.
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(server_.options.maxHeaderBytes));
-    // The first byte of a new request may take the keep-alive idle time; once it begins,
-    // the whole request must arrive within the read timeout.
-    stream_.expires_after(buffer_.size() > 0 ? server_.options.readTimeout
-                                             : server_.options.idleTimeout);
+    stream_.expires_after(server_.options.readTimeout);
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = shared_from_this()](beast::error_code ec, size_t) {
                                self->onHeader(ec);
@@ -157,7 +166,6 @@ class Session : public std::enable_shared_from_this<Session> {
                     fmt::format("the request body is {} bytes, the limit is {} bytes", *len, limit));
     }
     parser_->body_limit(limit);
-    stream_.expires_after(server_.options.readTimeout);
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = shared_from_this()](beast::error_code ec, size_t) {
                         self->onBody(ec);
@@ -170,10 +178,12 @@ class Session : public std::enable_shared_from_this<Session> {
       return close();
     }
     if (ec == beast::error::timeout) {
-      // Nothing received on an idle connection: just close. A request begun but not
-      // finished in time: say so.
-      if (!parser_ || !parser_->got_some()) return close();
-      return refuse(408, "request_timeout", "the request did not arrive in time");
+      // An idle keep-alive connection, or a request that did not arrive in time: the
+      // stream has already closed the socket (no 408 can be sent), so just count it.
+      if (buffer_.size() > 0 || (parser_ && parser_->got_some())) {
+        server_.badRequests.fetch_add(1, std::memory_order_relaxed);
+      }
+      return close();
     }
     if (ec == bhttp::error::header_limit) {
       return refuse(431, "headers_too_large",
@@ -189,6 +199,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return failRead(ec);
     server_.requests.fetch_add(1, std::memory_order_relaxed);
     auto msg = parser_->release();
+    parser_.reset();
     keepAlive_ = msg.keep_alive() && !server_.stopping.load();
     version_ = msg.version();
 

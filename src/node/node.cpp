@@ -74,8 +74,9 @@ struct Node::Impl {
   std::unique_ptr<WorkQueue> managementQueue;
   std::unique_ptr<triggers::HttpGateway> gateway;
   std::unique_ptr<http::Server> server;
-  // Queued invocations start on this pool, off the thread that freed their slot.
-  std::unique_ptr<WorkQueue> starter;
+  // Invocations that do not run inline on a serving thread: slow functions, and queued
+  // invocations once a slot frees up. As many threads as worker slots.
+  std::unique_ptr<WorkQueue> workers;
   bool running = false;
 
   std::string engineMetrics() const;
@@ -141,10 +142,10 @@ Result<void> Node::start() {
   n.registry = std::move(*registry);
   n.table = std::make_unique<exec::FunctionTable>(n.metrics);
   n.executor = std::make_unique<exec::Executor>(exec::Executor::Options{cfg.workers, cfg.queueLimit});
-  n.starter = std::make_unique<WorkQueue>();
+  n.workers = std::make_unique<WorkQueue>(cfg.workers);
   n.invoker = std::make_unique<exec::Invoker>(
       *n.engine, *n.executor, *n.table,
-      [this](std::function<void()> task) { impl_->starter->post(std::move(task)); });
+      [this](std::function<void()> task) { impl_->workers->post(std::move(task)); });
   n.deployments = std::make_unique<store::Deployments>(*n.registry, *n.engine, *n.table);
 
   auto report = n.deployments->loadAll();
@@ -164,9 +165,9 @@ Result<void> Node::start() {
   http::ServerOptions so;
   so.address = cfg.listenAddress;
   so.port = cfg.port;
-  // One thread more than worker slots: with every slot busy, a thread is still free to
-  // read requests, queue them or refuse them.
-  so.threads = cfg.workers + 1;
+  // Serving threads run short invocations inline; slow ones go to the worker pool, so the
+  // serving threads stay free to read requests, queue them or refuse them.
+  so.threads = cfg.workers;
   so.maxHeaderBytes = cfg.maxHeaderBytes;
   so.maxConnections = cfg.maxConnections;
   so.readTimeout = cfg.readTimeout;
@@ -194,7 +195,7 @@ void Node::stop() {
   n.server->stop(n.config.drainTimeout);
   bool drained = n.executor->stop(std::chrono::milliseconds(100));
   n.managementQueue->stop();
-  n.starter->stop();
+  n.workers->stop();
   spdlog::info(drained ? "stopped" : "stopped (drain timed out)");
 }
 

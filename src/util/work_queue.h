@@ -1,18 +1,22 @@
 #pragma once
-// A thread that runs posted tasks one at a time, in order. stop() runs what is already
-// queued, then joins; posts after stop() are dropped.
+// Threads that run posted tasks: with one thread, one at a time and in order. stop() runs
+// what is already queued, then joins; posts after stop() are dropped.
 
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <vector>
+#include <algorithm>
 
 namespace tern {
 
 class WorkQueue {
  public:
-  WorkQueue() : thread_([this] { run(); }) {}
+  explicit WorkQueue(unsigned threads = 1) {
+    for (unsigned i = 0; i < std::max(1u, threads); ++i) threads_.emplace_back([this] { run(); });
+  }
   ~WorkQueue() { stop(); }
   WorkQueue(const WorkQueue&) = delete;
   WorkQueue& operator=(const WorkQueue&) = delete;
@@ -32,8 +36,8 @@ class WorkQueue {
       if (stopping_) return;
       stopping_ = true;
     }
-    cv_.notify_one();
-    thread_.join();
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
   }
 
  private:
@@ -54,7 +58,7 @@ class WorkQueue {
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;
   bool stopping_ = false;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace tern

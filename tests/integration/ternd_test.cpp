@@ -1,0 +1,269 @@
+// A real ternd on a free loopback port with its own data directory, driven over real HTTP.
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <set>
+
+#include <atomic>
+#include <future>
+#include <regex>
+#include <thread>
+
+#include "raw_http.h"
+#include "ternd_process.h"
+#include "test_support.h"
+
+namespace tern {
+namespace {
+
+using test::HttpReply;
+using test::request;
+
+std::string fileText(const std::filesystem::path& p) {
+  auto b = test::readFile(p);
+  return std::string(b.begin(), b.end());
+}
+
+class TerndTest : public ::testing::Test {
+ protected:
+  test::TempDir dir;
+  std::filesystem::path data() const { return dir.path() / "data"; }
+
+  static std::string module(const char* name) {
+    return fileText(test::examplesDir() / (std::string(name) + ".wasm"));
+  }
+  static std::string guest(const char* name) {
+    return fileText(test::guestsDir() / (std::string(name) + ".wasm"));
+  }
+
+  HttpReply deploy(test::TerndProcess& node, const std::string& name, const std::string& wasm,
+                   const std::string& query = "") {
+    return request(node.port(), "PUT", "/v1/functions/" + name + query, wasm, node.auth());
+  }
+};
+
+TEST_F(TerndTest, DeployInvokeVersionsRollbackDelete) {
+  test::TerndProcess node(data());
+  auto d1 = deploy(node, "greet", module("hello"));
+  ASSERT_EQ(d1.status, 201) << d1.raw;
+  EXPECT_NE(d1.body.find("\"version\":1"), std::string::npos) << d1.body;
+
+  auto r = request(node.port(), "GET", "/fn/greet");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "Hello from tern!\n");
+  EXPECT_FALSE(r.headers["x-tern-invocation-id"].empty());
+  EXPECT_EQ(r.headers["x-tern-function-version"], "1");
+
+  ASSERT_EQ(deploy(node, "greet", module("echo")).status, 201);
+  r = request(node.port(), "POST", "/fn/greet", "echo me");
+  EXPECT_EQ(r.body, "echo me");
+  EXPECT_EQ(r.headers["x-tern-function-version"], "2");
+
+  auto versions = request(node.port(), "GET", "/v1/functions/greet/versions", "", node.auth());
+  EXPECT_EQ(versions.status, 200);
+  EXPECT_NE(versions.body.find("\"active_version\":2"), std::string::npos) << versions.body;
+
+  auto rb = request(node.port(), "POST", "/v1/functions/greet/rollback", "", node.auth());
+  EXPECT_EQ(rb.status, 200) << rb.body;
+  EXPECT_EQ(request(node.port(), "GET", "/fn/greet").body, "Hello from tern!\n");
+  auto again = request(node.port(), "POST", "/v1/functions/greet/rollback", "", node.auth());
+  EXPECT_EQ(again.status, 409) << again.body;
+
+  auto ls = request(node.port(), "GET", "/v1/functions", "", node.auth());
+  EXPECT_NE(ls.body.find("\"name\":\"greet\""), std::string::npos) << ls.body;
+
+  EXPECT_EQ(request(node.port(), "DELETE", "/v1/functions/greet", "", node.auth()).status, 200);
+  auto gone = request(node.port(), "GET", "/fn/greet");
+  EXPECT_EQ(gone.status, 404);
+  EXPECT_NE(gone.body.find("\"code\":\"not_found\""), std::string::npos);
+  EXPECT_EQ(request(node.port(), "DELETE", "/v1/functions/greet", "", node.auth()).status, 404);
+}
+
+TEST_F(TerndTest, FunctionsSurviveRestartAndKill9WithoutRecompiling) {
+  {
+    test::TerndProcess node(data());
+    ASSERT_EQ(deploy(node, "a", module("hello")).status, 201);
+    ASSERT_EQ(deploy(node, "b", module("echo"), "?env=X=1").status, 201);
+    ASSERT_EQ(deploy(node, "b", module("hello_rust")).status, 201);
+    EXPECT_EQ(node.terminate(), 0);
+
+    node.restart();
+    EXPECT_EQ(request(node.port(), "GET", "/fn/a").body, "Hello from tern!\n");
+    ASSERT_EQ(deploy(node, "c", module("echo")).status, 201);
+    node.kill9();  // the deploy above answered: it must survive
+  }
+  test::TerndProcess node(data());
+  EXPECT_EQ(request(node.port(), "GET", "/fn/a").body, "Hello from tern!\n");
+  EXPECT_NE(request(node.port(), "GET", "/fn/b").body.find("Hello from Rust"), std::string::npos);
+  EXPECT_EQ(request(node.port(), "POST", "/fn/c", "still here").body, "still here");
+  auto metrics = request(node.port(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("tern_compiles_total 0\n"), std::string::npos)
+      << "a restart must reuse compiled objects:\n"
+      << metrics.substr(0, 2000);
+}
+
+TEST_F(TerndTest, ManagementNeedsTheToken) {
+  test::TerndProcess node(data());
+  auto none = request(node.port(), "GET", "/v1/functions");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_NE(none.body.find("unauthorized"), std::string::npos);
+  auto wrong = request(node.port(), "PUT", "/v1/functions/x", module("hello"),
+                       {{"Authorization", "Bearer 0000"}});
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_EQ(request(node.port(), "GET", "/fn/x").status, 404);  // nothing was deployed
+  auto perms = std::filesystem::status(data() / "admin.token").permissions();
+  EXPECT_EQ(perms & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
+
+TEST_F(TerndTest, BadNamesBadModulesBadSettings) {
+  test::TerndProcess node(data());
+  for (const char* name : {"Upper", "-lead", "a_b", "%2E%2E", "..%2Fx", "%C3%A9",
+                           "a123456789012345678901234567890123456789012345678901234567890123"}) {
+    auto r = deploy(node, name, module("hello"));
+    EXPECT_TRUE(r.status == 400 || r.status == 404) << name << ": " << r.raw;
+  }
+  auto notWasm = deploy(node, "x", "#!/bin/sh\necho hi\n");
+  EXPECT_EQ(notWasm.status, 422);
+  EXPECT_NE(notWasm.body.find("invalid_module"), std::string::npos) << notWasm.body;
+  auto bad = deploy(node, "x", module("hello"), "?memory_mb=0");
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_EQ(deploy(node, "x", module("hello"), "?env=NOEQUALS").status, 400);
+  auto unknown = deploy(node, "x", fileText(test::examplesDir() / "hello.wasm").substr(0, 100));
+  EXPECT_EQ(unknown.status, 422);
+  EXPECT_EQ(request(node.port(), "GET", "/fn/x").status, 404);  // nothing recorded
+}
+
+TEST_F(TerndTest, ErrorsMapToStatuses) {
+  test::TerndProcess node(data());
+  ASSERT_EQ(deploy(node, "oob", module("oob")).status, 201);
+  ASSERT_EQ(deploy(node, "loop", module("loop"), "?timeout_ms=100").status, 201);
+  ASSERT_EQ(deploy(node, "exit3", module("exit3")).status, 201);
+  auto trap = request(node.port(), "GET", "/fn/oob");
+  EXPECT_EQ(trap.status, 500);
+  EXPECT_NE(trap.body.find("\"code\":\"trap\""), std::string::npos) << trap.body;
+  EXPECT_NE(trap.body.find("out-of-bounds memory access"), std::string::npos);
+  auto timeout = request(node.port(), "GET", "/fn/loop");
+  EXPECT_EQ(timeout.status, 504);
+  EXPECT_NE(timeout.body.find("\"code\":\"timeout\""), std::string::npos);
+  auto exited = request(node.port(), "GET", "/fn/exit3");
+  EXPECT_EQ(exited.status, 500);
+  EXPECT_NE(exited.body.find("function_failed"), std::string::npos);
+  EXPECT_EQ(request(node.port(), "GET", "/fn/nothing").status, 404);
+  EXPECT_EQ(request(node.port(), "GET", "/elsewhere").status, 404);
+}
+
+TEST_F(TerndTest, CgiEnvironmentAndHeaderBlock) {
+  test::TerndProcess node(data());
+  ASSERT_EQ(deploy(node, "cgi", guest("cgi"), "?env=GREETING=hi").status, 201);
+  auto r = request(node.port(), "POST", "/fn/cgi/some/path?q=1&r=2", "payload",
+                   {{"X-Custom", "value"}, {"Content-Type", "text/x-test"}});
+  EXPECT_EQ(r.status, 201) << r.raw;
+  EXPECT_EQ(r.headers["content-type"], "text/plain");
+  EXPECT_EQ(r.headers["x-tern-test"], "yes");
+  for (const char* want :
+       {"REQUEST_METHOD=POST\n", "PATH_INFO=/some/path\n", "QUERY_STRING=q=1&r=2\n",
+        "SCRIPT_NAME=/fn/cgi\n", "CONTENT_TYPE=text/x-test\n", "CONTENT_LENGTH=7\n",
+        "HTTP_X_CUSTOM=value\n", "GREETING=hi\n", "REMOTE_ADDR=127.0.0.1\n", "body=payload\n"}) {
+    EXPECT_NE(r.body.find(want), std::string::npos) << "missing " << want << " in\n" << r.body;
+  }
+}
+
+TEST_F(TerndTest, OversizedAndMalformedRequestsAreRefusedAndTheNodeKeepsServing) {
+  test::TerndProcess node(data(), {"--read-timeout-ms", "300"});
+  ASSERT_EQ(deploy(node, "echo", module("echo")).status, 201);
+  auto big = request(node.port(), "POST", "/fn/echo", std::string(7u << 20, 'x'));
+  EXPECT_EQ(big.status, 413);
+  auto headers = request(node.port(), "GET", "/fn/echo", "", {{"X-Big", std::string(20000, 'h')}});
+  EXPECT_EQ(headers.status, 431) << headers.raw.substr(0, 200);
+  auto garbage = test::sendRaw(node.port(), "\x16\x03\x01 not http at all\r\n\r\n");
+  EXPECT_EQ(garbage.status, 400);
+  // A client that sends half a request and stalls is cut off; others are served meanwhile.
+  int stalled = test::connectTo(node.port());
+  ASSERT_GE(stalled, 0);
+  std::string partial = "POST /fn/echo HTTP/1.1\r\nHost: x\r\nContent-Len";
+  ASSERT_GT(::send(stalled, partial.data(), partial.size(), 0), 0);
+  EXPECT_EQ(request(node.port(), "POST", "/fn/echo", "fine").body, "fine");
+  // The node closes it once the read timeout passes (long before the 60 s idle timeout).
+  pollfd p{stalled, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 10000), 1) << "the stalled connection was not closed";
+  char buf[512];
+  EXPECT_EQ(::recv(stalled, buf, sizeof buf, 0), 0);
+  ::close(stalled);
+  EXPECT_EQ(request(node.port(), "GET", "/healthz").status, 200);
+}
+
+TEST_F(TerndTest, SaturationAnswers429WithRetryAfter) {
+  test::TerndProcess node(data(), {"--workers", "1", "--queue", "1"});
+  ASSERT_EQ(deploy(node, "slow", guest("sleeper"), "?env=SLEEP_MS=800").status, 201);
+  auto a = std::async(std::launch::async, [&] { return request(node.port(), "GET", "/fn/slow"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  auto b = std::async(std::launch::async, [&] { return request(node.port(), "GET", "/fn/slow"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  auto c = request(node.port(), "GET", "/fn/slow");  // one running, one queued: refused
+  EXPECT_EQ(c.status, 429) << c.raw;
+  EXPECT_EQ(c.headers["retry-after"], "1");
+  EXPECT_EQ(a.get().body, "done\n");
+  EXPECT_EQ(b.get().body, "done\n");  // the queued one ran after the first
+}
+
+TEST_F(TerndTest, SigtermDrainsInFlightInvocations) {
+  test::TerndProcess node(data());
+  ASSERT_EQ(deploy(node, "slow", guest("sleeper"), "?env=SLEEP_MS=700").status, 201);
+  auto inflight =
+      std::async(std::launch::async, [&] { return request(node.port(), "GET", "/fn/slow"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(node.terminate(), 0);
+  auto r = inflight.get();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "done\n");
+}
+
+TEST_F(TerndTest, ConcurrentDeploysOfOneNameGetDistinctVersions) {
+  test::TerndProcess node(data());
+  std::vector<std::future<HttpReply>> deploys;
+  for (int i = 0; i < 4; ++i) {
+    deploys.push_back(std::async(std::launch::async, [&] {
+      return deploy(node, "same", module(i % 2 ? "hello" : "echo"));
+    }));
+  }
+  std::set<std::string> versions;
+  std::regex v(R"("version":(\d+))");
+  for (auto& f : deploys) {
+    auto r = f.get();
+    ASSERT_EQ(r.status, 201) << r.body;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.body, m, v));
+    versions.insert(m[1]);
+  }
+  EXPECT_EQ(versions, (std::set<std::string>{"1", "2", "3", "4"}));
+  auto info = request(node.port(), "GET", "/v1/functions/same", "", node.auth());
+  EXPECT_NE(info.body.find("\"active_version\":4"), std::string::npos) << info.body;
+}
+
+TEST_F(TerndTest, LogsAndMetricsShowInvocations) {
+  test::TerndProcess node(data());
+  ASSERT_EQ(deploy(node, "slow", guest("sleeper"), "?env=SLEEP_MS=1").status, 201);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(request(node.port(), "GET", "/fn/slow").status, 200);
+  auto logs = request(node.port(), "GET", "/v1/functions/slow/logs", "", node.auth());
+  EXPECT_EQ(logs.status, 200);
+  EXPECT_NE(logs.body.find("sleeping 1 ms"), std::string::npos) << logs.body;
+  EXPECT_NE(logs.body.find("\"outcome\":\"ok\""), std::string::npos) << logs.body;
+  auto later = request(node.port(), "GET", "/v1/functions/slow/logs?after=6", "", node.auth());
+  EXPECT_NE(later.body.find("\"lines\":[]"), std::string::npos) << later.body;
+  auto metrics = request(node.port(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("tern_invocations_total{function=\"slow\",outcome=\"ok\"} 3"),
+            std::string::npos)
+      << metrics.substr(0, 3000);
+  EXPECT_NE(metrics.find("tern_invocation_duration_seconds_count{function=\"slow\"} 3"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("tern_process_resident_memory_bytes"), std::string::npos);
+  auto status = request(node.port(), "GET", "/v1/status", "", node.auth());
+  EXPECT_NE(status.body.find("\"functions\":1"), std::string::npos) << status.body;
+}
+
+}  // namespace
+}  // namespace tern

@@ -1,0 +1,106 @@
+#include "ternd_process.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "test_support.h"
+
+extern char** environ;
+
+namespace tern::test {
+
+namespace fs = std::filesystem;
+
+TerndProcess::TerndProcess(fs::path dataDir, std::vector<std::string> extraArgs)
+    : dataDir_(std::move(dataDir)), args_(std::move(extraArgs)) {
+  start();
+}
+
+TerndProcess::~TerndProcess() {
+  if (pid_ > 0) kill9();
+}
+
+void TerndProcess::start() {
+  static int generation = 0;
+  logPath_ = dataDir_.parent_path() / (dataDir_.filename().string() + "-ternd-" +
+                                       std::to_string(++generation) + ".log");
+  std::vector<std::string> argv{(binDir() / "ternd").string(), "--listen", "127.0.0.1:0",
+                                "--data", dataDir_.string()};
+  argv.insert(argv.end(), args_.begin(), args_.end());
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 2, logPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  int rc = posix_spawn(&pid_, cargv[0], &fa, nullptr, cargv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ASSERT_EQ(rc, 0) << "cannot start ternd";
+  std::regex serving(R"(serving on http://127\.0\.0\.1:(\d+))");
+  for (int i = 0; i < 300; ++i) {
+    std::smatch m;
+    std::string text = log();
+    if (std::regex_search(text, m, serving)) {
+      port_ = static_cast<uint16_t>(std::stoi(m[1]));
+      return;
+    }
+    int status;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      FAIL() << "ternd exited early:\n" << text;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  FAIL() << "ternd did not start:\n" << log();
+}
+
+std::string TerndProcess::log() const {
+  std::ifstream f(logPath_);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+std::string TerndProcess::token() const {
+  std::ifstream f(dataDir_ / "admin.token");
+  std::string t;
+  std::getline(f, t);
+  return t;
+}
+
+std::map<std::string, std::string> TerndProcess::auth() const {
+  return {{"Authorization", "Bearer " + token()}};
+}
+
+int TerndProcess::terminate() {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void TerndProcess::kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+void TerndProcess::restart() {
+  if (pid_ > 0) terminate();
+  start();
+}
+
+}  // namespace tern::test
