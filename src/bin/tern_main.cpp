@@ -3,20 +3,45 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <iostream>
 
+#include "cli/invoke_command.h"
+#include "cli/manage_commands.h"
+#include "cli/node_client.h"
 #include "cli/run_command.h"
 #include "util/error.h"
 
+namespace {
+
+// Adds the positional NAME of a function to a subcommand.
+void addName(CLI::App* cmd, std::string& name) {
+  cmd->add_option("name", name, "the function's name")->required();
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  namespace cli = tern::cli;
   CLI::App app{"tern: a serverless platform for the edge, running WebAssembly functions"};
   app.require_subcommand(1);
+  // Global options may also follow the subcommand: `tern ls --json`.
+  app.fallthrough();
 
-  tern::cli::RunOptions run;
+  cli::NodeOptions node;
+  bool json = false;
+  app.add_option("--node", node.node,
+                 "the node's URL (default $TERN_NODE, else http://127.0.0.1:8080)");
+  app.add_option("--token", node.token,
+                 "admin token (default $TERN_TOKEN, else the local node's admin.token)");
+  app.add_flag("--json", json, "print the node's raw JSON answer instead of the human format");
+
+  cli::RunOptions run;
   auto* runCmd = app.add_subcommand("run", "Run a WebAssembly module as one invocation");
   runCmd->add_option("file", run.modulePath, "the .wasm module (a WASI command)")->required();
-  runCmd->add_option("--input", run.inputPath, "file to use as the function's stdin "
-                                               "(default: tern's own stdin)");
+  runCmd->add_option("--input", run.inputPath,
+                     "file to use as the function's stdin "
+                     "(default: tern's own stdin)");
   runCmd->add_option("--env", run.env, "environment variable KEY=VALUE (repeatable)");
   runCmd->add_option("--arg", run.args, "argument for the function (repeatable)");
   runCmd->add_option("--timeout-ms", run.timeoutMs, "stop the invocation after this long")
@@ -25,15 +50,86 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, 4096u));
   runCmd->add_option("--repeat", run.repeat, "run N fresh sandboxes one after another")
       ->check(CLI::Range(1u, 100000000u));
-  runCmd->add_option("--cache-dir", run.cacheDir, "compiled-module cache "
-                                                  "(default $TERN_CACHE_DIR or ~/.cache/tern)");
+  runCmd->add_option("--cache-dir", run.cacheDir,
+                     "compiled-module cache "
+                     "(default $TERN_CACHE_DIR or ~/.cache/tern)");
+
+  cli::DeployOptions deploy;
+  uint32_t memoryMb = 0, timeoutMs = 0, concurrency = 0;
+  auto* deployCmd = app.add_subcommand("deploy", "Deploy a module as a function's new version");
+  addName(deployCmd, deploy.name);
+  deployCmd->add_option("file", deploy.modulePath, "the .wasm module (a WASI command)")->required();
+  auto* memoryOpt = deployCmd->add_option("--memory-mb", memoryMb,
+                                          "linear memory limit, 1..4096 (node default 128)");
+  auto* timeoutOpt = deployCmd->add_option("--timeout-ms", timeoutMs,
+                                           "per-invocation timeout, 1..900000 (default 10000)");
+  auto* concurrencyOpt = deployCmd->add_option(
+      "--concurrency", concurrency, "invocations at once, 0..65536 (0: the node's slots)");
+  deployCmd->add_option("--env", deploy.env, "environment variable KEY=VALUE (repeatable)");
+
+  cli::InvokeOptions invoke;
+  std::string data, dataFile;
+  auto* invokeCmd = app.add_subcommand("invoke", "Invoke a function through the node");
+  addName(invokeCmd, invoke.name);
+  auto* dataOpt = invokeCmd->add_option("--data", data, "the request body");
+  auto* dataFileOpt = invokeCmd->add_option("--data-file", dataFile,
+                                            "read the request body from a file (- is stdin)");
+  dataOpt->excludes(dataFileOpt);
+  invokeCmd->add_option("--path", invoke.path, "/REST after /fn/NAME, may end with ?QUERY");
+  invokeCmd->add_option("--method", invoke.method,
+                        "HTTP method (default POST with a body, else GET)");
+  invokeCmd->add_option("--header", invoke.headers, "request header NAME:VALUE (repeatable)");
+
+  auto* lsCmd = app.add_subcommand("ls", "List the node's functions");
+
+  std::string name;
+  auto* infoCmd = app.add_subcommand("info", "Show a function's settings and invocations");
+  addName(infoCmd, name);
+
+  cli::LogsOptions logs;
+  auto* logsCmd = app.add_subcommand("logs", "Print a function's stderr lines");
+  addName(logsCmd, logs.name);
+  logsCmd->add_flag("--follow,-f", logs.follow, "keep printing new lines until interrupted");
+
+  auto* versionsCmd = app.add_subcommand("versions", "List a function's versions");
+  addName(versionsCmd, name);
+  auto* rollbackCmd =
+      app.add_subcommand("rollback", "Make the version before the active one active");
+  addName(rollbackCmd, name);
+  auto* rmCmd = app.add_subcommand("rm", "Remove a function and all its versions");
+  addName(rmCmd, name);
+  auto* statusCmd = app.add_subcommand("status", "Show the node's status");
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : tern::errorKind(tern::ErrorCode::kInvalidArgument).exitStatus;
+    tern::Error error(tern::ErrorCode::kInvalidArgument, e.what());
+    std::cerr << "tern: " << error.describe() << " (see tern --help)\n";
+    return tern::errorKind(error.code()).exitStatus;
   }
-  if (runCmd->parsed()) return tern::cli::runCommand(run, std::cin, std::cout, std::cerr);
+
+  node.format = json ? cli::OutputFormat::kJson : cli::OutputFormat::kHuman;
+  if (memoryOpt->count()) deploy.memoryMb = memoryMb;
+  if (timeoutOpt->count()) deploy.timeoutMs = timeoutMs;
+  if (concurrencyOpt->count()) deploy.concurrency = concurrency;
+  if (dataOpt->count()) invoke.data = data;
+  if (dataFileOpt->count()) invoke.dataFile = dataFile;
+
+  auto& out = std::cout;
+  auto& err = std::cerr;
+  if (runCmd->parsed()) return cli::runCommand(run, std::cin, out, err);
+  if (deployCmd->parsed()) return cli::deployCommand(node, deploy, out, err);
+  if (invokeCmd->parsed()) return cli::invokeCommand(node, invoke, std::cin, out, err);
+  if (lsCmd->parsed()) return cli::listCommand(node, out, err);
+  if (infoCmd->parsed()) return cli::infoCommand(node, name, out, err);
+  if (logsCmd->parsed()) return cli::logsCommand(node, logs, out, err);
+  if (versionsCmd->parsed()) return cli::versionsCommand(node, name, out, err);
+  if (rollbackCmd->parsed()) return cli::rollbackCommand(node, name, out, err);
+  if (rmCmd->parsed()) return cli::removeCommand(node, name, out, err);
+  if (statusCmd->parsed()) return cli::statusCommand(node, out, err);
   return 0;
 }

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <condition_variable>
+#include <limits>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -149,6 +150,10 @@ class Session : public std::enable_shared_from_this<Session> {
     // ...but once it has, the whole request must arrive within the read timeout.
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(server_.options.maxHeaderBytes));
+    // Beast checks Content-Length against its (1 MiB) default when the header completes;
+    // the limit that applies depends on the route and is set in onHeader. (Not boost::none:
+    // Beast 1.74 compares the length with the optional, and anything exceeds "none".)
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     stream_.expires_after(server_.options.readTimeout);
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = shared_from_this()](beast::error_code ec, size_t) {

@@ -18,6 +18,7 @@
 #include "store/deployments.h"
 #include "store/registry.h"
 #include "triggers/http_gateway.h"
+#include "util/data_dir.h"
 #include "util/metrics.h"
 #include "util/process_stats.h"
 #include "util/work_queue.h"
@@ -27,12 +28,7 @@ namespace tern::node {
 
 namespace fs = std::filesystem;
 
-fs::path defaultDataDir() {
-  if (const char* d = std::getenv("TERN_DATA"); d && *d) return d;
-  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return fs::path(x) / "tern";
-  if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".local/share/tern";
-  return "/var/lib/tern";
-}
+fs::path defaultDataDir() { return tern::defaultDataDir(); }
 
 namespace {
 

@@ -137,7 +137,7 @@ std::string generateGlue(const ModuleInfo& info, const std::string& moduleName,
         const FuncType& t = info.types[im.typeIndex];
         c << returnType(t) << " " << sym << "(" << envType << " env_";
         for (size_t k = 0; k < t.params.size(); ++k) c << ", " << cType(t.params[k]) << " p" << k;
-        c << ") {\n  tern_import_env_t* e_ = (tern_import_env_t*)env_;\n"
+        c << ") {\n  tern_import_env_t* e_ = *(tern_import_env_t**)env_;\n"
           << "  uint64_t a_[" << t.params.size() + 1 << "] = {0}; uint64_t r_["
           << t.results.size() + 1 << "] = {0};\n";
         for (size_t k = 0; k < t.params.size(); ++k) {
@@ -164,7 +164,7 @@ std::string generateGlue(const ModuleInfo& info, const std::string& moduleName,
                                       : "wasm_rt_funcref_table_t")
                                : cType(im.global.type);
         c << type << "* " << sym << "(" << envType << " env_) {\n"
-          << "  tern_import_env_t* e_ = (tern_import_env_t*)env_;\n"
+          << "  tern_import_env_t* e_ = *(tern_import_env_t**)env_;\n"
           << "  return (" << type << "*)e_->address(e_->user, " << i << "u);\n}\n";
       }
     }

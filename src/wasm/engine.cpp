@@ -59,7 +59,7 @@ void importInstances(const tern_module_t& abi, Sandbox* sandbox, tern_import_env
   out.resize(abi.import_module_count);
   for (uint32_t i = 0; i < abi.import_module_count; ++i) {
     std::string_view name = abi.import_modules[i];
-    out[i] = name == "wasi_snapshot_preview1" ? static_cast<void*>(sandbox)
+    out[i] = name == "wasi_snapshot_preview1" ? static_cast<void*>(&sandbox->wasiInstance)
                                               : static_cast<void*>(foreign);
   }
 }
@@ -268,7 +268,8 @@ Result<std::unique_ptr<Instance>> Engine::instantiate(std::shared_ptr<const Comp
   const tern_module_t& abi = inst->module_->abi();
   inst->memory_ = calloc(1, abi.instance_size);
   if (!inst->memory_) return Error(ErrorCode::kResourceExhausted, "out of host memory");
-  inst->foreignEnv_ = tern_import_env_t{options.foreign, foreignCall, foreignAddress};
+  inst->foreignEnv_ =
+      tern_import_env_t{&inst->foreignEnv_, options.foreign, foreignCall, foreignAddress};
   std::vector<void*> imports;
   importInstances(abi, &sb, options.foreign ? &inst->foreignEnv_ : nullptr, imports);
   for (uint32_t i = 0; i < abi.import_module_count; ++i) {

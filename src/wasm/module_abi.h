@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#define TERN_MODULE_ABI_VERSION 1
+#define TERN_MODULE_ABI_VERSION 2
 
 #ifdef __cplusplus
 extern "C" {
@@ -41,6 +41,12 @@ typedef struct tern_export {
  * conformance harness to link spec-test modules): calls and addresses are resolved by
  * the embedder, by import index. */
 typedef struct tern_import_env {
+  /* Points to this structure. wasm2c passes an import function either this structure's
+   * address (direct calls) or the address of a pointer to it (calls through a table entry,
+   * whose module_instance wasm2c 1.0.32 sets to &instance->import_instance_field); the
+   * first word at either address is the structure's address. Host import instances (WASI)
+   * follow the same rule. */
+  struct tern_import_env* self;
   void* user;
   void (*call)(void* user, uint32_t import_index, const uint64_t* args, uint64_t* results);
   void* (*address)(void* user, uint32_t import_index);

@@ -51,9 +51,31 @@ struct SandboxLimits {
   uint64_t stderrBytes = 64u << 10;
 };
 
-// Everything one invocation owns. Its address is the "instance" pointer wasm2c passes to
-// WASI imports (struct Z_wasi_snapshot_preview1_instance_t*).
+struct Sandbox;
+
+// What wasm2c receives as the WASI import instance (struct
+// Z_wasi_snapshot_preview1_instance_t*). wasm2c 1.0.32 passes an import function either
+// this object's address (direct calls) or the address of the instance field that points
+// to it (calls through a table: the funcref's module_instance is that field's address), so
+// the object starts with a pointer to itself and WASI functions resolve whatever address
+// they get by reading its first word. See wasiSandbox().
+struct WasiInstance {
+  WasiInstance* self;
+  Sandbox* sandbox;
+};
+
+// The sandbox of a WASI call's instance argument (see WasiInstance).
+inline Sandbox* wasiSandbox(void* instance) {
+  return (*static_cast<WasiInstance**>(instance))->sandbox;
+}
+
+// Everything one invocation owns.
 struct Sandbox {
+  Sandbox() = default;
+  Sandbox(const Sandbox&) = delete;
+  Sandbox& operator=(const Sandbox&) = delete;
+
+  WasiInstance wasiInstance{&wasiInstance, this};
   MemoryPool* pool = nullptr;
   SandboxLimits limits;
   int64_t deadlineNs = 0;  // CLOCK_MONOTONIC; 0 = none

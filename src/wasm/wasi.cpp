@@ -77,8 +77,9 @@ constexpr size_t kMaxIovecs = 1024;  // the POSIX IOV_MAX; more is INVAL
 // Runs a host function body, then delivers any trap it requested (proc_exit, output
 // limit) or a preemption that arrived meanwhile. The body's C++ objects are gone by then.
 template <typename F>
-uint32_t hostCall(Sandbox* sb, F&& body) {
+uint32_t hostCall(void* instance, F&& body) {
   checkHostStack();
+  Sandbox* sb = wasiSandbox(instance);
   uint32_t result;
   int trap = 0;
   {
@@ -305,34 +306,34 @@ using tern::wasm::hostCall;
 using tern::wasm::Sandbox;
 namespace w = tern::wasm;
 
-// The import functions compiled modules link against. `Sandbox*` is the module's
-// `struct Z_wasi_snapshot_preview1_instance_t*`.
+// The import functions compiled modules link against. Their first argument is the module's
+// `struct Z_wasi_snapshot_preview1_instance_t*`: see WasiInstance for what it points to.
 extern "C" {
 
-uint32_t Z_wasi_snapshot_preview1Z_args_get(Sandbox* sb, uint32_t argv, uint32_t buf) {
-  return hostCall(sb, [&](Sandbox& s, int&) { return w::writeStrings(s, s.args, argv, buf); });
+uint32_t Z_wasi_snapshot_preview1Z_args_get(void* inst, uint32_t argv, uint32_t buf) {
+  return hostCall(inst, [&](Sandbox& s, int&) { return w::writeStrings(s, s.args, argv, buf); });
 }
-uint32_t Z_wasi_snapshot_preview1Z_args_sizes_get(Sandbox* sb, uint32_t argc, uint32_t size) {
-  return hostCall(sb, [&](Sandbox& s, int&) { return w::stringSizes(s, s.args, argc, size); });
+uint32_t Z_wasi_snapshot_preview1Z_args_sizes_get(void* inst, uint32_t argc, uint32_t size) {
+  return hostCall(inst, [&](Sandbox& s, int&) { return w::stringSizes(s, s.args, argc, size); });
 }
-uint32_t Z_wasi_snapshot_preview1Z_environ_get(Sandbox* sb, uint32_t env, uint32_t buf) {
-  return hostCall(sb, [&](Sandbox& s, int&) { return w::writeStrings(s, s.env, env, buf); });
+uint32_t Z_wasi_snapshot_preview1Z_environ_get(void* inst, uint32_t env, uint32_t buf) {
+  return hostCall(inst, [&](Sandbox& s, int&) { return w::writeStrings(s, s.env, env, buf); });
 }
-uint32_t Z_wasi_snapshot_preview1Z_environ_sizes_get(Sandbox* sb, uint32_t count,
+uint32_t Z_wasi_snapshot_preview1Z_environ_sizes_get(void* inst, uint32_t count,
                                                      uint32_t size) {
-  return hostCall(sb, [&](Sandbox& s, int&) { return w::stringSizes(s, s.env, count, size); });
+  return hostCall(inst, [&](Sandbox& s, int&) { return w::stringSizes(s, s.env, count, size); });
 }
-uint32_t Z_wasi_snapshot_preview1Z_clock_res_get(Sandbox* sb, uint32_t id, uint32_t out) {
-  return hostCall(sb, [&](Sandbox& s, int&) -> uint32_t {
+uint32_t Z_wasi_snapshot_preview1Z_clock_res_get(void* inst, uint32_t id, uint32_t out) {
+  return hostCall(inst, [&](Sandbox& s, int&) -> uint32_t {
     w::GuestMemory mem(s);
     if (id > 3) return w::kInval;
     if (!mem.store(out, uint64_t{id <= 1 ? 1u : 1000u})) return w::kFault;
     return w::kSuccess;
   });
 }
-uint32_t Z_wasi_snapshot_preview1Z_clock_time_get(Sandbox* sb, uint32_t id, uint64_t,
+uint32_t Z_wasi_snapshot_preview1Z_clock_time_get(void* inst, uint32_t id, uint64_t,
                                                   uint32_t out) {
-  return hostCall(sb, [&](Sandbox& s, int&) -> uint32_t {
+  return hostCall(inst, [&](Sandbox& s, int&) -> uint32_t {
     w::GuestMemory mem(s);
     uint64_t now;
     if (!w::readClock(s, id, now)) return w::kInval;
@@ -340,18 +341,18 @@ uint32_t Z_wasi_snapshot_preview1Z_clock_time_get(Sandbox* sb, uint32_t id, uint
     return w::kSuccess;
   });
 }
-uint32_t Z_wasi_snapshot_preview1Z_fd_advise(Sandbox*, uint32_t, uint64_t, uint64_t, uint32_t) {
+uint32_t Z_wasi_snapshot_preview1Z_fd_advise(void*, uint32_t, uint64_t, uint64_t, uint32_t) {
   return w::kNosys;
 }
-uint32_t Z_wasi_snapshot_preview1Z_fd_allocate(Sandbox*, uint32_t, uint64_t, uint64_t) {
+uint32_t Z_wasi_snapshot_preview1Z_fd_allocate(void*, uint32_t, uint64_t, uint64_t) {
   return w::kNosys;
 }
-uint32_t Z_wasi_snapshot_preview1Z_fd_close(Sandbox*, uint32_t fd) {
+uint32_t Z_wasi_snapshot_preview1Z_fd_close(void*, uint32_t fd) {
   return fd <= 2 ? w::kSuccess : w::kBadf;
 }
-uint32_t Z_wasi_snapshot_preview1Z_fd_datasync(Sandbox*, uint32_t) { return w::kNosys; }
-uint32_t Z_wasi_snapshot_preview1Z_fd_fdstat_get(Sandbox* sb, uint32_t fd, uint32_t out) {
-  return hostCall(sb, [&](Sandbox& s, int&) -> uint32_t {
+uint32_t Z_wasi_snapshot_preview1Z_fd_datasync(void*, uint32_t) { return w::kNosys; }
+uint32_t Z_wasi_snapshot_preview1Z_fd_fdstat_get(void* inst, uint32_t fd, uint32_t out) {
+  return hostCall(inst, [&](Sandbox& s, int&) -> uint32_t {
     if (fd > 2) return w::kBadf;
     w::GuestMemory mem(s);
     if (!mem.contains(out, 24)) return w::kFault;
@@ -363,124 +364,124 @@ uint32_t Z_wasi_snapshot_preview1Z_fd_fdstat_get(Sandbox* sb, uint32_t fd, uint3
     return w::kSuccess;
   });
 }
-uint32_t Z_wasi_snapshot_preview1Z_fd_fdstat_set_flags(Sandbox*, uint32_t, uint32_t) {
+uint32_t Z_wasi_snapshot_preview1Z_fd_fdstat_set_flags(void*, uint32_t, uint32_t) {
   return w::kNosys;
 }
-uint32_t Z_wasi_snapshot_preview1Z_fd_fdstat_set_rights(Sandbox*, uint32_t, uint64_t,
+uint32_t Z_wasi_snapshot_preview1Z_fd_fdstat_set_rights(void*, uint32_t, uint64_t,
                                                         uint64_t) {
   return w::kNosys;
 }
-uint32_t Z_wasi_snapshot_preview1Z_fd_filestat_get(Sandbox*, uint32_t, uint32_t) {
+uint32_t Z_wasi_snapshot_preview1Z_fd_filestat_get(void*, uint32_t, uint32_t) {
   return w::kNosys;
 }
-uint32_t Z_wasi_snapshot_preview1Z_fd_filestat_set_size(Sandbox*, uint32_t, uint64_t) {
+uint32_t Z_wasi_snapshot_preview1Z_fd_filestat_set_size(void*, uint32_t, uint64_t) {
   return w::kNosys;
 }
-uint32_t Z_wasi_snapshot_preview1Z_fd_filestat_set_times(Sandbox*, uint32_t, uint64_t,
+uint32_t Z_wasi_snapshot_preview1Z_fd_filestat_set_times(void*, uint32_t, uint64_t,
                                                          uint64_t, uint32_t) {
   return w::kNosys;
 }
-uint32_t Z_wasi_snapshot_preview1Z_fd_pread(Sandbox*, uint32_t fd, uint32_t, uint32_t,
+uint32_t Z_wasi_snapshot_preview1Z_fd_pread(void*, uint32_t fd, uint32_t, uint32_t,
                                             uint64_t, uint32_t) {
   return fd <= 2 ? w::kSpipe : w::kBadf;
 }
-uint32_t Z_wasi_snapshot_preview1Z_fd_prestat_get(Sandbox*, uint32_t, uint32_t) {
+uint32_t Z_wasi_snapshot_preview1Z_fd_prestat_get(void*, uint32_t, uint32_t) {
   return w::kBadf;  // no preopened directories
 }
-uint32_t Z_wasi_snapshot_preview1Z_fd_prestat_dir_name(Sandbox*, uint32_t, uint32_t,
+uint32_t Z_wasi_snapshot_preview1Z_fd_prestat_dir_name(void*, uint32_t, uint32_t,
                                                        uint32_t) {
   return w::kBadf;
 }
-uint32_t Z_wasi_snapshot_preview1Z_fd_pwrite(Sandbox*, uint32_t fd, uint32_t, uint32_t,
+uint32_t Z_wasi_snapshot_preview1Z_fd_pwrite(void*, uint32_t fd, uint32_t, uint32_t,
                                              uint64_t, uint32_t) {
   return fd <= 2 ? w::kSpipe : w::kBadf;
 }
-uint32_t Z_wasi_snapshot_preview1Z_fd_read(Sandbox* sb, uint32_t fd, uint32_t iovs,
+uint32_t Z_wasi_snapshot_preview1Z_fd_read(void* inst, uint32_t fd, uint32_t iovs,
                                            uint32_t count, uint32_t nread) {
-  return hostCall(sb, [&](Sandbox& s, int&) { return w::readIn(s, fd, iovs, count, nread); });
+  return hostCall(inst, [&](Sandbox& s, int&) { return w::readIn(s, fd, iovs, count, nread); });
 }
-uint32_t Z_wasi_snapshot_preview1Z_fd_readdir(Sandbox*, uint32_t, uint32_t, uint32_t, uint64_t,
+uint32_t Z_wasi_snapshot_preview1Z_fd_readdir(void*, uint32_t, uint32_t, uint32_t, uint64_t,
                                               uint32_t) {
   return w::kNotcapable;
 }
-uint32_t Z_wasi_snapshot_preview1Z_fd_renumber(Sandbox*, uint32_t, uint32_t) {
+uint32_t Z_wasi_snapshot_preview1Z_fd_renumber(void*, uint32_t, uint32_t) {
   return w::kNosys;
 }
-uint32_t Z_wasi_snapshot_preview1Z_fd_seek(Sandbox*, uint32_t fd, uint64_t, uint32_t,
+uint32_t Z_wasi_snapshot_preview1Z_fd_seek(void*, uint32_t fd, uint64_t, uint32_t,
                                            uint32_t) {
   return fd <= 2 ? w::kSpipe : w::kBadf;
 }
-uint32_t Z_wasi_snapshot_preview1Z_fd_sync(Sandbox*, uint32_t) { return w::kNosys; }
-uint32_t Z_wasi_snapshot_preview1Z_fd_tell(Sandbox*, uint32_t fd, uint32_t) {
+uint32_t Z_wasi_snapshot_preview1Z_fd_sync(void*, uint32_t) { return w::kNosys; }
+uint32_t Z_wasi_snapshot_preview1Z_fd_tell(void*, uint32_t fd, uint32_t) {
   return fd <= 2 ? w::kSpipe : w::kBadf;
 }
-uint32_t Z_wasi_snapshot_preview1Z_fd_write(Sandbox* sb, uint32_t fd, uint32_t iovs,
+uint32_t Z_wasi_snapshot_preview1Z_fd_write(void* inst, uint32_t fd, uint32_t iovs,
                                             uint32_t count, uint32_t nwritten) {
-  return hostCall(sb, [&](Sandbox& s, int& trap) {
+  return hostCall(inst, [&](Sandbox& s, int& trap) {
     return w::writeOut(s, trap, fd, iovs, count, nwritten);
   });
 }
-uint32_t Z_wasi_snapshot_preview1Z_path_create_directory(Sandbox*, uint32_t, uint32_t,
+uint32_t Z_wasi_snapshot_preview1Z_path_create_directory(void*, uint32_t, uint32_t,
                                                          uint32_t) {
   return w::kNotcapable;
 }
-uint32_t Z_wasi_snapshot_preview1Z_path_filestat_get(Sandbox*, uint32_t, uint32_t, uint32_t,
+uint32_t Z_wasi_snapshot_preview1Z_path_filestat_get(void*, uint32_t, uint32_t, uint32_t,
                                                      uint32_t, uint32_t) {
   return w::kNotcapable;
 }
-uint32_t Z_wasi_snapshot_preview1Z_path_filestat_set_times(Sandbox*, uint32_t, uint32_t,
+uint32_t Z_wasi_snapshot_preview1Z_path_filestat_set_times(void*, uint32_t, uint32_t,
                                                            uint32_t, uint32_t, uint64_t,
                                                            uint64_t, uint32_t) {
   return w::kNotcapable;
 }
-uint32_t Z_wasi_snapshot_preview1Z_path_link(Sandbox*, uint32_t, uint32_t, uint32_t, uint32_t,
+uint32_t Z_wasi_snapshot_preview1Z_path_link(void*, uint32_t, uint32_t, uint32_t, uint32_t,
                                              uint32_t, uint32_t, uint32_t) {
   return w::kNotcapable;
 }
-uint32_t Z_wasi_snapshot_preview1Z_path_open(Sandbox*, uint32_t, uint32_t, uint32_t, uint32_t,
+uint32_t Z_wasi_snapshot_preview1Z_path_open(void*, uint32_t, uint32_t, uint32_t, uint32_t,
                                              uint32_t, uint64_t, uint64_t, uint32_t,
                                              uint32_t) {
   return w::kNotcapable;
 }
-uint32_t Z_wasi_snapshot_preview1Z_path_readlink(Sandbox*, uint32_t, uint32_t, uint32_t,
+uint32_t Z_wasi_snapshot_preview1Z_path_readlink(void*, uint32_t, uint32_t, uint32_t,
                                                  uint32_t, uint32_t, uint32_t) {
   return w::kNotcapable;
 }
-uint32_t Z_wasi_snapshot_preview1Z_path_remove_directory(Sandbox*, uint32_t, uint32_t,
+uint32_t Z_wasi_snapshot_preview1Z_path_remove_directory(void*, uint32_t, uint32_t,
                                                          uint32_t) {
   return w::kNotcapable;
 }
-uint32_t Z_wasi_snapshot_preview1Z_path_rename(Sandbox*, uint32_t, uint32_t, uint32_t,
+uint32_t Z_wasi_snapshot_preview1Z_path_rename(void*, uint32_t, uint32_t, uint32_t,
                                                uint32_t, uint32_t, uint32_t) {
   return w::kNotcapable;
 }
-uint32_t Z_wasi_snapshot_preview1Z_path_symlink(Sandbox*, uint32_t, uint32_t, uint32_t,
+uint32_t Z_wasi_snapshot_preview1Z_path_symlink(void*, uint32_t, uint32_t, uint32_t,
                                                 uint32_t, uint32_t) {
   return w::kNotcapable;
 }
-uint32_t Z_wasi_snapshot_preview1Z_path_unlink_file(Sandbox*, uint32_t, uint32_t, uint32_t) {
+uint32_t Z_wasi_snapshot_preview1Z_path_unlink_file(void*, uint32_t, uint32_t, uint32_t) {
   return w::kNotcapable;
 }
-uint32_t Z_wasi_snapshot_preview1Z_poll_oneoff(Sandbox* sb, uint32_t in, uint32_t out,
+uint32_t Z_wasi_snapshot_preview1Z_poll_oneoff(void* inst, uint32_t in, uint32_t out,
                                                uint32_t nsubs, uint32_t nevents) {
-  return hostCall(sb, [&](Sandbox& s, int& trap) {
+  return hostCall(inst, [&](Sandbox& s, int& trap) {
     return w::pollOneoff(s, trap, in, out, nsubs, nevents);
   });
 }
-void Z_wasi_snapshot_preview1Z_proc_exit(Sandbox* sb, uint32_t code) {
-  hostCall(sb, [&](Sandbox& s, int& trap) -> uint32_t {
+void Z_wasi_snapshot_preview1Z_proc_exit(void* inst, uint32_t code) {
+  hostCall(inst, [&](Sandbox& s, int& trap) -> uint32_t {
     s.exitCode = static_cast<int>(code);
     trap = w::kTrapExit;
     return 0;
   });
   __builtin_unreachable();
 }
-uint32_t Z_wasi_snapshot_preview1Z_proc_raise(Sandbox*, uint32_t) { return w::kNosys; }
-uint32_t Z_wasi_snapshot_preview1Z_sched_yield(Sandbox* sb) {
-  return hostCall(sb, [](Sandbox&, int&) -> uint32_t { return w::kSuccess; });
+uint32_t Z_wasi_snapshot_preview1Z_proc_raise(void*, uint32_t) { return w::kNosys; }
+uint32_t Z_wasi_snapshot_preview1Z_sched_yield(void* inst) {
+  return hostCall(inst, [](Sandbox&, int&) -> uint32_t { return w::kSuccess; });
 }
-uint32_t Z_wasi_snapshot_preview1Z_random_get(Sandbox* sb, uint32_t buf, uint32_t len) {
-  return hostCall(sb, [&](Sandbox& s, int&) -> uint32_t {
+uint32_t Z_wasi_snapshot_preview1Z_random_get(void* inst, uint32_t buf, uint32_t len) {
+  return hostCall(inst, [&](Sandbox& s, int&) -> uint32_t {
     w::GuestMemory mem(s);
     if (!mem.contains(buf, len)) return w::kFault;
     uint32_t done = 0;
@@ -495,18 +496,18 @@ uint32_t Z_wasi_snapshot_preview1Z_random_get(Sandbox* sb, uint32_t buf, uint32_
     return w::kSuccess;
   });
 }
-uint32_t Z_wasi_snapshot_preview1Z_sock_accept(Sandbox*, uint32_t, uint32_t, uint32_t) {
+uint32_t Z_wasi_snapshot_preview1Z_sock_accept(void*, uint32_t, uint32_t, uint32_t) {
   return w::kNotcapable;
 }
-uint32_t Z_wasi_snapshot_preview1Z_sock_recv(Sandbox*, uint32_t, uint32_t, uint32_t, uint32_t,
+uint32_t Z_wasi_snapshot_preview1Z_sock_recv(void*, uint32_t, uint32_t, uint32_t, uint32_t,
                                              uint32_t, uint32_t) {
   return w::kNotcapable;
 }
-uint32_t Z_wasi_snapshot_preview1Z_sock_send(Sandbox*, uint32_t, uint32_t, uint32_t, uint32_t,
+uint32_t Z_wasi_snapshot_preview1Z_sock_send(void*, uint32_t, uint32_t, uint32_t, uint32_t,
                                              uint32_t) {
   return w::kNotcapable;
 }
-uint32_t Z_wasi_snapshot_preview1Z_sock_shutdown(Sandbox*, uint32_t, uint32_t) {
+uint32_t Z_wasi_snapshot_preview1Z_sock_shutdown(void*, uint32_t, uint32_t) {
   return w::kNotcapable;
 }
 

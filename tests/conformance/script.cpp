@@ -56,10 +56,7 @@ std::optional<Value> parseValue(const json& j) {
   }
 
   if (!j.contains("value")) {
-    if (v.type != ValType::kFuncRef) {
-      throw std::runtime_error("value of type " + type + " has no \"value\"");
-    }
-    v.anyNonNull = true;
+    v.typeOnly = true;
     return v;
   }
   const std::string text = j.at("value").get<std::string>();
@@ -144,7 +141,7 @@ Script readScript(const std::filesystem::path& jsonFile) {
     if (j.contains("filename")) c.moduleFile = dir / j.at("filename").get<std::string>();
     if (j.contains("module_type")) {
       c.format = j.at("module_type").get<std::string>() == "text" ? ModuleFormat::kText
-                                                                 : ModuleFormat::kBinary;
+                                                                  : ModuleFormat::kBinary;
     }
     if (j.contains("action")) c.action = parseAction(j.at("action"), c.hasUnsupportedValue);
     if (j.contains("expected")) c.expected = parseValues(j.at("expected"), c.hasUnsupportedValue);
@@ -156,6 +153,7 @@ Script readScript(const std::filesystem::path& jsonFile) {
 
 std::string describeValue(const Value& v) {
   const char* type = wasm::valTypeName(v.type);
+  if (v.typeOnly) return type;
   if (v.nan == NanPattern::kCanonical) return fmt::format("{}:nan:canonical", type);
   if (v.nan == NanPattern::kArithmetic) return fmt::format("{}:nan:arithmetic", type);
   switch (v.type) {
@@ -164,16 +162,14 @@ std::string describeValue(const Value& v) {
     case ValType::kI64:
       return fmt::format("i64:{} (0x{:016x})", static_cast<int64_t>(v.bits), v.bits);
     case ValType::kF32:
-      return fmt::format("f32:{} (0x{:08x})",
-                         std::bit_cast<float>(static_cast<uint32_t>(v.bits)), v.bits);
+      return fmt::format("f32:{} (0x{:08x})", std::bit_cast<float>(static_cast<uint32_t>(v.bits)),
+                         v.bits);
     case ValType::kF64:
       return fmt::format("f64:{} (0x{:016x})", std::bit_cast<double>(v.bits), v.bits);
-    case ValType::kFuncRef:
-      return v.isNull ? "funcref:null" : v.anyNonNull ? "funcref:<any function>" : "funcref:<function>";
+    case ValType::kFuncRef: return v.isNull ? "funcref:null" : "funcref:<function>";
     case ValType::kExternRef:
       return v.isNull ? "externref:null" : fmt::format("externref:{}", v.bits);
-    case ValType::kV128:
-      return "v128";
+    case ValType::kV128: return "v128";
   }
   return "?";
 }

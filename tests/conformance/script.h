@@ -21,14 +21,14 @@ enum class NanPattern : uint8_t { kNone, kCanonical, kArithmetic };
 // An argument or an expected result.
 //
 // Numbers hold their bit pattern (i32/f32 in the low 32 bits). References are null or not;
-// an externref carries the script's host-reference number. An expected funcref without a
-// value (`ref.func`) accepts any non-null function reference.
+// an externref carries the script's host-reference number. A value may give only its type
+// (the result types of assert_trap).
 struct Value {
   ValType type = ValType::kI32;
   uint64_t bits = 0;
   NanPattern nan = NanPattern::kNone;
   bool isNull = false;
-  bool anyNonNull = false;  // expected funcref: any function
+  bool typeOnly = false;
 };
 
 enum class ActionKind : uint8_t { kInvoke, kGet };
@@ -62,14 +62,14 @@ enum class ModuleFormat : uint8_t { kBinary, kText };
 struct Command {
   CommandKind kind = CommandKind::kModule;
   int line = 0;
-  std::optional<std::string> name;  // module: its `$name`; register: the module registered
-  std::string registerAs;           // register: the import-module name it becomes
-  std::filesystem::path moduleFile; // module and module assertions
+  std::optional<std::string> name;   // module: its `$name`; register: the module registered
+  std::string registerAs;            // register: the import-module name it becomes
+  std::filesystem::path moduleFile;  // module and module assertions
   ModuleFormat format = ModuleFormat::kBinary;
-  std::optional<Action> action;     // action, assert_return, assert_trap, assert_exhaustion
+  std::optional<Action> action;  // action, assert_return, assert_trap, assert_exhaustion
   std::vector<Value> expected;
-  std::string text;                 // the failure an assertion expects, e.g. "unreachable"
-  bool hasUnsupportedValue = false; // uses v128, which tern does not support
+  std::string text;                  // the failure an assertion expects, e.g. "unreachable"
+  bool hasUnsupportedValue = false;  // uses v128, which tern does not support
 };
 
 struct Script {

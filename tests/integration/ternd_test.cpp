@@ -177,6 +177,10 @@ TEST_F(TerndTest, OversizedAndMalformedRequestsAreRefusedAndTheNodeKeepsServing)
   ASSERT_EQ(deploy(node, "echo", module("echo")).status, 201);
   auto big = request(node.port(), "POST", "/fn/echo", std::string(7u << 20, 'x'));
   EXPECT_EQ(big.status, 413);
+  std::string large(5u << 20, 'y');  // under the 6 MiB invoke limit
+  auto fits = request(node.port(), "POST", "/fn/echo", large);
+  EXPECT_EQ(fits.status, 200);
+  EXPECT_TRUE(fits.body == large);
   auto headers = request(node.port(), "GET", "/fn/echo", "", {{"X-Big", std::string(20000, 'h')}});
   EXPECT_EQ(headers.status, 431) << headers.raw.substr(0, 200);
   auto garbage = test::sendRaw(node.port(), "\x16\x03\x01 not http at all\r\n\r\n");

@@ -434,3 +434,34 @@ TEST_F(EngineTest, HugeIovecCountsAreRefused) {
 
 }  // namespace
 }  // namespace tern::wasm
+
+namespace tern::wasm {
+namespace {
+
+// Regression: wasm2c 1.0.32 gives a funcref to an imported function the address of the
+// importer's instance field instead of the import instance itself. A WASI function called
+// through a table used to read the guest's instance struct (its globals) as the sandbox:
+// host code followed a guest-chosen pointer. Both call paths must reach the sandbox.
+TEST_F(EngineTest, RegressionWasiImportCalledThroughATable) {
+  std::string globals;
+  for (int i = 0; i < 64; ++i) {
+    globals += "(global (mut i64) (i64.const 0x4141414141414141))\n";
+  }
+  auto m = load(wat(R"((module
+    (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+    (type $fd_write_t (func (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (table 1 funcref) (elem (i32.const 0) $fd_write)
+    (data (i32.const 8) "hello\n"))" + globals + R"(
+    (func (export "_start")
+      (i32.store (i32.const 0) (i32.const 8)) (i32.store (i32.const 4) (i32.const 6))
+      (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 20)))
+      (drop (call_indirect (type $fd_write_t)
+        (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 20) (i32.const 0))))))"));
+  auto r = run(m);
+  EXPECT_EQ(r.outcome, Outcome::kOk) << r.detail;
+  EXPECT_EQ(r.stdoutData, "hello\nhello\n");
+}
+
+}  // namespace
+}  // namespace tern::wasm

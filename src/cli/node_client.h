@@ -1,0 +1,88 @@
+#pragma once
+// How `tern` reaches a node: the node URL and admin token from options, environment or the
+// local data directory, and calls to the node's HTTP API (docs/http-api.md) whose JSON
+// errors become tern Errors with the kind's exit status.
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/http_client.h"
+#include "util/error.h"
+
+namespace tern::cli {
+
+inline constexpr std::string_view kDefaultNode = "http://127.0.0.1:8080";
+
+enum class OutputFormat { kHuman, kJson };
+
+// The options every node command shares (`tern --node URL --token T --json ...`).
+struct NodeOptions {
+  std::string node;   // empty: $TERN_NODE, else kDefaultNode
+  std::string token;  // empty: $TERN_TOKEN, else the local node's admin.token
+  OutputFormat format = OutputFormat::kHuman;
+};
+
+// The node address to use: the option, else $TERN_NODE, else kDefaultNode.
+std::string resolveNodeAddress(std::string_view option);
+
+// An admin token and where it came from ("--token", "$TERN_TOKEN" or the file's path), so
+// a refused token can be traced.
+struct AdminToken {
+  std::string value;
+  std::string origin;
+};
+
+// The option, else $TERN_TOKEN, else the first line of <defaultDataDir()>/admin.token.
+// Errors: kUnauthorized when none of them gives a token.
+Result<AdminToken> discoverToken(std::string_view option);
+
+// The error kind for an error code in a node's JSON answer. Besides the kinds' own names
+// it knows the transport codes of the HTTP server (bad_request, request_timeout,
+// headers_too_large).
+std::optional<ErrorCode> errorCodeFromName(std::string_view name);
+
+// The tern error JSON of a response, if its body is one: {"error": {"code", "message"}}.
+std::optional<Error> errorFromJsonBody(std::string_view body);
+
+// The error for a non-2xx answer of the node: its JSON error when there is one, else a
+// kind chosen by HTTP status with the start of the body as the message.
+Error errorFromResponse(const HttpResponse& response, std::string_view where);
+
+// One management call's answer: the raw body (for --json) and the parsed document.
+struct ApiReply {
+  std::string raw;
+  nlohmann::json doc;
+};
+
+// A resolved connection to a node.
+class NodeClient {
+ public:
+  // Resolves the URL (and the token when `token` is kRequired) from the options.
+  enum class TokenUse { kRequired, kNotNeeded };
+  static Result<NodeClient> open(const NodeOptions& options, TokenUse token);
+
+  const NodeUrl& url() const { return url_; }
+
+  // A /v1 call with the bearer token. A non-2xx answer becomes its Error; a 2xx answer
+  // that is not JSON is kInternal.
+  Result<ApiReply> call(std::string method, std::string target, std::string body = {},
+                        std::chrono::milliseconds timeout = kManagementTimeout) const;
+
+  // A plain request (no token), for /fn invocations; the caller interprets the status.
+  Result<HttpResponse> send(const HttpRequest& request, std::chrono::milliseconds timeout) const;
+
+  // Most management calls answer at once; a deploy compiles first and may take minutes.
+  static constexpr std::chrono::milliseconds kManagementTimeout{60000};
+
+ private:
+  NodeClient(NodeUrl url, AdminToken token) : url_(std::move(url)), token_(std::move(token)) {}
+
+  NodeUrl url_;
+  AdminToken token_;
+};
+
+}  // namespace tern::cli
