@@ -57,18 +57,8 @@ std::string millis(int64_t ns) { return fmt::format("{:.2f}", static_cast<double
 std::string mebibytes(uint64_t bytes) {
   return fmt::format("{:.1f}", static_cast<double>(bytes) / (1 << 20));
 }
-
-ProcessMemory readProcessMemory() {
-  ProcessMemory m;
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    // Lines look like "VmRSS:\t    1234 kB".
-    auto kib = [&line] { return std::strtoull(line.c_str() + line.find(':') + 1, nullptr, 10); };
-    if (line.starts_with("VmRSS:")) m.rssBytes = kib() * 1024;
-    if (line.starts_with("VmSize:")) m.vszBytes = kib() * 1024;
-  }
-  return m;
+std::string gibibytes(uint64_t bytes) {
+  return fmt::format("{:.1f}", static_cast<double>(bytes) / (1 << 30));
 }
 
 Result<SpawnResult> spawnCapture(const std::vector<std::string>& argv,

@@ -1,8 +1,8 @@
 #pragma once
-// What the benchmark programs share: sample statistics, the process's memory figures,
-// spawning a baseline process with its stdout captured, scratch directories, and where the
-// build put the example functions. Each benchmark prints a markdown section on stdout
-// (bench/run.sh assembles them into the report) and its progress on stderr.
+// What the benchmark programs share: sample statistics, spawning a baseline process with
+// its stdout captured, scratch directories, and where the build put the example functions.
+// Each benchmark prints a markdown section on stdout (bench/run.sh assembles them into the
+// report) and its progress on stderr.
 
 #include <chrono>
 #include <cstdint>
@@ -49,13 +49,8 @@ std::string micros(int64_t ns);
 std::string millis(int64_t ns);
 // "12.3" for 12.3 * 2^20 bytes.
 std::string mebibytes(uint64_t bytes);
-
-// VmRSS and VmSize from /proc/self/status, in bytes.
-struct ProcessMemory {
-  uint64_t rssBytes = 0;
-  uint64_t vszBytes = 0;
-};
-ProcessMemory readProcessMemory();
+// "12.3" for 12.3 * 2^30 bytes.
+std::string gibibytes(uint64_t bytes);
 
 struct SpawnResult {
   int exitStatus = -1;  // -1 when the child was killed by a signal

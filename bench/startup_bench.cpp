@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <ctime>
 #include <iostream>
 #include <latch>
 #include <thread>
@@ -86,15 +87,22 @@ struct ConcurrentRun {
   size_t threads = 0;
   size_t operations = 0;
   int64_t wallNs = 0;
-  Summary latency;  // of every operation on every thread
+  int64_t cpuNs = 0;  // CPU time of this process (all its threads) over the run
+  Summary latency;    // of every operation on every thread
 };
+
+int64_t processCpuNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
 
 // Runs `perThread` operations on each of `threads` threads released together; the wall
 // time runs from the release to the last thread's finish.
 template <typename Op>
 ConcurrentRun runConcurrent(const Op& op, size_t threads, size_t perThread) {
   std::vector<std::vector<int64_t>> samples(threads);
-  std::latch ready(static_cast<ptrdiff_t>(threads) + 1);
+  std::latch ready(static_cast<ptrdiff_t>(threads));
   std::latch go(1);
   std::vector<std::thread> workers;
   for (size_t t = 0; t < threads; ++t) {
@@ -107,12 +115,14 @@ ConcurrentRun runConcurrent(const Op& op, size_t threads, size_t perThread) {
   }
   ready.wait();
   int64_t start = nowNs();
+  int64_t startCpu = processCpuNs();
   go.count_down();
   for (auto& w : workers) w.join();
   ConcurrentRun run;
   run.threads = threads;
   run.operations = threads * perThread;
   run.wallNs = nowNs() - start;
+  run.cpuNs = processCpuNs() - startCpu;
   std::vector<int64_t> all;
   for (auto& s : samples) all.insert(all.end(), s.begin(), s.end());
   run.latency = summarize(all);
@@ -129,10 +139,18 @@ double perSecond(const ConcurrentRun& r) {
   return static_cast<double>(r.operations) / (static_cast<double>(r.wallNs) / 1e9);
 }
 
-std::string throughputRow(const std::string& what, const ConcurrentRun& r) {
-  return fmt::format("| {} | {} | {} | {:.3f} | {:.0f} | {} | {} |\n", what, r.threads,
+// CPU columns only for tern: a spawned process's work is not this process's CPU time.
+enum class CpuColumns : uint8_t { kShow, kHide };
+
+std::string throughputRow(const std::string& what, const ConcurrentRun& r, CpuColumns cpu) {
+  std::string cpuCells = " | |";
+  if (cpu == CpuColumns::kShow) {
+    cpuCells = fmt::format(" {:.2f} | {} |", static_cast<double>(r.cpuNs) / static_cast<double>(r.wallNs),
+                           micros(r.cpuNs / static_cast<int64_t>(r.operations)));
+  }
+  return fmt::format("| {} | {} | {} | {:.3f} | {:.0f} | {} | {} |{}\n", what, r.threads,
                      r.operations, static_cast<double>(r.wallNs) / 1e9, perSecond(r),
-                     micros(r.latency.median), micros(r.latency.p99));
+                     micros(r.latency.median), micros(r.latency.p99), cpuCells);
 }
 
 int run(const Options& o) {
@@ -187,13 +205,17 @@ int run(const Options& o) {
                    static_cast<double>(dynamicProc.median) / static_cast<double>(sandbox.median),
                    static_cast<double>(staticProc.median) / static_cast<double>(sandbox.median))
             << "### Throughput, one and two threads\n\n"
-            << "Each thread runs its invocations back to back; the threads start together.\n\n"
-            << "| what | threads | invocations | wall s | per second | median µs | p99 µs |\n"
-            << "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
-            << throughputRow("tern: fresh sandbox", tern1)
-            << throughputRow("tern: fresh sandbox", tern2)
-            << throughputRow("process: `hello_native_static`", proc1)
-            << throughputRow("process: `hello_native_static`", proc2)
+            << "Each thread runs its invocations back to back; the threads start together. "
+               "CPUs busy = this process's CPU time / wall time (2.00 when both threads run "
+               "all the time); CPU µs = its CPU time per invocation, which rises if the "
+               "threads contend.\n\n"
+            << "| what | threads | invocations | wall s | per second | median µs | p99 µs | "
+               "CPUs busy | CPU µs per invocation |\n"
+            << "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+            << throughputRow("tern: fresh sandbox", tern1, CpuColumns::kShow)
+            << throughputRow("tern: fresh sandbox", tern2, CpuColumns::kShow)
+            << throughputRow("process: `hello_native_static`", proc1, CpuColumns::kHide)
+            << throughputRow("process: `hello_native_static`", proc2, CpuColumns::kHide)
             << fmt::format("\nTwo threads give {:.2f}x the throughput of one (tern), {:.2f}x "
                            "(processes).\n\n",
                            perSecond(tern2) / perSecond(tern1), perSecond(proc2) / perSecond(proc1));
