@@ -28,6 +28,17 @@ Admission Executor::admit(AdmissionState& fn, std::function<void()> start) {
   return Admission::kQueued;
 }
 
+Admission Executor::tryRunNow(AdmissionState& fn) {
+  std::lock_guard lock(mu_);
+  if (stopping_) return Admission::kStopped;
+  if (queue_.empty() && canRun(fn)) {
+    ++running_;
+    ++fn.running;
+    return Admission::kRunNow;
+  }
+  return Admission::kQueued;
+}
+
 void Executor::finish(AdmissionState& fn) {
   std::vector<std::function<void()>> starts;
   {

@@ -37,6 +37,9 @@ class Executor {
   // invocation) once a slot is reserved for it; it must hand the work off promptly and the
   // work must call finish(fn). kRejected: queue full. kStopped: the node is stopping.
   Admission admit(AdmissionState& fn, std::function<void()> start);
+  // The allocation-free first step of admit: takes a slot if one is free for `fn` and
+  // nobody is waiting. When it returns kQueued, call admit() to wait in the queue.
+  Admission tryRunNow(AdmissionState& fn);
   void finish(AdmissionState& fn);
 
   // Refuses new work from now on and waits (up to `timeout`) until nothing runs or waits.

@@ -35,32 +35,33 @@ void Invoker::invoke(InvokeInput input, std::function<void(InvokeOutput)> done) 
     return done(std::move(out));
   }
   int64_t queuedAt = wasm::monotonicNs();
-  // Input and callback travel with the invocation when it runs on another thread.
-  auto deferred = std::make_shared<std::pair<InvokeInput, std::function<void(InvokeOutput)>>>();
+  // The common case allocates nothing: a free slot and a short function run right here.
+  Admission a = executor_.tryRunNow(fn->admission);
+  if (a == Admission::kRunNow && fn->runsInline()) {
+    return run(fn, input, out.invocationId, queuedAt, done);
+  }
+  // Otherwise input and callback travel with the invocation to another thread.
+  auto deferred = std::make_shared<std::pair<InvokeInput, std::function<void(InvokeOutput)>>>(
+      std::move(input), std::move(done));
   auto id = out.invocationId;
   auto runDeferred = [this, fn, deferred, id, queuedAt] {
     post_([this, fn, deferred, id, queuedAt] {
       run(fn, deferred->first, id, queuedAt, deferred->second);
     });
   };
-  Admission a = executor_.admit(fn->admission, runDeferred);
+  if (a == Admission::kQueued) a = executor_.admit(fn->admission, runDeferred);
   switch (a) {
     case Admission::kRunNow:
-      if (fn->runsInline()) return run(fn, input, out.invocationId, queuedAt, done);
-      deferred->first = std::move(input);
-      deferred->second = std::move(done);
       return runDeferred();
     case Admission::kQueued:
-      deferred->first = std::move(input);
-      deferred->second = std::move(done);
-      return;
+      return;  // runDeferred runs when a slot frees up
     case Admission::kRejected:
       fn->outcomes[FunctionEntry::kRejected]->inc();
       out.error = Error(ErrorCode::kSaturated, "the node is at capacity; retry shortly");
-      return done(std::move(out));
+      return deferred->second(std::move(out));
     case Admission::kStopped:
       out.error = Error(ErrorCode::kUnavailable, "the node is shutting down");
-      return done(std::move(out));
+      return deferred->second(std::move(out));
   }
 }
 
@@ -83,8 +84,8 @@ void Invoker::run(const std::shared_ptr<FunctionEntry>& fn, InvokeInput& input,
   wasm::InvocationRequest req;
   req.input = input.body;
   req.args = {cfg.name};
-  req.env = cfg.env;
-  req.env.insert(req.env.end(), input.env.begin(), input.env.end());
+  req.env = std::move(input.env);
+  req.env.insert(req.env.end(), cfg.env.begin(), cfg.env.end());
   req.env.push_back("TERN_INVOCATION_ID=" + id);
   req.env.push_back("TERN_FUNCTION_VERSION=" + std::to_string(cfg.version));
   req.timeout = std::chrono::milliseconds(cfg.timeoutMs);

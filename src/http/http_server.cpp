@@ -120,7 +120,7 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session() { server_.open.fetch_sub(1); }
 
   void start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->readHeader(); });
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->readRequest(); });
   }
 
   // Closes the connection if it is waiting for a request (called when draining).
@@ -135,46 +135,68 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
-  void readHeader() {
-    if (buffer_.size() == 0) {
+  // Reads and parses the next request. Bytes already buffered are parsed synchronously;
+  // the socket is read only when the parser needs more, so a request that arrives in one
+  // segment costs one read and no further asynchronous steps.
+  void readRequest() {
+    if (buffer_.size() == 0 && !parser_) {
       // A keep-alive connection may sit idle until its next request begins...
       stream_.expires_after(server_.options.idleTimeout);
-      stream_.async_read_some(buffer_.prepare(4096),
-                              [self = shared_from_this()](beast::error_code ec, size_t n) {
-                                if (ec) return self->failRead(ec);
-                                self->buffer_.commit(n);
-                                self->readHeader();
-                              });
-      return;
+      return readMore();
     }
-    // ...but once it has, the whole request must arrive within the read timeout.
-    parser_.emplace();
-    parser_->header_limit(static_cast<uint32_t>(server_.options.maxHeaderBytes));
-    // Beast checks Content-Length against its (1 MiB) default when the header completes;
-    // the limit that applies depends on the route and is set in onHeader. (Not boost::none:
-    // Beast 1.74 compares the length with the optional, and anything exceeds "none".)
-    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    stream_.expires_after(server_.options.readTimeout);
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             [self = shared_from_this()](beast::error_code ec, size_t) {
-                               self->onHeader(ec);
-                             });
+    parse();
   }
 
-  void onHeader(beast::error_code ec) {
-    if (ec) return failRead(ec);
+  void readMore() {
+    stream_.async_read_some(buffer_.prepare(kReadChunk),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec) return self->failRead(ec);
+                              self->buffer_.commit(n);
+                              self->parse();
+                            });
+  }
+
+  void parse() {
+    if (!parser_) {
+      // ...but once it has, the whole request must arrive within the read timeout.
+      parser_.emplace();
+      parser_->header_limit(static_cast<uint32_t>(server_.options.maxHeaderBytes));
+      // Beast checks Content-Length against its (1 MiB) default when the header completes;
+      // the limit that applies depends on the route and is set in checkHeader. (Not
+      // boost::none: Beast 1.74 compares the length with the optional, and anything exceeds
+      // "none".)
+      parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+      headerChecked_ = false;
+      stream_.expires_after(server_.options.readTimeout);
+    }
+    for (;;) {
+      beast::error_code ec;
+      size_t n = buffer_.size() ? parser_->put(buffer_.data(), ec) : 0;
+      buffer_.consume(n);
+      if (ec == bhttp::error::need_more || (!ec && n == 0 && !parser_->is_done())) {
+        return readMore();
+      }
+      if (ec) return failRead(ec);
+      if (parser_->is_header_done() && !headerChecked_) {
+        headerChecked_ = true;
+        if (!checkHeader()) return;
+      }
+      if (parser_->is_done()) return onRequest();
+    }
+  }
+
+  // Applies the route's body limit once the header is known; false if refused.
+  bool checkHeader() {
     auto& req = parser_->get();
     size_t limit = server_.bodyLimit(std::string_view(req.method_string()),
                                      std::string_view(req.target()));
     if (auto len = parser_->content_length(); len && *len > limit) {
-      return refuse(413, "body_too_large",
-                    fmt::format("the request body is {} bytes, the limit is {} bytes", *len, limit));
+      refuse(413, "body_too_large",
+             fmt::format("the request body is {} bytes, the limit is {} bytes", *len, limit));
+      return false;
     }
     parser_->body_limit(limit);
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
-                        self->onBody(ec);
-                      });
+    return true;
   }
 
   void failRead(beast::error_code ec) {
@@ -200,8 +222,7 @@ class Session : public std::enable_shared_from_this<Session> {
     refuse(400, "bad_request", "malformed HTTP request: " + ec.message());
   }
 
-  void onBody(beast::error_code ec) {
-    if (ec) return failRead(ec);
+  void onRequest() {
     server_.requests.fetch_add(1, std::memory_order_relaxed);
     auto msg = parser_->release();
     parser_.reset();
@@ -267,7 +288,7 @@ class Session : public std::enable_shared_from_this<Session> {
     busy_ = false;
     if (countsAsRequest) server_.requestDone();
     if (ec || !keepAlive) return close();
-    readHeader();
+    readRequest();
   }
 
   void close() {
@@ -281,6 +302,8 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::string remote_;
+  static constexpr size_t kReadChunk = 64 * 1024;
+  bool headerChecked_ = false;
   bool keepAlive_ = true;
   bool busy_ = false;
   unsigned version_ = 11;

@@ -175,8 +175,8 @@ InvocationResult Engine::invoke(const std::shared_ptr<const CompiledModule>& mod
   Sandbox sandbox;
   sandbox.pool = &pool_;
   sandbox.limits = request.limits;
-  sandbox.args = request.args;
-  sandbox.env = request.env;
+  sandbox.args = &request.args;
+  sandbox.env = &request.env;
   sandbox.stdinData = request.input;
   sandbox.startNs = monotonicNs();
   void* instance = calloc(1, abi.instance_size);

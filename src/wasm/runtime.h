@@ -53,6 +53,8 @@ struct SandboxLimits {
 
 struct Sandbox;
 
+inline const std::vector<std::string> kNoStrings;
+
 // What wasm2c receives as the WASI import instance (struct
 // Z_wasi_snapshot_preview1_instance_t*). wasm2c 1.0.32 passes an import function either
 // this object's address (direct calls) or the address of the instance field that points
@@ -90,9 +92,9 @@ struct Sandbox {
   bool memoryLimitHit = false;  // a memory.grow was refused because of the limit
   uint64_t memoryLimitWanted = 0;  // bytes the refused grow asked for
 
-  // WASI state.
-  std::vector<std::string> args;
-  std::vector<std::string> env;  // "KEY=VALUE"
+  // WASI state. args and env belong to the caller and outlive the invocation.
+  const std::vector<std::string>* args = &kNoStrings;
+  const std::vector<std::string>* env = &kNoStrings;  // "KEY=VALUE"
   std::string_view stdinData;
   size_t stdinPos = 0;
   std::string stdoutData;

@@ -311,17 +311,17 @@ namespace w = tern::wasm;
 extern "C" {
 
 uint32_t Z_wasi_snapshot_preview1Z_args_get(void* inst, uint32_t argv, uint32_t buf) {
-  return hostCall(inst, [&](Sandbox& s, int&) { return w::writeStrings(s, s.args, argv, buf); });
+  return hostCall(inst, [&](Sandbox& s, int&) { return w::writeStrings(s, *s.args, argv, buf); });
 }
 uint32_t Z_wasi_snapshot_preview1Z_args_sizes_get(void* inst, uint32_t argc, uint32_t size) {
-  return hostCall(inst, [&](Sandbox& s, int&) { return w::stringSizes(s, s.args, argc, size); });
+  return hostCall(inst, [&](Sandbox& s, int&) { return w::stringSizes(s, *s.args, argc, size); });
 }
 uint32_t Z_wasi_snapshot_preview1Z_environ_get(void* inst, uint32_t env, uint32_t buf) {
-  return hostCall(inst, [&](Sandbox& s, int&) { return w::writeStrings(s, s.env, env, buf); });
+  return hostCall(inst, [&](Sandbox& s, int&) { return w::writeStrings(s, *s.env, env, buf); });
 }
 uint32_t Z_wasi_snapshot_preview1Z_environ_sizes_get(void* inst, uint32_t count,
                                                      uint32_t size) {
-  return hostCall(inst, [&](Sandbox& s, int&) { return w::stringSizes(s, s.env, count, size); });
+  return hostCall(inst, [&](Sandbox& s, int&) { return w::stringSizes(s, *s.env, count, size); });
 }
 uint32_t Z_wasi_snapshot_preview1Z_clock_res_get(void* inst, uint32_t id, uint32_t out) {
   return hostCall(inst, [&](Sandbox& s, int&) -> uint32_t {
