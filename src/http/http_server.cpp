@@ -2,12 +2,15 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
 #include <fmt/format.h>
 
+#include <array>
 #include <condition_variable>
+#include <iterator>
 #include <limits>
 #include <list>
 #include <mutex>
@@ -228,6 +231,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.reset();
     keepAlive_ = msg.keep_alive() && !server_.stopping.load();
     version_ = msg.version();
+    isHead_ = msg.method() == bhttp::verb::head;
 
     Request req;
     req.method = std::string(msg.method_string());
@@ -267,21 +271,47 @@ class Session : public std::enable_shared_from_this<Session> {
     write(std::move(res), false);
   }
 
+  // Serialises the response by hand into one header string plus the body (Beast's message
+  // and serializer cost several allocations per response) and writes both in one call.
   void write(Response res, bool countsAsRequest) {
-    auto out = std::make_shared<bhttp::response<bhttp::string_body>>();
-    out->version(version_ ? version_ : 11);
-    out->result(static_cast<unsigned>(res.status));
-    out->set(bhttp::field::server, server_.options.serverHeader);
-    out->set(bhttp::field::content_type, res.contentType);
-    for (auto& h : res.headers) out->insert(h.name, h.value);
-    out->body() = std::move(res.body);
-    out->keep_alive(keepAlive_ && !server_.stopping.load());
-    out->prepare_payload();
+    bool keepAlive = keepAlive_ && !server_.stopping.load();
+    bool bodyless = res.status < 200 || res.status == 204 || res.status == 304;
+    outHead_.clear();
+    fmt::format_to(std::back_inserter(outHead_), "HTTP/1.{} {} {}\r\nServer: {}\r\n",
+                   version_ == 10 ? 0 : 1, res.status,
+                   std::string_view(bhttp::obsolete_reason(static_cast<bhttp::status>(res.status))),
+                   server_.options.serverHeader);
+    auto safe = [](std::string_view v) {
+      return v.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+    };
+    if (!bodyless && safe(res.contentType)) {
+      outHead_ += "Content-Type: ";
+      outHead_ += res.contentType;
+      outHead_ += "\r\n";
+    }
+    for (const auto& h : res.headers) {
+      // A header that could split the response (CR, LF, NUL) is dropped, never sent.
+      if (h.name.empty() || !safe(h.name) || !safe(h.value)) continue;
+      outHead_ += h.name;
+      outHead_ += ": ";
+      outHead_ += h.value;
+      outHead_ += "\r\n";
+    }
+    if (!bodyless) fmt::format_to(std::back_inserter(outHead_), "Content-Length: {}\r\n", res.body.size());
+    if (!keepAlive) {
+      outHead_ += "Connection: close\r\n";
+    } else if (version_ == 10) {
+      outHead_ += "Connection: keep-alive\r\n";
+    }
+    outHead_ += "\r\n";
+    outBody_ = bodyless || isHead_ ? std::string() : std::move(res.body);
+    std::array<asio::const_buffer, 2> buffers{asio::buffer(outHead_), asio::buffer(outBody_)};
     stream_.expires_after(server_.options.writeTimeout);
-    bhttp::async_write(stream_, *out,
-                       [self = shared_from_this(), out, countsAsRequest](beast::error_code ec, size_t) {
-                         self->onWrite(ec, out->keep_alive(), countsAsRequest);
-                       });
+    asio::async_write(stream_, buffers,
+                      [self = shared_from_this(), keepAlive, countsAsRequest](beast::error_code ec,
+                                                                             size_t) {
+                        self->onWrite(ec, keepAlive, countsAsRequest);
+                      });
   }
 
   void onWrite(beast::error_code ec, bool keepAlive, bool countsAsRequest) {
@@ -304,6 +334,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string remote_;
   static constexpr size_t kReadChunk = 64 * 1024;
   bool headerChecked_ = false;
+  bool isHead_ = false;
+  std::string outHead_;  // the response being written (one at a time per connection)
+  std::string outBody_;
   bool keepAlive_ = true;
   bool busy_ = false;
   unsigned version_ = 11;
