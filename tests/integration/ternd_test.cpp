@@ -172,6 +172,19 @@ TEST_F(TerndTest, CgiEnvironmentAndHeaderBlock) {
   }
 }
 
+TEST_F(TerndTest, FunctionHeadersCannotSplitTheResponse) {
+  test::TerndProcess node(data());
+  ASSERT_EQ(deploy(node, "echo", module("echo")).status, 201);
+  // echo returns its input: a header block whose value smuggles a CR.
+  auto r = request(node.port(), "POST", "/fn/echo",
+                   "X-Good: yes\nX-Evil: a\rSet-Cookie: stolen=1\n\nbody");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["x-good"], "yes");
+  EXPECT_EQ(r.headers.count("set-cookie"), 0u);
+  EXPECT_EQ(r.headers.count("x-evil"), 0u);
+  EXPECT_EQ(r.body, "body");
+}
+
 TEST_F(TerndTest, OversizedAndMalformedRequestsAreRefusedAndTheNodeKeepsServing) {
   test::TerndProcess node(data(), {"--read-timeout-ms", "300"});
   ASSERT_EQ(deploy(node, "echo", module("echo")).status, 201);
