@@ -13,13 +13,8 @@ bool Executor::canRun(const AdmissionState& fn) const {
 
 Admission Executor::admit(AdmissionState& fn, std::function<void()> start) {
   std::lock_guard lock(mu_);
-  if (stopping_) return Admission::kStopped;
-  // Waiting requests go first: a newcomer may not overtake the queue.
-  if (queue_.empty() && canRun(fn)) {
-    ++running_;
-    ++fn.running;
-    return Admission::kRunNow;
-  }
+  Admission now = takeSlotLocked(fn);
+  if (now != Admission::kQueued) return now;
   if (queue_.size() >= options_.queueLimit) {
     ++rejected_;
     return Admission::kRejected;
@@ -30,7 +25,12 @@ Admission Executor::admit(AdmissionState& fn, std::function<void()> start) {
 
 Admission Executor::tryRunNow(AdmissionState& fn) {
   std::lock_guard lock(mu_);
+  return takeSlotLocked(fn);
+}
+
+Admission Executor::takeSlotLocked(AdmissionState& fn) {
   if (stopping_) return Admission::kStopped;
+  // Waiting requests go first: a newcomer may not overtake the queue.
   if (queue_.empty() && canRun(fn)) {
     ++running_;
     ++fn.running;

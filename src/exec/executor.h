@@ -55,6 +55,8 @@ class Executor {
 
  private:
   bool canRun(const AdmissionState& fn) const;
+  // kRunNow (slot taken), kQueued (none free, or others wait) or kStopped; mu_ held.
+  Admission takeSlotLocked(AdmissionState& fn);
 
   const Options options_;
   mutable std::mutex mu_;
