@@ -138,6 +138,8 @@ int Engine::runGuest(Sandbox& sandbox, void (*fn)(void*), void* arg, int64_t dea
     ts.inWasm = 1;
     fn(arg);
     ts.inWasm = 0;
+  } else if (code == kTrapOobMemory || code == kTrapExhaustion || code == kTrapTimeout) {
+    unblockTrapSignals();  // these may come from a signal handler
   }
   if (outermost) {
     watchdog_.end(ts);

@@ -166,17 +166,28 @@ void installSignalHandlers() {
   std::call_once(once, [] {
     struct sigaction sa {};
     sa.sa_sigaction = onFault;
-    // SA_NODEFER: handlers leave with _longjmp, which does not restore the signal mask.
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    // The signal stays blocked while its handler runs (no re-entry); handlers that trap
+    // leave with _longjmp, which keeps that mask, so runGuest unblocks it after a trap
+    // (unblockTrapSignals).
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGSEGV, &sa, &gPrevSegv);
     sigaction(SIGBUS, &sa, &gPrevBus);
     struct sigaction pre {};
     pre.sa_sigaction = onPreempt;
-    pre.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTART;
+    pre.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
     sigemptyset(&pre.sa_mask);
     sigaction(preemptSignal(), &pre, nullptr);
   });
+}
+
+void unblockTrapSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGSEGV);
+  sigaddset(&set, SIGBUS);
+  sigaddset(&set, preemptSignal());
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
 }
 
 void trapNow(int code) {

@@ -135,6 +135,10 @@ void installSignalHandlers();
 // The signal the watchdog uses to preempt a thread.
 int preemptSignal();
 
+// After a trap raised from a signal handler: the handler's signal is still blocked (the
+// jump out of the handler keeps the mask); unblock the signals tern's handlers use.
+void unblockTrapSignals();
+
 // Leaves guest code with a trap. Must not be called with live C++ objects that own
 // resources in the frames between here and the entry point.
 [[noreturn]] void trapNow(int code);

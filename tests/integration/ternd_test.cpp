@@ -243,7 +243,7 @@ TEST_F(TerndTest, ConcurrentDeploysOfOneNameGetDistinctVersions) {
   test::TerndProcess node(data());
   std::vector<std::future<HttpReply>> deploys;
   for (int i = 0; i < 4; ++i) {
-    deploys.push_back(std::async(std::launch::async, [&] {
+    deploys.push_back(std::async(std::launch::async, [&, i] {
       return deploy(node, "same", module(i % 2 ? "hello" : "echo"));
     }));
   }
