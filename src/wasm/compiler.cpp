@@ -375,8 +375,12 @@ Result<fs::path> Compiler::buildObject(std::span<const uint8_t> wasm, const Modu
   if (!w2c.ok()) return Error(ErrorCode::kCompileFailed, w2c.error().message());
   if (w2c->timedOut || w2c->termSignal) {
     return Error(ErrorCode::kCompileFailed,
-                 w2c->timedOut ? "wasm2c timed out"
-                               : fmt::format("wasm2c died with signal {}", w2c->termSignal));
+                 w2c->timedOut
+                     ? "wasm2c timed out"
+                     : fmt::format("wasm2c crashed (signal {}) translating this module; wasm2c "
+                                   "1.0.32 cannot translate some valid modules, notably any "
+                                   "that use SIMD, which tern does not support",
+                                   w2c->termSignal));
   }
   if (w2c->exitStatus != 0) {
     // wasm2c validates the module first; its message names the offset and the problem.
