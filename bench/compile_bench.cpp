@@ -4,9 +4,9 @@
 // generated (WebAssembly text written here, assembled by wat2wasm) to show how compile time
 // grows with size.
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <fstream>
 #include <iostream>
@@ -45,14 +45,17 @@ void writeFunction(std::ostream& wat, uint32_t k) {
                      (k * 2654435761u) & 0xffffu)
       << "  (block $done\n    (loop $next\n"
       << "      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))\n"
-      << "      (local.set $p (i32.and (i32.shl (local.get $i) (i32.const 2)) (i32.const 0xfffc)))\n"
-      << fmt::format("      (local.set $acc (i32.add (i32.mul (local.get $acc) (i32.const {}))\n"
-                     "        (i32.load offset={} (local.get $p))))\n",
-                     31 + 2 * (k % 64), offset)
-      << fmt::format("      (if (i32.and (local.get $acc) (i32.const {}))\n"
-                     "        (then (local.set $acc (i32.rotl (local.get $acc) (i32.const {}))))\n"
-                     "        (else (local.set $acc (i32.sub (local.get $acc) (local.get $i)))))\n",
-                     1u << (k % 8), 1 + k % 31)
+      << "      (local.set $p (i32.and (i32.shl (local.get $i) (i32.const 2)) (i32.const "
+         "0xfffc)))\n"
+      << fmt::format(
+             "      (local.set $acc (i32.add (i32.mul (local.get $acc) (i32.const {}))\n"
+             "        (i32.load offset={} (local.get $p))))\n",
+             31 + 2 * (k % 64), offset)
+      << fmt::format(
+             "      (if (i32.and (local.get $acc) (i32.const {}))\n"
+             "        (then (local.set $acc (i32.rotl (local.get $acc) (i32.const {}))))\n"
+             "        (else (local.set $acc (i32.sub (local.get $acc) (local.get $i)))))\n",
+             1u << (k % 8), 1 + k % 31)
       << fmt::format("      (i32.store offset={} (local.get $p) (local.get $acc))\n", offset)
       << "      (local.set $i (i32.add (local.get $i) (i32.const 1)))\n"
       << "      (br $next)))\n";
@@ -62,11 +65,12 @@ void writeFunction(std::ostream& wat, uint32_t k) {
   }
   wat << "  (if (result i32) (i32.eqz (local.get $n))\n"
       << "    (then (local.get $acc))\n"
-      << fmt::format("    (else (i32.add\n"
-                     "      (call $f{} (local.get $acc) (i32.shr_u (local.get $n) (i32.const 1)))\n"
-                     "      (call $f{} (i32.xor (local.get $acc) (i32.const {}))\n"
-                     "                 (i32.shr_u (local.get $n) (i32.const 2)))))))\n",
-                     k - 1, k / 2, k);
+      << fmt::format(
+             "    (else (i32.add\n"
+             "      (call $f{} (local.get $acc) (i32.shr_u (local.get $n) (i32.const 1)))\n"
+             "      (call $f{} (i32.xor (local.get $acc) (i32.const {}))\n"
+             "                 (i32.shr_u (local.get $n) (i32.const 2)))))))\n",
+             k - 1, k / 2, k);
 }
 
 // A WASI command with `functions` functions besides _start; n for the first call is read
@@ -75,9 +79,10 @@ std::string generateWat(uint32_t functions) {
   std::ostringstream wat;
   wat << "(module\n  (memory (export \"memory\") 1)\n";
   for (uint32_t k = 0; k < functions; ++k) writeFunction(wat, k);
-  wat << fmt::format("  (func (export \"_start\")\n"
-                     "    (i32.store (i32.const 0) (call $f{} (i32.const 1) (i32.load (i32.const 4))))))\n",
-                     functions - 1);
+  wat << fmt::format(
+      "  (func (export \"_start\")\n"
+      "    (i32.store (i32.const 0) (call $f{} (i32.const 1) (i32.load (i32.const 4))))))\n",
+      functions - 1);
   return wat.str();
 }
 
@@ -131,7 +136,8 @@ ModuleFigures measure(const Options& o, const std::string& name, const fs::path&
       auto module = orDie(engine.loadFile(path), path.string());
       compiles.push_back(secondsSince(start));
       f.functions = module->info().functionTypes.size();
-      for (const auto& im : module->info().imports) f.functions -= im.kind == wasm::ExternKind::kFunc;
+      for (const auto& im : module->info().imports)
+        f.functions -= im.kind == wasm::ExternKind::kFunc;
       f.objectBytes = fs::file_size(module->objectPath());
     }
     {

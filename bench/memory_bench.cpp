@@ -2,9 +2,9 @@
 // and virtual size sampled along the way (they must stay flat), then 1,000 instances of
 // the same module alive at once (what they cost, and that freeing them gives it back).
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <iostream>
 
@@ -95,11 +95,12 @@ void sequential(const Options& o, wasm::Engine& engine, const ModulePtr& module)
 
 void alive(const Options& o, wasm::Engine& engine, const ModulePtr& module) {
   std::cout << fmt::format("### {} instances alive at once\n\n", o.alive)
-            << fmt::format("`Engine::instantiate` on `hello.wasm` {} times (fresh linear memory "
-                           "from the pool, data segments, start section; `_start` is not run), "
-                           "all kept alive, then all destroyed; {} cycles. Times are per "
-                           "instance.\n\n",
-                           o.alive, o.aliveCycles)
+            << fmt::format(
+                   "`Engine::instantiate` on `hello.wasm` {} times (fresh linear memory "
+                   "from the pool, data segments, start section; `_start` is not run), "
+                   "all kept alive, then all destroyed; {} cycles. Times are per "
+                   "instance.\n\n",
+                   o.alive, o.aliveCycles)
             << "| cycle | state | VmRSS MiB | VmSize GiB | slots reserved | pool warm KiB | "
                "instantiate median µs | p99 µs | max µs | destroy median µs |\n"
             << "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";

@@ -6,7 +6,7 @@
 # BUILD_DIR defaults to build/release; build it first with
 #   cmake --preset release && cmake --build --preset release
 # --quick runs each benchmark with far fewer samples: a smoke test of the harness, not
-# figures to publish. The full run takes about ten minutes on two cores.
+# figures to publish. The full run takes about five minutes on two cores.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,13 +28,13 @@ done
 
 if ((quick)); then
   startup_args=(--warmup 1000 --samples 10000 --spawn-samples 100 --per-thread 10000
-                --spawn-per-thread 100)
+                --spawn-per-thread 100 --rounds 1)
   kernels_args=(--rounds 1 --reps 2)
   memory_args=(--sequential 20000 --sample-every 5000 --alive 1000)
   compile_args=(--repeats 1 --generated 100 --generated 1000)
 else
   startup_args=(--warmup 20000 --samples 200000 --spawn-samples 2000 --per-thread 200000
-                --spawn-per-thread 1000)
+                --spawn-per-thread 500 --rounds 5)
   kernels_args=(--rounds 7 --reps 5)
   memory_args=(--sequential 100000 --sample-every 10000 --alive 1000)
   compile_args=(--repeats 3 --generated 100 --generated 1000 --generated 4000
