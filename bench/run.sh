@@ -60,7 +60,9 @@ section() {
 }
 
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n $(git -C "$root" status --porcelain 2>/dev/null) ]]; then commit="$commit (with local changes)"; fi
+if [[ -n $(git -C "$root" status --porcelain 2>/dev/null) ]]; then
+  commit="$commit (with local changes)"
+fi
 
 virt=$(systemd-detect-virt 2>/dev/null || true)
 hypervisor=$( (dmesg 2>/dev/null || true) | sed -n 's/.*Hypervisor detected: //p' | head -n 1)
@@ -78,7 +80,8 @@ echo
 echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) CPUs" \
      "($(lscpu | sed -n 's/^Thread(s) per core: *//p') thread(s) per core)"
 echo "- Memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
-echo "- Kernel: $(uname -sr); virtualisation: ${virt:-unknown}${hypervisor:+, hypervisor $hypervisor}"
+echo "- Kernel: $(uname -sr); virtualisation: ${virt:-unknown}" \
+     "${hypervisor:+(hypervisor $hypervisor)}"
 echo "- C compiler (compiles wasm2c output; builds kernels_native and hello_native):" \
      "$(first_line cc --version)"
 echo "- C++ compiler (builds tern): $(first_line "$(cached_tool CMAKE_CXX_COMPILER)" --version)"

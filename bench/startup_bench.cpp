@@ -1,7 +1,7 @@
 // Fresh-sandbox latency: one WASI "hello" invocation (instantiate, run _start, tear down)
-// timed many times, next to the process-per-request baseline (the same hello compiled
-// natively, started with posix_spawn and reaped), then the throughput of one and two
-// threads invoking concurrently.
+// timed many times, taking turns with the process-per-request baseline (the same hello
+// compiled natively, started with posix_spawn and reaped); then the throughput of one and
+// two threads invoking concurrently, next to a control that shares nothing between threads.
 
 #include <fmt/format.h>
 
@@ -28,10 +28,10 @@ struct Options {
   fs::path nativeStatic = binDir() / "hello_native_static";
   size_t warmup = 20000;
   size_t samples = 200000;
-  size_t spawnSamples = 3000;
-  size_t perThread = 200000;     // operations per thread in the throughput runs
-  size_t spawnPerThread = 2000;  // processes per thread in the throughput runs
-  size_t rounds = 3;             // latency blocks and throughput runs of each kind, in turn
+  size_t spawnSamples = 2000;
+  size_t perThread = 200000;    // operations per thread in the throughput runs
+  size_t spawnPerThread = 500;  // processes per thread in the throughput runs
+  size_t rounds = 5;            // latency blocks and throughput runs of each kind, in turn
 };
 
 // One engine invocation of the hello module, checked against the expected response.
