@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -264,15 +265,68 @@ CompileStats Compiler::stats() const {
   return stats_;
 }
 
+namespace {
+
+// The executable `tool` names (searched in PATH when it has no '/'), followed through
+// symlinks: its inode, size and modification time, or "" if not found.
+std::string executableStamp(const std::string& tool) {
+  std::vector<fs::path> candidates;
+  if (tool.find('/') != std::string::npos) {
+    candidates.push_back(tool);
+  } else if (const char* path = std::getenv("PATH")) {
+    std::string_view dirs(path);
+    while (!dirs.empty()) {
+      size_t colon = dirs.find(':');
+      std::string_view dir = dirs.substr(0, colon);
+      candidates.push_back(fs::path(dir.empty() ? "." : std::string(dir)) / tool);
+      dirs = colon == std::string_view::npos ? std::string_view() : dirs.substr(colon + 1);
+    }
+  }
+  for (const auto& c : candidates) {
+    struct stat st;
+    if (::stat(c.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(c.c_str(), X_OK) == 0) {
+      return fmt::format("{}:{}:{}:{}.{}", c.string(), st.st_ino, st.st_size, st.st_mtim.tv_sec,
+                         st.st_mtim.tv_nsec);
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+// The toolchain identity (first line of `cc --version` and `wasm2c --version`) is part of
+// every cache key. Asking the tools costs two process starts (10-20 ms), so the answer is
+// remembered in the cache directory under a stamp of the two executables (path, inode,
+// size, mtime): replacing either tool changes the stamp and the tools are asked again.
 const std::string& Compiler::toolchainId() {
   std::lock_guard lock(mu_);
-  if (toolchainId_.empty()) {
+  if (!toolchainId_.empty()) return toolchainId_;
+  std::string ccStamp = executableStamp(config_.cc);
+  std::string w2cStamp = executableStamp(config_.wasm2c);
+  fs::path remembered;
+  if (!ccStamp.empty() && !w2cStamp.empty()) {
+    remembered = config_.cacheDir / "toolchain" / sha256Hex(ccStamp + "|" + w2cStamp);
+    std::ifstream in(remembered);
     std::string id;
-    for (const auto& tool : {config_.cc, config_.wasm2c}) {
-      auto r = runSubprocess({tool, "--version"}, {std::chrono::seconds(30), 4096, ""});
-      id += tool + ":" + (r.ok() ? r->output.substr(0, r->output.find('\n')) : "?") + ";";
+    if (in && std::getline(in, id) && !id.empty()) return toolchainId_ = id;
+  }
+  std::string id;
+  for (const auto& tool : {config_.cc, config_.wasm2c}) {
+    auto r = runSubprocess({tool, "--version"}, {std::chrono::seconds(30), 4096, ""});
+    id += tool + ":" + (r.ok() ? r->output.substr(0, r->output.find('\n')) : "?") + ";";
+  }
+  toolchainId_ = id;
+  if (!remembered.empty()) {
+    std::error_code ec;
+    fs::create_directories(remembered.parent_path(), ec);
+    fs::path tmp = remembered;
+    tmp += fmt::format(".{}.tmp", getpid());
+    {
+      std::ofstream out(tmp);
+      out << id << "\n";
     }
-    toolchainId_ = id;
+    fs::rename(tmp, remembered, ec);
+    if (ec) fs::remove(tmp, ec);
   }
   return toolchainId_;
 }

@@ -178,3 +178,38 @@ TEST(CompilerTest, ExportsCarryTheirSignatures) {
 
 }  // namespace
 }  // namespace tern::wasm
+
+namespace tern::wasm {
+namespace {
+
+// The toolchain identity in the cache key is remembered in the cache directory, under a
+// stamp of the tool executables, so later processes need not run the tools to learn it.
+TEST(CompilerToolchainTest, IdentityIsRememberedPerToolchain) {
+  test::TempDir cache;
+  {
+    Compiler c(test::engineConfig(cache.path()).compiler);
+    ASSERT_TRUE(c.load(uniqueModule()).ok());
+  }
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(cache.path() / "toolchain")) {
+    files.push_back(e.path());
+  }
+  ASSERT_EQ(files.size(), 1u);
+  auto text = test::readFile(files[0]);
+  std::string id(text.begin(), text.end());
+  EXPECT_NE(id.find("wasm2c:"), std::string::npos) << id;
+  // A different compiler executable has a different stamp and its own entry.
+  auto config = test::engineConfig(cache.path()).compiler;
+  config.cc = "gcc";
+  Compiler other(config);
+  ASSERT_TRUE(other.load(uniqueModule()).ok());
+  size_t entries = 0;
+  for ([[maybe_unused]] const auto& e :
+       std::filesystem::directory_iterator(cache.path() / "toolchain")) {
+    ++entries;
+  }
+  EXPECT_EQ(entries, 2u);
+}
+
+}  // namespace
+}  // namespace tern::wasm
