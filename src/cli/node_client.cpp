@@ -107,6 +107,11 @@ Error errorFromResponse(const HttpResponse& response, std::string_view where) {
   return Error(code, std::move(message));
 }
 
+bool isLocalNode(const NodeUrl& url) {
+  const std::string& h = url.host;
+  return h == "localhost" || h == "::1" || h.rfind("127.", 0) == 0;
+}
+
 Result<NodeClient> NodeClient::open(const NodeOptions& options, TokenUse token) {
   auto url = parseNodeUrl(resolveNodeAddress(options.node));
   if (!url.ok()) return url.error();
@@ -114,6 +119,13 @@ Result<NodeClient> NodeClient::open(const NodeOptions& options, TokenUse token) 
   if (token == TokenUse::kRequired) {
     auto t = discoverToken(options.token);
     if (!t.ok()) return t.error();
+    bool fromLocalFile = t->origin != "--token" && t->origin != "$TERN_TOKEN";
+    if (fromLocalFile && !isLocalNode(*url)) {
+      return Error(ErrorCode::kUnauthorized,
+                   fmt::format("the local node's admin token ({}) is only sent to a node on this "
+                               "machine; for {} pass --token or set TERN_TOKEN",
+                               t->origin, url->text()));
+    }
     admin = std::move(*t);
   }
   return NodeClient(std::move(*url), std::move(admin));

@@ -40,6 +40,10 @@ struct AdminToken {
 // Errors: kUnauthorized when none of them gives a token.
 Result<AdminToken> discoverToken(std::string_view option);
 
+// Whether the local node's admin.token may be sent to `url`: only to a node on this machine
+// (localhost, 127.0.0.0/8, ::1). Tokens for other nodes come from --token or $TERN_TOKEN.
+bool isLocalNode(const NodeUrl& url);
+
 // The error kind for an error code in a node's JSON answer. Besides the kinds' own names
 // it knows the transport codes of the HTTP server (bad_request, request_timeout,
 // headers_too_large).

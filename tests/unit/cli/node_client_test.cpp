@@ -139,3 +139,24 @@ TEST(ErrorMappingTest, NonJsonAnswersAreMappedByStatus) {
 
 }  // namespace
 }  // namespace tern::cli
+
+namespace tern::cli {
+namespace {
+
+TEST(LocalNodeTest, OnlyLoopbackNodesGetTheLocalToken) {
+  for (const char* local : {"http://127.0.0.1:8080", "http://localhost:9", "http://[::1]:80",
+                            "http://127.1.2.3:8080"}) {
+    auto u = parseNodeUrl(local);
+    ASSERT_TRUE(u.ok()) << local;
+    EXPECT_TRUE(isLocalNode(*u)) << local;
+  }
+  for (const char* remote : {"http://10.0.0.5:8080", "http://edge-1.example:8080",
+                             "http://[fe80::1]:80", "http://128.0.0.1:80"}) {
+    auto u = parseNodeUrl(remote);
+    ASSERT_TRUE(u.ok()) << remote;
+    EXPECT_FALSE(isLocalNode(*u)) << remote;
+  }
+}
+
+}  // namespace
+}  // namespace tern::cli
