@@ -11,6 +11,7 @@ MemoryPool::MemoryPool(size_t maxSlots)
     : maxSlots_(std::min(maxSlots, kSlotsPerChunk * kMaxChunks)) {
   // Slots never move: threads hold references to their slot outside the lock.
   slots_.reserve(maxSlots_);
+  slotsBase_ = slots_.data();
   free_.reserve(maxSlots_);
 }
 
@@ -33,18 +34,20 @@ bool MemoryPool::reserveChunk() {
   size_t add = std::min(kSlotsPerChunk, maxSlots_ - slots_.size());
   size_t first = slots_.size();
   for (size_t i = 0; i < add; ++i) slots_.push_back(Slot{base + i * kSlotBytes, 0});
+  slotCount_.store(slots_.size(), std::memory_order_release);
   // The free list pops from the back: push in reverse so low addresses go out first.
   for (size_t i = add; i-- > 0;) free_.push_back(static_cast<uint32_t>(first + i));
   return true;
 }
 
 MemoryPool::Slot* MemoryPool::slotFor(uint8_t* base) {
-  size_t n = chunkCount_.load();
+  size_t count = slotCount_.load(std::memory_order_acquire);
+  size_t n = chunkCount_.load(std::memory_order_acquire);
   for (size_t c = 0; c < n; ++c) {
-    uint8_t* chunk = chunks_[c].load();
+    uint8_t* chunk = chunks_[c].load(std::memory_order_relaxed);
     if (base >= chunk && base < chunk + kSlotBytes * kSlotsPerChunk) {
       size_t index = c * kSlotsPerChunk + static_cast<size_t>(base - chunk) / kSlotBytes;
-      return index < slots_.size() ? &slots_[index] : nullptr;
+      return index < count ? slotsBase_ + index : nullptr;
     }
   }
   return nullptr;
@@ -81,11 +84,7 @@ uint8_t* MemoryPool::acquire(uint64_t bytes) {
 }
 
 bool MemoryPool::grow(uint8_t* base, uint64_t oldBytes, uint64_t newBytes) {
-  Slot* slot;
-  {
-    std::lock_guard lock(mu_);
-    slot = slotFor(base);
-  }
+  Slot* slot = slotFor(base);
   if (!slot || newBytes > (4ull << 30)) return false;
   if (newBytes > slot->accessible) {
     if (mprotect(base + slot->accessible, newBytes - slot->accessible,
@@ -99,10 +98,8 @@ bool MemoryPool::grow(uint8_t* base, uint64_t oldBytes, uint64_t newBytes) {
 }
 
 void MemoryPool::release(uint8_t* base, uint64_t usedBytes) {
-  std::unique_lock lock(mu_);
   Slot* slot = slotFor(base);
   if (!slot) return;
-  lock.unlock();
 
   // Reset the contents to zero. Discarding pages with madvise costs a TLB shootdown on
   // every core the process runs on (an IPI round, tens of microseconds on a VM) and a page
@@ -132,8 +129,8 @@ void MemoryPool::release(uint8_t* base, uint64_t usedBytes) {
   }
   warmBytes_.fetch_add(resident - slot->warm, std::memory_order_relaxed);
   slot->warm = resident;
-  lock.lock();
-  free_.push_back(static_cast<uint32_t>(slot - slots_.data()));
+  std::lock_guard lock(mu_);
+  free_.push_back(static_cast<uint32_t>(slot - slotsBase_));
   --inUse_;
 }
 

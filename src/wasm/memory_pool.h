@@ -66,6 +66,8 @@ class MemoryPool {
     uint64_t accessible = 0;  // bytes currently mapped read/write
     uint64_t warm = 0;        // resident zeroed bytes kept from the last use
   };
+  // The slot whose base is `base`, or nullptr. Lock-free: slots never move (the vector's
+  // capacity is reserved up front) and slotCount_ publishes each chunk's slots.
   Slot* slotFor(uint8_t* base);
   bool reserveChunk();
 
@@ -77,7 +79,10 @@ class MemoryPool {
   std::vector<uint32_t> free_;       // indices of free slots, most recently used last
   size_t inUse_ = 0;
   uint64_t acquires_ = 0;
-  std::atomic<uint64_t> warmBytes_{0};
+  std::atomic<size_t> slotCount_{0};
+  Slot* slotsBase_ = nullptr;
+  // Updated by every release from any thread: kept off the cache line of the lock.
+  alignas(64) std::atomic<uint64_t> warmBytes_{0};
 };
 
 }  // namespace tern::wasm
