@@ -28,8 +28,6 @@ namespace tern::node {
 
 namespace fs = std::filesystem;
 
-fs::path defaultDataDir() { return tern::defaultDataDir(); }
-
 namespace {
 
 // Reads <data>/admin.token, creating it (32 random bytes, hex, mode 0600) on first start.
@@ -117,7 +115,7 @@ Node::~Node() {
 Result<void> Node::start() {
   Impl& n = *impl_;
   NodeConfig& cfg = n.config;
-  if (cfg.dataDir.empty()) cfg.dataDir = defaultDataDir();
+  if (cfg.dataDir.empty()) cfg.dataDir = tern::defaultDataDir();
   if (cfg.workers == 0) cfg.workers = std::max(1u, std::thread::hardware_concurrency());
   std::error_code ec;
   fs::create_directories(cfg.dataDir, ec);

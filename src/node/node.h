@@ -17,7 +17,7 @@ namespace tern::node {
 struct NodeConfig {
   std::string listenAddress = "127.0.0.1";
   uint16_t port = 8080;                      // 0: any free port
-  std::filesystem::path dataDir;
+  std::filesystem::path dataDir;            // empty: tern::defaultDataDir()
   unsigned workers = 0;                      // worker slots; 0 = one per core
   unsigned queueLimit = 256;                 // requests waiting for a slot, node-wide
   size_t maxInvokeBodyBytes = 6u << 20;
@@ -28,9 +28,6 @@ struct NodeConfig {
   std::chrono::milliseconds idleTimeout{60000};
   std::chrono::milliseconds drainTimeout{30000};
 };
-
-// $TERN_DATA, else $XDG_DATA_HOME/tern, else ~/.local/share/tern.
-std::filesystem::path defaultDataDir();
 
 class Node {
  public:
