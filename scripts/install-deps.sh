@@ -10,6 +10,8 @@ packages=(
   # libraries
   libssl-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libsqlite3-dev
   libboost-dev
+  # event triggers: MQTT (libmosquitto; the broker and clients for tests and examples), CoAP
+  libmosquitto-dev mosquitto mosquitto-clients libcoap3-dev libcoap3-bin
   libgtest-dev libgmock-dev libbenchmark-dev
   # clang's sanitizer and libFuzzer runtimes (the asan preset with clang, -DTERN_FUZZ=ON)
   libclang-rt-14-dev

@@ -66,6 +66,14 @@ int main(int argc, char** argv) {
   auto* concurrencyOpt = deployCmd->add_option(
       "--concurrency", concurrency, "invocations at once, 0..65536 (0: the node's slots)");
   deployCmd->add_option("--env", deploy.env, "environment variable KEY=VALUE (repeatable)");
+  deployCmd->add_option("--trigger", deploy.triggers,
+                        "event source (repeatable): mqtt:TOPIC_FILTER, cron:\"M H DOM MON DOW\", "
+                        "every:DURATION (10s, 5m, 1h)");
+  deployCmd->add_option("--reply-topic", deploy.replyTopic,
+                        "MQTT triggers: publish the function's stdout to this topic");
+  deployCmd->add_option("--allow", deploy.allow,
+                        "grant a host API capability (repeatable): kv, publish:TOPIC_FILTER, "
+                        "invoke:NAME");
 
   cli::InvokeOptions invoke;
   std::string data, dataFile;

@@ -101,6 +101,10 @@ Result<std::string> deployTarget(const DeployOptions& o) {
     }
     query.push_back("env=" + percentEncode(kv));
   }
+  // The node checks triggers and capabilities; they are passed as given.
+  for (const auto& t : o.triggers) query.push_back("trigger=" + percentEncode(t));
+  if (!o.replyTopic.empty()) query.push_back("reply_topic=" + percentEncode(o.replyTopic));
+  for (const auto& a : o.allow) query.push_back("allow=" + percentEncode(a));
   std::string target = functionPath(o.name);
   for (size_t i = 0; i < query.size(); ++i) target += (i == 0 ? "?" : "&") + query[i];
   return target;

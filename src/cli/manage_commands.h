@@ -30,6 +30,9 @@ struct DeployOptions {
   std::optional<uint32_t> timeoutMs;
   std::optional<uint32_t> concurrency;
   std::vector<std::string> env;  // KEY=VALUE
+  std::vector<std::string> triggers;  // mqtt:FILTER, cron:"EXPR", every:DURATION
+  std::string replyTopic;             // for MQTT triggers
+  std::vector<std::string> allow;     // host API capabilities
 };
 
 // The PUT target for a deploy, "/v1/functions/NAME?memory_mb=...&env=K%3DV", after

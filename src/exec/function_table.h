@@ -30,6 +30,9 @@ struct FunctionVersionConfig {
   uint32_t timeoutMs = 10000;
   uint32_t concurrency = 0;
   std::vector<std::string> env;
+  std::vector<std::string> triggers;  // as in store::FunctionSettings
+  std::string replyTopic;
+  std::vector<std::string> allow;     // host API capabilities, as granted at deploy
 };
 
 struct ActiveVersion {

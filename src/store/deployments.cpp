@@ -13,6 +13,9 @@ exec::FunctionVersionConfig toConfig(const FunctionVersion& v) {
   c.timeoutMs = v.settings.timeoutMs;
   c.concurrency = v.settings.concurrency;
   c.env = v.settings.env;
+  c.triggers = v.settings.triggers;
+  c.replyTopic = v.settings.replyTopic;
+  c.allow = v.settings.allow;
   return c;
 }
 

@@ -19,7 +19,7 @@ namespace {
 // The schema this code reads and writes, kept in PRAGMA user_version. A database with a
 // lower number is migrated forward in open(); a higher one was written by a newer tern and
 // is refused rather than misread.
-constexpr int64_t kSchemaVersion = 1;
+constexpr int64_t kSchemaVersion = 2;
 
 // Schema version 1. Versions are immutable rows; a function's row says which one is active.
 // Version numbers are MAX(version) + 1, so they keep growing across rollbacks; remove()
@@ -45,6 +45,13 @@ CREATE TABLE versions (
 ) STRICT;
 )sql";
 
+// Schema version 2: `options` holds the settings added after version 1 as one JSON object
+// (triggers, reply_topic, allow), so a new setting needs no further migration. Keys this
+// tern does not know are ignored on read.
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE versions ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+)sql";
+
 // Waiting for another connection's write (another Registry on the same directory, or
 // another process) before giving up with kIo.
 constexpr int kBusyTimeoutMs = 10000;
@@ -54,7 +61,7 @@ constexpr auto kStaleTempAge = std::chrono::hours(1);
 
 constexpr const char* kVersionColumns =
     "name, version, module_hash, module_size, memory_mb, timeout_ms, concurrency, env, "
-    "created_at_ms";
+    "created_at_ms, options";
 
 int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -92,6 +99,19 @@ Result<std::string> encodeEnv(const std::vector<std::string>& env) {
   }
 }
 
+// The settings stored in the `options` column (schema version 2).
+Result<std::string> encodeOptions(const FunctionSettings& settings) {
+  try {
+    nlohmann::json o = nlohmann::json::object();
+    if (!settings.triggers.empty()) o["triggers"] = settings.triggers;
+    if (!settings.replyTopic.empty()) o["reply_topic"] = settings.replyTopic;
+    if (!settings.allow.empty()) o["allow"] = settings.allow;
+    return o.dump();
+  } catch (const nlohmann::json::exception&) {
+    return Error(ErrorCode::kInvalidArgument, "triggers, reply topic and capabilities must be valid UTF-8");
+  }
+}
+
 bool toU32(int64_t v, uint32_t& out) {
   if (v < 0 || v > std::numeric_limits<uint32_t>::max()) return false;
   out = static_cast<uint32_t>(v);
@@ -124,6 +144,25 @@ Result<FunctionVersion> readVersion(const Statement& s) {
     v.settings.env.push_back(entry.get<std::string>());
   }
   v.createdAtMs = s.columnInt(8);
+  auto options = nlohmann::json::parse(s.columnText(9), nullptr, /*allow_exceptions=*/false);
+  if (!options.is_object()) return corrupt("options is not a JSON object");
+  auto strings = [&](const char* key, std::vector<std::string>& out) -> bool {
+    auto it = options.find(key);
+    if (it == options.end()) return true;
+    if (!it->is_array()) return false;
+    for (const auto& e : *it) {
+      if (!e.is_string()) return false;
+      out.push_back(e.get<std::string>());
+    }
+    return true;
+  };
+  if (!strings("triggers", v.settings.triggers) || !strings("allow", v.settings.allow)) {
+    return corrupt("options has a list that is not of strings");
+  }
+  if (auto it = options.find("reply_topic"); it != options.end()) {
+    if (!it->is_string()) return corrupt("reply_topic is not a string");
+    v.settings.replyTopic = it->get<std::string>();
+  }
   return v;
 }
 
@@ -185,7 +224,11 @@ Result<void> migrate(Database& db) {
     auto created = db.exec(kSchemaV1);
     if (!created) return created.error();
   }
-  // Later schema versions add their steps here: if (version < 2) { ... }
+  if (version < 2) {
+    auto added = db.exec(kSchemaV2);
+    if (!added) return added.error();
+  }
+  // Later schema versions add their steps here: if (version < 3) { ... }
   if (version != kSchemaVersion) {
     auto set = db.exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
     if (!set) return set.error();
@@ -206,10 +249,10 @@ Result<void> prepareAll(Database& db, Statements& s) {
        "ON CONFLICT (name) DO UPDATE SET active_version = excluded.active_version, "
        "updated_at_ms = excluded.updated_at_ms"},
       {&s.insertVersion,
-       "INSERT INTO versions (" + cols + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+       "INSERT INTO versions (" + cols + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"},
       {&s.selectActive,
        "SELECT v.name, v.version, v.module_hash, v.module_size, v.memory_mb, v.timeout_ms, "
-       "v.concurrency, v.env, v.created_at_ms FROM functions f JOIN versions v "
+       "v.concurrency, v.env, v.created_at_ms, v.options FROM functions f JOIN versions v "
        "ON v.name = f.name AND v.version = f.active_version WHERE f.name = ?1"},
       {&s.selectVersions, "SELECT " + cols + " FROM versions WHERE name = ?1 ORDER BY version"},
       {&s.selectPrevious, "SELECT " + cols +
@@ -304,6 +347,8 @@ Result<FunctionVersion> Registry::addVersion(const std::string& name, const std:
   }
   auto env = encodeEnv(settings.env);
   if (!env) return env.error();
+  auto options = encodeOptions(settings);
+  if (!options) return options.error();
 
   std::lock_guard lock(impl_->mu);
   Statements& s = impl_->stmts;
@@ -339,7 +384,7 @@ Result<FunctionVersion> Registry::addVersion(const std::string& name, const std:
     StatementUse q(s.insertVersion);
     auto bound = q->bindAll(name, int64_t{v.version}, moduleHash, static_cast<int64_t>(moduleSize),
                             int64_t{settings.memoryMb}, int64_t{settings.timeoutMs},
-                            int64_t{settings.concurrency}, *env, v.createdAtMs);
+                            int64_t{settings.concurrency}, *env, v.createdAtMs, *options);
     if (!bound) return bound.error();
     if (auto r = q->run(); !r) return r.error();
   }

@@ -27,6 +27,13 @@ struct FunctionSettings {
   uint32_t timeoutMs = 10000;
   uint32_t concurrency = 0;  // max invocations at once; 0 = node default
   std::vector<std::string> env;  // "KEY=VALUE"
+  // Event sources besides HTTP, as given at deploy and validated by Deployments:
+  // "mqtt:TOPIC_FILTER", "cron:MIN HOUR DOM MON DOW", "every:DURATION".
+  std::vector<std::string> triggers;
+  std::string replyTopic;            // MQTT triggers: stdout is published here when set
+  // Host API capabilities granted to the function: "kv", "publish:TOPIC_FILTER",
+  // "invoke:NAME", "log" (see docs/design/host-api.md).
+  std::vector<std::string> allow;
 };
 
 struct FunctionVersion {

@@ -47,6 +47,9 @@ json versionJson(const store::FunctionVersion& v) {
               {"timeout_ms", v.settings.timeoutMs},
               {"concurrency", v.settings.concurrency},
               {"env", v.settings.env},
+              {"triggers", v.settings.triggers},
+              {"reply_topic", v.settings.replyTopic},
+              {"allow", v.settings.allow},
               {"created_at_ms", v.createdAtMs}};
 }
 
@@ -293,6 +296,14 @@ http::Response HttpGateway::management(const http::Request& req) {
         }
         s.env.push_back(std::move(kv));
       }
+      // Triggers, reply topic and capabilities are checked by Deployments::deploy.
+      s.triggers = http::queryValues(req.query, "trigger");
+      auto reply = http::queryValues(req.query, "reply_topic");
+      if (reply.size() > 1) {
+        return fail(Error(ErrorCode::kInvalidArgument, "reply_topic may be given once"));
+      }
+      if (!reply.empty()) s.replyTopic = std::move(reply[0]);
+      s.allow = http::queryValues(req.query, "allow");
       if (req.body.empty()) {
         return fail(Error(ErrorCode::kInvalidModule, "the request body must be a .wasm module"));
       }
