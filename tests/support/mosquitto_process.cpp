@@ -1,0 +1,150 @@
+#include "mosquitto_process.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace tern::test {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+uint16_t freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool accepting(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+pid_t spawn(const std::vector<std::string>& args, const fs::path& stdoutPath,
+            const fs::path& stderrPath) {
+  std::vector<char*> argv;
+  std::vector<std::string> copy = args;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, stdoutPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, stderrPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  pid_t pid = -1;
+  int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  return rc == 0 ? pid : -1;
+}
+
+}  // namespace
+
+MosquittoProcess::MosquittoProcess(fs::path dir) : dir_(std::move(dir)) {
+  fs::create_directories(dir_);
+  port_ = freePort();
+  start();
+}
+
+MosquittoProcess::~MosquittoProcess() { stop(); }
+
+void MosquittoProcess::start() {
+  fs::path conf = dir_ / "mosquitto.conf";
+  {
+    std::ofstream c(conf);
+    c << "listener " << port_ << " 127.0.0.1\n"
+      << "allow_anonymous true\n"
+      << "persistence true\n"
+      << "persistence_location " << dir_.string() << "/\n"
+      << "max_queued_messages 100000\n"
+      << "log_dest stderr\n";
+  }
+  pid_ = spawn({"mosquitto", "-c", conf.string()}, "/dev/null", dir_ / "mosquitto.log");
+  ASSERT_GT(pid_, 0) << "cannot start mosquitto (is it installed?)";
+  for (int i = 0; i < 200 && !accepting(port_); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_TRUE(accepting(port_)) << "mosquitto did not start on port " << port_;
+}
+
+void MosquittoProcess::stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  int status;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+void MosquittoProcess::publish(const std::string& topic, const std::string& payload) const {
+  fs::path file = dir_ / "payload.bin";
+  {
+    std::ofstream f(file, std::ios::binary);
+    f << payload;
+  }
+  pid_t pid = spawn({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(port_), "-q", "1",
+                     "-t", topic, "-f", file.string()},
+                    "/dev/null", dir_ / "pub.log");
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "mosquitto_pub failed";
+}
+
+MosquittoProcess::Subscription::Subscription(const MosquittoProcess& broker,
+                                             const std::string& filter) {
+  static int n = 0;
+  out_ = broker.dir_ / ("sub-" + std::to_string(++n) + ".out");
+  pid_ = spawn({"mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(broker.port_), "-q", "1",
+                "-v", "-t", filter},
+               out_, broker.dir_ / "sub.log");
+  EXPECT_GT(pid_, 0);
+  // mosquitto_sub subscribes shortly after it starts; a publish before that would be missed.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+}
+
+MosquittoProcess::Subscription::~Subscription() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGTERM);
+    int status;
+    ::waitpid(pid_, &status, 0);
+  }
+}
+
+std::vector<std::string> MosquittoProcess::Subscription::waitFor(size_t count, int timeoutMs) {
+  std::vector<std::string> lines;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+  while (true) {
+    lines.clear();
+    std::ifstream in(out_);
+    std::string line;
+    while (std::getline(in, line)) lines.push_back(line);
+    if (lines.size() >= count || std::chrono::steady_clock::now() > deadline) return lines;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace tern::test

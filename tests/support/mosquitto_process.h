@@ -1,0 +1,50 @@
+#pragma once
+// A real mosquitto broker for tests: loopback only, a free port, anonymous access, and
+// persistence in its own directory so a restarted broker keeps sessions and queued
+// messages. Stopped (SIGTERM) on destruction.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace tern::test {
+
+class MosquittoProcess {
+ public:
+  explicit MosquittoProcess(std::filesystem::path dir);
+  ~MosquittoProcess();
+
+  uint16_t port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  bool running() const { return pid_ > 0; }
+  // SIGTERM and wait (the broker saves its persistence file); start() again on the same port.
+  void stop();
+  void start();
+
+  // Publishes with mosquitto_pub (QoS 1); `payload` may hold any bytes.
+  void publish(const std::string& topic, const std::string& payload) const;
+
+  // A mosquitto_sub process collecting messages on `filter` until count arrived or timeout.
+  class Subscription {
+   public:
+    Subscription(const MosquittoProcess& broker, const std::string& filter);
+    ~Subscription();
+    // Waits until at least `count` messages arrived (or the timeout passed); returns the
+    // messages received so far as "topic payload" lines.
+    std::vector<std::string> waitFor(size_t count, int timeoutMs = 20000);
+
+   private:
+    pid_t pid_ = -1;
+    std::filesystem::path out_;
+  };
+
+ private:
+  std::filesystem::path dir_;
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
+};
+
+}  // namespace tern::test

@@ -1,0 +1,185 @@
+#include "triggers/mqtt_client.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "mosquitto_process.h"
+#include "test_support.h"
+
+namespace tern::triggers {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Collects what the client receives.
+struct Inbox {
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> messages;
+  std::atomic<int> refuseNext{0};
+
+  MqttClient::OnMessage handler() {
+    return [this](std::string_view topic, std::string_view payload) -> Result<void> {
+      if (refuseNext > 0) {
+        --refuseNext;
+        return Error(ErrorCode::kIo, "refused by the test");
+      }
+      std::lock_guard lock(mu);
+      messages.emplace_back(std::string(topic), std::string(payload));
+      return {};
+    };
+  }
+  size_t size() {
+    std::lock_guard lock(mu);
+    return messages.size();
+  }
+  bool waitFor(size_t n, std::chrono::milliseconds timeout = 20s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (size() < n) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(20ms);
+    }
+    return true;
+  }
+};
+
+bool waitConnected(const MqttClient& c, std::chrono::milliseconds timeout = 20s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!c.connected()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  // Subscriptions are sent right after CONNACK; give the broker a moment to record them.
+  std::this_thread::sleep_for(200ms);
+  return true;
+}
+
+MqttOptions optionsFor(const test::MosquittoProcess& broker, const std::string& id) {
+  MqttOptions o;
+  o.host = "127.0.0.1";
+  o.port = broker.port();
+  o.clientId = id;
+  o.reconnectMin = 50ms;
+  o.reconnectMax = 200ms;
+  return o;
+}
+
+TEST(MqttClientTest, ReceivesSubscribedTopicsAndPublishesWithAcknowledgement) {
+  test::TempDir dir;
+  test::MosquittoProcess broker(dir.path() / "broker");
+  Inbox inbox;
+  MqttClient client(optionsFor(broker, "tern-test-a"), inbox.handler());
+  client.setSubscriptions({"sensors/+/temp"});
+  ASSERT_TRUE(client.start().ok());
+  ASSERT_TRUE(waitConnected(client));
+
+  broker.publish("sensors/k1/temp", "21.5");
+  broker.publish("sensors/k1/humidity", "40");  // not subscribed
+  broker.publish("sensors/k2/temp", std::string("\0\x01\xff", 3));
+  ASSERT_TRUE(inbox.waitFor(2));
+  std::this_thread::sleep_for(200ms);
+  ASSERT_EQ(inbox.size(), 2u);
+  EXPECT_EQ(inbox.messages[0].first, "sensors/k1/temp");
+  EXPECT_EQ(inbox.messages[0].second, "21.5");
+  EXPECT_EQ(inbox.messages[1].second, std::string("\0\x01\xff", 3));
+
+  test::MosquittoProcess::Subscription sub(broker, "replies/#");
+  ASSERT_TRUE(client.publish("replies/x", "hello", PublishWait::kAcknowledged).ok());
+  auto got = sub.waitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], "replies/x hello");
+
+  EXPECT_FALSE(client.publish("replies/+", "x", PublishWait::kQueued).ok());
+  client.stop();
+}
+
+TEST(MqttClientTest, BrokerDownAtStartIsRetriedAndPublishSaysUnavailable) {
+  test::TempDir dir;
+  test::MosquittoProcess broker(dir.path() / "broker");
+  broker.stop();
+  Inbox inbox;
+  MqttClient client(optionsFor(broker, "tern-test-b"), inbox.handler());
+  client.setSubscriptions({"a/#"});
+  ASSERT_TRUE(client.start().ok());
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(client.connected());
+  auto r = client.publish("a/b", "x", PublishWait::kQueued);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnavailable);
+
+  broker.start();
+  ASSERT_TRUE(waitConnected(client));
+  broker.publish("a/b", "after");
+  ASSERT_TRUE(inbox.waitFor(1));
+
+  // The broker goes away mid-run and comes back: the client reconnects and resubscribes.
+  broker.stop();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(client.connected());
+  broker.start();
+  ASSERT_TRUE(waitConnected(client));
+  broker.publish("a/c", "again");
+  ASSERT_TRUE(inbox.waitFor(2));
+  EXPECT_EQ(client.stats().connects, 2u);
+  client.stop();
+}
+
+TEST(MqttClientTest, RefusedMessageIsRedeliveredAfterReconnect) {
+  test::TempDir dir;
+  test::MosquittoProcess broker(dir.path() / "broker");
+  Inbox inbox;
+  inbox.refuseNext = 1;
+  MqttClient client(optionsFor(broker, "tern-test-c"), inbox.handler());
+  client.setSubscriptions({"jobs"});
+  ASSERT_TRUE(client.start().ok());
+  ASSERT_TRUE(waitConnected(client));
+  broker.publish("jobs", "important");
+  ASSERT_TRUE(inbox.waitFor(1));
+  EXPECT_EQ(inbox.messages[0].second, "important");
+  EXPECT_EQ(client.stats().refused, 1u);
+  client.stop();
+}
+
+TEST(MqttClientTest, PersistentSessionKeepsMessagesSentWhileTheClientWasAway) {
+  test::TempDir dir;
+  test::MosquittoProcess broker(dir.path() / "broker");
+  {
+    Inbox inbox;
+    MqttClient client(optionsFor(broker, "tern-test-d"), inbox.handler());
+    client.setSubscriptions({"q/#"});
+    ASSERT_TRUE(client.start().ok());
+    ASSERT_TRUE(waitConnected(client));
+    client.stop();
+  }
+  broker.publish("q/1", "while away");
+  Inbox inbox;
+  MqttClient client(optionsFor(broker, "tern-test-d"), inbox.handler());
+  client.setSubscriptions({"q/#"});
+  ASSERT_TRUE(client.start().ok());
+  ASSERT_TRUE(inbox.waitFor(1));
+  EXPECT_EQ(inbox.messages[0].second, "while away");
+  client.stop();
+}
+
+TEST(MqttClientTest, ParsesBrokerAddresses) {
+  auto a = parseBrokerAddress("127.0.0.1:1884");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->first, "127.0.0.1");
+  EXPECT_EQ(a->second, 1884);
+  auto b = parseBrokerAddress("broker.local");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->second, 1883);
+  auto c = parseBrokerAddress("[::1]:1999");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->first, "::1");
+  for (const char* bad : {"", ":1883", "host:", "host:0", "host:70000", "host:12x", "[::1"}) {
+    EXPECT_FALSE(parseBrokerAddress(bad).ok()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace tern::triggers
