@@ -65,8 +65,25 @@ std::shared_ptr<FunctionEntry> FunctionTable::find(const std::string& name) cons
   return it == entries_.end() ? nullptr : it->second;
 }
 
-std::shared_ptr<FunctionEntry> FunctionTable::install(std::shared_ptr<const ActiveVersion> version) {
+void FunctionTable::setObserver(Observer observer) {
   std::lock_guard lock(mu_);
+  observer_ = std::make_shared<const Observer>(std::move(observer));
+}
+
+std::shared_ptr<FunctionEntry> FunctionTable::install(std::shared_ptr<const ActiveVersion> version) {
+  std::shared_ptr<FunctionEntry> entry;
+  std::shared_ptr<const Observer> observer;
+  {
+    std::lock_guard lock(mu_);
+    entry = installLocked(version);
+    observer = observer_;
+  }
+  if (observer) (*observer)(entry->name, version.get());
+  return entry;
+}
+
+std::shared_ptr<FunctionEntry> FunctionTable::installLocked(
+    const std::shared_ptr<const ActiveVersion>& version) {
   auto& slot = entries_[version->config.name];
   if (!slot) {
     slot = std::make_shared<FunctionEntry>(version->config.name);
@@ -86,19 +103,22 @@ std::shared_ptr<FunctionEntry> FunctionTable::install(std::shared_ptr<const Acti
     }
   }
   slot->admission.limit = version->config.concurrency;
-  slot->setActive(std::move(version));
+  slot->setActive(version);
   return slot;
 }
 
 void FunctionTable::remove(const std::string& name) {
   std::shared_ptr<FunctionEntry> gone;
+  std::shared_ptr<const Observer> observer;
   {
     std::lock_guard lock(mu_);
     auto it = entries_.find(name);
     if (it == entries_.end()) return;
     gone = std::move(it->second);
     entries_.erase(it);
+    observer = observer_;
   }
+  if (observer) (*observer)(name, nullptr);
   gone->log.close();
   metrics_.removeSeries("function", name);
 }

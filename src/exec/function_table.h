@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -126,8 +127,17 @@ class FunctionTable {
   void remove(const std::string& name);
   std::vector<std::shared_ptr<FunctionEntry>> all() const;
 
+  // Called after every install (with the new active version) and removal (with null), on
+  // the thread that made the change, outside the table's lock. Changes to one function are
+  // serialised by their callers (store::Deployments), so its calls arrive in order.
+  using Observer = std::function<void(const std::string& name, const ActiveVersion* active)>;
+  void setObserver(Observer observer);
+
  private:
+  std::shared_ptr<FunctionEntry> installLocked(const std::shared_ptr<const ActiveVersion>& version);
+
   MetricsRegistry& metrics_;
+  std::shared_ptr<const Observer> observer_;  // guarded by mu_
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<FunctionEntry>> entries_;
 };
