@@ -9,6 +9,7 @@
 #include "cli/invoke_command.h"
 #include "cli/manage_commands.h"
 #include "cli/node_client.h"
+#include "cli/plan_command.h"
 #include "cli/run_command.h"
 #include "util/error.h"
 
@@ -108,6 +109,19 @@ int main(int argc, char** argv) {
   addName(rmCmd, name);
   auto* statusCmd = app.add_subcommand("status", "Show the node's status");
 
+  cli::PlanCapacityOptions plan;
+  double percentile = 0;
+  auto* planCmd = app.add_subcommand("plan", "Plan capacity locally from the queueing model");
+  planCmd->require_subcommand(1);
+  auto* capacityCmd = planCmd->add_subcommand(
+      "capacity", "Worker slots needed to meet a response-time objective (M/M/c)");
+  capacityCmd->add_option("--rate", plan.ratePerSecond, "arrivals per second")->required();
+  capacityCmd->add_option("--service-ms", plan.serviceMs, "mean service time in ms")->required();
+  capacityCmd->add_option("--slo-ms", plan.sloMs, "response-time objective in ms")->required();
+  auto* percentileOpt = capacityCmd->add_option(
+      "--percentile", percentile, "the objective holds at this percentile, e.g. 95");
+  capacityCmd->add_flag("--mean", plan.mean, "the objective bounds the mean response time");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -125,6 +139,7 @@ int main(int argc, char** argv) {
   if (timeoutOpt->count()) deploy.timeoutMs = timeoutMs;
   if (concurrencyOpt->count()) deploy.concurrency = concurrency;
   if (dataOpt->count()) invoke.data = data;
+  if (percentileOpt->count()) plan.percentile = percentile;
   if (dataFileOpt->count()) invoke.dataFile = dataFile;
 
   auto& out = std::cout;
@@ -139,5 +154,6 @@ int main(int argc, char** argv) {
   if (rollbackCmd->parsed()) return cli::rollbackCommand(node, name, out, err);
   if (rmCmd->parsed()) return cli::removeCommand(node, name, out, err);
   if (statusCmd->parsed()) return cli::statusCommand(node, out, err);
+  if (capacityCmd->parsed()) return cli::planCapacityCommand(plan, node.format, out, err);
   return 0;
 }
