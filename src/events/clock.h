@@ -1,0 +1,76 @@
+#pragma once
+// The time source of the scheduler: wall-clock time in Unix ms and a wait that callers can
+// interrupt through their own condition variable. SystemClock is the real one; ManualClock
+// is moved by hand, so tests and simulations drive schedules without sleeping.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+namespace tern::events {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+
+  // Wall-clock time in Unix ms (UTC).
+  virtual int64_t nowMs() const = 0;
+
+  // Blocks on `cv` until the clock reaches `deadlineMs` (kNever: no deadline), `cv` is
+  // notified, or a spurious wake-up. `lock` holds the mutex that guards the caller's state;
+  // it is held on entry and on return and may be released in between. Callers re-check
+  // their state and the time after every return.
+  virtual void waitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                         int64_t deadlineMs) = 0;
+};
+
+// std::chrono::system_clock. A wait returns at least once an hour, and when the system
+// time is set forward past the deadline.
+class SystemClock final : public Clock {
+ public:
+  int64_t nowMs() const override;
+  void waitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                 int64_t deadlineMs) override;
+};
+
+// A clock that only moves when told. Setting the time wakes every thread waiting in
+// waitUntil, which then re-checks its deadline. Thread-safe.
+class ManualClock final : public Clock {
+ public:
+  explicit ManualClock(int64_t startMs) : now_(startMs) {}
+
+  int64_t nowMs() const override;
+  void waitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                 int64_t deadlineMs) override;
+
+  // Sets the time (forward or backward) and wakes every waiter.
+  void setMs(int64_t ms);
+  void advanceMs(int64_t deltaMs);
+
+  // Blocks until `count` threads wait in waitUntil for a deadline after the current time,
+  // having started to wait after the time was last set: each has done everything due now.
+  // `limit` (real time) only guards against a hang; returns false when it runs out.
+  bool awaitSleepers(size_t count, std::chrono::milliseconds limit);
+
+ private:
+  struct Waiter {
+    std::mutex* mutex;
+    std::condition_variable* cv;
+    int64_t deadlineMs;
+    int pendingWakes = 0;  // setMs() calls that may still touch mutex and cv
+  };
+
+  // Empties sleepers_, marking each as about to be woken. Called with mu_ held.
+  std::vector<Waiter*> takeSleepers();
+  // Wakes what takeSleepers() returned. Called without mu_.
+  void wake(const std::vector<Waiter*>& woken);
+
+  mutable std::mutex mu_;
+  std::condition_variable sleepersChanged_;  // a waiter registered or a wake finished
+  int64_t now_;
+  std::vector<Waiter*> sleepers_;  // waiting and not yet woken by setMs()
+};
+
+}  // namespace tern::events
