@@ -8,11 +8,11 @@ if(NOT TERN_RUSTC)
 endif()
 set(TERN_GUEST_INCLUDE ${PROJECT_SOURCE_DIR}/sdk/guest/c)
 
-# tern_add_wasm_c(NAME SOURCES src... [CFLAGS flags...] [OUTPUT_DIR dir])
+# tern_add_wasm_c(NAME SOURCES src... [CFLAGS flags...] [OUTPUT_DIR dir] [DEPENDS files...])
 # Compiles C sources to OUTPUT_DIR/NAME.wasm (default ${TERN_EXAMPLES_DIR}) with
-# clang --target=wasm32-wasi.
+# clang --target=wasm32-wasi; the guest SDK (sdk/guest/c) is on the include path.
 function(tern_add_wasm_c name)
-  cmake_parse_arguments(ARG "" "OUTPUT_DIR" "SOURCES;CFLAGS" ${ARGN})
+  cmake_parse_arguments(ARG "" "OUTPUT_DIR" "SOURCES;CFLAGS;DEPENDS" ${ARGN})
   if(NOT ARG_OUTPUT_DIR)
     set(ARG_OUTPUT_DIR ${TERN_EXAMPLES_DIR})
   endif()
@@ -26,24 +26,28 @@ function(tern_add_wasm_c name)
     COMMAND ${CMAKE_COMMAND} -E make_directory ${ARG_OUTPUT_DIR}
     COMMAND ${TERN_WASM_CLANG} --target=wasm32-wasi -O2 -Wall -I${TERN_GUEST_INCLUDE}
             -Wl,--strip-debug ${ARG_CFLAGS} ${srcs} -o ${out}
-    DEPENDS ${srcs}
+    DEPENDS ${srcs} ${ARG_DEPENDS}
     COMMENT "wasm32-wasi ${name}.wasm"
     VERBATIM)
   add_custom_target(wasm_${name} ALL DEPENDS ${out})
 endfunction()
 
-# tern_add_wasm_rust(NAME SOURCE src.rs)
-# Compiles one Rust file to ${TERN_EXAMPLES_DIR}/NAME.wasm with Debian's rustc.
+# tern_add_wasm_rust(NAME SOURCE src.rs [OUTPUT_DIR dir] [DEPENDS files...])
+# Compiles one Rust file (plus the modules it includes, listed in DEPENDS) to
+# OUTPUT_DIR/NAME.wasm (default ${TERN_EXAMPLES_DIR}) with Debian's rustc.
 function(tern_add_wasm_rust name)
-  cmake_parse_arguments(ARG "" "SOURCE" "" ${ARGN})
-  set(out ${TERN_EXAMPLES_DIR}/${name}.wasm)
+  cmake_parse_arguments(ARG "" "SOURCE;OUTPUT_DIR" "DEPENDS" ${ARGN})
+  if(NOT ARG_OUTPUT_DIR)
+    set(ARG_OUTPUT_DIR ${TERN_EXAMPLES_DIR})
+  endif()
+  set(out ${ARG_OUTPUT_DIR}/${name}.wasm)
   set(src ${CMAKE_CURRENT_SOURCE_DIR}/${ARG_SOURCE})
   add_custom_command(
     OUTPUT ${out}
-    COMMAND ${CMAKE_COMMAND} -E make_directory ${TERN_EXAMPLES_DIR}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${ARG_OUTPUT_DIR}
     COMMAND ${TERN_RUSTC} --edition 2021 --target wasm32-wasi -C opt-level=2
             -C strip=debuginfo --crate-type bin -o ${out} ${src}
-    DEPENDS ${src}
+    DEPENDS ${src} ${ARG_DEPENDS}
     COMMENT "wasm32-wasi (rust) ${name}.wasm"
     VERBATIM)
   add_custom_target(wasm_${name} ALL DEPENDS ${out})

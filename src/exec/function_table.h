@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "exec/capabilities.h"
 #include "exec/executor.h"
 #include "util/metrics.h"
 #include "wasm/engine.h"
@@ -39,6 +40,7 @@ struct FunctionVersionConfig {
 struct ActiveVersion {
   FunctionVersionConfig config;
   std::shared_ptr<const wasm::CompiledModule> module;
+  Capabilities capabilities;  // parsed from config.allow
 };
 
 struct InvocationRecord {

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <random>
 
+#include "store/quote.h"
+
 namespace tern::exec {
 
 namespace {
@@ -15,11 +17,13 @@ int64_t unixMs() {
 }
 }  // namespace
 
-Invoker::Invoker(wasm::Engine& engine, Executor& executor, FunctionTable& table, Post post)
+Invoker::Invoker(wasm::Engine& engine, Executor& executor, FunctionTable& table, Post post,
+                 HostServices services)
     : engine_(engine),
       executor_(executor),
       table_(table),
       post_(std::move(post)),
+      services_(std::move(services)),
       idPrefix_(static_cast<uint32_t>(std::random_device{}())) {}
 
 std::string Invoker::nextInvocationId() {
@@ -81,15 +85,13 @@ void Invoker::run(const std::shared_ptr<FunctionEntry>& fn, InvokeInput& input,
   int64_t startNs = wasm::monotonicNs();
   int64_t startMs = unixMs();
 
-  wasm::InvocationRequest req;
+  wasm::InvocationRequest req = makeRequest(cfg, std::move(input.env), id);
   req.input = input.body;
-  req.args = {cfg.name};
-  req.env = std::move(input.env);
-  req.env.insert(req.env.end(), cfg.env.begin(), cfg.env.end());
-  req.env.push_back("TERN_INVOCATION_ID=" + id);
-  req.env.push_back("TERN_FUNCTION_VERSION=" + std::to_string(cfg.version));
-  req.timeout = std::chrono::milliseconds(cfg.timeoutMs);
-  req.limits.memoryPages = cfg.memoryMb * 16;
+  HostContext host(*this, services_,
+                   HostCaller{cfg.name, &active->capabilities, id,
+                              cfg.timeoutMs ? startNs + int64_t{cfg.timeoutMs} * 1000000 : 0, 0});
+  req.deadlineNs = host.caller().deadlineNs;
+  req.host = &host;
 
   fn->inFlight->add(1);
   out.result = engine_.invoke(active->module, req);
@@ -99,24 +101,97 @@ void Invoker::run(const std::shared_ptr<FunctionEntry>& fn, InvokeInput& input,
   out.ran = true;
 
   const auto& r = out.result;
-  fn->queueWait->observe(static_cast<double>(startNs - queuedAtNs) / 1e9);
-  fn->duration->observe(static_cast<double>(r.durationNs) / 1e9);
-  fn->outcomes[static_cast<int>(r.outcome)]->inc();
+  record(*fn, cfg, id, r, startMs, startNs - queuedAtNs);
   out.error = r.error();
   if (!out.error && r.outcome == wasm::Outcome::kExited) {
     out.error = Error(ErrorCode::kFunctionFailed,
                       fmt::format("the function exited with code {}", r.exitCode));
   }
-  InvocationRecord record{id,
-                          cfg.version,
-                          startMs,
-                          r.durationNs / 1000,
-                          (startNs - queuedAtNs) / 1000,
-                          wasm::outcomeName(r.outcome),
-                          r.exitCode,
-                          r.detail};
-  fn->log.add(std::move(record), r.stderrData);
   done(std::move(out));
+}
+
+wasm::InvocationRequest Invoker::makeRequest(const FunctionVersionConfig& cfg,
+                                             std::vector<std::string> extraEnv,
+                                             const std::string& id) {
+  wasm::InvocationRequest req;
+  req.args = {cfg.name};
+  req.env = std::move(extraEnv);
+  req.env.insert(req.env.end(), cfg.env.begin(), cfg.env.end());
+  req.env.push_back("TERN_INVOCATION_ID=" + id);
+  req.env.push_back("TERN_FUNCTION_VERSION=" + std::to_string(cfg.version));
+  req.timeout = std::chrono::milliseconds(cfg.timeoutMs);
+  req.limits.memoryPages = cfg.memoryMb * 16;
+  return req;
+}
+
+void Invoker::record(FunctionEntry& fn, const FunctionVersionConfig& cfg, const std::string& id,
+                     const wasm::InvocationResult& r, int64_t startMs, int64_t queueWaitNs) {
+  fn.queueWait->observe(static_cast<double>(queueWaitNs) / 1e9);
+  fn.duration->observe(static_cast<double>(r.durationNs) / 1e9);
+  fn.outcomes[static_cast<int>(r.outcome)]->inc();
+  InvocationRecord rec{id,
+                       cfg.version,
+                       startMs,
+                       r.durationNs / 1000,
+                       queueWaitNs / 1000,
+                       wasm::outcomeName(r.outcome),
+                       r.exitCode,
+                       r.detail};
+  fn.log.add(std::move(rec), r.stderrData);
+}
+
+wasm::HostReply Invoker::invokeNested(const HostCaller& caller, std::string_view function,
+                                      std::string_view input, std::string& output) {
+  using wasm::HostReply;
+  using wasm::HostStatus;
+  auto fn = table_.find(std::string(function));
+  auto active = fn ? fn->active() : nullptr;
+  if (!active) {
+    return HostReply::fail(HostStatus::kNotFound,
+                           fmt::format("no function named {}", store::quoteUntrusted(function)));
+  }
+  const FunctionVersionConfig& cfg = active->config;
+  int64_t startNs = wasm::monotonicNs();
+  int64_t startMs = unixMs();
+  if (caller.deadlineNs && startNs >= caller.deadlineNs) {
+    return HostReply::fail(HostStatus::kTimeout, "the caller's deadline has passed");
+  }
+  std::string id = nextInvocationId();
+  wasm::InvocationRequest req = makeRequest(cfg, {"TERN_CALLER=" + caller.function}, id);
+  req.input = input;
+  int64_t deadline = cfg.timeoutMs ? startNs + int64_t{cfg.timeoutMs} * 1000000 : 0;
+  if (caller.deadlineNs && (!deadline || caller.deadlineNs < deadline)) {
+    deadline = caller.deadlineNs;
+  }
+  HostContext host(*this, services_,
+                   HostCaller{cfg.name, &active->capabilities, id, deadline, caller.depth + 1});
+  req.deadlineNs = deadline;
+  req.host = &host;
+
+  fn->inFlight->add(1);
+  wasm::InvocationResult r = engine_.invoke(active->module, req);
+  fn->inFlight->add(-1);
+  record(*fn, cfg, id, r, startMs, 0);
+  output = std::move(r.stdoutData);
+
+  std::string callee = fmt::format("function \"{}\" (invocation {})", cfg.name, id);
+  switch (r.outcome) {
+    case wasm::Outcome::kOk:
+      return HostReply::ok();
+    case wasm::Outcome::kExited:
+      return HostReply::fail(HostStatus::kFailed,
+                             fmt::format("{} exited with code {}", callee, r.exitCode));
+    case wasm::Outcome::kTimeout:
+      return HostReply::fail(
+          HostStatus::kTimeout,
+          fmt::format("{} timed out after {} ms ({})", callee, r.durationNs / 1000000,
+                      deadline == caller.deadlineNs ? "the caller's deadline"
+                                                    : "its own timeout"));
+    default:
+      return HostReply::fail(HostStatus::kFailed,
+                             fmt::format("{} failed: {}: {}", callee,
+                                         wasm::outcomeName(r.outcome), r.detail));
+  }
 }
 
 }  // namespace tern::exec

@@ -7,10 +7,12 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "exec/executor.h"
 #include "exec/function_table.h"
+#include "exec/host_context.h"
 #include "util/error.h"
 #include "util/metrics.h"
 #include "wasm/engine.h"
@@ -36,7 +38,10 @@ class Invoker {
   // `post` hands work to the worker pool: invocations of functions that do not run inline
   // (see FunctionEntry::runsInline) and queued invocations once a slot frees up.
   using Post = std::function<void(std::function<void()>)>;
-  Invoker(wasm::Engine& engine, Executor& executor, FunctionTable& table, Post post);
+  // `services` back the host API of every invocation (none: kv and publish calls answer
+  // "unavailable"; invoke still works).
+  Invoker(wasm::Engine& engine, Executor& executor, FunctionTable& table, Post post,
+          HostServices services = {});
 
   // Calls `done` exactly once, possibly before returning (when the invocation runs now or
   // is refused) or later from another thread (when it waited in the queue).
@@ -44,14 +49,30 @@ class Invoker {
 
   std::string nextInvocationId();
 
+  // The host API's invoke: runs `function` now on the calling thread, inside the caller's
+  // invocation and its worker slot (no slot is taken, so nesting cannot deadlock on a full
+  // node), until the earlier of its own timeout and the caller's deadline. Recorded in the
+  // callee's log and metrics like any invocation, with TERN_CALLER=<caller> in its
+  // environment. `output` is the callee's stdout.
+  wasm::HostReply invokeNested(const HostCaller& caller, std::string_view function,
+                               std::string_view input, std::string& output);
+
  private:
   void run(const std::shared_ptr<FunctionEntry>& fn, InvokeInput& input, const std::string& id,
            int64_t queuedAtNs, std::function<void(InvokeOutput)>& done);
+  // The request for an invocation of `cfg` (argv, environment, limits); `extraEnv` first.
+  static wasm::InvocationRequest makeRequest(const FunctionVersionConfig& cfg,
+                                             std::vector<std::string> extraEnv,
+                                             const std::string& id);
+  // Metrics and the invocation record (with its stderr lines) of a finished invocation.
+  static void record(FunctionEntry& fn, const FunctionVersionConfig& cfg, const std::string& id,
+                     const wasm::InvocationResult& r, int64_t startMs, int64_t queueWaitNs);
 
   wasm::Engine& engine_;
   Executor& executor_;
   FunctionTable& table_;
   Post post_;
+  const HostServices services_;
   const uint32_t idPrefix_;
   std::atomic<uint64_t> idCounter_{0};
 };

@@ -16,6 +16,7 @@
 #include "exec/invoker.h"
 #include "http/http_server.h"
 #include "store/deployments.h"
+#include "store/kv_store.h"
 #include "store/registry.h"
 #include "triggers/http_gateway.h"
 #include "util/data_dir.h"
@@ -61,6 +62,13 @@ struct Node::Impl {
   MetricsRegistry metrics;
   std::unique_ptr<wasm::Engine> engine;
   std::unique_ptr<store::Registry> registry;
+  std::unique_ptr<store::KvStore> kv;  // functions' key-value state, <data>/kv.db
+  // How functions' host API publish calls reach a broker. Without an MQTT broker it
+  // refuses; set before start() serves, since invocations call through it.
+  std::function<Result<void>(std::string_view, std::string_view)> publish =
+      [](std::string_view, std::string_view) -> Result<void> {
+    return Error(ErrorCode::kUnavailable, "no MQTT broker configured on this node");
+  };
   std::unique_ptr<exec::FunctionTable> table;
   std::unique_ptr<exec::Executor> executor;
   std::unique_ptr<exec::Invoker> invoker;
@@ -137,10 +145,20 @@ Result<void> Node::start() {
   n.table = std::make_unique<exec::FunctionTable>(n.metrics);
   n.executor = std::make_unique<exec::Executor>(exec::Executor::Options{cfg.workers, cfg.queueLimit});
   n.workers = std::make_unique<WorkQueue>(cfg.workers);
+  auto kv = store::KvStore::open(cfg.dataDir);
+  if (!kv.ok()) return kv.error();
+  n.kv = std::move(*kv);
+  exec::HostServices services;
+  services.kv = n.kv.get();
+  services.publish = [this](std::string_view topic, std::string_view payload) {
+    return impl_->publish(topic, payload);
+  };
   n.invoker = std::make_unique<exec::Invoker>(
       *n.engine, *n.executor, *n.table,
-      [this](std::function<void()> task) { impl_->workers->post(std::move(task)); });
-  n.deployments = std::make_unique<store::Deployments>(*n.registry, *n.engine, *n.table);
+      [this](std::function<void()> task) { impl_->workers->post(std::move(task)); },
+      std::move(services));
+  n.deployments =
+      std::make_unique<store::Deployments>(*n.registry, *n.engine, *n.table, n.kv.get());
 
   auto report = n.deployments->loadAll();
   spdlog::info("loaded {} function(s) from {}", report.loaded, cfg.dataDir.string());

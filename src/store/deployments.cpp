@@ -19,8 +19,9 @@ exec::FunctionVersionConfig toConfig(const FunctionVersion& v) {
   return c;
 }
 
-Deployments::Deployments(Registry& registry, wasm::Engine& engine, exec::FunctionTable& table)
-    : registry_(registry), engine_(engine), table_(table) {}
+Deployments::Deployments(Registry& registry, wasm::Engine& engine, exec::FunctionTable& table,
+                         KvStore* kv)
+    : registry_(registry), engine_(engine), table_(table), kv_(kv) {}
 
 std::mutex& Deployments::lockFor(const std::string& name) {
   std::lock_guard lock(locksMu_);
@@ -30,6 +31,8 @@ std::mutex& Deployments::lockFor(const std::string& name) {
 }
 
 Result<void> Deployments::activate(const FunctionVersion& v) {
+  auto caps = exec::parseCapabilities(v.settings.allow);
+  if (!caps.ok()) return caps.error();
   auto bytes = registry_.readModule(v.moduleHash);
   if (!bytes.ok()) return bytes.error();
   auto module = engine_.load(*bytes);
@@ -37,6 +40,7 @@ Result<void> Deployments::activate(const FunctionVersion& v) {
   auto active = std::make_shared<exec::ActiveVersion>();
   active->config = toConfig(v);
   active->module = *module;
+  active->capabilities = std::move(*caps);
   table_.install(std::move(active));
   return {};
 }
@@ -50,6 +54,9 @@ Result<FunctionVersion> Deployments::deploy(const std::string& name,
                              "'-', starting with a letter or digit",
                              name));
   }
+  // Capabilities are checked before anything is stored: an invalid one records nothing.
+  auto caps = exec::parseCapabilities(settings.allow);
+  if (!caps.ok()) return caps.error();
   std::lock_guard lock(lockFor(name));
   // Compile first: a module that cannot run is not recorded at all.
   auto compiled = engine_.load(module);
@@ -65,6 +72,7 @@ Result<FunctionVersion> Deployments::deploy(const std::string& name,
   auto active = std::make_shared<exec::ActiveVersion>();
   active->config = toConfig(*version);
   active->module = *compiled;
+  active->capabilities = std::move(*caps);
   table_.install(std::move(active));
   return version;
 }
@@ -85,6 +93,11 @@ Result<void> Deployments::remove(const std::string& name) {
     return Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", name));
   }
   table_.remove(name);
+  // The function's key-value state goes with it: a function deployed later under the same
+  // name starts empty.
+  if (kv_) {
+    if (auto gone = kv_->removeNamespace(name); !gone.ok()) return gone.error();
+  }
   return {};
 }
 

@@ -2,8 +2,8 @@
 // Deploying, rolling back and removing functions: the registry (durable truth) kept in step
 // with the function table (what the node serves). A deploy stores the module, compiles it,
 // and only then records the new version and makes it active, so a deploy that answers
-// success is invocable and durable; a compile error records nothing. Operations on one name
-// are serialised; different names proceed in parallel.
+// success is invocable and durable; a compile error or an invalid capability records
+// nothing. Operations on one name are serialised; different names proceed in parallel.
 
 #include <cstdint>
 #include <map>
@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "exec/function_table.h"
+#include "store/kv_store.h"
 #include "store/registry.h"
 #include "util/error.h"
 #include "wasm/engine.h"
@@ -22,7 +23,9 @@ namespace tern::store {
 
 class Deployments {
  public:
-  Deployments(Registry& registry, wasm::Engine& engine, exec::FunctionTable& table);
+  // `kv`, when given, loses a function's key-value state when the function is removed.
+  Deployments(Registry& registry, wasm::Engine& engine, exec::FunctionTable& table,
+              KvStore* kv = nullptr);
 
   Result<FunctionVersion> deploy(const std::string& name, std::span<const uint8_t> module,
                                  const FunctionSettings& settings);
@@ -45,6 +48,7 @@ class Deployments {
   Registry& registry_;
   wasm::Engine& engine_;
   exec::FunctionTable& table_;
+  KvStore* kv_;
   std::mutex locksMu_;
   std::map<std::string, std::unique_ptr<std::mutex>> locks_;
 };

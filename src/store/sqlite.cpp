@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <filesystem>
 #include <utility>
 
 namespace tern::store {
@@ -29,6 +30,13 @@ std::string describe(sqlite3* db, int rc) {
   return out;
 }
 
+// "registry database", "kv database": the file's stem, for error messages.
+std::string label(sqlite3* db) {
+  const char* file = db ? sqlite3_db_filename(db, "main") : nullptr;
+  if (file == nullptr || *file == '\0') return "database";
+  return std::filesystem::path(file).stem().string() + " database";
+}
+
 }  // namespace
 
 // ---- Statement ----
@@ -51,8 +59,8 @@ Statement& Statement::operator=(Statement&& other) noexcept {
 }
 
 Error Statement::error(std::string_view what, int rc) const {
-  return Error(codeFor(rc), "registry database: " + std::string(what) +
-                                " failed: " + describe(db_, rc) + " [" + sql_ + "]");
+  return Error(codeFor(rc), label(db_) + ": " + std::string(what) + " failed: " +
+                                describe(db_, rc) + " [" + sql_ + "]");
 }
 
 Result<void> Statement::bind(int index, int64_t value) {
@@ -68,6 +76,14 @@ Result<void> Statement::bind(int index, std::string_view text) {
   return {};
 }
 
+Result<void> Statement::bindBlob(int index, std::string_view bytes) {
+  // A null pointer would bind NULL: an empty blob needs a non-null one.
+  const char* data = bytes.data() != nullptr ? bytes.data() : "";
+  int rc = sqlite3_bind_blob64(stmt_, index, data, bytes.size(), SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK) return error("bind", rc);
+  return {};
+}
+
 Result<Statement::Step> Statement::step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return Step::kRow;
@@ -79,7 +95,7 @@ Result<void> Statement::run() {
   auto r = step();
   if (!r) return r.error();
   if (*r == Step::kRow) {
-    return Error(ErrorCode::kInternal, "registry database: [" + sql_ + "] returned a row");
+    return Error(ErrorCode::kInternal, label(db_) + ": [" + sql_ + "] returned a row");
   }
   return {};
 }
@@ -95,6 +111,13 @@ std::string Statement::columnText(int column) const {
   const auto* text = sqlite3_column_text(stmt_, column);
   if (text == nullptr) return {};
   return std::string(reinterpret_cast<const char*>(text),
+                     static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+}
+
+std::string Statement::columnBlob(int column) const {
+  const void* data = sqlite3_column_blob(stmt_, column);
+  if (data == nullptr) return {};
+  return std::string(static_cast<const char*>(data),
                      static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
 }
 
@@ -121,8 +144,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& fi
 Database::~Database() { sqlite3_close_v2(db_); }
 
 Error Database::error(std::string_view what, int rc) const {
-  return Error(codeFor(rc),
-               "registry database: " + std::string(what) + " failed: " + describe(db_, rc));
+  return Error(codeFor(rc), label(db_) + ": " + std::string(what) + " failed: " + describe(db_, rc));
 }
 
 Result<void> Database::exec(const std::string& sql) {
@@ -137,7 +159,7 @@ Result<std::string> Database::queryText(const std::string& sql) {
   auto step = stmt->step();
   if (!step) return step.error();
   if (*step != Statement::Step::kRow) {
-    return Error(ErrorCode::kInternal, "registry database: \"" + sql + "\" returned no row");
+    return Error(ErrorCode::kInternal, label(db_) + ": \"" + sql + "\" returned no row");
   }
   return stmt->columnText(0);
 }

@@ -1,8 +1,9 @@
 #pragma once
-// A thin RAII layer over the SQLite C API for the registry: an owned connection, prepared
-// statements that reset themselves after each use, and an IMMEDIATE transaction that rolls
-// back unless committed. Every SQLite failure becomes a tern::Error naming what was being
-// done. Not thread-safe by itself: the registry serialises all use of a connection.
+// A thin RAII layer over the SQLite C API for the registry and the key-value store: an
+// owned connection, prepared statements that reset themselves after each use, and an
+// IMMEDIATE transaction that rolls back unless committed. Every SQLite failure becomes a tern::Error naming what was being
+// done, prefixed by the database's name ("registry database: ..."). Not thread-safe by
+// itself: each owner serialises all use of its connection.
 
 #include <cstdint>
 #include <filesystem>
@@ -36,6 +37,8 @@ class Statement {
   // Parameters are 1-based, as in SQLite.
   Result<void> bind(int index, int64_t value);
   Result<void> bind(int index, std::string_view text);
+  // Binds arbitrary bytes as a BLOB (compared with memcmp: byte order).
+  Result<void> bindBlob(int index, std::string_view bytes);
   // Binds the arguments to parameters 1, 2, ... in order; stops at the first failure.
   template <typename... Args>
   Result<void> bindAll(const Args&... args) {
@@ -52,6 +55,7 @@ class Statement {
   // Columns are 0-based, as in SQLite. Valid after step() returned kRow.
   int64_t columnInt(int column) const;
   std::string columnText(int column) const;
+  std::string columnBlob(int column) const;
   bool columnIsNull(int column) const;
 
  private:

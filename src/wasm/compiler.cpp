@@ -113,7 +113,9 @@ std::string packSlot(ValType t, const std::string& expr, const std::string& arra
   }
 }
 
-bool isHostModule(std::string_view module) { return module == kWasiModule; }
+bool isHostModule(std::string_view module) {
+  return module == kWasiModule || module == kTernModule;
+}
 
 }  // namespace
 

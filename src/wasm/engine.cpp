@@ -7,6 +7,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "wasm/host_imports.h"
+
 namespace tern::wasm {
 
 namespace fs = std::filesystem;
@@ -59,8 +61,9 @@ void importInstances(const tern_module_t& abi, Sandbox* sandbox, tern_import_env
   out.resize(abi.import_module_count);
   for (uint32_t i = 0; i < abi.import_module_count; ++i) {
     std::string_view name = abi.import_modules[i];
-    out[i] = name == "wasi_snapshot_preview1" ? static_cast<void*>(&sandbox->wasiInstance)
-                                              : static_cast<void*>(foreign);
+    out[i] = name == kWasiModule   ? static_cast<void*>(&sandbox->wasiInstance)
+             : name == kTernModule ? static_cast<void*>(&sandbox->ternInstance)
+                                   : static_cast<void*>(foreign);
   }
 }
 
@@ -130,7 +133,12 @@ int Engine::runGuest(Sandbox& sandbox, void (*fn)(void*), void* arg, int64_t dea
   const bool outermost = saved.sandbox == nullptr;
 
   sandbox.deadlineNs = deadlineNs;
-  if (outermost) watchdog_.begin(ts, deadlineNs);
+  Watchdog::Outer outer{};
+  if (outermost) {
+    watchdog_.begin(ts, deadlineNs);
+  } else {
+    outer = watchdog_.enterNested(ts, deadlineNs);
+  }
   ts.sandbox = &sandbox;
   ts.hostDepth = 0;
   int code = _setjmp(ts.jmp);
@@ -144,6 +152,8 @@ int Engine::runGuest(Sandbox& sandbox, void (*fn)(void*), void* arg, int64_t dea
   if (outermost) {
     watchdog_.end(ts);
     ts.preemptPending = 0;
+  } else {
+    watchdog_.leaveNested(ts, outer);
   }
   memcpy(&ts.jmp, &saved.jmp, sizeof(jmp_buf));
   ts.sandbox = saved.sandbox;
@@ -180,6 +190,7 @@ InvocationResult Engine::invoke(const std::shared_ptr<const CompiledModule>& mod
   sandbox.args = &request.args;
   sandbox.env = &request.env;
   sandbox.stdinData = request.input;
+  sandbox.host = request.host;
   sandbox.startNs = monotonicNs();
   void* instance = calloc(1, abi.instance_size);
   if (!instance) {
@@ -193,6 +204,9 @@ InvocationResult Engine::invoke(const std::shared_ptr<const CompiledModule>& mod
   int64_t deadline = request.timeout.count() > 0
                          ? sandbox.startNs + request.timeout.count() * 1000000
                          : 0;
+  if (request.deadlineNs && (!deadline || request.deadlineNs < deadline)) {
+    deadline = request.deadlineNs;
+  }
   int code = runGuest(sandbox, instantiateAndStart, &entry, deadline);
   result.durationNs = monotonicNs() - sandbox.startNs;
   result.trapCode = code;

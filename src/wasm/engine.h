@@ -36,7 +36,9 @@ struct InvocationRequest {
   std::vector<std::string> args;   // argv; argv[0] is conventionally the function name
   std::vector<std::string> env;    // "KEY=VALUE"
   std::chrono::milliseconds timeout{10000};  // 0: none
+  int64_t deadlineNs = 0;  // CLOCK_MONOTONIC; when set, the earlier of it and timeout applies
   SandboxLimits limits;
+  HostHandler* host = nullptr;  // services behind the "tern" host API; null: none
 };
 
 enum class Outcome : uint8_t {
@@ -135,6 +137,9 @@ class Engine {
 
   // Runs fn(arg) as guest code on the calling thread, with `sandbox` current and the
   // watchdog armed for `deadlineNs` (0: none). Returns the trap code or kTrapNone.
+  // Nesting-safe: a host call may run another guest (the host API's invoke); the nested
+  // call has its own trap point and preemption epoch, runs until the earlier of its own and
+  // the enclosing call's deadline, and restores the enclosing call's state when it ends.
   int runGuest(Sandbox& sandbox, void (*fn)(void*), void* arg, int64_t deadlineNs);
 
  private:

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "wasm/host_api.h"
 
 namespace tern::wasm {
 
@@ -12,7 +13,11 @@ std::optional<std::string_view> hostFunctionSignature(std::string_view module,
       if (f.name == name) return f.signature;
     }
   }
-  // The "tern" host module exports nothing yet (host ABI version 0).
+  if (module == kTernModule) {
+    for (const auto& f : ternFunctions()) {
+      if (f.name == name) return f.signature;
+    }
+  }
   return std::nullopt;
 }
 

@@ -1,8 +1,9 @@
 #pragma once
 // tern's implementation of wasm2c's runtime interface (wasm-rt.h) and the per-thread and
 // per-sandbox state behind it. Compiled modules call the C functions defined in
-// runtime.cpp (wasm_rt_*) and wasi.cpp (Z_wasi_snapshot_preview1Z_*); those reach the
-// current sandbox through the calling thread's ThreadState.
+// runtime.cpp (wasm_rt_*), wasi.cpp (Z_wasi_snapshot_preview1Z_*) and host_api.cpp
+// (Z_ternZ_*); those reach the current sandbox through the calling thread's ThreadState
+// or their import instance.
 //
 // Traps unwind with _longjmp to the thread's entry point (ThreadState::jmp). Nothing that
 // owns resources may be live in a frame that a trap can skip: host functions finish their
@@ -52,11 +53,13 @@ struct SandboxLimits {
 };
 
 struct Sandbox;
+class HostHandler;
 
 inline const std::vector<std::string> kNoStrings;
 
-// What wasm2c receives as the WASI import instance (struct
-// Z_wasi_snapshot_preview1_instance_t*). wasm2c 1.0.32 passes an import function either
+// What wasm2c receives as a host module's import instance (struct
+// Z_wasi_snapshot_preview1_instance_t* for WASI, struct Z_tern_instance_t* for tern's host
+// API). wasm2c 1.0.32 passes an import function either
 // this object's address (direct calls) or the address of the instance field that points
 // to it (calls through a table: the funcref's module_instance is that field's address), so
 // the object starts with a pointer to itself and WASI functions resolve whatever address
@@ -66,7 +69,7 @@ struct WasiInstance {
   Sandbox* sandbox;
 };
 
-// The sandbox of a WASI call's instance argument (see WasiInstance).
+// The sandbox of a host call's instance argument (see WasiInstance).
 inline Sandbox* wasiSandbox(void* instance) {
   return (*static_cast<WasiInstance**>(instance))->sandbox;
 }
@@ -78,6 +81,7 @@ struct Sandbox {
   Sandbox& operator=(const Sandbox&) = delete;
 
   WasiInstance wasiInstance{&wasiInstance, this};
+  WasiInstance ternInstance{&ternInstance, this};  // the "tern" host module's instance
   MemoryPool* pool = nullptr;
   SandboxLimits limits;
   int64_t deadlineNs = 0;  // CLOCK_MONOTONIC; 0 = none
@@ -101,6 +105,13 @@ struct Sandbox {
   std::string stderrData;
   uint64_t stderrDropped = 0;
   int exitCode = 0;
+
+  // tern host API state: the services behind the calls (null: kv, publish and invoke
+  // answer "unavailable"), the text of the last failed call, and the stdout of the last
+  // function run by invoke (read with last_output).
+  HostHandler* host = nullptr;
+  std::string lastError;
+  std::string invokeOutput;
 };
 
 // Per-thread execution state; lives as long as the thread.
@@ -119,6 +130,7 @@ struct ThreadState {
   // stopped; the signal handler acts only if that is still the running invocation.
   volatile uint64_t epoch = 0;
   volatile uint64_t killEpoch = 0;
+  uint64_t lastEpoch = 0;  // the last epoch handed out on this thread; epochs never repeat
   pthread_t thread{};
   int64_t deadlineNs = 0;  // read by the watchdog under its lock
   ThreadState* prev = nullptr;  // watchdog's active list

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "wasm/guest_memory.h"
 #include "wasm/host_imports.h"
 #include "wasm/runtime.h"
 
@@ -36,36 +37,6 @@ enum : uint8_t { kFiletypeUnknown = 0 };
 constexpr uint64_t kRightFdRead = 1 << 1;
 constexpr uint64_t kRightFdWrite = 1 << 6;
 constexpr uint64_t kRightPollReadwrite = 1 << 27;
-
-// A bounds-checked view of the sandbox's memory 0.
-class GuestMemory {
- public:
-  explicit GuestMemory(const Sandbox& sb)
-      : data_(sb.memory ? sb.memory->data : nullptr),
-        size_(sb.memory ? uint64_t{sb.memory->size} : 0) {}
-
-  bool contains(uint32_t ptr, uint64_t len) const {
-    return data_ && uint64_t{ptr} + len <= size_;
-  }
-  uint8_t* at(uint32_t ptr) const { return data_ + ptr; }
-
-  template <typename T>
-  bool load(uint32_t ptr, T& out) const {
-    if (!contains(ptr, sizeof(T))) return false;
-    memcpy(&out, data_ + ptr, sizeof(T));
-    return true;
-  }
-  template <typename T>
-  bool store(uint32_t ptr, T value) const {
-    if (!contains(ptr, sizeof(T))) return false;
-    memcpy(data_ + ptr, &value, sizeof(T));
-    return true;
-  }
-
- private:
-  uint8_t* data_;
-  uint64_t size_;
-};
 
 struct IoVec {
   uint32_t buf;

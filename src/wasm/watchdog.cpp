@@ -26,7 +26,7 @@ Watchdog::~Watchdog() {
 
 void Watchdog::begin(ThreadState& ts, int64_t deadlineNs) {
   std::lock_guard lock(mu_);
-  ts.epoch = ts.epoch + 1;
+  ts.epoch = ++ts.lastEpoch;
   ts.deadlineNs = deadlineNs;
   ts.preemptPending = 0;
   ts.prev = nullptr;
@@ -46,6 +46,26 @@ void Watchdog::end(ThreadState& ts) {
   if (ts.next) ts.next->prev = ts.prev;
   ts.prev = ts.next = nullptr;
   ts.deadlineNs = 0;
+}
+
+Watchdog::Outer Watchdog::enterNested(ThreadState& ts, int64_t deadlineNs) {
+  std::lock_guard lock(mu_);
+  Outer outer{ts.epoch, ts.deadlineNs};
+  ts.epoch = ++ts.lastEpoch;
+  if (deadlineNs && (!outer.deadlineNs || deadlineNs < outer.deadlineNs)) {
+    ts.deadlineNs = deadlineNs;
+  }
+  if (sleeping_ && ts.deadlineNs) cv_.notify_one();
+  return outer;
+}
+
+void Watchdog::leaveNested(ThreadState& ts, const Outer& outer) {
+  std::lock_guard lock(mu_);
+  ts.epoch = outer.epoch;
+  ts.deadlineNs = outer.deadlineNs;
+  // A preemption recorded for the nested call is void; one due to the caller's deadline is
+  // sent again on the next tick.
+  ts.preemptPending = 0;
 }
 
 void Watchdog::run() {

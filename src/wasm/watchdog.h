@@ -27,6 +27,17 @@ class Watchdog {
   void begin(ThreadState& ts, int64_t deadlineNs);
   void end(ThreadState& ts);
 
+  // A guest call nested in a running one on the same thread (a host call that runs another
+  // function): it gets its own epoch, so a preemption aimed at it never stops the caller,
+  // and the earlier of the two deadlines. leaveNested restores the caller's epoch and
+  // deadline.
+  struct Outer {
+    uint64_t epoch;
+    int64_t deadlineNs;
+  };
+  Outer enterNested(ThreadState& ts, int64_t deadlineNs);
+  void leaveNested(ThreadState& ts, const Outer& outer);
+
  private:
   void run();
 

@@ -1,0 +1,114 @@
+#include "exec/host_context.h"
+
+#include <fmt/format.h>
+
+#include "exec/invoker.h"
+#include "store/kv_store.h"
+#include "store/quote.h"
+#include "util/topic.h"
+
+namespace tern::exec {
+
+namespace {
+
+using wasm::HostReply;
+using wasm::HostStatus;
+
+// Key-value errors as the guest sees them.
+HostReply kvFailure(const Error& e) {
+  HostStatus s = e.code() == ErrorCode::kInvalidArgument     ? HostStatus::kInvalidArgument
+                 : e.code() == ErrorCode::kBodyTooLarge      ? HostStatus::kTooLarge
+                 : e.code() == ErrorCode::kResourceExhausted ? HostStatus::kQuotaExceeded
+                                                             : HostStatus::kIo;
+  return HostReply::fail(s, e.message());
+}
+
+}  // namespace
+
+std::optional<HostReply> HostContext::kvRefusal() const {
+  if (!caller_.capabilities->allowsKv()) {
+    return HostReply::fail(HostStatus::kDenied, caller_.capabilities->kvDenial());
+  }
+  if (!services_.kv) {
+    return HostReply::fail(HostStatus::kUnavailable, "this node has no key-value store");
+  }
+  return std::nullopt;
+}
+
+HostReply HostContext::kvGet(std::string_view key, std::string& value) {
+  if (auto refused = kvRefusal()) return *refused;
+  auto r = services_.kv->get(caller_.function, key);
+  if (!r.ok()) return kvFailure(r.error());
+  if (!*r) return HostReply::fail(HostStatus::kNotFound, "no such key");
+  value = std::move(**r);
+  return HostReply::ok();
+}
+
+HostReply HostContext::kvSet(std::string_view key, std::string_view value) {
+  if (auto refused = kvRefusal()) return *refused;
+  auto r = services_.kv->set(caller_.function, key, value);
+  if (!r.ok()) return kvFailure(r.error());
+  return HostReply::ok();
+}
+
+HostReply HostContext::kvDelete(std::string_view key) {
+  if (auto refused = kvRefusal()) return *refused;
+  auto r = services_.kv->remove(caller_.function, key);
+  if (!r.ok()) return kvFailure(r.error());
+  if (!*r) return HostReply::fail(HostStatus::kNotFound, "no such key");
+  return HostReply::ok();
+}
+
+HostReply HostContext::kvList(std::string_view prefix, std::string_view after, size_t limit,
+                              wasm::KvListPage& page) {
+  if (auto refused = kvRefusal()) return *refused;
+  auto r = services_.kv->list(caller_.function, prefix, after, limit);
+  if (!r.ok()) return kvFailure(r.error());
+  page.keys = std::move(r->keys);
+  page.more = r->more;
+  return HostReply::ok();
+}
+
+HostReply HostContext::publish(std::string_view topic, std::string_view payload) {
+  if (auto ok = checkTopicName(topic); !ok.ok()) {
+    return HostReply::fail(HostStatus::kInvalidArgument, ok.error().message());
+  }
+  if (!caller_.capabilities->allowsPublish(topic)) {
+    return HostReply::fail(HostStatus::kDenied, caller_.capabilities->publishDenial(topic));
+  }
+  if (payload.size() > services_.maxPublishBytes) {
+    return HostReply::fail(HostStatus::kTooLarge,
+                           fmt::format("the payload is {} bytes, the limit is {}", payload.size(),
+                                       services_.maxPublishBytes));
+  }
+  if (!services_.publish) {
+    return HostReply::fail(HostStatus::kUnavailable, "this node cannot publish messages");
+  }
+  auto r = services_.publish(topic, payload);
+  if (r.ok()) return HostReply::ok();
+  const Error& e = r.error();
+  HostStatus s = e.code() == ErrorCode::kUnavailable || e.code() == ErrorCode::kSaturated
+                     ? HostStatus::kUnavailable
+                 : e.code() == ErrorCode::kInvalidArgument ? HostStatus::kInvalidArgument
+                 : e.code() == ErrorCode::kBodyTooLarge    ? HostStatus::kTooLarge
+                 : e.code() == ErrorCode::kTimeout         ? HostStatus::kTimeout
+                                                           : HostStatus::kIo;
+  return HostReply::fail(s, e.message());
+}
+
+HostReply HostContext::invoke(std::string_view function, std::string_view input,
+                              std::string& output) {
+  if (!caller_.capabilities->allowsInvoke(function)) {
+    return HostReply::fail(HostStatus::kDenied, caller_.capabilities->invokeDenial(function));
+  }
+  if (caller_.depth + 1 > services_.maxInvokeDepth) {
+    return HostReply::fail(
+        HostStatus::kDepthExceeded,
+        fmt::format("invoking {} would nest {} invokes deep, the limit is {} (a cycle?)",
+                    store::quoteUntrusted(function), caller_.depth + 1,
+                    services_.maxInvokeDepth));
+  }
+  return invoker_.invokeNested(caller_, function, input, output);
+}
+
+}  // namespace tern::exec
