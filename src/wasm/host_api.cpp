@@ -98,7 +98,9 @@ uint32_t noServices(Sandbox& sb) {
 }
 
 // Runs a host call's body with preemption deferred, then delivers a preemption that
-// arrived meanwhile. The body's C++ objects are gone by then.
+// arrived meanwhile. A call that returns past the invocation's deadline (an invoke whose
+// callee ran into it) ends the invocation at once rather than at the watchdog's next tick.
+// The body's C++ objects are gone by then.
 template <typename F>
 uint32_t hostCall(void* instance, F&& body) {
   checkHostStack();
@@ -109,6 +111,7 @@ uint32_t hostCall(void* instance, F&& body) {
     result = body(*sb);
   }
   checkPreemption();
+  if (sb->deadlineNs && monotonicNs() >= sb->deadlineNs) trapNow(kTrapTimeout);
   return result;
 }
 

@@ -7,6 +7,7 @@
 //   publish TOPIC PAYLOAD   publish
 //   invoke NAME [INPUT]     invoke; prints the callee's output
 //   forward                 invokes $NEXT with this request (a chain); "leaf" without NEXT
+//   caller                  prints $TERN_CALLER ("-" when not invoked by a function)
 //   log LEVEL MESSAGE       log
 //   bad-pointers            every call with a pointer range outside linear memory
 //
@@ -166,6 +167,9 @@ int main(void) {
     fwrite(out, 1, len && out[len - 1] == '\n' ? len - 1 : len, stdout);
     printf(")\n");
     free(out);
+  } else if (strcmp(cmd, "caller") == 0) {
+    const char* caller = getenv("TERN_CALLER");
+    printf("%s\n", caller ? caller : "-");
   } else if (strcmp(cmd, "log") == 0) {
     char* level = word(&rest);
     if (!level) return printf("usage: log LEVEL MESSAGE\n"), 0;
