@@ -1,0 +1,37 @@
+#pragma once
+// The delivery hook of the "http" origin: POSTs the job's JSON (job_json.h) to the job's
+// callback URL, plain http:// only, one request per connection with a deadline. A 2xx
+// answer is success; anything else is an error, which the queue retries with backoff.
+// Boost.Beast is confined to http_callback.cpp.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "async/async_queue.h"
+
+namespace tern::async {
+
+struct CallbackUrl {
+  std::string host;    // name or address; IPv6 without brackets
+  uint16_t port = 80;
+  std::string target;  // path and query, "/" at least
+};
+
+// Parses http://HOST[:PORT][/PATH][?QUERY]. Errors: kInvalidArgument saying what is wrong.
+Result<CallbackUrl> parseCallbackUrl(std::string_view url);
+
+// Sends one POST of `body` (application/json) and reads the answer. Errors: kUnavailable
+// (cannot resolve or connect, no complete answer before the deadline, or a status other
+// than 2xx, which the message names).
+Result<void> postJson(const CallbackUrl& url, std::string_view body, std::string_view jobId,
+                      std::chrono::milliseconds timeout);
+
+// The "http" origin's Delivery: postJson of jobJson(record) to its callback URL (nothing
+// to do without one).
+AsyncQueue::Delivery httpCallbackDelivery(std::chrono::milliseconds timeout);
+// The jobs httpCallbackDelivery has something to do for: those with a callback URL.
+bool hasCallbackUrl(const JobRecord& job);
+
+}  // namespace tern::async
