@@ -29,6 +29,23 @@ bool parseListen(const std::string& s, tern::node::NodeConfig& cfg) {
   return true;
 }
 
+// --coap-listen: "off", or ADDRESS:PORT; empty means the address of --listen, port 5683.
+bool parseCoapListen(const std::string& s, tern::node::NodeConfig& cfg) {
+  if (s == "off") {
+    cfg.coap.enabled = false;
+    return true;
+  }
+  if (s.empty()) {
+    cfg.coap.address = cfg.listenAddress;
+    return true;
+  }
+  tern::node::NodeConfig parsed;
+  if (!parseListen(s, parsed)) return false;
+  cfg.coap.address = parsed.listenAddress;
+  cfg.coap.port = parsed.port;
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -39,6 +56,10 @@ int main(int argc, char** argv) {
   unsigned queue = cfg.queueLimit;
   app.set_config("--config", "", "read options from a TOML/INI file (keys are option names)");
   app.add_option("--listen", listen, "address:port to serve HTTP on")->capture_default_str();
+  std::string coapListen;
+  app.add_option("--coap-listen", coapListen,
+                 "address:port to serve CoAP (UDP) on, or off (default: the --listen address, "
+                 "port 5683)");
   app.add_option("--data", dataDir, "data directory (default $TERN_DATA or ~/.local/share/tern)");
   app.add_option("--workers", cfg.workers, "worker slots (default: one per core)")
       ->check(CLI::Range(1u, 1024u));
@@ -64,6 +85,11 @@ int main(int argc, char** argv) {
   if (!parseListen(listen, cfg)) {
     std::cerr << "ternd: invalid argument: --listen expects ADDRESS:PORT, got \"" << listen
               << "\"\n";
+    return tern::errorKind(tern::ErrorCode::kInvalidArgument).exitStatus;
+  }
+  if (!parseCoapListen(coapListen, cfg)) {
+    std::cerr << "ternd: invalid argument: --coap-listen expects ADDRESS:PORT or off, got \""
+              << coapListen << "\"\n";
     return tern::errorKind(tern::ErrorCode::kInvalidArgument).exitStatus;
   }
   cfg.queueLimit = queue;

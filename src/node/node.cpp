@@ -18,6 +18,7 @@
 #include "store/deployments.h"
 #include "store/kv_store.h"
 #include "store/registry.h"
+#include "triggers/coap_server.h"
 #include "triggers/http_gateway.h"
 #include "util/data_dir.h"
 #include "util/metrics.h"
@@ -76,6 +77,7 @@ struct Node::Impl {
   std::unique_ptr<WorkQueue> managementQueue;
   std::unique_ptr<triggers::HttpGateway> gateway;
   std::unique_ptr<http::Server> server;
+  std::unique_ptr<triggers::CoapServer> coap;
   // Invocations that do not run inline on a serving thread: slow functions, and queued
   // invocations once a slot frees up. As many threads as worker slots.
   std::unique_ptr<WorkQueue> workers;
@@ -191,6 +193,18 @@ Result<void> Node::start() {
         impl_->gateway->handle(std::move(r), std::move(respond));
       });
   if (auto ok = n.server->start(); !ok.ok()) return ok.error();
+  if (cfg.coap.enabled) {
+    n.coap = std::make_unique<triggers::CoapServer>(
+        *n.invoker, n.metrics,
+        triggers::CoapOptions{cfg.coap.address, cfg.coap.port, cfg.maxInvokeBodyBytes});
+    if (auto ok = n.coap->start(); !ok.ok()) {
+      n.server->stop(std::chrono::milliseconds(0));
+      return ok.error();
+    }
+    bool v6 = cfg.coap.address.find(':') != std::string::npos;
+    spdlog::info("serving CoAP on coap://{}{}{}:{}", v6 ? "[" : "", cfg.coap.address,
+                 v6 ? "]" : "", n.coap->port());
+  }
   n.running = true;
   spdlog::info("serving on http://{}:{} with {} worker slot(s); data in {}", cfg.listenAddress,
                n.server->port(), cfg.workers, cfg.dataDir.string());
@@ -202,6 +216,8 @@ void Node::stop() {
   if (!n.running) return;
   n.running = false;
   spdlog::info("draining: no new requests; waiting for invocations in flight");
+  // CoAP answers new requests with 5.03 and waits for its invocations in flight.
+  if (n.coap) n.coap->stop(n.config.drainTimeout);
   // The server stops accepting, closes idle connections, answers keep-alive requests with
   // "Connection: close", and waits for the requests in flight (running or queued).
   n.server->stop(n.config.drainTimeout);
@@ -212,6 +228,8 @@ void Node::stop() {
 }
 
 uint16_t Node::port() const { return impl_->server ? impl_->server->port() : 0; }
+
+uint16_t Node::coapPort() const { return impl_->coap ? impl_->coap->port() : 0; }
 
 const std::string& Node::adminToken() const { return impl_->token; }
 

@@ -17,6 +17,12 @@ namespace tern::node {
 struct NodeConfig {
   std::string listenAddress = "127.0.0.1";
   uint16_t port = 8080;                      // 0: any free port
+  // The CoAP trigger's UDP endpoint, coap://ADDRESS:PORT/fn/NAME (docs/coap.md).
+  struct Coap {
+    bool enabled = true;
+    std::string address = "127.0.0.1";
+    uint16_t port = 5683;  // 0: any free port
+  } coap;
   std::filesystem::path dataDir;            // empty: tern::defaultDataDir()
   unsigned workers = 0;                      // worker slots; 0 = one per core
   unsigned queueLimit = 256;                 // requests waiting for a slot, node-wide
@@ -41,6 +47,7 @@ class Node {
   void stop();
 
   uint16_t port() const;
+  uint16_t coapPort() const;  // 0 when CoAP is off
   const std::string& adminToken() const;
 
   struct Impl;

@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <regex>
@@ -36,6 +37,9 @@ void TerndProcess::start() {
                                        std::to_string(++generation) + ".log");
   std::vector<std::string> argv{(binDir() / "ternd").string(), "--listen", "127.0.0.1:0",
                                 "--data", dataDir_.string()};
+  if (std::find(args_.begin(), args_.end(), "--coap-listen") == args_.end()) {
+    argv.insert(argv.end(), {"--coap-listen", "127.0.0.1:0"});
+  }
   argv.insert(argv.end(), args_.begin(), args_.end());
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
@@ -48,11 +52,14 @@ void TerndProcess::start() {
   posix_spawn_file_actions_destroy(&fa);
   ASSERT_EQ(rc, 0) << "cannot start ternd";
   std::regex serving(R"(serving on http://127\.0\.0\.1:(\d+))");
+  std::regex servingCoap(R"(serving CoAP on coap://\S+:(\d+))");
   for (int i = 0; i < 300; ++i) {
     std::smatch m;
     std::string text = log();
     if (std::regex_search(text, m, serving)) {
       port_ = static_cast<uint16_t>(std::stoi(m[1]));
+      coapPort_ = std::regex_search(text, m, servingCoap) ? static_cast<uint16_t>(std::stoi(m[1]))
+                                                          : 0;
       return;
     }
     int status;

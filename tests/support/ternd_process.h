@@ -1,7 +1,8 @@
 #pragma once
-// A real ternd process for integration tests: its own data directory, a free port chosen
-// by the kernel (--listen 127.0.0.1:0, read back from the log), stopped with SIGTERM or
-// killed with SIGKILL.
+// A real ternd process for integration tests: its own data directory, free ports chosen
+// by the kernel (--listen 127.0.0.1:0 and, unless the arguments say otherwise,
+// --coap-listen 127.0.0.1:0, read back from the log), stopped with SIGTERM or killed with
+// SIGKILL.
 
 #include <sys/types.h>
 
@@ -21,6 +22,7 @@ class TerndProcess {
 
   bool running() const { return pid_ > 0; }
   uint16_t port() const { return port_; }
+  uint16_t coapPort() const { return coapPort_; }  // 0 when CoAP is off
   std::string token() const;
   std::string log() const;
   std::map<std::string, std::string> auth() const;
@@ -38,6 +40,7 @@ class TerndProcess {
   std::filesystem::path logPath_;
   pid_t pid_ = -1;
   uint16_t port_ = 0;
+  uint16_t coapPort_ = 0;
 };
 
 }  // namespace tern::test
