@@ -38,9 +38,11 @@ void Invoker::invoke(InvokeInput input, std::function<void(InvokeOutput)> done) 
     out.error = Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", input.function));
     return done(std::move(out));
   }
-  int64_t queuedAt = wasm::monotonicNs();
+  // The executor's clock (CLOCK_MONOTONIC in a node, like the engine's): arrival times
+  // feed its estimates and deadlines.
+  int64_t queuedAt = executor_.now();
   // The common case allocates nothing: a free slot and a short function run right here.
-  Admission a = executor_.tryRunNow(fn->admission);
+  Admission a = executor_.tryRunNow(fn->admission, queuedAt);
   if (a == Admission::kRunNow && fn->runsInline()) {
     return run(fn, input, out.invocationId, queuedAt, done);
   }
@@ -53,7 +55,18 @@ void Invoker::invoke(InvokeInput input, std::function<void(InvokeOutput)> done) 
       run(fn, deferred->first, id, queuedAt, deferred->second);
     });
   };
-  if (a == Admission::kQueued) a = executor_.admit(fn->admission, runDeferred);
+  // A waiting request the scheduler gives up on (it can no longer meet its deadline).
+  auto refuseDeferred = [fn, deferred, id](Refusal why) {
+    fn->outcomes[FunctionEntry::kRejected]->inc();
+    InvokeOutput refused;
+    refused.invocationId = id;
+    refused.error = refusalError(why, fn->admission.sloMs.load(std::memory_order_relaxed));
+    deferred->second(std::move(refused));
+  };
+  Refusal why = Refusal::kQueueFull;
+  if (a == Admission::kQueued) {
+    a = executor_.admit(fn->admission, queuedAt, runDeferred, refuseDeferred, &why);
+  }
   switch (a) {
     case Admission::kRunNow:
       return runDeferred();
@@ -61,7 +74,7 @@ void Invoker::invoke(InvokeInput input, std::function<void(InvokeOutput)> done) 
       return;  // runDeferred runs when a slot frees up
     case Admission::kRejected:
       fn->outcomes[FunctionEntry::kRejected]->inc();
-      out.error = Error(ErrorCode::kSaturated, "the node is at capacity; retry shortly");
+      out.error = refusalError(why, fn->admission.sloMs.load(std::memory_order_relaxed));
       return deferred->second(std::move(out));
     case Admission::kStopped:
       out.error = Error(ErrorCode::kUnavailable, "the node is shutting down");
@@ -97,7 +110,7 @@ void Invoker::run(const std::shared_ptr<FunctionEntry>& fn, InvokeInput& input,
   out.result = engine_.invoke(active->module, req);
   fn->inFlight->add(-1);
   fn->recordDuration(out.result.durationNs);
-  executor_.finish(fn->admission);
+  executor_.finish(fn->admission, queuedAtNs, out.result.durationNs);
   out.ran = true;
 
   const auto& r = out.result;

@@ -1,0 +1,215 @@
+// The deadline scheduler inside the executor, driven by a manual clock: early refusal of
+// requests that cannot meet their deadline, refusal of requests that waited too long,
+// earliest-deadline-first dispatch, weighted fair shares under overload, re-planning, and
+// the estimates it reports.
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "exec/executor.h"
+
+namespace tern::exec {
+namespace {
+
+constexpr int64_t kMs = 1'000'000;
+
+struct Harness {
+  int64_t t = 1'000'000 * kMs;
+  Executor ex;
+  explicit Harness(uint32_t slots, SchedulingPolicy policy = SchedulingPolicy::kDeadline,
+                   uint32_t queue = 256)
+      : ex(Executor::Options{slots, queue},
+           Executor::Scheduling{policy, std::chrono::milliseconds(250), [this] { return t; }}) {}
+  // One invocation that runs at once and takes `serviceMs`.
+  void runOnce(AdmissionState& f, int64_t serviceMs) {
+    int64_t arrival = t;
+    ASSERT_EQ(ex.tryRunNow(f, arrival), Admission::kRunNow);
+    t += serviceMs * kMs;
+    ex.finish(f, arrival, serviceMs * kMs);
+  }
+};
+
+void setObjective(AdmissionState& f, double sloMs, double percentile = 95, double weight = 1) {
+  f.sloMs = sloMs;
+  f.percentile = percentile;
+  f.weight = weight;
+}
+
+TEST(SchedulerTest, RefusesOnArrivalWhatCannotMeetItsDeadline) {
+  Harness h(1);
+  AdmissionState f;
+  setObjective(f, 10);
+  h.runOnce(f, 4);  // the function takes 4 ms
+  ASSERT_EQ(h.ex.tryRunNow(f, h.t), Admission::kRunNow);  // holds the only slot
+  Refusal why = Refusal::kQueueFull;
+  // Predicted completions: 0.5*4+4 = 6 ms, 1.5*4+4 = 10 ms (just in time), 14 ms (late).
+  EXPECT_EQ(h.ex.admit(f, h.t, [] {}, {}, &why), Admission::kQueued);
+  EXPECT_EQ(h.ex.admit(f, h.t, [] {}, {}, &why), Admission::kQueued);
+  EXPECT_EQ(h.ex.admit(f, h.t, [] {}, {}, &why), Admission::kRejected);
+  EXPECT_EQ(why, Refusal::kDeadline);
+  auto r = h.ex.report(f);
+  EXPECT_EQ(r.refusedTotal[static_cast<size_t>(Refusal::kDeadline)], 1u);
+  EXPECT_EQ(r.queued, 2u);
+}
+
+TEST(SchedulerTest, FifoRunsLateInsteadOfRefusing) {
+  Harness h(1, SchedulingPolicy::kFifo);
+  AdmissionState f;
+  setObjective(f, 10);
+  h.runOnce(f, 4);
+  ASSERT_EQ(h.ex.tryRunNow(f, h.t), Admission::kRunNow);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(h.ex.admit(f, h.t, [] {}, {}), Admission::kQueued);
+}
+
+TEST(SchedulerTest, RefusesAWaiterThatCanNoLongerFinishInTime) {
+  Harness h(1);
+  AdmissionState f;
+  setObjective(f, 10);
+  h.runOnce(f, 4);
+  int64_t arrival = h.t;
+  ASSERT_EQ(h.ex.tryRunNow(f, arrival), Admission::kRunNow);
+  int started = 0;
+  std::vector<Refusal> refused;
+  ASSERT_EQ(h.ex.admit(f, h.t, [&] { ++started; }, [&](Refusal r) { refused.push_back(r); }),
+            Admission::kQueued);
+  h.t += 8 * kMs;  // the running invocation overran: 2 ms left before the waiter's deadline
+  h.ex.finish(f, arrival, 8 * kMs);
+  EXPECT_EQ(started, 0);
+  EXPECT_EQ(refused, std::vector<Refusal>{Refusal::kExpired});
+  EXPECT_EQ(h.ex.stats().queued, 0u);
+  EXPECT_EQ(h.ex.stats().running, 0u);
+  EXPECT_EQ(h.ex.report(f).refusedTotal[static_cast<size_t>(Refusal::kExpired)], 1u);
+}
+
+TEST(SchedulerTest, EarliestDeadlineFirstAcrossFunctions) {
+  for (auto policy : {SchedulingPolicy::kDeadline, SchedulingPolicy::kFifo}) {
+    Harness h(1, policy);
+    AdmissionState loose, tight;
+    setObjective(loose, 500);
+    setObjective(tight, 20);
+    h.runOnce(loose, 2);
+    h.runOnce(tight, 2);
+    h.t += 1000 * kMs;  // both idle long enough to be within their shares
+    h.runOnce(loose, 2);
+    h.runOnce(tight, 2);
+    int64_t arrival = h.t;
+    ASSERT_EQ(h.ex.tryRunNow(loose, arrival), Admission::kRunNow);
+    std::vector<std::string> order;
+    ASSERT_EQ(h.ex.admit(loose, h.t, [&] { order.push_back("loose"); }, {}), Admission::kQueued);
+    h.t += kMs;
+    ASSERT_EQ(h.ex.admit(tight, h.t, [&] { order.push_back("tight"); }, {}), Admission::kQueued);
+    h.t += kMs;
+    h.ex.finish(loose, arrival, 2 * kMs);
+    // The tight request arrived later but its deadline is earlier.
+    EXPECT_EQ(order, std::vector<std::string>{policy == SchedulingPolicy::kDeadline ? "tight"
+                                                                                      : "loose"});
+  }
+}
+
+// A saturated node: both functions always have requests waiting. Returns the share of
+// slot time `a` got.
+double saturatedShare(double weightA, double weightB, SchedulingPolicy policy) {
+  Harness h(2, policy, 10000);
+  AdmissionState a, b;
+  setObjective(a, 1000, 95, weightA);
+  setObjective(b, 1000, 95, weightB);
+  const int64_t serviceA = 1 * kMs, serviceB = 4 * kMs;
+  struct Job {
+    int64_t end;
+    AdmissionState* fn;
+    int64_t arrival, service;
+    bool operator>(const Job& o) const { return end > o.end; }
+  };
+  std::priority_queue<Job, std::vector<Job>, std::greater<>> running;
+  std::map<AdmissionState*, int64_t> slotTime;
+  std::function<void(AdmissionState&, int64_t)> submit = [&](AdmissionState& f, int64_t service) {
+    int64_t arrival = h.t;
+    auto start = [&, arrival, service, fp = &f] {
+      running.push({h.t + service, fp, arrival, service});
+      slotTime[fp] += service;
+    };
+    Admission adm = h.ex.tryRunNow(f, arrival);
+    if (adm == Admission::kQueued) adm = h.ex.admit(f, arrival, start, {});
+    if (adm == Admission::kRunNow) start();
+  };
+  // Keep 20 requests of each waiting; offered load far above two slots. Arrivals are
+  // spread like the work: A arrives four times as often (its jobs are four times shorter).
+  for (int i = 0; i < 20; ++i) {
+    submit(a, serviceA);
+    submit(b, serviceB);
+  }
+  int64_t begin = h.t;
+  int64_t measureFrom = begin + 3000 * kMs;  // after the plan has settled
+  std::map<AdmissionState*, int64_t> before;
+  while (h.t < begin + 8000 * kMs) {
+    Job j = running.top();
+    running.pop();
+    h.t = j.end;
+    if (before.empty() && h.t >= measureFrom) before = slotTime;
+    h.ex.finish(*j.fn, j.arrival, j.service);
+    submit(*j.fn, j.service);  // replace what finished with a new request of the same kind
+  }
+  double ta = double(slotTime[&a] - before[&a]), tb = double(slotTime[&b] - before[&b]);
+  return ta / (ta + tb);
+}
+
+TEST(SchedulerTest, OverloadGivesWeightedFairShares) {
+  EXPECT_NEAR(saturatedShare(1, 1, SchedulingPolicy::kDeadline), 0.5, 0.08);
+  EXPECT_NEAR(saturatedShare(3, 1, SchedulingPolicy::kDeadline), 0.75, 0.08);
+  EXPECT_NEAR(saturatedShare(1, 3, SchedulingPolicy::kDeadline), 0.25, 0.08);
+  // FIFO serves requests in arrival order: the function with longer requests takes four
+  // fifths of the slot time whatever the weights.
+  EXPECT_NEAR(saturatedShare(3, 1, SchedulingPolicy::kFifo), 0.2, 0.05);
+}
+
+TEST(SchedulerTest, ReportsEstimatesTargetsAndAllocations) {
+  Harness h(4);
+  AdmissionState f;
+  setObjective(f, 150, 95);
+  // 40 requests per second of 100 ms for two seconds (back to back on 4 slots).
+  for (int i = 0; i < 80; ++i) {
+    int64_t arrival = h.t;
+    ASSERT_EQ(h.ex.tryRunNow(f, arrival), Admission::kRunNow);
+    h.ex.finish(f, arrival - 100 * kMs, 100 * kMs);
+    h.t += 25 * kMs;
+  }
+  auto r = h.ex.report(f);
+  EXPECT_NEAR(r.window.ratePerSecond, 40, 2);
+  EXPECT_NEAR(r.service.meanNs, 100e6, 1);
+  EXPECT_NEAR(r.service.p95Ns, 100e6, 1);
+  EXPECT_EQ(r.targetSlots, 7);      // the capacity model's answer
+  EXPECT_EQ(r.allocatedSlots, 4);   // all the node has
+  EXPECT_DOUBLE_EQ(r.window.attainment(), 1.0);
+  EXPECT_GT(h.ex.stats().replans, 0u);
+}
+
+TEST(SchedulerTest, SharpRiseReplansBeforeTheControlPeriod) {
+  Harness h(1);
+  AdmissionState f;
+  setObjective(f, 1000);
+  h.runOnce(f, 1);
+  auto before = h.ex.stats().sharpReplans;
+  int64_t arrival = h.t;
+  ASSERT_EQ(h.ex.tryRunNow(f, arrival), Admission::kRunNow);
+  for (int i = 0; i < 20; ++i) h.ex.admit(f, h.t, [] {}, {});  // a burst within 1 ms
+  EXPECT_GT(h.ex.stats().sharpReplans, before);
+}
+
+TEST(SchedulerTest, AttainmentCountsLateAndRefusedRequests) {
+  Harness h(1);
+  AdmissionState f;
+  setObjective(f, 10);
+  h.runOnce(f, 4);   // within
+  h.runOnce(f, 12);  // late
+  auto r = h.ex.report(f);
+  EXPECT_EQ(r.window.completions, 2u);
+  EXPECT_EQ(r.window.withinObjective, 1u);
+  EXPECT_DOUBLE_EQ(r.window.attainment(), 0.5);
+}
+
+}  // namespace
+}  // namespace tern::exec
