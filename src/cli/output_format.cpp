@@ -66,15 +66,20 @@ std::string concurrencyText(int64_t c) {
   return c == 0 ? "unlimited (the node's worker slots)" : std::to_string(c);
 }
 
-std::string envText(const json& version) {
+// The strings of the array `key`, space-separated (each in single quotes when it holds a
+// space, like a cron expression), or "-".
+std::string listText(const json& version, const char* key) {
   std::string out;
-  for (const auto& kv : array(version, "env")) {
-    if (!kv.is_string()) continue;
+  for (const auto& item : array(version, key)) {
+    if (!item.is_string()) continue;
     if (!out.empty()) out += ' ';
-    out += terminalSafe(kv.get<std::string>());
+    std::string text = terminalSafe(item.get<std::string>());
+    out += text.find(' ') == std::string::npos ? text : "'" + text + "'";
   }
   return out.empty() ? "-" : out;
 }
+
+std::string envText(const json& version) { return listText(version, "env"); }
 
 std::string moduleText(const json& version) {
   return fmt::format(
@@ -244,6 +249,14 @@ std::string formatFunctionInfo(const json& info, int64_t nowMs) {
   fields.emplace_back("timeout", fmt::format("{} ms", num(info, "timeout_ms")));
   fields.emplace_back("concurrency", concurrencyText(num(info, "concurrency")));
   fields.emplace_back("env", envText(info));
+  if (!array(info, "triggers").empty()) {
+    std::string triggers = listText(info, "triggers");
+    if (std::string reply = str(info, "reply_topic"); !reply.empty()) {
+      triggers += " (replies to " + terminalSafe(reply) + ")";
+    }
+    fields.emplace_back("triggers", triggers);
+  }
+  if (!array(info, "allow").empty()) fields.emplace_back("allow", listText(info, "allow"));
   int64_t created = num(info, "created_at_ms");
   fields.emplace_back("deployed",
                       fmt::format("{} ({})", formatTimestamp(created), formatAge(created, nowMs)));

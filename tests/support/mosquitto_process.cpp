@@ -141,7 +141,9 @@ std::vector<std::string> MosquittoProcess::Subscription::waitFor(size_t count, i
     lines.clear();
     std::ifstream in(out_);
     std::string line;
-    while (std::getline(in, line)) lines.push_back(line);
+    while (std::getline(in, line)) {
+      if (!line.empty()) lines.push_back(line);  // a payload ending in a newline
+    }
     if (lines.size() >= count || std::chrono::steady_clock::now() > deadline) return lines;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

@@ -169,6 +169,19 @@ TEST_F(OutputFormatTest, InfoWithoutInvocationsSaysNone) {
   EXPECT_EQ(out.find("last"), std::string::npos) << out;
 }
 
+TEST_F(OutputFormatTest, InfoShowsTriggersAndCapabilitiesWhenThereAreAny) {
+  json info = version(1);
+  EXPECT_EQ(formatFunctionInfo(info, kNow).find("triggers:"), std::string::npos);
+  info["triggers"] = {"mqtt:sensors/+/t", "cron:*/5 * * * *"};
+  info["reply_topic"] = "out/\x1b";
+  info["allow"] = {"kv", "publish:alerts/#"};
+  std::string out = formatFunctionInfo(info, kNow);
+  EXPECT_NE(out.find("triggers:     mqtt:sensors/+/t 'cron:*/5 * * * *' (replies to out/\\x1b)\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("allow:        kv publish:alerts/#\n"), std::string::npos) << out;
+}
+
 TEST_F(OutputFormatTest, LogLinesAreTimestampedAndSafe) {
   json logs = {{"lines",
                 {{{"seq", 1},
