@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <iostream>
 
+#include "cli/async_commands.h"
 #include "cli/invoke_command.h"
 #include "cli/manage_commands.h"
 #include "cli/node_client.h"
@@ -88,6 +89,21 @@ int main(int argc, char** argv) {
   invokeCmd->add_option("--method", invoke.method,
                         "HTTP method (default POST with a body, else GET)");
   invokeCmd->add_option("--header", invoke.headers, "request header NAME:VALUE (repeatable)");
+  cli::AsyncInvokeOptions asyncInvoke;
+  bool async = false;
+  invokeCmd->add_flag("--async", async,
+                      "enqueue a durable async invocation and print its id (see tern invocation)");
+  auto* keyOpt = invokeCmd->add_option("--idempotency-key", asyncInvoke.idempotencyKey,
+                                       "with --async: the same key returns the same invocation");
+  auto* callbackOpt = invokeCmd->add_option(
+      "--callback-url", asyncInvoke.callbackUrl,
+      "with --async: http:// URL that receives the outcome as a JSON POST");
+
+  std::string invocationId;
+  auto* invocationCmd =
+      app.add_subcommand("invocation", "Show an async invocation's status and output");
+  invocationCmd->add_option("id", invocationId, "the id printed by tern invoke --async")
+      ->required();
 
   auto* lsCmd = app.add_subcommand("ls", "List the node's functions");
 
@@ -146,7 +162,23 @@ int main(int argc, char** argv) {
   auto& err = std::cerr;
   if (runCmd->parsed()) return cli::runCommand(run, std::cin, out, err);
   if (deployCmd->parsed()) return cli::deployCommand(node, deploy, out, err);
+  if (invokeCmd->parsed() && async) {
+    if (!invoke.path.empty() || !invoke.method.empty() || !invoke.headers.empty()) {
+      std::cerr << "tern: invalid argument: --path, --method and --header do not apply to "
+                   "--async invocations\n";
+      return tern::errorKind(tern::ErrorCode::kInvalidArgument).exitStatus;
+    }
+    asyncInvoke.name = invoke.name;
+    asyncInvoke.data = invoke.data;
+    asyncInvoke.dataFile = invoke.dataFile;
+    return cli::asyncInvokeCommand(node, asyncInvoke, std::cin, out, err);
+  }
+  if (invokeCmd->parsed() && (keyOpt->count() || callbackOpt->count())) {
+    std::cerr << "tern: invalid argument: --idempotency-key and --callback-url need --async\n";
+    return tern::errorKind(tern::ErrorCode::kInvalidArgument).exitStatus;
+  }
   if (invokeCmd->parsed()) return cli::invokeCommand(node, invoke, std::cin, out, err);
+  if (invocationCmd->parsed()) return cli::invocationCommand(node, invocationId, out, err);
   if (lsCmd->parsed()) return cli::listCommand(node, out, err);
   if (infoCmd->parsed()) return cli::infoCommand(node, name, out, err);
   if (logsCmd->parsed()) return cli::logsCommand(node, logs, out, err);

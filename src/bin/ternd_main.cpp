@@ -76,6 +76,27 @@ int main(int argc, char** argv) {
                  "on SIGTERM, how long to wait for invocations in flight")
       ->check(CLI::Range(0u, 3600000u))
       ->capture_default_str();
+  unsigned asyncBackoffMs = static_cast<unsigned>(cfg.async.backoff.count());
+  unsigned asyncRetentionS = static_cast<unsigned>(cfg.async.retention.count() / 1000);
+  app.add_option("--async-attempts", cfg.async.attempts,
+                 "attempts per async invocation, the first included")
+      ->check(CLI::Range(1u, 100u))
+      ->capture_default_str();
+  app.add_option("--async-backoff-ms", asyncBackoffMs,
+                 "delay before the first retry of an async invocation; doubles, capped at 5 min")
+      ->check(CLI::Range(1u, 300000u))
+      ->capture_default_str();
+  app.add_option("--async-retention-s", asyncRetentionS,
+                 "how long finished async invocations stay readable")
+      ->check(CLI::Range(1u, 365u * 86400u))
+      ->capture_default_str();
+  app.add_option("--async-max-pending", cfg.async.maxPending,
+                 "unfinished async invocations before new ones are refused (429)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}))
+      ->capture_default_str();
+  app.add_option("--async-concurrency", cfg.async.concurrency,
+                 "async invocations running at once (default: the worker slots)")
+      ->check(CLI::Range(1u, 1024u));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -93,6 +114,8 @@ int main(int argc, char** argv) {
     return tern::errorKind(tern::ErrorCode::kInvalidArgument).exitStatus;
   }
   cfg.queueLimit = queue;
+  cfg.async.backoff = std::chrono::milliseconds(asyncBackoffMs);
+  cfg.async.retention = std::chrono::seconds(asyncRetentionS);
   cfg.readTimeout = std::chrono::milliseconds(readTimeoutMs);
   cfg.drainTimeout = std::chrono::milliseconds(drainTimeoutMs);
   if (!dataDir.empty()) cfg.dataDir = dataDir;

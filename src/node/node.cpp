@@ -11,6 +11,8 @@
 #include <fstream>
 #include <thread>
 
+#include "async/async_queue.h"
+#include "async/http_callback.h"
 #include "exec/executor.h"
 #include "exec/function_table.h"
 #include "exec/invoker.h"
@@ -75,6 +77,11 @@ struct Node::Impl {
   std::unique_ptr<exec::Invoker> invoker;
   std::unique_ptr<store::Deployments> deployments;
   std::unique_ptr<WorkQueue> managementQueue;
+  async::SystemClock asyncClock;
+  async::SystemRandom asyncRandom;
+  // Durable async invocations; origins other than "http" register their delivery hooks on
+  // it before it starts (just before the HTTP server).
+  std::unique_ptr<async::AsyncQueue> asyncQueue;
   std::unique_ptr<triggers::HttpGateway> gateway;
   std::unique_ptr<http::Server> server;
   std::unique_ptr<triggers::CoapServer> coap;
@@ -166,6 +173,22 @@ Result<void> Node::start() {
   spdlog::info("loaded {} function(s) from {}", report.loaded, cfg.dataDir.string());
   for (const auto& f : report.failures) spdlog::error("cannot load function {}", f);
 
+  async::AsyncOptions ao;
+  ao.file = cfg.dataDir / "queue.db";
+  ao.retry.maxAttempts = cfg.async.attempts;
+  ao.retry.baseMs = cfg.async.backoff.count();
+  ao.deliveryRetry = ao.retry;
+  ao.maxInFlight = cfg.async.concurrency ? cfg.async.concurrency : cfg.workers;
+  ao.maxPending = cfg.async.maxPending;
+  ao.retentionMs = cfg.async.retention.count();
+  ao.stopTimeout = cfg.drainTimeout;
+  auto asyncQueue = async::AsyncQueue::open(
+      ao, async::AsyncDeps{*n.invoker, *n.table, n.metrics, n.asyncClock, n.asyncRandom});
+  if (!asyncQueue.ok()) return asyncQueue.error();
+  n.asyncQueue = std::move(*asyncQueue);
+  n.asyncQueue->setDelivery("http", async::httpCallbackDelivery(std::chrono::seconds(10)),
+                            async::hasCallbackUrl);
+
   n.managementQueue = std::make_unique<WorkQueue>();
   triggers::GatewayLimits limits;
   limits.maxInvokeBody = cfg.maxInvokeBodyBytes;
@@ -173,7 +196,7 @@ Result<void> Node::start() {
   n.gateway = std::make_unique<triggers::HttpGateway>(
       triggers::GatewayDeps{*n.invoker, *n.executor, *n.table, *n.registry, *n.deployments,
                             n.metrics, *n.managementQueue, n.token, "0.1.0",
-                            [this] { return impl_->engineMetrics(); }},
+                            [this] { return impl_->engineMetrics(); }, n.asyncQueue.get()},
       limits);
 
   http::ServerOptions so;
@@ -192,7 +215,11 @@ Result<void> Node::start() {
       [this](http::Request&& r, http::Respond respond) {
         impl_->gateway->handle(std::move(r), std::move(respond));
       });
-  if (auto ok = n.server->start(); !ok.ok()) return ok.error();
+  if (auto ok = n.asyncQueue->start(); !ok.ok()) return ok.error();
+  if (auto ok = n.server->start(); !ok.ok()) {
+    n.asyncQueue->stop();
+    return ok.error();
+  }
   if (cfg.coap.enabled) {
     n.coap = std::make_unique<triggers::CoapServer>(
         *n.invoker, n.metrics,
@@ -221,6 +248,9 @@ void Node::stop() {
   // The server stops accepting, closes idle connections, answers keep-alive requests with
   // "Connection: close", and waits for the requests in flight (running or queued).
   n.server->stop(n.config.drainTimeout);
+  // Async attempts in flight finish (they need the executor and workers); queued jobs wait
+  // in queue.db for the next start.
+  n.asyncQueue->stop();
   bool drained = n.executor->stop(std::chrono::milliseconds(100));
   n.managementQueue->stop();
   n.workers->stop();

@@ -33,6 +33,29 @@ struct NodeConfig {
   std::chrono::milliseconds readTimeout{10000};
   std::chrono::milliseconds idleTimeout{60000};
   std::chrono::milliseconds drainTimeout{30000};
+  // Durable async invocations, <data>/queue.db (docs/design/async.md).
+  struct Async {
+    uint32_t attempts = 5;                     // per job, the first included
+    std::chrono::milliseconds backoff{1000};   // after the first failure; doubles, capped at 5 min
+    std::chrono::milliseconds retention{24 * 3600 * 1000};  // finished jobs are kept this long
+    uint64_t maxPending = 100000;              // unfinished jobs; more are refused (429)
+    unsigned concurrency = 0;                  // jobs in flight at once; 0 = the worker slots
+  } async;
+
+  // The MQTT broker of MQTT triggers, replies, dead letters and the host API's publish;
+  // an empty broker means none (MQTT triggers stay idle, publish is unavailable).
+  struct Mqtt {
+    std::string broker;    // HOST[:PORT]
+    std::string clientId;  // empty: "tern-" and the node's id (<data>/node.id)
+    std::string username;
+    std::string password;
+    std::string caFile;    // TLS when set
+    std::string certFile;
+    std::string keyFile;
+  } mqtt;
+  // Time triggers: after downtime, run once for the latest missed time (true) or skip the
+  // missed runs (false).
+  bool catchUpMissedRuns = false;
 };
 
 class Node {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 #include "exec/executor.h"
@@ -17,6 +18,10 @@
 #include "store/registry.h"
 #include "util/metrics.h"
 #include "util/work_queue.h"
+
+namespace tern::async {
+class AsyncQueue;
+}
 
 namespace tern::triggers {
 
@@ -40,6 +45,8 @@ struct GatewayDeps {
   std::string nodeVersion;
   // Extra metric lines appended to /metrics (engine, process), rendered at scrape time.
   std::function<std::string()> extraMetrics;
+  // Durable async invocations (/v1/async, /v1/invocations); null: those routes answer 503.
+  async::AsyncQueue* asyncQueue = nullptr;
 };
 
 class HttpGateway {
@@ -56,6 +63,10 @@ class HttpGateway {
  private:
   void invoke(http::Request&& req, std::string name, std::string rest, http::Respond respond);
   http::Response management(const http::Request& req);
+  // The scheduler's state for /v1/status: policy, re-planning, and each function's view.
+  nlohmann::json schedulerJson() const;
+  // /v1/async/NAME and /v1/invocations/ID (async_routes.cpp), after the token check.
+  void asyncRoute(http::Request&& req, http::Respond respond);
 
   GatewayDeps deps_;
   GatewayLimits limits_;
