@@ -8,6 +8,8 @@
 
 #include <CLI/CLI.hpp>
 #include <charconv>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 #include "node/node.h"
@@ -76,6 +78,22 @@ int main(int argc, char** argv) {
                  "on SIGTERM, how long to wait for invocations in flight")
       ->check(CLI::Range(0u, 3600000u))
       ->capture_default_str();
+  std::string mqttPasswordFile;
+  std::string missedRuns = "skip";
+  app.add_option("--mqtt-broker", cfg.mqtt.broker,
+                 "MQTT broker HOST[:PORT] for MQTT triggers and publish (default: none)");
+  app.add_option("--mqtt-client-id", cfg.mqtt.clientId,
+                 "MQTT client id naming the node's persistent session (default: tern-NODEID)");
+  app.add_option("--mqtt-username", cfg.mqtt.username, "MQTT user name");
+  app.add_option("--mqtt-password-file", mqttPasswordFile,
+                 "file holding the MQTT password (or set TERN_MQTT_PASSWORD)");
+  app.add_option("--mqtt-ca-file", cfg.mqtt.caFile, "connect with TLS, trusting this CA bundle");
+  app.add_option("--mqtt-cert-file", cfg.mqtt.certFile, "TLS client certificate (PEM)");
+  app.add_option("--mqtt-key-file", cfg.mqtt.keyFile, "TLS client key (PEM)");
+  app.add_option("--missed-runs", missedRuns,
+                 "time triggers after downtime: skip the missed runs, or run-once for the latest")
+      ->check(CLI::IsMember({"skip", "run-once"}))
+      ->capture_default_str();
   unsigned asyncBackoffMs = static_cast<unsigned>(cfg.async.backoff.count());
   unsigned asyncRetentionS = static_cast<unsigned>(cfg.async.retention.count() / 1000);
   app.add_option("--async-attempts", cfg.async.attempts,
@@ -119,6 +137,16 @@ int main(int argc, char** argv) {
   cfg.readTimeout = std::chrono::milliseconds(readTimeoutMs);
   cfg.drainTimeout = std::chrono::milliseconds(drainTimeoutMs);
   if (!dataDir.empty()) cfg.dataDir = dataDir;
+  cfg.catchUpMissedRuns = missedRuns == "run-once";
+  if (const char* pw = std::getenv("TERN_MQTT_PASSWORD")) cfg.mqtt.password = pw;
+  if (!mqttPasswordFile.empty()) {
+    std::ifstream in(mqttPasswordFile);
+    if (!in || !std::getline(in, cfg.mqtt.password)) {
+      std::cerr << "ternd: invalid argument: cannot read --mqtt-password-file \""
+                << mqttPasswordFile << "\"\n";
+      return tern::errorKind(tern::ErrorCode::kInvalidArgument).exitStatus;
+    }
+  }
 
   spdlog::set_default_logger(spdlog::stderr_color_mt("ternd"));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");

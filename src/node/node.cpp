@@ -10,9 +10,12 @@
 
 #include <fstream>
 #include <thread>
+#include <vector>
 
 #include "async/async_queue.h"
 #include "async/http_callback.h"
+#include "events/clock.h"
+#include "events/scheduler.h"
 #include "exec/executor.h"
 #include "exec/function_table.h"
 #include "exec/invoker.h"
@@ -21,7 +24,9 @@
 #include "store/kv_store.h"
 #include "store/registry.h"
 #include "triggers/coap_server.h"
+#include "triggers/event_router.h"
 #include "triggers/http_gateway.h"
+#include "triggers/mqtt_client.h"
 #include "util/data_dir.h"
 #include "util/metrics.h"
 #include "util/process_stats.h"
@@ -34,17 +39,20 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Reads <data>/admin.token, creating it (32 random bytes, hex, mode 0600) on first start.
-Result<std::string> loadOrCreateToken(const fs::path& dataDir) {
-  fs::path path = dataDir / "admin.token";
+// Reads <data>/NAME, creating it (`bytes` random bytes, hex, mode 0600) on first start.
+Result<std::string> loadOrCreateRandomHex(const fs::path& dataDir, const std::string& name,
+                                          size_t bytes) {
+  fs::path path = dataDir / name;
   std::ifstream in(path);
   std::string token;
-  if (in && std::getline(in, token) && token.size() >= 32) return token;
-  unsigned char raw[32];
-  if (RAND_bytes(raw, sizeof raw) != 1) return Error(ErrorCode::kInternal, "no randomness");
+  if (in && std::getline(in, token) && token.size() >= 2 * bytes) return token;
+  std::vector<unsigned char> raw(bytes);
+  if (RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1) {
+    return Error(ErrorCode::kInternal, "no randomness");
+  }
   token.clear();
   for (unsigned char c : raw) token += fmt::format("{:02x}", c);
-  fs::path tmp = dataDir / "admin.token.tmp";
+  fs::path tmp = dataDir / (name + ".tmp");
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Error(ErrorCode::kIo, "cannot write " + tmp.string());
   std::string line = token + "\n";
@@ -85,13 +93,71 @@ struct Node::Impl {
   std::unique_ptr<triggers::HttpGateway> gateway;
   std::unique_ptr<http::Server> server;
   std::unique_ptr<triggers::CoapServer> coap;
+  // MQTT and time triggers (see triggers/event_router.h); mqtt only with a broker.
+  events::SystemClock eventClock;
+  std::unique_ptr<events::Scheduler> scheduler;
+  std::unique_ptr<triggers::MqttClient> mqtt;
+  std::unique_ptr<triggers::EventRouter> eventRouter;
   // Invocations that do not run inline on a serving thread: slow functions, and queued
   // invocations once a slot frees up. As many threads as worker slots.
   std::unique_ptr<WorkQueue> workers;
   bool running = false;
 
   std::string engineMetrics() const;
+  Result<void> openEventSources();
 };
+
+// The scheduler, the MQTT client and the router between them and the async queue. Called
+// once the queue exists and the functions are loaded; the sources start with the queue.
+Result<void> Node::Impl::openEventSources() {
+  events::SchedulerOptions so;
+  so.databasePath = (config.dataDir / "schedules.db").string();
+  so.missedRuns = config.catchUpMissedRuns ? events::MissedRuns::kRunOnce : events::MissedRuns::kSkip;
+  so.onError = [](const Error& e) { spdlog::error("time triggers: {}", e.message()); };
+  auto scheduler = events::Scheduler::open(so, eventClock);
+  if (!scheduler.ok()) return scheduler.error();
+  this->scheduler = std::move(*scheduler);
+
+  if (!config.mqtt.broker.empty()) {
+    auto address = triggers::parseBrokerAddress(config.mqtt.broker);
+    if (!address.ok()) return address.error();
+    triggers::MqttOptions mo;
+    mo.host = address->first;
+    mo.port = address->second;
+    mo.clientId = config.mqtt.clientId;
+    if (mo.clientId.empty()) {
+      auto id = loadOrCreateRandomHex(config.dataDir, "node.id", 8);
+      if (!id.ok()) return id.error();
+      mo.clientId = "tern-" + *id;
+    }
+    mo.username = config.mqtt.username;
+    mo.password = config.mqtt.password;
+    mo.caFile = config.mqtt.caFile;
+    mo.certFile = config.mqtt.certFile;
+    mo.keyFile = config.mqtt.keyFile;
+    mqtt = std::make_unique<triggers::MqttClient>(
+        mo, [this](std::string_view topic, std::string_view payload) {
+          return eventRouter->onMqttMessage(topic, payload);
+        });
+    publish = [this](std::string_view topic, std::string_view payload) {
+      return mqtt->publish(topic, payload, triggers::PublishWait::kQueued);
+    };
+  }
+  triggers::EventRouterOptions ro;
+  ro.maxPayloadBytes = config.maxInvokeBodyBytes;
+  eventRouter = std::make_unique<triggers::EventRouter>(ro, *asyncQueue, mqtt.get(), *this->scheduler,
+                                                        metrics);
+  asyncQueue->setDelivery(
+      "mqtt", [this](const async::JobRecord& job) { return eventRouter->deliverMqtt(job); },
+      &triggers::EventRouter::wantsDelivery);
+  for (const auto& fn : table->all()) {
+    if (auto active = fn->active()) eventRouter->update(fn->name, &active->config);
+  }
+  table->setObserver([this](const std::string& name, const exec::ActiveVersion* active) {
+    eventRouter->update(name, active ? &active->config : nullptr);
+  });
+  return {};
+}
 
 std::string Node::Impl::engineMetrics() const {
   std::string out;
@@ -140,7 +206,7 @@ Result<void> Node::start() {
     return Error(ErrorCode::kIo,
                  fmt::format("cannot create data directory {}: {}", cfg.dataDir.string(), ec.message()));
   }
-  auto token = loadOrCreateToken(cfg.dataDir);
+  auto token = loadOrCreateRandomHex(cfg.dataDir, "admin.token", 32);
   if (!token.ok()) return token.error();
   n.token = *token;
 
@@ -188,6 +254,7 @@ Result<void> Node::start() {
   n.asyncQueue = std::move(*asyncQueue);
   n.asyncQueue->setDelivery("http", async::httpCallbackDelivery(std::chrono::seconds(10)),
                             async::hasCallbackUrl);
+  if (auto ok = n.openEventSources(); !ok.ok()) return ok.error();
 
   n.managementQueue = std::make_unique<WorkQueue>();
   triggers::GatewayLimits limits;
@@ -216,7 +283,19 @@ Result<void> Node::start() {
         impl_->gateway->handle(std::move(r), std::move(respond));
       });
   if (auto ok = n.asyncQueue->start(); !ok.ok()) return ok.error();
+  // Events become jobs from here on; a broker that cannot be reached is retried in the
+  // background and never delays serving.
+  n.scheduler->start();
+  if (n.mqtt) {
+    if (auto ok = n.mqtt->start(); !ok.ok()) {
+      n.scheduler->stop();
+      n.asyncQueue->stop();
+      return ok.error();
+    }
+  }
   if (auto ok = n.server->start(); !ok.ok()) {
+    n.scheduler->stop();
+    if (n.mqtt) n.mqtt->stop();
     n.asyncQueue->stop();
     return ok.error();
   }
@@ -248,9 +327,13 @@ void Node::stop() {
   // The server stops accepting, closes idle connections, answers keep-alive requests with
   // "Connection: close", and waits for the requests in flight (running or queued).
   n.server->stop(n.config.drainTimeout);
+  // No new time-trigger runs. MQTT messages arriving from now on cannot be stored (the
+  // queue stops) and stay unacknowledged for the next start.
+  n.scheduler->stop();
   // Async attempts in flight finish (they need the executor and workers); queued jobs wait
   // in queue.db for the next start.
   n.asyncQueue->stop();
+  if (n.mqtt) n.mqtt->stop();
   bool drained = n.executor->stop(std::chrono::milliseconds(100));
   n.managementQueue->stop();
   n.workers->stop();

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "events/trigger_spec.h"
+
 namespace tern::store {
 
 exec::FunctionVersionConfig toConfig(const FunctionVersion& v) {
@@ -57,6 +59,9 @@ Result<FunctionVersion> Deployments::deploy(const std::string& name,
   // Capabilities are checked before anything is stored: an invalid one records nothing.
   auto caps = exec::parseCapabilities(settings.allow);
   if (!caps.ok()) return caps.error();
+  if (auto ok = events::checkTriggers(settings.triggers, settings.replyTopic); !ok.ok()) {
+    return ok.error();
+  }
   std::lock_guard lock(lockFor(name));
   // Compile first: a module that cannot run is not recorded at all.
   auto compiled = engine_.load(module);
