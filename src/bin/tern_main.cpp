@@ -77,6 +77,15 @@ int main(int argc, char** argv) {
                         "grant a host API capability (repeatable): kv, publish:TOPIC_FILTER, "
                         "invoke:NAME");
 
+  double sloMs = 0, sloPercentile = 0, weight = 1;
+  auto* sloOpt = deployCmd->add_option(
+      "--slo-ms", sloMs, "response-time objective in ms (default: none, best effort)");
+  auto* sloPercentileOpt = deployCmd->add_option(
+      "--slo-percentile", sloPercentile,
+      "the objective holds at this percentile, e.g. 95 (default: the mean)");
+  auto* weightOpt = deployCmd->add_option(
+      "--weight", weight, "share of the node's worker slots when oversubscribed (default 1)");
+
   cli::InvokeOptions invoke;
   std::string data, dataFile;
   auto* invokeCmd = app.add_subcommand("invoke", "Invoke a function through the node");
@@ -154,6 +163,9 @@ int main(int argc, char** argv) {
   if (memoryOpt->count()) deploy.memoryMb = memoryMb;
   if (timeoutOpt->count()) deploy.timeoutMs = timeoutMs;
   if (concurrencyOpt->count()) deploy.concurrency = concurrency;
+  if (sloOpt->count()) deploy.sloMs = sloMs;
+  if (sloPercentileOpt->count()) deploy.sloPercentile = sloPercentile;
+  if (weightOpt->count()) deploy.weight = weight;
   if (dataOpt->count()) invoke.data = data;
   if (percentileOpt->count()) plan.percentile = percentile;
   if (dataFileOpt->count()) invoke.dataFile = dataFile;

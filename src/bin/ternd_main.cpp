@@ -68,6 +68,17 @@ int main(int argc, char** argv) {
   app.add_option("--queue", queue, "requests that may wait for a slot before 429")
       ->check(CLI::Range(0u, 1000000u))
       ->capture_default_str();
+  std::string scheduler = "deadline";
+  app.add_option("--scheduler", scheduler,
+                 "how waiting requests get worker slots: deadline (objectives, fair shares, "
+                 "early refusal) or fifo")
+      ->check(CLI::IsMember({"deadline", "fifo"}))
+      ->capture_default_str();
+  unsigned controlPeriodMs = static_cast<unsigned>(cfg.controlPeriod.count());
+  app.add_option("--control-period-ms", controlPeriodMs,
+                 "how often the scheduler re-plans slot allocations")
+      ->check(CLI::Range(1u, 1000u))
+      ->capture_default_str();
   unsigned readTimeoutMs = static_cast<unsigned>(cfg.readTimeout.count());
   unsigned drainTimeoutMs = static_cast<unsigned>(cfg.drainTimeout.count());
   app.add_option("--read-timeout-ms", readTimeoutMs,
@@ -132,6 +143,9 @@ int main(int argc, char** argv) {
     return tern::errorKind(tern::ErrorCode::kInvalidArgument).exitStatus;
   }
   cfg.queueLimit = queue;
+  cfg.scheduling =
+      scheduler == "fifo" ? tern::exec::SchedulingPolicy::kFifo : tern::exec::SchedulingPolicy::kDeadline;
+  cfg.controlPeriod = std::chrono::milliseconds(controlPeriodMs);
   cfg.async.backoff = std::chrono::milliseconds(asyncBackoffMs);
   cfg.async.retention = std::chrono::seconds(asyncRetentionS);
   cfg.readTimeout = std::chrono::milliseconds(readTimeoutMs);

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cli/output_format.h"
+#include "exec/capacity_model.h"
 
 namespace tern::cli {
 
@@ -105,6 +106,19 @@ Result<std::string> deployTarget(const DeployOptions& o) {
   for (const auto& t : o.triggers) query.push_back("trigger=" + percentEncode(t));
   if (!o.replyTopic.empty()) query.push_back("reply_topic=" + percentEncode(o.replyTopic));
   for (const auto& a : o.allow) query.push_back("allow=" + percentEncode(a));
+  if (o.sloPercentile && !o.sloMs) {
+    return Error(ErrorCode::kInvalidArgument, "--slo-percentile needs --slo-ms");
+  }
+  if (o.sloMs) {
+    exec::Objective objective{*o.sloMs, o.sloPercentile};
+    if (auto ok = exec::checkObjective(objective); !ok.ok()) return ok.error();
+    query.push_back(fmt::format("slo_ms={}", *o.sloMs));
+    if (o.sloPercentile) query.push_back(fmt::format("slo_percentile={}", *o.sloPercentile));
+  }
+  if (o.weight) {
+    if (auto ok = exec::checkWeight(*o.weight); !ok.ok()) return ok.error();
+    query.push_back(fmt::format("weight={}", *o.weight));
+  }
   std::string target = functionPath(o.name);
   for (size_t i = 0; i < query.size(); ++i) target += (i == 0 ? "?" : "&") + query[i];
   return target;

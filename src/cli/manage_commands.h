@@ -33,6 +33,9 @@ struct DeployOptions {
   std::vector<std::string> triggers;  // mqtt:FILTER, cron:"EXPR", every:DURATION
   std::string replyTopic;             // for MQTT triggers
   std::vector<std::string> allow;     // host API capabilities
+  std::optional<double> sloMs;        // response-time objective; unset: best effort
+  std::optional<double> sloPercentile;  // unset: a mean objective
+  std::optional<double> weight;       // share under overload; unset: 1
 };
 
 // The PUT target for a deploy, "/v1/functions/NAME?memory_mb=...&env=K%3DV", after

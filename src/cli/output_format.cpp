@@ -351,7 +351,53 @@ std::string formatStatus(const json& status, std::string_view nodeUrl) {
   fields.emplace_back("queued", std::to_string(num(status, "queued")));
   fields.emplace_back("rejected", std::to_string(num(status, "rejected")));
   fields.emplace_back("functions", std::to_string(num(status, "functions")));
-  return renderFields(fields);
+  const json* sched = field(status, "scheduler");
+  if (!sched || !sched->is_object()) return renderFields(fields);
+  fields.emplace_back(
+      "scheduler",
+      fmt::format("{} (re-plans every {} ms: {} so far, {} on a sharp rise; last took {:.1f} us)",
+                  terminalSafe(str(*sched, "policy")), num(*sched, "control_period_ms"),
+                  num(*sched, "replans"), num(*sched, "sharp_replans"),
+                  real(*sched, "last_replan_us")));
+  std::string out = renderFields(fields);
+  const json* fns = field(*sched, "functions");
+  if (!fns || !fns->is_object() || fns->empty()) return out;
+  // One row per function: objective, load, the model's target, the allocation and the
+  // slots actually used, attainment over the window and refusals by reason.
+  std::vector<std::vector<std::string>> rows{{"FUNCTION", "OBJECTIVE", "WEIGHT", "RATE/S",
+                                              "SERVICE MS", "TARGET", "ALLOC", "USED",
+                                              "ATTAINMENT", "REFUSED d/e/q"}};
+  for (const auto& [name, f] : fns->items()) {
+    std::string objective = "best effort";
+    if (const json* o = field(f, "objective"); o && o->is_object()) {
+      const json* p = field(*o, "percentile");
+      objective = p && p->is_number()
+                      ? fmt::format("p{:g} <= {:g} ms", p->get<double>(), real(*o, "slo_ms"))
+                      : fmt::format("mean <= {:g} ms", real(*o, "slo_ms"));
+    }
+    const json* service = field(f, "service_ms");
+    std::string serviceText =
+        service ? fmt::format("{:.3g} (p95 {:.3g})", real(*service, "mean"), real(*service, "p95"))
+                : "-";
+    const json* att = field(f, "attainment");
+    std::string attainment = att && att->is_number()
+                                 ? fmt::format("{:.1f}%", att->get<double>() * 100)
+                                 : std::string("-");
+    const json* refused = field(f, "refused_window");
+    std::string refusedText =
+        refused ? fmt::format("{}/{}/{}", num(*refused, "deadline"), num(*refused, "expired"),
+                              num(*refused, "queue_full"))
+                : "-";
+    if (const json* u = field(f, "objective_unreachable"); u && u->is_boolean() && u->get<bool>()) {
+      attainment += " (objective below service time)";
+    }
+    rows.push_back({terminalSafe(name), objective, fmt::format("{:g}", real(f, "weight")),
+                    fmt::format("{:.1f}", real(f, "arrival_rate")), serviceText,
+                    fmt::format("{:.3g}", real(f, "target_slots")),
+                    fmt::format("{:.2f}", real(f, "allocated_slots")),
+                    fmt::format("{:.2f}", real(f, "used_slots")), attainment, refusedText});
+  }
+  return out + "\n" + renderTable(rows);
 }
 
 }  // namespace tern::cli

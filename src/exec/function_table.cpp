@@ -103,6 +103,9 @@ std::shared_ptr<FunctionEntry> FunctionTable::installLocked(
     }
   }
   slot->admission.limit = version->config.concurrency;
+  slot->admission.sloMs = version->config.sloMs;
+  slot->admission.percentile = version->config.sloPercentile;
+  slot->admission.weight = version->config.weight;
   slot->setActive(version);
   return slot;
 }

@@ -100,9 +100,13 @@ TEST_F(EventTriggersTest, MessagesInvokeTheFunctionAndRepliesArePublished) {
   auto bin = raw.waitFor(1);
   ASSERT_EQ(bin.size(), 1u);
   EXPECT_EQ(bin[0], std::string("out/echo \x01\x02\xfe", 12));
+  broker.publish("in/k4/data", "");
+  auto empty = raw.waitFor(2);
+  ASSERT_EQ(empty.size(), 2u) << node.log();
+  EXPECT_EQ(empty[1], "out/echo (null)");  // how mosquitto_sub -v shows a zero-length message
 
   auto metrics = request(node.port(), "GET", "/metrics");
-  EXPECT_NE(metrics.body.find("tern_mqtt_messages_total 3"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("tern_mqtt_messages_total 4"), std::string::npos) << metrics.body;
 }
 
 TEST_F(EventTriggersTest, MessagesSentWhileTheNodeWasDownAreProcessedAfterItReturns) {

@@ -105,9 +105,14 @@ void MosquittoProcess::publish(const std::string& topic, const std::string& payl
     std::ofstream f(file, std::ios::binary);
     f << payload;
   }
-  pid_t pid = spawn({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(port_), "-q", "1",
-                     "-t", topic, "-f", file.string()},
-                    "/dev/null", dir_ / "pub.log");
+  std::vector<std::string> args{"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(port_),
+                                "-q", "1", "-t", topic};
+  if (payload.empty()) {
+    args.push_back("-n");  // a zero-length message
+  } else {
+    args.insert(args.end(), {"-f", file.string()});
+  }
+  pid_t pid = spawn(args, "/dev/null", dir_ / "pub.log");
   ASSERT_GT(pid, 0);
   int status = 0;
   ::waitpid(pid, &status, 0);

@@ -48,6 +48,20 @@ TEST(DeployTargetTest, SendsOnlyTheSettingsGivenWithEnvEncoded) {
             "&env=GREETING%3Dhi%20there&env=Q%3Da%26b%3Dc");
 }
 
+TEST(DeployTargetTest, PassesTriggersReplyTopicAndCapabilitiesEncoded) {
+  DeployOptions o;
+  o.name = "detector";
+  o.triggers = {"mqtt:sensors/+/temp", "cron:*/5 * * * *"};
+  o.replyTopic = "out/#x";
+  o.allow = {"kv", "publish:alerts/#"};
+  auto t = deployTarget(o);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(*t,
+            "/v1/functions/detector?trigger=mqtt%3Asensors%2F%2B%2Ftemp"
+            "&trigger=cron%3A%2A%2F5%20%2A%20%2A%20%2A%20%2A&reply_topic=out%2F%23x"
+            "&allow=kv&allow=publish%3Aalerts%2F%23");
+}
+
 TEST(DeployTargetTest, RefusesOutOfRangeSettingsAndBadEnv) {
   // Applies `change` to valid options and reports whether deployTarget refuses them.
   auto refused = [](auto change) {
