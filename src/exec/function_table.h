@@ -35,6 +35,9 @@ struct FunctionVersionConfig {
   std::vector<std::string> triggers;  // as in store::FunctionSettings
   std::string replyTopic;
   std::vector<std::string> allow;     // host API capabilities, as granted at deploy
+  double sloMs = 0;                   // objective, as in store::FunctionSettings
+  double sloPercentile = 0;
+  double weight = 1;
 };
 
 struct ActiveVersion {

@@ -19,6 +19,7 @@
 #include "exec/executor.h"
 #include "exec/function_table.h"
 #include "exec/invoker.h"
+#include "exec/schedule_metrics.h"
 #include "http/http_server.h"
 #include "store/deployments.h"
 #include "store/kv_store.h"
@@ -184,6 +185,7 @@ std::string Node::Impl::engineMetrics() const {
        double(ps.residentBytes));
   line("tern_process_virtual_memory_bytes", "gauge", "Virtual memory of the node process",
        double(ps.virtualBytes));
+  out += exec::renderScheduleMetrics(*executor, *table);
   return out;
 }
 
@@ -218,7 +220,9 @@ Result<void> Node::start() {
   if (!registry.ok()) return registry.error();
   n.registry = std::move(*registry);
   n.table = std::make_unique<exec::FunctionTable>(n.metrics);
-  n.executor = std::make_unique<exec::Executor>(exec::Executor::Options{cfg.workers, cfg.queueLimit});
+  n.executor = std::make_unique<exec::Executor>(
+      exec::Executor::Options{cfg.workers, cfg.queueLimit},
+      exec::Executor::Scheduling{cfg.scheduling, cfg.controlPeriod, {}});
   n.workers = std::make_unique<WorkQueue>(cfg.workers);
   auto kv = store::KvStore::open(cfg.dataDir);
   if (!kv.ok()) return kv.error();

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "exec/slo_policy.h"
 #include "util/error.h"
 
 namespace tern::node {
@@ -26,6 +27,10 @@ struct NodeConfig {
   std::filesystem::path dataDir;            // empty: tern::defaultDataDir()
   unsigned workers = 0;                      // worker slots; 0 = one per core
   unsigned queueLimit = 256;                 // requests waiting for a slot, node-wide
+  // How waiting requests get worker slots (docs/design/scheduler.md): the deadline
+  // scheduler (objectives, fair shares, early refusal) or plain FIFO for comparison.
+  exec::SchedulingPolicy scheduling = exec::SchedulingPolicy::kDeadline;
+  std::chrono::milliseconds controlPeriod{250};  // re-planning interval, 1..1000 ms
   size_t maxInvokeBodyBytes = 6u << 20;
   size_t maxModuleBytes = 64u << 20;
   size_t maxHeaderBytes = 16u << 10;

@@ -18,7 +18,23 @@ exec::FunctionVersionConfig toConfig(const FunctionVersion& v) {
   c.triggers = v.settings.triggers;
   c.replyTopic = v.settings.replyTopic;
   c.allow = v.settings.allow;
+  c.sloMs = v.settings.sloMs;
+  c.sloPercentile = v.settings.sloPercentile;
+  c.weight = v.settings.weight;
   return c;
+}
+
+Result<void> checkObjectiveSettings(const FunctionSettings& s) {
+  if (s.sloPercentile != 0 && s.sloMs == 0) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "slo_percentile needs an objective: give slo_ms as well");
+  }
+  if (s.sloMs != 0) {
+    exec::Objective o{s.sloMs, std::nullopt};
+    if (s.sloPercentile != 0) o.percentile = s.sloPercentile;
+    if (auto ok = exec::checkObjective(o); !ok.ok()) return ok.error();
+  }
+  return exec::checkWeight(s.weight);
 }
 
 Deployments::Deployments(Registry& registry, wasm::Engine& engine, exec::FunctionTable& table,
@@ -62,6 +78,7 @@ Result<FunctionVersion> Deployments::deploy(const std::string& name,
   if (auto ok = events::checkTriggers(settings.triggers, settings.replyTopic); !ok.ok()) {
     return ok.error();
   }
+  if (auto ok = checkObjectiveSettings(settings); !ok.ok()) return ok.error();
   std::lock_guard lock(lockFor(name));
   // Compile first: a module that cannot run is not recorded at all.
   auto compiled = engine_.load(module);

@@ -55,4 +55,9 @@ class Deployments {
 
 exec::FunctionVersionConfig toConfig(const FunctionVersion& v);
 
+// Checks a deploy's objective and weight (exec/capacity_model.h): an objective must be a
+// positive number of milliseconds, a percentile strictly between 0 and 100 and only with
+// an objective, a weight positive. Errors: kInvalidArgument.
+Result<void> checkObjectiveSettings(const FunctionSettings& settings);
+
 }  // namespace tern::store

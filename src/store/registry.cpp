@@ -106,6 +106,9 @@ Result<std::string> encodeOptions(const FunctionSettings& settings) {
     if (!settings.triggers.empty()) o["triggers"] = settings.triggers;
     if (!settings.replyTopic.empty()) o["reply_topic"] = settings.replyTopic;
     if (!settings.allow.empty()) o["allow"] = settings.allow;
+    if (settings.sloMs > 0) o["slo_ms"] = settings.sloMs;
+    if (settings.sloPercentile > 0) o["slo_percentile"] = settings.sloPercentile;
+    if (settings.weight != 1) o["weight"] = settings.weight;
     return o.dump();
   } catch (const nlohmann::json::exception&) {
     return Error(ErrorCode::kInvalidArgument, "triggers, reply topic and capabilities must be valid UTF-8");
@@ -162,6 +165,16 @@ Result<FunctionVersion> readVersion(const Statement& s) {
   if (auto it = options.find("reply_topic"); it != options.end()) {
     if (!it->is_string()) return corrupt("reply_topic is not a string");
     v.settings.replyTopic = it->get<std::string>();
+  }
+  for (auto [key, out] : {std::pair{"slo_ms", &v.settings.sloMs},
+                          std::pair{"slo_percentile", &v.settings.sloPercentile},
+                          std::pair{"weight", &v.settings.weight}}) {
+    auto it = options.find(key);
+    if (it == options.end()) continue;
+    if (!it->is_number() || !(it->get<double>() > 0)) {
+      return corrupt(std::string(key) + " is not a positive number");
+    }
+    *out = it->get<double>();
   }
   return v;
 }

@@ -34,6 +34,12 @@ struct FunctionSettings {
   // Host API capabilities granted to the function: "kv", "publish:TOPIC_FILTER",
   // "invoke:NAME", "log" (see docs/design/host-api.md).
   std::vector<std::string> allow;
+  // Response-time objective (docs/design/scheduler.md): sloMs 0 is best effort;
+  // sloPercentile 0 makes it a mean objective. `weight` is the function's share of the
+  // node's worker slots when it is oversubscribed.
+  double sloMs = 0;
+  double sloPercentile = 0;
+  double weight = 1;
 };
 
 struct FunctionVersion {

@@ -50,6 +50,9 @@ json versionJson(const store::FunctionVersion& v) {
               {"triggers", v.settings.triggers},
               {"reply_topic", v.settings.replyTopic},
               {"allow", v.settings.allow},
+              {"slo_ms", v.settings.sloMs},
+              {"slo_percentile", v.settings.sloPercentile},
+              {"weight", v.settings.weight},
               {"created_at_ms", v.createdAtMs}};
 }
 
@@ -65,6 +68,60 @@ json recordJson(const exec::InvocationRecord& r) {
 }
 
 // Parses an unsigned query parameter within [lo, hi]; the default if absent.
+// Parses a number query parameter (given at most once); the default if absent. The value's
+// range is checked by whoever uses it.
+Result<double> numberParam(std::string_view query, const char* key, double fallback) {
+  auto values = http::queryValues(query, key);
+  if (values.empty()) return fallback;
+  if (values.size() > 1) {
+    return Error(ErrorCode::kInvalidArgument, fmt::format("{} may be given once", key));
+  }
+  const std::string& v = values[0];
+  double out = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || end != v.data() + v.size() || v.empty()) {
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("{} must be a number, got \"{}\"", key, v));
+  }
+  return out;
+}
+
+// The scheduler's view of one function (docs/design/scheduler.md).
+json scheduleJson(const exec::Executor::FunctionReport& r) {
+  json objective = nullptr;
+  if (r.objective) {
+    objective = json{{"slo_ms", r.objective->sloMs},
+                     {"percentile", r.objective->percentile ? json(*r.objective->percentile)
+                                                            : json("mean")}};
+  }
+  json refused = json::object();
+  json refusedWindow = json::object();
+  for (size_t i = 0; i < exec::kRefusalKinds; ++i) {
+    const char* name = exec::refusalName(static_cast<exec::Refusal>(i));
+    refused[name] = r.refusedTotal[i];
+    refusedWindow[name] = r.window.refusals[i];
+  }
+  return json{{"objective", objective},
+              {"weight", r.weight},
+              {"window_seconds", r.window.windowSeconds},
+              {"arrival_rate", r.window.ratePerSecond},
+              {"service_ms", {{"mean", r.service.meanNs / 1e6},
+                              {"p50", r.service.p50Ns / 1e6},
+                              {"p95", r.service.p95Ns / 1e6},
+                              {"p99", r.service.p99Ns / 1e6},
+                              {"samples", r.service.samples}}},
+              {"target_slots", r.targetSlots},
+              {"allocated_slots", r.allocatedSlots},
+              {"used_slots", r.window.slotsUsed},
+              {"objective_unreachable", r.unreachable},
+              {"running", r.running},
+              {"queued", r.queued},
+              {"completed", r.window.completions},
+              {"attainment", r.objective ? json(r.window.attainment()) : json(nullptr)},
+              {"refused_window", refusedWindow},
+              {"refused_total", refused}};
+}
+
 Result<uint32_t> uintParam(std::string_view query, const char* key, uint32_t fallback,
                            uint32_t lo, uint32_t hi) {
   auto values = http::queryValues(query, key);
@@ -229,6 +286,21 @@ void HttpGateway::invoke(http::Request&& req, std::string name, std::string rest
   });
 }
 
+nlohmann::json HttpGateway::schedulerJson() const {
+  auto ex = deps_.executor.stats();
+  json fns = json::object();
+  for (const auto& fn : deps_.table.all()) {
+    fns[fn->name] = scheduleJson(deps_.executor.report(fn->admission));
+  }
+  return json{{"policy", ex.policy == exec::SchedulingPolicy::kDeadline ? "deadline" : "fifo"},
+              {"control_period_ms", ex.controlPeriod.count()},
+              {"replans", ex.replans},
+              {"sharp_replans", ex.sharpReplans},
+              {"last_replan_us", static_cast<double>(ex.lastReplanNs) / 1e3},
+              {"max_replan_us", static_cast<double>(ex.maxReplanNs) / 1e3},
+              {"functions", fns}};
+}
+
 http::Response HttpGateway::management(const http::Request& req) {
   std::string_view path = req.path;
   const std::string& method = req.method;
@@ -249,7 +321,8 @@ http::Response HttpGateway::management(const http::Request& req) {
                                   {"running", ex.running},
                                   {"queued", ex.queued},
                                   {"rejected", ex.rejected},
-                                  {"functions", list.ok() ? list->size() : 0}});
+                                  {"functions", list.ok() ? list->size() : 0},
+                                  {"scheduler", schedulerJson()}});
   }
   if (path == "/v1/functions") {
     if (method != "GET") return methodNotAllowed();
@@ -308,6 +381,16 @@ http::Response HttpGateway::management(const http::Request& req) {
       }
       if (!reply.empty()) s.replyTopic = std::move(reply[0]);
       s.allow = http::queryValues(req.query, "allow");
+      // The objective and weight are checked by Deployments::deploy.
+      auto slo = numberParam(req.query, "slo_ms", 0);
+      if (!slo.ok()) return fail(slo.error());
+      auto percentile = numberParam(req.query, "slo_percentile", 0);
+      if (!percentile.ok()) return fail(percentile.error());
+      auto weight = numberParam(req.query, "weight", 1);
+      if (!weight.ok()) return fail(weight.error());
+      s.sloMs = *slo;
+      s.sloPercentile = *percentile;
+      s.weight = *weight;
       if (req.body.empty()) {
         return fail(Error(ErrorCode::kInvalidModule, "the request body must be a .wasm module"));
       }
@@ -335,6 +418,7 @@ http::Response HttpGateway::management(const http::Request& req) {
         }
         info["invocations"] = outcomes;
         info["in_flight"] = fn->inFlight->value();
+        info["schedule"] = scheduleJson(deps_.executor.report(fn->admission));
       }
       return jsonResponse(200, info);
     }

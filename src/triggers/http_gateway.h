@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 #include "exec/executor.h"
@@ -62,6 +63,8 @@ class HttpGateway {
  private:
   void invoke(http::Request&& req, std::string name, std::string rest, http::Respond respond);
   http::Response management(const http::Request& req);
+  // The scheduler's state for /v1/status: policy, re-planning, and each function's view.
+  nlohmann::json schedulerJson() const;
   // /v1/async/NAME and /v1/invocations/ID (async_routes.cpp), after the token check.
   void asyncRoute(http::Request&& req, http::Respond respond);
 
