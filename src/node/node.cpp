@@ -287,29 +287,29 @@ Result<void> Node::start() {
         impl_->gateway->handle(std::move(r), std::move(respond));
       });
   if (auto ok = n.asyncQueue->start(); !ok.ok()) return ok.error();
+  // Undoes what has started when a later step fails, so a failed start leaves no thread.
+  auto abandon = [&n](const Error& e) -> Result<void> {
+    if (n.coap) n.coap->stop(std::chrono::milliseconds(0));
+    n.server.reset();  // stops it if it started
+    n.scheduler->stop();
+    if (n.mqtt) n.mqtt->stop();
+    n.asyncQueue->stop();
+    return e;
+  };
   // Events become jobs from here on; a broker that cannot be reached is retried in the
   // background and never delays serving.
   n.scheduler->start();
   if (n.mqtt) {
-    if (auto ok = n.mqtt->start(); !ok.ok()) {
-      n.scheduler->stop();
-      n.asyncQueue->stop();
-      return ok.error();
-    }
+    if (auto ok = n.mqtt->start(); !ok.ok()) return abandon(ok.error());
   }
-  if (auto ok = n.server->start(); !ok.ok()) {
-    n.scheduler->stop();
-    if (n.mqtt) n.mqtt->stop();
-    n.asyncQueue->stop();
-    return ok.error();
-  }
+  if (auto ok = n.server->start(); !ok.ok()) return abandon(ok.error());
   if (cfg.coap.enabled) {
     n.coap = std::make_unique<triggers::CoapServer>(
         *n.invoker, n.metrics,
         triggers::CoapOptions{cfg.coap.address, cfg.coap.port, cfg.maxInvokeBodyBytes});
     if (auto ok = n.coap->start(); !ok.ok()) {
-      n.server->stop(std::chrono::milliseconds(0));
-      return ok.error();
+      n.coap.reset();
+      return abandon(ok.error());
     }
     bool v6 = cfg.coap.address.find(':') != std::string::npos;
     spdlog::info("serving CoAP on coap://{}{}{}:{}", v6 ? "[" : "", cfg.coap.address,
