@@ -25,8 +25,13 @@ class HostApiTest : public ::testing::Test {
   test::TempDir dir;
   test::TerndProcess node{dir.path() / "data"};
 
+  // Deploys compile; on a loaded machine a Rust guest takes a while, so the client waits
+  // longer than request()'s default before giving up.
   HttpReply deploy(const std::string& name, const std::string& wasm, const std::string& query) {
-    return request(node.port(), "PUT", "/v1/functions/" + name + query, wasm, node.auth());
+    std::string raw = "PUT /v1/functions/" + name + query + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    for (const auto& [k, v] : node.auth()) raw += k + ": " + v + "\r\n";
+    raw += "Content-Length: " + std::to_string(wasm.size()) + "\r\nConnection: close\r\n\r\n";
+    return test::sendRaw(node.port(), raw + wasm, 120000);
   }
   void deployOk(const std::string& name, const std::string& query,
                 const char* module = "host_api") {

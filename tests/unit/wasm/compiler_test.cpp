@@ -39,9 +39,15 @@ TEST(CompilerTest, UnknownWasiFunctionAndNonFunctionImportsAreRejected) {
   auto a = c.load(wat(R"((module (import "wasi_snapshot_preview1" "fd_teleport" (func))))"));
   ASSERT_FALSE(a.ok());
   EXPECT_EQ(a.error().message(), "unknown import wasi_snapshot_preview1.fd_teleport");
-  auto b = c.load(wat(R"((module (import "tern" "kv_get" (func))))"));
+  auto b = c.load(wat(R"((module (import "tern" "sql_query" (func))))"));
   ASSERT_FALSE(b.ok());
-  EXPECT_EQ(b.error().message(), "unknown import tern.kv_get");
+  EXPECT_EQ(b.error().message(), "unknown import tern.sql_query");
+  auto t = c.load(wat(R"((module (import "tern" "kv_get" (func))))"));
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.error().message(), "import tern.kv_get has signature :, the host provides iiiii:i");
+  auto m = c.load(wat(R"((module (import "tern" "memory" (memory 1))))"));
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().message(), "unknown import tern.memory");
   auto d = c.load(wat(R"((module (import "wasi_snapshot_preview1" "memory" (memory 1))))"));
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.error().message(), "unknown import wasi_snapshot_preview1.memory");
