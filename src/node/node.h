@@ -46,6 +46,21 @@ struct NodeConfig {
     uint64_t maxPending = 100000;              // unfinished jobs; more are refused (429)
     unsigned concurrency = 0;                  // jobs in flight at once; 0 = the worker slots
   } async;
+
+  // The MQTT broker of MQTT triggers, replies, dead letters and the host API's publish;
+  // an empty broker means none (MQTT triggers stay idle, publish is unavailable).
+  struct Mqtt {
+    std::string broker;    // HOST[:PORT]
+    std::string clientId;  // empty: "tern-" and the node's id (<data>/node.id)
+    std::string username;
+    std::string password;
+    std::string caFile;    // TLS when set
+    std::string certFile;
+    std::string keyFile;
+  } mqtt;
+  // Time triggers: after downtime, run once for the latest missed time (true) or skip the
+  // missed runs (false).
+  bool catchUpMissedRuns = false;
 };
 
 class Node {
