@@ -66,15 +66,17 @@ std::string concurrencyText(int64_t c) {
   return c == 0 ? "unlimited (the node's worker slots)" : std::to_string(c);
 }
 
-// The strings of the array `key`, space-separated (each in single quotes when it holds a
-// space, like a cron expression), or "-".
-std::string listText(const json& version, const char* key) {
+// The strings of the array `key`, space-separated, or "-". With kQuoteSpaces, an item that
+// holds a space (a cron expression) is shown in single quotes.
+enum class ListStyle { kPlain, kQuoteSpaces };
+std::string listText(const json& version, const char* key, ListStyle style = ListStyle::kPlain) {
   std::string out;
   for (const auto& item : array(version, key)) {
     if (!item.is_string()) continue;
     if (!out.empty()) out += ' ';
     std::string text = terminalSafe(item.get<std::string>());
-    out += text.find(' ') == std::string::npos ? text : "'" + text + "'";
+    bool quote = style == ListStyle::kQuoteSpaces && text.find(' ') != std::string::npos;
+    out += quote ? "'" + text + "'" : text;
   }
   return out.empty() ? "-" : out;
 }
@@ -250,7 +252,7 @@ std::string formatFunctionInfo(const json& info, int64_t nowMs) {
   fields.emplace_back("concurrency", concurrencyText(num(info, "concurrency")));
   fields.emplace_back("env", envText(info));
   if (!array(info, "triggers").empty()) {
-    std::string triggers = listText(info, "triggers");
+    std::string triggers = listText(info, "triggers", ListStyle::kQuoteSpaces);
     if (std::string reply = str(info, "reply_topic"); !reply.empty()) {
       triggers += " (replies to " + terminalSafe(reply) + ")";
     }

@@ -531,7 +531,56 @@ class RawDatabase {
 TEST_F(RegistryTest, TheDatabaseUsesWalAndRecordsItsSchemaVersion) {
   RawDatabase raw(dir_.path() / "registry.db");
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.text("PRAGMA user_version"), "1");
+  EXPECT_EQ(raw.text("PRAGMA user_version"), "2");
+}
+
+TEST_F(RegistryTest, TriggersReplyTopicAndCapabilitiesRoundTrip) {
+  FunctionSettings s;
+  s.triggers = {"mqtt:sensors/+/t", "cron:0 6 * * 1-5"};
+  s.replyTopic = "out/t";
+  s.allow = {"kv", "publish:alerts/#"};
+  ASSERT_TRUE(deploy("fn", s).ok());
+  registry_.reset();
+  registry_ = openRegistry();
+  auto v = registry_->active("fn");
+  ASSERT_TRUE(v.ok() && *v);
+  EXPECT_EQ((*v)->settings.triggers, s.triggers);
+  EXPECT_EQ((*v)->settings.replyTopic, "out/t");
+  EXPECT_EQ((*v)->settings.allow, s.allow);
+}
+
+// A registry written by a tern with schema version 1 (no options column) opens, keeps its
+// versions, and is migrated to the current schema.
+TEST(RegistryMigrationTest, SchemaVersionOneIsMigrated) {
+  test::TempDir dir;
+  fs::create_directories(dir.path() / "modules");
+  std::string bytes("\0asm\1\0\0\0", 8);
+  std::string hash = sha256Hex(bytes);
+  { std::ofstream(dir.path() / "modules" / (hash + ".wasm"), std::ios::binary) << bytes; }
+  {
+    RawDatabase raw(dir.path() / "registry.db");
+    raw.text("CREATE TABLE functions (name TEXT NOT NULL PRIMARY KEY, active_version INTEGER "
+             "NOT NULL, updated_at_ms INTEGER NOT NULL) STRICT");
+    raw.text("CREATE TABLE versions (name TEXT NOT NULL REFERENCES functions(name) ON DELETE "
+             "CASCADE, version INTEGER NOT NULL CHECK (version >= 1), module_hash TEXT NOT NULL, "
+             "module_size INTEGER NOT NULL, memory_mb INTEGER NOT NULL, timeout_ms INTEGER NOT "
+             "NULL, concurrency INTEGER NOT NULL, env TEXT NOT NULL, created_at_ms INTEGER NOT "
+             "NULL, PRIMARY KEY (name, version)) STRICT");
+    raw.text("INSERT INTO functions VALUES ('old', 1, 1)");
+    raw.text("INSERT INTO versions VALUES ('old', 1, '" + hash + "', " +
+             std::to_string(bytes.size()) + ", 64, 500, 0, '[\"A=1\"]', 1)");
+    raw.text("PRAGMA user_version = 1");
+  }
+  auto r = Registry::open(dir.path());
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  auto v = (*r)->active("old");
+  ASSERT_TRUE(v.ok() && *v) << (v.ok() ? "missing" : v.error().describe());
+  EXPECT_EQ((*v)->settings.memoryMb, 64u);
+  EXPECT_EQ((*v)->settings.env, std::vector<std::string>{"A=1"});
+  EXPECT_TRUE((*v)->settings.triggers.empty());
+  r->reset();
+  RawDatabase raw(dir.path() / "registry.db");
+  EXPECT_EQ(raw.text("PRAGMA user_version"), "2");
 }
 
 TEST_F(RegistryTest, ADatabaseFromANewerTernIsRefused) {
