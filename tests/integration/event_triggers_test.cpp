@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -186,6 +187,39 @@ TEST_F(EventTriggersTest, BrokerDownAtStartOrLostMidRunNeverStopsHttpServing) {
   auto got = out.waitFor(1, 30000);
   ASSERT_EQ(got.size(), 1u) << node.log();
   EXPECT_EQ(got[0], "out second");
+}
+
+TEST_F(EventTriggersTest, ConnectsOverTlsWithAPassword) {
+  test::MosquittoProcess::Options o;
+  o.tls = true;
+  o.username = "tern-node";
+  o.password = "s3cret pass";
+  test::MosquittoProcess broker(dir.path() / "broker", o);
+  { std::ofstream(dir.path() / "mqtt.password") << o.password << "\n"; }
+  { std::ofstream(dir.path() / "wrong.password") << "not the password\n"; }
+
+  // A wrong password is refused by the broker; the node keeps serving HTTP and retrying.
+  {
+    test::TerndProcess wrong(dir.path() / "wrong",
+                             {"--mqtt-broker", broker.address(), "--mqtt-username", "tern-node",
+                              "--mqtt-password-file", (dir.path() / "wrong.password").string(),
+                              "--mqtt-ca-file", broker.caFile().string()});
+    std::this_thread::sleep_for(500ms);
+    EXPECT_EQ(wrong.log().find("MQTT connected"), std::string::npos) << wrong.log();
+    EXPECT_EQ(request(wrong.port(), "GET", "/healthz").status, 200);
+  }
+
+  test::TerndProcess node(data(), {"--mqtt-broker", broker.address(), "--mqtt-username",
+                                   "tern-node", "--mqtt-password-file",
+                                   (dir.path() / "mqtt.password").string(), "--mqtt-ca-file",
+                                   broker.caFile().string()});
+  ASSERT_EQ(deploy(node, "echo", example("echo"), {"mqtt:secure/in"}, "secure/out").status, 201);
+  waitConnected(node);
+  test::MosquittoProcess::Subscription out(broker, "secure/out");
+  broker.publish("secure/in", "over tls");
+  auto got = out.waitFor(1);
+  ASSERT_EQ(got.size(), 1u) << node.log();
+  EXPECT_EQ(got[0], "secure/out over tls");
 }
 
 TEST_F(EventTriggersTest, TimeTriggersRunTheFunction) {

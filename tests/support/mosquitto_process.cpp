@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -62,12 +63,58 @@ pid_t spawn(const std::vector<std::string>& args, const fs::path& stdoutPath,
   return rc == 0 ? pid : -1;
 }
 
+int run(const std::vector<std::string>& args, const fs::path& log) {
+  pid_t pid = spawn(args, "/dev/null", log);
+  if (pid <= 0) return -1;
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 }  // namespace
 
-MosquittoProcess::MosquittoProcess(fs::path dir) : dir_(std::move(dir)) {
+MosquittoProcess::MosquittoProcess(fs::path dir, Options options)
+    : options_(std::move(options)), dir_(std::move(dir)) {
   fs::create_directories(dir_);
   port_ = freePort();
+  if (options_.tls) makeCertificates();
+  if (!options_.username.empty()) {
+    EXPECT_EQ(run({"mosquitto_passwd", "-b", "-c", (dir_ / "passwords").string(), options_.username,
+                   options_.password},
+                  dir_ / "passwd.log"),
+              0)
+        << "mosquitto_passwd failed";
+  }
   start();
+}
+
+// A CA and a server certificate for 127.0.0.1 (openssl, valid for a day).
+void MosquittoProcess::makeCertificates() {
+  auto d = [&](const char* f) { return (dir_ / f).string(); };
+  fs::path log = dir_ / "openssl.log";
+  ASSERT_EQ(run({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                 "/CN=tern test CA", "-keyout", d("ca.key"), "-out", d("ca.crt")},
+                log),
+            0);
+  ASSERT_EQ(run({"openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+                 "-keyout", d("server.key"), "-out", d("server.csr")},
+                log),
+            0);
+  { std::ofstream(dir_ / "san.ext") << "subjectAltName=IP:127.0.0.1\n"; }
+  ASSERT_EQ(run({"openssl", "x509", "-req", "-in", d("server.csr"), "-CA", d("ca.crt"), "-CAkey",
+                 d("ca.key"), "-CAcreateserial", "-days", "1", "-extfile", d("san.ext"), "-out",
+                 d("server.crt")},
+                log),
+            0);
+}
+
+std::vector<std::string> MosquittoProcess::clientArgs() const {
+  std::vector<std::string> a{"-h", "127.0.0.1", "-p", std::to_string(port_)};
+  if (options_.tls) a.insert(a.end(), {"--cafile", caFile().string()});
+  if (!options_.username.empty()) {
+    a.insert(a.end(), {"-u", options_.username, "-P", options_.password});
+  }
+  return a;
 }
 
 MosquittoProcess::~MosquittoProcess() { stop(); }
@@ -76,8 +123,22 @@ void MosquittoProcess::start() {
   fs::path conf = dir_ / "mosquitto.conf";
   {
     std::ofstream c(conf);
-    c << "listener " << port_ << " 127.0.0.1\n"
-      << "allow_anonymous true\n"
+    c << "listener " << port_ << " 127.0.0.1\n";
+    // Started as root, mosquitto would switch to the "mosquitto" user, which cannot read the
+    // test's directory (keys, persistence): it stays the user that runs the test.
+    if (const passwd* pw = ::getpwuid(::geteuid())) c << "user " << pw->pw_name << "\n";
+    if (options_.tls) {
+      c << "cafile " << caFile().string() << "\n"
+        << "certfile " << (dir_ / "server.crt").string() << "\n"
+        << "keyfile " << (dir_ / "server.key").string() << "\n";
+    }
+    if (options_.username.empty()) {
+      c << "allow_anonymous true\n";
+    } else {
+      c << "allow_anonymous false\n"
+        << "password_file " << (dir_ / "passwords").string() << "\n";
+    }
+    c
       << "persistence true\n"
       << "persistence_location " << dir_.string() << "/\n"
       << "max_queued_messages 100000\n"
@@ -105,8 +166,10 @@ void MosquittoProcess::publish(const std::string& topic, const std::string& payl
     std::ofstream f(file, std::ios::binary);
     f << payload;
   }
-  std::vector<std::string> args{"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(port_),
-                                "-q", "1", "-t", topic};
+  std::vector<std::string> args{"mosquitto_pub"};
+  auto connect = clientArgs();
+  args.insert(args.end(), connect.begin(), connect.end());
+  args.insert(args.end(), {"-q", "1", "-t", topic});
   if (payload.empty()) {
     args.push_back("-n");  // a zero-length message
   } else {
@@ -123,9 +186,11 @@ MosquittoProcess::Subscription::Subscription(const MosquittoProcess& broker,
                                              const std::string& filter) {
   static int n = 0;
   out_ = broker.dir_ / ("sub-" + std::to_string(++n) + ".out");
-  pid_ = spawn({"mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(broker.port_), "-q", "1",
-                "-v", "-t", filter},
-               out_, broker.dir_ / "sub.log");
+  std::vector<std::string> args{"mosquitto_sub"};
+  auto connect = broker.clientArgs();
+  args.insert(args.end(), connect.begin(), connect.end());
+  args.insert(args.end(), {"-q", "1", "-v", "-t", filter});
+  pid_ = spawn(args, out_, broker.dir_ / "sub.log");
   EXPECT_GT(pid_, 0);
   // mosquitto_sub subscribes shortly after it starts; a publish before that would be missed.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));

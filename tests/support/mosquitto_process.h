@@ -14,11 +14,22 @@ namespace tern::test {
 
 class MosquittoProcess {
  public:
-  explicit MosquittoProcess(std::filesystem::path dir);
+  struct Options {
+    // Serve TLS only, with a certificate for 127.0.0.1 signed by a CA made for the test
+    // (caFile()).
+    bool tls = false;
+    // Non-empty: anonymous clients are refused; this user and password are accepted.
+    std::string username;
+    std::string password;
+  };
+  explicit MosquittoProcess(std::filesystem::path dir) : MosquittoProcess(std::move(dir), Options{}) {}
+  MosquittoProcess(std::filesystem::path dir, Options options);
   ~MosquittoProcess();
 
   uint16_t port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  // The CA certificate clients verify the broker with (options.tls).
+  std::filesystem::path caFile() const { return dir_ / "ca.crt"; }
   bool running() const { return pid_ > 0; }
   // SIGTERM and wait (the broker saves its persistence file); start() again on the same port.
   void stop();
@@ -42,6 +53,11 @@ class MosquittoProcess {
   };
 
  private:
+  // Arguments that connect mosquitto_pub/_sub to this broker.
+  std::vector<std::string> clientArgs() const;
+  void makeCertificates();
+
+  Options options_;
   std::filesystem::path dir_;
   pid_t pid_ = -1;
   uint16_t port_ = 0;
