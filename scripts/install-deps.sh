@@ -12,6 +12,8 @@ packages=(
   libboost-dev
   # event triggers: MQTT (libmosquitto; the broker and clients for tests and examples), CoAP
   libmosquitto-dev mosquitto mosquitto-clients libcoap3-dev libcoap3-bin
+  # the cluster: the NATS server (JetStream; hub, leaf nodes, tests) and the C client
+  nats-server libnats-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # clang's sanitizer and libFuzzer runtimes (the asan preset with clang, -DTERN_FUZZ=ON)
   libclang-rt-14-dev

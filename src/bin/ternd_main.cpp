@@ -126,6 +126,37 @@ int main(int argc, char** argv) {
   app.add_option("--async-concurrency", cfg.async.concurrency,
                  "async invocations running at once (default: the worker slots)")
       ->check(CLI::Range(1u, 1024u));
+  auto& cc = cfg.cluster;
+  std::string labels;
+  unsigned heartbeatMs = static_cast<unsigned>(cc.heartbeat.count());
+  unsigned ttlMs = static_cast<unsigned>(cc.ttl.count());
+  unsigned forwardTimeoutMs = static_cast<unsigned>(cc.forwardTimeout.count());
+  app.add_option("--cluster", cc.url,
+                 "join a cluster through the NATS server at nats://HOST:PORT (default: standalone)");
+  app.add_option("--cluster-secret-file", cc.secretFile,
+                 "file with the cluster's shared secret (signs peer messages; required with "
+                 "--cluster)");
+  app.add_option("--node-name", cc.nodeName, "this node's name in the cluster (default: its id)");
+  app.add_option("--site", cc.site, "the site this node belongs to")->capture_default_str();
+  app.add_option("--tier", cc.tier, "edge or cloud")
+      ->check(CLI::IsMember({"edge", "cloud"}))
+      ->capture_default_str();
+  app.add_option("--labels", labels, "labels of this node for placement, k=v,k=v");
+  app.add_option("--advertise", cc.advertise,
+                 "HOST:PORT of this node's HTTP API as peers see it (default: --listen)");
+  app.add_option("--heartbeat-ms", heartbeatMs, "interval of membership heartbeats")
+      ->check(CLI::Range(10u, 60000u))
+      ->capture_default_str();
+  app.add_option("--member-ttl-ms", ttlMs, "a node silent this long leaves the cluster view")
+      ->check(CLI::Range(50u, 600000u))
+      ->capture_default_str();
+  app.add_option("--hop-limit", cc.hopLimit, "how many times one call may be forwarded")
+      ->check(CLI::Range(1u, 8u))
+      ->capture_default_str();
+  app.add_option("--forward-timeout-ms", forwardTimeoutMs,
+                 "how long a forwarded call may take before it fails")
+      ->check(CLI::Range(100u, 3600000u))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -143,6 +174,15 @@ int main(int argc, char** argv) {
     return tern::errorKind(tern::ErrorCode::kInvalidArgument).exitStatus;
   }
   cfg.queueLimit = queue;
+  cc.heartbeat = std::chrono::milliseconds(heartbeatMs);
+  cc.ttl = std::chrono::milliseconds(ttlMs);
+  cc.forwardTimeout = std::chrono::milliseconds(forwardTimeoutMs);
+  for (size_t start = 0; start < labels.size();) {
+    size_t comma = labels.find(',', start);
+    if (comma == std::string::npos) comma = labels.size();
+    if (comma > start) cc.labels.push_back(labels.substr(start, comma - start));
+    start = comma + 1;
+  }
   cfg.scheduling =
       scheduler == "fifo" ? tern::exec::SchedulingPolicy::kFifo : tern::exec::SchedulingPolicy::kDeadline;
   cfg.controlPeriod = std::chrono::milliseconds(controlPeriodMs);

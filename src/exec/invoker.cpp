@@ -35,6 +35,7 @@ void Invoker::invoke(InvokeInput input, std::function<void(InvokeOutput)> done) 
   out.invocationId = nextInvocationId();
   auto fn = table_.find(input.function);
   if (!fn || !fn->active()) {
+    if (remote_ && remote_(input, done, Elsewhere::kNotHere)) return;
     out.error = Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", input.function));
     return done(std::move(out));
   }
@@ -73,6 +74,8 @@ void Invoker::invoke(InvokeInput input, std::function<void(InvokeOutput)> done) 
     case Admission::kQueued:
       return;  // runDeferred runs when a slot frees up
     case Admission::kRejected:
+      // Spill: a peer with capacity takes the call before it is refused here.
+      if (remote_ && remote_(deferred->first, deferred->second, Elsewhere::kSaturated)) return;
       fn->outcomes[FunctionEntry::kRejected]->inc();
       out.error = refusalError(why, fn->admission.sloMs.load(std::memory_order_relaxed));
       return deferred->second(std::move(out));

@@ -23,6 +23,7 @@ struct InvokeInput {
   std::string function;
   std::string body;              // stdin
   std::vector<std::string> env;  // added to the function's own environment
+  uint32_t hops = 0;             // cluster nodes this call was forwarded through
 };
 
 struct InvokeOutput {
@@ -31,6 +32,13 @@ struct InvokeOutput {
   std::optional<Error> error;    // not found, saturated, stopping, or the outcome's error
   wasm::InvocationResult result; // when the function ran
   bool ran = false;
+  std::string node;              // the cluster node that ran it; empty: this node
+};
+
+// Why a call may run on another node of a cluster (cluster/README.md).
+enum class Elsewhere {
+  kNotHere,    // the function is not served by this node
+  kSaturated,  // admission refused it here (the node or the function is at capacity)
 };
 
 class Invoker {
@@ -48,6 +56,13 @@ class Invoker {
   void invoke(InvokeInput input, std::function<void(InvokeOutput)> done);
 
   std::string nextInvocationId();
+
+  // A cluster's forwarding path: offered calls this node cannot run (`why`). It returns
+  // true when it takes the call (and then calls `done` exactly once), false to let the
+  // local answer (404, 429) stand. Set once, before the node serves.
+  using Remote = std::function<bool(InvokeInput& input, std::function<void(InvokeOutput)>& done,
+                                    Elsewhere why)>;
+  void setRemote(Remote remote) { remote_ = std::move(remote); }
 
   // The host API's invoke: runs `function` now on the calling thread, inside the caller's
   // invocation and its worker slot (no slot is taken, so nesting cannot deadlock on a full
@@ -73,6 +88,7 @@ class Invoker {
   FunctionTable& table_;
   Post post_;
   const HostServices services_;
+  Remote remote_;
   const uint32_t idPrefix_;
   std::atomic<uint64_t> idCounter_{0};
 };

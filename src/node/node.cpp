@@ -14,6 +14,7 @@
 
 #include "async/async_queue.h"
 #include "async/http_callback.h"
+#include "cluster/cluster.h"
 #include "events/clock.h"
 #include "events/scheduler.h"
 #include "exec/executor.h"
@@ -102,11 +103,62 @@ struct Node::Impl {
   // Invocations that do not run inline on a serving thread: slow functions, and queued
   // invocations once a slot frees up. As many threads as worker slots.
   std::unique_ptr<WorkQueue> workers;
+  // Membership in a cluster (--cluster); null for a standalone node.
+  std::unique_ptr<cluster::Cluster> cluster;
   bool running = false;
 
   std::string engineMetrics() const;
   Result<void> openEventSources();
+  Result<void> openCluster();
 };
+
+// Joins the cluster named by config.cluster: the node id, the secret, the invoker's
+// remote path. The connection is made in the background; an unreachable NATS server does
+// not stop the node from serving.
+Result<void> Node::Impl::openCluster() {
+  const auto& cc = config.cluster;
+  if (cc.secretFile.empty()) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "--cluster needs --cluster-secret-file: peer messages are signed with it");
+  }
+  auto key = cluster::ClusterKey::fromFile(cc.secretFile);
+  if (!key.ok()) return key.error();
+  auto tier = cluster::parseTier(cc.tier);
+  if (!tier.ok()) return tier.error();
+  for (const auto& l : cc.labels) {
+    if (l.find('=') == std::string::npos || l.front() == '=') {
+      return Error(ErrorCode::kInvalidArgument, fmt::format("label must be KEY=VALUE, got \"{}\"", l));
+    }
+  }
+  cluster::ClusterOptions co;
+  co.url = cc.url;
+  co.nodeId = cc.nodeName;
+  if (co.nodeId.empty()) {
+    auto id = loadOrCreateRandomHex(config.dataDir, "node.id", 8);
+    if (!id.ok()) return id.error();
+    co.nodeId = *id;
+  }
+  co.identity = cluster::NodeIdentity{cc.site, *tier, cc.labels};
+  co.httpAddress = cc.advertise.empty()
+                       ? fmt::format("{}:{}", config.listenAddress, server ? server->port() : config.port)
+                       : cc.advertise;
+  co.heartbeat = cc.heartbeat;
+  co.ttl = cc.ttl;
+  co.hopLimit = cc.hopLimit;
+  co.forwardTimeout = cc.forwardTimeout;
+  co.maxMessageBytes = config.maxInvokeBodyBytes + (1u << 20);
+  co.maxModuleBytes = config.maxModuleBytes;
+  cluster = std::make_unique<cluster::Cluster>(
+      std::move(co), std::move(*key),
+      cluster::ClusterDeps{*invoker, *executor, *table, *registry, *deployments, metrics, [] {
+                             return std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+                           }});
+  invoker->setRemote([this](exec::InvokeInput& in, std::function<void(exec::InvokeOutput)>& done,
+                            exec::Elsewhere why) { return cluster->offer(in, done, why); });
+  return cluster->start();
+}
 
 // The scheduler, the MQTT client and the router between them and the async queue. Called
 // once the queue exists and the functions are loaded; the sources start with the queue.
@@ -267,7 +319,11 @@ Result<void> Node::start() {
   n.gateway = std::make_unique<triggers::HttpGateway>(
       triggers::GatewayDeps{*n.invoker, *n.executor, *n.table, *n.registry, *n.deployments,
                             n.metrics, *n.managementQueue, n.token, "0.1.0",
-                            [this] { return impl_->engineMetrics(); }, n.asyncQueue.get()},
+                            [this] { return impl_->engineMetrics(); }, n.asyncQueue.get(),
+                            [this] { return impl_->cluster ? impl_->cluster->nodeId() : std::string(); },
+                            [this] {
+                              return impl_->cluster ? impl_->cluster->nodesJson() : std::string();
+                            }},
       limits);
 
   http::ServerOptions so;
@@ -289,6 +345,7 @@ Result<void> Node::start() {
   if (auto ok = n.asyncQueue->start(); !ok.ok()) return ok.error();
   // Undoes what has started when a later step fails, so a failed start leaves no thread.
   auto abandon = [&n](const Error& e) -> Result<void> {
+    if (n.cluster) n.cluster->stop();
     if (n.coap) n.coap->stop(std::chrono::milliseconds(0));
     n.server.reset();  // stops it if it started
     n.scheduler->stop();
@@ -303,6 +360,9 @@ Result<void> Node::start() {
     if (auto ok = n.mqtt->start(); !ok.ok()) return abandon(ok.error());
   }
   if (auto ok = n.server->start(); !ok.ok()) return abandon(ok.error());
+  if (!cfg.cluster.url.empty()) {
+    if (auto ok = n.openCluster(); !ok.ok()) return abandon(ok.error());
+  }
   if (cfg.coap.enabled) {
     n.coap = std::make_unique<triggers::CoapServer>(
         *n.invoker, n.metrics,
@@ -331,6 +391,8 @@ void Node::stop() {
   // The server stops accepting, closes idle connections, answers keep-alive requests with
   // "Connection: close", and waits for the requests in flight (running or queued).
   n.server->stop(n.config.drainTimeout);
+  // Peers' calls running here finish and are answered; calls forwarded from here end.
+  if (n.cluster) n.cluster->stop();
   // No new time-trigger runs. MQTT messages arriving from now on cannot be stored (the
   // queue stops) and stay unacknowledged for the next start.
   n.scheduler->stop();

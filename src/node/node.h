@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "exec/slo_policy.h"
 #include "util/error.h"
@@ -61,6 +62,21 @@ struct NodeConfig {
   // Time triggers: after downtime, run once for the latest missed time (true) or skip the
   // missed runs (false).
   bool catchUpMissedRuns = false;
+  // Membership in a cluster over NATS (docs/design/cluster.md); an empty url keeps the
+  // node standalone.
+  struct Cluster {
+    std::string url;         // nats://HOST:PORT
+    std::string nodeName;    // empty: the node's id (<data>/node.id)
+    std::string site = "default";
+    std::string tier = "edge";
+    std::vector<std::string> labels;  // KEY=VALUE
+    std::string secretFile;  // the shared HMAC key of peer messages (required)
+    std::string advertise;   // HOST:PORT peers are told; empty: the listen address
+    std::chrono::milliseconds heartbeat{1000};
+    std::chrono::milliseconds ttl{5000};
+    uint32_t hopLimit = 2;
+    std::chrono::milliseconds forwardTimeout{60000};
+  } cluster;
 };
 
 class Node {

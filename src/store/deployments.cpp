@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "events/trigger_spec.h"
 
 namespace tern::store {
@@ -35,6 +37,34 @@ Result<void> checkObjectiveSettings(const FunctionSettings& s) {
     if (auto ok = exec::checkObjective(o); !ok.ok()) return ok.error();
   }
   return exec::checkWeight(s.weight);
+}
+
+Result<void> checkPlacement(const FunctionSettings::Placement& p) {
+  auto isToken = [](std::string_view s) {
+    return !s.empty() && s.size() <= 63 && std::all_of(s.begin(), s.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    });
+  };
+  for (const auto& s : p.sites) {
+    if (!isToken(s)) {
+      return Error(ErrorCode::kInvalidArgument,
+                   fmt::format("site \"{}\" is not a valid site name: use 1-63 characters a-z, "
+                               "0-9 and '-'",
+                               s));
+    }
+  }
+  if (!p.tier.empty() && p.tier != "edge" && p.tier != "cloud") {
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("tier must be edge or cloud, got \"{}\"", p.tier));
+  }
+  for (const auto& l : p.labels) {
+    size_t eq = l.find('=');
+    if (eq == 0 || eq == std::string::npos || l.size() > 255) {
+      return Error(ErrorCode::kInvalidArgument,
+                   fmt::format("label must be KEY=VALUE, got \"{}\"", l));
+    }
+  }
+  return {};
 }
 
 Deployments::Deployments(Registry& registry, wasm::Engine& engine, exec::FunctionTable& table,
@@ -79,6 +109,7 @@ Result<FunctionVersion> Deployments::deploy(const std::string& name,
     return ok.error();
   }
   if (auto ok = checkObjectiveSettings(settings); !ok.ok()) return ok.error();
+  if (auto ok = checkPlacement(settings.placement); !ok.ok()) return ok.error();
   std::lock_guard lock(lockFor(name));
   // Compile first: a module that cannot run is not recorded at all.
   auto compiled = engine_.load(module);
@@ -96,6 +127,7 @@ Result<FunctionVersion> Deployments::deploy(const std::string& name,
   active->module = *compiled;
   active->capabilities = std::move(*caps);
   table_.install(std::move(active));
+  if (listener_) listener_(name, &*version);
   return version;
 }
 
@@ -104,6 +136,7 @@ Result<FunctionVersion> Deployments::rollback(const std::string& name) {
   auto v = registry_.rollback(name);
   if (!v.ok()) return v.error();
   if (auto ok = activate(*v); !ok.ok()) return ok.error();
+  if (listener_) listener_(name, &*v);
   return v;
 }
 
@@ -120,7 +153,36 @@ Result<void> Deployments::remove(const std::string& name) {
   if (kv_) {
     if (auto gone = kv_->removeNamespace(name); !gone.ok()) return gone.error();
   }
+  if (listener_) listener_(name, nullptr);
   return {};
+}
+
+Result<void> Deployments::adopt(const FunctionVersion& v) {
+  auto caps = exec::parseCapabilities(v.settings.allow);
+  if (!caps.ok()) return caps.error();
+  std::lock_guard lock(lockFor(v.name));
+  auto bytes = registry_.readModule(v.moduleHash);
+  if (!bytes.ok()) return bytes.error();
+  auto module = engine_.load(*bytes);
+  if (!module.ok()) return module.error();
+  if (auto ok = registry_.adoptVersion(v); !ok.ok()) return ok.error();
+  auto active = std::make_shared<exec::ActiveVersion>();
+  active->config = toConfig(v);
+  active->module = *module;
+  active->capabilities = std::move(*caps);
+  table_.install(std::move(active));
+  return {};
+}
+
+Result<bool> Deployments::withdraw(const std::string& name, StateOnWithdraw state) {
+  std::lock_guard lock(lockFor(name));
+  auto removed = registry_.remove(name);
+  if (!removed.ok()) return removed.error();
+  table_.remove(name);
+  if (kv_ && state == StateOnWithdraw::kDelete) {
+    if (auto gone = kv_->removeNamespace(name); !gone.ok()) return gone.error();
+  }
+  return *removed;
 }
 
 Deployments::LoadReport Deployments::loadAll() {

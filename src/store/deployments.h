@@ -6,6 +6,7 @@
 // nothing. Operations on one name are serialised; different names proceed in parallel.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,6 +22,9 @@
 
 namespace tern::store {
 
+// What happens to a function's key-value state when this node stops serving it.
+enum class StateOnWithdraw { kKeep, kDelete };
+
 class Deployments {
  public:
   // `kv`, when given, loses a function's key-value state when the function is removed.
@@ -31,6 +35,20 @@ class Deployments {
                                  const FunctionSettings& settings);
   Result<FunctionVersion> rollback(const std::string& name);
   Result<void> remove(const std::string& name);
+
+  // Called after every successful deploy, rollback and remove made through the calls above
+  // (with the new active version, or null for a removal), on the calling thread while the
+  // function's lock is held, so calls for one function arrive in order. adopt() and
+  // withdraw() do not call it: they apply changes that were made elsewhere (the cluster).
+  // Set before the node serves.
+  using Listener = std::function<void(const std::string& name, const FunctionVersion* active)>;
+  void setListener(Listener listener) { listener_ = std::move(listener); }
+
+  // Makes `v` the active version as numbered elsewhere (Registry::adoptVersion), compiling
+  // it first: a module that does not load records nothing. Its module must be stored.
+  Result<void> adopt(const FunctionVersion& v);
+  // Stops serving `name` and forgets it here; false if it was not here.
+  Result<bool> withdraw(const std::string& name, StateOnWithdraw state);
 
   // Loads every function's active version from the registry into the table (compiled
   // objects come from the on-disk cache). Functions that fail to load are reported and
@@ -49,6 +67,7 @@ class Deployments {
   wasm::Engine& engine_;
   exec::FunctionTable& table_;
   KvStore* kv_;
+  Listener listener_;
   std::mutex locksMu_;
   std::map<std::string, std::unique_ptr<std::mutex>> locks_;
 };
@@ -59,5 +78,9 @@ exec::FunctionVersionConfig toConfig(const FunctionVersion& v);
 // positive number of milliseconds, a percentile strictly between 0 and 100 and only with
 // an objective, a weight positive. Errors: kInvalidArgument.
 Result<void> checkObjectiveSettings(const FunctionSettings& settings);
+
+// Checks a deploy's placement: sites are 1-63 characters a-z, 0-9 and '-', the tier is edge
+// or cloud, labels are KEY=VALUE. Errors: kInvalidArgument.
+Result<void> checkPlacement(const FunctionSettings::Placement& placement);
 
 }  // namespace tern::store

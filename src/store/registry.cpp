@@ -109,6 +109,10 @@ Result<std::string> encodeOptions(const FunctionSettings& settings) {
     if (settings.sloMs > 0) o["slo_ms"] = settings.sloMs;
     if (settings.sloPercentile > 0) o["slo_percentile"] = settings.sloPercentile;
     if (settings.weight != 1) o["weight"] = settings.weight;
+    const auto& pl = settings.placement;
+    if (!pl.sites.empty() || !pl.tier.empty() || !pl.labels.empty()) {
+      o["placement"] = {{"sites", pl.sites}, {"tier", pl.tier}, {"labels", pl.labels}};
+    }
     return o.dump();
   } catch (const nlohmann::json::exception&) {
     return Error(ErrorCode::kInvalidArgument, "triggers, reply topic and capabilities must be valid UTF-8");
@@ -176,6 +180,26 @@ Result<FunctionVersion> readVersion(const Statement& s) {
     }
     *out = it->get<double>();
   }
+  if (auto it = options.find("placement"); it != options.end()) {
+    if (!it->is_object()) return corrupt("placement is not an object");
+    auto& pl = v.settings.placement;
+    auto list = [&](const char* key, std::vector<std::string>& out) {
+      auto e = it->find(key);
+      if (e == it->end()) return true;
+      if (!e->is_array()) return false;
+      for (const auto& x : *e) {
+        if (!x.is_string()) return false;
+        out.push_back(x.get<std::string>());
+      }
+      return true;
+    };
+    auto tier = it->find("tier");
+    if (!list("sites", pl.sites) || !list("labels", pl.labels) ||
+        (tier != it->end() && !tier->is_string())) {
+      return corrupt("placement is malformed");
+    }
+    if (tier != it->end()) pl.tier = tier->get<std::string>();
+  }
   return v;
 }
 
@@ -204,6 +228,7 @@ struct Statements {
   Statement listFunctions;
   Statement deleteVersions;
   Statement deleteFunction;
+  Statement replaceVersion;
 };
 
 struct Registry::Impl {
@@ -279,6 +304,8 @@ Result<void> prepareAll(Database& db, Statements& s) {
        "FROM functions f JOIN versions v ON v.name = f.name GROUP BY f.name ORDER BY f.name"},
       {&s.deleteVersions, "DELETE FROM versions WHERE name = ?1"},
       {&s.deleteFunction, "DELETE FROM functions WHERE name = ?1"},
+      {&s.replaceVersion, "INSERT OR REPLACE INTO versions (" + cols +
+                              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"},
   };
   for (auto& item : items) {
     auto stmt = db.prepare(item.sql);
@@ -522,6 +549,40 @@ Result<bool> Registry::remove(const std::string& name) {
   // (see README.md, "Module garbage collection").
   if (auto r = tx->commit(); !r) return r.error();
   return existed;
+}
+
+Result<void> Registry::adoptVersion(const FunctionVersion& v) {
+  if (auto ok = checkName(v.name); !ok) return ok.error();
+  if (v.version == 0) return Error(ErrorCode::kInvalidArgument, "version numbers start at 1");
+  auto stored = impl_->modules.size(v.moduleHash);
+  if (!stored) return stored.error();
+  if (*stored != v.moduleSize) {
+    return Error(ErrorCode::kInvalidArgument, "module size " + std::to_string(v.moduleSize) +
+                                                  " does not match module " + v.moduleHash);
+  }
+  auto env = encodeEnv(v.settings.env);
+  if (!env) return env.error();
+  auto options = encodeOptions(v.settings);
+  if (!options) return options.error();
+  std::lock_guard lock(impl_->mu);
+  Statements& s = impl_->stmts;
+  auto tx = Transaction::begin(*impl_->db);
+  if (!tx) return tx.error();
+  {
+    StatementUse q(s.upsertFunction);
+    if (auto r = q->bindAll(v.name, int64_t{v.version}, nowMs()); !r) return r.error();
+    if (auto r = q->run(); !r) return r.error();
+  }
+  {
+    StatementUse q(s.replaceVersion);
+    auto bound = q->bindAll(v.name, int64_t{v.version}, v.moduleHash,
+                            static_cast<int64_t>(v.moduleSize), int64_t{v.settings.memoryMb},
+                            int64_t{v.settings.timeoutMs}, int64_t{v.settings.concurrency}, *env,
+                            v.createdAtMs, *options);
+    if (!bound) return bound.error();
+    if (auto r = q->run(); !r) return r.error();
+  }
+  return tx->commit();
 }
 
 }  // namespace tern::store

@@ -40,6 +40,15 @@ struct FunctionSettings {
   double sloMs = 0;
   double sloPercentile = 0;
   double weight = 1;
+  // Where the function runs in a cluster (docs/design/cluster.md): nodes of one of `sites`
+  // (empty: any site), of `tier` ("edge" or "cloud"; empty: any tier) and carrying every
+  // "KEY=VALUE" of `labels`. A standalone node ignores it.
+  struct Placement {
+    std::vector<std::string> sites;
+    std::string tier;
+    std::vector<std::string> labels;
+    bool operator==(const Placement&) const = default;
+  } placement;
 };
 
 struct FunctionVersion {
@@ -89,6 +98,11 @@ class Registry {
   Result<FunctionVersion> rollback(const std::string& name);
   // Deletes the function and all its versions; false if it did not exist.
   Result<bool> remove(const std::string& name);
+  // Makes `v` (its number, module, settings and creation time as given) the active version
+  // of `v.name`, creating the function if new; a stored version with the same number is
+  // replaced. This is how a cluster's registry, which numbers versions, is mirrored. The
+  // module must have been stored with putModule. Errors: kInvalidArgument, kNotFound.
+  Result<void> adoptVersion(const FunctionVersion& v);
 
  private:
   struct Impl;

@@ -53,6 +53,10 @@ json versionJson(const store::FunctionVersion& v) {
               {"slo_ms", v.settings.sloMs},
               {"slo_percentile", v.settings.sloPercentile},
               {"weight", v.settings.weight},
+              {"placement",
+               {{"sites", v.settings.placement.sites},
+                {"tier", v.settings.placement.tier},
+                {"labels", v.settings.placement.labels}}},
               {"created_at_ms", v.createdAtMs}};
 }
 
@@ -273,7 +277,9 @@ void HttpGateway::invoke(http::Request&& req, std::string name, std::string rest
     }
   }
   in.body = std::move(req.body);
-  deps_.invoker.invoke(std::move(in), [respond = std::move(respond)](exec::InvokeOutput out) {
+  std::string here = deps_.clusterNodeId ? deps_.clusterNodeId() : std::string();
+  deps_.invoker.invoke(std::move(in), [respond = std::move(respond),
+                                       here = std::move(here)](exec::InvokeOutput out) {
     http::Response r;
     if (out.error) {
       r = errorResponse(*out.error);
@@ -282,6 +288,10 @@ void HttpGateway::invoke(http::Request&& req, std::string name, std::string rest
     }
     r.headers.push_back({"X-Tern-Invocation-Id", out.invocationId});
     if (out.version) r.headers.push_back({"X-Tern-Function-Version", std::to_string(out.version)});
+    // Where it ran, in a cluster: here, or the node the call was forwarded to.
+    if (!out.node.empty() || !here.empty()) {
+      r.headers.push_back({"X-Tern-Node", out.node.empty() ? here : out.node});
+    }
     respond(std::move(r));
   });
 }
@@ -323,6 +333,18 @@ http::Response HttpGateway::management(const http::Request& req) {
                                   {"rejected", ex.rejected},
                                   {"functions", list.ok() ? list->size() : 0},
                                   {"scheduler", schedulerJson()}});
+  }
+  if (path == "/v1/cluster/nodes") {
+    if (method != "GET") return methodNotAllowed();
+    std::string body = deps_.clusterNodes ? deps_.clusterNodes() : std::string();
+    if (body.empty()) {
+      return fail(Error(ErrorCode::kNotFound,
+                        "this node is standalone: start ternd with --cluster to join a cluster"));
+    }
+    http::Response r;
+    r.contentType = "application/json";
+    r.body = std::move(body);
+    return r;
   }
   if (path == "/v1/functions") {
     if (method != "GET") return methodNotAllowed();
@@ -391,6 +413,12 @@ http::Response HttpGateway::management(const http::Request& req) {
       s.sloMs = *slo;
       s.sloPercentile = *percentile;
       s.weight = *weight;
+      // Placement in a cluster (checked by Deployments::deploy).
+      s.placement.sites = http::queryValues(req.query, "site");
+      auto tier = http::queryValues(req.query, "tier");
+      if (tier.size() > 1) return fail(Error(ErrorCode::kInvalidArgument, "tier may be given once"));
+      if (!tier.empty()) s.placement.tier = std::move(tier[0]);
+      s.placement.labels = http::queryValues(req.query, "label");
       if (req.body.empty()) {
         return fail(Error(ErrorCode::kInvalidModule, "the request body must be a .wasm module"));
       }

@@ -47,6 +47,10 @@ struct GatewayDeps {
   std::function<std::string()> extraMetrics;
   // Durable async invocations (/v1/async, /v1/invocations); null: those routes answer 503.
   async::AsyncQueue* asyncQueue = nullptr;
+  // In a cluster: this node's id (invocation responses carry X-Tern-Node) and the JSON of
+  // GET /v1/cluster/nodes. Empty or unset for a standalone node.
+  std::function<std::string()> clusterNodeId;
+  std::function<std::string()> clusterNodes;
 };
 
 class HttpGateway {

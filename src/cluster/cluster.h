@@ -1,0 +1,84 @@
+#pragma once
+// A node's membership in a tern cluster on NATS (docs/design/cluster.md): heartbeats with
+// its load, the replicated function registry, forwarded calls (routing and spill), and
+// the view of the other nodes behind `tern nodes`. Without a reachable NATS server the
+// node keeps serving what it has; the cluster side reconnects in the background and
+// reconciles the registry when it returns.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "cluster/envelope.h"
+#include "cluster/membership.h"
+#include "exec/executor.h"
+#include "exec/function_table.h"
+#include "exec/invoker.h"
+#include "store/deployments.h"
+#include "store/registry.h"
+#include "util/error.h"
+#include "util/metrics.h"
+
+namespace tern::cluster {
+
+struct ClusterOptions {
+  std::string url;  // nats://HOST:PORT, or several separated by commas
+  std::string nodeId;
+  NodeIdentity identity;
+  std::string httpAddress;  // HOST:PORT announced to peers
+  std::chrono::milliseconds heartbeat{1000};
+  std::chrono::milliseconds ttl{5000};            // a silent node drops out after this
+  uint32_t hopLimit = 2;                          // forwards per call
+  std::chrono::milliseconds forwardTimeout{60000};
+  std::chrono::milliseconds maxClockSkew{60000};  // live messages older or newer are refused
+  size_t maxMessageBytes = 8u << 20;              // peer messages larger are refused
+  size_t maxModuleBytes = 64u << 20;
+};
+
+struct ClusterDeps {
+  exec::Invoker& invoker;
+  exec::Executor& executor;
+  exec::FunctionTable& table;
+  store::Registry& registry;
+  store::Deployments& deployments;
+  MetricsRegistry& metrics;
+  // Unix time in milliseconds: heartbeat expiry and message age are judged on it.
+  std::function<int64_t()> clock;
+};
+
+class Cluster {
+ public:
+  Cluster(ClusterOptions options, ClusterKey key, ClusterDeps deps);
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  // Starts connecting (in the background when the server is not reachable), subscribes,
+  // and starts the heartbeat and registry threads. Errors: kInvalidArgument (bad URL or
+  // options), kInternal (the NATS library failed).
+  Result<void> start();
+  // Stops heartbeats and registry work, answers forwarded calls in flight with
+  // kUnavailable, and closes the connection.
+  void stop();
+
+  // The invoker's remote path (exec::Invoker::setRemote).
+  bool offer(exec::InvokeInput& input, std::function<void(exec::InvokeOutput)>& done,
+             exec::Elsewhere why);
+
+  // JSON for GET /v1/cluster/nodes: this node, its connection, and every known node.
+  std::string nodesJson() const;
+  const std::string& nodeId() const;
+
+  // Applies one registry entry as read from the bucket (exposed for tests of bad input).
+  // Returns false when it was refused.
+  bool applyRecord(std::string_view key, std::string_view value);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tern::cluster
