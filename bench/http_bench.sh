@@ -7,6 +7,7 @@
 #     a node that compiled it before (warm), then the first GET.
 #
 #   bench/http_bench.sh [ROUNDS] [DURATION]      (defaults 5 rounds of 5 s)
+#   TERN_BENCH_TERND=PATH selects another ternd binary (a baseline build).
 #
 # Needs: build/release (ternd, examples), nginx and wrk (scripts/install-deps.sh has wrk;
 # nginx comes from Debian's nginx-light package).
@@ -48,7 +49,7 @@ http {
 }
 EOF2
 nginx -c "$work/nginx.conf" -p "$work" &
-"$bin/ternd" --listen 127.0.0.1:$tern_port --data "$work/node" 2>"$work/ternd.log" &
+"${TERN_BENCH_TERND:-$bin/ternd}" --listen 127.0.0.1:$tern_port --data "$work/node" 2>"$work/ternd.log" &
 ternd_pid=$!
 for _ in $(seq 1 100); do
   [ -f "$work/node/admin.token" ] && curl -sf "http://127.0.0.1:$tern_port/healthz" >/dev/null && break

@@ -172,10 +172,13 @@ Admission Executor::admit(AdmissionState& fn, int64_t arrivalNs, std::function<v
     w.deadlineNs = arrivalNs + static_cast<int64_t>(s.objective->sloMs * 1e6);
     double service = s.window.meanServiceNs();
     if (service > 0) {
-      // The function drains its queue at its allocation, or faster when it has been
-      // getting more (spare slots); at least one slot's worth is assumed before the first
-      // plan gives it an allocation.
-      double slots = std::max(s.allocation, s.window.estimate(arrivalNs).slotsUsed);
+      // Within its share the function is dispatched ahead of everyone over theirs, so it
+      // drains its queue at up to all the node's slots; over its share, at its allocation
+      // (or what it has been getting). Before the first plan one slot is assumed.
+      s.settleCredit(arrivalNs);
+      double slots = s.credit >= 0
+                         ? static_cast<double>(options_.slots)
+                         : std::max(s.allocation, s.window.estimate(arrivalNs).slotsUsed);
       if (slots <= 0) slots = 1;
       slots = std::min<double>(slots, options_.slots);
       int64_t done = predictCompletion(arrivalNs, static_cast<uint32_t>(s.queue.size()),

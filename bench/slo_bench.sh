@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Latency objectives on an oversubscribed node: two functions with different service times
+# and objectives share one worker slot (ternd --workers 1) while an open-loop Poisson load
+# (tern_bench_openloop) ramps from 50% to 150% of the slot's capacity, each function
+# offering half of the load. Two nodes run side by side in the same run, one with the
+# deadline scheduler and one with plain FIFO (ternd --scheduler fifo); each load level is
+# played against both, alternately.
+#
+#   bench/slo_bench.sh [SECONDS_PER_LEVEL]     (default 10)
+#
+#   fast: burns 1 ms per request, objective p95 <= 25 ms, weight 1
+#   slow: burns 4 ms per request, objective p95 <= 100 ms, weight 1
+#
+# Prints a markdown table: per policy, load and function, the attainment (share of sent
+# requests answered within the objective), p95 of answered requests, refusals, and the
+# function's goodput in slots (requests within objective x service time / second).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bin="$root/build/release/bin"
+burner="$root/build/release/tests/guests/burner.wasm"
+secs="${1:-10}"
+work="$(mktemp -d /tmp/tern-slo-bench.XXXXXX)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+start_node() {  # policy port
+  "$bin/ternd" --listen "127.0.0.1:$2" --coap-listen off --data "$work/$1" --workers 1 \
+    --scheduler "$1" 2>"$work/$1.log" &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    [ -f "$work/$1/admin.token" ] && curl -sf "http://127.0.0.1:$2/healthz" >/dev/null && break
+    sleep 0.1
+  done
+  local token
+  token="$(cat "$work/$1/admin.token")"
+  curl -sf -X PUT -H "Authorization: Bearer $token" --data-binary @"$burner" \
+    "http://127.0.0.1:$2/v1/functions/fast?env=BURN_US%3D1000&slo_ms=25&slo_percentile=95" >/dev/null
+  curl -sf -X PUT -H "Authorization: Bearer $token" --data-binary @"$burner" \
+    "http://127.0.0.1:$2/v1/functions/slow?env=BURN_US%3D4000&slo_ms=100&slo_percentile=95" >/dev/null
+}
+start_node deadline 18590
+start_node fifo 18591
+declare -A port=([deadline]=18590 [fifo]=18591)
+
+load() {  # policy percent seconds
+  local fast slow
+  fast=$(awk -v l="$2" 'BEGIN { printf "%.2f", l / 100 * 0.5 / 0.001 }')
+  slow=$(awk -v l="$2" 'BEGIN { printf "%.2f", l / 100 * 0.5 / 0.004 }')
+  "$bin/tern_bench_openloop" --port "${port[$1]}" --duration-s "$3" --seed "$2" \
+    --fn "fast:$fast:25" --fn "slow:$slow:100"
+}
+for p in deadline fifo; do load "$p" 50 2 >/dev/null; done  # warm-up
+
+echo "| policy | load | function | sent | attainment | p95 ms | refused | goodput slots |"
+echo "|---|---|---|---|---|---|---|---|"
+for level in 50 70 90 110 130 150; do
+  for p in deadline fifo; do
+    load "$p" "$level" "$secs" | while read -r line; do
+      eval "$(echo "$line" | tr ' ' '\n' | sed 's/^/r_/')"
+      service=$([ "$r_fn" = fast ] && echo 0.001 || echo 0.004)
+      awk -v p="$p" -v l="$level" -v f="$r_fn" -v s="$r_sent" -v a="$r_attainment" \
+        -v p95="$r_p95_ms" -v rf="$r_refused" -v w="$r_within" -v sv="$service" -v t="$secs" \
+        'BEGIN { printf "| %s | %d%% | %s | %d | %.1f%% | %.1f | %d | %.3f |\n", p, l, f, s, a * 100, p95, rf, w * sv / t }'
+    done
+  done
+done
+echo
+token="$(cat "$work/deadline/admin.token")"
+echo "deadline node after the run:"
+curl -sf -H "Authorization: Bearer $token" http://127.0.0.1:18590/v1/status |
+  python3 -c 'import json,sys; s=json.load(sys.stdin)["scheduler"]; print("replans", s["replans"], "sharp", s["sharp_replans"], "last_replan_us", s["last_replan_us"], "max_replan_us", s["max_replan_us"])'
