@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/async_commands.h"
+#include "cli/cluster_commands.h"
 #include "cli/invoke_command.h"
 #include "cli/manage_commands.h"
 #include "cli/node_client.h"
@@ -77,6 +78,14 @@ int main(int argc, char** argv) {
                         "grant a host API capability (repeatable): kv, publish:TOPIC_FILTER, "
                         "invoke:NAME");
 
+  deployCmd->add_option("--sites", deploy.sites, "in a cluster: run only at these sites")
+      ->delimiter(',');
+  deployCmd->add_option("--tier", deploy.tier, "in a cluster: run only on this tier")
+      ->check(CLI::IsMember({"edge", "cloud"}));
+  deployCmd->add_option("--labels", deploy.labels,
+                        "in a cluster: run only on nodes with these labels, k=v,k=v")
+      ->delimiter(',');
+
   double sloMs = 0, sloPercentile = 0, weight = 1;
   auto* sloOpt = deployCmd->add_option(
       "--slo-ms", sloMs, "response-time objective in ms (default: none, best effort)");
@@ -133,6 +142,7 @@ int main(int argc, char** argv) {
   auto* rmCmd = app.add_subcommand("rm", "Remove a function and all its versions");
   addName(rmCmd, name);
   auto* statusCmd = app.add_subcommand("status", "Show the node's status");
+  auto* nodesCmd = app.add_subcommand("nodes", "List the cluster's nodes with their load");
 
   cli::PlanCapacityOptions plan;
   double percentile = 0;
@@ -198,6 +208,7 @@ int main(int argc, char** argv) {
   if (rollbackCmd->parsed()) return cli::rollbackCommand(node, name, out, err);
   if (rmCmd->parsed()) return cli::removeCommand(node, name, out, err);
   if (statusCmd->parsed()) return cli::statusCommand(node, out, err);
+  if (nodesCmd->parsed()) return cli::nodesCommand(node, out, err);
   if (capacityCmd->parsed()) return cli::planCapacityCommand(plan, node.format, out, err);
   return 0;
 }

@@ -119,6 +119,10 @@ Result<std::string> deployTarget(const DeployOptions& o) {
     if (auto ok = exec::checkWeight(*o.weight); !ok.ok()) return ok.error();
     query.push_back(fmt::format("weight={}", *o.weight));
   }
+  // The node checks the placement's names.
+  for (const auto& site : o.sites) query.push_back("site=" + percentEncode(site));
+  if (!o.tier.empty()) query.push_back("tier=" + percentEncode(o.tier));
+  for (const auto& l : o.labels) query.push_back("label=" + percentEncode(l));
   std::string target = functionPath(o.name);
   for (size_t i = 0; i < query.size(); ++i) target += (i == 0 ? "?" : "&") + query[i];
   return target;

@@ -36,6 +36,11 @@ struct DeployOptions {
   std::optional<double> sloMs;        // response-time objective; unset: best effort
   std::optional<double> sloPercentile;  // unset: a mean objective
   std::optional<double> weight;       // share under overload; unset: 1
+  // Placement in a cluster: sites (any when empty), tier (edge, cloud; any when empty),
+  // labels KEY=VALUE a node must carry.
+  std::vector<std::string> sites;
+  std::string tier;
+  std::vector<std::string> labels;
 };
 
 // The PUT target for a deploy, "/v1/functions/NAME?memory_mb=...&env=K%3DV", after

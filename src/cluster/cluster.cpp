@@ -951,7 +951,7 @@ Result<void> Cluster::start() {
       o,
       [](natsConnection*, void* self) {
         auto* impl = static_cast<Impl*>(self);
-        if (impl->connected.exchange(false)) {
+        if (impl->connected.exchange(false) && !impl->stopping) {
           spdlog::warn("cluster: lost the NATS connection; serving local functions, reconnecting");
         }
         impl->connectedGauge->set(0);

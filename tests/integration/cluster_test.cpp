@@ -1,0 +1,329 @@
+// A tern cluster on a real nats-server (JetStream) with real ternd processes on loopback:
+// replication and placement, forwarding with X-Tern-Node, spill under overload, a killed
+// node, a NATS outage with a node restarted while disconnected, and forged or malformed
+// peer messages. Heartbeats and TTLs are short (flags); every wait polls for the state a
+// user would see, up to a generous limit, and asserts nothing about time.
+#include <gtest/gtest.h>
+#include <nats/nats.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cluster/envelope.h"
+#include "cluster/function_record.h"
+#include "nats_process.h"
+#include "raw_http.h"
+#include "ternd_process.h"
+#include "test_support.h"
+
+namespace tern {
+namespace {
+
+using json = nlohmann::json;
+using test::HttpReply;
+using test::request;
+
+constexpr auto kPatience = std::chrono::seconds(60);
+constexpr const char* kSecret = "0123456789abcdef0123456789abcdef";
+
+std::string fileText(const std::filesystem::path& p) {
+  auto b = test::readFile(p);
+  return std::string(b.begin(), b.end());
+}
+
+bool eventually(const std::function<bool()>& condition) {
+  auto end = std::chrono::steady_clock::now() + kPatience;
+  while (std::chrono::steady_clock::now() < end) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return condition();
+}
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  test::TempDir dir;
+  std::unique_ptr<test::NatsProcess> nats;
+  std::filesystem::path secret;
+
+  void SetUp() override {
+    nats = std::make_unique<test::NatsProcess>(dir.path() / "nats");
+    secret = dir.path() / "cluster.secret";
+    std::ofstream(secret) << kSecret << "\n";
+  }
+
+  std::unique_ptr<test::TerndProcess> node(const std::string& name, const std::string& site,
+                                           std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"--coap-listen", "off", "--cluster", nats->url(),
+                                  "--cluster-secret-file", secret.string(), "--node-name", name,
+                                  "--site", site, "--heartbeat-ms", "100", "--member-ttl-ms",
+                                  "1500", "--forward-timeout-ms", "20000"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<test::TerndProcess>(dir.path() / name, args);
+  }
+
+  static void deploy(test::TerndProcess& n, const std::string& name,
+                     const std::filesystem::path& wasm, const std::string& query = "") {
+    auto r = request(n.port(), "PUT", "/v1/functions/" + name + query, fileText(wasm), n.auth());
+    ASSERT_EQ(r.status, 201) << r.raw;
+  }
+
+  static json nodes(test::TerndProcess& n) {
+    auto r = request(n.port(), "GET", "/v1/cluster/nodes", "", n.auth());
+    if (r.status != 200) return json::object();
+    return json::parse(r.body, nullptr, false);
+  }
+
+  static size_t memberCount(test::TerndProcess& n) {
+    auto j = nodes(n);
+    return j.contains("nodes") ? j["nodes"].size() : 0;
+  }
+
+  // The node that ran a call (X-Tern-Node), or "" when the call failed.
+  static std::string ranOn(test::TerndProcess& n, const std::string& fn, const std::string& body,
+                           std::string* output = nullptr) {
+    auto r = request(n.port(), "POST", "/fn/" + fn, body);
+    if (r.status != 200) return "";
+    if (output) *output = r.body;
+    return r.headers["x-tern-node"];
+  }
+
+  static double metric(test::TerndProcess& n, const std::string& series) {
+    auto r = request(n.port(), "GET", "/metrics");
+    size_t at = r.body.find("\n" + series + " ");
+    if (at == std::string::npos) return -1;
+    return std::stod(r.body.substr(at + series.size() + 2));
+  }
+};
+
+TEST_F(ClusterTest, DeployOnOneNodeServesWherePlacementAllows) {
+  auto a1 = node("a1", "site-a");
+  auto a2 = node("a2", "site-a", {"--labels", "gpu=yes"});
+  auto c1 = node("c1", "cloud", {"--tier", "cloud"});
+  ASSERT_TRUE(eventually([&] { return memberCount(*a1) == 3 && memberCount(*c1) == 3; }));
+  auto view = nodes(*a1);
+  bool sawCloud = false;
+  for (const auto& m : view["nodes"]) {
+    if (m["id"] == "c1") {
+      sawCloud = true;
+      EXPECT_EQ(m["tier"], "cloud");
+      EXPECT_EQ(m["site"], "cloud");
+      EXPECT_EQ(m["slots"].get<int>() > 0, true);
+    }
+    if (m["id"] == "a2") {
+      EXPECT_EQ(m["labels"], json::array({"gpu=yes"}));
+    }
+  }
+  EXPECT_TRUE(sawCloud);
+
+  // No placement: every node compiles and serves it; each call runs where it arrives.
+  deploy(*a1, "echo", test::examplesDir() / "echo.wasm");
+  ASSERT_TRUE(eventually([&] { return ranOn(*c1, "echo", "x") == "c1"; }));
+  ASSERT_TRUE(eventually([&] { return ranOn(*a2, "echo", "x") == "a2"; }));
+  EXPECT_EQ(ranOn(*a1, "echo", "x"), "a1");
+
+  // Placed on the cloud tier: a call at the edge is forwarded there.
+  deploy(*a2, "cloudonly", test::examplesDir() / "echo.wasm", "?tier=cloud");
+  std::string out;
+  ASSERT_TRUE(eventually([&] { return ranOn(*a1, "cloudonly", "ping", &out) == "c1"; }));
+  EXPECT_EQ(out, "ping");
+  EXPECT_EQ(request(a1->port(), "GET", "/v1/functions/cloudonly", "", a1->auth()).status, 404);
+  EXPECT_EQ(request(a2->port(), "GET", "/v1/functions/cloudonly", "", a2->auth()).status, 404);
+
+  // Labels: only a2 carries gpu=yes; the cloud node forwards to it.
+  deploy(*c1, "gpu", test::examplesDir() / "echo.wasm", "?label=gpu%3Dyes");
+  ASSERT_TRUE(eventually([&] { return ranOn(*c1, "gpu", "g") == "a2"; }));
+  EXPECT_EQ(ranOn(*a1, "gpu", "g"), "a2");
+
+  // A new version anywhere reaches every node; a rollback anywhere does too.
+  deploy(*a2, "echo", test::examplesDir() / "hello.wasm");
+  ASSERT_TRUE(eventually([&] {
+    std::string o;
+    return ranOn(*c1, "echo", "x", &o) == "c1" && o.find("Hello") != std::string::npos;
+  }));
+  ASSERT_EQ(request(c1->port(), "POST", "/v1/functions/echo/rollback", "", c1->auth()).status, 200);
+  ASSERT_TRUE(eventually([&] {
+    std::string o;
+    return ranOn(*a1, "echo", "back", &o) == "a1" && o == "back";
+  }));
+
+  // A removal propagates.
+  ASSERT_EQ(request(a1->port(), "DELETE", "/v1/functions/echo", "", a1->auth()).status, 200);
+  ASSERT_TRUE(eventually([&] {
+    return request(c1->port(), "POST", "/fn/echo", "x").status == 404 &&
+           request(a2->port(), "POST", "/fn/echo", "x").status == 404;
+  }));
+}
+
+TEST_F(ClusterTest, SpillsUnderOverloadAndMovesAwayFromAKilledNode) {
+  // n1 has one slot and no queue: a second call at once would be refused (429).
+  auto n1 = node("n1", "s", {"--workers", "1", "--queue", "0"});
+  auto n2 = node("n2", "s", {"--labels", "role=worker"});
+  auto n3 = node("n3", "s", {"--labels", "role=worker"});
+  ASSERT_TRUE(eventually([&] { return memberCount(*n1) == 3; }));
+
+  deploy(*n1, "sleeper", test::guestsDir() / "sleeper.wasm", "?env=SLEEP_MS%3D3000");
+  ASSERT_TRUE(eventually([&] {
+    auto j = nodes(*n1);
+    size_t serving = 0;
+    for (const auto& m : j["nodes"]) serving += m["functions"].contains("sleeper") ? 1 : 0;
+    return serving == 3;
+  }));
+  std::thread busy([&] { EXPECT_EQ(ranOn(*n1, "sleeper", ""), "n1"); });
+  ASSERT_TRUE(eventually([&] {
+    auto r = request(n1->port(), "GET", "/v1/status", "", n1->auth());
+    return json::parse(r.body, nullptr, false).value("running", 0) == 1;
+  }));
+  std::string spilled = ranOn(*n1, "sleeper", "");
+  EXPECT_TRUE(spilled == "n2" || spilled == "n3") << "ran on \"" << spilled << "\"";
+  busy.join();
+
+  // Placed on the workers only: n1 forwards; with n2 killed the calls go to n3 at once
+  // (no responders), and n2 leaves the view after the TTL.
+  deploy(*n1, "work", test::examplesDir() / "echo.wasm", "?label=role%3Dworker");
+  ASSERT_TRUE(eventually([&] { return ranOn(*n1, "work", "w") == "n2"; }));
+  n2->kill9();
+  EXPECT_EQ(ranOn(*n1, "work", "w"), "n3");
+  ASSERT_TRUE(eventually([&] { return memberCount(*n1) == 2; }));
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(ranOn(*n1, "work", "w"), "n3");
+}
+
+TEST_F(ClusterTest, KeepsServingThroughANatsOutageAndResynchronises) {
+  auto n1 = node("n1", "s");
+  auto n2 = node("n2", "s");
+  deploy(*n1, "echo", test::examplesDir() / "echo.wasm");
+  ASSERT_TRUE(eventually([&] { return ranOn(*n2, "echo", "x") == "n2"; }));
+
+  nats->stop();
+  EXPECT_EQ(ranOn(*n1, "echo", "during"), "n1");
+  EXPECT_EQ(ranOn(*n2, "echo", "during"), "n2");
+  // A deploy while disconnected is served here and published later.
+  deploy(*n1, "echo", test::examplesDir() / "hello.wasm");
+  deploy(*n1, "fresh", test::examplesDir() / "echo.wasm");
+  // A node restarted without NATS serves what it has from its own store.
+  n2->terminate();
+  n2->restart();
+  std::string out;
+  EXPECT_EQ(ranOn(*n2, "echo", "offline", &out), "n2");
+  EXPECT_EQ(out, "offline");
+
+  nats->start();
+  ASSERT_TRUE(eventually([&] {
+    std::string o;
+    return ranOn(*n2, "echo", "x", &o) == "n2" && o.find("Hello") != std::string::npos;
+  }));
+  ASSERT_TRUE(eventually([&] { return ranOn(*n2, "fresh", "f") == "n2"; }));
+}
+
+// A raw NATS client, for messages no tern node would send.
+class RawNats {
+ public:
+  explicit RawNats(const std::string& url) {
+    EXPECT_EQ(natsConnection_ConnectTo(&conn_, url.c_str()), NATS_OK);
+    EXPECT_EQ(natsConnection_JetStream(&js_, conn_, nullptr), NATS_OK);
+  }
+  ~RawNats() {
+    jsCtx_Destroy(js_);
+    natsConnection_Destroy(conn_);
+  }
+  void publish(const std::string& subject, const std::string& data, const char* reply = nullptr) {
+    int n = static_cast<int>(data.size());
+    EXPECT_EQ(reply ? natsConnection_PublishRequest(conn_, subject.c_str(), reply, data.data(), n)
+                    : natsConnection_Publish(conn_, subject.c_str(), data.data(), n),
+              NATS_OK);
+    natsConnection_Flush(conn_);
+  }
+  void put(const char* bucket, const std::string& key, const std::string& value) {
+    kvStore* kv = nullptr;
+    ASSERT_EQ(js_KeyValue(&kv, js_, bucket), NATS_OK);
+    EXPECT_EQ(kvStore_Put(nullptr, kv, key.c_str(), value.data(), static_cast<int>(value.size())),
+              NATS_OK);
+    kvStore_Destroy(kv);
+  }
+
+ private:
+  natsConnection* conn_ = nullptr;
+  jsCtx* js_ = nullptr;
+};
+
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+TEST_F(ClusterTest, RejectsAndCountsForgedAndMalformedPeerMessages) {
+  auto n1 = node("n1", "s");
+  deploy(*n1, "echo", test::examplesDir() / "echo.wasm");
+  ASSERT_TRUE(eventually([&] { return metric(*n1, "tern_cluster_registry_applied_total") >= 0; }));
+  // The buckets exist once n1 has bound them (its registry caught up).
+  ASSERT_TRUE(eventually([&] { return n1->log().find("registry caught up") != std::string::npos; }));
+
+  cluster::ClusterKey key(kSecret);
+  cluster::ClusterKey wrong("ffffffffffffffffffffffffffffffff");
+  std::string hb = R"({"id":"n9","site":"s","tier":"edge","labels":[],"http":"127.0.0.1:1",)"
+                   R"("slots":1,"running":0,"queued":0,"rejected":0,"functions":{"echo":0},)"
+                   R"("started_at_ms":1,"seq":1})";
+  auto env = [&](const cluster::ClusterKey& k, const std::string& sender, int64_t at,
+                 const std::string& payload,
+                 cluster::MessageKind kind = cluster::MessageKind::kHeartbeat) {
+    return cluster::encodeEnvelope(k, cluster::Envelope{kind, sender, at, payload});
+  };
+  RawNats raw(nats->url());
+  std::string good = env(key, "n9", nowMs(), hb);
+  raw.publish("tern.v1.hb.n9", "garbage");
+  raw.publish("tern.v1.hb.n9", good.substr(0, good.size() / 2));
+  std::string v2 = good;
+  v2[3] = 2;
+  raw.publish("tern.v1.hb.n9", v2);
+  raw.publish("tern.v1.hb.n9", env(wrong, "n9", nowMs(), hb));
+  raw.publish("tern.v1.hb.n1", env(key, "n1", nowMs(), hb));           // claims to be n1
+  raw.publish("tern.v1.hb.n8", env(key, "n9", nowMs(), hb));           // subject says n8
+  raw.publish("tern.v1.hb.n9", env(key, "n9", nowMs() - 3600000, hb));  // an hour old
+  raw.publish("tern.v1.hb.n9", env(key, "n9", nowMs(), "{not json"));
+  // A forwarded call whose reply would go to another node's inbox.
+  raw.publish("tern.v1.invoke.n1",
+              env(key, "n9", nowMs(), std::string("\0\0\0\2{}", 6),
+                  cluster::MessageKind::kInvokeRequest),
+              "tern.v1.reply.n7.1");
+  // A registry entry whose module bytes do not match its hash.
+  std::string fakeHash(64, 'a');
+  raw.put("tern_modules", fakeHash, R"({"size":4,"chunks":1})");
+  raw.put("tern_modules", fakeHash + ".0", "evil");
+  cluster::FunctionRecord rec;
+  rec.version.name = "evil";
+  rec.version.version = 1;
+  rec.version.moduleHash = fakeHash;
+  rec.version.moduleSize = 4;
+  rec.origin = "n9";
+  rec.updatedAtMs = nowMs();
+  raw.put("tern_functions", "evil",
+          env(key, "n9", nowMs(), cluster::encodeFunctionRecord(rec),
+              cluster::MessageKind::kFunctionRecord));
+  // An entry signed by one node that names another as its origin.
+  rec.version.name = "forged";
+  raw.put("tern_functions", "forged",
+          env(key, "n8", nowMs(), cluster::encodeFunctionRecord(rec),
+              cluster::MessageKind::kFunctionRecord));
+
+  for (const char* reason : {"bad_magic", "truncated", "unknown_version", "bad_signature",
+                             "stale", "malformed", "hash_mismatch"}) {
+    std::string series = std::string("tern_cluster_rejected_total{reason=\"") + reason + "\"}";
+    ASSERT_TRUE(eventually([&] { return metric(*n1, series) >= 1; })) << series << "\n"
+                                                                       << n1->log();
+  }
+  std::string forged = "tern_cluster_rejected_total{reason=\"forged_identity\"}";
+  EXPECT_TRUE(eventually([&] { return metric(*n1, forged) >= 4; })) << forged;
+  // Nothing of it took effect, and the node keeps serving.
+  EXPECT_EQ(memberCount(*n1), 1u);
+  EXPECT_EQ(request(n1->port(), "POST", "/fn/evil", "").status, 404);
+  EXPECT_EQ(request(n1->port(), "POST", "/fn/forged", "").status, 404);
+  EXPECT_EQ(ranOn(*n1, "echo", "still"), "n1");
+}
+
+}  // namespace
+}  // namespace tern
