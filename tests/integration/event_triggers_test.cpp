@@ -52,9 +52,12 @@ class EventTriggersTest : public ::testing::Test {
                          const std::vector<std::string>& triggers, const std::string& reply = "",
                          const std::string& extra = "") {
     std::string q;
-    for (const auto& t : triggers) q += (q.empty() ? "?" : "&") + ("trigger=" + percent(t));
-    if (!reply.empty()) q += (q.empty() ? "?" : "&") + ("reply_topic=" + percent(reply));
-    if (!extra.empty()) q += (q.empty() ? "?" : "&") + extra;
+    auto add = [&q](const std::string& key, const std::string& value) {
+      q.append(q.empty() ? "?" : "&").append(key).append(value);
+    };
+    for (const auto& t : triggers) add("trigger=", percent(t));
+    if (!reply.empty()) add("reply_topic=", percent(reply));
+    if (!extra.empty()) add("", extra);
     return request(node.port(), "PUT", "/v1/functions/" + name + q, wasm, node.auth());
   }
 
