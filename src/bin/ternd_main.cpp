@@ -136,6 +136,8 @@ int main(int argc, char** argv) {
   app.add_option("--cluster-secret-file", cc.secretFile,
                  "file with the cluster's shared secret (signs peer messages; required with "
                  "--cluster)");
+  app.add_option("--cluster-js-domain", cc.jetStreamDomain,
+                 "JetStream domain of the cluster's hub (nodes attached to a leaf node)");
   app.add_option("--node-name", cc.nodeName, "this node's name in the cluster (default: its id)");
   app.add_option("--site", cc.site, "the site this node belongs to")->capture_default_str();
   app.add_option("--tier", cc.tier, "edge or cloud")

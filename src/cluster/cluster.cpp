@@ -971,6 +971,7 @@ Result<void> Cluster::start() {
   jsOptions jo;
   jsOptions_Init(&jo);
   jo.Wait = kJetStreamWaitMs;
+  if (!c.opt.jetStreamDomain.empty()) jo.Domain = c.opt.jetStreamDomain.c_str();
   if (auto ok = check(natsConnection_JetStream(&c.js, c.conn, &jo), "JetStream"); !ok.ok()) return ok;
 
   auto heartbeatCb = [](natsConnection*, natsSubscription*, natsMsg* m, void* self) {

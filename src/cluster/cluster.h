@@ -25,6 +25,9 @@ namespace tern::cluster {
 
 struct ClusterOptions {
   std::string url;  // nats://HOST:PORT, or several separated by commas
+  // The JetStream domain of the buckets (the hub's `jetstream { domain }`), so that nodes
+  // attached to a leaf node reach the hub's JetStream; empty: the server's own.
+  std::string jetStreamDomain;
   std::string nodeId;
   NodeIdentity identity;
   std::string httpAddress;  // HOST:PORT announced to peers

@@ -132,6 +132,7 @@ Result<void> Node::Impl::openCluster() {
   }
   cluster::ClusterOptions co;
   co.url = cc.url;
+  co.jetStreamDomain = cc.jetStreamDomain;
   co.nodeId = cc.nodeName;
   if (co.nodeId.empty()) {
     auto id = loadOrCreateRandomHex(config.dataDir, "node.id", 8);

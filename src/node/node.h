@@ -66,6 +66,7 @@ struct NodeConfig {
   // node standalone.
   struct Cluster {
     std::string url;         // nats://HOST:PORT
+    std::string jetStreamDomain;  // the hub's JetStream domain, for nodes behind leaf nodes
     std::string nodeName;    // empty: the node's id (<data>/node.id)
     std::string site = "default";
     std::string tier = "edge";
