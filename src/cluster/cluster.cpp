@@ -937,6 +937,9 @@ Result<void> Cluster::start() {
   natsOptions_SetPingInterval(o, 2000);
   natsOptions_SetMaxPingsOut(o, 2);
   natsOptions_SetReconnectBufSize(o, 1 << 20);
+  // Forwarded calls and their replies go out at once instead of waiting for the library's
+  // flusher, which batches for about a millisecond.
+  natsOptions_SetSendAsap(o, true);
   auto onConnected = [](natsConnection*, void* self) {
     auto* impl = static_cast<Impl*>(self);
     impl->connected = true;
