@@ -88,7 +88,9 @@ HttpReply request(uint16_t port, const std::string& method, const std::string& t
     raw += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   }
   raw += "\r\n" + body;
-  return sendRaw(port, raw);
+  // A deploy (PUT) answers after the node compiled the module, which on a loaded two-core
+  // machine with a cold compile cache can take far longer than any other request.
+  return sendRaw(port, raw, method == "PUT" ? 180000 : 10000);
 }
 
 }  // namespace tern::test
