@@ -47,6 +47,10 @@ struct FunctionSchedule {
   double allocation = 0;
   bool unreachable = false;
   double plannedRate = 0;
+  // The quick end of recent service times (the 1 - kRefusalConfidence quantile): a waiting
+  // request with less time than this left is refused before it runs. Refreshed at each
+  // plan and at the first completion.
+  double quickServiceNs = 0;
   // Slot-nanoseconds the function may still use within its allocation (negative: over).
   double credit = 0;
   int64_t creditAtNs = INT64_MIN;
@@ -171,25 +175,60 @@ Admission Executor::admit(AdmissionState& fn, int64_t arrivalNs, std::function<v
   if (scheduling_.policy == SchedulingPolicy::kDeadline && s.objective) {
     w.deadlineNs = arrivalNs + static_cast<int64_t>(s.objective->sloMs * 1e6);
     double service = s.window.meanServiceNs();
-    if (service > 0) {
-      // Within its share the function is dispatched ahead of everyone over theirs, so it
-      // drains its queue at up to all the node's slots; over its share, at its allocation
-      // (or what it has been getting). Before the first plan one slot is assumed.
-      s.settleCredit(arrivalNs);
-      double slots = s.credit >= 0
-                         ? static_cast<double>(options_.slots)
-                         : std::max(s.allocation, s.window.estimate(arrivalNs).slotsUsed);
-      if (slots <= 0) slots = 1;
-      slots = std::min<double>(slots, options_.slots);
-      int64_t done = predictCompletion(arrivalNs, static_cast<uint32_t>(s.queue.size()),
-                                       service, slots);
-      if (done > w.deadlineNs) return refuseNow(Refusal::kDeadline);
+    // Before the first completion nothing is known about the function: it waits.
+    if (service > 0 && predictLateLocked(fn, arrivalNs, w.deadlineNs) >= kRefusalConfidence) {
+      return refuseNow(Refusal::kDeadline);
     }
   }
   if (s.queue.empty()) backlogged_.push_back(&fn);
   s.queue.push_back(std::move(w));
   ++queued_;
   return Admission::kQueued;
+}
+
+double Executor::predictLateLocked(AdmissionState& fn, int64_t nowNs, int64_t deadlineNs) {
+  FunctionSchedule& s = *fn.schedule;
+  s.settleCredit(nowNs);
+  double slots = options_.slots;
+  if (s.limit > 0) slots = std::min<double>(slots, s.limit);
+  std::vector<CompetingFunction> others;
+  others.reserve(known_.size());
+  for (const auto& o : known_) {
+    if (o.get() == &s) continue;
+    if (o->queue.empty() && o->running == 0 && o->allocation == 0) continue;
+    o->settleCredit(nowNs);
+    CompetingFunction c;
+    if (o->objective) c.objectiveNs = o->objective->sloMs * 1e6;
+    c.withinShare = o->credit >= 0;
+    c.running = o->running;
+    c.queued = static_cast<uint32_t>(o->queue.size());
+    if (o->objective) {
+      // Deadlines within one function's queue rise with arrival (one objective).
+      auto it = std::partition_point(o->queue.begin(), o->queue.end(),
+                                     [deadlineNs](const FunctionSchedule::Waiting& x) {
+                                       return x.deadlineNs <= deadlineNs;
+                                     });
+      c.queuedBefore = static_cast<uint32_t>(it - o->queue.begin());
+    } else {
+      c.queuedBefore = c.queued;
+    }
+    c.ratePerSecond = o->plannedRate;
+    c.allocation = o->allocation;
+    c.serviceMeanNs = o->window.meanServiceNs();
+    c.serviceVarianceNs2 = o->window.serviceVarianceNs2();
+    others.push_back(c);
+  }
+  AdmissionView v;
+  v.nowNs = nowNs;
+  v.deadlineNs = deadlineNs;
+  v.slots = slots;
+  v.withinShare = s.credit >= 0;
+  v.queuedAhead = static_cast<uint32_t>(s.queue.size());
+  v.running = s.running;
+  v.serviceMeanNs = s.window.meanServiceNs();
+  v.serviceVarianceNs2 = s.window.serviceVarianceNs2();
+  v.others = others;
+  return forecastAdmission(v).lateProbability;
 }
 
 void Executor::releaseLocked(AdmissionState& fn, int64_t nowNs) {
@@ -207,6 +246,7 @@ void Executor::finish(AdmissionState& fn, int64_t arrivalNs, int64_t serviceNs) 
     FunctionSchedule& s = *fn.schedule;
     bool within = !s.objective || static_cast<double>(t - arrivalNs) <= s.objective->sloMs * 1e6;
     s.window.completion(t, serviceNs, within);
+    if (s.quickServiceNs == 0) s.quickServiceNs = static_cast<double>(serviceNs);
     maybeReplanLocked(t);
     dispatchLocked(t, calls);
     if (running_ == 0 && queued_ == 0) drained_.notify_all();
@@ -236,9 +276,9 @@ void Executor::dispatchLocked(int64_t nowNs, std::vector<std::function<void()>>&
       FunctionSchedule& s = *fn.schedule;
       // A waiting request that can no longer finish by its deadline is refused rather
       // than run late.
-      double service = s.window.meanServiceNs();
-      while (deadline && !s.queue.empty() && s.objective && service > 0 &&
-             static_cast<double>(s.queue.front().deadlineNs - nowNs) < service) {
+      while (deadline && !s.queue.empty() && s.objective && s.quickServiceNs > 0 &&
+             !stillInTime(static_cast<double>(s.queue.front().deadlineNs - nowNs),
+                          s.quickServiceNs)) {
         auto& w = s.queue.front();
         ++rejected_;
         ++s.refusedTotal[static_cast<size_t>(Refusal::kExpired)];
@@ -306,6 +346,7 @@ void Executor::replanLocked(int64_t nowNs, bool sharp) {
     s.allocation = plan[i].allocation;
     s.unreachable = plan[i].unreachable;
     s.plannedRate = demands[i].ratePerSecond;
+    s.quickServiceNs = s.window.serviceQuantileNs(1 - kRefusalConfidence);
   }
   lastPlanNs_ = nowNs;
   joined_ = false;

@@ -11,7 +11,8 @@
 // plain FIFO, or the deadline scheduler (docs/design/scheduler.md). The deadline
 // scheduler gives functions with a response-time objective allocations of the slots from
 // the capacity model (weighted fair shares when oversubscribed), dispatches earliest
-// deadline first within them, and refuses early a request predicted to miss its deadline.
+// deadline first within them, and refuses early a request predicted (with confidence
+// kRefusalConfidence) to miss its deadline.
 // It re-plans every control period, and sooner on a sharp rise in a function's arrivals,
 // from estimates of each function's real invocations; the clock is injected.
 
@@ -141,6 +142,9 @@ class Executor {
   // Starts waiting requests while slots are free; returns the calls to make unlocked.
   void dispatchLocked(int64_t nowNs, std::vector<std::function<void()>>& calls);
   void releaseLocked(AdmissionState& fn, int64_t nowNs);
+  // The probability that a request of `fn` arriving now misses `deadlineNs` if it queues
+  // (forecastAdmission over the node's queues); mu_ held.
+  double predictLateLocked(AdmissionState& fn, int64_t nowNs, int64_t deadlineNs);
 
   const Options options_;
   const Scheduling scheduling_;

@@ -42,10 +42,13 @@ void LoadWindow::completion(int64_t nowNs, int64_t serviceNs, bool withinObjecti
     samples_.push_back(serviceNs);
   } else {
     sampleSum_ -= samples_[next_];
+    double old = static_cast<double>(samples_[next_]);
+    sampleSquares_ -= old * old;
     samples_[next_] = serviceNs;
     next_ = (next_ + 1) % kServiceSamples;
   }
   sampleSum_ += serviceNs;
+  sampleSquares_ += static_cast<double>(serviceNs) * static_cast<double>(serviceNs);
 }
 
 void LoadWindow::refusal(int64_t nowNs, Refusal reason) {
@@ -95,6 +98,22 @@ double LoadWindow::meanServiceNs() const {
                           : static_cast<double>(sampleSum_) / static_cast<double>(samples_.size());
 }
 
+double LoadWindow::serviceVarianceNs2() const {
+  if (samples_.size() < 2) return 0;
+  double n = static_cast<double>(samples_.size());
+  double mean = static_cast<double>(sampleSum_) / n;
+  // Population variance from the running sums; rounding may leave a tiny negative.
+  return std::max(0.0, sampleSquares_ / n - mean * mean);
+}
+
+double LoadWindow::serviceQuantileNs(double q) const {
+  if (samples_.empty()) return 0;
+  std::vector<int64_t> sorted = samples_;
+  size_t i = static_cast<size_t>(std::clamp(q, 0.0, 1.0) * static_cast<double>(sorted.size() - 1) + 0.5);
+  std::nth_element(sorted.begin(), sorted.begin() + static_cast<ptrdiff_t>(i), sorted.end());
+  return static_cast<double>(sorted[i]);
+}
+
 ServiceEstimate LoadWindow::service() const {
   ServiceEstimate s;
   if (samples_.empty()) return s;
@@ -106,6 +125,7 @@ ServiceEstimate LoadWindow::service() const {
   };
   s.samples = static_cast<uint32_t>(sorted.size());
   s.meanNs = meanServiceNs();
+  s.varianceNs2 = serviceVarianceNs2();
   s.p50Ns = at(0.50);
   s.p95Ns = at(0.95);
   s.p99Ns = at(0.99);

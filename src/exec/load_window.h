@@ -38,6 +38,7 @@ struct WindowEstimate {
 struct ServiceEstimate {
   uint32_t samples = 0;  // invocations the figures come from (at most kServiceSamples)
   double meanNs = 0;
+  double varianceNs2 = 0;
   double p50Ns = 0, p95Ns = 0, p99Ns = 0;
 };
 
@@ -56,6 +57,10 @@ class LoadWindow {
   double recentRate(int64_t nowNs, size_t buckets) const;
   // Mean service time of the recent invocations (cheap); 0 when none yet.
   double meanServiceNs() const;
+  // Variance of the recent service times (cheap); 0 when fewer than two.
+  double serviceVarianceNs2() const;
+  // The q-quantile (0 <= q <= 1) of the recent service times (sorts them); 0 when none.
+  double serviceQuantileNs(double q) const;
   ServiceEstimate service() const;
 
  private:
@@ -74,6 +79,7 @@ class LoadWindow {
   std::vector<int64_t> samples_;  // ring of recent service times
   size_t next_ = 0;
   int64_t sampleSum_ = 0;
+  double sampleSquares_ = 0;  // sum of squared service times in the ring
 };
 
 }  // namespace tern::exec

@@ -8,7 +8,9 @@
 //   chooseNext       which waiting request a free slot goes to: earliest deadline among
 //                    functions within their allocation, then best-effort work within its
 //                    share, then whoever is least over its share (or plain FIFO)
-//   predictCompletion  when a newly arrived request would finish, for admission control
+//   forecastAdmission  when a newly arrived request would finish (mean, spread and the
+//                    probability of missing its deadline), for admission control
+//   stillInTime      whether a waiting request can still meet its deadline if it starts now
 //
 // The executor holds the state (queues, credits, estimates) and calls these.
 
@@ -69,9 +71,63 @@ struct DispatchCandidate {
 // objectives before best effort.
 size_t chooseNext(SchedulingPolicy policy, std::span<const DispatchCandidate> candidates);
 
-// When a request arriving at `nowNs` would finish: `queuedAhead` requests of its function
-// wait before it and the function drains them at `slots` worker slots, each taking
-// `serviceNs`; the request itself waits on average half a service time for a slot to free.
-int64_t predictCompletion(int64_t nowNs, uint32_t queuedAhead, double serviceNs, double slots);
+// Admission refuses a request only when it is at least this likely to miss its deadline
+// (and a waiting request only when it is at least this likely to miss it if started now):
+// a refusal is a certain miss, so an uncertain prediction lets the request wait.
+inline constexpr double kRefusalConfidence = 0.9;
+
+// Another function as admission control sees it when a request of an objective function
+// arrives.
+struct CompetingFunction {
+  std::optional<double> objectiveNs;  // its response-time objective; none: best effort
+  bool withinShare = true;            // credit >= 0: dispatched before functions over theirs
+  uint32_t running = 0;
+  // Its waiting requests that earliest-deadline-first puts before the new one (deadline no
+  // later than the new one's); for best effort, all of its waiting requests.
+  uint32_t queuedBefore = 0;
+  uint32_t queued = 0;                // all of its waiting requests
+  double ratePerSecond = 0;           // recent arrivals
+  double allocation = 0;              // slots from the last plan
+  double serviceMeanNs = 0;
+  double serviceVarianceNs2 = 0;
+};
+
+// A newly arrived request of a function with an objective.
+struct AdmissionView {
+  int64_t nowNs = 0;
+  int64_t deadlineNs = 0;
+  double slots = 1;          // slots the function may use (the node's, or its own limit)
+  bool withinShare = true;   // the function's credit >= 0
+  uint32_t queuedAhead = 0;  // its own waiting requests (all dispatched before this one)
+  uint32_t running = 0;      // its own running invocations
+  double serviceMeanNs = 0;  // its measured service time
+  double serviceVarianceNs2 = 0;
+  std::span<const CompetingFunction> others;
+};
+
+struct CompletionForecast {
+  double startNs = 0;           // expected time the request gets a slot
+  double completionNs = 0;      // expected completion
+  double sdNs = 0;              // standard deviation of the completion time
+  double lateProbability = 0;   // P(completion > deadline)
+};
+
+// When the request would finish, following the dispatch order (chooseNext): before it run
+// the remainder of what is running (half a service time each, on average), its own
+// function's waiting requests, and other functions' requests that dispatch first: from a
+// function in a better class (objective within its share < best effort within its share <
+// objective over its share), all of its waiting requests; from one in the same class
+// (objective functions), those with earlier deadlines. Other objective functions' arrivals
+// while the request waits also go first when their deadline is earlier than its own (they
+// arrive with a deadline their objective later), up to their allocation when the request's
+// function is within its share (beyond it they are over theirs). The work drains at
+// `slots`; service times are independent, so means and variances add, and the probability
+// of missing the deadline uses a normal approximation of the sum.
+CompletionForecast forecastAdmission(const AdmissionView& view);
+
+// Whether a request with `remainingNs` until its deadline can still meet it if it starts
+// now: false when even the quick end of its function's service times does not fit
+// (`quickServiceNs`: the (1 - kRefusalConfidence) quantile of recent service times).
+bool stillInTime(double remainingNs, double quickServiceNs);
 
 }  // namespace tern::exec

@@ -56,6 +56,48 @@ TEST(SchedulerTest, RefusesOnArrivalWhatCannotMeetItsDeadline) {
   EXPECT_EQ(r.queued, 2u);
 }
 
+TEST(SchedulerTest, OverItsShareWithTheOthersIdleTheWholeSlotCounts) {
+  // One slot shared by two functions (0.5 each); `busy` has used 60% of it, more than its
+  // half, while `idle` has nothing waiting, so the slot drains busy's queue alone and a request
+  // is refused only when its own queue makes it late: 0.5 ms (the running one's rest)
+  // + q ms ahead + 1 ms of its own must fit in 25 ms, so q <= 23.
+  Harness h(1);
+  AdmissionState busy, idle;
+  setObjective(busy, 25);
+  setObjective(idle, 100);
+  h.runOnce(idle, 4);
+  for (int i = 0; i < 300; ++i) {
+    h.runOnce(busy, 1);
+    h.t += 2 * kMs / 3;
+  }
+  EXPECT_EQ(h.ex.report(busy).allocatedSlots, 0.5);
+  ASSERT_EQ(h.ex.tryRunNow(busy, h.t), Admission::kRunNow);
+  Refusal why = Refusal::kQueueFull;
+  int queued = 0;
+  while (h.ex.admit(busy, h.t, [] {}, {}, &why) == Admission::kQueued) ++queued;
+  EXPECT_EQ(queued, 24);
+  EXPECT_EQ(why, Refusal::kDeadline);
+}
+
+TEST(SchedulerTest, OverItsShareItsRequestsWaitBehindAFunctionWithinItsShare) {
+  // As above, but the other function has 4 requests (16 ms) waiting: they dispatch first,
+  // so busy's fit only while 0.5 + 16 + q + 1 <= 25, q <= 7.
+  Harness h(1);
+  AdmissionState busy, other;
+  setObjective(busy, 25);
+  setObjective(other, 100);
+  h.runOnce(other, 4);
+  for (int i = 0; i < 300; ++i) {
+    h.runOnce(busy, 1);
+    h.t += 2 * kMs / 3;
+  }
+  ASSERT_EQ(h.ex.tryRunNow(busy, h.t), Admission::kRunNow);
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(h.ex.admit(other, h.t, [] {}, {}), Admission::kQueued);
+  int queued = 0;
+  while (h.ex.admit(busy, h.t, [] {}, {}) == Admission::kQueued) ++queued;
+  EXPECT_EQ(queued, 8);
+}
+
 TEST(SchedulerTest, FifoRunsLateInsteadOfRefusing) {
   Harness h(1, SchedulingPolicy::kFifo);
   AdmissionState f;

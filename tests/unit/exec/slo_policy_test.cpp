@@ -97,12 +97,132 @@ TEST(ChooseNextTest, Table) {
   for (const auto& c : cases) EXPECT_EQ(chooseNext(c.policy, c.c), c.expect) << c.why;
 }
 
-TEST(PredictCompletionTest, QueueDrainsAtTheFunctionsSlots) {
-  // Two ahead, 4 ms each, on 2 slots: (2 + 0.5) * 4 / 2 = 5 ms of wait, then 4 ms of work.
-  EXPECT_EQ(predictCompletion(1000, 2, 4e6, 2), 1000 + 9'000'000);
-  // Nonsense slots fall back to one; huge values saturate.
-  EXPECT_EQ(predictCompletion(0, 0, 2e6, 0), 3'000'000);
-  EXPECT_EQ(predictCompletion(0, UINT32_MAX, 1e18, 1), INT64_MAX);
+constexpr double kMsNs = 1e6;
+
+TEST(ForecastAdmissionTest, Table) {
+  // The other function in these cases: objective 100 ms, 4 ms per request, 100/s.
+  auto other = [](bool withinShare, uint32_t running, uint32_t queuedBefore, uint32_t queued,
+                  double rate = 0, double allocation = 0.5) {
+    CompetingFunction c;
+    c.objectiveNs = 100 * kMsNs;
+    c.withinShare = withinShare;
+    c.running = running;
+    c.queuedBefore = queuedBefore;
+    c.queued = queued;
+    c.ratePerSecond = rate;
+    c.allocation = allocation;
+    c.serviceMeanNs = 4 * kMsNs;
+    return c;
+  };
+  CompetingFunction bestEffort;
+  bestEffort.withinShare = true;
+  bestEffort.queued = bestEffort.queuedBefore = 5;
+  bestEffort.serviceMeanNs = 10 * kMsNs;
+  struct Case {
+    const char* why;
+    double slots;
+    bool withinShare;
+    uint32_t queuedAhead, running;
+    std::vector<CompetingFunction> others;
+    double expectCompletionMs;
+  } cases[] = {
+      {"idle node: its own service time", 1, true, 0, 0, {}, 1},
+      {"half of the running invocation, then its own queue", 1, true, 3, 1, {}, 0.5 + 3 + 1},
+      {"two slots drain the queue twice as fast", 2, true, 4, 2, {}, (1 + 4) / 2.0 + 1},
+      {"other function's earlier deadlines go first, later ones do not", 1, true, 0, 0,
+       {other(true, 1, 2, 6)}, 2 + 8 + 1},
+      {"over its share: everything of a function within its share goes first", 1, false, 0, 0,
+       {other(true, 0, 2, 6)}, 24 + 1},
+      {"within its share: an over-share function's queue waits", 1, true, 0, 0,
+       {other(false, 0, 2, 6)}, 1},
+      {"over its share with the others idle: the whole slot (work conservation)", 1, false, 2,
+       0, {other(true, 0, 0, 0)}, 3},
+      {"best effort waits behind a function within its share", 1, true, 0, 0, {bestEffort}, 1},
+      {"best effort within its share goes before one over its share", 1, false, 0, 0,
+       {bestEffort}, 50 + 1},
+  };
+  for (const auto& c : cases) {
+    AdmissionView v;
+    v.nowNs = 1'000'000'000;
+    v.deadlineNs = v.nowNs + static_cast<int64_t>(200 * kMsNs);
+    v.slots = c.slots;
+    v.withinShare = c.withinShare;
+    v.queuedAhead = c.queuedAhead;
+    v.running = c.running;
+    v.serviceMeanNs = 1 * kMsNs;
+    v.others = c.others;
+    auto f = forecastAdmission(v);
+    EXPECT_NEAR((f.completionNs - static_cast<double>(v.nowNs)) / kMsNs, c.expectCompletionMs,
+                1e-6)
+        << c.why;
+    EXPECT_EQ(f.sdNs, 0) << c.why;  // no variance given
+    EXPECT_EQ(f.lateProbability, 0) << c.why;
+  }
+}
+
+TEST(ForecastAdmissionTest, ArrivalsWithEarlierDeadlinesJoinTheWaitUpToTheirAllocation) {
+  // The request (1 ms of work, objective 50 ms) waits 40 ms behind its own queue; another
+  // function with a 10 ms objective keeps arriving at 500/s with 1 ms requests, and its
+  // arrivals in the next 40 ms have earlier deadlines.
+  CompetingFunction tight;
+  tight.objectiveNs = 10 * kMsNs;
+  tight.ratePerSecond = 500;
+  tight.allocation = 0.25;
+  tight.serviceMeanNs = 1 * kMsNs;
+  AdmissionView v;
+  v.nowNs = 0;
+  v.deadlineNs = static_cast<int64_t>(50 * kMsNs);
+  v.queuedAhead = 40;
+  v.serviceMeanNs = 1 * kMsNs;
+  std::vector<CompetingFunction> others{tight};
+  v.others = others;
+  // Within its share, the tight function takes at most its allocation (a quarter) of the
+  // wait: start = 40 + start/4 => 53.3 ms, but only arrivals before 40 ms (deadline 50 ms)
+  // precede it: 40 + 40/4 = 50 ms, then 1 ms of work.
+  auto within = forecastAdmission(v);
+  EXPECT_NEAR(within.completionNs / kMsNs, 51, 1e-3);
+  // Over its share, the tight function's arrivals all go first: 40 + 0.5 * 40 = 60 ms.
+  v.withinShare = false;
+  auto over = forecastAdmission(v);
+  EXPECT_NEAR(over.completionNs / kMsNs, 61, 1e-3);
+  EXPECT_EQ(over.lateProbability, 1);
+}
+
+TEST(ForecastAdmissionTest, RefusesOnlyWhenConfidentlyLate) {
+  // 20 requests ahead of 1 ms mean each, on one slot, deadline 22 ms: 21 ms expected.
+  AdmissionView v;
+  v.nowNs = 0;
+  v.deadlineNs = static_cast<int64_t>(22 * kMsNs);
+  v.queuedAhead = 20;
+  v.serviceMeanNs = 1 * kMsNs;
+  struct Case {
+    double sdMs;  // of one service time
+    int64_t deadlineMs;
+    bool refuse;
+  } cases[] = {
+      {0, 22, false},    // deterministic and on time
+      {0, 20, true},     // deterministic and late
+      {0.5, 22, false},  // 1 ms early: likely on time
+      {0.5, 21, false},  // expected exactly at the deadline: a coin toss, not refused
+      {0.5, 19, false},  // sd of the sum is 0.5 * sqrt(21) = 2.3 ms: 2 ms late is 81%...
+      {0.5, 17, true},   // ... and 4 ms late is 96%: refused
+  };
+  for (const auto& c : cases) {
+    v.deadlineNs = c.deadlineMs * 1'000'000;
+    v.serviceVarianceNs2 = c.sdMs * kMsNs * c.sdMs * kMsNs;
+    auto f = forecastAdmission(v);
+    EXPECT_EQ(f.lateProbability >= kRefusalConfidence, c.refuse)
+        << "sd " << c.sdMs << " deadline " << c.deadlineMs << " P(late) " << f.lateProbability;
+  }
+}
+
+TEST(StillInTimeTest, Table) {
+  EXPECT_TRUE(stillInTime(5e6, 1e6));
+  EXPECT_TRUE(stillInTime(1e6, 1e6));
+  EXPECT_FALSE(stillInTime(0.9e6, 1e6));
+  EXPECT_FALSE(stillInTime(-1, 1e6));
+  EXPECT_FALSE(stillInTime(-1, 0));  // already past its deadline
+  EXPECT_TRUE(stillInTime(0, 0));
 }
 
 }  // namespace
