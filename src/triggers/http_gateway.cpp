@@ -410,6 +410,14 @@ http::Response HttpGateway::management(const http::Request& req) {
       if (!percentile.ok()) return fail(percentile.error());
       auto weight = numberParam(req.query, "weight", 1);
       if (!weight.ok()) return fail(weight.error());
+      // Stored settings use 0 for "no objective" and "mean"; a 0 given explicitly is checked
+      // as the number it is.
+      if (!http::queryValues(req.query, "slo_ms").empty() && *slo == 0) {
+        return fail(exec::checkObjective(exec::Objective{0, std::nullopt}).error());
+      }
+      if (!http::queryValues(req.query, "slo_percentile").empty() && *percentile == 0) {
+        return fail(exec::checkObjective(exec::Objective{1, 0.0}).error());
+      }
       s.sloMs = *slo;
       s.sloPercentile = *percentile;
       s.weight = *weight;
