@@ -9,13 +9,15 @@
 //
 // Prints one line per function: requests sent, answered 200, within the objective,
 // refused (429), other failures, attainment (within / sent) and latency percentiles of
-// the 200s.
+// the 200s; and, to show the generator itself kept up, how late its sends were against
+// their schedule (p99 and max) and the CPU time it used (user + system).
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -45,30 +47,38 @@ struct Function {
   int64_t nextNs = 0;
   uint64_t sent = 0, ok = 0, within = 0, refused = 0, failed = 0;
   std::vector<double> latencyMs;  // of 200 answers
+  std::vector<double> sendLagMs;  // actual send time - intended send time
 };
 
 struct Conn {
   int fd = -1;
   bool busy = false;
+  bool connecting = false;  // request not sent yet: waiting for the handshake
   size_t fn = 0;
   int64_t intendedNs = 0;
   std::string in;
 };
 
-int connectTo(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+// A non-blocking connection to 127.0.0.1:port; `pending` is set while the handshake is
+// still in progress (the node's accept backlog is full), so the generator never blocks on
+// a slow node and keeps sending on schedule.
+int connectTo(uint16_t port, bool& pending) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -1;
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  pending = false;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
+    if (errno != EINPROGRESS) {
+      ::close(fd);
+      return -1;
+    }
+    pending = true;
   }
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  ::fcntl(fd, F_SETFL, O_NONBLOCK);
   return fd;
 }
 
@@ -138,6 +148,19 @@ int main(int argc, char** argv) {
   std::vector<pollfd> pfds;
   std::vector<size_t> pconn;
   char buf[65536];
+  // Sends the request of a busy connection; a failure ends the request and the connection.
+  auto sendRequest = [&](Conn& k) {
+    Function& f = fns[k.fn];
+    f.sendLagMs.push_back(static_cast<double>(nowNs() - k.intendedNs) / 1e6);
+    ssize_t w = ::send(k.fd, f.request.data(), f.request.size(), MSG_NOSIGNAL);
+    if (w != static_cast<ssize_t>(f.request.size())) {
+      ++f.failed;
+      --outstanding;
+      ::close(k.fd);
+      k.fd = -1;
+      k.busy = false;
+    }
+  };
   for (;;) {
     int64_t now = nowNs();
     if (now >= giveUp || (now >= stopSending && outstanding == 0)) break;
@@ -150,7 +173,8 @@ int main(int argc, char** argv) {
           c = idle.back();
           idle.pop_back();
         } else {
-          int fd = connectTo(port);
+          bool pending = false;
+          int fd = connectTo(port, pending);
           if (fd < 0) {
             ++f.sent;
             ++f.failed;
@@ -159,6 +183,7 @@ int main(int argc, char** argv) {
           }
           conns.emplace_back();
           conns.back().fd = fd;
+          conns.back().connecting = pending;
           c = conns.size() - 1;
         }
         Conn& k = conns[c];
@@ -168,14 +193,7 @@ int main(int argc, char** argv) {
         k.in.clear();
         ++f.sent;
         ++outstanding;
-        ssize_t w = ::send(k.fd, f.request.data(), f.request.size(), MSG_NOSIGNAL);
-        if (w != static_cast<ssize_t>(f.request.size())) {
-          ++f.failed;
-          --outstanding;
-          ::close(k.fd);
-          k.fd = -1;
-          k.busy = false;
-        }
+        if (!k.connecting) sendRequest(k);
         f.nextNs += gap(f.rate);
       }
     }
@@ -187,7 +205,7 @@ int main(int argc, char** argv) {
     pconn.clear();
     for (size_t c = 0; c < conns.size(); ++c) {
       if (conns[c].busy) {
-        pfds.push_back(pollfd{conns[c].fd, POLLIN, 0});
+        pfds.push_back(pollfd{conns[c].fd, static_cast<short>(conns[c].connecting ? POLLOUT : POLLIN), 0});
         pconn.push_back(c);
       }
     }
@@ -199,6 +217,22 @@ int main(int argc, char** argv) {
       if (!pfds[p].revents) continue;
       Conn& k = conns[pconn[p]];
       Function& f = fns[k.fn];
+      if (k.connecting) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        ::getsockopt(k.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        k.connecting = false;
+        if (err != 0) {
+          ++f.failed;
+          --outstanding;
+          ::close(k.fd);
+          k.fd = -1;
+          k.busy = false;
+        } else {
+          sendRequest(k);
+        }
+        continue;
+      }
       ssize_t r = ::recv(k.fd, buf, sizeof buf, 0);
       if (r <= 0) {
         if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
@@ -230,17 +264,24 @@ int main(int argc, char** argv) {
   for (auto& k : conns) {
     if (k.fd >= 0) ::close(k.fd);
   }
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  double cpuS = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   for (auto& f : fns) {
     uint64_t unanswered = f.sent - f.ok - f.refused - f.failed;
     std::printf(
         "fn=%s rate=%.1f slo_ms=%g sent=%llu ok=%llu within=%llu refused=%llu failed=%llu "
-        "attainment=%.4f p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f\n",
+        "attainment=%.4f p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f send_lag_p99_ms=%.3f "
+        "send_lag_max_ms=%.3f gen_cpu_s=%.3f\n",
         f.name.c_str(), f.rate, f.sloMs, (unsigned long long)f.sent, (unsigned long long)f.ok,
         (unsigned long long)f.within, (unsigned long long)f.refused,
         (unsigned long long)(f.failed + unanswered),
         f.sent ? static_cast<double>(f.within) / static_cast<double>(f.sent) : 0.0,
         percentile(f.latencyMs, 0.50), percentile(f.latencyMs, 0.95),
-        percentile(f.latencyMs, 0.99));
+        percentile(f.latencyMs, 0.99), percentile(f.sendLagMs, 0.99),
+        f.sendLagMs.empty() ? 0.0 : *std::max_element(f.sendLagMs.begin(), f.sendLagMs.end()),
+        cpuS);
   }
   return 0;
 }
