@@ -104,9 +104,13 @@ struct AsyncQueue::Impl {
 
   void run();
   void writeIntake(std::vector<std::pair<NewJob, std::function<void(Result<Accepted>)>>>& in);
-  // Applies finished attempts and deliveries; returns false when the write failed.
+  // Applies finished attempts, hand-offs and deliveries; returns false when the write
+  // failed.
   bool writeOutcomes(std::vector<std::pair<StoredJob, exec::InvokeOutput>>& runs,
+                     std::vector<StoredJob>& handed,
                      std::vector<std::pair<StoredJob, Result<void>>>& deliveries);
+  using Adoption = std::pair<StoredJob, std::function<void(Result<JobRecord>)>>;
+  void writeAdoptions(std::vector<Adoption>& in);
   // Counter increments of one batch of outcomes, applied once the batch is written.
   struct Tally {
     uint64_t retries = 0;
@@ -129,12 +133,20 @@ struct AsyncQueue::Impl {
     Wants wants;
   };
   std::map<std::string, Hook> hooks;  // fixed before start()
+  // The cluster's side (empty when standalone); replaced whole under linkMu, read as a copy.
+  mutable std::mutex linkMu;
+  std::shared_ptr<const ClusterLink> link = std::make_shared<const ClusterLink>();
+  std::shared_ptr<const ClusterLink> currentLink() const {
+    std::lock_guard lock(linkMu);
+    return link;
+  }
 
   Counter* enqueued = nullptr;
   Counter* succeeded = nullptr;
   Counter* failed = nullptr;
   Counter* retries = nullptr;
   Counter* deliveryFailures = nullptr;
+  Counter* handedOffTotal = nullptr;
   Gauge* depth = nullptr;
   Gauge* inFlightGauge = nullptr;
 
@@ -144,6 +156,9 @@ struct AsyncQueue::Impl {
   std::vector<std::pair<NewJob, std::function<void(Result<Accepted>)>>> intake;
   std::vector<std::pair<StoredJob, exec::InvokeOutput>> finishedRuns;
   std::vector<std::pair<StoredJob, Result<void>>> finishedDeliveries;
+  std::vector<StoredJob> handedOff;  // claimed jobs now in the cluster's work queue
+  std::vector<Adoption> adoptions;
+  uint64_t handedOffSinceStart = 0;
   bool running = false;   // between start() and stop()
   bool stopping = false;  // no new dispatch
   bool abandon = false;   // stop() gave up waiting: the loop ends now
@@ -188,6 +203,8 @@ Result<std::unique_ptr<AsyncQueue>> AsyncQueue::open(AsyncOptions options, Async
   impl->retries = &m.counter("tern_async_retries_total", "Async attempts scheduled again");
   impl->deliveryFailures = &m.counter("tern_async_delivery_failures_total",
                                       "Failed delivery attempts of async outcomes (callbacks)");
+  impl->handedOffTotal = &m.counter("tern_async_handed_off_total",
+                                    "Async invocations handed to the cluster's work queue");
   impl->depth = &m.gauge("tern_async_queue_depth", "Async invocations not finished");
   impl->inFlightGauge = &m.gauge("tern_async_in_flight", "Async attempts running or admitted");
   impl->depth->set(static_cast<double>(impl->pending));
@@ -236,7 +253,7 @@ void AsyncQueue::stop() {
 
 AsyncQueue::Stats AsyncQueue::stats() const {
   std::lock_guard lock(impl_->mu);
-  return Stats{impl_->pending, impl_->inFlight};
+  return Stats{impl_->pending, impl_->inFlight, impl_->handedOffSinceStart};
 }
 
 void AsyncQueue::enqueue(JobRequest r, std::function<void(Result<Accepted>)> done) {
@@ -275,8 +292,45 @@ Result<Accepted> AsyncQueue::enqueue(JobRequest r) {
 Result<std::optional<JobRecord>> AsyncQueue::get(const std::string& id) {
   auto j = impl_->store->get(id);
   if (!j) return j.error();
+  auto link = impl_->currentLink();
+  bool askCluster = link->lookup && (!*j || (*j)->state == JobState::kHandedOff);
+  if (askCluster) {
+    auto remote = link->lookup(id);
+    if (remote.ok() && *remote) {
+      JobRecord r = std::move(**remote);
+      if (*j) r.idempotencyKey = (*j)->record.idempotencyKey;
+      return std::optional<JobRecord>(std::move(r));
+    }
+    if (!remote.ok()) {
+      spdlog::debug("async queue: cluster record of job {} not readable: {}", id,
+                    remote.error().describe());
+    }
+  }
   if (!*j) return std::optional<JobRecord>();
   return std::optional<JobRecord>(std::move((*j)->record));
+}
+
+void AsyncQueue::setClusterLink(ClusterLink link) {
+  auto shared = std::make_shared<const ClusterLink>(std::move(link));
+  std::lock_guard lock(impl_->linkMu);
+  impl_->link = std::move(shared);
+}
+
+void AsyncQueue::adopt(JobRecord job, JobStatus outcome,
+                       std::function<void(Result<JobRecord>)> done) {
+  Impl& q = *impl_;
+  StoredJob j;
+  j.record = std::move(job);
+  j.record.body.clear();
+  j.record.env.clear();
+  j.record.idempotencyKey.clear();
+  j.outcome = outcome;
+  {
+    std::lock_guard lock(q.mu);
+    if (!q.running) return done(Error(ErrorCode::kUnavailable, "the async queue is not running"));
+    q.adoptions.emplace_back(std::move(j), std::move(done));
+  }
+  q.wake.notify_all();
 }
 
 void AsyncQueue::Impl::run() {
@@ -289,6 +343,10 @@ void AsyncQueue::Impl::run() {
     finishedRuns.clear();
     auto dels = std::move(finishedDeliveries);
     finishedDeliveries.clear();
+    auto handed = std::move(handedOff);
+    handedOff.clear();
+    auto adopted = std::move(adoptions);
+    adoptions.clear();
     bool stopNow = stopping;
     uint32_t freeRuns = stopNow ? 0 : options.maxInFlight - inFlight;
     uint32_t freeDeliveries = stopNow ? 0 : options.maxDeliveriesInFlight - deliveriesInFlight;
@@ -296,9 +354,10 @@ void AsyncQueue::Impl::run() {
 
     bool healthy = true;
     if (!in.empty()) writeIntake(in);
-    if (!runs.empty() || !dels.empty()) {
-      size_t nRuns = runs.size(), nDels = dels.size();
-      healthy = writeOutcomes(runs, dels);
+    if (!adopted.empty()) writeAdoptions(adopted);
+    if (!runs.empty() || !dels.empty() || !handed.empty()) {
+      size_t nRuns = runs.size() + handed.size(), nDels = dels.size();
+      healthy = writeOutcomes(runs, handed, dels);
       lock.lock();
       if (healthy) {
         inFlight -= static_cast<uint32_t>(nRuns);
@@ -309,6 +368,7 @@ void AsyncQueue::Impl::run() {
       } else {
         // Nothing was written: keep the outcomes and try again after a pause.
         for (auto& r : runs) finishedRuns.push_back(std::move(r));
+        for (auto& h : handed) handedOff.push_back(std::move(h));
         for (auto& d : dels) finishedDeliveries.push_back(std::move(d));
       }
       freeRuns = stopping ? 0 : options.maxInFlight - inFlight;
@@ -347,19 +407,25 @@ void AsyncQueue::Impl::run() {
 
     lock.lock();
     if (abandon) break;
-    bool haveWork = !intake.empty() || !finishedRuns.empty() || !finishedDeliveries.empty();
+    bool haveWork = !intake.empty() || !finishedRuns.empty() || !finishedDeliveries.empty() ||
+                    !handedOff.empty() || !adoptions.empty();
     if (stopping && inFlight == 0 && deliveriesInFlight == 0 && !haveWork) break;
     if ((haveWork && healthy) || waitMs <= 0) continue;
     wake.wait_for(lock, std::chrono::milliseconds(waitMs), [&] {
       return abandon || (stopping && !stopNow) || !intake.empty() || !finishedRuns.empty() ||
-             !finishedDeliveries.empty();
+             !finishedDeliveries.empty() || !handedOff.empty() || !adoptions.empty();
     });
   }
   // Requests that arrived while stopping but were never written are refused.
   auto left = std::move(intake);
   intake.clear();
+  auto leftAdoptions = std::move(adoptions);
+  adoptions.clear();
   lock.unlock();
   for (auto& [job, done] : left) {
+    done(Error(ErrorCode::kUnavailable, "the async queue is stopping"));
+  }
+  for (auto& [job, done] : leftAdoptions) {
     done(Error(ErrorCode::kUnavailable, "the async queue is stopping"));
   }
 }
@@ -385,6 +451,40 @@ void AsyncQueue::Impl::writeIntake(
   }
   enqueued->inc(added);
   for (size_t i = 0; i < in.size(); ++i) in[i].second(std::move((*accepted)[i]));
+}
+
+void AsyncQueue::Impl::writeAdoptions(std::vector<Adoption>& in) {
+  int64_t now = deps.clock.nowMs();
+  std::vector<StoredJob> rows;
+  rows.reserve(in.size());
+  uint64_t unfinished = 0;
+  for (auto& [job, done] : in) {
+    StoredJob j = job;
+    j.record.updatedMs = now;
+    settle(j, j.outcome, now);
+    unfinished += j.state == JobState::kDeliveryDue ? 1 : 0;
+    rows.push_back(std::move(j));
+  }
+  if (auto ok = store->adopt(rows); !ok) {
+    spdlog::error("async queue: cannot record {} outcome(s) from the cluster: {}", rows.size(),
+                  ok.error().describe());
+    for (auto& p : in) p.second(ok.error());
+    return;
+  }
+  {
+    std::lock_guard lock(mu);
+    pending += unfinished;
+    depth->set(static_cast<double>(pending));
+  }
+  for (const StoredJob& j : rows) {
+    if (j.state == JobState::kSucceeded) succeeded->inc();
+    if (j.state == JobState::kFailed) failed->inc();
+  }
+  auto cluster = currentLink();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (cluster->changed) cluster->changed(rows[i].record);
+    in[i].second(rows[i].record);
+  }
 }
 
 uint32_t AsyncQueue::Impl::claimRuns(uint32_t free, int64_t now) {
@@ -418,6 +518,21 @@ uint32_t AsyncQueue::Impl::claimDeliveries(uint32_t free, int64_t now) {
 
 void AsyncQueue::Impl::dispatch(StoredJob job) {
   runners->post([this, job = std::move(job)]() mutable {
+    auto cluster = currentLink();
+    if (cluster->handOff && cluster->ready && cluster->ready()) {
+      JobRecord r = job.record;
+      r.attempts -= 1;  // the attempt claimed for it does not run here
+      if (auto ok = cluster->handOff(r); ok.ok()) {
+        {
+          std::lock_guard lock(mu);
+          handedOff.push_back(std::move(job));
+        }
+        wake.notify_all();
+        return;
+      } else {
+        spdlog::debug("async queue: job {} runs here: {}", r.id, ok.error().describe());
+      }
+    }
     exec::InvokeInput in;
     in.function = job.record.function;
     in.body = std::move(job.record.body);
@@ -537,10 +652,20 @@ void AsyncQueue::Impl::finishDelivery(StoredJob& j, const Result<void>& result, 
 }
 
 bool AsyncQueue::Impl::writeOutcomes(std::vector<std::pair<StoredJob, exec::InvokeOutput>>& runs,
+                                     std::vector<StoredJob>& handed,
                                      std::vector<std::pair<StoredJob, Result<void>>>& deliveries) {
   int64_t now = deps.clock.nowMs();
   std::vector<StoredJob> rows;
-  rows.reserve(runs.size() + deliveries.size());
+  rows.reserve(runs.size() + handed.size() + deliveries.size());
+  for (const StoredJob& h : handed) {
+    StoredJob j = h;
+    j.state = JobState::kHandedOff;
+    j.record.status = JobStatus::kQueued;
+    j.record.attempts -= 1;
+    j.record.updatedMs = now;
+    j.record.finishedMs = now;  // purged with the finished jobs after the retention
+    rows.push_back(std::move(j));
+  }
   Tally tally;
   // Outcomes are computed on copies so a failed write can be retried from the originals.
   for (auto& [job, out] : runs) {
@@ -561,15 +686,19 @@ bool AsyncQueue::Impl::writeOutcomes(std::vector<std::pair<StoredJob, exec::Invo
   }
   retries->inc(tally.retries);
   deliveryFailures->inc(tally.deliveryFailures);
-  uint64_t done = 0;
+  handedOffTotal->inc(handed.size());
+  uint64_t done = handed.size();
+  auto cluster = currentLink();
   for (const StoredJob& j : rows) {
     if (j.state == JobState::kSucceeded || j.state == JobState::kFailed) {
       ++done;
       (j.state == JobState::kSucceeded ? succeeded : failed)->inc();
     }
+    if (cluster->changed && j.state != JobState::kHandedOff) cluster->changed(j.record);
   }
   std::lock_guard lock(mu);
   pending -= std::min(pending, done);
+  handedOffSinceStart += handed.size();
   return true;
 }
 

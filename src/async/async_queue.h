@@ -91,6 +91,25 @@ struct AsyncOptions {
   std::chrono::milliseconds stopTimeout{10000};
 };
 
+// The cluster's side of the queue (cluster/job_stream.h). Without it (a standalone node)
+// every job runs here. With it, a due job is handed to the cluster's work queue while
+// `ready()` says so, and runs here otherwise (NATS unreachable); a handed-off job's row
+// stays here (state "handed off") and its record is read from the cluster.
+struct ClusterLink {
+  // Whether hand-offs can succeed now. Must not block.
+  std::function<bool()> ready;
+  // Publishes the job to the cluster (durably, de-duplicated by its id). `job.attempts`
+  // counts the attempts it used here. Runs on a runner thread; may block (bounded). An
+  // error keeps the job here and runs it locally.
+  std::function<Result<void>(const JobRecord& job)> handOff;
+  // The cluster's record of a job this node does not know or has handed off; nullopt
+  // when there is none. Runs on the reading thread; may block (bounded).
+  std::function<Result<std::optional<JobRecord>>(const std::string& id)> lookup;
+  // Told of every job whose record changes here (attempt outcome, delivery, adoption),
+  // on the dispatcher thread; must not block.
+  std::function<void(const JobRecord& job)> changed;
+};
+
 struct AsyncDeps {
   exec::Invoker& invoker;
   exec::FunctionTable& table;  // enqueue checks that the function exists
@@ -129,8 +148,19 @@ class AsyncQueue {
   // dispatcher thread) or at once when the request is refused.
   void enqueue(JobRequest r, std::function<void(Result<Accepted>)> done);
 
-  // The job's record, or nullopt when there is no such job (never was, or purged).
+  // The job's record, or nullopt when there is no such job (never was, or purged). With a
+  // cluster link, a job handed off or unknown here is looked up in the cluster.
   Result<std::optional<JobRecord>> get(const std::string& id);
+
+  // Connects the queue to the cluster, or disconnects it (an empty link); may be called
+  // at any time. Calls already made through the previous link may still be running.
+  void setClusterLink(ClusterLink link);
+  // Records the final outcome of a job that ran for the cluster (`job` carries its id,
+  // function, origin, meta, callback URL and the last attempt's results), replacing the
+  // row of a job handed off from here. The job's delivery hook then runs here as for a
+  // local job. `done` runs on the dispatcher thread once the row is committed, with the
+  // record as clients now see it. Errors: kUnavailable (stopped), kIo.
+  void adopt(JobRecord job, JobStatus outcome, std::function<void(Result<JobRecord>)> done);
 
   Result<void> start();
   // No new dispatch; waits (up to stopTimeout) for attempts and deliveries in flight and
@@ -140,6 +170,7 @@ class AsyncQueue {
   struct Stats {
     uint64_t pending = 0;  // not finished
     uint32_t inFlight = 0;
+    uint64_t handedOff = 0;  // jobs handed to the cluster since start
   };
   Stats stats() const;
 

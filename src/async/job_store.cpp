@@ -8,7 +8,9 @@ namespace tern::async {
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// Version 2 adds the row state 6 (handed off to the cluster) to the same table; a tern
+// that knows only version 1 refuses the database instead of misreading such rows.
+constexpr int kSchemaVersion = 2;
 constexpr int kBusyTimeoutMs = 10000;
 
 // Guest input and output are stored as given (any bytes): SQLite keeps text values
@@ -108,6 +110,8 @@ Result<void> migrate(store::Database& db, const std::filesystem::path& file) {
   }
   if (version == 0) {
     if (auto r = db.exec(kSchemaV1); !r) return r.error();
+  }
+  if (version < kSchemaVersion) {
     if (auto r = db.exec("PRAGMA user_version = " + std::to_string(kSchemaVersion)); !r) {
       return r.error();
     }
@@ -125,6 +129,8 @@ JobStatus clientStatus(JobState state) {
       return JobStatus::kSucceeded;
     case JobState::kFailed:
       return JobStatus::kFailed;
+    case JobState::kHandedOff:
+      return JobStatus::kQueued;
     case JobState::kRunning:
     case JobState::kDeliveryDue:
     case JobState::kDelivering:
@@ -164,7 +170,7 @@ Result<StoredJob> JobStore::readRow(store::Statement& s) const {
   r.env = splitEnv(s.columnText(7));
   int64_t state = s.columnInt(8);
   int64_t outcome = s.columnInt(9);
-  if (state < 0 || state > 5 || !(outcome == 0 || outcome == 4 || outcome == 5)) {
+  if (state < 0 || state > 6 || !(outcome == 0 || outcome == 4 || outcome == 5)) {
     return Error(ErrorCode::kIo, fmt::format("queue database: job {} has an unknown state {}/{}",
                                              r.id, state, outcome));
   }
@@ -340,6 +346,45 @@ Result<void> JobStore::update(const std::vector<StoredJob>& jobs) {
                           std::string_view(r.deliveryError), r.updatedMs, r.finishedMs);
     if (!b) return queueError(b.error());
     if (auto run = upd->run(); !run) return queueError(run.error());
+  }
+  if (auto c = tx->commit(); !c) return queueError(c.error());
+  return {};
+}
+
+Result<void> JobStore::adopt(const std::vector<StoredJob>& jobs) {
+  std::lock_guard lock(writeMu_);
+  store::Database& db = *writer_;
+  if (jobs.empty()) return {};
+  auto tx = store::Transaction::begin(db);
+  if (!tx) return queueError(tx.error());
+  auto up = db.prepare(fmt::format(
+      "INSERT INTO jobs ({}) VALUES (?1, ?2, ?3, ?4, '', ?5, '', '', ?6, ?7, ?8, ?9, ?10, ?11, "
+      "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) "
+      "ON CONFLICT(id) DO UPDATE SET state = excluded.state, outcome = excluded.outcome, "
+      "attempts = excluded.attempts, next_attempt_ms = excluded.next_attempt_ms, "
+      "output = excluded.output, error_code = excluded.error_code, "
+      "error_message = excluded.error_message, exit_code = excluded.exit_code, "
+      "delivery_state = excluded.delivery_state, delivery_attempts = excluded.delivery_attempts, "
+      "delivery_error = excluded.delivery_error, updated_ms = excluded.updated_ms, "
+      "started_ms = excluded.started_ms, finished_ms = excluded.finished_ms",
+      kColumns));
+  if (!up) return queueError(up.error());
+  for (const StoredJob& j : jobs) {
+    const JobRecord& r = j.record;
+    int64_t outcome = j.outcome == JobStatus::kSucceeded ? 4
+                      : j.outcome == JobStatus::kFailed  ? 5
+                                                         : 0;
+    store::StatementUse use(*up);
+    auto b = up->bindAll(
+        std::string_view(r.id), std::string_view(r.function), std::string_view(r.origin),
+        std::string_view(r.meta), std::string_view(r.callbackUrl), static_cast<int64_t>(j.state),
+        outcome, static_cast<int64_t>(r.attempts), static_cast<int64_t>(r.maxAttempts),
+        r.nextAttemptMs, std::string_view(r.output), std::string_view(r.errorCode),
+        std::string_view(r.errorMessage), static_cast<int64_t>(r.exitCode),
+        static_cast<int64_t>(r.delivery), static_cast<int64_t>(r.deliveryAttempts),
+        std::string_view(r.deliveryError), r.createdMs, r.updatedMs, r.startedMs, r.finishedMs);
+    if (!b) return queueError(b.error());
+    if (auto run = up->run(); !run) return queueError(run.error());
   }
   if (auto c = tx->commit(); !c) return queueError(c.error());
   return {};

@@ -24,6 +24,9 @@ enum class JobState : int {
   kDelivering = 3,
   kSucceeded = 4,
   kFailed = 5,
+  // Handed to the cluster's work queue (cluster/job_stream.h): finished here, its record
+  // lives in the cluster. Clients see "queued" when the cluster cannot be asked.
+  kHandedOff = 6,
 };
 
 struct StoredJob {
@@ -59,6 +62,10 @@ class JobStore {
   Result<std::vector<StoredJob>> claim(JobState from, JobState to, int64_t nowMs, uint32_t limit);
   // Writes the state and outcome columns of each job, in one transaction.
   Result<void> update(const std::vector<StoredJob>& jobs);
+  // Inserts jobs that ran for the cluster, or overwrites the state and outcome columns of
+  // rows with the same id (a job handed off from here), in one transaction. Adopted rows
+  // have no idempotency key, body or env.
+  Result<void> adopt(const std::vector<StoredJob>& jobs);
   // The earliest due time of the jobs in `state` (kQueued or kDeliveryDue), if any.
   Result<std::optional<int64_t>> nextDueMs(JobState state);
   // Deletes finished jobs that finished before `cutoffMs`; returns how many.

@@ -131,6 +131,7 @@ int main(int argc, char** argv) {
   unsigned heartbeatMs = static_cast<unsigned>(cc.heartbeat.count());
   unsigned ttlMs = static_cast<unsigned>(cc.ttl.count());
   unsigned forwardTimeoutMs = static_cast<unsigned>(cc.forwardTimeout.count());
+  unsigned asyncAckMarginMs = static_cast<unsigned>(cc.asyncAckMargin.count());
   app.add_option("--cluster", cc.url,
                  "join a cluster through the NATS server at nats://HOST:PORT (default: standalone)");
   app.add_option("--cluster-secret-file", cc.secretFile,
@@ -159,6 +160,11 @@ int main(int argc, char** argv) {
                  "how long a forwarded call may take before it fails")
       ->check(CLI::Range(100u, 3600000u))
       ->capture_default_str();
+  app.add_option("--cluster-async-ack-margin-ms", asyncAckMarginMs,
+                 "a cluster async job runs again elsewhere when its node has not finished it "
+                 "within the function's timeout plus this margin")
+      ->check(CLI::Range(100u, 3600000u))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -179,6 +185,7 @@ int main(int argc, char** argv) {
   cc.heartbeat = std::chrono::milliseconds(heartbeatMs);
   cc.ttl = std::chrono::milliseconds(ttlMs);
   cc.forwardTimeout = std::chrono::milliseconds(forwardTimeoutMs);
+  cc.asyncAckMargin = std::chrono::milliseconds(asyncAckMarginMs);
   for (size_t start = 0; start < labels.size();) {
     size_t comma = labels.find(',', start);
     if (comma == std::string::npos) comma = labels.size();

@@ -115,7 +115,7 @@ Decoded decodeEnvelope(const ClusterKey& key, std::span<const uint8_t> b, size_t
                               kEnvelopeVersion));
   }
   uint8_t kind = b[4];
-  if (kind < 1 || kind > 4) {
+  if (kind < 1 || kind > kMaxMessageKind) {
     return refuse(Rejection::kUnknownKind, fmt::format("unknown message kind {}", kind));
   }
   size_t senderLen = b[5];

@@ -34,7 +34,10 @@ enum class MessageKind : uint8_t {
   kFunctionRecord = 2,  // a registry entry (function_record.h)
   kInvokeRequest = 3,   // a forwarded call
   kInvokeReply = 4,     // its answer
+  kAsyncJob = 5,        // an async job in the TERN_ASYNC stream (async_job.h)
+  kAsyncRecord = 6,     // an async job's record in the tern_jobs bucket (async_job.h)
 };
+inline constexpr uint8_t kMaxMessageKind = 6;
 
 // Why a peer message was refused; each reason is a label of tern_cluster_rejected_total.
 enum class Rejection : uint8_t {

@@ -15,6 +15,7 @@
 #include "async/async_queue.h"
 #include "async/http_callback.h"
 #include "cluster/cluster.h"
+#include "cluster/job_stream.h"
 #include "events/clock.h"
 #include "events/scheduler.h"
 #include "exec/executor.h"
@@ -105,6 +106,8 @@ struct Node::Impl {
   std::unique_ptr<WorkQueue> workers;
   // Membership in a cluster (--cluster); null for a standalone node.
   std::unique_ptr<cluster::Cluster> cluster;
+  // The cluster's async work queue (TERN_ASYNC); with `cluster` only.
+  std::unique_ptr<cluster::JobStream> jobStream;
   bool running = false;
 
   std::string engineMetrics() const;
@@ -149,6 +152,17 @@ Result<void> Node::Impl::openCluster() {
   co.forwardTimeout = cc.forwardTimeout;
   co.maxMessageBytes = config.maxInvokeBodyBytes + (1u << 20);
   co.maxModuleBytes = config.maxModuleBytes;
+  cluster::JobStreamOptions jo;
+  jo.url = co.url;
+  jo.jetStreamDomain = co.jetStreamDomain;
+  jo.nodeId = co.nodeId;
+  jo.retry.maxAttempts = config.async.attempts;
+  jo.retry.baseMs = config.async.backoff.count();
+  jo.ackMargin = cc.asyncAckMargin;
+  jo.retention = config.async.retention;
+  jo.maxInFlight = config.async.concurrency ? config.async.concurrency : config.workers;
+  jo.maxMessageBytes = co.maxMessageBytes;
+  cluster::ClusterKey jobKey = *key;
   cluster = std::make_unique<cluster::Cluster>(
       std::move(co), std::move(*key),
       cluster::ClusterDeps{*invoker, *executor, *table, *registry, *deployments, metrics, [] {
@@ -158,7 +172,15 @@ Result<void> Node::Impl::openCluster() {
                            }});
   invoker->setRemote([this](exec::InvokeInput& in, std::function<void(exec::InvokeOutput)>& done,
                             exec::Elsewhere why) { return cluster->offer(in, done, why); });
-  return cluster->start();
+  if (auto ok = cluster->start(); !ok.ok()) return ok;
+  jobStream = std::make_unique<cluster::JobStream>(
+      std::move(jo), std::move(jobKey),
+      cluster::JobStreamDeps{*invoker, *table, *asyncQueue, metrics, asyncRandom, [] {
+                               return std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
+                             }});
+  return jobStream->start();
 }
 
 // The scheduler, the MQTT client and the router between them and the async queue. Called
@@ -346,6 +368,7 @@ Result<void> Node::start() {
   if (auto ok = n.asyncQueue->start(); !ok.ok()) return ok.error();
   // Undoes what has started when a later step fails, so a failed start leaves no thread.
   auto abandon = [&n](const Error& e) -> Result<void> {
+    if (n.jobStream) n.jobStream->stop();
     if (n.cluster) n.cluster->stop();
     if (n.coap) n.coap->stop(std::chrono::milliseconds(0));
     n.server.reset();  // stops it if it started
@@ -392,6 +415,9 @@ void Node::stop() {
   // The server stops accepting, closes idle connections, answers keep-alive requests with
   // "Connection: close", and waits for the requests in flight (running or queued).
   n.server->stop(n.config.drainTimeout);
+  // Cluster async jobs running here finish and are recorded and acked; the queue hands
+  // nothing more to the cluster.
+  if (n.jobStream) n.jobStream->stop();
   // Peers' calls running here finish and are answered; calls forwarded from here end.
   if (n.cluster) n.cluster->stop();
   // No new time-trigger runs. MQTT messages arriving from now on cannot be stored (the

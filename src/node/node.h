@@ -77,6 +77,9 @@ struct NodeConfig {
     std::chrono::milliseconds ttl{5000};
     uint32_t hopLimit = 2;
     std::chrono::milliseconds forwardTimeout{60000};
+    // Async jobs in the cluster's work queue are delivered again when the node running
+    // one has not acked it within the function's timeout plus this margin.
+    std::chrono::milliseconds asyncAckMargin{10000};
   } cluster;
 };
 

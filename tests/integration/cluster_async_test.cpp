@@ -1,0 +1,233 @@
+// Async invocations in a cluster on a real nats-server (JetStream) with real ternd
+// processes: jobs accepted by a node that is killed with SIGKILL run on another node and
+// are readable there; jobs accepted while NATS is down are kept, run, and their records
+// reach the cluster later; forged jobs in the stream are refused, counted and never
+// delivered again. Ack margins are short (flags); every wait polls for what a user would
+// see, up to a generous limit.
+#include <gtest/gtest.h>
+#include <nats/nats.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "cluster/async_job.h"
+#include "cluster/envelope.h"
+#include "nats_process.h"
+#include "raw_http.h"
+#include "ternd_process.h"
+#include "test_support.h"
+
+namespace tern {
+namespace {
+
+using json = nlohmann::json;
+using test::request;
+
+constexpr auto kPatience = std::chrono::seconds(90);
+constexpr const char* kSecret = "0123456789abcdef0123456789abcdef";
+
+std::string fileText(const std::filesystem::path& p) {
+  auto b = test::readFile(p);
+  return std::string(b.begin(), b.end());
+}
+
+bool eventually(const std::function<bool()>& condition) {
+  auto end = std::chrono::steady_clock::now() + kPatience;
+  while (std::chrono::steady_clock::now() < end) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return condition();
+}
+
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class ClusterAsyncTest : public ::testing::Test {
+ protected:
+  test::TempDir dir;
+  std::unique_ptr<test::NatsProcess> nats;
+  std::filesystem::path secret;
+
+  void SetUp() override {
+    nats = std::make_unique<test::NatsProcess>(dir.path() / "nats");
+    secret = dir.path() / "cluster.secret";
+    std::ofstream(secret) << kSecret << "\n";
+  }
+
+  std::unique_ptr<test::TerndProcess> node(const std::string& name) {
+    std::vector<std::string> args{
+        "--coap-listen", "off", "--cluster", nats->url(), "--cluster-secret-file",
+        secret.string(), "--node-name", name, "--site", "s", "--heartbeat-ms", "100",
+        "--member-ttl-ms", "1500", "--async-concurrency", "2", "--async-backoff-ms", "100",
+        "--cluster-async-ack-margin-ms", "1000"};
+    return std::make_unique<test::TerndProcess>(dir.path() / name, args);
+  }
+
+  static void deploy(test::TerndProcess& n, const std::string& name,
+                     const std::filesystem::path& wasm, const std::string& query = "") {
+    auto r = request(n.port(), "PUT", "/v1/functions/" + name + query, fileText(wasm), n.auth());
+    ASSERT_EQ(r.status, 201) << r.raw;
+  }
+
+  static bool serves(test::TerndProcess& n, const std::string& name) {
+    return request(n.port(), "GET", "/v1/functions/" + name, "", n.auth()).status == 200;
+  }
+
+  static std::string enqueue(test::TerndProcess& n, const std::string& fn, const std::string& body) {
+    auto r = request(n.port(), "POST", "/v1/async/" + fn, body, n.auth());
+    EXPECT_EQ(r.status, 202) << r.raw;
+    return json::parse(r.body, nullptr, false).value("id", "");
+  }
+
+  static json job(test::TerndProcess& n, const std::string& id) {
+    auto r = request(n.port(), "GET", "/v1/invocations/" + id, "", n.auth());
+    if (r.status != 200) return json::object();
+    return json::parse(r.body, nullptr, false);
+  }
+
+  static double metric(test::TerndProcess& n, const std::string& series) {
+    auto r = request(n.port(), "GET", "/metrics");
+    size_t at = r.body.find("\n" + series + " ");
+    if (at == std::string::npos) return -1;
+    return std::stod(r.body.substr(at + series.size() + 2));
+  }
+};
+
+TEST_F(ClusterAsyncTest, JobsOfANodeKilledMidWorkRunOnAnotherNode) {
+  auto a = node("a");
+  auto b = node("b");
+  deploy(*a, "nap", test::guestsDir() / "sleeper.wasm", "?env=SLEEP_MS%3D1500&timeout_ms=3000");
+  ASSERT_TRUE(eventually([&] { return serves(*b, "nap"); }));
+
+  std::vector<std::string> ids;
+  for (int i = 0; i < 12; ++i) ids.push_back(enqueue(*a, "nap", "job"));
+  // Every job is in the cluster's work queue, and a is running some of them.
+  ASSERT_TRUE(eventually([&] { return metric(*a, "tern_async_handed_off_total") >= 12; }))
+      << a->log();
+  ASSERT_TRUE(eventually([&] { return metric(*a, "tern_async_cluster_runs_total") >= 1; }))
+      << a->log();
+  a->kill9();
+
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& id : ids) {
+      if (job(*b, id).value("status", "") != "succeeded") return false;
+    }
+    return true;
+  })) << b->log();
+  // The jobs a was running when it died ran again on b (a later delivery, a later attempt).
+  int redelivered = 0;
+  for (const auto& id : ids) {
+    json j = job(*b, id);
+    EXPECT_EQ(j.value("output", ""), "done\n") << j.dump();
+    redelivered += j.value("attempts", 0) >= 2 ? 1 : 0;
+  }
+  EXPECT_GE(redelivered, 1);
+  EXPECT_GE(metric(*b, "tern_async_cluster_runs_total"), 1);
+}
+
+TEST_F(ClusterAsyncTest, JobsAcceptedWhileNatsIsDownAreKeptRunAndSynchronised) {
+  auto n1 = node("n1");
+  auto n2 = node("n2");
+  deploy(*n1, "echo", test::examplesDir() / "echo.wasm");
+  ASSERT_TRUE(eventually([&] { return serves(*n2, "echo"); }));
+  ASSERT_TRUE(eventually([&] { return n1->log().find("async work queue") != std::string::npos; }));
+
+  nats->stop();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(enqueue(*n1, "echo", "offline-" + std::to_string(i)));
+  // Accepted and run here while disconnected.
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& id : ids) {
+      if (job(*n1, id).value("status", "") != "succeeded") return false;
+    }
+    return true;
+  })) << n1->log();
+
+  nats->start();
+  // Once reconnected, their records reach the cluster: readable from the other node.
+  ASSERT_TRUE(eventually([&] {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      json j = job(*n2, ids[i]);
+      if (j.value("status", "") != "succeeded" ||
+          j.value("output", "") != "offline-" + std::to_string(i)) {
+        return false;
+      }
+    }
+    return true;
+  })) << n2->log();
+  // New jobs go through the work queue again.
+  std::string later = enqueue(*n1, "echo", "later");
+  ASSERT_TRUE(eventually([&] { return job(*n2, later).value("status", "") == "succeeded"; }));
+  EXPECT_EQ(job(*n2, later).value("output", ""), "later");
+}
+
+TEST_F(ClusterAsyncTest, RefusesForgedJobsOnceAndKeepsWorking) {
+  auto n1 = node("n1");
+  deploy(*n1, "echo", test::examplesDir() / "echo.wasm", "?timeout_ms=500");
+  ASSERT_TRUE(eventually([&] { return n1->log().find("async work queue") != std::string::npos; }));
+
+  natsConnection* conn = nullptr;
+  jsCtx* js = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&conn, nats->url().c_str()), NATS_OK);
+  ASSERT_EQ(natsConnection_JetStream(&js, conn, nullptr), NATS_OK);
+  auto publish = [&](const std::string& subject, const std::string& data) {
+    jsErrCode err;
+    EXPECT_EQ(js_Publish(nullptr, js, subject.c_str(), data.data(), static_cast<int>(data.size()),
+                         nullptr, &err),
+              NATS_OK);
+  };
+  cluster::AsyncJob forged;
+  forged.id = "abcdef0123456789abcdef01";
+  forged.function = "echo";
+  forged.origin = "http";
+  forged.body = "forged";
+  forged.maxAttempts = 3;
+  cluster::ClusterKey wrong("ffffffffffffffffffffffffffffffff");
+  cluster::ClusterKey key(kSecret);
+  publish("tern.v1.async.echo",
+          cluster::encodeEnvelope(wrong, cluster::Envelope{cluster::MessageKind::kAsyncJob, "n9",
+                                                           nowMs(), cluster::encodeAsyncJob(forged)}));
+  publish("tern.v1.async.echo", "garbage");
+  // Signed, but a job of another function on echo's subject.
+  forged.function = "other";
+  publish("tern.v1.async.echo",
+          cluster::encodeEnvelope(key, cluster::Envelope{cluster::MessageKind::kAsyncJob, "n9",
+                                                         nowMs(), cluster::encodeAsyncJob(forged)}));
+
+  auto count = [&](const char* reason) {
+    return metric(*n1, std::string("tern_cluster_rejected_total{reason=\"") + reason + "\"}");
+  };
+  ASSERT_TRUE(eventually([&] {
+    return count("bad_signature") >= 1 && count("bad_magic") >= 1 && count("forged_identity") >= 1;
+  })) << n1->log();
+  // Terminated, not redelivered: the stream is empty and the counts stay at one each.
+  ASSERT_TRUE(eventually([&] {
+    jsStreamInfo* si = nullptr;
+    jsErrCode err;
+    if (js_GetStreamInfo(&si, js, "TERN_ASYNC", nullptr, &err) != NATS_OK) return false;
+    uint64_t msgs = si->State.Msgs;
+    jsStreamInfo_Destroy(si);
+    return msgs == 0;
+  }));
+  std::string id = enqueue(*n1, "echo", "real");
+  ASSERT_TRUE(eventually([&] { return job(*n1, id).value("status", "") == "succeeded"; }));
+  EXPECT_EQ(count("bad_signature"), 1);
+  EXPECT_EQ(count("bad_magic"), 1);
+  EXPECT_EQ(count("forged_identity"), 1);
+  EXPECT_EQ(request(n1->port(), "GET", "/v1/invocations/" + forged.id, "", n1->auth()).status,
+            404);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(conn);
+}
+
+}  // namespace
+}  // namespace tern
