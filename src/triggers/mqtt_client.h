@@ -65,6 +65,9 @@ class MqttClient {
   // Errors: kInvalidArgument (options libmosquitto refuses, such as unreadable TLS files).
   // A broker that cannot be reached is not an error: the client keeps trying.
   Result<void> start();
+  // Joins the client's thread. A connection attempt in progress finishes first: at once on
+  // loopback or when the broker refuses, but up to the system's TCP connect timeout for a
+  // host that does not answer at all.
   void stop();
 
   // The filters to be subscribed to (QoS 1); changes apply at once when connected and
