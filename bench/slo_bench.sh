@@ -8,17 +8,22 @@
 #
 #   bench/slo_bench.sh [SECONDS_PER_LEVEL]     (default 10)
 #
-#   fast: burns 1 ms per request, objective p95 <= 25 ms, weight 1
-#   slow: burns 4 ms per request, objective p95 <= 100 ms, weight 1
+#   fast: burns 1 ms per request, objective p95 <= 40 ms, weight 1
+#   slow: burns 4 ms per request, objective p95 <= 160 ms, weight 1
 #
-# Prints a markdown table: per policy, load and function, the attainment (share of sent
-# requests answered within the objective), p95 of answered requests, refusals, and the
-# function's goodput in slots (requests within objective x service time / second).
+# First prints tern's capacity model's answer (tern plan capacity) for each objective with
+# the slot 90% busy with that function's requests: "slots: 1" means one slot can meet it at
+# 90% load. Then a markdown table: per policy, load and function, the attainment (share of
+# sent requests answered within the objective), p95 of answered requests, refusals, the
+# function's goodput in slots (requests within objective x service time / second), and the
+# load generator's own figures (p99 lateness of its sends, its CPU use in % of one core).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/build/release/bin"
 burner="$root/build/release/tests/guests/burner.wasm"
 secs="${1:-10}"
+fast_slo=40
+slow_slo=160
 work="$(mktemp -d /tmp/tern-slo-bench.XXXXXX)"
 pids=()
 cleanup() {
@@ -39,9 +44,9 @@ start_node() {  # policy port
   local token
   token="$(cat "$work/$1/admin.token")"
   curl -sf -X PUT -H "Authorization: Bearer $token" --data-binary @"$burner" \
-    "http://127.0.0.1:$2/v1/functions/fast?env=BURN_US%3D1000&slo_ms=25&slo_percentile=95" >/dev/null
+    "http://127.0.0.1:$2/v1/functions/fast?env=BURN_US%3D1000&slo_ms=$fast_slo&slo_percentile=95" >/dev/null
   curl -sf -X PUT -H "Authorization: Bearer $token" --data-binary @"$burner" \
-    "http://127.0.0.1:$2/v1/functions/slow?env=BURN_US%3D4000&slo_ms=100&slo_percentile=95" >/dev/null
+    "http://127.0.0.1:$2/v1/functions/slow?env=BURN_US%3D4000&slo_ms=$slow_slo&slo_percentile=95" >/dev/null
 }
 start_node deadline 18590
 start_node fifo 18591
@@ -52,12 +57,21 @@ load() {  # policy percent seconds
   fast=$(awk -v l="$2" 'BEGIN { printf "%.2f", l / 100 * 0.5 / 0.001 }')
   slow=$(awk -v l="$2" 'BEGIN { printf "%.2f", l / 100 * 0.5 / 0.004 }')
   "$bin/tern_bench_openloop" --port "${port[$1]}" --duration-s "$3" --seed "$2" \
-    --fn "fast:$fast:25" --fn "slow:$slow:100"
+    --fn "fast:$fast:$fast_slo" --fn "slow:$slow:$slow_slo"
 }
 for p in deadline fifo; do load "$p" 50 2 >/dev/null; done  # warm-up
 
-echo "| policy | load | function | sent | attainment | p95 ms | refused | goodput slots |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "machine: $(nproc) cores; $(uptime | sed 's/^.*load/load/')"
+echo
+echo "capacity model, one slot 90% busy with each function's requests:"
+for spec in "fast 900 1 $fast_slo" "slow 225 4 $slow_slo"; do
+  set -- $spec
+  echo "  $1 (rate $2/s, $3 ms, p95 <= $4 ms): $("$bin/tern" plan capacity --rate "$2" \
+    --service-ms "$3" --slo-ms "$4" --percentile 95 | grep -E '^(slots|P\(wait >)' | paste -sd ';')"
+done
+echo
+echo "| policy | load | function | sent | attainment | p95 ms | refused | goodput slots | gen lag p99 ms | gen cpu |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for level in 50 70 90 110 130 150; do
   for p in deadline fifo; do
     load "$p" "$level" "$secs" | while read -r line; do
@@ -65,11 +79,13 @@ for level in 50 70 90 110 130 150; do
       service=$([ "$r_fn" = fast ] && echo 0.001 || echo 0.004)
       awk -v p="$p" -v l="$level" -v f="$r_fn" -v s="$r_sent" -v a="$r_attainment" \
         -v p95="$r_p95_ms" -v rf="$r_refused" -v w="$r_within" -v sv="$service" -v t="$secs" \
-        'BEGIN { printf "| %s | %d%% | %s | %d | %.1f%% | %.1f | %d | %.3f |\n", p, l, f, s, a * 100, p95, rf, w * sv / t }'
+        -v lag="$r_send_lag_p99_ms" -v cpu="$r_gen_cpu_s" \
+        'BEGIN { printf "| %s | %d%% | %s | %d | %.1f%% | %.1f | %d | %.3f | %.2f | %.1f%% |\n", p, l, f, s, a * 100, p95, rf, w * sv / t, lag, cpu / t * 100 }'
     done
   done
 done
 echo
+echo "machine after the run: $(uptime | sed 's/^.*load/load/')"
 token="$(cat "$work/deadline/admin.token")"
 echo "deadline node after the run:"
 curl -sf -H "Authorization: Bearer $token" http://127.0.0.1:18590/v1/status |
