@@ -31,8 +31,11 @@ class SchedulerApiTest : public ::testing::Test {
   test::TempDir dir;
 
   HttpReply deploy(test::TerndProcess& node, const std::string& name, const std::string& query) {
-    return request(node.port(), "PUT", "/v1/functions/" + name + "?" + query, burner(),
-                   node.auth());
+    std::string target = "/v1/functions/";
+    target += name;
+    target += '?';
+    target += query;
+    return request(node.port(), "PUT", target, burner(), node.auth());
   }
   json status(test::TerndProcess& node) {
     auto r = request(node.port(), "GET", "/v1/status", "", node.auth());
@@ -43,7 +46,10 @@ class SchedulerApiTest : public ::testing::Test {
   // running (it holds the node's only slot until it ends).
   std::future<HttpReply> hold(test::TerndProcess& node, const std::string& fn) {
     uint16_t port = node.port();
-    auto held = std::async(std::launch::async, [port, fn] { return request(port, "GET", "/fn/" + fn); });
+    std::string target = "/fn/";
+    target += fn;
+    auto held =
+        std::async(std::launch::async, [port, target] { return request(port, "GET", target); });
     for (int i = 0; i < 500; ++i) {
       if (status(node)["scheduler"]["functions"][fn].value("running", 0) == 1) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
