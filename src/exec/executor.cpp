@@ -47,7 +47,7 @@ struct FunctionSchedule {
   double allocation = 0;
   bool unreachable = false;
   double plannedRate = 0;
-  // The quick end of recent service times (the 1 - kRefusalConfidence quantile): a waiting
+  // The quick end of recent service times (the 1 - refusal threshold quantile): a waiting
   // request with less time than this left is refused before it runs. Refreshed at each
   // plan and at the first completion.
   double quickServiceNs = 0;
@@ -176,7 +176,7 @@ Admission Executor::admit(AdmissionState& fn, int64_t arrivalNs, std::function<v
     w.deadlineNs = arrivalNs + static_cast<int64_t>(s.objective->sloMs * 1e6);
     double service = s.window.meanServiceNs();
     // Before the first completion nothing is known about the function: it waits.
-    if (service > 0 && predictLateLocked(fn, arrivalNs, w.deadlineNs) >= kRefusalConfidence) {
+    if (service > 0 && predictLateLocked(fn, arrivalNs, w.deadlineNs) >= refusalThreshold_) {
       return refuseNow(Refusal::kDeadline);
     }
   }
@@ -339,6 +339,7 @@ void Executor::replanLocked(int64_t nowNs, bool sharp) {
     demands.push_back(d);
   }
   auto plan = planAllocations(options_.slots, demands);
+  refusalThreshold_ = refusalThreshold(options_.slots, demands);
   for (size_t i = 0; i < known_.size(); ++i) {
     FunctionSchedule& s = *known_[i];
     s.settleCredit(nowNs);
@@ -346,7 +347,7 @@ void Executor::replanLocked(int64_t nowNs, bool sharp) {
     s.allocation = plan[i].allocation;
     s.unreachable = plan[i].unreachable;
     s.plannedRate = demands[i].ratePerSecond;
-    s.quickServiceNs = s.window.serviceQuantileNs(1 - kRefusalConfidence);
+    s.quickServiceNs = s.window.serviceQuantileNs(1 - refusalThreshold_);
   }
   lastPlanNs_ = nowNs;
   joined_ = false;

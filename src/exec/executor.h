@@ -11,8 +11,9 @@
 // plain FIFO, or the deadline scheduler (docs/design/scheduler.md). The deadline
 // scheduler gives functions with a response-time objective allocations of the slots from
 // the capacity model (weighted fair shares when oversubscribed), dispatches earliest
-// deadline first within them, and refuses early a request predicted (with confidence
-// kRefusalConfidence) to miss its deadline.
+// deadline first within them, and refuses early a request predicted to miss its deadline
+// (with confidence kRefusalConfidence, or kOverloadRefusalConfidence while the functions
+// offer more work than the slots can serve).
 // It re-plans every control period, and sooner on a sharp rise in a function's arrivals,
 // from estimates of each function's real invocations; the clock is injected.
 
@@ -164,6 +165,9 @@ class Executor {
   int64_t lastSharpPlanNs_ = INT64_MIN;  // INT64_MIN: never
   uint64_t replans_ = 0, sharpReplans_ = 0;
   int64_t lastReplanNs_ = 0, maxReplanNs_ = 0;
+  // The probability of missing at or above which a request is refused (refusalThreshold
+  // of the last plan).
+  double refusalThreshold_ = kRefusalConfidence;
 };
 
 }  // namespace tern::exec

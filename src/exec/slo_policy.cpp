@@ -86,6 +86,20 @@ std::vector<FunctionAllocation> planAllocations(uint32_t slots,
   return out;
 }
 
+bool overloaded(uint32_t slots, std::span<const FunctionDemand> functions) {
+  double offered = 0;
+  for (const auto& f : functions) {
+    double rate = std::isfinite(f.ratePerSecond) ? std::max(f.ratePerSecond, 0.0) : 0;
+    double service = std::isfinite(f.serviceMs) ? std::max(f.serviceMs, 0.0) : 0;
+    offered += rate * service / 1000;
+  }
+  return offered > slots;
+}
+
+double refusalThreshold(uint32_t slots, std::span<const FunctionDemand> functions) {
+  return overloaded(slots, functions) ? kOverloadRefusalConfidence : kRefusalConfidence;
+}
+
 size_t chooseNext(SchedulingPolicy policy, std::span<const DispatchCandidate> c) {
   auto better = [policy](const DispatchCandidate& a, const DispatchCandidate& b) {
     if (policy == SchedulingPolicy::kFifo) return a.sequence < b.sequence;

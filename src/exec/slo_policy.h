@@ -72,9 +72,24 @@ struct DispatchCandidate {
 size_t chooseNext(SchedulingPolicy policy, std::span<const DispatchCandidate> candidates);
 
 // Admission refuses a request only when it is at least this likely to miss its deadline
-// (and a waiting request only when it is at least this likely to miss it if started now):
-// a refusal is a certain miss, so an uncertain prediction lets the request wait.
+// (and a waiting request only when it is at least this likely to miss it if started now),
+// while the node has slot time to spare: a refusal is a certain miss, so an uncertain
+// prediction lets the request wait.
 inline constexpr double kRefusalConfidence = 0.9;
+// The same threshold while the node is overloaded: slot time is then the scarce resource
+// and a request admitted there displaces one that would have used it, so a request is run
+// only when it is more likely than not to be answered within its objective.
+inline constexpr double kOverloadRefusalConfidence = 0.5;
+
+// Whether the functions offer more work than `slots` can serve: the sum of their arrival
+// rates times their mean service times exceeds the slots. (Targets do not tell: each is a
+// whole number of slots for the function alone, so two light functions target two slots
+// while one is enough for both.)
+bool overloaded(uint32_t slots, std::span<const FunctionDemand> functions);
+
+// The probability of missing its deadline at or above which a request is refused:
+// kOverloadRefusalConfidence when the node is overloaded, kRefusalConfidence otherwise.
+double refusalThreshold(uint32_t slots, std::span<const FunctionDemand> functions);
 
 // Another function as admission control sees it when a request of an objective function
 // arrives.
@@ -127,7 +142,8 @@ CompletionForecast forecastAdmission(const AdmissionView& view);
 
 // Whether a request with `remainingNs` until its deadline can still meet it if it starts
 // now: false when even the quick end of its function's service times does not fit
-// (`quickServiceNs`: the (1 - kRefusalConfidence) quantile of recent service times).
+// (`quickServiceNs`: the (1 - refusalThreshold) quantile of recent service times, so the
+// request is at least that likely to miss).
 bool stillInTime(double remainingNs, double quickServiceNs);
 
 }  // namespace tern::exec

@@ -56,6 +56,41 @@ TEST(SchedulerTest, RefusesOnArrivalWhatCannotMeetItsDeadline) {
   EXPECT_EQ(r.queued, 2u);
 }
 
+TEST(SchedulerTest, RefusesWhatIsMoreLikelyLateThanNotWhenOverloaded) {
+  // Service times of 2 and 6 ms (mean 4, sd about 2), objective 9 ms, one slot held. The
+  // first waiting request finishes at 6 ms expected (about 10% likely late); the second at
+  // 10 ms (about 60% likely late); the third at 14 ms (over 90%).
+  for (bool flood : {false, true}) {
+    SCOPED_TRACE(flood ? "overloaded" : "not overloaded");
+    Harness h(1);
+    AdmissionState f;
+    setObjective(f, 9);
+    for (int i = 0; i < 20; ++i) h.runOnce(f, i % 2 ? 6 : 2);
+    ASSERT_EQ(h.ex.tryRunNow(f, h.t), Admission::kRunNow);
+    if (flood) {
+      // 600 arrivals at once: with 4 ms each, far more than the slot serves in the window.
+      for (int i = 0; i < 600; ++i) h.ex.admit(f, h.t, [] {}, {});
+    }
+    // Whatever was admitted runs (or expires); the slot frees up.
+    while (h.ex.report(f).running > 0) {
+      h.t += 4 * kMs;
+      h.ex.finish(f, h.t, 4 * kMs);
+    }
+    ASSERT_EQ(h.ex.report(f).running, 0u);
+    ASSERT_EQ(h.ex.report(f).queued, 0u);
+    h.t += 250 * kMs;  // a control period: the next arrival re-plans
+    ASSERT_EQ(h.ex.tryRunNow(f, h.t), Admission::kRunNow);
+    EXPECT_EQ(h.ex.admit(f, h.t, [] {}, {}), Admission::kQueued);
+    Refusal why = Refusal::kQueueFull;
+    EXPECT_EQ(h.ex.admit(f, h.t, [] {}, {}, &why),
+              flood ? Admission::kRejected : Admission::kQueued);
+    if (flood) {
+      EXPECT_EQ(why, Refusal::kDeadline);
+    }
+    EXPECT_EQ(h.ex.admit(f, h.t, [] {}, {}), Admission::kRejected);
+  }
+}
+
 TEST(SchedulerTest, OverItsShareWithTheOthersIdleTheWholeSlotCounts) {
   // One slot shared by two functions (0.5 each); `busy` has used 60% of it, more than its
   // half, while `idle` has nothing waiting, so the slot drains busy's queue alone and a request

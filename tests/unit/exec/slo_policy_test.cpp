@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <numeric>
 
 namespace tern::exec {
@@ -214,6 +215,41 @@ TEST(ForecastAdmissionTest, RefusesOnlyWhenConfidentlyLate) {
     EXPECT_EQ(f.lateProbability >= kRefusalConfidence, c.refuse)
         << "sd " << c.sdMs << " deadline " << c.deadlineMs << " P(late) " << f.lateProbability;
   }
+}
+
+TEST(RefusalThresholdTest, MoreLikelyThanNotWhenOverloaded) {
+  auto fn = [](double rate, double serviceMs, bool objective = true) {
+    FunctionDemand d;
+    if (objective) d.objective = Objective{40, 95};
+    d.ratePerSecond = rate;
+    d.serviceMs = serviceMs;
+    return d;
+  };
+  struct Case {
+    const char* name;
+    uint32_t slots;
+    std::vector<FunctionDemand> functions;
+    bool overloaded;
+  } cases[] = {
+      {"nothing measured", 1, {}, false},
+      {"no service time yet", 1, {fn(5000, 0)}, false},
+      // Two functions offering 0.45 slots each: 0.9 of one slot. Each targets a whole slot
+      // on its own, yet the node is not overloaded.
+      {"90% of one slot", 1, {fn(450, 1), fn(112.5, 4)}, false},
+      {"exactly full", 1, {fn(500, 1), fn(125, 4)}, false},
+      {"150% of one slot", 1, {fn(750, 1), fn(187.5, 4)}, true},
+      {"150% of one slot is 75% of two", 2, {fn(750, 1), fn(187.5, 4)}, false},
+      // Best-effort work takes slot time too.
+      {"best effort fills the rest", 1, {fn(450, 1), fn(200, 4, false)}, true},
+      {"nonsense estimates are ignored", 1, {fn(-5, 1), fn(1e3, NAN)}, false},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(overloaded(c.slots, c.functions), c.overloaded) << c.name;
+    EXPECT_EQ(refusalThreshold(c.slots, c.functions),
+              c.overloaded ? kOverloadRefusalConfidence : kRefusalConfidence)
+        << c.name;
+  }
+  static_assert(kOverloadRefusalConfidence < kRefusalConfidence);
 }
 
 TEST(StillInTimeTest, Table) {
