@@ -185,6 +185,13 @@ TEST_F(ClusterTest, SpillsUnderOverloadAndMovesAwayFromAKilledNode) {
   // Placed on the workers only: n1 forwards; with n2 killed the calls go to n3 at once
   // (no responders), and n2 leaves the view after the TTL.
   deploy(*n1, "work", test::examplesDir() / "echo.wasm", "?label=role%3Dworker");
+  // Both workers announce it before n2 goes (n1 forwards only to nodes that serve it).
+  ASSERT_TRUE(eventually([&] {
+    auto j = nodes(*n1);
+    size_t serving = 0;
+    for (const auto& m : j["nodes"]) serving += m["functions"].contains("work") ? 1 : 0;
+    return serving == 2;
+  })) << nodes(*n1).dump();
   ASSERT_TRUE(eventually([&] { return ranOn(*n1, "work", "w") == "n2"; }));
   n2->kill9();
   EXPECT_EQ(ranOn(*n1, "work", "w"), "n3");
