@@ -183,7 +183,8 @@ struct Cluster::Impl {
   // Forwarding.
   bool offer(exec::InvokeInput& input, std::function<void(exec::InvokeOutput)>& done,
              exec::Elsewhere why);
-  void sendNext(uint64_t id);  // pendingMu not held
+  // Sends call `id` to `target`, or (empty) to the best-ranked peer not tried yet.
+  void sendNext(uint64_t id, std::string target = {});  // pendingMu not held
   void complete(uint64_t id, exec::InvokeOutput out);
   void onReply(natsMsg* msg);
   void onRequest(natsMsg* msg);
@@ -642,11 +643,12 @@ bool Cluster::Impl::offer(exec::InvokeInput& input, std::function<void(exec::Inv
     p.need = need;
     p.done = std::move(done);
   }
-  sendNext(id);
+  // The first choice is the ranking just made (nothing tried yet); retries rank again.
+  sendNext(id, std::move(ranked.front()));
   return true;
 }
 
-void Cluster::Impl::sendNext(uint64_t id) {
+void Cluster::Impl::sendNext(uint64_t id, std::string target) {
   std::string subject, reply;
   const std::string* request = nullptr;
   std::function<void(exec::InvokeOutput)> failed;
@@ -656,8 +658,13 @@ void Cluster::Impl::sendNext(uint64_t id) {
     auto it = pending.find(id);
     if (it == pending.end()) return;
     Pending& p = it->second;
-    auto ranked = rankPeers(view.members(deps.clock()),
-                            RouteQuery{p.function, opt.nodeId, opt.identity.site, p.need, p.tried});
+    std::vector<std::string> ranked;
+    if (target.empty()) {
+      ranked = rankPeers(view.members(deps.clock()),
+                         RouteQuery{p.function, opt.nodeId, opt.identity.site, p.need, p.tried});
+    } else {
+      ranked.push_back(std::move(target));
+    }
     if (ranked.empty() || stopping) {
       out.error = p.lastError ? *p.lastError
                               : Error(ErrorCode::kUnavailable,

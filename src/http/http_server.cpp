@@ -1,6 +1,7 @@
 #include "http/http_server.h"
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -16,6 +17,9 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 namespace tern::http {
 
@@ -255,8 +259,36 @@ class Session : public std::enable_shared_from_this<Session> {
     server_.inFlight.fetch_add(1);
     stream_.expires_never();
     server_.handler(std::move(req), [self = shared_from_this()](Response res) {
-      asio::dispatch(self->stream_.get_executor(),
-                     [self, res = std::move(res)]() mutable { self->write(std::move(res), true); });
+      if (self->onOwnThread()) return self->write(std::move(res), true);
+      self->sendFromOtherThread(std::move(res));
+    });
+  }
+
+  // Whether the caller runs on this connection's io_context thread.
+  bool onOwnThread() {
+    auto* ex = stream_.get_executor().target<asio::io_context::executor_type>();
+    return !ex || ex->running_in_this_thread();
+  }
+
+  // A response completed on another thread (a worker, or the thread that delivers a cluster
+  // peer's reply) is sent from that thread with one non-blocking send, without waking the
+  // connection's thread first: while a request is being handled nothing on the connection's
+  // thread touches the socket or the session (no read or timer is pending; the handler was
+  // the last step). The connection's thread then resumes reading, or writes the part that
+  // did not fit into the socket buffer.
+  void sendFromOtherThread(Response res) {
+    bool keepAlive = serialize(std::move(res));
+    iovec iov[2] = {{outHead_.data(), outHead_.size()}, {outBody_.data(), outBody_.size()}};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = outBody_.empty() ? 1 : 2;
+    ssize_t n = ::sendmsg(stream_.socket().native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
+    asio::post(stream_.get_executor(), [self = shared_from_this(), sent, keepAlive] {
+      if (sent == self->outHead_.size() + self->outBody_.size()) {
+        return self->onWrite({}, keepAlive, true);
+      }
+      self->writeFrom(sent, keepAlive, true);
     });
   }
 
@@ -271,9 +303,16 @@ class Session : public std::enable_shared_from_this<Session> {
     write(std::move(res), false);
   }
 
-  // Serialises the response by hand into one header string plus the body (Beast's message
-  // and serializer cost several allocations per response) and writes both in one call.
+  // Serialises the response and writes it.
   void write(Response res, bool countsAsRequest) {
+    bool keepAlive = serialize(std::move(res));
+    writeFrom(0, keepAlive, countsAsRequest);
+  }
+
+  // Serialises the response by hand into one header string plus the body (Beast's message
+  // and serializer cost several allocations per response), so that both go out in one call.
+  // Returns whether the connection stays open afterwards.
+  bool serialize(Response res) {
     bool keepAlive = keepAlive_ && !server_.stopping.load();
     bool bodyless = res.status < 200 || res.status == 204 || res.status == 304;
     outHead_.clear();
@@ -305,7 +344,14 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     outHead_ += "\r\n";
     outBody_ = bodyless || isHead_ ? std::string() : std::move(res.body);
-    std::array<asio::const_buffer, 2> buffers{asio::buffer(outHead_), asio::buffer(outBody_)};
+    return keepAlive;
+  }
+
+  // Writes the serialised response from byte `offset` on (the bytes before it are sent).
+  void writeFrom(size_t offset, bool keepAlive, bool countsAsRequest) {
+    size_t inHead = std::min(offset, outHead_.size());
+    std::array<asio::const_buffer, 2> buffers{asio::buffer(outHead_) + inHead,
+                                              asio::buffer(outBody_) + (offset - inHead)};
     stream_.expires_after(server_.options.writeTimeout);
     asio::async_write(stream_, buffers,
                       [self = shared_from_this(), keepAlive, countsAsRequest](beast::error_code ec,
