@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Cluster benchmark on loopback, side by side in one run (docs/benchmarks.md, "Cluster"):
+#   - forwarded vs local call: three ternd nodes on one nats-server (JetStream); `hello`
+#     is placed on n2 only (label role=x). wrk with one connection against n2 (the call
+#     runs there) and against n1 (n1 forwards it to n2 over NATS and relays the answer),
+#     alternating for ROUNDS rounds; p50, p99 and requests/s of each round; and in each
+#     round the floor under forwarding, a bare libnats request/reply through the same
+#     nats-server (tern_bench_nats_rtt, 5000 round trips);
+#   - throughput of one node vs three: `hello-all` on every node; one wrk with three
+#     threads and 96 connections against one node, then three wrk with one thread and 32
+#     connections at once, one per node (each serving locally): the same client either way;
+#     requests/s.
+#
+#   bench/cluster_bench.sh [ROUNDS] [DURATION]      (defaults 3 rounds of 8 s)
+#   TERN_BENCH_TERND=PATH selects another ternd binary (a baseline build).
+#
+# Needs: build/release (ternd, tern, tern_bench_nats_rtt, examples), nats-server and wrk.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bin="$root/build/release/bin"
+ternd="${TERN_BENCH_TERND:-$bin/ternd}"
+hello="$root/build/release/examples/functions/hello.wasm"
+rounds="${1:-3}"
+duration="${2:-8}s"
+work="$(mktemp -d /tmp/tern-cluster-bench.XXXXXX)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
+command -v nats-server >/dev/null || { echo "nats-server is not installed" >&2; exit 1; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+wait_http() {
+  for _ in $(seq 1 200); do
+    curl -sf "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "cluster_bench: node on port $1 did not start" >&2
+  exit 1
+}
+
+nats_port=$(free_port)
+nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$work/js" 2>"$work/nats.log" &
+pids+=($!)
+openssl rand -hex 32 >"$work/secret"
+declare -A port
+for n in n1 n2 n3; do
+  port[$n]=$(free_port)
+  labels=()
+  [ "$n" = n2 ] && labels=(--labels role=x)
+  "$ternd" --data "$work/$n" --listen "127.0.0.1:${port[$n]}" --coap-listen off \
+    --cluster "nats://127.0.0.1:$nats_port" --cluster-secret-file "$work/secret" \
+    --node-name "$n" "${labels[@]}" 2>"$work/$n.log" &
+  pids+=($!)
+done
+for n in n1 n2 n3; do wait_http "${port[$n]}"; done
+
+tern() { "$bin/tern" --node "http://127.0.0.1:${port[n1]}" --token "$(cat "$work/n1/admin.token")" "$@"; }
+tern deploy hello "$hello" --labels role=x >/dev/null
+tern deploy hello-all "$hello" >/dev/null
+# Wait until the cluster has replicated: n1 forwards `hello`, every node serves `hello-all`.
+for _ in $(seq 1 400); do
+  ok=1
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${port[n1]}/fn/hello")" = 200 ] || ok=0
+  for n in n1 n2 n3; do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${port[$n]}/fn/hello-all")" = 200 ] || ok=0
+  done
+  [ $ok = 1 ] && break
+  sleep 0.05
+done
+node_of() { curl -s -D - -o /dev/null "$1" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-tern-node" { print $2 }'; }
+[ "$(node_of "http://127.0.0.1:${port[n1]}/fn/hello")" = n2 ] ||
+  { echo "cluster_bench: n1 does not forward hello to n2" >&2; exit 1; }
+
+run_wrk() {  # threads connections url -> "rps p50 p99" (latencies in us)
+  wrk -t"$1" -c"$2" -d"$duration" --latency "$3" 2>&1 | awk '
+    function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1e6; return v }
+    /Requests\/sec/ { rps = $2 }
+    $1 == "50%" { p50 = us($2) }
+    $1 == "99%" { p99 = us($2) }
+    END { printf "%d %d %d\n", rps, p50, p99 }'
+}
+
+echo "## Cluster: forwarded vs local call"
+echo
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
+echo
+echo "| round | local p50 (us) | local p99 (us) | local req/s | forwarded p50 (us) | forwarded p99 (us) | forwarded req/s | NATS round trip p50 / p99 (us) |"
+echo "|---|---|---|---|---|---|---|---|"
+for r in $(seq 1 "$rounds"); do
+  read -r lr lp50 lp99 < <(run_wrk 1 1 "http://127.0.0.1:${port[n2]}/fn/hello")
+  read -r fr fp50 fp99 < <(run_wrk 1 1 "http://127.0.0.1:${port[n1]}/fn/hello")
+  read -r np50 np99 < <("$bin/tern_bench_nats_rtt" --url "nats://127.0.0.1:$nats_port" --count 5000)
+  echo "| $r | $lp50 | $lp99 | $lr | $fp50 | $fp99 | $fr | $np50 / $np99 |"
+done
+echo
+echo "## Cluster: throughput of one node vs three"
+echo
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| round | one node req/s | three nodes req/s (n1 + n2 + n3) |"
+echo "|---|---|---|"
+for r in $(seq 1 "$rounds"); do
+  read -r one _ _ < <(run_wrk 3 96 "http://127.0.0.1:${port[n1]}/fn/hello-all")
+  w=()
+  for n in n1 n2 n3; do
+    run_wrk 1 32 "http://127.0.0.1:${port[$n]}/fn/hello-all" >"$work/three.$n" &
+    w+=($!)
+  done
+  wait "${w[@]}"
+  a=$(cut -d' ' -f1 "$work/three.n1"); b=$(cut -d' ' -f1 "$work/three.n2"); c=$(cut -d' ' -f1 "$work/three.n3")
+  rm -f "$work"/three.*
+  echo "| $r | $one | $((a + b + c)) ($a + $b + $c) |"
+done
