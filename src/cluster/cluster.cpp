@@ -122,9 +122,11 @@ struct Cluster::Impl {
   std::condition_variable wake;
   std::thread heartbeatThread, registryThread;
 
-  // Functions changed here whose state is still to be written to the cluster registry.
+  // Functions here that the cluster registry has never had (found at each catch-up),
+  // still to be written to it. Changes made through this node's API wait in the
+  // registry's durable outbox instead (Registry::unpublished).
   std::mutex outboxMu;
-  std::set<std::string> outbox;
+  std::set<std::string> localOnly;
 
   // Calls forwarded by this node, waiting for their reply.
   struct Pending {
@@ -470,10 +472,29 @@ Result<void> Cluster::Impl::publishFunction(const std::string& name) {
 }
 
 void Cluster::Impl::flushOutbox() {
+  // Local changes, oldest first. A row goes only after the bucket acknowledged the write
+  // (kvStore_Put returns once JetStream stored it), and only if the function did not
+  // change again meanwhile.
+  auto changes = deps.registry.unpublished();
+  if (!changes.ok()) {
+    spdlog::error("cluster: cannot read the unpublished changes: {}", changes.error().describe());
+    return;
+  }
+  for (const auto& change : *changes) {
+    if (auto ok = publishFunction(change.name); !ok.ok()) {
+      spdlog::warn("cluster: cannot publish function {} yet: {}", change.name,
+                   ok.error().describe());
+      return;  // kept for the next round
+    }
+    if (auto done = deps.registry.markPublished(change); !done.ok()) {
+      spdlog::error("cluster: function {} is published but still marked unpublished: {}",
+                    change.name, done.error().describe());
+    }
+  }
   std::set<std::string> names;
   {
     std::lock_guard lock(outboxMu);
-    names = outbox;
+    names = localOnly;
   }
   for (const auto& name : names) {
     if (auto ok = publishFunction(name); !ok.ok()) {
@@ -481,7 +502,7 @@ void Cluster::Impl::flushOutbox() {
       return;  // kept for the next round
     }
     std::lock_guard lock(outboxMu);
-    outbox.erase(name);
+    localOnly.erase(name);
   }
 }
 
@@ -490,7 +511,7 @@ void Cluster::Impl::reconcileLocalOnly(const std::set<std::string>& inCluster) {
   if (!list.ok()) return;
   std::lock_guard lock(outboxMu);
   for (const auto& f : *list) {
-    if (!inCluster.contains(f.name)) outbox.insert(f.name);
+    if (!inCluster.contains(f.name)) localOnly.insert(f.name);
   }
 }
 
@@ -510,10 +531,18 @@ bool Cluster::Impl::applyRecord(std::string_view keyName, std::string_view value
            fmt::format("entry for \"{}\" from \"{}\" signed by \"{}\"", name, r->origin, e->sender));
     return false;
   }
+  // A change made here and not yet acknowledged is newer than this entry (it is written
+  // to the bucket after it, and the last write wins): the entry is not applied.
   {
     std::lock_guard lock(outboxMu);
-    if (outbox.contains(name)) return true;  // a newer change made here is on its way
+    if (localOnly.contains(name)) return true;
   }
+  auto unpublished = deps.registry.isUnpublished(name);
+  if (!unpublished.ok()) {
+    spdlog::error("cluster: {}: {}", where, unpublished.error().describe());
+    return true;
+  }
+  if (*unpublished) return true;
   auto local = deps.registry.active(name);
   if (!local.ok()) {
     spdlog::error("cluster: {}: {}", where, local.error().describe());
@@ -919,11 +948,10 @@ Result<void> Cluster::start() {
                  "the membership TTL must be longer than the heartbeat interval");
   }
   c.startedAtMs = c.deps.clock();
-  c.deps.deployments.setListener([this](const std::string& name, const store::FunctionVersion*) {
-    {
-      std::lock_guard lock(impl_->outboxMu);
-      impl_->outbox.insert(name);
-    }
+  // Local changes are recorded as unpublished in the registry, in the transaction that
+  // makes them; the listener only wakes the registry thread to publish them.
+  c.deps.registry.setChangeJournal(store::ChangeJournal::kOn);
+  c.deps.deployments.setListener([this](const std::string&, const store::FunctionVersion*) {
     impl_->wake.notify_all();
   });
 

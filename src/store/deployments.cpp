@@ -176,7 +176,7 @@ Result<void> Deployments::adopt(const FunctionVersion& v) {
 
 Result<bool> Deployments::withdraw(const std::string& name, StateOnWithdraw state) {
   std::lock_guard lock(lockFor(name));
-  auto removed = registry_.remove(name);
+  auto removed = registry_.remove(name, ChangeSource::kCluster);
   if (!removed.ok()) return removed.error();
   table_.remove(name);
   if (kv_ && state == StateOnWithdraw::kDelete) {

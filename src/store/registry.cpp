@@ -1,5 +1,6 @@
 #include "store/registry.h"
 
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <limits>
@@ -19,7 +20,7 @@ namespace {
 // The schema this code reads and writes, kept in PRAGMA user_version. A database with a
 // lower number is migrated forward in open(); a higher one was written by a newer tern and
 // is refused rather than misread.
-constexpr int64_t kSchemaVersion = 2;
+constexpr int64_t kSchemaVersion = 3;
 
 // Schema version 1. Versions are immutable rows; a function's row says which one is active.
 // Version numbers are MAX(version) + 1, so they keep growing across rollbacks; remove()
@@ -50,6 +51,18 @@ CREATE TABLE versions (
 // tern does not know are ignored on read.
 constexpr const char* kSchemaV2 = R"sql(
 ALTER TABLE versions ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+)sql";
+
+// Schema version 3: `unpublished` holds the functions changed here (deploy, rollback,
+// removal) whose state the cluster has not acknowledged yet, one row per function. The row
+// is written in the same transaction as the change, so a change that answered survives a
+// restart before it reaches the cluster. `change` grows with every write, so a row is
+// removed only if it was not rewritten while its state was being published.
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE unpublished (
+  name   TEXT NOT NULL PRIMARY KEY,
+  change INTEGER NOT NULL
+) STRICT;
 )sql";
 
 // Waiting for another connection's write (another Registry on the same directory, or
@@ -229,15 +242,29 @@ struct Statements {
   Statement deleteVersions;
   Statement deleteFunction;
   Statement replaceVersion;
+  Statement markUnpublished;
+  Statement selectUnpublished;
+  Statement selectUnpublishedOne;
+  Statement deletePublished;
 };
 
 struct Registry::Impl {
   explicit Impl(const fs::path& dataDir) : modules(dataDir / "modules") {}
 
   ModuleFiles modules;  // thread-safe on its own; used without `mu`
+  std::atomic<ChangeJournal> journal{ChangeJournal::kOff};
   std::mutex mu;
   std::unique_ptr<Database> db;  // guarded by mu; declared before stmts, closed after them
   Statements stmts;              // guarded by mu
+
+  // Records `name` as changed here and not yet acknowledged by the cluster, inside the
+  // caller's transaction (with the journal on). Called with mu held.
+  Result<void> journalChange(const std::string& name) {
+    if (journal.load() != ChangeJournal::kOn) return {};
+    StatementUse q(stmts.markUnpublished);
+    if (auto r = q->bind(1, name); !r) return r.error();
+    return q->run();
+  }
 };
 
 namespace {
@@ -266,7 +293,11 @@ Result<void> migrate(Database& db) {
     auto added = db.exec(kSchemaV2);
     if (!added) return added.error();
   }
-  // Later schema versions add their steps here: if (version < 3) { ... }
+  if (version < 3) {
+    auto added = db.exec(kSchemaV3);
+    if (!added) return added.error();
+  }
+  // Later schema versions add their steps here: if (version < 4) { ... }
   if (version != kSchemaVersion) {
     auto set = db.exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
     if (!set) return set.error();
@@ -306,6 +337,13 @@ Result<void> prepareAll(Database& db, Statements& s) {
       {&s.deleteFunction, "DELETE FROM functions WHERE name = ?1"},
       {&s.replaceVersion, "INSERT OR REPLACE INTO versions (" + cols +
                               ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"},
+      {&s.markUnpublished,
+       "INSERT INTO unpublished (name, change) "
+       "VALUES (?1, (SELECT COALESCE(MAX(change), 0) + 1 FROM unpublished)) "
+       "ON CONFLICT (name) DO UPDATE SET change = excluded.change"},
+      {&s.selectUnpublished, "SELECT name, change FROM unpublished ORDER BY change"},
+      {&s.selectUnpublishedOne, "SELECT 1 FROM unpublished WHERE name = ?1"},
+      {&s.deletePublished, "DELETE FROM unpublished WHERE name = ?1 AND change = ?2"},
   };
   for (auto& item : items) {
     auto stmt = db.prepare(item.sql);
@@ -428,6 +466,7 @@ Result<FunctionVersion> Registry::addVersion(const std::string& name, const std:
     if (!bound) return bound.error();
     if (auto r = q->run(); !r) return r.error();
   }
+  if (auto r = impl_->journalChange(name); !r) return r.error();
   if (auto r = tx->commit(); !r) return r.error();
   return v;
 }
@@ -523,11 +562,12 @@ Result<FunctionVersion> Registry::rollback(const std::string& name) {
     if (!bound) return bound.error();
     if (auto r = q->run(); !r) return r.error();
   }
+  if (auto r = impl_->journalChange(name); !r) return r.error();
   if (auto r = tx->commit(); !r) return r.error();
   return std::move(*previous);
 }
 
-Result<bool> Registry::remove(const std::string& name) {
+Result<bool> Registry::remove(const std::string& name, ChangeSource source) {
   if (auto ok = checkName(name); !ok) return ok.error();
   std::lock_guard lock(impl_->mu);
   Statements& s = impl_->stmts;
@@ -544,6 +584,9 @@ Result<bool> Registry::remove(const std::string& name) {
     if (auto r = q->bind(1, name); !r) return r.error();
     if (auto r = q->run(); !r) return r.error();
     existed = impl_->db->changes() > 0;
+  }
+  if (existed && source == ChangeSource::kLocal) {
+    if (auto r = impl_->journalChange(name); !r) return r.error();
   }
   // Module files stay: they are content-addressed and may be shared with other functions
   // (see README.md, "Module garbage collection").
@@ -583,6 +626,39 @@ Result<void> Registry::adoptVersion(const FunctionVersion& v) {
     if (auto r = q->run(); !r) return r.error();
   }
   return tx->commit();
+}
+
+void Registry::setChangeJournal(ChangeJournal journal) { impl_->journal = journal; }
+
+Result<std::vector<UnpublishedChange>> Registry::unpublished() {
+  std::lock_guard lock(impl_->mu);
+  Statement& s = impl_->stmts.selectUnpublished;
+  StatementUse q(s);
+  std::vector<UnpublishedChange> out;
+  for (;;) {
+    auto step = s.step();
+    if (!step) return step.error();
+    if (*step == Statement::Step::kDone) break;
+    out.push_back(UnpublishedChange{s.columnText(0), s.columnInt(1)});
+  }
+  return out;
+}
+
+Result<bool> Registry::isUnpublished(const std::string& name) {
+  std::lock_guard lock(impl_->mu);
+  StatementUse q(impl_->stmts.selectUnpublishedOne);
+  if (auto r = q->bind(1, name); !r) return r.error();
+  auto step = q->step();
+  if (!step) return step.error();
+  return *step == Statement::Step::kRow;
+}
+
+Result<bool> Registry::markPublished(const UnpublishedChange& change) {
+  std::lock_guard lock(impl_->mu);
+  StatementUse q(impl_->stmts.deletePublished);
+  if (auto r = q->bindAll(change.name, change.change); !r) return r.error();
+  if (auto r = q->run(); !r) return r.error();
+  return impl_->db->changes() > 0;
 }
 
 }  // namespace tern::store

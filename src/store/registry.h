@@ -68,6 +68,19 @@ struct FunctionSummary {
   int64_t updatedAtMs = 0;
 };
 
+// A function changed on this node whose state the cluster has not acknowledged yet;
+// `change` orders the changes and identifies this one.
+struct UnpublishedChange {
+  std::string name;
+  int64_t change = 0;
+};
+
+// Whether local changes are recorded as unpublished (a node in a cluster) or not.
+enum class ChangeJournal { kOff, kOn };
+
+// Who made a removal: this node's API (recorded as unpublished) or the cluster (mirrored).
+enum class ChangeSource { kLocal, kCluster };
+
 // Names are [a-z0-9][a-z0-9-]{0,62}.
 bool isValidFunctionName(std::string_view name);
 
@@ -96,13 +109,27 @@ class Registry {
   // Makes the version before the active one active. Errors: kNotFound (no function),
   // kConflict (no earlier version).
   Result<FunctionVersion> rollback(const std::string& name);
-  // Deletes the function and all its versions; false if it did not exist.
-  Result<bool> remove(const std::string& name);
+  // Deletes the function and all its versions; false if it did not exist. A local removal
+  // that deleted something is recorded as unpublished (with the journal on).
+  Result<bool> remove(const std::string& name, ChangeSource source = ChangeSource::kLocal);
   // Makes `v` (its number, module, settings and creation time as given) the active version
   // of `v.name`, creating the function if new; a stored version with the same number is
   // replaced. This is how a cluster's registry, which numbers versions, is mirrored. The
   // module must have been stored with putModule. Errors: kInvalidArgument, kNotFound.
   Result<void> adoptVersion(const FunctionVersion& v);
+
+  // The outbox of a node in a cluster. With the journal on, addVersion, rollback and a
+  // local remove also record their function as unpublished, in the same transaction, so
+  // the record survives a restart; adoptVersion and a cluster remove do not. Off by
+  // default (a standalone node has nothing to publish); set before the node serves.
+  void setChangeJournal(ChangeJournal journal);
+  // The unpublished changes, oldest first.
+  Result<std::vector<UnpublishedChange>> unpublished();
+  // Whether `name` has a change not yet acknowledged by the cluster.
+  Result<bool> isUnpublished(const std::string& name);
+  // Forgets `change` once the cluster acknowledged it; false (and the row stays) when the
+  // function changed again meanwhile, so the newer change is still published.
+  Result<bool> markPublished(const UnpublishedChange& change);
 
  private:
   struct Impl;

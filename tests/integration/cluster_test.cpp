@@ -226,6 +226,44 @@ TEST_F(ClusterTest, KeepsServingThroughANatsOutageAndResynchronises) {
   ASSERT_TRUE(eventually([&] { return ranOn(*n2, "fresh", "f") == "n2"; }));
 }
 
+// Edge autonomy across a restart: changes made on a node while NATS is away are durable
+// in its registry and reach the cluster after it reconnects, even if the node restarted in
+// between; they replace the cluster's older records (last write wins).
+TEST_F(ClusterTest, ChangesMadeOfflineSurviveARestartAndReachTheCluster) {
+  auto a = node("a", "s");
+  auto b = node("b", "s");
+  deploy(*a, "echo", test::examplesDir() / "echo.wasm");
+  deploy(*a, "doomed", test::examplesDir() / "echo.wasm");
+  ASSERT_TRUE(eventually([&] { return ranOn(*b, "echo", "x") == "b"; }));
+  ASSERT_TRUE(eventually([&] { return ranOn(*b, "doomed", "x") == "b"; }));
+
+  nats->stop();
+  deploy(*a, "echo", test::examplesDir() / "hello.wasm");
+  ASSERT_EQ(request(a->port(), "DELETE", "/v1/functions/doomed", "", a->auth()).status, 200);
+  a->terminate();
+  a->restart();
+  // Still disconnected: a serves its own changes, b what it had.
+  std::string out;
+  EXPECT_EQ(ranOn(*a, "echo", "x", &out), "a");
+  EXPECT_NE(out.find("Hello"), std::string::npos) << out;
+  EXPECT_EQ(request(a->port(), "POST", "/fn/doomed", "x").status, 404);
+  EXPECT_EQ(ranOn(*b, "echo", "x", &out), "b");
+  EXPECT_EQ(out, "x");
+
+  nats->start();
+  ASSERT_TRUE(eventually([&] {
+    std::string o;
+    return ranOn(*b, "echo", "x", &o) == "b" && o.find("Hello") != std::string::npos;
+  })) << a->log();
+  ASSERT_TRUE(eventually([&] {
+    return request(b->port(), "POST", "/fn/doomed", "x").status == 404;
+  })) << a->log();
+  // The cluster's older records did not win on a either.
+  EXPECT_EQ(ranOn(*a, "echo", "x", &out), "a");
+  EXPECT_NE(out.find("Hello"), std::string::npos) << out;
+  EXPECT_EQ(request(a->port(), "POST", "/fn/doomed", "x").status, 404);
+}
+
 // A raw NATS client, for messages no tern node would send.
 class RawNats {
  public:

@@ -528,10 +528,63 @@ class RawDatabase {
   sqlite3* db_ = nullptr;
 };
 
+// A node in a cluster: local changes wait in the durable outbox until the cluster
+// acknowledged them; changes mirrored from the cluster are not recorded.
+TEST_F(RegistryTest, JournaledLocalChangesSurviveAReopenUntilMarkedPublished) {
+  ASSERT_TRUE(deploy("before").ok());  // journal off: a standalone change
+  registry_->setChangeJournal(ChangeJournal::kOn);
+  ASSERT_TRUE(deploy("kept").ok());
+  ASSERT_TRUE(deploy("gone").ok());
+  ASSERT_TRUE(deploy("kept").ok());
+  ASSERT_TRUE(registry_->rollback("kept").ok());
+  ASSERT_TRUE(registry_->remove("gone").ok());
+  ASSERT_TRUE(registry_->remove("never-there").ok());
+  FunctionVersion adopted;
+  adopted.name = "mirrored";
+  adopted.version = 7;
+  adopted.moduleHash = hash_;
+  adopted.moduleSize = module_.size();
+  ASSERT_TRUE(registry_->adoptVersion(adopted).ok());
+  ASSERT_TRUE(deploy("withdrawn").ok());
+  auto first = registry_->unpublished();
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 3u);
+  ASSERT_TRUE(registry_->markPublished(first->back()).ok());  // "withdrawn"
+  ASSERT_TRUE(registry_->remove("withdrawn", ChangeSource::kCluster).ok());
+  registry_.reset();
+
+  registry_ = openRegistry();  // the journal is off again until set: reading still works
+  auto pending = registry_->unpublished();
+  ASSERT_TRUE(pending.ok()) << pending.error().describe();
+  std::vector<std::string> names;
+  for (const auto& c : *pending) names.push_back(c.name);
+  // Oldest change first: "kept" changed last (rollback) before "gone" was removed.
+  EXPECT_EQ(names, (std::vector<std::string>{"kept", "gone"}));
+  EXPECT_TRUE(*registry_->isUnpublished("gone"));
+  EXPECT_FALSE(*registry_->isUnpublished("mirrored"));
+  EXPECT_FALSE(*registry_->isUnpublished("before"));
+
+  // A change made while the older one was being published keeps the row.
+  registry_->setChangeJournal(ChangeJournal::kOn);
+  ASSERT_TRUE(deploy("kept").ok());
+  auto stale = registry_->markPublished((*pending)[0]);
+  ASSERT_TRUE(stale.ok());
+  EXPECT_FALSE(*stale);
+  EXPECT_TRUE(*registry_->isUnpublished("kept"));
+  auto now = registry_->unpublished();
+  ASSERT_TRUE(now.ok());
+  for (const auto& c : *now) {
+    auto done = registry_->markPublished(c);
+    ASSERT_TRUE(done.ok());
+    EXPECT_TRUE(*done);
+  }
+  EXPECT_TRUE(registry_->unpublished()->empty());
+}
+
 TEST_F(RegistryTest, TheDatabaseUsesWalAndRecordsItsSchemaVersion) {
   RawDatabase raw(dir_.path() / "registry.db");
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.text("PRAGMA user_version"), "2");
+  EXPECT_EQ(raw.text("PRAGMA user_version"), "3");
 }
 
 TEST_F(RegistryTest, TriggersReplyTopicAndCapabilitiesRoundTrip) {
@@ -580,7 +633,7 @@ TEST(RegistryMigrationTest, SchemaVersionOneIsMigrated) {
   EXPECT_TRUE((*v)->settings.triggers.empty());
   r->reset();
   RawDatabase raw(dir.path() / "registry.db");
-  EXPECT_EQ(raw.text("PRAGMA user_version"), "2");
+  EXPECT_EQ(raw.text("PRAGMA user_version"), "3");
 }
 
 TEST_F(RegistryTest, ADatabaseFromANewerTernIsRefused) {
