@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "cluster/nats_text.h"
 #include "cluster/function_record.h"
 #include "cluster/policy.h"
 #include "util/sha256.h"
@@ -29,13 +30,6 @@ constexpr const char* kFunctionsBucket = "tern_functions";
 constexpr const char* kModulesBucket = "tern_modules";
 constexpr size_t kModuleChunkBytes = 256u << 10;
 constexpr int64_t kJetStreamWaitMs = 2000;
-
-std::string natsText(natsStatus s) {
-  const char* last = nats_GetLastError(nullptr);
-  std::string text = natsStatus_GetText(s);
-  if (last && *last && text != last) text += fmt::format(" ({})", last);
-  return text;
-}
 
 Error natsError(std::string_view what, natsStatus s) {
   return Error(ErrorCode::kUnavailable, fmt::format("{}: {}", what, natsText(s)));
@@ -78,12 +72,6 @@ std::optional<wasm::Outcome> outcomeByName(std::string_view name) {
     if (name == wasm::outcomeName(o)) return o;
   }
   return std::nullopt;
-}
-
-// The last token of a NATS subject ("tern.v1.hb.NODE" -> "NODE").
-std::string_view lastToken(std::string_view subject) {
-  size_t dot = subject.rfind('.');
-  return dot == std::string_view::npos ? subject : subject.substr(dot + 1);
 }
 
 }  // namespace

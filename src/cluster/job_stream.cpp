@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/nats_text.h"
 #include "cluster/async_job.h"
 
 namespace tern::cluster {
@@ -32,18 +33,6 @@ constexpr size_t kMaxOutbox = 10000;
 // forwards it (the stream already chose this node).
 constexpr uint32_t kNoForwarding = 255;
 constexpr std::chrono::milliseconds kConsumerSyncInterval{1000};
-
-std::string natsText(natsStatus s) {
-  const char* last = nats_GetLastError(nullptr);
-  std::string text = natsStatus_GetText(s);
-  if (last && *last && text != last) text += fmt::format(" ({})", last);
-  return text;
-}
-
-std::string_view lastToken(std::string_view subject) {
-  size_t dot = subject.rfind('.');
-  return dot == std::string_view::npos ? subject : subject.substr(dot + 1);
-}
 
 }  // namespace
 

@@ -16,6 +16,8 @@
 #include <sstream>
 #include <thread>
 
+#include "test_support.h"
+
 extern char** environ;
 
 namespace tern::test {
@@ -23,29 +25,6 @@ namespace tern::test {
 namespace fs = std::filesystem;
 
 namespace {
-
-uint16_t freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-bool accepting(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
 
 pid_t spawn(const std::vector<std::string>& args, const fs::path& stdoutPath,
             const fs::path& stderrPath) {
@@ -76,7 +55,7 @@ int run(const std::vector<std::string>& args, const fs::path& log) {
 MosquittoProcess::MosquittoProcess(fs::path dir, Options options)
     : options_(std::move(options)), dir_(std::move(dir)) {
   fs::create_directories(dir_);
-  port_ = freePort();
+  port_ = freeLoopbackPort();
   if (options_.tls) makeCertificates();
   if (!options_.username.empty()) {
     EXPECT_EQ(run({"mosquitto_passwd", "-b", "-c", (dir_ / "passwords").string(), options_.username,
@@ -146,10 +125,10 @@ void MosquittoProcess::start() {
   }
   pid_ = spawn({"mosquitto", "-c", conf.string()}, "/dev/null", dir_ / "mosquitto.log");
   ASSERT_GT(pid_, 0) << "cannot start mosquitto (is it installed?)";
-  for (int i = 0; i < 200 && !accepting(port_); ++i) {
+  for (int i = 0; i < 200 && !acceptingOnLoopback(port_); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
-  ASSERT_TRUE(accepting(port_)) << "mosquitto did not start on port " << port_;
+  ASSERT_TRUE(acceptingOnLoopback(port_)) << "mosquitto did not start on port " << port_;
 }
 
 void MosquittoProcess::stop() {

@@ -14,38 +14,13 @@
 #include <thread>
 #include <vector>
 
+#include "test_support.h"
+
 extern char** environ;
 
 namespace tern::test {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-uint16_t freeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-bool accepting(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
-}  // namespace
 
 NatsProcess::NatsProcess(fs::path dir) : dir_(std::move(dir)) {
   fs::create_directories(dir_);
@@ -71,10 +46,10 @@ void NatsProcess::start() {
   posix_spawn_file_actions_destroy(&fa);
   ASSERT_EQ(rc, 0) << "cannot start nats-server (is it installed? scripts/install-deps.sh)";
   pid_ = pid;
-  for (int i = 0; i < 400 && !accepting(port_); ++i) {
+  for (int i = 0; i < 400 && !acceptingOnLoopback(port_); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
-  ASSERT_TRUE(accepting(port_)) << "nats-server does not accept connections on " << port_;
+  ASSERT_TRUE(acceptingOnLoopback(port_)) << "nats-server does not accept connections on " << port_;
 }
 
 void NatsProcess::stop() {

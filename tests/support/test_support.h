@@ -19,6 +19,12 @@ std::filesystem::path cacheDir();     // $TERN_TEST_CACHE_DIR
 
 std::vector<uint8_t> readFile(const std::filesystem::path& p);
 
+// A TCP port on 127.0.0.1 that was free a moment ago (for services that cannot bind port 0
+// and report it, such as mosquitto and nats-server).
+uint16_t freeLoopbackPort();
+// Whether something accepts TCP connections on 127.0.0.1:port.
+bool acceptingOnLoopback(uint16_t port);
+
 // Assembles WebAssembly text with wabt's wat2wasm; fails the test on error. With
 // `check = false` the module is not validated (to build invalid modules on purpose).
 enum class WatCheck { kValidate, kNoCheck };
