@@ -47,10 +47,13 @@ struct FunctionSchedule {
   double allocation = 0;
   bool unreachable = false;
   double plannedRate = 0;
-  // The quick end of recent service times (the 1 - refusal threshold quantile): a waiting
-  // request with less time than this left is refused before it runs. Refreshed at each
-  // plan and at the first completion.
-  double quickServiceNs = 0;
+  // The service time a waiting request must still have before its deadline to be started
+  // while other requests wait behind it (the startQuantile of recent service times), and
+  // when none does (the 1 - kRefusalConfidence quantile: the slot would otherwise idle).
+  // With less left it is refused before it runs. Refreshed at each plan and at the first
+  // completion.
+  double startServiceNs = 0;
+  double lastChanceServiceNs = 0;
   // Slot-nanoseconds the function may still use within its allocation (negative: over).
   double credit = 0;
   int64_t creditAtNs = INT64_MIN;
@@ -246,7 +249,7 @@ void Executor::finish(AdmissionState& fn, int64_t arrivalNs, int64_t serviceNs) 
     FunctionSchedule& s = *fn.schedule;
     bool within = !s.objective || static_cast<double>(t - arrivalNs) <= s.objective->sloMs * 1e6;
     s.window.completion(t, serviceNs, within);
-    if (s.quickServiceNs == 0) s.quickServiceNs = static_cast<double>(serviceNs);
+    if (s.startServiceNs == 0) s.startServiceNs = s.lastChanceServiceNs = static_cast<double>(serviceNs);
     maybeReplanLocked(t);
     dispatchLocked(t, calls);
     if (running_ == 0 && queued_ == 0) drained_.notify_all();
@@ -276,9 +279,9 @@ void Executor::dispatchLocked(int64_t nowNs, std::vector<std::function<void()>>&
       FunctionSchedule& s = *fn.schedule;
       // A waiting request that can no longer finish by its deadline is refused rather
       // than run late.
-      while (deadline && !s.queue.empty() && s.objective && s.quickServiceNs > 0 &&
+      while (deadline && !s.queue.empty() && s.objective && s.startServiceNs > 0 &&
              !stillInTime(static_cast<double>(s.queue.front().deadlineNs - nowNs),
-                          s.quickServiceNs)) {
+                          queued_ > 1 ? s.startServiceNs : s.lastChanceServiceNs)) {
         auto& w = s.queue.front();
         ++rejected_;
         ++s.refusedTotal[static_cast<size_t>(Refusal::kExpired)];
@@ -340,6 +343,7 @@ void Executor::replanLocked(int64_t nowNs, bool sharp) {
   }
   auto plan = planAllocations(options_.slots, demands);
   refusalThreshold_ = refusalThreshold(options_.slots, demands);
+  double startAt = startQuantile(options_.slots, demands);
   for (size_t i = 0; i < known_.size(); ++i) {
     FunctionSchedule& s = *known_[i];
     s.settleCredit(nowNs);
@@ -347,7 +351,8 @@ void Executor::replanLocked(int64_t nowNs, bool sharp) {
     s.allocation = plan[i].allocation;
     s.unreachable = plan[i].unreachable;
     s.plannedRate = demands[i].ratePerSecond;
-    s.quickServiceNs = s.window.serviceQuantileNs(1 - refusalThreshold_);
+    s.startServiceNs = s.window.serviceQuantileNs(startAt);
+    s.lastChanceServiceNs = s.window.serviceQuantileNs(1 - kRefusalConfidence);
   }
   lastPlanNs_ = nowNs;
   joined_ = false;

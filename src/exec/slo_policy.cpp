@@ -100,6 +100,10 @@ double refusalThreshold(uint32_t slots, std::span<const FunctionDemand> function
   return overloaded(slots, functions) ? kOverloadRefusalConfidence : kRefusalConfidence;
 }
 
+double startQuantile(uint32_t slots, std::span<const FunctionDemand> functions) {
+  return overloaded(slots, functions) ? kOverloadStartConfidence : 1 - kRefusalConfidence;
+}
+
 size_t chooseNext(SchedulingPolicy policy, std::span<const DispatchCandidate> c) {
   auto better = [policy](const DispatchCandidate& a, const DispatchCandidate& b) {
     if (policy == SchedulingPolicy::kFifo) return a.sequence < b.sequence;
@@ -195,8 +199,8 @@ CompletionForecast forecastAdmission(const AdmissionView& v) {
   return f;
 }
 
-bool stillInTime(double remainingNs, double quickServiceNs) {
-  return !(remainingNs < finiteOr0(quickServiceNs));
+bool stillInTime(double remainingNs, double startServiceNs) {
+  return !(remainingNs < finiteOr0(startServiceNs));
 }
 
 }  // namespace tern::exec

@@ -80,6 +80,12 @@ inline constexpr double kRefusalConfidence = 0.9;
 // and a request admitted there displaces one that would have used it, so a request is run
 // only when it is more likely than not to be answered within its objective.
 inline constexpr double kOverloadRefusalConfidence = 0.5;
+// While the node is overloaded, a waiting request is started only when its function's
+// recent service times say it finishes in time with at least this probability. Another
+// waiting request can always use the slot then, so a start that finishes late wastes slot
+// time another function's share was owed; at arrival the 50% threshold above still
+// applies (a request refused there is one nobody waited for).
+inline constexpr double kOverloadStartConfidence = 0.95;
 
 // Whether the functions offer more work than `slots` can serve: the sum of their arrival
 // rates times their mean service times exceeds the slots. (Targets do not tell: each is a
@@ -90,6 +96,11 @@ bool overloaded(uint32_t slots, std::span<const FunctionDemand> functions);
 // The probability of missing its deadline at or above which a request is refused:
 // kOverloadRefusalConfidence when the node is overloaded, kRefusalConfidence otherwise.
 double refusalThreshold(uint32_t slots, std::span<const FunctionDemand> functions);
+
+// The quantile of a function's recent service times a waiting request must still have
+// before its deadline to be started (see stillInTime): 1 - the refusal threshold, or
+// kOverloadStartConfidence when the node is overloaded.
+double startQuantile(uint32_t slots, std::span<const FunctionDemand> functions);
 
 // Another function as admission control sees it when a request of an objective function
 // arrives.
@@ -141,9 +152,8 @@ struct CompletionForecast {
 CompletionForecast forecastAdmission(const AdmissionView& view);
 
 // Whether a request with `remainingNs` until its deadline can still meet it if it starts
-// now: false when even the quick end of its function's service times does not fit
-// (`quickServiceNs`: the (1 - refusalThreshold) quantile of recent service times, so the
-// request is at least that likely to miss).
-bool stillInTime(double remainingNs, double quickServiceNs);
+// now: false when `startServiceNs` (the startQuantile of its function's recent service
+// times) does not fit.
+bool stillInTime(double remainingNs, double startServiceNs);
 
 }  // namespace tern::exec

@@ -248,8 +248,12 @@ TEST(RefusalThresholdTest, MoreLikelyThanNotWhenOverloaded) {
     EXPECT_EQ(refusalThreshold(c.slots, c.functions),
               c.overloaded ? kOverloadRefusalConfidence : kRefusalConfidence)
         << c.name;
+    EXPECT_EQ(startQuantile(c.slots, c.functions),
+              c.overloaded ? kOverloadStartConfidence : 1 - kRefusalConfidence)
+        << c.name;
   }
   static_assert(kOverloadRefusalConfidence < kRefusalConfidence);
+  static_assert(kOverloadStartConfidence > 1 - kOverloadRefusalConfidence);
 }
 
 TEST(StillInTimeTest, Table) {
