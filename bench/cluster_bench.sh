@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Cluster benchmark on loopback, side by side in one run (docs/benchmarks.md, "Cluster"):
-#   - forwarded vs local call: three ternd nodes on one nats-server (JetStream); `hello`
-#     is placed on n2 only (label role=x). wrk with one connection against n2 (the call
-#     runs there) and against n1 (n1 forwards it to n2 over NATS and relays the answer),
-#     alternating for ROUNDS rounds; p50, p99 and requests/s of each round; and in each
-#     round the floor under forwarding, a bare libnats request/reply through the same
-#     nats-server (tern_bench_nats_rtt, 5000 round trips);
+#   - forwarded vs local call: three ternd nodes of one site on one nats-server
+#     (JetStream); `hello` is placed on n2 only (label role=x). wrk with one connection
+#     against n2 (the call runs there), against n1 (n1 forwards it to n2 over a direct
+#     link and relays the answer) and against n3 (started with --direct-listen off, so it
+#     forwards over NATS request/reply), in turn for ROUNDS rounds; p50, p99 and
+#     requests/s of each; and in each round a bare libnats request/reply through the same
+#     nats-server (tern_bench_nats_rtt, 5000 round trips), the floor under the NATS path;
 #   - throughput of one node vs three: `hello-all` on every node; one wrk with three
 #     threads and 96 connections against one node, then three wrk with one thread and 32
 #     connections at once, one per node (each serving locally): the same client either way;
@@ -55,6 +56,7 @@ for n in n1 n2 n3; do
   port[$n]=$(free_port)
   labels=()
   [ "$n" = n2 ] && labels=(--labels role=x)
+  [ "$n" = n3 ] && labels=(--direct-listen off)
   "$ternd" --data "$work/$n" --listen "127.0.0.1:${port[$n]}" --coap-listen off \
     --cluster "nats://127.0.0.1:$nats_port" --cluster-secret-file "$work/secret" \
     --node-name "$n" "${labels[@]}" 2>"$work/$n.log" &
@@ -76,8 +78,18 @@ for _ in $(seq 1 400); do
   sleep 0.05
 done
 node_of() { curl -s -D - -o /dev/null "$1" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-tern-node" { print $2 }'; }
-[ "$(node_of "http://127.0.0.1:${port[n1]}/fn/hello")" = n2 ] ||
-  { echo "cluster_bench: n1 does not forward hello to n2" >&2; exit 1; }
+for n in n1 n3; do
+  for _ in $(seq 1 100); do
+    [ "$(node_of "http://127.0.0.1:${port[$n]}/fn/hello")" = n2 ] && break
+    sleep 0.05
+  done
+  [ "$(node_of "http://127.0.0.1:${port[$n]}/fn/hello")" = n2 ] ||
+    { echo "cluster_bench: $n does not forward hello to n2" >&2; exit 1; }
+done
+sends() {  # node path -> forwarded calls it sent on that path
+  curl -s "http://127.0.0.1:${port[$1]}/metrics" |
+    awk -v s="tern_cluster_forward_sends_total{path=\"$2\"}" '$1 == s { print $2 }'
+}
 
 run_wrk() {  # threads connections url -> "rps p50 p99" (latencies in us)
   wrk -t"$1" -c"$2" -d"$duration" --latency "$3" 2>&1 | awk '
@@ -92,14 +104,17 @@ echo "## Cluster: forwarded vs local call"
 echo
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
 echo
-echo "| round | local p50 (us) | local p99 (us) | local req/s | forwarded p50 (us) | forwarded p99 (us) | forwarded req/s | NATS round trip p50 / p99 (us) |"
+echo "| round | local p50 / p99 (us) | local req/s | direct link p50 / p99 (us) | direct req/s | over NATS p50 / p99 (us) | NATS req/s | bare NATS round trip p50 / p99 (us) |"
 echo "|---|---|---|---|---|---|---|---|"
 for r in $(seq 1 "$rounds"); do
   read -r lr lp50 lp99 < <(run_wrk 1 1 "http://127.0.0.1:${port[n2]}/fn/hello")
-  read -r fr fp50 fp99 < <(run_wrk 1 1 "http://127.0.0.1:${port[n1]}/fn/hello")
-  read -r np50 np99 < <("$bin/tern_bench_nats_rtt" --url "nats://127.0.0.1:$nats_port" --count 5000)
-  echo "| $r | $lp50 | $lp99 | $lr | $fp50 | $fp99 | $fr | $np50 / $np99 |"
+  read -r dr dp50 dp99 < <(run_wrk 1 1 "http://127.0.0.1:${port[n1]}/fn/hello")
+  read -r nr np50 np99 < <(run_wrk 1 1 "http://127.0.0.1:${port[n3]}/fn/hello")
+  read -r bp50 bp99 < <("$bin/tern_bench_nats_rtt" --url "nats://127.0.0.1:$nats_port" --count 5000)
+  echo "| $r | $lp50 / $lp99 | $lr | $dp50 / $dp99 | $dr | $np50 / $np99 | $nr | $bp50 / $bp99 |"
 done
+echo
+echo "forwarded calls sent: n1 direct $(sends n1 direct), n1 nats $(sends n1 nats); n3 direct $(sends n3 direct), n3 nats $(sends n3 nats)"
 echo
 echo "## Cluster: throughput of one node vs three"
 echo

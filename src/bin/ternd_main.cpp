@@ -147,6 +147,10 @@ int main(int argc, char** argv) {
   app.add_option("--labels", labels, "labels of this node for placement, k=v,k=v");
   app.add_option("--advertise", cc.advertise,
                  "HOST:PORT of this node's HTTP API as peers see it (default: --listen)");
+  app.add_option("--direct-listen", cc.directListen,
+                 "HOST:PORT for direct links from peers of the same site (forwarded calls "
+                 "without nats-server in between), or off (default: the --listen host, any "
+                 "free port)");
   app.add_option("--heartbeat-ms", heartbeatMs, "interval of membership heartbeats")
       ->check(CLI::Range(10u, 60000u))
       ->capture_default_str();

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cluster/nats_text.h"
+#include "cluster/peer_link.h"
 #include "cluster/function_record.h"
 #include "cluster/policy.h"
 #include "util/sha256.h"
@@ -119,7 +120,7 @@ struct Cluster::Impl {
   // Calls forwarded by this node, waiting for their reply.
   struct Pending {
     std::string function;
-    std::string request;  // the encoded envelope, sent again to the next peer
+    std::shared_ptr<const std::string> request;  // the envelope, sent again to the next peer
     std::vector<std::string> tried;
     std::string target;
     CapacityNeed need = CapacityNeed::kAny;
@@ -141,7 +142,14 @@ struct Cluster::Impl {
   int64_t lastTotalsMs = 0;
 
   Counter* rejected[kRejectionKinds] = {};
+  // Direct links to and from the peers of this site (null without --direct-listen), and
+  // the address announced for them.
+  std::unique_ptr<PeerLinks> links;
+  std::string directAddress;
+
   Counter* forwardedOk = nullptr;
+  Counter* sentDirect = nullptr;
+  Counter* sentNats = nullptr;
   Counter* forwardedFailed = nullptr;
   Counter* servedForPeers = nullptr;
   Counter* recordsApplied = nullptr;
@@ -176,8 +184,17 @@ struct Cluster::Impl {
   // Sends call `id` to `target`, or (empty) to the best-ranked peer not tried yet.
   void sendNext(uint64_t id, std::string target = {});  // pendingMu not held
   void complete(uint64_t id, exec::InvokeOutput out);
+  // The direct-link address of `target` when calls to it may take one: same site, and it
+  // announces one. Empty otherwise (NATS).
+  std::string directAddressOf(const std::string& target);
   void onReply(natsMsg* msg);
+  void acceptReply(uint64_t id, std::span<const uint8_t> bytes);
   void onRequest(natsMsg* msg);
+  // Runs a call from a peer (either path) and hands the signed reply to `send`; `replyLimit`
+  // is the largest message the path carries. False when the message was refused.
+  bool serveCall(std::span<const uint8_t> bytes, std::string_view where,
+                 const std::function<bool(const Envelope&)>& checkSender, size_t replyLimit,
+                 std::function<void(std::string)> send);
   void reapTimeouts();
 };
 
@@ -193,6 +210,11 @@ void Cluster::Impl::initMetrics() {
   forwardedFailed = &deps.metrics.counter("tern_cluster_forwarded_total",
                                           "Calls forwarded to other nodes, by result",
                                           {{"result", "failed"}});
+  sentDirect = &deps.metrics.counter("tern_cluster_forward_sends_total",
+                                     "Forwarded calls sent to a peer, by path",
+                                     {{"path", "direct"}});
+  sentNats = &deps.metrics.counter("tern_cluster_forward_sends_total",
+                                   "Forwarded calls sent to a peer, by path", {{"path", "nats"}});
   servedForPeers = &deps.metrics.counter("tern_cluster_served_total",
                                          "Calls this node ran for other nodes");
   recordsApplied = &deps.metrics.counter("tern_cluster_registry_applied_total",
@@ -237,6 +259,7 @@ NodeInfo Cluster::Impl::selfInfo(int64_t nowMs) {
   n.id = opt.nodeId;
   n.identity = opt.identity;
   n.httpAddress = opt.httpAddress;
+  n.directAddress = directAddress;
   auto ex = deps.executor.stats();
   n.load = NodeLoad{ex.slots, ex.running, ex.queued, ex.rejected};
   double seconds = lastTotalsMs ? static_cast<double>(nowMs - lastTotalsMs) / 1000.0 : 0;
@@ -656,7 +679,7 @@ bool Cluster::Impl::offer(exec::InvokeInput& input, std::function<void(exec::Inv
     id = nextRequest++;
     Pending& p = pending[id];
     p.function = input.function;
-    p.request = std::move(msg);
+    p.request = std::make_shared<const std::string>(std::move(msg));
     p.need = need;
     p.done = std::move(done);
   }
@@ -665,11 +688,17 @@ bool Cluster::Impl::offer(exec::InvokeInput& input, std::function<void(exec::Inv
   return true;
 }
 
+std::string Cluster::Impl::directAddressOf(const std::string& target) {
+  if (!links) return {};
+  auto m = view.find(target, deps.clock());
+  if (!m || m->info.identity.site != opt.identity.site) return {};
+  return m->info.directAddress;
+}
+
 void Cluster::Impl::sendNext(uint64_t id, std::string target) {
-  std::string subject, reply;
-  const std::string* request = nullptr;
   std::function<void(exec::InvokeOutput)> failed;
   exec::InvokeOutput out;
+  std::shared_ptr<const std::string> request;
   {
     std::lock_guard lock(pendingMu);
     auto it = pending.find(id);
@@ -692,19 +721,34 @@ void Cluster::Impl::sendNext(uint64_t id, std::string target) {
       p.target = ranked.front();
       p.tried.push_back(p.target);
       p.deadline = std::chrono::steady_clock::now() + opt.forwardTimeout;
-      subject = "tern.v1.invoke." + p.target;
-      reply = fmt::format("tern.v1.reply.{}.{}", opt.nodeId, id);
-      request = &p.request;
-      // Published under the lock: the entry (and `request`) cannot go away meanwhile, and
-      // publishing only copies into the connection's buffer.
-      natsStatus s = natsConnection_PublishRequest(conn, subject.c_str(), reply.c_str(),
-                                                   request->data(),
-                                                   static_cast<int>(request->size()));
-      if (s == NATS_OK) return;
-      out.error = natsError("cannot forward the call", s);
-      failed = std::move(p.done);
-      pending.erase(it);
+      target = p.target;
+      request = p.request;
     }
+  }
+  if (!failed) {
+    // A peer of this site with a direct link takes the call on it (one round trip, no
+    // nats-server in between); otherwise, or when the link cannot be opened, NATS.
+    std::string direct = directAddressOf(target);
+    if (!direct.empty() && links->send(direct, id, *request)) {
+      sentDirect->inc();
+      return;
+    }
+    std::lock_guard lock(pendingMu);
+    auto it = pending.find(id);
+    if (it == pending.end()) return;
+    std::string subject = "tern.v1.invoke." + target;
+    std::string reply = fmt::format("tern.v1.reply.{}.{}", opt.nodeId, id);
+    // Published under the lock, which keeps the entry while the library copies it.
+    natsStatus s = natsConnection_PublishRequest(conn, subject.c_str(), reply.c_str(),
+                                                 request->data(),
+                                                 static_cast<int>(request->size()));
+    if (s == NATS_OK) {
+      sentNats->inc();
+      return;
+    }
+    out.error = natsError("cannot forward the call", s);
+    failed = std::move(it->second.done);
+    pending.erase(it);
   }
   forwardedFailed->inc();
   failed(std::move(out));
@@ -731,14 +775,22 @@ void Cluster::Impl::onReply(natsMsg* msg) {
   if (ec != std::errc() || p != idText.data() + idText.size()) return;
   if (natsMsg_IsNoResponders(msg)) {
     // The peer is gone (its subscription with it): try the next one.
-    std::lock_guard lock(pendingMu);
-    auto it = pending.find(id);
-    if (it == pending.end()) return;
-    it->second.lastError = Error(ErrorCode::kUnavailable,
-                                 fmt::format("node {} does not answer", it->second.target));
-  } else {
-    auto bytes = std::span(reinterpret_cast<const uint8_t*>(natsMsg_GetData(msg)),
-                           static_cast<size_t>(natsMsg_GetDataLength(msg)));
+    {
+      std::lock_guard lock(pendingMu);
+      auto it = pending.find(id);
+      if (it == pending.end()) return;
+      it->second.lastError = Error(ErrorCode::kUnavailable,
+                                   fmt::format("node {} does not answer", it->second.target));
+    }
+    sendNext(id);
+    return;
+  }
+  acceptReply(id, std::span(reinterpret_cast<const uint8_t*>(natsMsg_GetData(msg)),
+                            static_cast<size_t>(natsMsg_GetDataLength(msg))));
+}
+
+void Cluster::Impl::acceptReply(uint64_t id, std::span<const uint8_t> bytes) {
+  {
     auto e = open(bytes, MessageKind::kInvokeReply, "invocation reply", true);
     if (!e) return;
     std::string target;
@@ -798,19 +850,33 @@ void Cluster::Impl::onReply(natsMsg* msg) {
 }
 
 void Cluster::Impl::onRequest(natsMsg* msg) {
-  auto bytes = std::span(reinterpret_cast<const uint8_t*>(natsMsg_GetData(msg)),
-                         static_cast<size_t>(natsMsg_GetDataLength(msg)));
-  auto e = open(bytes, MessageKind::kInvokeRequest, "forwarded call", true);
-  if (!e) return;
-  const char* replyTo = natsMsg_GetReply(msg);
-  std::string expectedPrefix = "tern.v1.reply." + e->sender + ".";
-  if (e->sender == opt.nodeId || !replyTo ||
-      !std::string_view(replyTo).starts_with(expectedPrefix)) {
+  std::string replyTo = natsMsg_GetReply(msg) ? natsMsg_GetReply(msg) : "";
+  // The reply subject names the caller: a call must ask for its reply on its own subjects.
+  auto checkSender = [&](const Envelope& e) {
+    if (std::string_view(replyTo).starts_with("tern.v1.reply." + e.sender + ".")) return true;
     reject(Rejection::kForgedIdentity, "forwarded call",
-           fmt::format("call from \"{}\" asks for its reply on \"{}\"", e->sender,
-                       replyTo ? replyTo : ""));
-    return;
+           fmt::format("call from \"{}\" asks for its reply on \"{}\"", e.sender, replyTo));
+    return false;
+  };
+  serveCall(std::span(reinterpret_cast<const uint8_t*>(natsMsg_GetData(msg)),
+                      static_cast<size_t>(natsMsg_GetDataLength(msg))),
+            "forwarded call", checkSender,
+            std::min(opt.maxMessageBytes, static_cast<size_t>(natsConnection_GetMaxPayload(conn))),
+            [this, replyTo](std::string m) {
+              natsConnection_Publish(conn, replyTo.c_str(), m.data(), static_cast<int>(m.size()));
+            });
+}
+
+bool Cluster::Impl::serveCall(std::span<const uint8_t> bytes, std::string_view where,
+                              const std::function<bool(const Envelope&)>& checkSender,
+                              size_t replyLimit, std::function<void(std::string)> send) {
+  auto e = open(bytes, MessageKind::kInvokeRequest, where, true);
+  if (!e) return false;
+  if (e->sender == opt.nodeId) {
+    reject(Rejection::kForgedIdentity, where, "a call that claims to come from this node");
+    return false;
   }
+  if (!checkSender(*e)) return false;
   json h;
   std::string_view raw;
   exec::InvokeInput input;
@@ -835,8 +901,8 @@ void Cluster::Impl::onRequest(natsMsg* msg) {
     }
   }
   if (!ok) {
-    reject(Rejection::kMalformed, "forwarded call", "bad framing or header");
-    return;
+    reject(Rejection::kMalformed, where, "bad framing or header");
+    return false;
   }
   input.body.assign(raw.data(), raw.size());
   servedForPeers->inc();
@@ -844,8 +910,7 @@ void Cluster::Impl::onRequest(natsMsg* msg) {
     std::lock_guard lock(servingMu);
     ++serving;
   }
-  std::string reply = replyTo;
-  deps.invoker.invoke(std::move(input), [this, reply](exec::InvokeOutput out) {
+  deps.invoker.invoke(std::move(input), [this, replyLimit, send = std::move(send)](exec::InvokeOutput out) {
     json h{{"id", out.invocationId},
            {"node", out.node.empty() ? opt.nodeId : out.node},
            {"version", out.version},
@@ -861,16 +926,17 @@ void Cluster::Impl::onRequest(natsMsg* msg) {
     std::string msg = encodeEnvelope(key, Envelope{MessageKind::kInvokeReply, opt.nodeId,
                                                    deps.clock(),
                                                    framePayload(h, out.result.stdoutData)});
-    if (msg.size() > static_cast<size_t>(natsConnection_GetMaxPayload(conn))) {
+    if (msg.size() > replyLimit) {
       h["code"] = errorKind(ErrorCode::kOutputLimit).name;
       h["message"] = "the function's output is larger than a cluster message may be";
       msg = encodeEnvelope(key, Envelope{MessageKind::kInvokeReply, opt.nodeId, deps.clock(),
                                          framePayload(h, "")});
     }
-    natsConnection_Publish(conn, reply.c_str(), msg.data(), static_cast<int>(msg.size()));
+    send(std::move(msg));
     std::lock_guard lock(servingMu);
     if (--serving == 0) servedAll.notify_all();
   });
+  return true;
 }
 
 void Cluster::Impl::reapTimeouts() {
@@ -936,6 +1002,32 @@ Result<void> Cluster::start() {
                  "the membership TTL must be longer than the heartbeat interval");
   }
   c.startedAtMs = c.deps.clock();
+  if (!c.opt.directListen.empty()) {
+    auto hp = splitHostPort(c.opt.directListen);
+    if (!hp.ok()) return hp.error();
+    PeerLinkOptions po;
+    po.maxEnvelopeBytes = c.opt.maxMessageBytes;
+    c.links = std::make_unique<PeerLinks>(
+        po,
+        [&c](std::span<const uint8_t> bytes, PeerLinks::Reply reply) {
+          return c.serveCall(bytes, "direct call", [](const Envelope&) { return true; },
+                             c.opt.maxMessageBytes, std::move(reply));
+        },
+        [&c](uint64_t id, std::span<const uint8_t> bytes) { c.acceptReply(id, bytes); },
+        [&c](uint64_t id, const std::string& why) {
+          exec::InvokeOutput out;
+          // Not retried elsewhere: the call may have run on that node.
+          out.error = Error(ErrorCode::kUnavailable, why);
+          c.complete(id, std::move(out));
+        });
+    if (auto ok = c.links->listen(hp->first, hp->second); !ok.ok()) return ok;
+    std::string host = c.opt.directAdvertiseHost.empty() ? hp->first : c.opt.directAdvertiseHost;
+    c.directAddress = host.find(':') != std::string::npos
+                          ? fmt::format("[{}]:{}", host, c.links->port())
+                          : fmt::format("{}:{}", host, c.links->port());
+    spdlog::info("cluster: direct links from peers of site {} on {}", c.opt.identity.site,
+                 c.directAddress);
+  }
   // Local changes are recorded as unpublished in the registry, in the transaction that
   // makes them; the listener only wakes the registry thread to publish them.
   c.deps.registry.setChangeJournal(store::ChangeJournal::kOn);
@@ -1041,6 +1133,7 @@ void Cluster::stop() {
   c.wake.notify_all();
   // No new calls from peers; calls already running here answer before the connection goes.
   if (c.invokeSub) natsSubscription_Unsubscribe(c.invokeSub);
+  if (c.links) c.links->stop();
   if (c.heartbeatThread.joinable()) c.heartbeatThread.join();
   if (c.registryThread.joinable()) c.registryThread.join();
   bool drained;
@@ -1098,6 +1191,7 @@ std::string Cluster::nodesJson() const {
                          {"tier", tierName(m.info.identity.tier)},
                          {"labels", m.info.identity.labels},
                          {"http", m.info.httpAddress},
+                         {"direct", m.info.directAddress},
                          {"state", memberStateName(m.state)},
                          {"last_seen_ms_ago", c.deps.clock() - m.lastSeenMs},
                          {"slots", m.info.load.slots},

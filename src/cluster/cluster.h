@@ -31,6 +31,11 @@ struct ClusterOptions {
   std::string nodeId;
   NodeIdentity identity;
   std::string httpAddress;  // HOST:PORT announced to peers
+  // HOST:PORT (an IP literal; port 0: any free one) on which peers of the same site open
+  // direct links for forwarded calls (peer_link.h); empty: none, calls go through NATS.
+  std::string directListen;
+  // The host peers are told to reach the direct links at; empty: directListen's host.
+  std::string directAdvertiseHost;
   std::chrono::milliseconds heartbeat{1000};
   std::chrono::milliseconds ttl{5000};            // a silent node drops out after this
   uint32_t hopLimit = 2;                          // forwards per call

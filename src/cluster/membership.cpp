@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+
 #include <nlohmann/json.hpp>
 
 #include "cluster/envelope.h"
@@ -17,6 +19,26 @@ Result<Tier> parseTier(std::string_view s) {
   if (s == "cloud") return Tier::kCloud;
   return Error(ErrorCode::kInvalidArgument,
                fmt::format("tier must be edge or cloud, got \"{}\"", s));
+}
+
+Result<std::pair<std::string, uint16_t>> splitHostPort(std::string_view s) {
+  auto bad = [&](std::string_view why) {
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("address must be HOST:PORT, got \"{}\": {}", s, why));
+  };
+  size_t colon = s.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return bad("no port");
+  std::string_view host = s.substr(0, colon), p = s.substr(colon + 1);
+  unsigned port = 0;
+  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+  if (p.empty() || ec != std::errc() || end != p.data() + p.size() || port > 65535) {
+    return bad("the port must be 0..65535");
+  }
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return bad("unbalanced brackets");
+    host = host.substr(1, host.size() - 2);
+  }
+  return std::pair<std::string, uint16_t>(std::string(host), static_cast<uint16_t>(port));
 }
 
 const char* memberStateName(MemberState s) {
@@ -36,6 +58,7 @@ std::string encodeNodeInfo(const NodeInfo& n) {
               {"tier", tierName(n.identity.tier)},
               {"labels", n.identity.labels},
               {"http", n.httpAddress},
+              {"direct", n.directAddress},
               {"slots", n.load.slots},
               {"running", n.load.running},
               {"queued", n.load.queued},
@@ -78,6 +101,13 @@ Result<NodeInfo> decodeNodeInfo(std::string_view payload) {
   if (!t.ok()) return bad(t.error().message());
   n.identity.tier = *t;
   if (!str("http", n.httpAddress) || n.httpAddress.size() > 255) return bad("missing http address");
+  // Optional: nodes without direct links (and earlier versions) leave it out or empty.
+  if (j.contains("direct") &&
+      (!str("direct", n.directAddress) || n.directAddress.size() > 255 ||
+       (!n.directAddress.empty() &&
+        (!splitHostPort(n.directAddress).ok() || splitHostPort(n.directAddress)->second == 0)))) {
+    return bad("bad direct address");
+  }
   if (!uns("slots", n.load.slots) || !uns("running", n.load.running) ||
       !uns("queued", n.load.queued) || !uns("rejected", n.load.rejected) ||
       !uns("seq", n.sequence)) {
@@ -149,6 +179,19 @@ std::vector<Member> MemberView::members(int64_t nowMs) const {
     out.push_back(std::move(copy));
   }
   return out;
+}
+
+std::optional<Member> MemberView::find(const std::string& id, int64_t nowMs) const {
+  std::lock_guard lock(mu_);
+  auto it = members_.find(id);
+  if (it == members_.end() || (id != selfId_ && nowMs - it->second.lastSeenMs > ttlMs_)) {
+    return std::nullopt;
+  }
+  Member m = it->second;
+  if (id != selfId_) {
+    m.state = nowMs - m.lastSeenMs > 2 * heartbeatMs_ ? MemberState::kSuspect : MemberState::kAlive;
+  }
+  return m;
 }
 
 size_t MemberView::size() const {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,9 @@ struct NodeInfo {
   std::string id;
   NodeIdentity identity;
   std::string httpAddress;  // HOST:PORT of the node's HTTP API
+  // HOST:PORT where the node accepts direct links from peers of its site (peer_link.h);
+  // empty when it does not.
+  std::string directAddress;
   NodeLoad load;
   // The functions this node serves and their invocation rate (per second) over the last
   // heartbeat interval.
@@ -44,6 +48,10 @@ struct NodeInfo {
   int64_t startedAtMs = 0;
   uint64_t sequence = 0;  // heartbeats sent since start
 };
+
+// Splits "HOST:PORT" or "[V6]:PORT" into a host and a port (0..65535). Errors:
+// kInvalidArgument naming what is wrong.
+Result<std::pair<std::string, uint16_t>> splitHostPort(std::string_view address);
 
 std::string encodeNodeInfo(const NodeInfo& info);
 // Parses and checks a heartbeat payload. Errors: kInvalidArgument, naming the bad field.
@@ -77,6 +85,8 @@ class MemberView {
   // Every known node (self first when set with setSelf), states as of `nowMs`.
   std::vector<Member> members(int64_t nowMs) const;
   void setSelf(NodeInfo info, int64_t nowMs);
+  // The node's record as of `nowMs`, when it is in the view (not expired).
+  std::optional<Member> find(const std::string& id, int64_t nowMs) const;
   size_t size() const;
 
  private:

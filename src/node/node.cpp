@@ -146,6 +146,17 @@ Result<void> Node::Impl::openCluster() {
   co.httpAddress = cc.advertise.empty()
                        ? fmt::format("{}:{}", config.listenAddress, server ? server->port() : config.port)
                        : cc.advertise;
+  if (cc.directListen != "off") {
+    const std::string& host = config.listenAddress;
+    co.directListen = !cc.directListen.empty()              ? cc.directListen
+                      : host.find(':') != std::string::npos ? fmt::format("[{}]:0", host)
+                                                            : fmt::format("{}:0", host);
+    if (!cc.advertise.empty()) {
+      auto hp = cluster::splitHostPort(cc.advertise);
+      if (!hp.ok()) return hp.error();
+      co.directAdvertiseHost = hp->first;
+    }
+  }
   co.heartbeat = cc.heartbeat;
   co.ttl = cc.ttl;
   co.hopLimit = cc.hopLimit;

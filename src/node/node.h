@@ -73,6 +73,10 @@ struct NodeConfig {
     std::vector<std::string> labels;  // KEY=VALUE
     std::string secretFile;  // the shared HMAC key of peer messages (required)
     std::string advertise;   // HOST:PORT peers are told; empty: the listen address
+    // Direct links from peers of the same site (forwarded calls without nats-server in
+    // between): HOST:PORT to accept them on, "off", or empty for the listen address on
+    // any free port. Peers are told advertise's host (or this host) and the bound port.
+    std::string directListen;
     std::chrono::milliseconds heartbeat{1000};
     std::chrono::milliseconds ttl{5000};
     uint32_t hopLimit = 2;

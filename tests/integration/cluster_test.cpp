@@ -1,10 +1,13 @@
 // A tern cluster on a real nats-server (JetStream) with real ternd processes on loopback:
-// replication and placement, forwarding with X-Tern-Node, spill under overload, a killed
-// node, a NATS outage with a node restarted while disconnected, and forged or malformed
-// peer messages. Heartbeats and TTLs are short (flags); every wait polls for the state a
+// replication and placement, forwarding with X-Tern-Node (over direct links within a site,
+// over NATS between sites), spill under overload, a killed node, a NATS outage with a node
+// restarted while disconnected, and forged or malformed peer messages on both paths. Heartbeats and TTLs are short (flags); every wait polls for the state a
 // user would see, up to a generous limit, and asserts nothing about time.
 #include <gtest/gtest.h>
 #include <nats/nats.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -15,6 +18,8 @@
 
 #include "cluster/envelope.h"
 #include "cluster/function_record.h"
+#include "cluster/membership.h"
+#include "cluster/peer_link.h"
 #include "nats_process.h"
 #include "raw_http.h"
 #include "ternd_process.h"
@@ -199,6 +204,68 @@ TEST_F(ClusterTest, SpillsUnderOverloadAndMovesAwayFromAKilledNode) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(ranOn(*n1, "work", "w"), "n3");
 }
 
+// The direct-link address a node announces ("" when it has none), from its own view.
+std::string directAddress(const json& view, const std::string& id) {
+  for (const auto& m : view["nodes"]) {
+    if (m["id"] == id) return m.value("direct", "");
+  }
+  return "";
+}
+
+TEST_F(ClusterTest, ForwardsOverDirectLinksWithinASiteAndOverNatsBetweenSites) {
+  auto a1 = node("a1", "site-a");
+  auto a2 = node("a2", "site-a", {"--labels", "role=w"});
+  auto a3 = node("a3", "site-a", {"--direct-listen", "off"});
+  auto b1 = node("b1", "site-b");
+  ASSERT_TRUE(eventually([&] { return memberCount(*a1) == 4 && memberCount(*b1) == 4; }));
+  auto view = nodes(*a1);
+  EXPECT_TRUE(directAddress(view, "a2").starts_with("127.0.0.1:")) << view.dump();
+  EXPECT_EQ(directAddress(view, "a3"), "");
+
+  deploy(*a1, "work", test::examplesDir() / "echo.wasm", "?label=role%3Dw");
+  deploy(*a1, "sleeper", test::guestsDir() / "sleeper.wasm",
+         "?label=role%3Dw&env=SLEEP_MS%3D60000");
+  ASSERT_TRUE(eventually([&] { return ranOn(*a1, "work", "w") == "a2"; }));
+  ASSERT_TRUE(eventually([&] {
+    auto j = nodes(*a1);
+    for (const auto& m : j["nodes"]) {
+      if (m["id"] == "a2") return m["functions"].contains("sleeper");
+    }
+    return false;
+  }));
+  std::string out;
+  EXPECT_EQ(ranOn(*a1, "work", "direct", &out), "a2");
+  EXPECT_EQ(out, "direct");
+  const std::string direct = "tern_cluster_forward_sends_total{path=\"direct\"}";
+  const std::string viaNats = "tern_cluster_forward_sends_total{path=\"nats\"}";
+  EXPECT_GE(metric(*a1, direct), 2);
+  EXPECT_EQ(metric(*a1, viaNats), 0);
+  // Another site, and a node without direct links: NATS.
+  ASSERT_TRUE(eventually([&] { return ranOn(*b1, "work", "w") == "a2"; }));
+  EXPECT_GE(metric(*b1, viaNats), 1);
+  EXPECT_EQ(metric(*b1, direct), 0);
+  ASSERT_TRUE(eventually([&] { return ranOn(*a3, "work", "w") == "a2"; }));
+  EXPECT_GE(metric(*a3, viaNats), 1);
+  EXPECT_EQ(metric(*a3, direct), 0);
+  EXPECT_EQ(metric(*a2, "tern_cluster_served_total"), metric(*a1, direct) +
+                                                           metric(*b1, viaNats) +
+                                                           metric(*a3, viaNats));
+
+  // The peer dies during a call on its link: the call fails at once, saying why, rather
+  // than waiting for the forward timeout (it may have run there, so it is not retried).
+  HttpReply stuck;
+  std::thread caller([&] { stuck = request(a1->port(), "POST", "/fn/sleeper", ""); });
+  ASSERT_TRUE(eventually([&] {
+    auto r = request(a2->port(), "GET", "/v1/status", "", a2->auth());
+    return json::parse(r.body, nullptr, false).value("running", 0) == 1;
+  }));
+  a2->kill9();
+  caller.join();
+  EXPECT_EQ(stuck.status, 503) << stuck.raw;
+  EXPECT_NE(stuck.body.find("direct link to"), std::string::npos) << stuck.body;
+  EXPECT_EQ(ranOn(*a1, "work", "after"), "") << "nothing else serves it";
+}
+
 TEST_F(ClusterTest, KeepsServingThroughANatsOutageAndResynchronises) {
   auto n1 = node("n1", "s");
   auto n2 = node("n2", "s");
@@ -295,6 +362,55 @@ class RawNats {
   jsCtx* js_ = nullptr;
 };
 
+// A raw TCP connection to a node's direct-link port, speaking frames (peer_link.h).
+class RawLink {
+ public:
+  explicit RawLink(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    timeval tv{30, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~RawLink() { ::close(fd_); }
+  void send(uint64_t id, const std::string& envelope, uint32_t length = 0) {
+    std::string f(cluster::kFrameHeaderBytes, '\0');
+    uint32_t l = length ? length : static_cast<uint32_t>(8 + envelope.size());
+    for (int i = 0; i < 4; ++i) f[i] = static_cast<char>(l >> (24 - 8 * i));
+    for (int i = 0; i < 8; ++i) f[4 + i] = static_cast<char>(id >> (56 - 8 * i));
+    f += envelope;
+    EXPECT_EQ(::send(fd_, f.data(), f.size(), MSG_NOSIGNAL), static_cast<ssize_t>(f.size()));
+  }
+  // The next frame's id and envelope; nullopt when the node closed the connection.
+  std::optional<std::pair<uint64_t, std::string>> receive() {
+    std::string h = read(cluster::kFrameHeaderBytes);
+    if (h.size() < cluster::kFrameHeaderBytes) return std::nullopt;
+    uint64_t l = 0, id = 0;
+    for (int i = 0; i < 4; ++i) l = (l << 8) | static_cast<uint8_t>(h[i]);
+    for (int i = 4; i < 12; ++i) id = (id << 8) | static_cast<uint8_t>(h[i]);
+    std::string body = read(l - 8);
+    if (body.size() < l - 8) return std::nullopt;
+    return std::make_pair(id, body);
+  }
+
+ private:
+  std::string read(size_t n) {
+    std::string out(n, '\0');
+    size_t got = 0;
+    while (got < n) {
+      ssize_t r = ::recv(fd_, out.data() + got, n - got, 0);
+      if (r <= 0) break;
+      got += static_cast<size_t>(r);
+    }
+    out.resize(got);
+    return out;
+  }
+  int fd_;
+};
+
 int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -355,6 +471,41 @@ TEST_F(ClusterTest, RejectsAndCountsForgedAndMalformedPeerMessages) {
           env(key, "n8", nowMs(), cluster::encodeFunctionRecord(rec),
               cluster::MessageKind::kFunctionRecord));
 
+  // The same on a direct link: a frame over the size limit or a call signed with another
+  // key is counted and the connection closed; a well-signed call is answered on it.
+  auto self = cluster::splitHostPort(directAddress(nodes(*n1), "n1"));
+  ASSERT_TRUE(self.ok()) << nodes(*n1).dump();
+  {
+    RawLink huge(self->second);
+    huge.send(1, "", 0xffffffffu);
+    EXPECT_FALSE(huge.receive().has_value());
+  }
+  std::string call = std::string("\0\0\0", 3) + '\x1f' + R"({"fn":"echo","env":[],"hops":1})" +
+                     "over a link";
+  ASSERT_EQ(call.size(), 4 + 31 + 11u);
+  {
+    RawLink badKey(self->second);
+    badKey.send(2, env(wrong, "n9", nowMs(), call, cluster::MessageKind::kInvokeRequest));
+    EXPECT_FALSE(badKey.receive().has_value());
+  }
+  {
+    RawLink link(self->second);
+    link.send(7, env(key, "n9", nowMs(), call, cluster::MessageKind::kInvokeRequest));
+    auto reply = link.receive();
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_EQ(reply->first, 7u);
+    auto bytes = std::span(reinterpret_cast<const uint8_t*>(reply->second.data()),
+                           reply->second.size());
+    auto d = cluster::decodeEnvelope(key, bytes, 1 << 20);
+    ASSERT_TRUE(d.ok) << d.refused.message;
+    EXPECT_EQ(d.envelope.kind, cluster::MessageKind::kInvokeReply);
+    EXPECT_EQ(d.envelope.sender, "n1");
+    EXPECT_TRUE(d.envelope.payload.ends_with("over a link")) << d.envelope.payload;
+    // A call claiming to come from the node itself is refused on the same link.
+    link.send(8, env(key, "n1", nowMs(), call, cluster::MessageKind::kInvokeRequest));
+    EXPECT_FALSE(link.receive().has_value());
+  }
+
   for (const char* reason : {"bad_magic", "truncated", "unknown_version", "bad_signature",
                              "stale", "malformed", "hash_mismatch"}) {
     std::string series = std::string("tern_cluster_rejected_total{reason=\"") + reason + "\"}";
@@ -362,7 +513,8 @@ TEST_F(ClusterTest, RejectsAndCountsForgedAndMalformedPeerMessages) {
                                                                        << n1->log();
   }
   std::string forged = "tern_cluster_rejected_total{reason=\"forged_identity\"}";
-  EXPECT_TRUE(eventually([&] { return metric(*n1, forged) >= 4; })) << forged;
+  EXPECT_TRUE(eventually([&] { return metric(*n1, forged) >= 5; })) << forged;
+  EXPECT_GE(metric(*n1, "tern_cluster_rejected_total{reason=\"bad_signature\"}"), 2);
   // Nothing of it took effect, and the node keeps serving.
   EXPECT_EQ(memberCount(*n1), 1u);
   EXPECT_EQ(request(n1->port(), "POST", "/fn/evil", "").status, 404);

@@ -146,6 +146,51 @@ TEST(MembershipTest, HeartbeatPayloadRoundTripsAndRefusesBadFields) {
   }
 }
 
+TEST(MembershipTest, TheDirectLinkAddressIsOptionalButMustBeHostAndPort) {
+  NodeInfo n;
+  n.id = "n1";
+  n.identity = NodeIdentity{"s", Tier::kEdge, {}};
+  n.httpAddress = "127.0.0.1:80";
+  n.directAddress = "[::1]:7000";
+  auto back = decodeNodeInfo(encodeNodeInfo(n));
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(back->directAddress, "[::1]:7000");
+  std::string base = R"({"id":"n","site":"s","tier":"edge","labels":[],"http":"h","slots":1,)"
+                     R"("running":0,"queued":0,"rejected":0,"functions":{},"started_at_ms":1,)"
+                     R"("seq":1)";
+  EXPECT_TRUE(decodeNodeInfo(base + "}").ok()) << "a node from before direct links";
+  EXPECT_TRUE(decodeNodeInfo(base + R"(,"direct":""})").ok()) << "a node without them";
+  for (const char* bad : {R"(,"direct":5})", R"(,"direct":"host"})", R"(,"direct":"h:0"})",
+                          R"(,"direct":"h:70000"})", R"(,"direct":"[::1:5"})"}) {
+    EXPECT_FALSE(decodeNodeInfo(base + bad).ok()) << bad;
+  }
+}
+
+TEST(MembershipTest, SplitsHostAndPort) {
+  struct Case {
+    const char* in;
+    bool ok;
+    const char* host;
+    uint16_t port;
+  } cases[] = {
+      {"127.0.0.1:80", true, "127.0.0.1", 80}, {"[::1]:0", true, "::1", 0},
+      {"node-a:65535", true, "node-a", 65535}, {"127.0.0.1", false, "", 0},
+      {":80", false, "", 0},                   {"h:", false, "", 0},
+      {"h:65536", false, "", 0},               {"h:-1", false, "", 0},
+      {"[::1:80", false, "", 0},               {"h:8x", false, "", 0},
+  };
+  for (const auto& c : cases) {
+    auto r = splitHostPort(c.in);
+    ASSERT_EQ(r.ok(), c.ok) << c.in;
+    if (!c.ok) {
+      EXPECT_NE(r.error().message().find(c.in), std::string::npos) << r.error().message();
+      continue;
+    }
+    EXPECT_EQ(r->first, c.host) << c.in;
+    EXPECT_EQ(r->second, c.port) << c.in;
+  }
+}
+
 TEST(FunctionRecordTest, RoundTripsAndRefusesBadEntries) {
   FunctionRecord r;
   r.version.name = "f";

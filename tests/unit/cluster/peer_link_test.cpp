@@ -1,0 +1,145 @@
+// Direct links between nodes (PeerLinks) on loopback, without NATS: calls and replies
+// matched by id, a peer that cannot be reached, a peer that goes away mid-call, oversized
+// and refused frames.
+#include "cluster/peer_link.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "test_support.h"
+
+namespace tern::cluster {
+namespace {
+
+// What one side of a link saw: replies and lost calls by id.
+struct Seen {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<uint64_t, std::string> replies;
+  std::map<uint64_t, std::string> lost;
+
+  bool waitFor(uint64_t id) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(30),
+                       [&] { return replies.count(id) || lost.count(id); });
+  }
+};
+
+std::unique_ptr<PeerLinks> client(Seen& seen, PeerLinkOptions o = {}) {
+  return std::make_unique<PeerLinks>(
+      o, [](std::span<const uint8_t>, PeerLinks::Reply) { return false; },
+      [&seen](uint64_t id, std::span<const uint8_t> bytes) {
+        std::lock_guard lock(seen.mu);
+        seen.replies[id] = std::string(bytes.begin(), bytes.end());
+        seen.cv.notify_all();
+      },
+      [&seen](uint64_t id, const std::string& why) {
+        std::lock_guard lock(seen.mu);
+        seen.lost[id] = why;
+        seen.cv.notify_all();
+      });
+}
+
+// A server that answers "re:" + the request, refuses "refuse", and keeps "hold" waiting.
+struct Server {
+  std::mutex mu;
+  std::vector<PeerLinks::Reply> held;
+  PeerLinks links{PeerLinkOptions{64, 64},
+                  [this](std::span<const uint8_t> bytes, PeerLinks::Reply reply) {
+                    std::string s(bytes.begin(), bytes.end());
+                    if (s == "refuse") return false;
+                    if (s == "hold") {
+                      std::lock_guard lock(mu);
+                      held.push_back(std::move(reply));
+                      return true;
+                    }
+                    reply("re:" + s);
+                    return true;
+                  },
+                  [](uint64_t, std::span<const uint8_t>) {},
+                  [](uint64_t, const std::string&) {}};
+  std::string address() { return "127.0.0.1:" + std::to_string(links.port()); }
+};
+
+TEST(PeerLinkTest, RepliesComeBackByIdOnOneLink) {
+  Server server;
+  ASSERT_TRUE(server.links.listen("127.0.0.1", 0).ok());
+  Seen seen;
+  auto c = client(seen);
+  for (uint64_t id = 1; id <= 50; ++id) {
+    ASSERT_TRUE(c->send(server.address(), id, "call " + std::to_string(id)));
+  }
+  for (uint64_t id = 1; id <= 50; ++id) {
+    ASSERT_TRUE(seen.waitFor(id));
+    EXPECT_EQ(seen.replies[id], "re:call " + std::to_string(id));
+  }
+  EXPECT_TRUE(seen.lost.empty());
+}
+
+TEST(PeerLinkTest, AnUnreachablePeerIsNotSentToAndNotRetriedAtOnce) {
+  uint16_t port = test::freeLoopbackPort();
+  Seen seen;
+  auto c = client(seen);
+  std::string address = "127.0.0.1:" + std::to_string(port);
+  EXPECT_FALSE(c->send(address, 1, "x"));
+  // A listener appears, but the peer stays marked unreachable for retryAfter.
+  PeerLinks late({}, [](std::span<const uint8_t>, PeerLinks::Reply r) { r("late"); return true; },
+                 [](uint64_t, std::span<const uint8_t>) {}, [](uint64_t, const std::string&) {});
+  ASSERT_TRUE(late.listen("127.0.0.1", port).ok());
+  EXPECT_FALSE(c->send(address, 2, "x"));
+  EXPECT_FALSE(c->send("not-an-ip:1", 3, "x"));
+  EXPECT_TRUE(seen.replies.empty());
+  EXPECT_TRUE(seen.lost.empty());
+}
+
+TEST(PeerLinkTest, CallsInFlightAreLostWhenThePeerGoesAway) {
+  Seen seen;
+  auto c = client(seen);
+  std::string address;
+  {
+    Server server;
+    ASSERT_TRUE(server.links.listen("127.0.0.1", 0).ok());
+    address = server.address();
+    ASSERT_TRUE(c->send(address, 1, "hold"));
+    ASSERT_TRUE(c->send(address, 2, "ping"));
+    ASSERT_TRUE(seen.waitFor(2));
+    // The server stops: the held call is never answered and its connection closes.
+  }
+  ASSERT_TRUE(seen.waitFor(1));
+  ASSERT_EQ(seen.lost.count(1), 1u);
+  EXPECT_NE(seen.lost[1].find("direct link to " + address + " lost"), std::string::npos)
+      << seen.lost[1];
+  EXPECT_EQ(seen.replies.count(1), 0u);
+}
+
+TEST(PeerLinkTest, RefusedAndOversizedFramesCloseTheConnection) {
+  Server server;
+  ASSERT_TRUE(server.links.listen("127.0.0.1", 0).ok());
+  Seen seen;
+  auto c = client(seen);
+  ASSERT_TRUE(c->send(server.address(), 1, "hold"));
+  ASSERT_TRUE(c->send(server.address(), 2, "refuse"));
+  // The refusal closes the link: the call waiting on it is lost, the refused one too.
+  ASSERT_TRUE(seen.waitFor(1));
+  ASSERT_TRUE(seen.waitFor(2));
+  EXPECT_EQ(seen.lost.size(), 2u);
+  // The next call opens a new link; one larger than the sender's limit is not sent.
+  ASSERT_TRUE(c->send(server.address(), 3, "again"));
+  ASSERT_TRUE(seen.waitFor(3));
+  EXPECT_EQ(seen.replies[3], "re:again");
+  auto small = client(seen, PeerLinkOptions{8});
+  EXPECT_FALSE(small->send(server.address(), 4, std::string(9, 'x')));
+  // The server's limit is 64 bytes: a larger frame closes the connection.
+  ASSERT_TRUE(c->send(server.address(), 5, std::string(65, 'x')));
+  ASSERT_TRUE(seen.waitFor(5));
+  EXPECT_EQ(seen.lost.count(5), 1u);
+}
+
+}  // namespace
+}  // namespace tern::cluster
