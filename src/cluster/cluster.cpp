@@ -1020,13 +1020,20 @@ Result<void> Cluster::start() {
           out.error = Error(ErrorCode::kUnavailable, why);
           c.complete(id, std::move(out));
         });
-    if (auto ok = c.links->listen(hp->first, hp->second); !ok.ok()) return ok;
     std::string host = c.opt.directAdvertiseHost.empty() ? hp->first : c.opt.directAdvertiseHost;
-    c.directAddress = host.find(':') != std::string::npos
-                          ? fmt::format("[{}]:{}", host, c.links->port())
-                          : fmt::format("{}:{}", host, c.links->port());
-    spdlog::info("cluster: direct links from peers of site {} on {}", c.opt.identity.site,
-                 c.directAddress);
+    if (host == "0.0.0.0" || host == "::") {
+      // Peers would connect to themselves: this node opens links to others but takes none.
+      spdlog::warn("cluster: not accepting direct links: {} is every interface and no "
+                   "--advertise host says which one peers should use",
+                   host);
+    } else {
+      if (auto ok = c.links->listen(hp->first, hp->second); !ok.ok()) return ok;
+      c.directAddress = host.find(':') != std::string::npos
+                            ? fmt::format("[{}]:{}", host, c.links->port())
+                            : fmt::format("{}:{}", host, c.links->port());
+      spdlog::info("cluster: direct links from peers of site {} on {}", c.opt.identity.site,
+                   c.directAddress);
+    }
   }
   // Local changes are recorded as unpublished in the registry, in the transaction that
   // makes them; the listener only wakes the registry thread to publish them.

@@ -60,8 +60,13 @@ struct FunctionSchedule {
   bool known = false;
   std::array<uint64_t, kRefusalKinds> refusedTotal{};
 
+  // Slot-nanoseconds held by the function's invocations (from dispatch to release), up to
+  // creditAtNs.
+  double heldNs = 0;
+
   void settleCredit(int64_t nowNs) {
     if (creditAtNs != INT64_MIN && nowNs > creditAtNs) {
+      heldNs += static_cast<double>(running) * static_cast<double>(nowNs - creditAtNs);
       double cap = std::max(allocation, 1.0) * kCreditHorizonNs;
       credit += (allocation - running) * static_cast<double>(nowNs - creditAtNs);
       credit = std::clamp(credit, -cap, cap);
@@ -403,6 +408,11 @@ Executor::FunctionReport Executor::report(const AdmissionState& fn) const {
   r.allocatedSlots = s.known ? s.allocation : 0;
   r.unreachable = s.known && s.unreachable;
   r.running = s.running;
+  r.slotSeconds = (s.heldNs + (s.creditAtNs != INT64_MIN && t > s.creditAtNs
+                                   ? static_cast<double>(s.running) *
+                                         static_cast<double>(t - s.creditAtNs)
+                                   : 0)) /
+                  1e9;
   r.queued = static_cast<uint32_t>(s.queue.size());
   r.refusedTotal = s.refusedTotal;
   return r;

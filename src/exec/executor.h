@@ -128,6 +128,9 @@ class Executor {
     bool unreachable = false;
     uint32_t running = 0;
     uint32_t queued = 0;
+    // Worker-slot time its invocations have held (dispatch to release, so tern's own work
+    // around the guest counts too), since the function was deployed.
+    double slotSeconds = 0;
     std::array<uint64_t, kRefusalKinds> refusedTotal{};  // since the function was deployed
   };
   FunctionReport report(const AdmissionState& fn) const;

@@ -44,6 +44,9 @@ std::string renderScheduleMetrics(const Executor& executor, const FunctionTable&
   family("tern_function_used_slots", "gauge",
          "Worker slots actually used over the window (slot-seconds per second)",
          [&](auto& fn, auto& r) { series("tern_function_used_slots", fn, r.window.slotsUsed); });
+  family("tern_function_slot_seconds_total", "counter",
+         "Worker-slot time held by the function's invocations, from dispatch to release",
+         [&](auto& fn, auto& r) { series("tern_function_slot_seconds_total", fn, r.slotSeconds); });
   family("tern_function_attainment_ratio", "gauge",
          "Share of requests over the window that completed within the objective (refusals "
          "count as misses; functions with an objective only)",

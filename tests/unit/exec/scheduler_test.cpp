@@ -202,6 +202,28 @@ TEST(SchedulerTest, WhenOverloadedAWaiterStartsOnlyIfItWillAlmostSurelyFinishInT
   }
 }
 
+TEST(SchedulerTest, CountsTheSlotTimeEachFunctionHeld) {
+  Harness h(2);
+  AdmissionState a, b;
+  for (int i = 0; i < 3; ++i) h.runOnce(a, 4);
+  EXPECT_DOUBLE_EQ(h.ex.report(a).slotSeconds, 0.012);
+  EXPECT_DOUBLE_EQ(h.ex.report(b).slotSeconds, 0);
+  // Held from the slot's grant to its release, including a queued request's.
+  ASSERT_EQ(h.ex.tryRunNow(a, h.t), Admission::kRunNow);
+  ASSERT_EQ(h.ex.tryRunNow(a, h.t), Admission::kRunNow);
+  int started = 0;
+  ASSERT_EQ(h.ex.admit(b, h.t, [&] { ++started; }, {}), Admission::kQueued);
+  h.t += 2 * kMs;
+  EXPECT_DOUBLE_EQ(h.ex.report(a).slotSeconds, 0.016);  // two slots for 2 ms, while running
+  h.ex.finish(a, h.t - 2 * kMs, 2 * kMs);
+  EXPECT_EQ(started, 1);
+  h.t += 5 * kMs;
+  h.ex.finish(a, h.t - 7 * kMs, 7 * kMs);
+  h.ex.finish(b, h.t - 7 * kMs, 5 * kMs);
+  EXPECT_DOUBLE_EQ(h.ex.report(a).slotSeconds, 0.012 + 0.002 + 0.007);
+  EXPECT_DOUBLE_EQ(h.ex.report(b).slotSeconds, 0.005);
+}
+
 TEST(SchedulerTest, EarliestDeadlineFirstAcrossFunctions) {
   for (auto policy : {SchedulingPolicy::kDeadline, SchedulingPolicy::kFifo}) {
     Harness h(1, policy);
