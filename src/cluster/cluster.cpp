@@ -15,8 +15,8 @@
 #include <thread>
 
 #include "cluster/nats_text.h"
-#include "cluster/peer_link.h"
 #include "cluster/function_record.h"
+#include "cluster/peer_link.h"
 #include "cluster/policy.h"
 #include "util/sha256.h"
 

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <charconv>
-
 #include <nlohmann/json.hpp>
 
 #include "cluster/envelope.h"
@@ -173,10 +172,7 @@ std::vector<Member> MemberView::members(int64_t nowMs) const {
   for (const auto& [id, m] : members_) {
     if (id == selfId_) continue;
     if (nowMs - m.lastSeenMs > ttlMs_) continue;
-    Member copy = m;
-    copy.state = nowMs - m.lastSeenMs > 2 * heartbeatMs_ ? MemberState::kSuspect
-                                                         : MemberState::kAlive;
-    out.push_back(std::move(copy));
+    out.push_back(asOf(m, nowMs));
   }
   return out;
 }
@@ -187,11 +183,13 @@ std::optional<Member> MemberView::find(const std::string& id, int64_t nowMs) con
   if (it == members_.end() || (id != selfId_ && nowMs - it->second.lastSeenMs > ttlMs_)) {
     return std::nullopt;
   }
-  Member m = it->second;
-  if (id != selfId_) {
-    m.state = nowMs - m.lastSeenMs > 2 * heartbeatMs_ ? MemberState::kSuspect : MemberState::kAlive;
-  }
-  return m;
+  return id == selfId_ ? it->second : asOf(it->second, nowMs);
+}
+
+Member MemberView::asOf(const Member& m, int64_t nowMs) const {
+  Member copy = m;
+  copy.state = nowMs - m.lastSeenMs > 2 * heartbeatMs_ ? MemberState::kSuspect : MemberState::kAlive;
+  return copy;
 }
 
 size_t MemberView::size() const {

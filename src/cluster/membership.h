@@ -90,6 +90,9 @@ class MemberView {
   size_t size() const;
 
  private:
+  // A peer's record with its state as of `nowMs`.
+  Member asOf(const Member& m, int64_t nowMs) const;
+
   const std::string selfId_;
   const int64_t heartbeatMs_, ttlMs_;
   mutable std::mutex mu_;
