@@ -166,6 +166,7 @@ struct PeerLinks::Impl : std::enable_shared_from_this<PeerLinks::Impl> {
   std::mutex mu;
   std::map<std::string, std::shared_ptr<Link>> links;
   std::map<std::string, Clock::time_point> unreachableUntil;
+  std::set<std::string> connecting;  // links being opened
   std::vector<std::weak_ptr<Connection>> inbound;
   uint32_t inboundOpen = 0;
   // Threads running (acceptor excluded); stop() waits for none.
@@ -187,6 +188,9 @@ struct PeerLinks::Impl : std::enable_shared_from_this<PeerLinks::Impl> {
   void acceptLoop();
   void serve(std::shared_ptr<Connection> conn);
   std::shared_ptr<Link> open(const std::string& address);
+  // Opens a link to `address` (on its own thread), installs it and reads its replies until
+  // it breaks; marks the peer unreachable for retryAfter when it cannot be opened.
+  void connect(const std::string& address);
   void readReplies(std::shared_ptr<Link> link);
   // Marks the link broken and returns its unanswered calls (each to be reported lost once).
   std::vector<uint64_t> breakLink(Link& link);
@@ -290,6 +294,21 @@ std::vector<uint64_t> PeerLinks::Impl::breakLink(Link& link) {
   return lost;
 }
 
+void PeerLinks::Impl::connect(const std::string& address) {
+  auto link = open(address);
+  {
+    std::lock_guard lock(mu);
+    connecting.erase(address);
+    if (!link || stopping) {
+      unreachableUntil[address] = Clock::now() + opt.retryAfter;
+      return;
+    }
+    unreachableUntil.erase(address);
+    links[address] = link;
+  }
+  readReplies(link);  // until the link breaks
+}
+
 void PeerLinks::Impl::readReplies(std::shared_ptr<Link> link) {
   std::vector<uint8_t> frame;
   std::string why = "the connection closed";
@@ -370,32 +389,20 @@ bool PeerLinks::send(const std::string& address, uint64_t id, std::string_view e
     std::lock_guard lock(c.mu);
     if (auto it = c.links.find(address); it != c.links.end()) {
       link = it->second;
-    } else if (auto down = c.unreachableUntil.find(address);
-               down != c.unreachableUntil.end() && Clock::now() < down->second) {
-      return false;
-    }
-  }
-  if (!link) {
-    // Connecting happens outside the lock (up to the connect timeout); two callers racing
-    // here may both connect, and the second link simply replaces nothing.
-    link = c.open(address);
-    std::lock_guard lock(c.mu);
-    if (!link || c.stopping) {
-      c.unreachableUntil[address] = Clock::now() + c.opt.retryAfter;
-      return false;
-    }
-    c.unreachableUntil.erase(address);
-    auto [it, inserted] = c.links.emplace(address, link);
-    if (!inserted) {
-      link->conn->shut();
-      link = it->second;
     } else {
-      ++c.threads;
-      std::thread([impl = impl_, link] {
-        impl->readReplies(link);
-        std::lock_guard lock(impl->mu);
-        if (--impl->threads == 0) impl->threadsDone.notify_all();
-      }).detach();
+      // No link yet: one is opened in the background and this call takes the other path,
+      // so a slow or filtered peer never holds the calling (serving) thread.
+      if (auto down = c.unreachableUntil.find(address);
+          (down == c.unreachableUntil.end() || Clock::now() >= down->second) &&
+          c.connecting.insert(address).second) {
+        ++c.threads;
+        std::thread([impl = impl_, address] {
+          impl->connect(address);
+          std::lock_guard lock(impl->mu);
+          if (--impl->threads == 0) impl->threadsDone.notify_all();
+        }).detach();
+      }
+      return false;
     }
   }
   {
@@ -408,6 +415,18 @@ bool PeerLinks::send(const std::string& address, uint64_t id, std::string_view e
   // was not sent and takes another path.
   std::lock_guard lock(link->mu);
   return link->outstanding.erase(id) == 0;
+}
+
+PeerLinks::LinkState PeerLinks::state(const std::string& address) const {
+  Impl& c = *impl_;
+  std::lock_guard lock(c.mu);
+  if (c.links.count(address)) return LinkState::kOpen;
+  if (c.connecting.count(address)) return LinkState::kConnecting;
+  auto down = c.unreachableUntil.find(address);
+  if (down != c.unreachableUntil.end() && Clock::now() < down->second) {
+    return LinkState::kUnreachable;
+  }
+  return LinkState::kNone;
 }
 
 void PeerLinks::stop() {

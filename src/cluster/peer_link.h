@@ -64,11 +64,16 @@ class PeerLinks {
   Result<void> listen(const std::string& host, uint16_t port);
   uint16_t port() const;
 
-  // Sends call `id` to the node at `address` (HOST:PORT literal), opening a link when none
-  // is open. Returns false when the call was not sent (the peer cannot be reached now, or
-  // the link broke before the frame was written): the caller takes another path. After
-  // true, exactly one of the reply and lost handlers is called for `id`.
+  // Sends call `id` to the node at `address` (HOST:PORT literal) on its link. Returns false
+  // when the call was not sent: no link is open yet (one is then opened in the background,
+  // unless the peer was unreachable within retryAfter), or the link broke before the frame
+  // was written. The caller then takes another path. After true, exactly one of the reply
+  // and lost handlers is called for `id`.
   bool send(const std::string& address, uint64_t id, std::string_view envelope);
+
+  // What this node knows of its link to `address`.
+  enum class LinkState { kNone, kConnecting, kOpen, kUnreachable };
+  LinkState state(const std::string& address) const;
 
   // Stops accepting and reading, closes the outgoing links and waits for every thread.
   // Replies to calls already received still go out on their connections; calls sent and

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "test_support.h"
 
@@ -46,6 +47,26 @@ std::unique_ptr<PeerLinks> client(Seen& seen, PeerLinkOptions o = {}) {
       });
 }
 
+// Sends call `id` once the link to `address` is open (the first send only opens it).
+bool sendLinked(PeerLinks& c, const std::string& address, uint64_t id, const std::string& env) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < end) {
+    if (c.send(address, id, env)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return false;
+}
+
+// Waits until the link to `address` leaves the connecting state; returns that state.
+PeerLinks::LinkState settled(PeerLinks& c, const std::string& address) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (c.state(address) == PeerLinks::LinkState::kConnecting &&
+         std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return c.state(address);
+}
+
 // A server that answers "re:" + the request, refuses "refuse", and keeps "hold" waiting.
 struct Server {
   std::mutex mu;
@@ -72,9 +93,11 @@ TEST(PeerLinkTest, RepliesComeBackByIdOnOneLink) {
   ASSERT_TRUE(server.links.listen("127.0.0.1", 0).ok());
   Seen seen;
   auto c = client(seen);
+  EXPECT_FALSE(c->send(server.address(), 1, "call 1")) << "the first call only opens the link";
   for (uint64_t id = 1; id <= 50; ++id) {
-    ASSERT_TRUE(c->send(server.address(), id, "call " + std::to_string(id)));
+    ASSERT_TRUE(sendLinked(*c, server.address(), id, "call " + std::to_string(id)));
   }
+  EXPECT_EQ(c->state(server.address()), PeerLinks::LinkState::kOpen);
   for (uint64_t id = 1; id <= 50; ++id) {
     ASSERT_TRUE(seen.waitFor(id));
     EXPECT_EQ(seen.replies[id], "re:call " + std::to_string(id));
@@ -88,12 +111,15 @@ TEST(PeerLinkTest, AnUnreachablePeerIsNotSentToAndNotRetriedAtOnce) {
   auto c = client(seen);
   std::string address = "127.0.0.1:" + std::to_string(port);
   EXPECT_FALSE(c->send(address, 1, "x"));
+  EXPECT_EQ(settled(*c, address), PeerLinks::LinkState::kUnreachable);
   // A listener appears, but the peer stays marked unreachable for retryAfter.
   PeerLinks late({}, [](std::span<const uint8_t>, PeerLinks::Reply r) { r("late"); return true; },
                  [](uint64_t, std::span<const uint8_t>) {}, [](uint64_t, const std::string&) {});
   ASSERT_TRUE(late.listen("127.0.0.1", port).ok());
   EXPECT_FALSE(c->send(address, 2, "x"));
+  EXPECT_EQ(c->state(address), PeerLinks::LinkState::kUnreachable);
   EXPECT_FALSE(c->send("not-an-ip:1", 3, "x"));
+  EXPECT_EQ(settled(*c, "not-an-ip:1"), PeerLinks::LinkState::kUnreachable);
   EXPECT_TRUE(seen.replies.empty());
   EXPECT_TRUE(seen.lost.empty());
 }
@@ -106,7 +132,7 @@ TEST(PeerLinkTest, CallsInFlightAreLostWhenThePeerGoesAway) {
     Server server;
     ASSERT_TRUE(server.links.listen("127.0.0.1", 0).ok());
     address = server.address();
-    ASSERT_TRUE(c->send(address, 1, "hold"));
+    ASSERT_TRUE(sendLinked(*c, address, 1, "hold"));
     ASSERT_TRUE(c->send(address, 2, "ping"));
     ASSERT_TRUE(seen.waitFor(2));
     // The server stops: the held call is never answered and its connection closes.
@@ -123,17 +149,18 @@ TEST(PeerLinkTest, RefusedAndOversizedFramesCloseTheConnection) {
   ASSERT_TRUE(server.links.listen("127.0.0.1", 0).ok());
   Seen seen;
   auto c = client(seen);
-  ASSERT_TRUE(c->send(server.address(), 1, "hold"));
+  ASSERT_TRUE(sendLinked(*c, server.address(), 1, "hold"));
   ASSERT_TRUE(c->send(server.address(), 2, "refuse"));
   // The refusal closes the link: the call waiting on it is lost, the refused one too.
   ASSERT_TRUE(seen.waitFor(1));
   ASSERT_TRUE(seen.waitFor(2));
   EXPECT_EQ(seen.lost.size(), 2u);
-  // The next call opens a new link; one larger than the sender's limit is not sent.
-  ASSERT_TRUE(c->send(server.address(), 3, "again"));
+  // The next calls open a new link; one larger than the sender's limit is not sent.
+  ASSERT_TRUE(sendLinked(*c, server.address(), 3, "again"));
   ASSERT_TRUE(seen.waitFor(3));
   EXPECT_EQ(seen.replies[3], "re:again");
   auto small = client(seen, PeerLinkOptions{8});
+  ASSERT_TRUE(sendLinked(*small, server.address(), 6, "tiny"));
   EXPECT_FALSE(small->send(server.address(), 4, std::string(9, 'x')));
   // The server's limit is 64 bytes: a larger frame closes the connection.
   ASSERT_TRUE(c->send(server.address(), 5, std::string(65, 'x')));
