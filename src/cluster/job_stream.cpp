@@ -33,6 +33,9 @@ constexpr size_t kMaxOutbox = 10000;
 // forwards it (the stream already chose this node).
 constexpr uint32_t kNoForwarding = 255;
 constexpr std::chrono::milliseconds kConsumerSyncInterval{1000};
+// How many times a job fetched while this node is full waits here for a slot (each wait
+// 100-200 ms, the busy delay) before it goes back to the stream for another node.
+constexpr uint32_t kMaxBusyRetries = 20;
 
 }  // namespace
 
@@ -75,11 +78,17 @@ struct JobStream::Impl {
     int64_t startedMs = 0;
     exec::InvokeOutput out;
     std::optional<Result<async::JobRecord>> adopted;
+    // Times this node was too busy to start it; it is held here (its message kept in
+    // progress) and tried again at `retryAt` rather than sent back to the stream, where
+    // every delivery counts as an attempt.
+    uint32_t busyRetries = 0;
+    std::chrono::steady_clock::time_point retryAt;
   };
   std::mutex mu;
   std::condition_variable wake;
   std::vector<std::unique_ptr<Running>> finished;  // attempts that ended
   std::vector<std::unique_ptr<Running>> adopted;   // final outcomes recorded here
+  std::vector<std::unique_ptr<Running>> held;      // waiting here for a slot; worker thread only
   std::map<std::string, async::JobRecord> outbox;  // records to write to tern_jobs
   uint32_t inFlight = 0;                           // messages fetched and not settled
   std::thread worker;
@@ -102,6 +111,10 @@ struct JobStream::Impl {
   void syncConsumers();
   bool fetchRound();
   void runJob(natsMsg* msg);
+  // Runs an attempt of a fetched job through the invoker; settle() takes the outcome.
+  void attempt(std::unique_ptr<Running> r);
+  // Starts held jobs whose retry time has come (all of them, as busy, when draining).
+  void retryHeld();
   void settle(std::unique_ptr<Running> r);
   void finishAdopted(std::unique_ptr<Running> r);
   void finalize(std::unique_ptr<Running> r, async::JobRecord record, async::JobStatus outcome);
@@ -325,6 +338,10 @@ void JobStream::Impl::runJob(natsMsg* msg) {
   running.status = async::JobStatus::kRunning;
   putRecord(running, false);
   runs->inc();
+  attempt(std::move(r));
+}
+
+void JobStream::Impl::attempt(std::unique_ptr<Running> r) {
   exec::InvokeInput in;
   in.function = r->job.function;
   in.body = r->job.body;
@@ -374,6 +391,17 @@ void JobStream::Impl::settle(std::unique_ptr<Running> r) {
     rec.errorMessage = out.error->message();
   }
   AttemptEnd end = attemptEndOf(out.error);
+  if (end == AttemptEnd::kNodeBusy && r->busyRetries < kMaxBusyRetries && !draining) {
+    // Full here: the job waits on this node for a slot, without using up a delivery.
+    natsMsg_InProgress(r->msg, nullptr);
+    r->busyRetries += 1;
+    r->retryAt = std::chrono::steady_clock::now() +
+                 std::chrono::milliseconds(async::backoffMs(
+                     async::RetryPolicy{1, opt.busyDelayMs, opt.busyDelayMs}, 1,
+                     deps.random.uniform()));
+    held.push_back(std::move(r));
+    return;
+  }
   NextStep step = nextStep(opt.retry, r->attempt, r->job.maxAttempts, end, opt.busyDelayMs,
                            deps.random.uniform());
   if (step.kind == NextStep::kFinish) return finalize(std::move(r), std::move(rec), step.outcome);
@@ -402,6 +430,26 @@ void JobStream::Impl::finalize(std::unique_ptr<Running> r, async::JobRecord reco
                      }
                      self->wake.notify_all();
                    });
+}
+
+void JobStream::Impl::retryHeld() {
+  auto now = std::chrono::steady_clock::now();
+  std::vector<std::unique_ptr<Running>> due;
+  std::erase_if(held, [&](std::unique_ptr<Running>& r) {
+    if (!draining && r->retryAt > now) return false;
+    due.push_back(std::move(r));
+    return true;
+  });
+  for (auto& r : due) {
+    if (draining) {
+      // The node is stopping: another node takes it (this wait used up a delivery).
+      r->out = exec::InvokeOutput{};
+      r->out.error = Error(ErrorCode::kSaturated, "the node stopped while the job waited");
+      settle(std::move(r));
+    } else {
+      attempt(std::move(r));
+    }
+  }
 }
 
 // The final outcome is in queue.db (the adoption also put its record in the outbox):
@@ -574,6 +622,7 @@ void JobStream::Impl::loop() {
     }
     for (auto& r : ended) settle(std::move(r));
     for (auto& r : recorded) finishAdopted(std::move(r));
+    retryHeld();
     if (!connected) {
       pause(std::chrono::milliseconds(100));
       continue;

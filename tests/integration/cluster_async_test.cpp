@@ -63,12 +63,14 @@ class ClusterAsyncTest : public ::testing::Test {
     std::ofstream(secret) << kSecret << "\n";
   }
 
-  std::unique_ptr<test::TerndProcess> node(const std::string& name) {
+  std::unique_ptr<test::TerndProcess> node(const std::string& name,
+                                           std::vector<std::string> extra = {}) {
     std::vector<std::string> args{
         "--coap-listen", "off", "--cluster", nats->url(), "--cluster-secret-file",
         secret.string(), "--node-name", name, "--site", "s", "--heartbeat-ms", "100",
         "--member-ttl-ms", "1500", "--async-concurrency", "2", "--async-backoff-ms", "100",
         "--cluster-async-ack-margin-ms", "1000"};
+    args.insert(args.end(), extra.begin(), extra.end());
     return std::make_unique<test::TerndProcess>(dir.path() / name, args);
   }
 
@@ -132,6 +134,33 @@ TEST_F(ClusterAsyncTest, JobsOfANodeKilledMidWorkRunOnAnotherNode) {
   }
   EXPECT_GE(redelivered, 1);
   EXPECT_GE(metric(*b, "tern_async_cluster_runs_total"), 1);
+}
+
+TEST_F(ClusterAsyncTest, AJobFetchedWhileTheNodeIsFullWaitsForASlotWithoutUsingAnAttempt) {
+  // One slot, no queue, one attempt per job: a job fetched while a call holds the slot
+  // would fail if its refusal were sent back to the stream as a used delivery.
+  auto n = node("solo", {"--workers", "1", "--queue", "0", "--async-attempts", "1"});
+  deploy(*n, "nap", test::guestsDir() / "sleeper.wasm", "?env=SLEEP_MS%3D2000&timeout_ms=5000");
+  deploy(*n, "echo", test::examplesDir() / "echo.wasm");
+  ASSERT_TRUE(eventually([&] { return n->log().find("async work queue") != std::string::npos; }));
+  test::HttpReply held;
+  std::thread caller([&] { held = request(n->port(), "POST", "/fn/nap", ""); });
+  ASSERT_TRUE(eventually([&] {
+    auto r = request(n->port(), "GET", "/v1/status", "", n->auth());
+    return json::parse(r.body, nullptr, false).value("running", 0) == 1;
+  }));
+  std::string id = enqueue(*n, "echo", "after the nap");
+  ASSERT_TRUE(eventually([&] { return metric(*n, "tern_async_handed_off_total") >= 1; }));
+  caller.join();
+  EXPECT_EQ(held.status, 200) << held.raw;
+  ASSERT_TRUE(eventually([&] {
+    auto s = job(*n, id).value("status", "");
+    return s == "succeeded" || s == "failed";
+  })) << n->log();
+  json j = job(*n, id);
+  EXPECT_EQ(j.value("status", ""), "succeeded") << j.dump();
+  EXPECT_EQ(j.value("attempts", 0), 1) << j.dump();
+  EXPECT_EQ(j.value("output", ""), "after the nap") << j.dump();
 }
 
 TEST_F(ClusterAsyncTest, JobsAcceptedWhileNatsIsDownAreKeptRunAndSynchronised) {
