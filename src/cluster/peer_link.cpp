@@ -132,6 +132,11 @@ struct Connection {
   }
   // Ends reading only: replies to calls already received can still be written.
   void stopReading() { ::shutdown(fd, SHUT_RD); }
+  // Whether the other end has closed or reset the connection (without reading from it).
+  bool peerClosed() const {
+    pollfd p{fd, POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+  }
   bool write(uint64_t id, std::string_view envelope) {
     std::lock_guard lock(writeMu);
     return !shut_ && writeFrame(fd, id, envelope);
@@ -178,8 +183,9 @@ struct PeerLinks::Impl : std::enable_shared_from_this<PeerLinks::Impl> {
       std::lock_guard lock(mu);
       ++threads;
     }
-    std::thread([self = shared_from_this(), body = std::move(body)] {
+    std::thread([self = shared_from_this(), body = std::move(body)]() mutable {
       body();
+      body = nullptr;  // what it holds (a connection) goes before the thread counts as done
       std::lock_guard lock(self->mu);
       if (--self->threads == 0) self->threadsDone.notify_all();
     }).detach();
@@ -404,6 +410,13 @@ bool PeerLinks::send(const std::string& address, uint64_t id, std::string_view e
       }
       return false;
     }
+  }
+  if (link->conn->peerClosed()) {
+    // The peer went away and the link's thread has not noticed yet: the call must not be
+    // written (a write still succeeds locally, and it would then be reported lost although
+    // it never reached the peer). The link's thread retires the link.
+    link->conn->shut();
+    return false;
   }
   {
     std::lock_guard lock(link->mu);

@@ -548,9 +548,12 @@ void CoapServer::Impl::run() {
     // libcoap's epoll set includes its timer (retransmissions, async delays), so waiting on
     // it covers every timeout; the bound only paces the drain checks while stopping.
     ::poll(fds, 2, deadline ? 50 : 1000);
+    // libcoap reads the socket in every coap_io_process call, so each one is preceded by a
+    // screening of what is waiting there.
     screenDatagrams();
     coap_io_process(ctx, COAP_IO_NO_WAIT);
     deliverCompletions();
+    screenDatagrams();
     coap_io_process(ctx, COAP_IO_NO_WAIT);  // send the triggered responses now
   }
 }

@@ -137,11 +137,15 @@ TEST(PeerLinkTest, CallsInFlightAreLostWhenThePeerGoesAway) {
     ASSERT_TRUE(seen.waitFor(2));
     // The server stops: the held call is never answered and its connection closes.
   }
+  // A call made after the peer went away is not sent on the dead link (whether or not the
+  // link's thread has noticed yet), so the caller can take another path.
+  EXPECT_FALSE(c->send(address, 3, "too late"));
   ASSERT_TRUE(seen.waitFor(1));
   ASSERT_EQ(seen.lost.count(1), 1u);
   EXPECT_NE(seen.lost[1].find("direct link to " + address + " lost"), std::string::npos)
       << seen.lost[1];
   EXPECT_EQ(seen.replies.count(1), 0u);
+  EXPECT_EQ(seen.lost.count(3), 0u);
 }
 
 TEST(PeerLinkTest, RefusedAndOversizedFramesCloseTheConnection) {
