@@ -174,7 +174,7 @@ struct PeerLinks::Impl : std::enable_shared_from_this<PeerLinks::Impl> {
   std::set<std::string> connecting;  // links being opened
   std::vector<std::weak_ptr<Connection>> inbound;
   uint32_t inboundOpen = 0;
-  // Threads running (acceptor excluded); stop() waits for none.
+  // Threads running (the acceptor excluded); stop() waits until there are none.
   uint32_t threads = 0;
   std::condition_variable threadsDone;
 
