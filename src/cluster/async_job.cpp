@@ -1,5 +1,7 @@
 #include "cluster/async_job.h"
 
+#include "cluster/payload.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -11,29 +13,6 @@ namespace tern::cluster {
 namespace {
 
 using json = nlohmann::json;
-
-std::string frame(const json& header, std::string_view raw) {
-  std::string h = header.dump(-1, ' ', false, json::error_handler_t::replace);
-  std::string out;
-  out.reserve(4 + h.size() + raw.size());
-  for (int i = 3; i >= 0; --i) out.push_back(static_cast<char>((h.size() >> (8 * i)) & 0xff));
-  out += h;
-  out.append(raw.data(), raw.size());
-  return out;
-}
-
-Result<json> unframe(std::string_view payload, std::string_view& raw) {
-  if (payload.size() < 4) return Error(ErrorCode::kInvalidArgument, "payload shorter than its header length");
-  size_t len = 0;
-  for (int i = 0; i < 4; ++i) len = (len << 8) | static_cast<uint8_t>(payload[i]);
-  if (len > payload.size() - 4) {
-    return Error(ErrorCode::kInvalidArgument, "header length beyond the payload");
-  }
-  json header = json::parse(payload.substr(4, len), nullptr, /*allow_exceptions=*/false);
-  if (!header.is_object()) return Error(ErrorCode::kInvalidArgument, "header is not a JSON object");
-  raw = payload.substr(4 + len);
-  return header;
-}
 
 // Typed reads of header fields; each names the field it could not read.
 struct Reader {
@@ -123,12 +102,12 @@ std::string encodeAsyncJob(const AsyncJob& j) {
          {"attempts", j.attemptsBefore},
          {"max_attempts", j.maxAttempts},
          {"created_ms", j.createdMs}};
-  return frame(h, j.body);
+  return framePayload(h, j.body);
 }
 
 Result<AsyncJob> decodeAsyncJob(std::string_view payload) {
   std::string_view raw;
-  auto h = unframe(payload, raw);
+  auto h = unframePayload(payload, raw);
   if (!h.ok()) return h.error();
   Reader in{*h, {}};
   AsyncJob j;
@@ -183,15 +162,15 @@ std::string encodeAsyncRecord(const AsyncRecord& r, size_t maxBytes) {
          {"next_attempt_ms", j.nextAttemptMs},
          {"node", r.node},
          {"output_dropped", r.outputDropped}};
-  std::string out = frame(h, j.output);
+  std::string out = framePayload(h, j.output);
   if (out.size() <= maxBytes) return out;
   h["output_dropped"] = true;
-  return frame(h, "");
+  return framePayload(h, "");
 }
 
 Result<AsyncRecord> decodeAsyncRecord(std::string_view payload) {
   std::string_view raw;
-  auto h = unframe(payload, raw);
+  auto h = unframePayload(payload, raw);
   if (!h.ok()) return h.error();
   Reader in{*h, {}};
   AsyncRecord r;

@@ -16,6 +16,7 @@
 
 #include "cluster/nats_text.h"
 #include "cluster/function_record.h"
+#include "cluster/payload.h"
 #include "cluster/peer_link.h"
 #include "cluster/policy.h"
 #include "util/sha256.h"
@@ -34,29 +35,6 @@ constexpr int64_t kJetStreamWaitMs = 2000;
 
 Error natsError(std::string_view what, natsStatus s) {
   return Error(ErrorCode::kUnavailable, fmt::format("{}: {}", what, natsText(s)));
-}
-
-// An invocation's request or reply payload: a 4-byte big-endian length, a JSON header of
-// that length, then raw bytes (the request body or the function's stdout).
-std::string framePayload(const json& header, std::string_view raw) {
-  std::string h = header.dump(-1, ' ', false, json::error_handler_t::replace);
-  std::string out;
-  out.reserve(4 + h.size() + raw.size());
-  for (int i = 3; i >= 0; --i) out.push_back(static_cast<char>((h.size() >> (8 * i)) & 0xff));
-  out += h;
-  out.append(raw.data(), raw.size());
-  return out;
-}
-
-bool unframePayload(std::string_view payload, json& header, std::string_view& raw) {
-  if (payload.size() < 4) return false;
-  size_t len = 0;
-  for (int i = 0; i < 4; ++i) len = (len << 8) | static_cast<uint8_t>(payload[i]);
-  if (len > payload.size() - 4) return false;
-  header = json::parse(payload.substr(4, len), nullptr, /*allow_exceptions=*/false);
-  if (!header.is_object()) return false;
-  raw = payload.substr(4 + len);
-  return true;
 }
 
 std::optional<ErrorCode> errorCodeByName(std::string_view name) {
@@ -805,12 +783,13 @@ void Cluster::Impl::acceptReply(uint64_t id, std::span<const uint8_t> bytes) {
              fmt::format("reply from \"{}\" to a call sent to \"{}\"", e->sender, target));
       return;
     }
-    json h;
     std::string_view raw;
-    if (!unframePayload(e->payload, h, raw)) {
-      reject(Rejection::kMalformed, "invocation reply", "bad framing");
+    auto framed = unframePayload(e->payload, raw);
+    if (!framed.ok()) {
+      reject(Rejection::kMalformed, "invocation reply", framed.error().message());
       return;
     }
+    const json& h = *framed;
     exec::InvokeOutput out;
     auto str = [&](const char* k) {
       auto it = h.find(k);
@@ -877,13 +856,13 @@ bool Cluster::Impl::serveCall(std::span<const uint8_t> bytes, std::string_view w
     return false;
   }
   if (!checkSender(*e)) return false;
-  json h;
   std::string_view raw;
   exec::InvokeInput input;
-  auto fn = h.end();
-  bool ok = unframePayload(e->payload, h, raw);
+  auto framed = unframePayload(e->payload, raw);
+  bool ok = framed.ok();
   if (ok) {
-    fn = h.find("fn");
+    const json& h = *framed;
+    auto fn = h.find("fn");
     auto env = h.find("env");
     auto hops = h.find("hops");
     ok = fn != h.end() && fn->is_string() && env != h.end() && env->is_array() &&
@@ -1178,13 +1157,7 @@ void Cluster::stop() {
   c.heartbeatSub = c.invokeSub = c.replySub = nullptr;
   jsCtx_Destroy(c.js);
   c.js = nullptr;
-  if (c.conn) {
-    natsConnection_Close(c.conn);
-    natsConnection_Destroy(c.conn);
-    c.conn = nullptr;
-  }
-  natsOptions_Destroy(c.natsOpts);
-  c.natsOpts = nullptr;
+  closeNats(c.conn, c.natsOpts);
 }
 
 std::string Cluster::nodesJson() const {

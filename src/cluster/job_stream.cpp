@@ -742,13 +742,7 @@ void JobStream::stop() {
   c.jobsKv = nullptr;
   jsCtx_Destroy(c.js);
   c.js = nullptr;
-  if (c.conn) {
-    natsConnection_Close(c.conn);
-    natsConnection_Destroy(c.conn);
-    c.conn = nullptr;
-  }
-  natsOptions_Destroy(c.natsOpts);
-  c.natsOpts = nullptr;
+  closeNats(c.conn, c.natsOpts);
 }
 
 }  // namespace tern::cluster

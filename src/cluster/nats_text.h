@@ -23,4 +23,15 @@ inline std::string_view lastToken(std::string_view subject) {
   return dot == std::string_view::npos ? subject : subject.substr(dot + 1);
 }
 
+// Closes and frees a connection and its options (either may be null), leaving both null.
+inline void closeNats(natsConnection*& conn, natsOptions*& options) {
+  if (conn) {
+    natsConnection_Close(conn);
+    natsConnection_Destroy(conn);
+    conn = nullptr;
+  }
+  natsOptions_Destroy(options);
+  options = nullptr;
+}
+
 }  // namespace tern::cluster

@@ -28,11 +28,6 @@ using test::request;
 
 constexpr auto kPatience = std::chrono::seconds(120);
 
-std::string fileText(const std::filesystem::path& p) {
-  auto b = test::readFile(p);
-  return std::string(b.begin(), b.end());
-}
-
 // A loopback HTTP server that records each request body and answers with the next status
 // from `statuses` (the last one repeats).
 class CallbackServer {
@@ -109,7 +104,7 @@ class AsyncTest : public ::testing::Test {
 
   void deploy(test::TerndProcess& node, const std::string& name, const std::filesystem::path& wasm,
               const std::string& query = "") {
-    auto r = request(node.port(), "PUT", "/v1/functions/" + name + query, fileText(wasm),
+    auto r = request(node.port(), "PUT", "/v1/functions/" + name + query, test::readText(wasm),
                      node.auth());
     ASSERT_EQ(r.status, 201) << r.raw;
   }
@@ -157,7 +152,7 @@ class AsyncTest : public ::testing::Test {
     o.workingDirectory = dir.path().string();
     auto r = runSubprocess(argv, o);
     EXPECT_TRUE(r.ok());
-    return {r.ok() ? r->exitStatus : -1, fileText(dir.path() / "out")};
+    return {r.ok() ? r->exitStatus : -1, test::readText(dir.path() / "out")};
   }
 };
 

@@ -28,28 +28,7 @@ namespace {
 using json = nlohmann::json;
 using test::request;
 
-constexpr auto kPatience = std::chrono::seconds(90);
 constexpr const char* kSecret = "0123456789abcdef0123456789abcdef";
-
-std::string fileText(const std::filesystem::path& p) {
-  auto b = test::readFile(p);
-  return std::string(b.begin(), b.end());
-}
-
-bool eventually(const std::function<bool()>& condition) {
-  auto end = std::chrono::steady_clock::now() + kPatience;
-  while (std::chrono::steady_clock::now() < end) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return condition();
-}
-
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 class ClusterAsyncTest : public ::testing::Test {
  protected:
@@ -76,7 +55,7 @@ class ClusterAsyncTest : public ::testing::Test {
 
   static void deploy(test::TerndProcess& n, const std::string& name,
                      const std::filesystem::path& wasm, const std::string& query = "") {
-    auto r = request(n.port(), "PUT", "/v1/functions/" + name + query, fileText(wasm), n.auth());
+    auto r = request(n.port(), "PUT", "/v1/functions/" + name + query, test::readText(wasm), n.auth());
     ASSERT_EQ(r.status, 201) << r.raw;
   }
 
@@ -108,18 +87,18 @@ TEST_F(ClusterAsyncTest, JobsOfANodeKilledMidWorkRunOnAnotherNode) {
   auto a = node("a");
   auto b = node("b");
   deploy(*a, "nap", test::guestsDir() / "sleeper.wasm", "?env=SLEEP_MS%3D1500&timeout_ms=3000");
-  ASSERT_TRUE(eventually([&] { return serves(*b, "nap"); }));
+  ASSERT_TRUE(test::eventually([&] { return serves(*b, "nap"); }));
 
   std::vector<std::string> ids;
   for (int i = 0; i < 12; ++i) ids.push_back(enqueue(*a, "nap", "job"));
   // Every job is in the cluster's work queue, and a is running some of them.
-  ASSERT_TRUE(eventually([&] { return metric(*a, "tern_async_handed_off_total") >= 12; }))
+  ASSERT_TRUE(test::eventually([&] { return metric(*a, "tern_async_handed_off_total") >= 12; }))
       << a->log();
-  ASSERT_TRUE(eventually([&] { return metric(*a, "tern_async_cluster_runs_total") >= 1; }))
+  ASSERT_TRUE(test::eventually([&] { return metric(*a, "tern_async_cluster_runs_total") >= 1; }))
       << a->log();
   a->kill9();
 
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(test::eventually([&] {
     for (const auto& id : ids) {
       if (job(*b, id).value("status", "") != "succeeded") return false;
     }
@@ -142,18 +121,18 @@ TEST_F(ClusterAsyncTest, AJobFetchedWhileTheNodeIsFullWaitsForASlotWithoutUsingA
   auto n = node("solo", {"--workers", "1", "--queue", "0", "--async-attempts", "1"});
   deploy(*n, "nap", test::guestsDir() / "sleeper.wasm", "?env=SLEEP_MS%3D2000&timeout_ms=5000");
   deploy(*n, "echo", test::examplesDir() / "echo.wasm");
-  ASSERT_TRUE(eventually([&] { return n->log().find("async work queue") != std::string::npos; }));
+  ASSERT_TRUE(test::eventually([&] { return n->log().find("async work queue") != std::string::npos; }));
   test::HttpReply held;
   std::thread caller([&] { held = request(n->port(), "POST", "/fn/nap", ""); });
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(test::eventually([&] {
     auto r = request(n->port(), "GET", "/v1/status", "", n->auth());
     return json::parse(r.body, nullptr, false).value("running", 0) == 1;
   }));
   std::string id = enqueue(*n, "echo", "after the nap");
-  ASSERT_TRUE(eventually([&] { return metric(*n, "tern_async_handed_off_total") >= 1; }));
+  ASSERT_TRUE(test::eventually([&] { return metric(*n, "tern_async_handed_off_total") >= 1; }));
   caller.join();
   EXPECT_EQ(held.status, 200) << held.raw;
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(test::eventually([&] {
     auto s = job(*n, id).value("status", "");
     return s == "succeeded" || s == "failed";
   })) << n->log();
@@ -167,14 +146,14 @@ TEST_F(ClusterAsyncTest, JobsAcceptedWhileNatsIsDownAreKeptRunAndSynchronised) {
   auto n1 = node("n1");
   auto n2 = node("n2");
   deploy(*n1, "echo", test::examplesDir() / "echo.wasm");
-  ASSERT_TRUE(eventually([&] { return serves(*n2, "echo"); }));
-  ASSERT_TRUE(eventually([&] { return n1->log().find("async work queue") != std::string::npos; }));
+  ASSERT_TRUE(test::eventually([&] { return serves(*n2, "echo"); }));
+  ASSERT_TRUE(test::eventually([&] { return n1->log().find("async work queue") != std::string::npos; }));
 
   nats->stop();
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) ids.push_back(enqueue(*n1, "echo", "offline-" + std::to_string(i)));
   // Accepted and run here while disconnected.
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(test::eventually([&] {
     for (const auto& id : ids) {
       if (job(*n1, id).value("status", "") != "succeeded") return false;
     }
@@ -183,7 +162,7 @@ TEST_F(ClusterAsyncTest, JobsAcceptedWhileNatsIsDownAreKeptRunAndSynchronised) {
 
   nats->start();
   // Once reconnected, their records reach the cluster: readable from the other node.
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(test::eventually([&] {
     for (size_t i = 0; i < ids.size(); ++i) {
       json j = job(*n2, ids[i]);
       if (j.value("status", "") != "succeeded" ||
@@ -195,14 +174,14 @@ TEST_F(ClusterAsyncTest, JobsAcceptedWhileNatsIsDownAreKeptRunAndSynchronised) {
   })) << n2->log();
   // New jobs go through the work queue again.
   std::string later = enqueue(*n1, "echo", "later");
-  ASSERT_TRUE(eventually([&] { return job(*n2, later).value("status", "") == "succeeded"; }));
+  ASSERT_TRUE(test::eventually([&] { return job(*n2, later).value("status", "") == "succeeded"; }));
   EXPECT_EQ(job(*n2, later).value("output", ""), "later");
 }
 
 TEST_F(ClusterAsyncTest, RefusesForgedJobsOnceAndKeepsWorking) {
   auto n1 = node("n1");
   deploy(*n1, "echo", test::examplesDir() / "echo.wasm", "?timeout_ms=500");
-  ASSERT_TRUE(eventually([&] { return n1->log().find("async work queue") != std::string::npos; }));
+  ASSERT_TRUE(test::eventually([&] { return n1->log().find("async work queue") != std::string::npos; }));
 
   natsConnection* conn = nullptr;
   jsCtx* js = nullptr;
@@ -224,22 +203,22 @@ TEST_F(ClusterAsyncTest, RefusesForgedJobsOnceAndKeepsWorking) {
   cluster::ClusterKey key(kSecret);
   publish("tern.v1.async.echo",
           cluster::encodeEnvelope(wrong, cluster::Envelope{cluster::MessageKind::kAsyncJob, "n9",
-                                                           nowMs(), cluster::encodeAsyncJob(forged)}));
+                                                           test::unixMs(), cluster::encodeAsyncJob(forged)}));
   publish("tern.v1.async.echo", "garbage");
   // Signed, but a job of another function on echo's subject.
   forged.function = "other";
   publish("tern.v1.async.echo",
           cluster::encodeEnvelope(key, cluster::Envelope{cluster::MessageKind::kAsyncJob, "n9",
-                                                         nowMs(), cluster::encodeAsyncJob(forged)}));
+                                                         test::unixMs(), cluster::encodeAsyncJob(forged)}));
 
   auto count = [&](const char* reason) {
     return metric(*n1, std::string("tern_cluster_rejected_total{reason=\"") + reason + "\"}");
   };
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(test::eventually([&] {
     return count("bad_signature") >= 1 && count("bad_magic") >= 1 && count("forged_identity") >= 1;
   })) << n1->log();
   // Terminated, not redelivered: the stream is empty and the counts stay at one each.
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(test::eventually([&] {
     jsStreamInfo* si = nullptr;
     jsErrCode err;
     if (js_GetStreamInfo(&si, js, "TERN_ASYNC", nullptr, &err) != NATS_OK) return false;
@@ -248,7 +227,7 @@ TEST_F(ClusterAsyncTest, RefusesForgedJobsOnceAndKeepsWorking) {
     return msgs == 0;
   }));
   std::string id = enqueue(*n1, "echo", "real");
-  ASSERT_TRUE(eventually([&] { return job(*n1, id).value("status", "") == "succeeded"; }));
+  ASSERT_TRUE(test::eventually([&] { return job(*n1, id).value("status", "") == "succeeded"; }));
   EXPECT_EQ(count("bad_signature"), 1);
   EXPECT_EQ(count("bad_magic"), 1);
   EXPECT_EQ(count("forged_identity"), 1);

@@ -32,22 +32,7 @@ using json = nlohmann::json;
 using test::HttpReply;
 using test::request;
 
-constexpr auto kPatience = std::chrono::seconds(60);
 constexpr const char* kSecret = "0123456789abcdef0123456789abcdef";
-
-std::string fileText(const std::filesystem::path& p) {
-  auto b = test::readFile(p);
-  return std::string(b.begin(), b.end());
-}
-
-bool eventually(const std::function<bool()>& condition) {
-  auto end = std::chrono::steady_clock::now() + kPatience;
-  while (std::chrono::steady_clock::now() < end) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return condition();
-}
 
 class ClusterTest : public ::testing::Test {
  protected:
@@ -73,7 +58,7 @@ class ClusterTest : public ::testing::Test {
 
   static void deploy(test::TerndProcess& n, const std::string& name,
                      const std::filesystem::path& wasm, const std::string& query = "") {
-    auto r = request(n.port(), "PUT", "/v1/functions/" + name + query, fileText(wasm), n.auth());
+    auto r = request(n.port(), "PUT", "/v1/functions/" + name + query, test::readText(wasm), n.auth());
     ASSERT_EQ(r.status, 201) << r.raw;
   }
 
@@ -109,7 +94,7 @@ TEST_F(ClusterTest, DeployOnOneNodeServesWherePlacementAllows) {
   auto a1 = node("a1", "site-a");
   auto a2 = node("a2", "site-a", {"--labels", "gpu=yes"});
   auto c1 = node("c1", "cloud", {"--tier", "cloud"});
-  ASSERT_TRUE(eventually([&] { return memberCount(*a1) == 3 && memberCount(*c1) == 3; }));
+  ASSERT_TRUE(test::eventually([&] { return memberCount(*a1) == 3 && memberCount(*c1) == 3; }));
   auto view = nodes(*a1);
   bool sawCloud = false;
   for (const auto& m : view["nodes"]) {
@@ -127,38 +112,38 @@ TEST_F(ClusterTest, DeployOnOneNodeServesWherePlacementAllows) {
 
   // No placement: every node compiles and serves it; each call runs where it arrives.
   deploy(*a1, "echo", test::examplesDir() / "echo.wasm");
-  ASSERT_TRUE(eventually([&] { return ranOn(*c1, "echo", "x") == "c1"; }));
-  ASSERT_TRUE(eventually([&] { return ranOn(*a2, "echo", "x") == "a2"; }));
+  ASSERT_TRUE(test::eventually([&] { return ranOn(*c1, "echo", "x") == "c1"; }));
+  ASSERT_TRUE(test::eventually([&] { return ranOn(*a2, "echo", "x") == "a2"; }));
   EXPECT_EQ(ranOn(*a1, "echo", "x"), "a1");
 
   // Placed on the cloud tier: a call at the edge is forwarded there.
   deploy(*a2, "cloudonly", test::examplesDir() / "echo.wasm", "?tier=cloud");
   std::string out;
-  ASSERT_TRUE(eventually([&] { return ranOn(*a1, "cloudonly", "ping", &out) == "c1"; }));
+  ASSERT_TRUE(test::eventually([&] { return ranOn(*a1, "cloudonly", "ping", &out) == "c1"; }));
   EXPECT_EQ(out, "ping");
   EXPECT_EQ(request(a1->port(), "GET", "/v1/functions/cloudonly", "", a1->auth()).status, 404);
   EXPECT_EQ(request(a2->port(), "GET", "/v1/functions/cloudonly", "", a2->auth()).status, 404);
 
   // Labels: only a2 carries gpu=yes; the cloud node forwards to it.
   deploy(*c1, "gpu", test::examplesDir() / "echo.wasm", "?label=gpu%3Dyes");
-  ASSERT_TRUE(eventually([&] { return ranOn(*c1, "gpu", "g") == "a2"; }));
+  ASSERT_TRUE(test::eventually([&] { return ranOn(*c1, "gpu", "g") == "a2"; }));
   EXPECT_EQ(ranOn(*a1, "gpu", "g"), "a2");
 
   // A new version anywhere reaches every node; a rollback anywhere does too.
   deploy(*a2, "echo", test::examplesDir() / "hello.wasm");
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(test::eventually([&] {
     std::string o;
     return ranOn(*c1, "echo", "x", &o) == "c1" && o.find("Hello") != std::string::npos;
   }));
   ASSERT_EQ(request(c1->port(), "POST", "/v1/functions/echo/rollback", "", c1->auth()).status, 200);
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(test::eventually([&] {
     std::string o;
     return ranOn(*a1, "echo", "back", &o) == "a1" && o == "back";
   }));
 
   // A removal propagates.
   ASSERT_EQ(request(a1->port(), "DELETE", "/v1/functions/echo", "", a1->auth()).status, 200);
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(test::eventually([&] {
     return request(c1->port(), "POST", "/fn/echo", "x").status == 404 &&
            request(a2->port(), "POST", "/fn/echo", "x").status == 404;
   }));
@@ -169,17 +154,17 @@ TEST_F(ClusterTest, SpillsUnderOverloadAndMovesAwayFromAKilledNode) {
   auto n1 = node("n1", "s", {"--workers", "1", "--queue", "0"});
   auto n2 = node("n2", "s", {"--labels", "role=worker"});
   auto n3 = node("n3", "s", {"--labels", "role=worker"});
-  ASSERT_TRUE(eventually([&] { return memberCount(*n1) == 3; }));
+  ASSERT_TRUE(test::eventually([&] { return memberCount(*n1) == 3; }));
 
   deploy(*n1, "sleeper", test::guestsDir() / "sleeper.wasm", "?env=SLEEP_MS%3D3000");
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(test::eventually([&] {
     auto j = nodes(*n1);
     size_t serving = 0;
     for (const auto& m : j["nodes"]) serving += m["functions"].contains("sleeper") ? 1 : 0;
     return serving == 3;
   }));
   std::thread busy([&] { EXPECT_EQ(ranOn(*n1, "sleeper", ""), "n1"); });
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(test::eventually([&] {
     auto r = request(n1->port(), "GET", "/v1/status", "", n1->auth());
     return json::parse(r.body, nullptr, false).value("running", 0) == 1;
   }));
@@ -191,16 +176,16 @@ TEST_F(ClusterTest, SpillsUnderOverloadAndMovesAwayFromAKilledNode) {
   // (no responders), and n2 leaves the view after the TTL.
   deploy(*n1, "work", test::examplesDir() / "echo.wasm", "?label=role%3Dworker");
   // Both workers announce it before n2 goes (n1 forwards only to nodes that serve it).
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(test::eventually([&] {
     auto j = nodes(*n1);
     size_t serving = 0;
     for (const auto& m : j["nodes"]) serving += m["functions"].contains("work") ? 1 : 0;
     return serving == 2;
   })) << nodes(*n1).dump();
-  ASSERT_TRUE(eventually([&] { return ranOn(*n1, "work", "w") == "n2"; }));
+  ASSERT_TRUE(test::eventually([&] { return ranOn(*n1, "work", "w") == "n2"; }));
   n2->kill9();
   EXPECT_EQ(ranOn(*n1, "work", "w"), "n3");
-  ASSERT_TRUE(eventually([&] { return memberCount(*n1) == 2; }));
+  ASSERT_TRUE(test::eventually([&] { return memberCount(*n1) == 2; }));
   for (int i = 0; i < 5; ++i) EXPECT_EQ(ranOn(*n1, "work", "w"), "n3");
 }
 
@@ -217,7 +202,7 @@ TEST_F(ClusterTest, ForwardsOverDirectLinksWithinASiteAndOverNatsBetweenSites) {
   auto a2 = node("a2", "site-a", {"--labels", "role=w"});
   auto a3 = node("a3", "site-a", {"--direct-listen", "off"});
   auto b1 = node("b1", "site-b");
-  ASSERT_TRUE(eventually([&] { return memberCount(*a1) == 4 && memberCount(*b1) == 4; }));
+  ASSERT_TRUE(test::eventually([&] { return memberCount(*a1) == 4 && memberCount(*b1) == 4; }));
   auto view = nodes(*a1);
   EXPECT_TRUE(directAddress(view, "a2").starts_with("127.0.0.1:")) << view.dump();
   EXPECT_EQ(directAddress(view, "a3"), "");
@@ -225,8 +210,8 @@ TEST_F(ClusterTest, ForwardsOverDirectLinksWithinASiteAndOverNatsBetweenSites) {
   deploy(*a1, "work", test::examplesDir() / "echo.wasm", "?label=role%3Dw");
   deploy(*a1, "sleeper", test::guestsDir() / "sleeper.wasm",
          "?label=role%3Dw&env=SLEEP_MS%3D60000");
-  ASSERT_TRUE(eventually([&] { return ranOn(*a1, "work", "w") == "a2"; }));
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(test::eventually([&] { return ranOn(*a1, "work", "w") == "a2"; }));
+  ASSERT_TRUE(test::eventually([&] {
     auto j = nodes(*a1);
     for (const auto& m : j["nodes"]) {
       if (m["id"] == "a2") return m["functions"].contains("sleeper");
@@ -237,7 +222,7 @@ TEST_F(ClusterTest, ForwardsOverDirectLinksWithinASiteAndOverNatsBetweenSites) {
   const std::string viaNats = "tern_cluster_forward_sends_total{path=\"nats\"}";
   // The first call to a peer opens the link in the background and goes through NATS; once
   // the link is up, calls take it.
-  ASSERT_TRUE(eventually([&] { return ranOn(*a1, "work", "w") == "a2" && metric(*a1, direct) >= 1; }));
+  ASSERT_TRUE(test::eventually([&] { return ranOn(*a1, "work", "w") == "a2" && metric(*a1, direct) >= 1; }));
   double before = metric(*a1, direct), natsBefore = metric(*a1, viaNats);
   EXPECT_GE(natsBefore, 1);
   std::string out;
@@ -248,10 +233,10 @@ TEST_F(ClusterTest, ForwardsOverDirectLinksWithinASiteAndOverNatsBetweenSites) {
   EXPECT_EQ(metric(*a1, direct), before + 5);
   EXPECT_EQ(metric(*a1, viaNats), natsBefore);
   // Another site, and a node without direct links: NATS.
-  ASSERT_TRUE(eventually([&] { return ranOn(*b1, "work", "w") == "a2"; }));
+  ASSERT_TRUE(test::eventually([&] { return ranOn(*b1, "work", "w") == "a2"; }));
   EXPECT_GE(metric(*b1, viaNats), 1);
   EXPECT_EQ(metric(*b1, direct), 0);
-  ASSERT_TRUE(eventually([&] { return ranOn(*a3, "work", "w") == "a2"; }));
+  ASSERT_TRUE(test::eventually([&] { return ranOn(*a3, "work", "w") == "a2"; }));
   EXPECT_GE(metric(*a3, viaNats), 1);
   EXPECT_EQ(metric(*a3, direct), 0);
   EXPECT_EQ(metric(*a2, "tern_cluster_served_total"),
@@ -262,7 +247,7 @@ TEST_F(ClusterTest, ForwardsOverDirectLinksWithinASiteAndOverNatsBetweenSites) {
   // than waiting for the forward timeout (it may have run there, so it is not retried).
   HttpReply stuck;
   std::thread caller([&] { stuck = request(a1->port(), "POST", "/fn/sleeper", ""); });
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(test::eventually([&] {
     auto r = request(a2->port(), "GET", "/v1/status", "", a2->auth());
     return json::parse(r.body, nullptr, false).value("running", 0) == 1;
   }));
@@ -277,7 +262,7 @@ TEST_F(ClusterTest, KeepsServingThroughANatsOutageAndResynchronises) {
   auto n1 = node("n1", "s");
   auto n2 = node("n2", "s");
   deploy(*n1, "echo", test::examplesDir() / "echo.wasm");
-  ASSERT_TRUE(eventually([&] { return ranOn(*n2, "echo", "x") == "n2"; }));
+  ASSERT_TRUE(test::eventually([&] { return ranOn(*n2, "echo", "x") == "n2"; }));
 
   nats->stop();
   EXPECT_EQ(ranOn(*n1, "echo", "during"), "n1");
@@ -293,11 +278,11 @@ TEST_F(ClusterTest, KeepsServingThroughANatsOutageAndResynchronises) {
   EXPECT_EQ(out, "offline");
 
   nats->start();
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(test::eventually([&] {
     std::string o;
     return ranOn(*n2, "echo", "x", &o) == "n2" && o.find("Hello") != std::string::npos;
   }));
-  ASSERT_TRUE(eventually([&] { return ranOn(*n2, "fresh", "f") == "n2"; }));
+  ASSERT_TRUE(test::eventually([&] { return ranOn(*n2, "fresh", "f") == "n2"; }));
 }
 
 // Edge autonomy across a restart: changes made on a node while NATS is away are durable
@@ -308,8 +293,8 @@ TEST_F(ClusterTest, ChangesMadeOfflineSurviveARestartAndReachTheCluster) {
   auto b = node("b", "s");
   deploy(*a, "echo", test::examplesDir() / "echo.wasm");
   deploy(*a, "doomed", test::examplesDir() / "echo.wasm");
-  ASSERT_TRUE(eventually([&] { return ranOn(*b, "echo", "x") == "b"; }));
-  ASSERT_TRUE(eventually([&] { return ranOn(*b, "doomed", "x") == "b"; }));
+  ASSERT_TRUE(test::eventually([&] { return ranOn(*b, "echo", "x") == "b"; }));
+  ASSERT_TRUE(test::eventually([&] { return ranOn(*b, "doomed", "x") == "b"; }));
 
   nats->stop();
   deploy(*a, "echo", test::examplesDir() / "hello.wasm");
@@ -325,11 +310,11 @@ TEST_F(ClusterTest, ChangesMadeOfflineSurviveARestartAndReachTheCluster) {
   EXPECT_EQ(out, "x");
 
   nats->start();
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(test::eventually([&] {
     std::string o;
     return ranOn(*b, "echo", "x", &o) == "b" && o.find("Hello") != std::string::npos;
   })) << a->log();
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(test::eventually([&] {
     return request(b->port(), "POST", "/fn/doomed", "x").status == 404;
   })) << a->log();
   // The cluster's older records did not win on a either.
@@ -418,18 +403,12 @@ class RawLink {
   int fd_;
 };
 
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 TEST_F(ClusterTest, RejectsAndCountsForgedAndMalformedPeerMessages) {
   auto n1 = node("n1", "s");
   deploy(*n1, "echo", test::examplesDir() / "echo.wasm");
-  ASSERT_TRUE(eventually([&] { return metric(*n1, "tern_cluster_registry_applied_total") >= 0; }));
+  ASSERT_TRUE(test::eventually([&] { return metric(*n1, "tern_cluster_registry_applied_total") >= 0; }));
   // The buckets exist once n1 has bound them (its registry caught up).
-  ASSERT_TRUE(eventually([&] { return n1->log().find("registry caught up") != std::string::npos; }));
+  ASSERT_TRUE(test::eventually([&] { return n1->log().find("registry caught up") != std::string::npos; }));
 
   cluster::ClusterKey key(kSecret);
   cluster::ClusterKey wrong("ffffffffffffffffffffffffffffffff");
@@ -442,20 +421,20 @@ TEST_F(ClusterTest, RejectsAndCountsForgedAndMalformedPeerMessages) {
     return cluster::encodeEnvelope(k, cluster::Envelope{kind, sender, at, payload});
   };
   RawNats raw(nats->url());
-  std::string good = env(key, "n9", nowMs(), hb);
+  std::string good = env(key, "n9", test::unixMs(), hb);
   raw.publish("tern.v1.hb.n9", "garbage");
   raw.publish("tern.v1.hb.n9", good.substr(0, good.size() / 2));
   std::string v2 = good;
   v2[3] = 2;
   raw.publish("tern.v1.hb.n9", v2);
-  raw.publish("tern.v1.hb.n9", env(wrong, "n9", nowMs(), hb));
-  raw.publish("tern.v1.hb.n1", env(key, "n1", nowMs(), hb));           // claims to be n1
-  raw.publish("tern.v1.hb.n8", env(key, "n9", nowMs(), hb));           // subject says n8
-  raw.publish("tern.v1.hb.n9", env(key, "n9", nowMs() - 3600000, hb));  // an hour old
-  raw.publish("tern.v1.hb.n9", env(key, "n9", nowMs(), "{not json"));
+  raw.publish("tern.v1.hb.n9", env(wrong, "n9", test::unixMs(), hb));
+  raw.publish("tern.v1.hb.n1", env(key, "n1", test::unixMs(), hb));           // claims to be n1
+  raw.publish("tern.v1.hb.n8", env(key, "n9", test::unixMs(), hb));           // subject says n8
+  raw.publish("tern.v1.hb.n9", env(key, "n9", test::unixMs() - 3600000, hb));  // an hour old
+  raw.publish("tern.v1.hb.n9", env(key, "n9", test::unixMs(), "{not json"));
   // A forwarded call whose reply would go to another node's inbox.
   raw.publish("tern.v1.invoke.n1",
-              env(key, "n9", nowMs(), std::string("\0\0\0\2{}", 6),
+              env(key, "n9", test::unixMs(), std::string("\0\0\0\2{}", 6),
                   cluster::MessageKind::kInvokeRequest),
               "tern.v1.reply.n7.1");
   // A registry entry whose module bytes do not match its hash.
@@ -468,14 +447,14 @@ TEST_F(ClusterTest, RejectsAndCountsForgedAndMalformedPeerMessages) {
   rec.version.moduleHash = fakeHash;
   rec.version.moduleSize = 4;
   rec.origin = "n9";
-  rec.updatedAtMs = nowMs();
+  rec.updatedAtMs = test::unixMs();
   raw.put("tern_functions", "evil",
-          env(key, "n9", nowMs(), cluster::encodeFunctionRecord(rec),
+          env(key, "n9", test::unixMs(), cluster::encodeFunctionRecord(rec),
               cluster::MessageKind::kFunctionRecord));
   // An entry signed by one node that names another as its origin.
   rec.version.name = "forged";
   raw.put("tern_functions", "forged",
-          env(key, "n8", nowMs(), cluster::encodeFunctionRecord(rec),
+          env(key, "n8", test::unixMs(), cluster::encodeFunctionRecord(rec),
               cluster::MessageKind::kFunctionRecord));
 
   // The same on a direct link: a frame over the size limit or a call signed with another
@@ -492,12 +471,12 @@ TEST_F(ClusterTest, RejectsAndCountsForgedAndMalformedPeerMessages) {
   ASSERT_EQ(call.size(), 4 + 31 + 11u);
   {
     RawLink badKey(self->second);
-    badKey.send(2, env(wrong, "n9", nowMs(), call, cluster::MessageKind::kInvokeRequest));
+    badKey.send(2, env(wrong, "n9", test::unixMs(), call, cluster::MessageKind::kInvokeRequest));
     EXPECT_FALSE(badKey.receive().has_value());
   }
   {
     RawLink link(self->second);
-    link.send(7, env(key, "n9", nowMs(), call, cluster::MessageKind::kInvokeRequest));
+    link.send(7, env(key, "n9", test::unixMs(), call, cluster::MessageKind::kInvokeRequest));
     auto reply = link.receive();
     ASSERT_TRUE(reply.has_value());
     EXPECT_EQ(reply->first, 7u);
@@ -509,18 +488,18 @@ TEST_F(ClusterTest, RejectsAndCountsForgedAndMalformedPeerMessages) {
     EXPECT_EQ(d.envelope.sender, "n1");
     EXPECT_TRUE(d.envelope.payload.ends_with("over a link")) << d.envelope.payload;
     // A call claiming to come from the node itself is refused on the same link.
-    link.send(8, env(key, "n1", nowMs(), call, cluster::MessageKind::kInvokeRequest));
+    link.send(8, env(key, "n1", test::unixMs(), call, cluster::MessageKind::kInvokeRequest));
     EXPECT_FALSE(link.receive().has_value());
   }
 
   for (const char* reason : {"bad_magic", "truncated", "unknown_version", "bad_signature",
                              "stale", "malformed", "hash_mismatch"}) {
     std::string series = std::string("tern_cluster_rejected_total{reason=\"") + reason + "\"}";
-    ASSERT_TRUE(eventually([&] { return metric(*n1, series) >= 1; })) << series << "\n"
+    ASSERT_TRUE(test::eventually([&] { return metric(*n1, series) >= 1; })) << series << "\n"
                                                                        << n1->log();
   }
   std::string forged = "tern_cluster_rejected_total{reason=\"forged_identity\"}";
-  EXPECT_TRUE(eventually([&] { return metric(*n1, forged) >= 5; })) << forged;
+  EXPECT_TRUE(test::eventually([&] { return metric(*n1, forged) >= 5; })) << forged;
   EXPECT_GE(metric(*n1, "tern_cluster_rejected_total{reason=\"bad_signature\"}"), 2);
   // Nothing of it took effect, and the node keeps serving.
   EXPECT_EQ(memberCount(*n1), 1u);

@@ -26,11 +26,6 @@ using test::CoapType;
 constexpr uint8_t kGet = 1, kPost = 2, kPut = 3, kDelete = 4;
 constexpr unsigned kMaxAge = 14, kContentFormat = 12, kSize1 = 60;
 
-std::string fileText(const std::filesystem::path& p) {
-  auto b = test::readFile(p);
-  return std::string(b.begin(), b.end());
-}
-
 std::string randomBytes(size_t n) {
   std::mt19937 rng(12345);
   std::string out(n, '\0');
@@ -45,7 +40,7 @@ class CoapTest : public ::testing::Test {
 
   void deploy(test::TerndProcess& node, const std::string& name, const std::filesystem::path& wasm,
               const std::string& query = "") {
-    auto r = test::request(node.port(), "PUT", "/v1/functions/" + name + query, fileText(wasm),
+    auto r = test::request(node.port(), "PUT", "/v1/functions/" + name + query, test::readText(wasm),
                            node.auth());
     ASSERT_EQ(r.status, 201) << r.raw;
   }
@@ -128,7 +123,7 @@ TEST_F(CoapTest, TenKilobytesInAndOutBlockWise) {
   auto r = coapClient({"-m", "post", "-f", in.string(), "-o", out.string()}, uri(node, "/fn/echo"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exitStatus, 0) << r->output;
-  EXPECT_TRUE(fileText(out) == body) << "got " << fileText(out).size() << " bytes";
+  EXPECT_TRUE(test::readText(out) == body) << "got " << test::readText(out).size() << " bytes";
   // Block1 reassembled into one invocation; the Block2 follow-ups are served by libcoap.
   EXPECT_EQ(metric(node, "tern_invocations_total{function=\"echo\",outcome=\"ok\"}"), 1u);
 }
@@ -149,7 +144,7 @@ TEST_F(CoapTest, LargeSeparateResponseAfterQueueing) {
   auto r = coapClient({"-m", "post", "-f", in.string(), "-o", out.string()}, uri(node, "/fn/echo"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exitStatus, 0) << r->output;
-  EXPECT_TRUE(fileText(out) == body);
+  EXPECT_TRUE(test::readText(out) == body);
   EXPECT_EQ(metric(node, "tern_invocations_total{function=\"echo\",outcome=\"ok\"}"), 1u);
 }
 

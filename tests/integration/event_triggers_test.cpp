@@ -19,11 +19,6 @@ using namespace std::chrono_literals;
 using json = nlohmann::json;
 using test::request;
 
-std::string fileText(const std::filesystem::path& p) {
-  auto b = test::readFile(p);
-  return std::string(b.begin(), b.end());
-}
-
 std::string percent(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {
@@ -44,7 +39,7 @@ class EventTriggersTest : public ::testing::Test {
   std::filesystem::path data() const { return dir.path() / "data"; }
 
   static std::string example(const char* name) {
-    return fileText(test::examplesDir() / (std::string(name) + ".wasm"));
+    return test::readText(test::examplesDir() / (std::string(name) + ".wasm"));
   }
 
   // Deploys `wasm` as `name` with the given triggers, reply topic and extra query.

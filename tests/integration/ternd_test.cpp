@@ -22,21 +22,16 @@ namespace {
 using test::HttpReply;
 using test::request;
 
-std::string fileText(const std::filesystem::path& p) {
-  auto b = test::readFile(p);
-  return std::string(b.begin(), b.end());
-}
-
 class TerndTest : public ::testing::Test {
  protected:
   test::TempDir dir;
   std::filesystem::path data() const { return dir.path() / "data"; }
 
   static std::string module(const char* name) {
-    return fileText(test::examplesDir() / (std::string(name) + ".wasm"));
+    return test::readText(test::examplesDir() / (std::string(name) + ".wasm"));
   }
   static std::string guest(const char* name) {
-    return fileText(test::guestsDir() / (std::string(name) + ".wasm"));
+    return test::readText(test::guestsDir() / (std::string(name) + ".wasm"));
   }
 
   HttpReply deploy(test::TerndProcess& node, const std::string& name, const std::string& wasm,
@@ -132,7 +127,7 @@ TEST_F(TerndTest, BadNamesBadModulesBadSettings) {
   auto bad = deploy(node, "x", module("hello"), "?memory_mb=0");
   EXPECT_EQ(bad.status, 400) << bad.body;
   EXPECT_EQ(deploy(node, "x", module("hello"), "?env=NOEQUALS").status, 400);
-  auto unknown = deploy(node, "x", fileText(test::examplesDir() / "hello.wasm").substr(0, 100));
+  auto unknown = deploy(node, "x", test::readText(test::examplesDir() / "hello.wasm").substr(0, 100));
   EXPECT_EQ(unknown.status, 422);
   EXPECT_EQ(request(node.port(), "GET", "/fn/x").status, 404);  // nothing recorded
 }

@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 #include <iterator>
 #include <random>
 
@@ -34,6 +35,27 @@ std::vector<uint8_t> readFile(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
   EXPECT_TRUE(f.good()) << "cannot read " << p;
   return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+std::string readText(const fs::path& p) {
+  auto b = readFile(p);
+  return std::string(b.begin(), b.end());
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds patience,
+                std::chrono::milliseconds interval) {
+  auto end = std::chrono::steady_clock::now() + patience;
+  while (std::chrono::steady_clock::now() < end) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(interval);
+  }
+  return condition();
+}
+
+int64_t unixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 TempDir::TempDir() {

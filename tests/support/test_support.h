@@ -2,8 +2,10 @@
 // Shared helpers for tern's tests: where the build put things, WAT -> wasm, engines with a
 // test cache directory.
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +20,16 @@ std::filesystem::path guestsDir();    // $TERN_TEST_GUESTS_DIR: test-only guest 
 std::filesystem::path cacheDir();     // $TERN_TEST_CACHE_DIR
 
 std::vector<uint8_t> readFile(const std::filesystem::path& p);
+std::string readText(const std::filesystem::path& p);  // the same, as a string
+
+// Polls `condition` until it holds or `patience` has passed; returns its last value. Tests
+// wait for the state a user would see this way, never for a fixed time.
+bool eventually(const std::function<bool()>& condition,
+                std::chrono::milliseconds patience = std::chrono::seconds(90),
+                std::chrono::milliseconds interval = std::chrono::milliseconds(50));
+
+// Unix time in milliseconds (the clock peer messages are stamped with).
+int64_t unixMs();
 
 // A TCP port on 127.0.0.1 that was free a moment ago (for services that cannot bind port 0
 // and report it, such as mosquitto and nats-server).
