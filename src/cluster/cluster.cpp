@@ -177,11 +177,7 @@ struct Cluster::Impl {
 };
 
 void Cluster::Impl::initMetrics() {
-  for (size_t i = 0; i < kRejectionKinds; ++i) {
-    rejected[i] = &deps.metrics.counter(
-        "tern_cluster_rejected_total", "Peer messages and registry entries refused, by reason",
-        {{"reason", rejectionName(static_cast<Rejection>(i))}});
-  }
+  rejectionCounters(deps.metrics, rejected);
   forwardedOk = &deps.metrics.counter("tern_cluster_forwarded_total",
                                       "Calls forwarded to other nodes, by result",
                                       {{"result", "answered"}});

@@ -33,6 +33,14 @@ uint64_t getBigEndian(const uint8_t* p, int bytes) {
 
 }  // namespace
 
+void rejectionCounters(MetricsRegistry& metrics, Counter* (&out)[kRejectionKinds]) {
+  for (size_t i = 0; i < kRejectionKinds; ++i) {
+    out[i] = &metrics.counter("tern_cluster_rejected_total",
+                              "Peer messages and registry entries refused, by reason",
+                              {{"reason", rejectionName(static_cast<Rejection>(i))}});
+  }
+}
+
 const char* rejectionName(Rejection r) {
   switch (r) {
     case Rejection::kTruncated: return "truncated";

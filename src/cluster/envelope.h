@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "util/error.h"
+#include "util/metrics.h"
 
 namespace tern::cluster {
 
@@ -55,6 +56,8 @@ enum class Rejection : uint8_t {
 };
 inline constexpr size_t kRejectionKinds = 11;
 const char* rejectionName(Rejection r);
+// Registers tern_cluster_rejected_total{reason} (one series per Rejection) in `metrics`.
+void rejectionCounters(MetricsRegistry& metrics, Counter* (&out)[kRejectionKinds]);
 
 // A node id: 1..63 characters a-z, 0-9, '-' (usable as a NATS subject token).
 bool isValidNodeId(std::string_view id);

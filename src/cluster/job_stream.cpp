@@ -129,11 +129,7 @@ struct JobStream::Impl {
 };
 
 void JobStream::Impl::initMetrics() {
-  for (size_t i = 0; i < kRejectionKinds; ++i) {
-    rejected[i] = &deps.metrics.counter(
-        "tern_cluster_rejected_total", "Peer messages and registry entries refused, by reason",
-        {{"reason", rejectionName(static_cast<Rejection>(i))}});
-  }
+  rejectionCounters(deps.metrics, rejected);
   runs = &deps.metrics.counter("tern_async_cluster_runs_total",
                                "Attempts of cluster async jobs run by this node");
   redelivered = &deps.metrics.counter(

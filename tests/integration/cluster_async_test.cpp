@@ -17,6 +17,7 @@
 
 #include "cluster/async_job.h"
 #include "cluster/envelope.h"
+#include "cluster_fixture.h"
 #include "nats_process.h"
 #include "raw_http.h"
 #include "ternd_process.h"
@@ -28,20 +29,8 @@ namespace {
 using json = nlohmann::json;
 using test::request;
 
-constexpr const char* kSecret = "0123456789abcdef0123456789abcdef";
-
-class ClusterAsyncTest : public ::testing::Test {
+class ClusterAsyncTest : public test::ClusterFixture {
  protected:
-  test::TempDir dir;
-  std::unique_ptr<test::NatsProcess> nats;
-  std::filesystem::path secret;
-
-  void SetUp() override {
-    nats = std::make_unique<test::NatsProcess>(dir.path() / "nats");
-    secret = dir.path() / "cluster.secret";
-    std::ofstream(secret) << kSecret << "\n";
-  }
-
   std::unique_ptr<test::TerndProcess> node(const std::string& name,
                                            std::vector<std::string> extra = {}) {
     std::vector<std::string> args{
@@ -73,13 +62,6 @@ class ClusterAsyncTest : public ::testing::Test {
     auto r = request(n.port(), "GET", "/v1/invocations/" + id, "", n.auth());
     if (r.status != 200) return json::object();
     return json::parse(r.body, nullptr, false);
-  }
-
-  static double metric(test::TerndProcess& n, const std::string& series) {
-    auto r = request(n.port(), "GET", "/metrics");
-    size_t at = r.body.find("\n" + series + " ");
-    if (at == std::string::npos) return -1;
-    return std::stod(r.body.substr(at + series.size() + 2));
   }
 };
 

@@ -20,6 +20,7 @@
 #include "cluster/function_record.h"
 #include "cluster/membership.h"
 #include "cluster/peer_link.h"
+#include "cluster_fixture.h"
 #include "nats_process.h"
 #include "raw_http.h"
 #include "ternd_process.h"
@@ -32,20 +33,8 @@ using json = nlohmann::json;
 using test::HttpReply;
 using test::request;
 
-constexpr const char* kSecret = "0123456789abcdef0123456789abcdef";
-
-class ClusterTest : public ::testing::Test {
+class ClusterTest : public test::ClusterFixture {
  protected:
-  test::TempDir dir;
-  std::unique_ptr<test::NatsProcess> nats;
-  std::filesystem::path secret;
-
-  void SetUp() override {
-    nats = std::make_unique<test::NatsProcess>(dir.path() / "nats");
-    secret = dir.path() / "cluster.secret";
-    std::ofstream(secret) << kSecret << "\n";
-  }
-
   std::unique_ptr<test::TerndProcess> node(const std::string& name, const std::string& site,
                                            std::vector<std::string> extra = {}) {
     std::vector<std::string> args{"--coap-listen", "off", "--cluster", nats->url(),
@@ -80,13 +69,6 @@ class ClusterTest : public ::testing::Test {
     if (r.status != 200) return "";
     if (output) *output = r.body;
     return r.headers["x-tern-node"];
-  }
-
-  static double metric(test::TerndProcess& n, const std::string& series) {
-    auto r = request(n.port(), "GET", "/metrics");
-    size_t at = r.body.find("\n" + series + " ");
-    if (at == std::string::npos) return -1;
-    return std::stod(r.body.substr(at + series.size() + 2));
   }
 };
 
