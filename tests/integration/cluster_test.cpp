@@ -25,6 +25,7 @@
 #include "raw_http.h"
 #include "ternd_process.h"
 #include "test_support.h"
+#include "util/subprocess.h"
 
 namespace tern {
 namespace {
@@ -238,6 +239,22 @@ TEST_F(ClusterTest, ForwardsOverDirectLinksWithinASiteAndOverNatsBetweenSites) {
   EXPECT_EQ(stuck.status, 503) << stuck.raw;
   EXPECT_NE(stuck.body.find("direct link to"), std::string::npos) << stuck.body;
   EXPECT_EQ(ranOn(*a1, "work", "after"), "") << "nothing else serves it";
+}
+
+TEST_F(ClusterTest, ABadDirectListenAddressIsRefusedAtStart) {
+  for (const auto& [value, says] : std::vector<std::pair<std::string, std::string>>{
+           {"garbage", "address must be HOST:PORT, got \"garbage\": no port"},
+           {"127.0.0.1:70000", "the port must be 0..65535"},
+           {"node-a:7000", "direct link address must be an IP literal, got \"node-a\""}}) {
+    auto r = runSubprocess(
+        {(test::binDir() / "ternd").string(), "--data", (dir.path() / "bad").string(), "--listen",
+         "127.0.0.1:0", "--coap-listen", "off", "--cluster", nats->url(), "--cluster-secret-file",
+         secret.string(), "--direct-listen", value},
+        SubprocessOptions{std::chrono::seconds(60), 1 << 20, ""});
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    EXPECT_EQ(r->exitStatus, errorKind(ErrorCode::kInvalidArgument).exitStatus) << r->output;
+    EXPECT_NE(r->output.find(says), std::string::npos) << r->output;
+  }
 }
 
 TEST_F(ClusterTest, KeepsServingThroughANatsOutageAndResynchronises) {
