@@ -1,5 +1,7 @@
 #include "triggers/http_gateway.h"
 
+#include "triggers/cgi_response.h"
+
 #include <fmt/format.h>
 #include <openssl/crypto.h>
 
@@ -159,61 +161,17 @@ std::string cgiHeaderName(const std::string& name) {
   return out;
 }
 
-bool isHeaderName(std::string_view s) {
-  if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-';
-  });
-}
-
 }  // namespace
 
-http::Response HttpGateway::cgiResponse(std::string out) {
-  http::Response r;
-  r.contentType = "application/octet-stream";
-  // A header block is a run of "Name: value" lines ended by an empty line, within the
-  // first 16 KiB. Anything else means the whole output is the body.
-  size_t pos = 0;
-  std::vector<http::Header> headers;
-  int status = 200;
-  bool sawContentType = false;
-  while (pos < out.size() && pos < 16384) {
-    size_t eol = out.find('\n', pos);
-    if (eol == std::string::npos) return r.body = std::move(out), r;
-    std::string_view line(out.data() + pos, eol - pos);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) {
-      if (headers.empty() && status == 200 && !sawContentType) break;
-      r.status = status;
-      r.headers = std::move(headers);
-      r.body = out.substr(eol + 1);
-      return r;
-    }
-    size_t colon = line.find(':');
-    if (colon == std::string_view::npos || !isHeaderName(line.substr(0, colon))) break;
-    std::string_view name = line.substr(0, colon);
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    if (name.size() == 6 && strncasecmp(name.data(), "Status", 6) == 0) {
-      int code = 0;
-      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), code);
-      if (ec != std::errc() || code < 100 || code > 599) break;
-      status = code;
-    } else if (name.size() == 12 && strncasecmp(name.data(), "Content-Type", 12) == 0) {
-      r.contentType = std::string(value);
-      sawContentType = true;
-    } else {
-      headers.push_back({std::string(name), std::string(value)});
-    }
-    pos = eol + 1;
-  }
-  r.contentType = "application/octet-stream";
-  r.body = std::move(out);
-  return r;
-}
-
 HttpGateway::HttpGateway(GatewayDeps deps, GatewayLimits limits)
-    : deps_(std::move(deps)), limits_(limits), started_(std::chrono::steady_clock::now()) {}
+    : deps_(std::move(deps)),
+      limits_(limits),
+      started_(std::chrono::steady_clock::now()),
+      guestHeadersRefused_(deps_.metrics.counter(
+          "tern_guest_headers_refused_total",
+          "Header lines of functions' CGI output not sent: framing, hop-by-hop and X-Tern-* "
+          "headers, and invalid values",
+          {})) {}
 
 size_t HttpGateway::bodyLimit(std::string_view method, std::string_view target) const {
   if (target.starts_with("/fn/") || target.starts_with("/v1/async/")) return limits_.maxInvokeBody;
@@ -278,13 +236,15 @@ void HttpGateway::invoke(http::Request&& req, std::string name, std::string rest
   }
   in.body = std::move(req.body);
   std::string here = deps_.clusterNodeId ? deps_.clusterNodeId() : std::string();
-  deps_.invoker.invoke(std::move(in), [respond = std::move(respond),
-                                       here = std::move(here)](exec::InvokeOutput out) {
+  deps_.invoker.invoke(std::move(in), [respond = std::move(respond), here = std::move(here),
+                                       &refused = guestHeadersRefused_](exec::InvokeOutput out) {
     http::Response r;
     if (out.error) {
       r = errorResponse(*out.error);
     } else {
-      r = cgiResponse(std::move(out.result.stdoutData));
+      auto cgi = parseCgiResponse(std::move(out.result.stdoutData));
+      r = std::move(cgi.response);
+      if (!cgi.refusedHeaders.empty()) refused.inc(cgi.refusedHeaders.size());
     }
     r.headers.push_back({"X-Tern-Invocation-Id", out.invocationId});
     if (out.version) r.headers.push_back({"X-Tern-Function-Version", std::to_string(out.version)});

@@ -60,10 +60,6 @@ class HttpGateway {
   size_t bodyLimit(std::string_view method, std::string_view target) const;
   void handle(http::Request&& req, http::Respond respond);
 
-  // Splits a function's stdout into status, headers and body when it starts with a CGI
-  // header block ("Status: 201 Created", "Content-Type: ...", then an empty line).
-  static http::Response cgiResponse(std::string stdoutData);
-
  private:
   void invoke(http::Request&& req, std::string name, std::string rest, http::Respond respond);
   http::Response management(const http::Request& req);
@@ -75,6 +71,7 @@ class HttpGateway {
   GatewayDeps deps_;
   GatewayLimits limits_;
   std::chrono::steady_clock::time_point started_;
+  Counter& guestHeadersRefused_;
 };
 
 // A JSON error body {"error": {"code": ..., "message": ...}} with the kind's HTTP status.

@@ -7,7 +7,7 @@
 extern char** environ;
 
 int main(void) {
-  printf("Status: 201 Created\r\nContent-Type: text/plain\r\nX-Tern-Test: yes\r\n\r\n");
+  printf("Status: 201 Created\r\nContent-Type: text/plain\r\nX-Test: yes\r\n\r\n");
   for (char** e = environ; *e; ++e) printf("%s\n", *e);
   char buf[4096];
   ssize_t n;

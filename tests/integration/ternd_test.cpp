@@ -158,7 +158,7 @@ TEST_F(TerndTest, CgiEnvironmentAndHeaderBlock) {
                    {{"X-Custom", "value"}, {"Content-Type", "text/x-test"}});
   EXPECT_EQ(r.status, 201) << r.raw;
   EXPECT_EQ(r.headers["content-type"], "text/plain");
-  EXPECT_EQ(r.headers["x-tern-test"], "yes");
+  EXPECT_EQ(r.headers["x-test"], "yes");
   for (const char* want :
        {"REQUEST_METHOD=POST\n", "PATH_INFO=/some/path\n", "QUERY_STRING=q=1&r=2\n",
         "SCRIPT_NAME=/fn/cgi\n", "CONTENT_TYPE=text/x-test\n", "CONTENT_LENGTH=7\n",
@@ -178,6 +178,38 @@ TEST_F(TerndTest, FunctionHeadersCannotSplitTheResponse) {
   EXPECT_EQ(r.headers.count("set-cookie"), 0u);
   EXPECT_EQ(r.headers.count("x-evil"), 0u);
   EXPECT_EQ(r.body, "body");
+}
+
+// The probe that found response splitting, as an outsider sends it to the shipped echo
+// example: the function's framing headers are not sent, the response has exactly one length
+// (the node's), and the forged response is only the body.
+TEST_F(TerndTest, GuestFramingHeadersCannotForgeAResponse) {
+  test::TerndProcess node(data());
+  ASSERT_EQ(deploy(node, "echo", module("echo")).status, 201);
+  std::string forged = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPWNED\n";
+  std::string body = "Content-Length: 0\r\nTransfer-Encoding: chunked\r\n"
+                     "Connection: keep-alive\r\nX-Tern-Invocation-Id: forged\r\n\r\n" + forged;
+  auto r = test::sendRaw(node.port(), "POST /fn/echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                                      "Content-Length: " + std::to_string(body.size()) +
+                                      "\r\n\r\n" + body);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  std::string head = r.raw.substr(0, r.raw.find("\r\n\r\n"));
+  std::string lower = head;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto count = [&](const std::string& s) {
+    size_t n = 0;
+    for (size_t p = lower.find(s); p != std::string::npos; p = lower.find(s, p + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("\r\ncontent-length:"), 1u) << head;
+  EXPECT_EQ(count("\r\ntransfer-encoding:"), 0u) << head;
+  EXPECT_EQ(count("\r\nx-tern-invocation-id:"), 1u) << head;
+  EXPECT_EQ(r.headers["content-length"], std::to_string(forged.size()));
+  EXPECT_NE(r.headers["x-tern-invocation-id"], "forged");
+  EXPECT_EQ(r.headers["connection"], "close");
+  EXPECT_EQ(r.body, forged);
+  auto metrics = request(node.port(), "GET", "/metrics");
+  EXPECT_NE(metrics.body.find("tern_guest_headers_refused_total 4"), std::string::npos);
 }
 
 TEST_F(TerndTest, OversizedAndMalformedRequestsAreRefusedAndTheNodeKeepsServing) {
