@@ -327,6 +327,10 @@ TEST_F(HttpServerTest, TransferCodingsOtherThanChunkedAreRefused) {
   EXPECT_EQ(post("gzip, chunked").status, 501);
   EXPECT_EQ(post("gzip").status, 400);
   EXPECT_EQ(post("chunked, chunked").status, 400);
+  EXPECT_EQ(ask("127.0.0.1", "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+                .status,
+            400);
   EXPECT_EQ(calls_.load(), 0u);
   auto ok = post("chunked");
   EXPECT_EQ(ok.status, 200);
