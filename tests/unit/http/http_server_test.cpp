@@ -204,6 +204,9 @@ TEST_F(HttpServerTest, AClientThatDoesNotReadHoldsAtMostItsShareOfUnsentBytes) {
   o.threads = 1;
   o.maxUnsentResponseBytesPerClient = 8u << 20;
   start(o);
+  // Larger than a socket's send buffer can take (tcp_wmem's maximum, 4 MiB by default), so
+  // each stalled response leaves bytes unsent.
+  bigBytes_ = 12u << 20;
   constexpr uint64_t kStalled = 12;
   for (uint64_t i = 0; i < kStalled; ++i) ASSERT_TRUE(sendAll(open("127.0.0.1", 4096), kGetBig));
   // Once the client's share is spent its other connections wait (before reading their
@@ -226,9 +229,10 @@ TEST_F(HttpServerTest, AClientThatDoesNotReadHoldsAtMostItsShareOfUnsentBytes) {
 TEST_F(HttpServerTest, UnsentBytesStayWithinTheNodeBudgetAndDrainWhenStalledClientsGo) {
   ServerOptions o;
   o.threads = 1;
-  o.maxUnsentResponseBytes = 8u << 20;
+  o.maxUnsentResponseBytes = 16u << 20;
   o.maxUnsentResponseBytesPerClient = 64u << 20;
   start(o);
+  bigBytes_ = 12u << 20;
   constexpr uint64_t kStalled = 12;
   std::vector<int> stalled;
   for (uint64_t i = 0; i < kStalled; ++i) {
