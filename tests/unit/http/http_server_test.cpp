@@ -155,13 +155,20 @@ TEST_F(HttpServerTest, AClientBeyondItsConnectionLimitIsRefusedWhileOthersAreSer
   ServerOptions o;
   o.maxConnectionsPerClient = 4;
   start(o);
-  for (int i = 0; i < 4; ++i) open("127.0.0.1");
+  std::vector<int> first;
+  for (int i = 0; i < 4; ++i) first.push_back(open("127.0.0.1"));
   ASSERT_TRUE(test::eventually([&] { return server_->stats().openConnections == 4; }));
   int fifth = open("127.0.0.1");
   EXPECT_TRUE(closedByServer(fifth, 30s));
   EXPECT_EQ(server_->stats().connectionsRefusedPerClient, 1u);
   EXPECT_EQ(ask("127.0.0.2", kGet).status, 200);
   EXPECT_EQ(calls_.load(), 1u);
+  // A connection that ends gives its place back.
+  ASSERT_TRUE(sendAll(first[0], "GET /a HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+  EXPECT_EQ(readResponse(first[0]).status, 200);
+  // (the other client's keep-alive connection is still open)
+  ASSERT_TRUE(test::eventually([&] { return server_->stats().openConnections == 4; }));
+  EXPECT_EQ(ask("127.0.0.1", kGet).status, 200);
 }
 
 TEST_F(HttpServerTest, ANewConnectionThatSendsNothingHasTheReadTimeoutNotTheIdleOne) {
