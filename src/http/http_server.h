@@ -70,7 +70,8 @@ struct ServerOptions {
   std::chrono::milliseconds writeTimeout{30000};
   // Budget of response bytes not yet taken by clients' sockets, in total and per client.
   // While a budget is spent, connections of the clients it covers neither begin reading a
-  // request nor run one that has arrived; they resume as the bytes drain.
+  // request nor run one that has arrived; they resume as the bytes drain. Requests admitted
+  // before it was spent add their responses regardless (docs/design/serving.md).
   size_t maxUnsentResponseBytes = size_t{64} << 20;
   size_t maxUnsentResponseBytesPerClient = size_t{16} << 20;
   std::string serverHeader = "tern";
