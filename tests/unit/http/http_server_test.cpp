@@ -16,6 +16,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -115,16 +116,25 @@ class HttpServerTest : public ::testing::Test {
         [this](Request&& r, Respond respond) {
           calls_.fetch_add(1);
           Response res;
-          if (r.path == "/big") {
+          if (r.path == "/big" || r.path == "/big-elsewhere") {
             res.body.assign(bigBytes_, 'x');
           } else {
             res.body = r.method + " " + r.path + " " + r.query + " " + r.body;
           }
-          respond(std::move(res));
+          if (r.path != "/big-elsewhere") return respond(std::move(res));
+          // As from a worker thread.
+          std::lock_guard lock(workersMu_);
+          workers_.emplace_back([respond = std::move(respond), res = std::move(res)]() mutable {
+            respond(std::move(res));
+          });
         });
     ASSERT_TRUE(server_->start().ok());
   }
   void TearDown() override {
+    {
+      std::lock_guard lock(workersMu_);
+      for (auto& t : workers_) t.join();
+    }
     if (server_) server_->stop(0ms);
     for (int fd : fds_) {
       if (fd >= 0) close(fd);
@@ -148,6 +158,8 @@ class HttpServerTest : public ::testing::Test {
   std::atomic<uint64_t> calls_{0};
   size_t bigBytes_ = 4u << 20;
   std::vector<int> fds_;
+  std::mutex workersMu_;
+  std::vector<std::thread> workers_;
 };
 
 // Issue 10, item 3: one client could take every connection.
@@ -292,6 +304,18 @@ TEST_F(HttpServerTest, ASlowButSteadyReaderReceivesTheWholeResponse) {
   auto reply = test::parseReply(got);
   EXPECT_EQ(reply.status, 200);
   EXPECT_EQ(reply.body.size(), bigBytes_);
+}
+
+TEST_F(HttpServerTest, ResponsesCompletedOnOtherThreadsAreSentWholeAndCounted) {
+  start({});
+  int fd = open("127.0.0.1", 64 * 1024);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(sendAll(fd, "GET /big-elsewhere HTTP/1.1\r\nHost: t\r\n\r\n"));
+    auto r = readResponse(fd);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body.size(), bigBytes_);
+  }
+  EXPECT_TRUE(test::eventually([&] { return server_->stats().unsentResponseBytes == 0; }));
 }
 
 // Issue 10, item 8: request-line and header edges.
