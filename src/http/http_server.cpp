@@ -1,5 +1,7 @@
 #include "http/http_server.h"
 
+#include "http/request_rules.h"
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -47,58 +49,6 @@ int64_t steadyNowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-// Why a request header cannot be served, decided before any of the body is read.
-struct Refusal {
-  int status;
-  const char* code;
-  std::string message;
-};
-
-using RequestHeader = bhttp::request_parser<bhttp::string_body>::value_type;
-
-// Host (RFC 9112 §3.2): exactly one in an HTTP/1.1 request, at most one in HTTP/1.0.
-// Transfer-Encoding (RFC 9112 §6): tern decodes chunked and no other coding, so a body in
-// any other coding would be taken for something it is not; and when chunked is not the
-// final coding the body's length is unknown and the request cannot be framed at all.
-std::optional<Refusal> headerRefusal(const RequestHeader& req) {
-  size_t hosts = req.count(bhttp::field::host);
-  if (hosts > 1) return Refusal{400, "bad_request", "the request has more than one Host header"};
-  if (hosts == 0 && req.version() >= 11) {
-    return Refusal{400, "bad_request", "an HTTP/1.1 request must have a Host header"};
-  }
-  if (req.count(bhttp::field::transfer_encoding) == 0) return std::nullopt;
-  if (req.version() < 11) {
-    return Refusal{400, "bad_request", "Transfer-Encoding is not allowed in an HTTP/1.0 request"};
-  }
-  std::vector<std::string_view> codings;
-  for (auto [it, end] = req.equal_range(bhttp::field::transfer_encoding); it != end; ++it) {
-    std::string_view list = it->value();
-    while (!list.empty()) {
-      size_t comma = list.find(',');
-      std::string_view coding = list.substr(0, comma);
-      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-      size_t first = coding.find_first_not_of(" \t");
-      if (first == std::string_view::npos) continue;
-      coding = coding.substr(first, coding.find_last_not_of(" \t") - first + 1);
-      codings.push_back(coding);
-    }
-  }
-  if (codings.empty() || !beast::iequals(codings.back(), "chunked")) {
-    return Refusal{400, "bad_request",
-                   "the body's length cannot be determined: chunked is not the final transfer "
-                   "coding"};
-  }
-  for (size_t i = 0; i + 1 < codings.size(); ++i) {
-    if (beast::iequals(codings[i], "chunked")) {
-      return Refusal{400, "bad_request", "the chunked transfer coding is applied more than once"};
-    }
-    return Refusal{501, "not_implemented",
-                   fmt::format("the transfer coding \"{}\" is not supported; only chunked is",
-                               codings[i])};
-  }
-  return std::nullopt;
 }
 
 // The client a remote address belongs to: an IPv4 address (also when mapped into IPv6), or
@@ -345,7 +295,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // Checks the header and applies the route's body limit once it is known; false if refused.
   bool checkHeader() {
     auto& req = parser_->get();
-    if (auto refusal = headerRefusal(req)) {
+    std::vector<std::string_view> codings;
+    for (auto [it, end] = req.equal_range(bhttp::field::transfer_encoding); it != end; ++it) {
+      codings.push_back(it->value());
+    }
+    if (auto refusal = framingRefusal(req.version(), req.count(bhttp::field::host), codings)) {
       refuse(refusal->status, refusal->code, refusal->message);
       return false;
     }

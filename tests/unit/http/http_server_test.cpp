@@ -3,6 +3,7 @@
 // 127.0.0.0/8 source address is a different client.
 
 #include "http/http_server.h"
+#include "http/request_rules.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -333,6 +334,37 @@ TEST(OriginFormTest, AbsoluteFormTargetsAreReducedToPathAndQuery) {
       {"*", "*"},
   };
   for (const auto& c : cases) EXPECT_EQ(originForm(c.target), c.origin) << c.target;
+}
+
+TEST(FramingRefusalTest, HostAndTransferEncodingFollowRfc9112) {
+  using V = std::vector<std::string_view>;
+  struct Case {
+    unsigned version;
+    size_t hosts;
+    V codings;
+    int status;  // 0: accepted
+  } cases[] = {
+      {11, 1, {}, 0},
+      {11, 0, {}, 400},
+      {11, 2, {}, 400},
+      {10, 0, {}, 0},
+      {10, 2, {}, 400},
+      {11, 1, {"chunked"}, 0},
+      {11, 1, {" Chunked "}, 0},
+      {11, 1, {"gzip, chunked"}, 501},
+      {11, 1, {"gzip", "chunked"}, 501},
+      {11, 1, {"chunked, chunked"}, 400},
+      {11, 1, {"gzip"}, 400},
+      {11, 1, {"chunked, gzip"}, 400},
+      {11, 1, {""}, 400},
+      {10, 0, {"chunked"}, 400},
+  };
+  for (const auto& c : cases) {
+    auto r = framingRefusal(c.version, c.hosts, c.codings);
+    EXPECT_EQ(r ? r->status : 0, c.status)
+        << "HTTP/1." << c.version % 10 << " hosts=" << c.hosts << " codings=" << c.codings.size()
+        << (c.codings.empty() ? "" : " first=" + std::string(c.codings.front()));
+  }
 }
 
 TEST_F(HttpServerTest, AnAbsoluteFormTargetIsServedLikeItsOriginForm) {

@@ -1,11 +1,11 @@
-// Request targets and URL components: pure functions, kept apart from Beast.
+#include "http/request_rules.h"
 
 #include <strings.h>
 
 #include <string>
 #include <string_view>
 
-#include "http/http_server.h"
+#include <fmt/format.h>
 
 namespace tern::http {
 
@@ -65,6 +65,44 @@ std::string originForm(std::string_view target) {
     return out;
   }
   return std::string(target);
+}
+
+std::optional<Refusal> framingRefusal(unsigned version, size_t hosts,
+                                      const std::vector<std::string_view>& transferEncodings) {
+  if (hosts > 1) return Refusal{400, "bad_request", "the request has more than one Host header"};
+  if (hosts == 0 && version >= 11) {
+    return Refusal{400, "bad_request", "an HTTP/1.1 request must have a Host header"};
+  }
+  if (transferEncodings.empty()) return std::nullopt;
+  if (version < 11) {
+    return Refusal{400, "bad_request", "Transfer-Encoding is not allowed in an HTTP/1.0 request"};
+  }
+  std::vector<std::string_view> codings;
+  for (std::string_view list : transferEncodings) {
+    while (!list.empty()) {
+      size_t comma = list.find(',');
+      std::string_view coding = list.substr(0, comma);
+      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+      size_t first = coding.find_first_not_of(" \t");
+      if (first == std::string_view::npos) continue;
+      codings.push_back(coding.substr(first, coding.find_last_not_of(" \t") - first + 1));
+    }
+  }
+  auto isChunked = [](std::string_view c) {
+    return c.size() == 7 && strncasecmp(c.data(), "chunked", 7) == 0;
+  };
+  if (codings.empty() || !isChunked(codings.back())) {
+    return Refusal{400, "bad_request",
+                   "the body's length cannot be determined: chunked is not the final transfer "
+                   "coding"};
+  }
+  if (codings.size() == 1) return std::nullopt;
+  if (isChunked(codings.front())) {
+    return Refusal{400, "bad_request", "the chunked transfer coding is applied more than once"};
+  }
+  return Refusal{501, "not_implemented",
+                 fmt::format("the transfer coding \"{}\" is not supported; only chunked is",
+                             codings.front())};
 }
 
 }  // namespace tern::http
