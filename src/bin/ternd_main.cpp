@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(10u, 3600000u))
       ->capture_default_str();
   app.add_option("--write-timeout-ms", writeTimeoutMs,
-                 "a response fails when the client takes none of it for this long")
+                 "a response fails when the client acknowledges none of it for this long")
       ->check(CLI::Range(10u, 3600000u))
       ->capture_default_str();
   app.add_option("--max-connections", cfg.maxConnections,

@@ -65,8 +65,8 @@ struct ServerOptions {
   // whole within the read timeout.
   std::chrono::milliseconds readTimeout{10000};
   std::chrono::milliseconds idleTimeout{60000};   // keep-alive connection between requests
-  // Writing a response fails when the client takes no byte of it for this long (an
-  // inactivity timeout: a slow but steady reader receives the whole response).
+  // Writing a response fails when the client acknowledges no byte of it during a whole
+  // timeout (inactivity, not the transfer: a slow but steady reader receives it all).
   std::chrono::milliseconds writeTimeout{30000};
   // Budget of response bytes not yet taken by clients' sockets, in total and per client.
   // While a budget is spent, connections of the clients it covers neither begin reading a
