@@ -85,6 +85,35 @@ int main(int argc, char** argv) {
                  "time a client has to send a whole request once it starts")
       ->check(CLI::Range(10u, 600000u))
       ->capture_default_str();
+  unsigned idleTimeoutMs = static_cast<unsigned>(cfg.idleTimeout.count());
+  unsigned writeTimeoutMs = static_cast<unsigned>(cfg.writeTimeout.count());
+  size_t unsentMiB = cfg.maxUnsentResponseBytes >> 20;
+  size_t unsentPerClientMiB = cfg.maxUnsentResponseBytesPerClient >> 20;
+  app.add_option("--idle-timeout-ms", idleTimeoutMs,
+                 "time a keep-alive connection may wait for its next request")
+      ->check(CLI::Range(10u, 3600000u))
+      ->capture_default_str();
+  app.add_option("--write-timeout-ms", writeTimeoutMs,
+                 "a response fails when the client acknowledges none of it for this long")
+      ->check(CLI::Range(10u, 3600000u))
+      ->capture_default_str();
+  app.add_option("--max-connections", cfg.maxConnections,
+                 "open HTTP connections in total; at the limit the longest-idle keep-alive "
+                 "connection makes room for a new one")
+      ->check(CLI::Range(size_t{1}, size_t{1000000}))
+      ->capture_default_str();
+  app.add_option("--max-connections-per-client", cfg.maxConnectionsPerClient,
+                 "open HTTP connections per client (IPv4 address or IPv6 /64)")
+      ->check(CLI::Range(size_t{1}, size_t{1000000}))
+      ->capture_default_str();
+  app.add_option("--max-unsent-response-mib", unsentMiB,
+                 "MiB of responses clients have not taken yet before no new request is read")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--max-unsent-response-mib-per-client", unsentPerClientMiB,
+                 "the same budget for one client's connections")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20))
+      ->capture_default_str();
   app.add_option("--drain-timeout-ms", drainTimeoutMs,
                  "on SIGTERM, how long to wait for invocations in flight")
       ->check(CLI::Range(0u, 3600000u))
@@ -203,6 +232,10 @@ int main(int argc, char** argv) {
   cfg.async.retention = std::chrono::seconds(asyncRetentionS);
   cfg.readTimeout = std::chrono::milliseconds(readTimeoutMs);
   cfg.drainTimeout = std::chrono::milliseconds(drainTimeoutMs);
+  cfg.idleTimeout = std::chrono::milliseconds(idleTimeoutMs);
+  cfg.writeTimeout = std::chrono::milliseconds(writeTimeoutMs);
+  cfg.maxUnsentResponseBytes = unsentMiB << 20;
+  cfg.maxUnsentResponseBytesPerClient = unsentPerClientMiB << 20;
   if (!dataDir.empty()) cfg.dataDir = dataDir;
   cfg.catchUpMissedRuns = missedRuns == "run-once";
   if (const char* pw = std::getenv("TERN_MQTT_PASSWORD")) cfg.mqtt.password = pw;

@@ -1,14 +1,17 @@
 #include "http/http_server.h"
 
+#include "http/request_rules.h"
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <condition_variable>
 #include <iterator>
@@ -17,7 +20,10 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -35,63 +41,71 @@ const std::string* Request::header(std::string_view name) const {
   return nullptr;
 }
 
-std::optional<std::string> percentDecode(std::string_view s, bool plusIsSpace) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '%') {
-      if (i + 2 >= s.size()) return std::nullopt;
-      auto hex = [](char h) -> int {
-        if (h >= '0' && h <= '9') return h - '0';
-        if (h >= 'a' && h <= 'f') return h - 'a' + 10;
-        if (h >= 'A' && h <= 'F') return h - 'A' + 10;
-        return -1;
-      };
-      int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else if (c == '+' && plusIsSpace) {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
-std::vector<std::string> queryValues(std::string_view query, std::string_view key) {
-  std::vector<std::string> out;
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    size_t eq = pair.find('=');
-    auto k = percentDecode(pair.substr(0, eq), true);
-    if (!k || *k != key) continue;
-    auto v = percentDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1),
-                           true);
-    if (v) out.push_back(std::move(*v));
-  }
-  return out;
-}
-
 class Session;
+
+namespace {
+
+int64_t steadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The client a remote address belongs to: an IPv4 address (also when mapped into IPv6), or
+// an IPv6 /64 prefix, since one host is commonly given a whole /64.
+std::string clientKey(const asio::ip::address& address) {
+  if (!address.is_v6()) return address.to_string();
+  auto v6 = address.to_v6();
+  if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_string();
+  auto bytes = v6.to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  return asio::ip::address_v6(bytes).to_string() + "/64";
+}
+
+}  // namespace
+
+// One client of the server, shared by its connections.
+struct Client {
+  std::string key;
+  size_t connections = 0;  // guarded by Server::Impl::clientsMu
+  std::atomic<size_t> unsentBytes{0};
+};
 
 struct Server::Impl {
   ServerOptions options;
   BodyLimit bodyLimit;
   Handler handler;
 
-  // Declared before the io_context: destroying it destroys pending handlers, which hold
-  // sessions, whose destructors update these.
-  std::atomic<uint64_t> accepted{0}, refused{0}, requests{0}, badRequests{0}, open{0},
-      inFlight{0};
+  // Everything up to the io_contexts is declared before them: destroying them destroys
+  // pending handlers, which hold sessions, whose destructors use these.
+  std::atomic<uint64_t> accepted{0}, refused{0}, refusedPerClient{0}, idleClosed{0}, requests{0},
+      badRequests{0}, open{0}, inFlight{0};
+  std::atomic<size_t> unsentBytes{0};
   std::atomic<bool> stopping{false};
+
+  // Live sessions, to close idle ones when draining or making room. A session removes its
+  // own entry in its destructor, under `mu`: so no shared_ptr<Session> may be released while
+  // `mu` is held, and an entry's `session` is valid while `mu` is held.
+  struct Registration {
+    Session* session;
+    std::weak_ptr<Session> weak;
+  };
   std::mutex mu;
   std::condition_variable idle;
-  std::list<std::weak_ptr<Session>> sessions;
+  std::list<Registration> sessions;
+
+  std::mutex clientsMu;
+  std::unordered_map<std::string, std::shared_ptr<Client>> clients;
+
+  // Sessions waiting for unsent response bytes to drain, oldest first; the list keeps them
+  // alive (nothing else does while they wait) until they are resumed or closed.
+  struct Waiting {
+    std::shared_ptr<Session> session;
+    std::shared_ptr<Client> client;
+  };
+  std::mutex waitingMu;
+  std::list<Waiting> waiting;
+  std::atomic<size_t> waitingCount{0};
 
   // One io_context per thread: a connection lives on one thread, so the common path (read,
   // run the invocation inline, write) involves no cross-thread hand-off or wake-up.
@@ -106,6 +120,30 @@ struct Server::Impl {
       : options(std::move(o)), bodyLimit(std::move(b)), handler(std::move(h)) {}
 
   void accept();
+  void admit(tcp::socket socket);
+  // The client's record with one more connection, or nullptr when it is at its limit.
+  std::shared_ptr<Client> joinClient(const std::string& key);
+  void leaveClient(const std::shared_ptr<Client>& client);
+  bool closeLongestIdle();
+
+  // Whether a connection of `client` may read or run a request now.
+  bool budgetAllows(const Client& client) const {
+    return unsentBytes.load() < options.maxUnsentResponseBytes &&
+           client.unsentBytes.load() < options.maxUnsentResponseBytesPerClient;
+  }
+  // True if the budget allows going on now; otherwise the session waits and is resumed
+  // (Session::resume) once it does.
+  bool proceedOrWait(const std::shared_ptr<Session>& session,
+                     const std::shared_ptr<Client>& client);
+  void addUnsent(Client& client, size_t n) {
+    unsentBytes.fetch_add(n);
+    client.unsentBytes.fetch_add(n);
+  }
+  void releaseUnsent(Client& client, size_t n);
+  void wakeWaiting();
+  // Takes a closed session off the waiting list; the caller holds a reference to it.
+  void stopWaiting(Session& session);
+
   void requestDone() {
     if (inFlight.fetch_sub(1) == 1) {
       std::lock_guard lock(mu);
@@ -118,13 +156,22 @@ struct Server::Impl {
 // repeat while keep-alive.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, Server::Impl& server)
-      : stream_(std::move(socket)), server_(server) {
-    beast::error_code ec;
-    auto ep = stream_.socket().remote_endpoint(ec);
-    if (!ec) remote_ = ep.address().to_string();
+  Session(tcp::socket socket, Server::Impl& server, std::shared_ptr<Client> client,
+          std::string remote)
+      : stream_(std::move(socket)),
+        server_(server),
+        client_(std::move(client)),
+        remote_(std::move(remote)) {}
+
+  ~Session() {
+    server_.releaseUnsent(*client_, unsent_);
+    server_.leaveClient(client_);
+    if (registration_) {
+      std::lock_guard lock(server_.mu);
+      server_.sessions.erase(*registration_);
+    }
+    server_.open.fetch_sub(1);
   }
-  ~Session() { server_.open.fetch_sub(1); }
 
   void start() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->readRequest(); });
@@ -133,30 +180,82 @@ class Session : public std::enable_shared_from_this<Session> {
   // Closes the connection if it is waiting for a request (called when draining).
   void closeIfIdle() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-      if (!self->busy_) {
-        beast::error_code ec;
-        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-        self->stream_.close();
-      }
+      if (!self->busy_) self->close();
     });
   }
 
+  // Closes the connection if it is still waiting for its next request (to make room).
+  void closeForNewcomer() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->awaitingNext_ || self->closed_) return;
+      self->server_.idleClosed.fetch_add(1, std::memory_order_relaxed);
+      self->close();
+    });
+  }
+
+  // Goes on after waiting for the budget: runs the request that arrived, or reads the next.
+  void resume() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->closed_ || self->server_.stopping.load()) return self->close();
+      if (self->waitingRequest_) {
+        Request req = std::move(*self->waitingRequest_);
+        self->waitingRequest_.reset();
+        return self->run(std::move(req));
+      }
+      self->awaitRequest();
+    });
+  }
+
+  // When this keep-alive connection began waiting for its next request (steady clock, ns),
+  // or 0 while it is not; claimIdle takes it for closing, once.
+  int64_t idleSinceNs() const { return idleSinceNs_.load(std::memory_order_relaxed); }
+  bool claimIdle(int64_t since) { return idleSinceNs_.compare_exchange_strong(since, 0); }
+
+  std::optional<std::list<Server::Impl::Registration>::iterator> registration_;
+  std::optional<std::list<Server::Impl::Waiting>::iterator> waitingAt_;  // under waitingMu
+
  private:
+  // Before a request is read the unsent-response budget must allow it: while it does not,
+  // the connection is not read, so its requests wait in the socket.
+  void readRequest() {
+    if (buffer_.size() == 0 && !parser_) {
+      if (served_ > 0) markAwaitingNext();
+      if (!server_.proceedOrWait(shared_from_this(), client_)) {
+        stream_.expires_never();
+        return;
+      }
+    }
+    awaitRequest();
+  }
+
   // Reads and parses the next request. Bytes already buffered are parsed synchronously;
   // the socket is read only when the parser needs more, so a request that arrives in one
   // segment costs one read and no further asynchronous steps.
-  void readRequest() {
-    if (buffer_.size() == 0 && !parser_) {
-      // A keep-alive connection may sit idle until its next request begins...
+  void awaitRequest() {
+    if (buffer_.size() > 0 || parser_) return parse();
+    if (served_ == 0) {
+      // A new connection has the read timeout to send its whole first request...
+      stream_.expires_after(server_.options.readTimeout);
+    } else {
+      // ...a keep-alive one may sit idle until its next request begins (and be closed to
+      // make room for a newcomer)...
+      markAwaitingNext();
       stream_.expires_after(server_.options.idleTimeout);
-      return readMore();
     }
-    parse();
+    readMore();
+  }
+
+  void markAwaitingNext() {
+    if (awaitingNext_) return;
+    awaitingNext_ = true;
+    idleSinceNs_.store(steadyNowNs(), std::memory_order_relaxed);
   }
 
   void readMore() {
     stream_.async_read_some(buffer_.prepare(kReadChunk),
                             [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->awaitingNext_ = false;
+                              self->idleSinceNs_.store(0, std::memory_order_relaxed);
                               if (ec) return self->failRead(ec);
                               self->buffer_.commit(n);
                               self->parse();
@@ -165,7 +264,6 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void parse() {
     if (!parser_) {
-      // ...but once it has, the whole request must arrive within the read timeout.
       parser_.emplace();
       parser_->header_limit(static_cast<uint32_t>(server_.options.maxHeaderBytes));
       // Beast checks Content-Length against its (1 MiB) default when the header completes;
@@ -174,7 +272,9 @@ class Session : public std::enable_shared_from_this<Session> {
       // "none".)
       parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
       headerChecked_ = false;
-      stream_.expires_after(server_.options.readTimeout);
+      // ...and once a request has begun, it must arrive whole within the read timeout (the
+      // first one within the read timeout from the start).
+      if (served_ > 0) stream_.expires_after(server_.options.readTimeout);
     }
     for (;;) {
       beast::error_code ec;
@@ -192,11 +292,19 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  // Applies the route's body limit once the header is known; false if refused.
+  // Checks the header and applies the route's body limit once it is known; false if refused.
   bool checkHeader() {
     auto& req = parser_->get();
-    size_t limit = server_.bodyLimit(std::string_view(req.method_string()),
-                                     std::string_view(req.target()));
+    std::vector<std::string_view> codings;
+    for (auto [it, end] = req.equal_range(bhttp::field::transfer_encoding); it != end; ++it) {
+      codings.push_back(it->value());
+    }
+    if (auto refusal = framingRefusal(req.version(), req.count(bhttp::field::host), codings)) {
+      refuse(refusal->status, refusal->code, refusal->message);
+      return false;
+    }
+    target_ = originForm(req.target());
+    size_t limit = server_.bodyLimit(std::string_view(req.method_string()), target_);
     if (auto len = parser_->content_length(); len && *len > limit) {
       refuse(413, "body_too_large",
              fmt::format("the request body is {} bytes, the limit is {} bytes", *len, limit));
@@ -231,6 +339,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void onRequest() {
     server_.requests.fetch_add(1, std::memory_order_relaxed);
+    ++served_;
     auto msg = parser_->release();
     parser_.reset();
     keepAlive_ = msg.keep_alive() && !server_.stopping.load();
@@ -239,12 +348,16 @@ class Session : public std::enable_shared_from_this<Session> {
 
     Request req;
     req.method = std::string(msg.method_string());
-    req.target = std::string(msg.target());
-    std::string_view target = msg.target();
+    req.target = std::move(target_);
+    std::string_view target = req.target;
     size_t q = target.find('?');
     auto path = percentDecode(target.substr(0, q));
     if (!path) {
       return refuse(400, "bad_request", "malformed percent-encoding in the request path");
+    }
+    // A NUL would end the path wherever it is handed on as a C string (PATH_INFO).
+    if (path->find('\0') != std::string::npos) {
+      return refuse(400, "bad_request", "the request path contains a NUL byte (%00)");
     }
     req.path = std::move(*path);
     if (q != std::string_view::npos) req.query = std::string(target.substr(q + 1));
@@ -255,40 +368,41 @@ class Session : public std::enable_shared_from_this<Session> {
     req.body = std::move(msg.body());
     req.remoteAddress = remote_;
 
+    stream_.expires_never();
+    // Requests that arrived together (a burst of new connections) were read before their
+    // responses existed: the budget is checked again before one runs.
+    if (!server_.proceedOrWait(shared_from_this(), client_)) {
+      waitingRequest_ = std::move(req);
+      return;
+    }
+    run(std::move(req));
+  }
+
+  void run(Request req) {
     busy_ = true;
     server_.inFlight.fetch_add(1);
-    stream_.expires_never();
     server_.handler(std::move(req), [self = shared_from_this()](Response res) {
-      if (self->onOwnThread()) return self->write(std::move(res), true);
-      self->sendFromOtherThread(std::move(res));
+      self->respond(std::move(res), true);
     });
   }
 
-  // Whether the caller runs on this connection's io_context thread.
-  bool onOwnThread() {
-    auto* ex = stream_.get_executor().target<asio::io_context::executor_type>();
-    return !ex || ex->running_in_this_thread();
-  }
-
-  // A response completed on another thread (a worker, or the thread that delivers a cluster
-  // peer's reply) is sent from that thread with one non-blocking send, without waking the
-  // connection's thread first: while a request is being handled nothing on the connection's
-  // thread touches the socket or the session (no read or timer is pending; the handler was
-  // the last step). The connection's thread then resumes reading, or writes the part that
-  // did not fit into the socket buffer.
-  void sendFromOtherThread(Response res) {
+  // Sends a response from the thread that completed it (this connection's, or a worker, or
+  // the thread that delivers a cluster peer's reply) with one non-blocking send, without
+  // waking the connection's thread first: while a request is being handled nothing on the
+  // connection's thread touches the socket or the session (no read or timer is pending; the
+  // handler was the last step). The connection's thread then resumes reading, or writes the
+  // part that did not fit into the socket buffer.
+  void respond(Response res, bool countsAsRequest) {
     bool keepAlive = serialize(std::move(res));
     iovec iov[2] = {{outHead_.data(), outHead_.size()}, {outBody_.data(), outBody_.size()}};
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = outBody_.empty() ? 1 : 2;
     ssize_t n = ::sendmsg(stream_.socket().native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-    size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
-    asio::post(stream_.get_executor(), [self = shared_from_this(), sent, keepAlive] {
-      if (sent == self->outHead_.size() + self->outBody_.size()) {
-        return self->onWrite({}, keepAlive, true);
-      }
-      self->writeFrom(sent, keepAlive, true);
+    sentBytes(n > 0 ? static_cast<size_t>(n) : 0);
+    asio::post(stream_.get_executor(), [self = shared_from_this(), keepAlive, countsAsRequest] {
+      if (self->unsent_ == 0) return self->onWrite({}, keepAlive, countsAsRequest);
+      self->writeRest(keepAlive, countsAsRequest);
     });
   }
 
@@ -300,18 +414,12 @@ class Session : public std::enable_shared_from_this<Session> {
     res.status = status;
     res.contentType = "application/json";
     res.body = fmt::format(R"({{"error":{{"code":"{}","message":"{}"}}}})", code, message) + "\n";
-    write(std::move(res), false);
-  }
-
-  // Serialises the response and writes it.
-  void write(Response res, bool countsAsRequest) {
-    bool keepAlive = serialize(std::move(res));
-    writeFrom(0, keepAlive, countsAsRequest);
+    respond(std::move(res), false);
   }
 
   // Serialises the response by hand into one header string plus the body (Beast's message
-  // and serializer cost several allocations per response), so that both go out in one call.
-  // Returns whether the connection stays open afterwards.
+  // and serializer cost several allocations per response), so that both go out in one call,
+  // and counts its bytes as unsent. Returns whether the connection stays open afterwards.
   bool serialize(Response res) {
     bool keepAlive = keepAlive_ && !server_.stopping.load();
     bool bodyless = res.status < 200 || res.status == 204 || res.status == 304;
@@ -344,30 +452,83 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     outHead_ += "\r\n";
     outBody_ = bodyless || isHead_ ? std::string() : std::move(res.body);
+    written_ = 0;
+    unsent_ = outHead_.size() + outBody_.size();
+    server_.addUnsent(*client_, unsent_);
     return keepAlive;
   }
 
-  // Writes the serialised response from byte `offset` on (the bytes before it are sent).
-  void writeFrom(size_t offset, bool keepAlive, bool countsAsRequest) {
-    size_t inHead = std::min(offset, outHead_.size());
+  // Writes what is left of the serialised response, watched by watchWrite.
+  void writeRest(bool keepAlive, bool countsAsRequest) {
+    if (!watching_) watchWrite();
+    size_t inHead = std::min(written_, outHead_.size());
     std::array<asio::const_buffer, 2> buffers{asio::buffer(outHead_) + inHead,
-                                              asio::buffer(outBody_) + (offset - inHead)};
-    stream_.expires_after(server_.options.writeTimeout);
-    asio::async_write(stream_, buffers,
-                      [self = shared_from_this(), keepAlive, countsAsRequest](beast::error_code ec,
-                                                                             size_t) {
-                        self->onWrite(ec, keepAlive, countsAsRequest);
-                      });
+                                              asio::buffer(outBody_) + (written_ - inHead)};
+    stream_.expires_never();
+    stream_.async_write_some(
+        buffers, [self = shared_from_this(), keepAlive, countsAsRequest](beast::error_code ec,
+                                                                        size_t n) {
+          self->sentBytes(n);
+          if (!ec && self->unsent_ > 0) return self->writeRest(keepAlive, countsAsRequest);
+          self->onWrite(ec, keepAlive, countsAsRequest);
+        });
+  }
+
+  // The write timeout bounds inactivity, not the whole transfer: the write fails when the
+  // client has acknowledged no byte during a whole write timeout. Progress is read from the
+  // kernel (sent minus still unacknowledged, SIOCOUTQ), not from the socket taking more
+  // bytes: a socket buffer of megabytes takes more only after a large part of it drains,
+  // which for a slow but steady reader can take longer than the timeout.
+  void watchWrite() {
+    watching_ = true;
+    ackedAtLastCheck_ = acknowledged();
+    writeTimer_.expires_after(server_.options.writeTimeout);
+    writeTimer_.async_wait([self = shared_from_this(), generation = writeGeneration_](
+                               beast::error_code ec) {
+      if (ec || !self->watching_ || generation != self->writeGeneration_) return;
+      if (self->acknowledged() != self->ackedAtLastCheck_) return self->watchWrite();
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);  // the write ends with operation_aborted
+    });
+  }
+
+  void stopWatchingWrite() {
+    if (!watching_) return;
+    watching_ = false;
+    ++writeGeneration_;
+    writeTimer_.cancel();
+  }
+
+  // Bytes of this connection's responses the client has acknowledged.
+  uint64_t acknowledged() {
+    int queued = 0;
+    if (::ioctl(stream_.socket().native_handle(), SIOCOUTQ, &queued) != 0) queued = 0;
+    return totalWritten_ - static_cast<uint64_t>(std::max(queued, 0));
+  }
+
+  void sentBytes(size_t n) {
+    written_ += n;
+    totalWritten_ += n;
+    unsent_ -= n;
+    server_.releaseUnsent(*client_, n);
   }
 
   void onWrite(beast::error_code ec, bool keepAlive, bool countsAsRequest) {
     busy_ = false;
+    stopWatchingWrite();
+    // The body's memory goes back now, not when a later response replaces it.
+    std::string().swap(outBody_);
     if (countsAsRequest) server_.requestDone();
     if (ec || !keepAlive) return close();
     readRequest();
   }
 
   void close() {
+    closed_ = true;
+    server_.stopWaiting(*this);
+    server_.releaseUnsent(*client_, std::exchange(unsent_, 0));
+    std::string().swap(outBody_);  // no write is pending when a connection is closed
+    stopWatchingWrite();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream_.close();
@@ -375,45 +536,171 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   Server::Impl& server_;
+  std::shared_ptr<Client> client_;
+  std::string remote_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  std::string remote_;
   static constexpr size_t kReadChunk = 64 * 1024;
   bool headerChecked_ = false;
   bool isHead_ = false;
+  std::string target_;  // the request's origin-form target, once its header is checked
+  std::optional<Request> waitingRequest_;  // read, waiting for the budget to run
+  uint64_t served_ = 0;                    // requests read on this connection
+  bool awaitingNext_ = false;              // waiting for the next request of a keep-alive
+  std::atomic<int64_t> idleSinceNs_{0};
   std::string outHead_;  // the response being written (one at a time per connection)
   std::string outBody_;
+  size_t written_ = 0;  // bytes of outHead_ + outBody_ the socket has taken
+  uint64_t totalWritten_ = 0;  // of all responses on this connection
+  asio::steady_timer writeTimer_{stream_.get_executor()};
+  uint64_t ackedAtLastCheck_ = 0;
+  uint64_t writeGeneration_ = 0;
+  bool watching_ = false;
+  size_t unsent_ = 0;   // the rest, counted in the budget
   bool keepAlive_ = true;
   bool busy_ = false;
+  bool closed_ = false;
   unsigned version_ = 11;
 };
+
+bool Server::Impl::proceedOrWait(const std::shared_ptr<Session>& session,
+                                 const std::shared_ptr<Client>& client) {
+  if (budgetAllows(*client)) return true;
+  std::lock_guard lock(waitingMu);
+  // Announced before checking again: a release that brings the bytes under the budget
+  // meanwhile either is seen by this check or sees the count and wakes the waiting.
+  waitingCount.fetch_add(1);
+  if (budgetAllows(*client)) {
+    waitingCount.fetch_sub(1);
+    return true;
+  }
+  waiting.push_back(Waiting{session, client});
+  session->waitingAt_ = std::prev(waiting.end());
+  return false;
+}
+
+void Server::Impl::stopWaiting(Session& session) {
+  std::shared_ptr<Session> entry;  // released after the lock, though never the last reference
+  std::lock_guard lock(waitingMu);
+  if (!session.waitingAt_) return;
+  entry = std::move((*session.waitingAt_)->session);
+  waiting.erase(*session.waitingAt_);
+  session.waitingAt_.reset();
+  waitingCount.fetch_sub(1);
+}
+
+void Server::Impl::releaseUnsent(Client& client, size_t n) {
+  if (n == 0) return;
+  size_t total = unsentBytes.fetch_sub(n);
+  size_t own = client.unsentBytes.fetch_sub(n);
+  auto crossed = [n](size_t before, size_t limit) { return before >= limit && before - n < limit; };
+  // Only a release that brings a budget back under its limit can let a waiting session go on.
+  if ((crossed(total, options.maxUnsentResponseBytes) ||
+       crossed(own, options.maxUnsentResponseBytesPerClient)) &&
+      waitingCount.load() > 0 && !stopping.load()) {
+    wakeWaiting();
+  }
+}
+
+// Resumes, oldest first, every waiting session whose client the budget now allows. Sessions
+// admitted together run together: the budget is exceeded by at most their responses.
+void Server::Impl::wakeWaiting() {
+  std::vector<std::shared_ptr<Session>> ready;
+  {
+    std::lock_guard lock(waitingMu);
+    for (auto it = waiting.begin(); it != waiting.end();) {
+      if (budgetAllows(*it->client)) {
+        it->session->waitingAt_.reset();
+        ready.push_back(std::move(it->session));
+        it = waiting.erase(it);
+        waitingCount.fetch_sub(1);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& session : ready) session->resume();
+}
+
+std::shared_ptr<Client> Server::Impl::joinClient(const std::string& key) {
+  std::lock_guard lock(clientsMu);
+  auto& client = clients[key];
+  if (!client) {
+    client = std::make_shared<Client>();
+    client->key = key;
+  }
+  if (client->connections >= options.maxConnectionsPerClient) {
+    if (client->connections == 0) clients.erase(key);
+    return nullptr;
+  }
+  ++client->connections;
+  return client;
+}
+
+void Server::Impl::leaveClient(const std::shared_ptr<Client>& client) {
+  std::lock_guard lock(clientsMu);
+  if (--client->connections == 0) clients.erase(client->key);
+}
+
+// Closes the keep-alive connection that has waited longest for its next request, to make
+// room for a new one; false when no connection is waiting for one. (A scan of all
+// connections, but only when the node is at its connection limit.)
+bool Server::Impl::closeLongestIdle() {
+  std::shared_ptr<Session> oldest;
+  {
+    std::lock_guard lock(mu);
+    for (int attempt = 0; attempt < 3 && !oldest; ++attempt) {
+      Session* candidate = nullptr;
+      int64_t since = 0;
+      for (const auto& r : sessions) {
+        int64_t t = r.session->idleSinceNs();
+        if (t != 0 && (since == 0 || t < since)) {
+          since = t;
+          candidate = r.session;
+        }
+      }
+      if (!candidate) break;
+      if (candidate->claimIdle(since)) oldest = candidate->weak_from_this().lock();
+    }
+  }
+  if (!oldest) return false;
+  oldest->closeForNewcomer();
+  return true;
+}
+
+void Server::Impl::admit(tcp::socket socket) {
+  beast::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  if (ec) return;  // already gone; the socket closes with `socket`
+  auto client = joinClient(clientKey(remote.address()));
+  if (!client) {
+    refusedPerClient.fetch_add(1);
+    return;
+  }
+  if (open.load() >= options.maxConnections && !closeLongestIdle()) {
+    refused.fetch_add(1);
+    leaveClient(client);
+    return;
+  }
+  accepted.fetch_add(1);
+  open.fetch_add(1);
+  socket.set_option(tcp::no_delay(true), ec);
+  auto session = std::make_shared<Session>(std::move(socket), *this, std::move(client),
+                                           remote.address().to_string());
+  {
+    std::lock_guard lock(mu);
+    sessions.push_back(Registration{session.get(), session});
+    session->registration_ = std::prev(sessions.end());
+  }
+  session->start();
+}
 
 void Server::Impl::accept() {
   // Connections are spread over the threads round-robin.
   auto& target = *contexts[nextContext++ % contexts.size()];
   acceptor->async_accept(target, [this](beast::error_code ec, tcp::socket socket) {
     if (stopping.load()) return;
-    if (!ec) {
-      if (open.load() >= options.maxConnections) {
-        refused.fetch_add(1);
-        beast::error_code ignored;
-        socket.close(ignored);
-      } else {
-        accepted.fetch_add(1);
-        open.fetch_add(1);
-        socket.set_option(tcp::no_delay(true), ec);
-        auto session = std::make_shared<Session>(std::move(socket), *this);
-        {
-          std::lock_guard lock(mu);
-          // Forget sessions that have ended; the list stays bounded by open connections.
-          for (auto it = sessions.begin(); it != sessions.end();) {
-            it = it->expired() ? sessions.erase(it) : std::next(it);
-          }
-          sessions.push_back(session);
-        }
-        session->start();
-      }
-    }
+    if (!ec) admit(std::move(socket));
     accept();
   });
 }
@@ -466,22 +753,39 @@ void Server::stop(std::chrono::milliseconds drain) {
     beast::error_code ec;
     s.acceptor->close(ec);
   });
+  // Sessions are released outside the lock (their destructors take it).
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(s.mu);
+    for (auto& r : s.sessions) {
+      if (auto session = r.weak.lock()) live.push_back(std::move(session));
+    }
+  }
+  for (auto& session : live) session->closeIfIdle();
+  live.clear();
   {
     std::unique_lock lock(s.mu);
-    for (auto& w : s.sessions) {
-      if (auto session = w.lock()) session->closeIfIdle();
-    }
     s.idle.wait_for(lock, drain, [&s] { return s.inFlight.load() == 0; });
   }
   s.work.clear();
   for (auto& ctx : s.contexts) ctx->stop();
   for (auto& t : s.threads) t.join();
   s.threads.clear();
+  // Sessions still waiting go before the io_contexts their sockets belong to.
+  std::list<Impl::Waiting> waiting;
+  {
+    std::lock_guard lock(s.waitingMu);
+    waiting.swap(s.waiting);
+    for (auto& w : waiting) w.session->waitingAt_.reset();
+  }
 }
 
 Server::Stats Server::stats() const {
-  return Stats{impl_->accepted.load(), impl_->refused.load(), impl_->requests.load(),
-               impl_->badRequests.load(), impl_->open.load(), impl_->inFlight.load()};
+  const Impl& s = *impl_;
+  return Stats{s.accepted.load(),    s.refused.load(),     s.refusedPerClient.load(),
+               s.idleClosed.load(),  s.requests.load(),    s.badRequests.load(),
+               s.open.load(),        s.inFlight.load(),    s.unsentBytes.load(),
+               s.waitingCount.load()};
 }
 
 }  // namespace tern::http

@@ -3,7 +3,10 @@
 // Beast's heavy headers stay in one translation unit. One io_context runs on a pool of
 // threads; each connection has its own strand. Requests are read header first, so the body
 // limit depends on the route and an oversized body is refused before it is read; every read
-// has a deadline, so slow or stalled clients cost a socket, never a thread.
+// has a deadline, so slow or stalled clients cost a socket, never a thread. Connections are
+// limited per client and in total; the bytes of responses that clients have not taken yet
+// have a budget, and past it no new request is read or run until they drain (back-pressure
+// on guest output instead of unbounded memory).
 
 #include <atomic>
 #include <chrono>
@@ -27,7 +30,7 @@ struct Header {
 
 struct Request {
   std::string method;  // "GET", "PUT", ...
-  std::string target;  // as sent: path and query
+  std::string target;  // origin-form: path and query (an absolute-form target is reduced to it)
   std::string path;    // decoded path, without the query
   std::string query;   // raw query string, without '?'
   std::vector<Header> headers;
@@ -53,10 +56,24 @@ struct ServerOptions {
   uint16_t port = 8080;  // 0: pick a free port
   unsigned threads = 2;
   size_t maxHeaderBytes = 16 * 1024;
+  // Open connections in total; at the limit a newcomer takes the place of the connection
+  // that has waited longest for its next request, and is refused only when there is none.
   size_t maxConnections = 10000;
-  std::chrono::milliseconds readTimeout{10000};   // to receive a whole request once begun
-  std::chrono::milliseconds idleTimeout{60000};   // keep-alive connection without a request
+  // Open connections per client: one IPv4 address, or one IPv6 /64 prefix.
+  size_t maxConnectionsPerClient = 128;
+  // A new connection's first request, and any request once it has begun, must arrive
+  // whole within the read timeout.
+  std::chrono::milliseconds readTimeout{10000};
+  std::chrono::milliseconds idleTimeout{60000};   // keep-alive connection between requests
+  // Writing a response fails when the client acknowledges no byte of it during a whole
+  // timeout (inactivity, not the transfer: a slow but steady reader receives it all).
   std::chrono::milliseconds writeTimeout{30000};
+  // Budget of response bytes not yet taken by clients' sockets, in total and per client.
+  // While a budget is spent, connections of the clients it covers neither begin reading a
+  // request nor run one that has arrived; they resume as the bytes drain. Requests admitted
+  // before it was spent add their responses regardless (docs/design/serving.md).
+  size_t maxUnsentResponseBytes = size_t{64} << 20;
+  size_t maxUnsentResponseBytesPerClient = size_t{16} << 20;
   std::string serverHeader = "tern";
 };
 
@@ -81,11 +98,15 @@ class Server {
 
   struct Stats {
     uint64_t connectionsAccepted = 0;
-    uint64_t connectionsRefused = 0;  // over maxConnections
+    uint64_t connectionsRefused = 0;           // at maxConnections, none idle to close
+    uint64_t connectionsRefusedPerClient = 0;  // the client at maxConnectionsPerClient
+    uint64_t idleConnectionsClosed = 0;        // closed to make room for a newcomer
     uint64_t requests = 0;
     uint64_t badRequests = 0;         // malformed, oversized or timed out
     uint64_t openConnections = 0;
     uint64_t inFlight = 0;
+    uint64_t unsentResponseBytes = 0;  // serialised responses not yet taken by the sockets
+    uint64_t connectionsWaiting = 0;   // waiting for unsent response bytes to drain
   };
   Stats stats() const;
 
@@ -94,6 +115,11 @@ class Server {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// The origin-form (path and query) of a request target. An absolute-form target
+// ("http://host/fn/x?y", RFC 9112 §3.2.2) is reduced to it, its authority ignored as the RFC
+// asks (the Host header is not used for routing either); other forms are kept as sent.
+std::string originForm(std::string_view target);
 
 // Percent-decodes a path or query component; nullopt on malformed escapes.
 std::optional<std::string> percentDecode(std::string_view s, bool plusIsSpace = false);

@@ -271,6 +271,25 @@ std::string Node::Impl::engineMetrics() const {
        double(ps.residentBytes));
   line("tern_process_virtual_memory_bytes", "gauge", "Virtual memory of the node process",
        double(ps.virtualBytes));
+  if (server) {
+    auto h = server->stats();
+    line("tern_http_connections_open", "gauge", "Open HTTP connections", double(h.openConnections));
+    out += fmt::format(
+        "# HELP tern_http_connections_refused_total HTTP connections refused at a limit\n"
+        "# TYPE tern_http_connections_refused_total counter\n"
+        "tern_http_connections_refused_total{{limit=\"node\"}} {}\n"
+        "tern_http_connections_refused_total{{limit=\"client\"}} {}\n",
+        h.connectionsRefused, h.connectionsRefusedPerClient);
+    line("tern_http_idle_connections_closed_total", "counter",
+         "Idle keep-alive connections closed to make room for new ones",
+         double(h.idleConnectionsClosed));
+    line("tern_http_bad_requests_total", "counter", "Malformed, oversized or timed-out requests",
+         double(h.badRequests));
+    line("tern_http_response_bytes_unsent", "gauge",
+         "Bytes of responses not yet taken by clients' sockets", double(h.unsentResponseBytes));
+    line("tern_http_connections_waiting", "gauge",
+         "Connections waiting for unsent response bytes to drain", double(h.connectionsWaiting));
+  }
   out += exec::renderScheduleMetrics(*executor, *table);
   return out;
 }
@@ -368,8 +387,12 @@ Result<void> Node::start() {
   so.threads = cfg.workers;
   so.maxHeaderBytes = cfg.maxHeaderBytes;
   so.maxConnections = cfg.maxConnections;
+  so.maxConnectionsPerClient = cfg.maxConnectionsPerClient;
   so.readTimeout = cfg.readTimeout;
   so.idleTimeout = cfg.idleTimeout;
+  so.writeTimeout = cfg.writeTimeout;
+  so.maxUnsentResponseBytes = cfg.maxUnsentResponseBytes;
+  so.maxUnsentResponseBytesPerClient = cfg.maxUnsentResponseBytesPerClient;
   n.server = std::make_unique<http::Server>(
       so,
       [this](std::string_view m, std::string_view t) { return impl_->gateway->bodyLimit(m, t); },

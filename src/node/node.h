@@ -35,9 +35,14 @@ struct NodeConfig {
   size_t maxInvokeBodyBytes = 6u << 20;
   size_t maxModuleBytes = 64u << 20;
   size_t maxHeaderBytes = 16u << 10;
+  // HTTP connection limits (http::ServerOptions, docs/security-model.md).
   size_t maxConnections = 10000;
+  size_t maxConnectionsPerClient = 128;
   std::chrono::milliseconds readTimeout{10000};
   std::chrono::milliseconds idleTimeout{60000};
+  std::chrono::milliseconds writeTimeout{30000};  // without progress
+  size_t maxUnsentResponseBytes = size_t{64} << 20;
+  size_t maxUnsentResponseBytesPerClient = size_t{16} << 20;
   std::chrono::milliseconds drainTimeout{30000};
   // Durable async invocations, <data>/queue.db (docs/design/async.md).
   struct Async {

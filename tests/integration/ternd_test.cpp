@@ -288,6 +288,27 @@ TEST_F(TerndTest, ConcurrentDeploysOfOneNameGetDistinctVersions) {
   EXPECT_NE(info.body.find("\"active_version\":4"), std::string::npos) << info.body;
 }
 
+TEST_F(TerndTest, ConnectionsBeyondAClientsLimitAreRefusedAndCounted) {
+  test::TerndProcess node(data(), {"--max-connections-per-client", "2"});
+  int held[2] = {test::connectTo(node.port()), test::connectTo(node.port())};
+  ASSERT_GE(held[0], 0);
+  ASSERT_GE(held[1], 0);
+  // The third is accepted after them and closed before anything is read.
+  auto refused = test::sendRaw(node.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(refused.status, 0) << refused.raw;
+  for (int fd : held) close(fd);
+  std::string metrics;
+  EXPECT_TRUE(test::eventually([&] {
+    auto r = request(node.port(), "GET", "/metrics");
+    metrics = r.body;
+    return r.status == 200;
+  }));
+  EXPECT_NE(metrics.find("tern_http_connections_refused_total{limit=\"client\"} 1"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("tern_http_response_bytes_unsent"), std::string::npos);
+}
+
 TEST_F(TerndTest, LogsAndMetricsShowInvocations) {
   test::TerndProcess node(data());
   ASSERT_EQ(deploy(node, "slow", guest("sleeper"), "?env=SLEEP_MS=1").status, 201);

@@ -1,0 +1,32 @@
+#pragma once
+// What the server decides about a request from its text alone: pure functions, kept apart
+// from Beast so they are tested from tables (tests/unit/http/http_server_test.cpp).
+// originForm, percentDecode and queryValues are declared in http_server.h (the gateway uses
+// the latter two).
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/http_server.h"
+
+namespace tern::http {
+
+// Why a request cannot be served, decided from its header before any of the body is read.
+struct Refusal {
+  int status;
+  const char* code;
+  std::string message;
+};
+
+// The framing rules of RFC 9112 tern enforces. Host (§3.2): exactly one in an HTTP/1.1
+// request, at most one in HTTP/1.0. Transfer-Encoding (§6, the values of every such field
+// in order): tern decodes chunked and no other coding, so a body in another coding would be
+// taken for something it is not (501), and when chunked is not the final coding the body's
+// length is unknown and the request cannot be framed at all (400).
+std::optional<Refusal> framingRefusal(unsigned version, size_t hosts,
+                                      const std::vector<std::string_view>& transferEncodings);
+
+}  // namespace tern::http
