@@ -131,15 +131,15 @@ int main(int argc, char** argv) {
   auto& cl = cfg.compileLimits;
   app.add_option("--max-module-functions", ml.functions,
                  "functions a module may declare, imported ones included (more: 422)")
-      ->check(CLI::Range(1u, 1000000u))
+      ->check(CLI::Range(1u, 4294967295u))
       ->capture_default_str();
   app.add_option("--max-function-locals", ml.localsPerFunction,
                  "locals one function of a module may declare (more: 422)")
-      ->check(CLI::Range(1u, 1000000u))
+      ->check(CLI::Range(1u, 4294967295u))
       ->capture_default_str();
   app.add_option("--max-block-nesting", ml.blockNesting,
                  "how deeply a module's blocks may nest (deeper: 422)")
-      ->check(CLI::Range(1u, 100000u))
+      ->check(CLI::Range(1u, 4294967295u))
       ->capture_default_str();
   uint64_t compileMemoryMb = cl.memoryBytes >> 20;
   unsigned compileTimeoutS = static_cast<unsigned>(cl.timeout.count());

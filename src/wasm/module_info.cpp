@@ -304,7 +304,7 @@ void readFunctionBody(Reader& r, uint64_t funcIndex, const ModuleLimits& limits)
       case 0x02: case 0x03: case 0x04: case 0x06:  // block, loop, if, try
         r.skipBlockType();
         if (++nesting > limits.blockNesting) {
-          r.fail(fmt::format("function {} nests blocks more than {} deep (the limit)", funcIndex,
+          r.fail(fmt::format("function {} nests blocks deeper than the limit of {}", funcIndex,
                              limits.blockNesting));
           return;
         }
@@ -318,7 +318,7 @@ void readFunctionBody(Reader& r, uint64_t funcIndex, const ModuleLimits& limits)
           r.u32();                 // the label
         }
         if (++nesting > limits.blockNesting) {
-          r.fail(fmt::format("function {} nests blocks more than {} deep (the limit)", funcIndex,
+          r.fail(fmt::format("function {} nests blocks deeper than the limit of {}", funcIndex,
                              limits.blockNesting));
           return;
         }

@@ -106,7 +106,7 @@ TEST(ModuleInfoTest, DeepNestingAndTooManyFunctionsAreRefusedNamingTheLimit) {
   auto nested = read(test::moduleOfFunctions(1, test::functionBody(0, 100'000)));
   ASSERT_FALSE(nested.ok());
   EXPECT_EQ(nested.error().code(), ErrorCode::kInvalidModule);
-  EXPECT_NE(nested.error().message().find("function 0 nests blocks more than 5000 deep"),
+  EXPECT_NE(nested.error().message().find("function 0 nests blocks deeper than the limit of 5000"),
             std::string::npos)
       << nested.error().message();
 
@@ -191,7 +191,7 @@ TEST(ModuleInfoTest, CodeOfEveryInstructionKindIsFollowed) {
   EXPECT_TRUE(r.ok()) << r.error().message();
   auto shallow = readModuleInfo(bytes, ModuleLimits{10, 10, 1});
   ASSERT_FALSE(shallow.ok());
-  EXPECT_NE(shallow.error().message().find("nests blocks more than 1 deep"), std::string::npos)
+  EXPECT_NE(shallow.error().message().find("nests blocks deeper than the limit of 1"), std::string::npos)
       << shallow.error().message();
 }
 
