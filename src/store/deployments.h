@@ -4,7 +4,8 @@
 // and only then records the new version and makes it active, so a deploy that answers
 // success is invocable and durable; a compile error, an invalid capability or a module that
 // could never start under the function's limits (its initial memory above memory_mb, a
-// table above the table limit) records nothing. Operations on one name are serialised; different names proceed in parallel.
+// table above the table limit) records nothing. Operations on one name are serialised;
+// different names proceed in parallel.
 
 #include <cstdint>
 #include <functional>

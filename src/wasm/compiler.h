@@ -22,8 +22,8 @@
 #include <string>
 
 #include "util/error.h"
-#include "wasm/module_abi.h"
 #include "wasm/compile_slots.h"
+#include "wasm/module_abi.h"
 #include "wasm/module_info.h"
 #include "wasm/runtime.h"
 
