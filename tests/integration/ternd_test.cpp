@@ -133,7 +133,7 @@ TEST_F(TerndTest, BadNamesBadModulesBadSettings) {
   EXPECT_EQ(request(node.port(), "GET", "/fn/x").status, 404);  // nothing recorded
 }
 
-// Issue 10: a 42-byte module declaring 50,000,000 locals made cc1 grow to 22 GB and the
+// Issue 10: a 55-byte module declaring 50,000,000 locals made cc1 grow to 22 GB and the
 // deploy answered 500 after 439 s; a 4 GiB initial memory and a 2^32-1 entry table deployed
 // with 201 and then failed every call. Now each is refused with a clear 4xx and nothing is
 // recorded; with the module limit raised, the compile sandbox stops the compile instead.

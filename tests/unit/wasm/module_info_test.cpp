@@ -87,8 +87,9 @@ TEST(ModuleInfoTest, ExportsOfUnknownThingsAreErrors) {
   EXPECT_EQ(r.error().message(), "export \"f\" refers to unknown function 3");
 }
 
-// Issue 10: a 42-byte module whose one function declares 50,000,000 i32 locals made the C
-// compiler grow to 22 GB. The reader refuses it, naming the limit, without any compiler.
+// Issue 10: a 55-byte module whose one function declared 50,000,000 i32 locals made the C
+// compiler grow to 22 GB. The reader refuses such a module (this one is 41 bytes), naming
+// the limit, without any compiler.
 TEST(ModuleInfoTest, AFunctionWithFiftyMillionLocalsIsRefusedNamingTheLimit) {
   auto bytes = test::moduleOfFunctions(1, test::functionBody(50'000'000));
   ASSERT_LT(bytes.size(), 64u);
