@@ -155,6 +155,38 @@ int main(int argc, char** argv) {
   app.add_option("--async-concurrency", cfg.async.concurrency,
                  "async invocations running at once (default: the worker slots)")
       ->check(CLI::Range(1u, 1024u));
+  // What a deployed module may declare, and the sandbox its compile runs in.
+  auto& ml = cfg.moduleLimits;
+  auto& cl = cfg.compileLimits;
+  app.add_option("--max-module-functions", ml.functions,
+                 "functions a module may declare, imported ones included (more: 422)")
+      ->check(CLI::Range(1u, 4294967295u))
+      ->capture_default_str();
+  app.add_option("--max-function-locals", ml.localsPerFunction,
+                 "locals one function of a module may declare (more: 422)")
+      ->check(CLI::Range(1u, 4294967295u))
+      ->capture_default_str();
+  app.add_option("--max-block-nesting", ml.blockNesting,
+                 "how deeply a module's blocks may nest (deeper: 422)")
+      ->check(CLI::Range(1u, 4294967295u))
+      ->capture_default_str();
+  uint64_t compileMemoryMb = cl.memoryBytes >> 20;
+  unsigned compileTimeoutS = static_cast<unsigned>(cl.timeout.count());
+  app.add_option("--compile-memory-mb", compileMemoryMb,
+                 "address space of each compiler process (wasm2c, cc, cc1, ...)")
+      ->check(CLI::Range(uint64_t{64}, uint64_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--compile-cpu-s", cl.cpuSeconds, "CPU time of each compiler process")
+      ->check(CLI::Range(1u, 86400u))
+      ->capture_default_str();
+  app.add_option("--compile-timeout-s", compileTimeoutS,
+                 "wall-clock time of each compiler run (wasm2c, then cc)")
+      ->check(CLI::Range(1u, 86400u))
+      ->capture_default_str();
+  app.add_option("--compile-concurrency", cl.concurrency,
+                 "compiles at once; more wait in arrival order")
+      ->check(CLI::Range(1u, 256u))
+      ->capture_default_str();
   auto& cc = cfg.cluster;
   std::string labels;
   unsigned heartbeatMs = static_cast<unsigned>(cc.heartbeat.count());
@@ -215,6 +247,8 @@ int main(int argc, char** argv) {
     return tern::errorKind(tern::ErrorCode::kInvalidArgument).exitStatus;
   }
   cfg.queueLimit = queue;
+  cl.memoryBytes = compileMemoryMb << 20;
+  cl.timeout = std::chrono::seconds(compileTimeoutS);
   cc.heartbeat = std::chrono::milliseconds(heartbeatMs);
   cc.ttl = std::chrono::milliseconds(ttlMs);
   cc.forwardTimeout = std::chrono::milliseconds(forwardTimeoutMs);

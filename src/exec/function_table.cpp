@@ -4,6 +4,12 @@
 
 namespace tern::exec {
 
+wasm::SandboxLimits sandboxLimits(const FunctionVersionConfig& config) {
+  wasm::SandboxLimits limits;
+  limits.memoryPages = config.memoryMb * 16;  // 64 KiB pages
+  return limits;
+}
+
 FunctionLog::FunctionLog(size_t maxRecords, size_t maxLines)
     : maxRecords_(maxRecords), maxLines_(maxLines) {}
 

@@ -40,6 +40,10 @@ struct FunctionVersionConfig {
   double weight = 1;
 };
 
+// The sandbox limits every invocation of a function version runs under. Deploys check a
+// module against them (wasm::checkInstantiable), so one that could never start is refused.
+wasm::SandboxLimits sandboxLimits(const FunctionVersionConfig& config);
+
 struct ActiveVersion {
   FunctionVersionConfig config;
   std::shared_ptr<const wasm::CompiledModule> module;

@@ -136,7 +136,7 @@ wasm::InvocationRequest Invoker::makeRequest(const FunctionVersionConfig& cfg,
   req.env.push_back("TERN_INVOCATION_ID=" + id);
   req.env.push_back("TERN_FUNCTION_VERSION=" + std::to_string(cfg.version));
   req.timeout = std::chrono::milliseconds(cfg.timeoutMs);
-  req.limits.memoryPages = cfg.memoryMb * 16;
+  req.limits = sandboxLimits(cfg);
   return req;
 }
 

@@ -259,6 +259,12 @@ std::string Node::Impl::engineMetrics() const {
   line("tern_compile_seconds_total", "counter", "Time spent compiling modules", c.compileSeconds);
   line("tern_compile_cache_hits_total", "counter", "Module loads served from the compile cache",
        double(c.cacheHits));
+  line("tern_compiles_running", "gauge", "Compiles running now", double(c.slots.running));
+  line("tern_compiles_waiting", "gauge", "Compiles waiting for a compile slot",
+       double(c.slots.waiting));
+  line("tern_compiles_stopped_by_limits_total", "counter",
+       "Compiles stopped by the compile sandbox's memory or CPU limit",
+       double(c.stoppedByLimits));
   line("tern_sandboxes_alive", "gauge", "Linear-memory slots in use", double(p.slotsInUse));
   line("tern_worker_slots", "gauge", "Worker slots of this node", ex.slots);
   line("tern_worker_slots_busy", "gauge", "Worker slots running an invocation", ex.running);
@@ -320,6 +326,8 @@ Result<void> Node::start() {
   wasm::EngineConfig ec2;
   ec2.compiler.cacheDir = cfg.dataDir / "cache";
   ec2.compiler.maxModuleBytes = cfg.maxModuleBytes;
+  ec2.compiler.moduleLimits = cfg.moduleLimits;
+  ec2.compiler.compileLimits = cfg.compileLimits;
   n.engine = std::make_unique<wasm::Engine>(ec2);
   auto registry = store::Registry::open(cfg.dataDir);
   if (!registry.ok()) return registry.error();

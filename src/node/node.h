@@ -13,6 +13,7 @@
 
 #include "exec/slo_policy.h"
 #include "util/error.h"
+#include "wasm/compiler.h"
 
 namespace tern::node {
 
@@ -34,6 +35,10 @@ struct NodeConfig {
   std::chrono::milliseconds controlPeriod{250};  // re-planning interval, 1..1000 ms
   size_t maxInvokeBodyBytes = 6u << 20;
   size_t maxModuleBytes = 64u << 20;
+  // What a deployed module may declare, and the sandbox its compile runs in
+  // (docs/security-model.md, "Compiling untrusted modules").
+  wasm::ModuleLimits moduleLimits;
+  wasm::CompileLimits compileLimits;
   size_t maxHeaderBytes = 16u << 10;
   // HTTP connection limits (http::ServerOptions, docs/security-model.md).
   size_t maxConnections = 10000;

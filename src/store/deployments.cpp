@@ -78,12 +78,19 @@ std::mutex& Deployments::lockFor(const std::string& name) {
   return *m;
 }
 
+Result<std::shared_ptr<const wasm::CompiledModule>> Deployments::load(
+    std::span<const uint8_t> module, const exec::FunctionVersionConfig& config) {
+  wasm::CompileOptions options;
+  options.instanceLimits = exec::sandboxLimits(config);
+  return engine_.load(module, options);
+}
+
 Result<void> Deployments::activate(const FunctionVersion& v) {
   auto caps = exec::parseCapabilities(v.settings.allow);
   if (!caps.ok()) return caps.error();
   auto bytes = registry_.readModule(v.moduleHash);
   if (!bytes.ok()) return bytes.error();
-  auto module = engine_.load(*bytes);
+  auto module = load(*bytes, toConfig(v));
   if (!module.ok()) return module.error();
   auto active = std::make_shared<exec::ActiveVersion>();
   active->config = toConfig(v);
@@ -111,8 +118,12 @@ Result<FunctionVersion> Deployments::deploy(const std::string& name,
   if (auto ok = checkObjectiveSettings(settings); !ok.ok()) return ok.error();
   if (auto ok = checkPlacement(settings.placement); !ok.ok()) return ok.error();
   std::lock_guard lock(lockFor(name));
-  // Compile first: a module that cannot run is not recorded at all.
-  auto compiled = engine_.load(module);
+  // Compile first: a module that cannot run is not recorded at all, nor one that could
+  // never start under the function's limits.
+  FunctionVersion draft;
+  draft.name = name;
+  draft.settings = settings;
+  auto compiled = load(module, toConfig(draft));
   if (!compiled.ok()) return compiled.error();
   if (!(*compiled)->findExport("_start")) {
     return Error(ErrorCode::kInvalidModule,
@@ -163,7 +174,7 @@ Result<void> Deployments::adopt(const FunctionVersion& v) {
   std::lock_guard lock(lockFor(v.name));
   auto bytes = registry_.readModule(v.moduleHash);
   if (!bytes.ok()) return bytes.error();
-  auto module = engine_.load(*bytes);
+  auto module = load(*bytes, toConfig(v));
   if (!module.ok()) return module.error();
   if (auto ok = registry_.adoptVersion(v); !ok.ok()) return ok.error();
   auto active = std::make_shared<exec::ActiveVersion>();

@@ -2,8 +2,10 @@
 // Deploying, rolling back and removing functions: the registry (durable truth) kept in step
 // with the function table (what the node serves). A deploy stores the module, compiles it,
 // and only then records the new version and makes it active, so a deploy that answers
-// success is invocable and durable; a compile error or an invalid capability records
-// nothing. Operations on one name are serialised; different names proceed in parallel.
+// success is invocable and durable; a compile error, an invalid capability or a module that
+// could never start under the function's limits (its initial memory above memory_mb, a
+// table above the table limit) records nothing. Operations on one name are serialised;
+// different names proceed in parallel.
 
 #include <cstdint>
 #include <functional>
@@ -61,6 +63,10 @@ class Deployments {
 
  private:
   Result<void> activate(const FunctionVersion& v);
+  // Compiles (or finds compiled) a module for a version with this configuration, refusing
+  // one that could not start under the version's sandbox limits.
+  Result<std::shared_ptr<const wasm::CompiledModule>> load(
+      std::span<const uint8_t> module, const exec::FunctionVersionConfig& config);
   std::mutex& lockFor(const std::string& name);
 
   Registry& registry_;

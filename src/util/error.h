@@ -14,7 +14,7 @@ namespace tern {
 enum class ErrorCode : uint8_t {
   kInvalidArgument,  // a caller passed a bad option or value
   kInvalidModule,    // the wasm binary is malformed, invalid or imports something unknown
-  kModuleTooLarge,   // the wasm binary exceeds the configured size limit
+  kModuleTooLarge,   // the wasm binary exceeds the size limit, or its compile the compile limits
   kCompileFailed,    // wasm2c or the C compiler failed on a valid module
   kTrap,             // the guest trapped (out-of-bounds, unreachable, ...)
   kTimeout,          // the invocation ran past its deadline and was preempted

@@ -1,9 +1,11 @@
 #pragma once
-// Running a helper program (wasm2c, the C compiler) with its output captured and a time
-// limit. Untrusted input is handed to such programs rather than parsed in-process, so a
-// crash there is an error here, not a crash of tern.
+// Running a helper program (wasm2c, the C compiler) with its output captured, a time limit
+// and, optionally, memory and CPU limits. Untrusted input is handed to such programs rather
+// than parsed in-process, so a crash there is an error here, not a crash of tern, and the
+// limits keep one input from taking the machine's memory or CPU.
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -11,10 +13,25 @@
 
 namespace tern {
 
+// Resource limits set with setrlimit in the child between fork and exec, so they hold from
+// its first instruction and are inherited by every process it starts (the C compiler driver
+// starts cc1, as and ld): each of those processes gets the same limits of its own. 0: no
+// limit.
+struct SubprocessLimits {
+  // RLIMIT_AS: allocations that would take the process's address space past this fail
+  // (malloc returns null, mmap and brk fail), so the program reports that it ran out of
+  // memory instead of growing without bound.
+  uint64_t addressSpaceBytes = 0;
+  // RLIMIT_CPU: SIGXCPU when a process has used this much CPU time, SIGKILL a second later.
+  uint64_t cpuSeconds = 0;
+};
+
 struct SubprocessOptions {
+  // Wall-clock limit. At the deadline the child's whole process group is killed.
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};
   size_t maxOutputBytes = 1 << 20;  // stdout+stderr kept, the rest is dropped
   std::string workingDirectory;    // empty: inherit
+  SubprocessLimits limits{};
 };
 
 struct SubprocessResult {
@@ -22,10 +39,15 @@ struct SubprocessResult {
   int termSignal = 0;     // the signal that ended it, if any
   bool timedOut = false;
   std::string output;     // stdout and stderr, interleaved
+  // CPU time (user + system) of the child and of the descendants it waited for.
+  double cpuSeconds = 0;
 };
 
-// Runs argv[0] (looked up in PATH) with the given arguments. An error only when the program
-// could not be started at all; a non-zero exit is reported in the result.
+// Runs argv[0] (looked up in PATH when it has no '/') with the given arguments, in a
+// process group of its own, with stdin from /dev/null, default signal dispositions, an
+// empty signal mask and no core dumps (a helper program's memory holds untrusted input).
+// An error only when the program could not be started at all; a non-zero exit is reported
+// in the result.
 Result<SubprocessResult> runSubprocess(const std::vector<std::string>& argv,
                                        const SubprocessOptions& options = {});
 

@@ -9,7 +9,9 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <csignal>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -260,11 +262,14 @@ const tern_export_t* CompiledModule::findExport(std::string_view name) const {
   return nullptr;
 }
 
-Compiler::Compiler(CompilerConfig config) : config_(std::move(config)) {}
+Compiler::Compiler(CompilerConfig config)
+    : config_(std::move(config)), slots_(config_.compileLimits.concurrency) {}
 
 CompileStats Compiler::stats() const {
   std::lock_guard lock(mu_);
-  return stats_;
+  CompileStats s = stats_;
+  s.slots = slots_.stats();
+  return s;
 }
 
 namespace {
@@ -360,6 +365,35 @@ std::string firstLines(std::string text, const fs::path& dir, size_t maxLines) {
   return out;
 }
 
+// The error for a failed tool run that the compile sandbox stopped, or nullopt when its
+// limits did not: a process ended by the CPU limit (SIGXCPU, the driver's report of it, or
+// the CPU time of the tool and the processes it waited for reaching the limit), or one that
+// reported running out of memory, which under the address-space limit is that limit.
+std::optional<Error> sandboxError(const std::string& tool, const SubprocessResult& r,
+                                  const CompileLimits& limits, const fs::path& dir) {
+  auto tooLarge = [&](const std::string& why) {
+    return Error(ErrorCode::kModuleTooLarge,
+                 fmt::format("the module is too large or complex to compile within this node's "
+                             "limits: {} {} ({})",
+                             tool, why, firstLines(r.output, dir, 2)));
+  };
+  if (r.termSignal == SIGXCPU || r.output.find("CPU time limit exceeded") != std::string::npos ||
+      (limits.cpuSeconds != 0 && r.cpuSeconds >= static_cast<double>(limits.cpuSeconds))) {
+    return tooLarge(fmt::format("reached the limit of {} s of CPU time per compiler process",
+                                limits.cpuSeconds));
+  }
+  static constexpr std::string_view kOutOfMemory[] = {
+      "bad_alloc", "memory exhausted", "out of memory", "Cannot allocate memory"};
+  for (auto marker : kOutOfMemory) {
+    if (r.output.find(marker) != std::string::npos) {
+      return tooLarge(fmt::format("ran out of the {} MiB of address space each compiler process "
+                                  "may use",
+                                  limits.memoryBytes >> 20));
+    }
+  }
+  return std::nullopt;
+}
+
 bool writeFile(const fs::path& p, const void* data, size_t size) {
   std::ofstream f(p, std::ios::binary);
   f.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
@@ -406,6 +440,25 @@ Result<fs::path> Compiler::buildObject(std::span<const uint8_t> wasm, const Modu
     return object;
   }
 
+  // The compile sandbox: a slot (waiting in arrival order), then each tool under the limits.
+  auto slot = slots_.acquire();
+  const CompileLimits& limits = config_.compileLimits;
+  const SubprocessOptions sandbox{std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      limits.timeout),
+                                  1 << 20, "", SubprocessLimits{limits.memoryBytes,
+                                                                limits.cpuSeconds}};
+  auto stopped = [this](Error e) {
+    std::lock_guard g(mu_);
+    ++stats_.stoppedByLimits;
+    return e;
+  };
+  auto timedOut = [&limits](const char* tool) {
+    return Error(ErrorCode::kCompileFailed,
+                 fmt::format("{} did not finish within {} s (wall clock); the node may be "
+                             "overloaded",
+                             tool, limits.timeout.count()));
+  };
+
   auto started = std::chrono::steady_clock::now();
   std::random_device rd;
   fs::path work = config_.cacheDir / "tmp" / fmt::format("{}-{}-{:x}", key.substr(0, 16),
@@ -427,16 +480,19 @@ Result<fs::path> Compiler::buildObject(std::span<const uint8_t> wasm, const Modu
   }
 
   auto w2c = runSubprocess({config_.wasm2c, "-n", moduleName,
-                            (work / "module.wasm").string(), "-o", (work / "module.c").string()});
+                            (work / "module.wasm").string(), "-o", (work / "module.c").string()},
+                           sandbox);
   if (!w2c.ok()) return Error(ErrorCode::kCompileFailed, w2c.error().message());
-  if (w2c->timedOut || w2c->termSignal) {
+  if (w2c->timedOut) return timedOut("wasm2c");
+  if (w2c->termSignal || w2c->exitStatus != 0) {
+    if (auto e = sandboxError("wasm2c", *w2c, limits, work)) return stopped(*e);
+  }
+  if (w2c->termSignal) {
     return Error(ErrorCode::kCompileFailed,
-                 w2c->timedOut
-                     ? "wasm2c timed out"
-                     : fmt::format("wasm2c crashed (signal {}) translating this module; wasm2c "
-                                   "1.0.32 cannot translate some valid modules, notably any "
-                                   "that use SIMD, which tern does not support",
-                                   w2c->termSignal));
+                 fmt::format("wasm2c crashed (signal {}) translating this module; wasm2c "
+                             "1.0.32 cannot translate some valid modules, notably any "
+                             "that use SIMD, which tern does not support",
+                             w2c->termSignal));
   }
   if (w2c->exitStatus != 0) {
     // wasm2c validates the module first; its message names the offset and the problem.
@@ -451,12 +507,14 @@ Result<fs::path> Compiler::buildObject(std::span<const uint8_t> wasm, const Modu
   auto cc = runSubprocess({config_.cc, optFlag(options.opt), "-shared", "-fPIC",
                            "-fvisibility=hidden", "-ffp-contract=off", "-fno-strict-aliasing",
                            "-DNDEBUG", "-w", "-I", work.string(), "-o", tmpObject.string(),
-                           (work / "glue.c").string()});
+                           (work / "glue.c").string()},
+                          sandbox);
   if (!cc.ok()) return Error(ErrorCode::kCompileFailed, cc.error().message());
-  if (cc->timedOut || cc->termSignal || cc->exitStatus != 0) {
+  if (cc->timedOut) return timedOut("the C compiler");
+  if (cc->termSignal || cc->exitStatus != 0) {
+    if (auto e = sandboxError("the C compiler", *cc, limits, work)) return stopped(*e);
     return Error(ErrorCode::kCompileFailed,
-                 cc->timedOut ? "C compiler timed out"
-                              : fmt::format("C compiler failed: {}", firstLines(cc->output, work, 4)));
+                 fmt::format("C compiler failed: {}", firstLines(cc->output, work, 4)));
   }
   // Publish atomically: readers see either no object or a complete one.
   fs::rename(tmpObject, object, ec);
@@ -501,10 +559,13 @@ Result<std::shared_ptr<const CompiledModule>> Compiler::load(std::span<const uin
                  fmt::format("{} bytes, the limit is {} bytes", wasm.size(),
                              config_.maxModuleBytes));
   }
-  auto info = readModuleInfo(wasm);
+  auto info = readModuleInfo(wasm, config_.moduleLimits);
   if (!info.ok()) return info.error();
   if (options.imports == ImportPolicy::kHostOnly) {
     if (auto ok = checkHostImports(*info); !ok.ok()) return ok.error();
+  }
+  if (options.instanceLimits) {
+    if (auto ok = checkInstantiable(*info, *options.instanceLimits); !ok.ok()) return ok.error();
   }
   std::string hash = sha256Hex(wasm);
   std::string key = sha256Hex(fmt::format("{}|{}|{}|{}|abi{}", hash, toolchainId(),

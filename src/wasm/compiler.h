@@ -4,19 +4,28 @@
 // disk under a key of module hash + toolchain identity + flags + runtime ABI version, so
 // they are reused across processes; concurrent requests for the same key, in this process
 // or another, compile once (an in-process table of pending compiles plus an flock on disk).
+//
+// Modules are untrusted, so compiling one is bounded twice: the reader refuses modules
+// beyond ModuleLimits before any compiler starts, and wasm2c and the C compiler run in a
+// sandbox of CompileLimits (address space, CPU time, wall time, compiles at once). See
+// docs/security-model.md, "Compiling untrusted modules".
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <future>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 
 #include "util/error.h"
+#include "wasm/compile_slots.h"
 #include "wasm/module_abi.h"
 #include "wasm/module_info.h"
+#include "wasm/runtime.h"
 
 namespace tern::wasm {
 
@@ -29,6 +38,19 @@ enum class ImportPolicy : uint8_t { kHostOnly, kLinkForeign };
 struct CompileOptions {
   OptLevel opt = OptLevel::kO2;
   ImportPolicy imports = ImportPolicy::kHostOnly;
+  // When set, a module that no instance could start under these limits (its initial linear
+  // memory or a table is larger than they allow) is refused before it is compiled.
+  std::optional<SandboxLimits> instanceLimits{};
+};
+
+// The sandbox wasm2c and the C compiler run in. The memory and CPU limits apply to each
+// process of a compile on its own (wasm2c, the cc driver, and cc1, as and ld that it
+// starts), as rlimits set before the process starts.
+struct CompileLimits {
+  uint64_t memoryBytes = 2ull << 30;  // address space of each compiler process
+  uint32_t cpuSeconds = 240;          // CPU time of each compiler process
+  std::chrono::seconds timeout{300};  // wall-clock time of each tool run (wasm2c, then cc)
+  unsigned concurrency = 1;           // compiles at once; more wait in arrival order
 };
 
 struct CompilerConfig {
@@ -36,6 +58,8 @@ struct CompilerConfig {
   std::string cc = "cc";
   std::string wasm2c = "wasm2c";
   size_t maxModuleBytes = 64u << 20;
+  ModuleLimits moduleLimits;    // what a module may declare, checked before compiling
+  CompileLimits compileLimits;  // the sandbox of every compile
 };
 
 // A module's compiled code, loaded into this process.
@@ -66,14 +90,18 @@ struct CompileStats {
   uint64_t compiles = 0;    // objects built by this process
   uint64_t cacheHits = 0;   // objects found on disk or in memory
   double compileSeconds = 0;
+  uint64_t stoppedByLimits = 0;  // compiles the sandbox stopped (memory or CPU limit)
+  CompileSlots::Stats slots;     // compiles running and waiting
 };
 
 class Compiler {
  public:
   explicit Compiler(CompilerConfig config);
 
-  // Checks, compiles (or finds in the cache) and loads a module. Errors: kModuleTooLarge,
-  // kInvalidModule (with wasm2c's message for invalid code), kCompileFailed, kIo.
+  // Checks, compiles (or finds in the cache) and loads a module. Errors: kModuleTooLarge
+  // (the file is larger than maxModuleBytes, or the compile sandbox stopped the compile),
+  // kInvalidModule (beyond the module limits, cannot be instantiated under
+  // options.instanceLimits, or wasm2c's message for invalid code), kCompileFailed, kIo.
   Result<std::shared_ptr<const CompiledModule>> load(std::span<const uint8_t> wasm,
                                                      const CompileOptions& options = {});
 
@@ -96,6 +124,7 @@ class Compiler {
   std::map<std::string, std::shared_future<Result<std::filesystem::path>>> pending_;
   std::map<std::string, std::weak_ptr<const CompiledModule>> loaded_;
   CompileStats stats_;
+  CompileSlots slots_;
 };
 
 // wasm2c's name mangling for module, import and export names.

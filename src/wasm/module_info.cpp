@@ -77,6 +77,10 @@ class Reader {
   void fail(const std::string& what) {
     if (error_.empty()) error_ = fmt::format("{} at offset 0x{:x}", what, offset());
   }
+  // Takes the error of a reader of a part of this one's bytes (it names its own offset).
+  void failWith(const Reader& inner) {
+    if (error_.empty()) error_ = inner.error_;
+  }
 
   uint8_t u8() {
     if (pos_ >= bytes_.size()) {
@@ -180,6 +184,16 @@ class Reader {
     return l;
   }
 
+  // Skips a block type: the empty type, a value type or a type index, all signed LEB128.
+  void skipBlockType() { skipSleb(33); }
+
+  // Skips a memory access's alignment, memory index (multi-memory) and offset.
+  void skipMemArg() {
+    uint32_t align = u32();
+    if (align & 0x40) u32();
+    leb(64);
+  }
+
   // Skips a constant expression (global initialisers) up to and including its `end`.
   void skipConstExpr() {
     for (;;) {
@@ -217,6 +231,171 @@ class Reader {
   std::string error_;
 };
 
+// Skips the immediates of an instruction with a 0xfc prefix (saturating truncation, bulk
+// memory and table instructions); false for an unknown one.
+bool skipMiscImmediates(Reader& r, uint32_t op) {
+  switch (op) {
+    case 0: case 1: case 2: case 3: case 4: case 5: case 6: case 7:  // *.trunc_sat_*
+      return true;
+    case 9: case 11: case 13: case 15: case 16: case 17:  // data.drop, memory.fill, elem.drop,
+      r.u32();                                            // table.grow/size/fill
+      return true;
+    case 8: case 10: case 12: case 14:  // memory.init, memory.copy, table.init, table.copy
+      r.u32();
+      r.u32();
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Skips the immediates of an instruction with a 0xfd prefix (SIMD); false for an unknown one.
+bool skipSimdImmediates(Reader& r, uint32_t op) {
+  if (op <= 11 || op == 92 || op == 93) {  // loads and stores
+    r.skipMemArg();
+  } else if (op == 12 || op == 13) {  // v128.const, i8x16.shuffle
+    r.skip(16);
+  } else if (op >= 21 && op <= 34) {  // extract_lane, replace_lane
+    r.u8();
+  } else if (op >= 84 && op <= 91) {  // load_lane, store_lane
+    r.skipMemArg();
+    r.u8();
+  } else if (op > 0x113) {  // past relaxed SIMD
+    return false;
+  }
+  return true;
+}
+
+// Skips the immediates of an instruction with a 0xfe prefix (atomics); false for an unknown
+// one.
+bool skipAtomicImmediates(Reader& r, uint32_t op) {
+  if (op == 3) {  // atomic.fence
+    r.u8();
+  } else if (op <= 2 || (op >= 0x10 && op <= 0x4e)) {
+    r.skipMemArg();
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// Reads the body of function `funcIndex`: its local declarations, counted against the
+// limit, and its instructions, as far as needed to follow how deeply blocks nest. The
+// immediates of every instruction are skipped by their encoding; an opcode outside the
+// instruction set is an error, as it is for wasm2c.
+void readFunctionBody(Reader& r, uint64_t funcIndex, const ModuleLimits& limits) {
+  uint32_t groups = r.u32();
+  uint64_t locals = 0;
+  for (uint32_t i = 0; i < groups && r.ok(); ++i) {
+    locals += r.u32();
+    r.valType();
+  }
+  if (!r.ok()) return;
+  if (locals > limits.localsPerFunction) {
+    r.fail(fmt::format("function {} declares {} locals (the limit is {} per function)",
+                       funcIndex, locals, limits.localsPerFunction));
+    return;
+  }
+  uint64_t nesting = 0;  // blocks open inside the function's own block
+  while (r.ok()) {
+    uint8_t op = r.u8();
+    if (!r.ok()) return;
+    switch (op) {
+      case 0x02: case 0x03: case 0x04: case 0x06:  // block, loop, if, try
+        r.skipBlockType();
+        if (++nesting > limits.blockNesting) {
+          r.fail(fmt::format("function {} nests blocks deeper than the limit of {}", funcIndex,
+                             limits.blockNesting));
+          return;
+        }
+        break;
+      case 0x1f: {  // try_table: block type, then catch clauses
+        r.skipBlockType();
+        uint32_t clauses = r.u32();
+        for (uint32_t i = 0; i < clauses && r.ok(); ++i) {
+          uint8_t kind = r.u8();
+          if (kind <= 1) r.u32();  // catch and catch_ref name a tag
+          r.u32();                 // the label
+        }
+        if (++nesting > limits.blockNesting) {
+          r.fail(fmt::format("function {} nests blocks deeper than the limit of {}", funcIndex,
+                             limits.blockNesting));
+          return;
+        }
+        break;
+      }
+      case 0x0b:  // end
+      case 0x18:  // delegate: ends a try
+        if (op == 0x18) r.u32();
+        if (nesting == 0) {
+          if (op == 0x18) {
+            r.fail(fmt::format("function {} has delegate outside a try", funcIndex));
+          } else if (!r.atEnd()) {
+            r.fail(fmt::format("function {} has code after its final end", funcIndex));
+          }
+          return;
+        }
+        --nesting;
+        break;
+      case 0x00: case 0x01: case 0x05: case 0x0a: case 0x0f: case 0x19: case 0x1a: case 0x1b:
+      case 0xd1: case 0xd3: case 0xd4:
+        break;  // no immediates
+      case 0x07: case 0x08: case 0x09: case 0x0c: case 0x0d: case 0x10: case 0x12: case 0x14:
+      case 0x15: case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26:
+      case 0x3f: case 0x40: case 0xd2: case 0xd5: case 0xd6:
+        r.u32();  // one index or label
+        break;
+      case 0x11: case 0x13:  // call_indirect, return_call_indirect: type and table
+        r.u32();
+        r.u32();
+        break;
+      case 0x0e: {  // br_table: the labels, then the default
+        uint32_t n = r.u32();
+        for (uint64_t i = 0; i <= n && r.ok(); ++i) r.u32();
+        break;
+      }
+      case 0x1c: {  // select with types
+        uint32_t n = r.u32();
+        for (uint32_t i = 0; i < n && r.ok(); ++i) r.valType();
+        break;
+      }
+      case 0x41: r.skipSleb(32); break;  // i32.const
+      case 0x42: r.skipSleb(64); break;  // i64.const
+      case 0x43: r.skip(4); break;       // f32.const
+      case 0x44: r.skip(8); break;       // f64.const
+      case 0xd0: r.skipSleb(33); break;  // ref.null: heap type
+      case 0xfc:
+        if (uint32_t sub = r.u32(); r.ok() && !skipMiscImmediates(r, sub)) {
+          r.fail(fmt::format("function {} uses unknown opcode 0xfc {}", funcIndex, sub));
+        }
+        break;
+      case 0xfd:
+        if (uint32_t sub = r.u32(); r.ok() && !skipSimdImmediates(r, sub)) {
+          r.fail(fmt::format("function {} uses unknown opcode 0xfd {}", funcIndex, sub));
+        }
+        break;
+      case 0xfe:
+        if (uint32_t sub = r.u32(); r.ok() && !skipAtomicImmediates(r, sub)) {
+          r.fail(fmt::format("function {} uses unknown opcode 0xfe {}", funcIndex, sub));
+        }
+        break;
+      default:
+        if (op >= 0x28 && op <= 0x3e) {  // loads and stores
+          r.skipMemArg();
+        } else if (op < 0x45 || op > 0xc4) {  // 0x45-0xc4: numeric, no immediates
+          r.fail(fmt::format("function {} uses unknown opcode 0x{:02x}", funcIndex, op));
+        }
+        break;
+    }
+  }
+}
+
+size_t importedFunctions(const ModuleInfo& info) {
+  size_t n = 0;
+  for (const auto& im : info.imports) n += im.kind == ExternKind::kFunc;
+  return n;
+}
+
 const char* sectionName(uint8_t id) {
   static const char* kNames[] = {"custom", "type",   "import", "function", "table",
                                  "memory", "global", "export", "start",    "element",
@@ -225,7 +404,12 @@ const char* sectionName(uint8_t id) {
 }
 
 // Reads one known section's contents into `info`.
-void readSection(uint8_t id, Reader& r, ModuleInfo& info) {
+void readSection(uint8_t id, Reader& r, ModuleInfo& info, const ModuleLimits& limits) {
+  auto tooManyFunctions = [&](uint64_t n) {
+    if (n <= limits.functions) return false;
+    r.fail(fmt::format("the module declares {} functions (the limit is {})", n, limits.functions));
+    return true;
+  };
   switch (id) {
     case 1: {  // type
       uint32_t n = r.u32();
@@ -282,10 +466,12 @@ void readSection(uint8_t id, Reader& r, ModuleInfo& info) {
         }
         info.imports.push_back(std::move(im));
       }
+      tooManyFunctions(info.functionTypes.size());
       break;
     }
     case 3: {  // function
       uint32_t n = r.u32();
+      if (!r.ok() || tooManyFunctions(uint64_t{n} + info.functionTypes.size())) return;
       for (uint32_t i = 0; i < n && r.ok(); ++i) {
         uint32_t t = r.u32();
         if (r.ok() && t >= info.types.size()) {
@@ -340,6 +526,23 @@ void readSection(uint8_t id, Reader& r, ModuleInfo& info) {
     case 8:  // start
       info.start = r.u32();
       break;
+    case 10: {  // code
+      uint32_t n = r.u32();
+      const size_t imported = importedFunctions(info);
+      for (uint32_t i = 0; i < n && r.ok(); ++i) {
+        uint32_t size = r.u32();
+        size_t bodyOffset = r.offset();
+        auto body = r.take(size);
+        if (!r.ok()) return;
+        Reader b(body, bodyOffset);
+        readFunctionBody(b, imported + i, limits);
+        if (!b.ok()) {
+          r.failWith(b);
+          return;
+        }
+      }
+      break;
+    }
     default:
       break;
   }
@@ -347,7 +550,7 @@ void readSection(uint8_t id, Reader& r, ModuleInfo& info) {
 
 }  // namespace
 
-Result<ModuleInfo> readModuleInfo(std::span<const uint8_t> bytes) {
+Result<ModuleInfo> readModuleInfo(std::span<const uint8_t> bytes, const ModuleLimits& limits) {
   auto invalid = [](const std::string& msg) { return Error(ErrorCode::kInvalidModule, msg); };
   if (bytes.size() < 8) {
     return invalid(bytes.empty() ? "empty file" : "truncated header (file is " +
@@ -388,9 +591,9 @@ Result<ModuleInfo> readModuleInfo(std::span<const uint8_t> bytes) {
     lastId = id;
     size_t bodyOffset = outer.offset() - size;
     Reader r(body, bodyOffset);
-    readSection(id, r, info);
+    readSection(id, r, info, limits);
     if (!r.ok()) return invalid(fmt::format("{} section: {}", sectionName(id), r.error()));
-    if (!r.atEnd() && id <= 8) {
+    if (!r.atEnd() && (id <= 8 || id == 10)) {
       return invalid(fmt::format("{} section at offset 0x{:x} has {} trailing bytes",
                                  sectionName(id), sectionOffset,
                                  body.size() - (r.offset() - bodyOffset)));

@@ -1,9 +1,11 @@
 #pragma once
 // A structural reader for WebAssembly binaries: the header, types, imports, functions,
-// tables, memories, globals, exports and start sections. It is what tern needs to know
-// about a module before compiling it (import policy, memory declarations, export
-// signatures); the full validation of code bodies is wasm2c's. Every read is bounds-checked:
-// a truncated or garbage file produces an error naming the section and byte offset.
+// tables, memories, globals, exports and start sections, and of the code section the local
+// declarations and the nesting of blocks. It is what tern needs to know about a module
+// before compiling it (import policy, memory declarations, export signatures, whether the
+// module is within the limits a compile may take on); the full validation of code bodies is
+// wasm2c's. Every read is bounds-checked: a truncated or garbage file produces an error
+// naming the section and byte offset.
 
 #include <cstdint>
 #include <optional>
@@ -78,8 +80,21 @@ struct ModuleInfo {
   const Export* findExport(std::string_view name) const;
 };
 
+// Bounds on what a module may declare, checked while it is read, before any compiler
+// starts. Each bounds the time and memory that translating and compiling a module takes:
+// wasm2c turns every wasm local into a C local and every function into a C function (the C
+// compiler's memory grows with both), and it recurses once per nested block. The defaults
+// are far above what compilers emit for real programs and are documented in
+// docs/security-model.md ("Compiling untrusted modules").
+struct ModuleLimits {
+  uint32_t functions = 30000;          // functions, imported ones included
+  uint32_t localsPerFunction = 50000;  // locals a function declares, parameters not included
+  uint32_t blockNesting = 5000;        // block, loop, if and try inside one another
+};
+
 // Reads the module's structure. Errors are ErrorCode::kInvalidModule with a message such as
-// "truncated import section at offset 0x1f".
-Result<ModuleInfo> readModuleInfo(std::span<const uint8_t> bytes);
+// "truncated import section at offset 0x1f", or one naming the limit a module exceeds.
+Result<ModuleInfo> readModuleInfo(std::span<const uint8_t> bytes,
+                                  const ModuleLimits& limits = {});
 
 }  // namespace tern::wasm

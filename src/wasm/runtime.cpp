@@ -17,6 +17,8 @@
 #include <memory>
 #include <mutex>
 
+#include <fmt/format.h>
+
 #include "wasm/memory_pool.h"
 
 namespace tern::wasm {
@@ -218,6 +220,29 @@ int64_t monotonicNs() {
   timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+Result<void> checkInstantiable(const ModuleInfo& info, const SandboxLimits& limits) {
+  auto mib = [](uint64_t pages) { return static_cast<double>(pages) / 16; };  // 64 KiB pages
+  for (size_t i = 0; i < info.memories.size(); ++i) {
+    uint64_t pages = info.memories[i].initial;
+    if (pages > limits.memoryPages) {
+      return Error(ErrorCode::kInvalidModule,
+                   fmt::format("memory {} starts at {} pages ({:g} MiB), more than the memory "
+                               "limit of {:g} MiB: no instance of this module could start",
+                               i, pages, mib(pages), mib(limits.memoryPages)));
+    }
+  }
+  for (size_t i = 0; i < info.tables.size(); ++i) {
+    uint64_t elements = info.tables[i].limits.initial;
+    if (elements > limits.tableElements) {
+      return Error(ErrorCode::kInvalidModule,
+                   fmt::format("table {} starts with {} elements, more than the limit of {}: no "
+                               "instance of this module could start",
+                               i, elements, limits.tableElements));
+    }
+  }
+  return {};
 }
 
 const char* trapName(int code) {

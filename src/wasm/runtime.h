@@ -18,6 +18,9 @@
 
 #include <wasm-rt.h>
 
+#include "util/error.h"
+#include "wasm/module_info.h"
+
 namespace tern::wasm {
 
 class MemoryPool;
@@ -51,6 +54,12 @@ struct SandboxLimits {
   uint64_t stdoutBytes = 16u << 20;
   uint64_t stderrBytes = 64u << 10;
 };
+
+// Whether an instance of the module could start under `limits` at all: every linear memory
+// starts within memoryPages and every table within tableElements (wasm_rt_allocate_memory
+// and wasm_rt_allocate_*_table trap otherwise, on every instantiation). Errors:
+// kInvalidModule naming the memory or table and the limit.
+Result<void> checkInstantiable(const ModuleInfo& info, const SandboxLimits& limits);
 
 struct Sandbox;
 class HostHandler;

@@ -144,6 +144,8 @@ int runSuite(const SuiteOptions& options, std::ostream& out) {
 
   wasm::EngineConfig config;
   config.compiler.cacheDir = options.cacheDir;
+  // The script's modules compile in parallel (-j): as many compile slots as jobs.
+  config.compiler.compileLimits.concurrency = std::max(options.compileJobs, 1u);
   wasm::Engine engine(config);
   ScriptRunner runner(engine, runnerOptions);
 

@@ -12,6 +12,7 @@
 #include <regex>
 #include <thread>
 
+#include "module_bytes.h"
 #include "raw_http.h"
 #include "ternd_process.h"
 #include "test_support.h"
@@ -130,6 +131,54 @@ TEST_F(TerndTest, BadNamesBadModulesBadSettings) {
   auto unknown = deploy(node, "x", test::readText(test::examplesDir() / "hello.wasm").substr(0, 100));
   EXPECT_EQ(unknown.status, 422);
   EXPECT_EQ(request(node.port(), "GET", "/fn/x").status, 404);  // nothing recorded
+}
+
+// Issue 10: a 55-byte module declaring 50,000,000 locals made cc1 grow to 22 GB and the
+// deploy answered 500 after 439 s; a 4 GiB initial memory and a 2^32-1 entry table deployed
+// with 201 and then failed every call. Now each is refused with a clear 4xx and nothing is
+// recorded; with the module limit raised, the compile sandbox stops the compile instead.
+TEST_F(TerndTest, ModulesTooCostlyToCompileOrThatCouldNeverStartAreRefused) {
+  auto text = [](const std::vector<uint8_t>& b) { return std::string(b.begin(), b.end()); };
+  const std::string locals = text(test::moduleOfFunctions(1, test::functionBody(50'000'000)));
+  {
+    test::TerndProcess node(data());
+    auto r = deploy(node, "big", locals);
+    EXPECT_EQ(r.status, 422) << r.raw;
+    EXPECT_NE(r.body.find("invalid_module"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("declares 50000000 locals (the limit is 50000 per function)"),
+              std::string::npos)
+        << r.body;
+    auto memory = deploy(node, "big", text(test::wat(R"((module (memory 65536)
+        (func (export "_start"))))")));
+    EXPECT_EQ(memory.status, 422) << memory.raw;
+    EXPECT_NE(memory.body.find("memory 0 starts at 65536 pages (4096 MiB), more than the memory "
+                               "limit of 128 MiB"),
+              std::string::npos)
+        << memory.body;
+    auto table = deploy(node, "big", text(test::wat(R"((module (table 4294967295 funcref)
+        (func (export "_start"))))")));
+    EXPECT_EQ(table.status, 422) << table.raw;
+    EXPECT_NE(table.body.find("table 0 starts with 4294967295 elements"), std::string::npos)
+        << table.body;
+    EXPECT_EQ(request(node.port(), "GET", "/fn/big").status, 404);  // nothing recorded
+    auto metrics = request(node.port(), "GET", "/metrics").body;
+    EXPECT_NE(metrics.find("tern_compiles_total 0\n"), std::string::npos) << metrics;
+    ASSERT_EQ(deploy(node, "greet", module("hello")).status, 201);
+    EXPECT_EQ(request(node.port(), "GET", "/fn/greet").body, "Hello from tern!\n");
+  }
+  test::TerndProcess node(dir.path() / "data2",
+                          {"--max-function-locals", "100000000", "--compile-memory-mb", "256"});
+  auto r = deploy(node, "big", locals);
+  EXPECT_EQ(r.status, 413) << r.raw;
+  EXPECT_NE(r.body.find("module_too_large"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("too large or complex to compile within this node's limits: wasm2c ran "
+                        "out of the 256 MiB of address space"),
+            std::string::npos)
+      << r.body;
+  auto metrics = request(node.port(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("tern_compiles_stopped_by_limits_total 1\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("tern_compiles_running 0\n"), std::string::npos) << metrics;
 }
 
 TEST_F(TerndTest, ErrorsMapToStatuses) {

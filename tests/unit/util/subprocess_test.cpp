@@ -1,6 +1,13 @@
 #include "util/subprocess.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "test_support.h"
 
 namespace tern {
 namespace {
@@ -34,6 +41,61 @@ TEST(SubprocessTest, MissingProgramIsAnError) {
   auto r = runSubprocess({"/nonexistent/program"});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), ErrorCode::kIo);
+}
+
+constexpr const char* kHog = TERN_TEST_RESOURCE_HOG;
+
+// Issue 10: the compilers had no memory bound. With an address-space limit, an allocation
+// beyond it fails at once instead of growing toward the machine's memory.
+TEST(SubprocessTest, AddressSpaceLimitMakesLargerAllocationsFail) {
+  const std::string gib = std::to_string(1ull << 30);
+  auto free = runSubprocess({kHog, "alloc", gib});
+  ASSERT_TRUE(free.ok()) << free.error().describe();
+  EXPECT_EQ(free->exitStatus, 0) << free->output;  // the same request without the limit
+
+  SubprocessOptions o;
+  o.limits.addressSpaceBytes = 256ull << 20;
+  auto limited = runSubprocess({kHog, "alloc", gib}, o);
+  ASSERT_TRUE(limited.ok()) << limited.error().describe();
+  EXPECT_EQ(limited->exitStatus, 3) << limited->output;
+  EXPECT_NE(limited->output.find("cannot allocate"), std::string::npos) << limited->output;
+
+  // The limit holds for everything the child starts (the C compiler driver starts cc1).
+  auto grandchild = runSubprocess({"sh", "-c", std::string(kHog) + " alloc " + gib}, o);
+  ASSERT_TRUE(grandchild.ok());
+  EXPECT_EQ(grandchild->exitStatus, 3) << grandchild->output;
+}
+
+TEST(SubprocessTest, CpuLimitStopsASpinningProcess) {
+  SubprocessOptions o;
+  o.limits.cpuSeconds = 1;
+  o.timeout = std::chrono::minutes(2);  // a backstop only: the CPU limit ends it first
+  auto r = runSubprocess({kHog, "spin"}, o);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_FALSE(r->timedOut);
+  EXPECT_EQ(r->termSignal, SIGXCPU);
+  EXPECT_GT(r->cpuSeconds, 0.0);
+}
+
+// A timeout ends the child's whole process group, not only the child: a compiler driver's
+// cc1 must not keep running after the driver is killed.
+TEST(SubprocessTest, TimeoutKillsWhatTheChildStarted) {
+  SubprocessOptions o;
+  o.timeout = std::chrono::seconds(2);
+  auto r = runSubprocess({"sh", "-c", "sleep 1000 & echo $!; wait"}, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->timedOut);
+  ASSERT_FALSE(r->output.empty()) << "the shell printed no pid before the timeout";
+  pid_t sleeper = std::stoi(r->output);
+  ASSERT_GT(sleeper, 0);
+  // Gone, or a zombie waiting for whoever adopted it to reap it.
+  auto ended = [&] {
+    std::ifstream in("/proc/" + std::to_string(sleeper) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t paren = stat.rfind(')');
+    return stat.empty() || (paren != std::string::npos && stat.substr(paren + 2, 1) == "Z");
+  };
+  EXPECT_TRUE(test::eventually(ended)) << "sleep " << sleeper << " still runs";
 }
 
 }  // namespace
