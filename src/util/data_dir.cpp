@@ -40,6 +40,14 @@ Result<bool> tighten(const fs::path& path) {
   return true;
 }
 
+// `dir` with symbolic links resolved: a data directory given as a link is tightened at its
+// target (the link's own mode means nothing).
+fs::path resolved(const fs::path& dir) {
+  std::error_code ec;
+  fs::path real = fs::canonical(dir, ec);
+  return ec ? dir : real;
+}
+
 }  // namespace
 
 fs::path defaultDataDir() {
@@ -53,7 +61,7 @@ Result<void> createPrivateDirectory(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Error(ErrorCode::kIo, "cannot create " + dir.string() + ": " + ec.message());
-  auto tightened = tighten(dir);
+  auto tightened = tighten(resolved(dir));
   if (!tightened) return tightened.error();
   return {};
 }
@@ -74,7 +82,7 @@ Result<void> createPrivateFile(const fs::path& file) {
 
 Result<size_t> makePrivate(const fs::path& dir) {
   size_t changed = 0;
-  auto top = tighten(dir);
+  auto top = tighten(resolved(dir));
   if (!top) return top.error();
   changed += *top ? 1 : 0;
   std::error_code ec;
