@@ -124,7 +124,8 @@ Result<FunctionVersion> Deployments::deploy(const std::string& name,
   std::lock_guard lock(lockFor(name));
   // Held until the version is recorded: garbage collection leaves the module file and its
   // compiled object alone in between.
-  auto hold = registry_.holdModule(sha256Hex(std::span<const unsigned char>(module.data(), module.size())));
+  auto hold =
+      registry_.holdModule(sha256Hex(std::span<const unsigned char>(module.data(), module.size())));
   // Compile first: a module that cannot run is not recorded at all.
   auto compiled = engine_.load(module);
   if (!compiled.ok()) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "exec/function_table.h"
 #include "store/deployments.h"
@@ -150,6 +151,24 @@ TEST(GarbageTest, AModuleHeldByADeployInProgressIsKept) {
   }
   (void)s.deployments->collectGarbage();
   EXPECT_TRUE(s.stored(m)) << "referenced by its version now";
+}
+
+// A removal's collection racing a deploy of the same module under another name: whichever
+// comes first, the deploy ends with its module file and compiled object in place.
+TEST(GarbageTest, ACollectionRacingADeployOfTheSameModuleLeavesTheDeployWhole) {
+  test::TempDir dir;
+  Store s(dir.path() / "data");
+  auto m = command(9);
+  for (int i = 0; i < 20; ++i) {
+    s.deploy("old", m);
+    std::thread remover([&] { EXPECT_TRUE(s.deployments->remove("old").ok()); });
+    auto v = s.deployments->deploy("new", m, {});
+    remover.join();
+    ASSERT_TRUE(v.ok()) << v.error().describe();
+    ASSERT_TRUE(s.stored(m)) << "round " << i;
+    ASSERT_TRUE(s.deployments->remove("new").ok());
+    ASSERT_TRUE(s.gone(m));
+  }
 }
 
 TEST(PermissionsTest, StoreFilesArePrivateUnderUmask022) {
