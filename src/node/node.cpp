@@ -69,6 +69,28 @@ Result<std::string> loadOrCreateRandomHex(const fs::path& dataDir, const std::st
   return token;
 }
 
+// Tightens what tern keeps in a data directory (see docs/architecture.md) to its user only.
+// Other entries are left alone: a data directory that is also something else (a home
+// directory given by mistake) does not have all of its contents changed.
+Result<size_t> makeDataPrivate(const fs::path& dataDir) {
+  static constexpr std::string_view kTernEntries[] = {
+      "registry.db", "kv.db", "queue.db", "schedules.db", "admin.token", "node.id",
+      "reserve",     "modules", "cache"};
+  size_t changed = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(dataDir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    bool ours = false;
+    for (auto entry : kTernEntries) ours = ours || name.starts_with(entry);  // -wal, .tmp
+    if (!ours) continue;
+    auto n = makePrivate(it->path());
+    if (!n.ok()) return n.error();
+    changed += *n;
+  }
+  if (ec) return Error(ErrorCode::kIo, "cannot list " + dataDir.string() + ": " + ec.message());
+  return changed;
+}
+
 }  // namespace
 
 struct Node::Impl {
@@ -293,14 +315,13 @@ Result<void> Node::start() {
   // Only the node's user may read the data directory. One left open by an older tern (or
   // created under a permissive umask) is tightened rather than refused: refusing would
   // stop a node over a mode it can fix itself.
-  if (auto ok = createPrivateDirectory(cfg.dataDir); !ok.ok()) {
-    return Error(ErrorCode::kIo, "data directory: " + ok.error().message());
-  }
-  auto tightened = makePrivate(cfg.dataDir);
+  auto created = createPrivateDirectory(cfg.dataDir);
+  if (!created.ok()) return Error(ErrorCode::kIo, "data directory: " + created.error().message());
+  auto tightened = makeDataPrivate(cfg.dataDir);
   if (!tightened.ok()) return Error(ErrorCode::kIo, "data directory: " + tightened.error().message());
-  if (*tightened > 0) {
+  if (size_t changed = *tightened + (*created ? 1 : 0); changed > 0) {
     spdlog::warn("data directory {}: removed group and other permissions from {} entr{}",
-                 cfg.dataDir.string(), *tightened, *tightened == 1 ? "y" : "ies");
+                 cfg.dataDir.string(), changed, changed == 1 ? "y" : "ies");
   }
   n.reserve = std::make_unique<store::DiskReserve>(cfg.dataDir / "reserve", cfg.diskReserveBytes);
   if (cfg.diskReserveBytes > 0 && !n.reserve->restore()) {

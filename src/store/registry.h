@@ -133,6 +133,13 @@ class Registry {
   // the record survives a restart; adoptVersion and a cluster remove do not. Off by
   // default (a standalone node has nothing to publish); set before the node serves.
   void setChangeJournal(ChangeJournal journal);
+  // The unpublished changes, oldest first.
+  Result<std::vector<UnpublishedChange>> unpublished();
+  // Whether `name` has a change not yet acknowledged by the cluster.
+  Result<bool> isUnpublished(const std::string& name);
+  // Forgets `change` once the cluster acknowledged it; false (and the row stays) when the
+  // function changed again meanwhile, so the newer change is still published.
+  Result<bool> markPublished(const UnpublishedChange& change);
 
   // Module garbage collection (README.md, "Disk"). A deploy takes a hold on its module's
   // hash before it compiles or stores anything and keeps it until its version is recorded
@@ -149,13 +156,6 @@ class Registry {
   // Cuts the write-ahead log back to zero bytes after its changes are in the database.
   // Errors: kIo (also while another connection reads: the log is cut by a later call).
   Result<void> truncateLog();
-  // The unpublished changes, oldest first.
-  Result<std::vector<UnpublishedChange>> unpublished();
-  // Whether `name` has a change not yet acknowledged by the cluster.
-  Result<bool> isUnpublished(const std::string& name);
-  // Forgets `change` once the cluster acknowledged it; false (and the row stays) when the
-  // function changed again meanwhile, so the newer change is still published.
-  Result<bool> markPublished(const UnpublishedChange& change);
 
  private:
   friend class ModuleHold;

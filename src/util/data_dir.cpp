@@ -57,13 +57,13 @@ fs::path defaultDataDir() {
   return "/var/lib/tern";
 }
 
-Result<void> createPrivateDirectory(const fs::path& dir) {
+Result<bool> createPrivateDirectory(const fs::path& dir) {
   std::error_code ec;
-  fs::create_directories(dir, ec);
+  bool fresh = fs::create_directories(dir, ec);
   if (ec) return Error(ErrorCode::kIo, "cannot create " + dir.string() + ": " + ec.message());
   auto tightened = tighten(resolved(dir));
   if (!tightened) return tightened.error();
-  return {};
+  return *tightened && !fresh;
 }
 
 Result<void> createPrivateFile(const fs::path& file) {
@@ -80,12 +80,14 @@ Result<void> createPrivateFile(const fs::path& file) {
   return {};
 }
 
-Result<size_t> makePrivate(const fs::path& dir) {
+Result<size_t> makePrivate(const fs::path& path) {
   size_t changed = 0;
-  auto top = tighten(resolved(dir));
+  auto top = tighten(resolved(path));
   if (!top) return top.error();
   changed += *top ? 1 : 0;
   std::error_code ec;
+  if (!fs::is_directory(path, ec)) return changed;
+  const fs::path& dir = path;
   for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     auto one = tighten(it->path());
     if (!one) return one.error();

@@ -17,18 +17,19 @@ namespace tern {
 std::filesystem::path defaultDataDir();
 
 // Creates `dir` (and missing parents) and makes `dir` itself mode 0700; an existing `dir`
-// that others could read or enter is tightened to 0700. Errors: kIo.
-Result<void> createPrivateDirectory(const std::filesystem::path& dir);
+// that others could read or enter is tightened to 0700. Returns whether an existing `dir`
+// had to be tightened. Errors: kIo.
+Result<bool> createPrivateDirectory(const std::filesystem::path& dir);
 
 // Creates `file` empty with mode 0600 unless it exists; an existing one that others could
 // read or write loses those bits. Errors: kIo.
 Result<void> createPrivateFile(const std::filesystem::path& file);
 
-// Takes read, write and search permission away from group and others on `dir` and
-// everything under it (symbolic links are not followed). Returns how many entries were
-// tightened, so a node started on a directory left open by an older tern can say so.
-// Errors: kIo, naming the first entry that could not be changed.
-Result<size_t> makePrivate(const std::filesystem::path& dir);
+// Takes read, write and search permission away from group and others on `path` and, for a
+// directory, everything under it (symbolic links are not followed). Returns how many
+// entries were tightened, so a node started on a directory left open by an older tern can
+// say so. Errors: kIo, naming the first entry that could not be changed.
+Result<size_t> makePrivate(const std::filesystem::path& path);
 
 // Bytes available to this user on the file system holding `path` (UINT64_MAX if unknown).
 uint64_t availableBytes(const std::filesystem::path& path);

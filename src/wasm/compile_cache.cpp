@@ -72,12 +72,32 @@ CacheKeyLock::~CacheKeyLock() {
 CacheKeyLock::CacheKeyLock(CacheKeyLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
 
 Result<void> prepareCacheDirectories(const fs::path& cacheDir) {
-  for (const fs::path& dir : {cacheDir, cacheDir / "objects", cacheDir / "tmp"}) {
+  // The cache directory itself is the caller's choice (`tern run --cache-dir`): created
+  // private, but an existing one keeps its mode. objects/ and tmp/ are tern's own.
+  std::error_code ec;
+  if (!fs::exists(cacheDir, ec)) {
+    if (auto ok = createPrivateDirectory(cacheDir); !ok) {
+      return Error(ErrorCode::kIo, "cannot create cache directory: " + ok.error().message());
+    }
+  }
+  for (const fs::path& dir : {cacheDir / "objects", cacheDir / "tmp"}) {
     if (auto ok = createPrivateDirectory(dir); !ok) {
       return Error(ErrorCode::kIo, "cannot create cache directory: " + ok.error().message());
     }
   }
   return {};
+}
+
+void rememberToolchain(const fs::path& cacheDir, const fs::path& file, const std::string& id) {
+  if (!prepareCacheDirectories(cacheDir) || !createPrivateDirectory(file.parent_path())) return;
+  fs::path tmp = file;
+  tmp += ".tmp-" + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return;
+  std::string line = id + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ok = ::close(fd) == 0 && ok;
+  if (!ok || ::rename(tmp.c_str(), file.c_str()) != 0) ::unlink(tmp.c_str());
 }
 
 Result<void> publishObject(const fs::path& built, const fs::path& object) {

@@ -47,8 +47,15 @@ class CacheKeyLock {
   int fd_ = -1;
 };
 
-// Creates the cache directory with objects/ and tmp/, mode 0700. Errors: kIo.
+// Creates the cache directory (mode 0700 when it is new; an existing one is left as it is)
+// and its objects/ and tmp/ (0700, tightened if found open). Errors: kIo.
 Result<void> prepareCacheDirectories(const std::filesystem::path& cacheDir);
+
+// Stores the toolchain identity `id` in `file` (under toolchain/, see above), atomically
+// and mode 0600, creating the cache's directories private. Best effort: a failure only
+// means the identity is asked of the tools again next time.
+void rememberToolchain(const std::filesystem::path& cacheDir, const std::filesystem::path& file,
+                       const std::string& id);
 
 // Makes a compiled object private (0600) and publishes it under its final name by rename,
 // so readers see either no object or a complete one. Errors: kIo.

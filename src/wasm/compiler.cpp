@@ -319,18 +319,7 @@ const std::string& Compiler::toolchainId() {
     id += tool + ":" + (r.ok() ? r->output.substr(0, r->output.find('\n')) : "?") + ";";
   }
   toolchainId_ = id;
-  if (!remembered.empty()) {
-    std::error_code ec;
-    fs::create_directories(remembered.parent_path(), ec);
-    fs::path tmp = remembered;
-    tmp += fmt::format(".{}.tmp", getpid());
-    {
-      std::ofstream out(tmp);
-      out << id << "\n";
-    }
-    fs::rename(tmp, remembered, ec);
-    if (ec) fs::remove(tmp, ec);
-  }
+  if (!remembered.empty()) rememberToolchain(config_.cacheDir, remembered, id);
   return toolchainId_;
 }
 

@@ -86,9 +86,13 @@ TEST(TerndDiskTest, RemovedFunctionsFilesAreReclaimedAndCrashLeftoversGoAtStart)
 TEST(TerndDiskTest, TheDataDirectoryIsPrivateUnderUmask022) {
   test::TempDir dir;
   fs::path data = dir.path() / "data";
-  // A directory an older tern left open.
-  fs::create_directories(data);
+  // A directory an older tern left open, with a file of the operator's that is not tern's.
+  fs::create_directories(data / "modules");
   ASSERT_EQ(::chmod(data.c_str(), 0755), 0);
+  ASSERT_EQ(::chmod((data / "modules").c_str(), 0755), 0);
+  fs::path notes = data / "operator-notes";
+  { std::FILE* f = std::fopen(notes.c_str(), "w"); std::fputs("mine", f); std::fclose(f); }
+  ASSERT_EQ(::chmod(notes.c_str(), 0644), 0);
   mode_t old = ::umask(022);  // inherited by ternd
   {
     test::TerndProcess node(data);
@@ -104,6 +108,10 @@ TEST(TerndDiskTest, TheDataDirectoryIsPrivateUnderUmask022) {
   size_t files = 0;
   for (const auto& e : fs::recursive_directory_iterator(data)) {
     ASSERT_EQ(::lstat(e.path().c_str(), &st), 0);
+    if (e.path() == notes) {
+      EXPECT_EQ(st.st_mode & 0777, 0644u) << "only tern's own entries are changed";
+      continue;
+    }
     EXPECT_EQ(st.st_mode & 077, 0u) << e.path() << " is open to others";
     files += S_ISREG(st.st_mode) ? 1 : 0;
   }
