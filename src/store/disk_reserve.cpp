@@ -13,7 +13,10 @@ DiskReserve::DiskReserve(fs::path file, uint64_t bytes) : file_(std::move(file))
 
 bool DiskReserve::restore() {
   std::lock_guard lock(mu_);
-  if (bytes_ == 0) return false;
+  if (bytes_ == 0) {
+    ::unlink(file_.c_str());  // one kept by an earlier start with a reserve
+    return held_ = false;
+  }
   struct stat st {};
   if (::stat(file_.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_blocks) * 512 >= bytes_) {
     return held_ = true;

@@ -15,7 +15,8 @@ namespace tern::store {
 
 class DiskReserve {
  public:
-  // `bytes` 0 keeps no reserve. Call restore() to allocate it.
+  // `bytes` 0 keeps no reserve (restore() deletes an earlier one). Call restore() to
+  // allocate it.
   DiskReserve(std::filesystem::path file, uint64_t bytes);
 
   // Allocates the reserve unless it is held, when the file system has at least twice its

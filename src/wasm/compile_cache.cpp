@@ -19,25 +19,26 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Opens and flocks `path` (LOCK_EX, plus LOCK_NB when `wait` is false). Retries when the
-// file was unlinked or replaced between open and flock. Returns the fd, or -1 (with
-// `busy` set when the lock is held elsewhere).
-int lockFile(const fs::path& path, bool wait, bool& busy) {
-  busy = false;
+enum class LockWait : uint8_t { kWait, kTry };
+
+// Opens and flocks `path` exclusively, waiting for the lock or not. Retries when the file
+// was unlinked or replaced between open and flock. Returns the fd, or -1 (not opened, or
+// held elsewhere with LockWait::kTry).
+int lockFile(const fs::path& path, LockWait wait) {
   for (;;) {
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) return -1;
+    int how = LOCK_EX | (wait == LockWait::kTry ? LOCK_NB : 0);
     int rc;
-    while ((rc = ::flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB))) != 0 && errno == EINTR) {
+    while ((rc = ::flock(fd, how)) != 0 && errno == EINTR) {
     }
     if (rc != 0) {
-      busy = errno == EWOULDBLOCK;
       ::close(fd);
       return -1;
     }
-    struct stat held {}, named {};
-    if (::fstat(fd, &held) == 0 && ::stat(path.c_str(), &named) == 0 &&
-        held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
+    struct stat locked {}, named {};
+    if (::fstat(fd, &locked) == 0 && ::stat(path.c_str(), &named) == 0 &&
+        locked.st_dev == named.st_dev && locked.st_ino == named.st_ino) {
       return fd;
     }
     ::close(fd);  // removed while we waited: lock the file that is there now
@@ -52,15 +53,12 @@ uint64_t blocksOf(const fs::path& p) {
 
 }  // namespace
 
-CacheKeyLock::CacheKeyLock(const fs::path& lockFile) {
-  bool busy = false;
-  fd_ = wasm::lockFile(lockFile, /*wait=*/true, busy);
-}
+CacheKeyLock::CacheKeyLock(const fs::path& lockFile)
+    : fd_(wasm::lockFile(lockFile, LockWait::kWait)) {}
 
 std::optional<CacheKeyLock> CacheKeyLock::tryAcquire(const fs::path& lockFile) {
   CacheKeyLock lock;
-  bool busy = false;
-  lock.fd_ = wasm::lockFile(lockFile, /*wait=*/false, busy);
+  lock.fd_ = wasm::lockFile(lockFile, LockWait::kTry);
   if (!lock.held()) return std::nullopt;
   return lock;
 }
