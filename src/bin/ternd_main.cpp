@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -63,6 +64,12 @@ int main(int argc, char** argv) {
                  "address:port to serve CoAP (UDP) on, or off (default: the --listen address, "
                  "port 5683)");
   app.add_option("--data", dataDir, "data directory (default $TERN_DATA or ~/.local/share/tern)");
+  uint64_t diskReserveMb = cfg.diskReserveBytes >> 20;
+  app.add_option("--disk-reserve-mb", diskReserveMb,
+                 "space kept in <data>/reserve and released when a removal finds the disk full "
+                 "(0: none)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 20))
+      ->capture_default_str();
   app.add_option("--workers", cfg.workers, "worker slots (default: one per core)")
       ->check(CLI::Range(1u, 1024u));
   app.add_option("--queue", queue, "requests that may wait for a slot before 429")
@@ -271,6 +278,11 @@ int main(int argc, char** argv) {
   cfg.maxUnsentResponseBytes = unsentMiB << 20;
   cfg.maxUnsentResponseBytesPerClient = unsentPerClientMiB << 20;
   if (!dataDir.empty()) cfg.dataDir = dataDir;
+  cfg.diskReserveBytes = diskReserveMb << 20;
+  // Everything the node creates (databases, modules, compiled objects, and the files its
+  // compilers write) is for its own user only, whatever umask it was started with; the
+  // store and the compile cache also set their modes explicitly (docs/security-model.md).
+  ::umask(0077);
   cfg.catchUpMissedRuns = missedRuns == "run-once";
   if (const char* pw = std::getenv("TERN_MQTT_PASSWORD")) cfg.mqtt.password = pw;
   if (!mqttPasswordFile.empty()) {

@@ -547,6 +547,8 @@ bool Cluster::Impl::applyRecord(std::string_view keyName, std::string_view value
     return true;
   }
   if (*local && sameVersion(**local, r->version)) return true;
+  // Garbage collection keeps the fetched module until adopt() has recorded its version.
+  auto hold = deps.registry.holdModule(r->version.moduleHash);
   if (auto ok = fetchModule(r->version); !ok.ok()) {
     spdlog::error("cluster: cannot get the module of function {} version {}: {}", name,
                   r->version.version, ok.error().describe());

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "events/quote.h"
+#include "util/data_dir.h"
 
 namespace tern::events {
 
@@ -67,6 +68,13 @@ RunLog::~RunLog() = default;
 Result<std::unique_ptr<RunLog>> RunLog::open(const std::string& path) {
   auto conn = std::make_unique<Connection>();
   conn->path = path;
+  // Created 0600 first: SQLite would use 0644 less the umask, for the -wal and -shm too.
+  if (path != ":memory:" && !path.empty()) {
+    if (auto created = createPrivateFile(path); !created) {
+      return Error(ErrorCode::kIo, "schedule database " + quoteUntrusted(path) +
+                                       ": open failed: " + created.error().message());
+    }
+  }
   int rc = sqlite3_open_v2(path.c_str(), &conn->db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                            nullptr);

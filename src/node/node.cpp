@@ -34,6 +34,7 @@
 #include "util/metrics.h"
 #include "util/process_stats.h"
 #include "util/work_queue.h"
+#include "wasm/compile_cache.h"
 #include "wasm/engine.h"
 
 namespace tern::node {
@@ -68,6 +69,28 @@ Result<std::string> loadOrCreateRandomHex(const fs::path& dataDir, const std::st
   return token;
 }
 
+// Tightens what tern keeps in a data directory (see docs/architecture.md) to its user only.
+// Other entries are left alone: a data directory that is also something else (a home
+// directory given by mistake) does not have all of its contents changed.
+Result<size_t> makeDataPrivate(const fs::path& dataDir) {
+  static constexpr std::string_view kTernEntries[] = {
+      "registry.db", "kv.db", "queue.db", "schedules.db", "admin.token", "node.id",
+      "reserve",     "modules", "cache"};
+  size_t changed = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(dataDir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    bool ours = false;
+    for (auto entry : kTernEntries) ours = ours || name.starts_with(entry);  // -wal, .tmp
+    if (!ours) continue;
+    auto n = makePrivate(it->path());
+    if (!n.ok()) return n.error();
+    changed += *n;
+  }
+  if (ec) return Error(ErrorCode::kIo, "cannot list " + dataDir.string() + ": " + ec.message());
+  return changed;
+}
+
 }  // namespace
 
 struct Node::Impl {
@@ -77,6 +100,7 @@ struct Node::Impl {
   std::unique_ptr<wasm::Engine> engine;
   std::unique_ptr<store::Registry> registry;
   std::unique_ptr<store::KvStore> kv;  // functions' key-value state, <data>/kv.db
+  std::unique_ptr<store::DiskReserve> reserve;  // <data>/reserve, released on a full disk
   // How functions' host API publish calls reach a broker. Without an MQTT broker it
   // refuses; set before start() serves, since invocations call through it.
   std::function<Result<void>(std::string_view, std::string_view)> publish =
@@ -313,11 +337,22 @@ Result<void> Node::start() {
   NodeConfig& cfg = n.config;
   if (cfg.dataDir.empty()) cfg.dataDir = tern::defaultDataDir();
   if (cfg.workers == 0) cfg.workers = std::max(1u, std::thread::hardware_concurrency());
-  std::error_code ec;
-  fs::create_directories(cfg.dataDir, ec);
-  if (ec) {
-    return Error(ErrorCode::kIo,
-                 fmt::format("cannot create data directory {}: {}", cfg.dataDir.string(), ec.message()));
+  // Only the node's user may read the data directory. One left open by an older tern (or
+  // created under a permissive umask) is tightened rather than refused: refusing would
+  // stop a node over a mode it can fix itself.
+  auto created = createPrivateDirectory(cfg.dataDir);
+  if (!created.ok()) return Error(ErrorCode::kIo, "data directory: " + created.error().message());
+  auto tightened = makeDataPrivate(cfg.dataDir);
+  if (!tightened.ok()) return Error(ErrorCode::kIo, "data directory: " + tightened.error().message());
+  if (size_t changed = *tightened + (*created ? 1 : 0); changed > 0) {
+    spdlog::warn("data directory {}: removed group and other permissions from {} entr{}",
+                 cfg.dataDir.string(), changed, changed == 1 ? "y" : "ies");
+  }
+  n.reserve = std::make_unique<store::DiskReserve>(cfg.dataDir / "reserve", cfg.diskReserveBytes);
+  if (cfg.diskReserveBytes > 0 && !n.reserve->restore()) {
+    spdlog::warn("data directory {}: no room for the {} byte disk reserve; removals on a full "
+                 "disk may fail until space is freed",
+                 cfg.dataDir.string(), cfg.diskReserveBytes);
   }
   auto token = loadOrCreateRandomHex(cfg.dataDir, "admin.token", 32);
   if (!token.ok()) return token.error();
@@ -351,10 +386,23 @@ Result<void> Node::start() {
       std::move(services));
   n.deployments =
       std::make_unique<store::Deployments>(*n.registry, *n.engine, *n.table, n.kv.get());
+  n.deployments->setDiskReserve(n.reserve.get());
 
+  // Compiles that a crash interrupted leave work directories; compiles in progress in
+  // another process sharing the cache keep theirs (compile_cache.h).
+  if (size_t gone = wasm::removeAbandonedWork(ec2.compiler.cacheDir); gone > 0) {
+    spdlog::info("removed {} abandoned compile director{}", gone, gone == 1 ? "y" : "ies");
+  }
   auto report = n.deployments->loadAll();
   spdlog::info("loaded {} function(s) from {}", report.loaded, cfg.dataDir.string());
   for (const auto& f : report.failures) spdlog::error("cannot load function {}", f);
+  // Modules and objects left unreferenced by a crash in the middle of a removal or deploy.
+  auto garbage = n.deployments->collectGarbage();
+  if (garbage.modules + garbage.objects > 0) {
+    spdlog::info("collected {} unreferenced module(s) and {} compiled object(s), {} bytes",
+                 garbage.modules, garbage.objects, garbage.bytesFreed);
+  }
+  for (const auto& f : garbage.failures) spdlog::error("garbage collection: {}", f);
 
   async::AsyncOptions ao;
   ao.file = cfg.dataDir / "queue.db";

@@ -27,6 +27,9 @@ struct NodeConfig {
     uint16_t port = 5683;  // 0: any free port
   } coap;
   std::filesystem::path dataDir;            // empty: tern::defaultDataDir()
+  // Space kept in <data>/reserve and released when a removal finds the disk full, so the
+  // API can still free space (store/disk_reserve.h); 0: none.
+  uint64_t diskReserveBytes = 8u << 20;
   unsigned workers = 0;                      // worker slots; 0 = one per core
   unsigned queueLimit = 256;                 // requests waiting for a slot, node-wide
   // How waiting requests get worker slots (docs/design/scheduler.md): the deadline

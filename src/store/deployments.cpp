@@ -5,8 +5,19 @@
 #include <algorithm>
 
 #include "events/trigger_spec.h"
+#include "util/data_dir.h"
+#include "util/sha256.h"
+#include "wasm/compile_cache.h"
 
 namespace tern::store {
+
+namespace {
+
+// A compile that failed with less than this free where the cache is is reported as a full
+// disk: wasm2c's C output and the object need about this much for a small module.
+constexpr uint64_t kCompileRoomBytes = 1u << 20;
+
+}  // namespace
 
 exec::FunctionVersionConfig toConfig(const FunctionVersion& v) {
   exec::FunctionVersionConfig c;
@@ -118,13 +129,26 @@ Result<FunctionVersion> Deployments::deploy(const std::string& name,
   if (auto ok = checkObjectiveSettings(settings); !ok.ok()) return ok.error();
   if (auto ok = checkPlacement(settings.placement); !ok.ok()) return ok.error();
   std::lock_guard lock(lockFor(name));
+  // Held until the version is recorded: garbage collection leaves the module file and its
+  // compiled object alone in between.
+  auto hold =
+      registry_.holdModule(sha256Hex(std::span<const unsigned char>(module.data(), module.size())));
   // Compile first: a module that cannot run is not recorded at all, nor one that could
   // never start under the function's limits.
   FunctionVersion draft;
   draft.name = name;
   draft.settings = settings;
   auto compiled = load(module, toConfig(draft));
-  if (!compiled.ok()) return compiled.error();
+  if (!compiled.ok()) {
+    // wasm2c and the C compiler report a full disk as their own failure.
+    const auto& cacheDir = engine_.compiler().config().cacheDir;
+    if (compiled.error().code() != ErrorCode::kModuleTooLarge &&
+        compiled.error().code() != ErrorCode::kInvalidModule &&
+        availableBytes(cacheDir) < kCompileRoomBytes) {
+      return diskFullError("cannot compile the module (" + compiled.error().describe() + ")");
+    }
+    return compiled.error();
+  }
   if (!(*compiled)->findExport("_start")) {
     return Error(ErrorCode::kInvalidModule,
                  "module has no `_start` function export: it is not a WASI command");
@@ -151,27 +175,71 @@ Result<FunctionVersion> Deployments::rollback(const std::string& name) {
   return v;
 }
 
+template <typename Write>
+auto Deployments::withReserve(const Write& write) -> decltype(write()) {
+  auto result = write();
+  if (!result.ok() && result.error().code() == ErrorCode::kResourceExhausted && reserve_ &&
+      reserve_->release()) {
+    result = write();
+  }
+  return result;
+}
+
+Result<void> Deployments::reclaim(const std::string& name, StateOnWithdraw state) {
+  // Collect before deleting the key-value state: on a full disk the module files and
+  // objects give that write its room.
+  (void)collectGarbage();
+  // The function's key-value state goes with it: a function deployed later under the same
+  // name starts empty.
+  if (kv_ && state == StateOnWithdraw::kDelete) {
+    auto gone = withReserve([&] { return kv_->removeNamespace(name); });
+    if (!gone.ok()) return gone.error();
+    (void)kv_->truncateLog();
+  }
+  // Best effort: another connection reading the database makes a checkpoint wait for the
+  // next removal; journal_size_limit bounds the log meanwhile.
+  (void)registry_.truncateLog();
+  if (reserve_) reserve_->restore();
+  return {};
+}
+
 Result<void> Deployments::remove(const std::string& name) {
   std::lock_guard lock(lockFor(name));
-  auto removed = registry_.remove(name);
+  auto removed = withReserve([&] { return registry_.remove(name); });
   if (!removed.ok()) return removed.error();
   if (!*removed) {
     return Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", name));
   }
   table_.remove(name);
-  // The function's key-value state goes with it: a function deployed later under the same
-  // name starts empty.
-  if (kv_) {
-    if (auto gone = kv_->removeNamespace(name); !gone.ok()) return gone.error();
-  }
+  if (auto ok = reclaim(name, StateOnWithdraw::kDelete); !ok.ok()) return ok.error();
   if (listener_) listener_(name, nullptr);
   return {};
+}
+
+GarbageReport Deployments::collectGarbage() {
+  GarbageReport report;
+  wasm::Compiler& compiler = engine_.compiler();
+  auto collected = registry_.collectModules([&](const std::set<std::string>& live) {
+    std::set<std::string> keys;
+    for (const auto& hash : live) keys.insert(compiler.cacheKey(hash));
+    auto swept = wasm::removeObjectsExcept(compiler.config().cacheDir, keys);
+    report.objects = swept.removed;
+    report.bytesFreed += swept.bytesFreed;
+  });
+  if (!collected.ok()) {
+    report.failures.push_back(collected.error().describe());
+    return report;
+  }
+  report.modules = collected->removed.size();
+  report.bytesFreed += collected->bytesFreed;
+  return report;
 }
 
 Result<void> Deployments::adopt(const FunctionVersion& v) {
   auto caps = exec::parseCapabilities(v.settings.allow);
   if (!caps.ok()) return caps.error();
   std::lock_guard lock(lockFor(v.name));
+  auto hold = registry_.holdModule(v.moduleHash);
   auto bytes = registry_.readModule(v.moduleHash);
   if (!bytes.ok()) return bytes.error();
   auto module = load(*bytes, toConfig(v));
@@ -187,12 +255,10 @@ Result<void> Deployments::adopt(const FunctionVersion& v) {
 
 Result<bool> Deployments::withdraw(const std::string& name, StateOnWithdraw state) {
   std::lock_guard lock(lockFor(name));
-  auto removed = registry_.remove(name, ChangeSource::kCluster);
+  auto removed = withReserve([&] { return registry_.remove(name, ChangeSource::kCluster); });
   if (!removed.ok()) return removed.error();
   table_.remove(name);
-  if (kv_ && state == StateOnWithdraw::kDelete) {
-    if (auto gone = kv_->removeNamespace(name); !gone.ok()) return gone.error();
-  }
+  if (auto ok = reclaim(name, state); !ok.ok()) return ok.error();
   return *removed;
 }
 

@@ -6,6 +6,13 @@
 // could never start under the function's limits (its initial memory above memory_mb, a
 // table above the table limit) records nothing. Operations on one name are serialised;
 // different names proceed in parallel.
+//
+// Disk: a removal deletes the rows first, then collects garbage (module files and compiled
+// objects that no version refers to any more), then the function's key-value state, then
+// cuts the databases' write-ahead logs back. A crash between these steps leaves only
+// unreferenced files, which collectGarbage (run at start) removes; a version never names a
+// missing module. On a full disk a removal releases the node's DiskReserve to get its
+// database change written.
 
 #include <cstdint>
 #include <functional>
@@ -17,6 +24,7 @@
 #include <vector>
 
 #include "exec/function_table.h"
+#include "store/disk_reserve.h"
 #include "store/kv_store.h"
 #include "store/registry.h"
 #include "util/error.h"
@@ -26,6 +34,14 @@ namespace tern::store {
 
 // What happens to a function's key-value state when this node stops serving it.
 enum class StateOnWithdraw { kKeep, kDelete };
+
+// What a garbage collection removed.
+struct GarbageReport {
+  size_t modules = 0;    // module files (<data>/modules/<sha256>.wasm)
+  size_t objects = 0;    // compiled objects (<cache>/objects/<key>.so)
+  uint64_t bytesFreed = 0;
+  std::vector<std::string> failures;  // what could not be collected (tried again next time)
+};
 
 class Deployments {
  public:
@@ -52,6 +68,16 @@ class Deployments {
   // Stops serving `name` and forgets it here; false if it was not here.
   Result<bool> withdraw(const std::string& name, StateOnWithdraw state);
 
+  // Deletes module files no version refers to and compiled objects of no such module (or of
+  // another toolchain), keeping those of deploys in progress (Registry::holdModule) and
+  // of keys being compiled. Runs after every removal; the node also runs it at start for
+  // what a crash left behind.
+  GarbageReport collectGarbage();
+
+  // The space released on a full disk so removals can proceed; null: none. Set before the
+  // node serves.
+  void setDiskReserve(DiskReserve* reserve) { reserve_ = reserve; }
+
   // Loads every function's active version from the registry into the table (compiled
   // objects come from the on-disk cache). Functions that fail to load are reported and
   // skipped, so one bad entry does not stop the node.
@@ -68,11 +94,19 @@ class Deployments {
   Result<std::shared_ptr<const wasm::CompiledModule>> load(
       std::span<const uint8_t> module, const exec::FunctionVersionConfig& config);
   std::mutex& lockFor(const std::string& name);
+  // What follows a removal: garbage collection, the function's key-value state (with
+  // StateOnWithdraw::kDelete), shorter write-ahead logs, the reserve taken again.
+  Result<void> reclaim(const std::string& name, StateOnWithdraw state);
+  // Runs `write`; if it failed because the disk is full and the reserve was held, releases
+  // the reserve and runs it once more.
+  template <typename Write>
+  auto withReserve(const Write& write) -> decltype(write());
 
   Registry& registry_;
   wasm::Engine& engine_;
   exec::FunctionTable& table_;
   KvStore* kv_;
+  DiskReserve* reserve_ = nullptr;
   Listener listener_;
   std::mutex locksMu_;
   std::map<std::string, std::unique_ptr<std::mutex>> locks_;

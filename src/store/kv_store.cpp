@@ -7,6 +7,7 @@
 
 #include "store/quote.h"
 #include "store/sqlite.h"
+#include "util/data_dir.h"
 
 namespace tern::store {
 
@@ -100,9 +101,7 @@ KvStore::KvStore(std::unique_ptr<Database> db, KvLimits limits)
 KvStore::~KvStore() = default;
 
 Result<std::unique_ptr<KvStore>> KvStore::open(const fs::path& dataDir, KvLimits limits) {
-  std::error_code ec;
-  fs::create_directories(dataDir, ec);
-  if (ec) return Error(ErrorCode::kIo, "cannot create " + dataDir.string() + ": " + ec.message());
+  if (auto created = createPrivateDirectory(dataDir); !created) return created.error();
   auto db = Database::open(dataDir / "kv.db");
   if (!db) return db.error();
   Database& d = **db;
@@ -254,6 +253,11 @@ Result<void> KvStore::removeNamespace(std::string_view ns) {
     if (auto r = stmt->run(); !r) return r.error();
   }
   return tx->commit();
+}
+
+Result<void> KvStore::truncateLog() {
+  std::lock_guard lock(mu_);
+  return db_->truncateLog();
 }
 
 }  // namespace tern::store

@@ -67,6 +67,9 @@ class KvStore {
   // Deletes a namespace with everything in it (a removed function's state).
   Result<void> removeNamespace(std::string_view ns);
 
+  // Cuts the write-ahead log back to zero bytes (after a removal). Errors: kIo.
+  Result<void> truncateLog();
+
  private:
   KvStore(std::unique_ptr<Database> db, KvLimits limits);
   Result<void> checkKey(std::string_view key) const;

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "store/quote.h"
+#include "util/data_dir.h"
 #include "util/sha256.h"
 
 namespace fs = std::filesystem;
@@ -20,6 +21,7 @@ namespace {
 constexpr std::string_view kTempPrefix = ".tmp-";
 
 Error errnoError(std::string_view what, const fs::path& path, int err) {
+  if (isDiskFull(err)) return diskFullError(std::string(what) + " " + path.string());
   return Error(ErrorCode::kIo, std::string(what) + " " + path.string() + ": " + std::strerror(err));
 }
 
@@ -194,6 +196,34 @@ Result<uint64_t> ModuleFiles::size(std::string_view hash) const {
     return Error(ErrorCode::kIo, path.string() + " is not a regular file");
   }
   return static_cast<uint64_t>(st.st_size);
+}
+
+Result<std::vector<std::string>> ModuleFiles::list() const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path& p = it->path();
+    if (p.extension() != ".wasm") continue;
+    std::string hash = p.stem().string();
+    if (isValidModuleHash(hash)) out.push_back(std::move(hash));
+  }
+  if (ec) return Error(ErrorCode::kIo, "cannot list " + dir_.string() + ": " + ec.message());
+  return out;
+}
+
+Result<uint64_t> ModuleFiles::remove(std::string_view hash) const {
+  if (!isValidModuleHash(hash)) return badHash(hash);
+  fs::path path = pathFor(hash);
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return uint64_t{0};
+    return errnoError("cannot stat", path, errno);
+  }
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return uint64_t{0};
+    return errnoError("cannot remove", path, errno);
+  }
+  return static_cast<uint64_t>(st.st_blocks) * 512;
 }
 
 void ModuleFiles::removeStaleTempFiles(fs::file_time_type::duration minAge) const {

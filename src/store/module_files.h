@@ -38,6 +38,13 @@ class ModuleFiles {
   // stored), kIo.
   Result<uint64_t> size(std::string_view hash) const;
 
+  // The hashes of the stored modules, in no particular order. Errors: kIo.
+  Result<std::vector<std::string>> list() const;
+  // Deletes the file stored under `hash` (no error if there is none) and returns the bytes
+  // it took on disk. Callers make sure no version refers to it (Registry::collectModules).
+  // Errors: kInvalidArgument (not a hash), kIo.
+  Result<uint64_t> remove(std::string_view hash) const;
+
   // Removes temp files left by writes that a crash interrupted. Only files older than
   // `minAge` go, so a write in progress in another process sharing the directory survives.
   void removeStaleTempFiles(std::filesystem::file_time_type::duration minAge) const;

@@ -4,12 +4,15 @@
 #include <charconv>
 #include <chrono>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "store/module_files.h"
 #include "store/quote.h"
 #include "store/sqlite.h"
+#include "util/data_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -246,12 +249,21 @@ struct Statements {
   Statement selectUnpublished;
   Statement selectUnpublishedOne;
   Statement deletePublished;
+  Statement selectModuleHashes;
+};
+
+// Modules that deploys in this process are working on (ModuleHold), by hash, with how many
+// holds each has. Shared with the holds, so a hold may outlive nothing it points to.
+struct Registry::HoldTable {
+  std::mutex mu;  // also held for a whole collectModules, so a new hold waits for it
+  std::map<std::string, int> counts;
 };
 
 struct Registry::Impl {
   explicit Impl(const fs::path& dataDir) : modules(dataDir / "modules") {}
 
   ModuleFiles modules;  // thread-safe on its own; used without `mu`
+  std::shared_ptr<HoldTable> holds = std::make_shared<HoldTable>();  // lock before `mu`
   std::atomic<ChangeJournal> journal{ChangeJournal::kOff};
   std::mutex mu;
   std::unique_ptr<Database> db;  // guarded by mu; declared before stmts, closed after them
@@ -344,6 +356,7 @@ Result<void> prepareAll(Database& db, Statements& s) {
       {&s.selectUnpublished, "SELECT name, change FROM unpublished ORDER BY change"},
       {&s.selectUnpublishedOne, "SELECT 1 FROM unpublished WHERE name = ?1"},
       {&s.deletePublished, "DELETE FROM unpublished WHERE name = ?1 AND change = ?2"},
+      {&s.selectModuleHashes, "SELECT DISTINCT module_hash FROM versions"},
   };
   for (auto& item : items) {
     auto stmt = db.prepare(item.sql);
@@ -357,11 +370,8 @@ Result<void> prepareAll(Database& db, Statements& s) {
 
 Result<std::unique_ptr<Registry>> Registry::open(const fs::path& dataDir) {
   auto impl = std::make_unique<Impl>(dataDir);
-  std::error_code ec;
-  fs::create_directories(dataDir / "modules", ec);
-  if (ec) {
-    return Error(ErrorCode::kIo,
-                 "cannot create " + (dataDir / "modules").string() + ": " + ec.message());
+  for (const fs::path& dir : {dataDir, dataDir / "modules"}) {
+    if (auto created = createPrivateDirectory(dir); !created) return created.error();
   }
   auto db = Database::open(dataDir / "registry.db");
   if (!db) return db.error();
@@ -412,6 +422,17 @@ Result<FunctionVersion> Registry::addVersion(const std::string& name, const std:
                                              uint64_t moduleSize,
                                              const FunctionSettings& settings) {
   if (auto ok = checkName(name); !ok) return ok.error();
+  auto env = encodeEnv(settings.env);
+  if (!env) return env.error();
+  auto options = encodeOptions(settings);
+  if (!options) return options.error();
+
+  std::lock_guard lock(impl_->mu);
+  Statements& s = impl_->stmts;
+  auto tx = Transaction::begin(*impl_->db);
+  if (!tx) return tx.error();
+  // Checked inside the write transaction: collectModules deletes files inside one too, so a
+  // version never names a file that a collection (in any process) has just removed.
   auto stored = impl_->modules.size(moduleHash);
   if (!stored) {
     if (stored.error().code() != ErrorCode::kNotFound) return stored.error();
@@ -423,15 +444,6 @@ Result<FunctionVersion> Registry::addVersion(const std::string& name, const std:
                                                   " does not match module " + moduleHash + " (" +
                                                   std::to_string(*stored) + " bytes)");
   }
-  auto env = encodeEnv(settings.env);
-  if (!env) return env.error();
-  auto options = encodeOptions(settings);
-  if (!options) return options.error();
-
-  std::lock_guard lock(impl_->mu);
-  Statements& s = impl_->stmts;
-  auto tx = Transaction::begin(*impl_->db);
-  if (!tx) return tx.error();
 
   int64_t latest = 0;
   {
@@ -588,21 +600,70 @@ Result<bool> Registry::remove(const std::string& name, ChangeSource source) {
   if (existed && source == ChangeSource::kLocal) {
     if (auto r = impl_->journalChange(name); !r) return r.error();
   }
-  // Module files stay: they are content-addressed and may be shared with other functions
-  // (see README.md, "Module garbage collection").
+  // Module files stay until collectModules: they are content-addressed and may be shared
+  // with other functions and versions.
   if (auto r = tx->commit(); !r) return r.error();
   return existed;
+}
+
+ModuleHold Registry::holdModule(const std::string& hash) {
+  std::lock_guard lock(impl_->holds->mu);
+  ++impl_->holds->counts[hash];
+  return ModuleHold(impl_->holds, hash);
+}
+
+ModuleHold::ModuleHold(std::shared_ptr<Registry::HoldTable> table, std::string hash)
+    : table_(std::move(table)), hash_(std::move(hash)) {}
+
+ModuleHold::~ModuleHold() {
+  if (!table_) return;
+  std::lock_guard lock(table_->mu);
+  auto it = table_->counts.find(hash_);
+  if (it != table_->counts.end() && --it->second == 0) table_->counts.erase(it);
+}
+
+Result<ModuleCollection> Registry::collectModules(const LiveModulesHook& alsoWhileHeld) {
+  std::lock_guard holdLock(impl_->holds->mu);
+  std::lock_guard lock(impl_->mu);
+  // The write lock keeps addVersion and adoptVersion, in this process or another, from
+  // checking a module file between the reading of the references and the deletions.
+  auto tx = Transaction::begin(*impl_->db);
+  if (!tx) return tx.error();
+  std::set<std::string> live;
+  for (const auto& [hash, count] : impl_->holds->counts) live.insert(hash);
+  {
+    Statement& s = impl_->stmts.selectModuleHashes;
+    StatementUse q(s);
+    for (;;) {
+      auto step = s.step();
+      if (!step) return step.error();
+      if (*step == Statement::Step::kDone) break;
+      live.insert(s.columnText(0));
+    }
+  }
+  auto stored = impl_->modules.list();
+  if (!stored) return stored.error();
+  ModuleCollection out;
+  for (const auto& hash : *stored) {
+    if (live.contains(hash)) continue;
+    auto freed = impl_->modules.remove(hash);
+    if (!freed) return freed.error();
+    out.removed.push_back(hash);
+    out.bytesFreed += *freed;
+  }
+  if (auto r = tx->commit(); !r) return r.error();
+  if (alsoWhileHeld) alsoWhileHeld(live);
+  return out;
+}
+
+Result<void> Registry::truncateLog() {
+  std::lock_guard lock(impl_->mu);
+  return impl_->db->truncateLog();
 }
 
 Result<void> Registry::adoptVersion(const FunctionVersion& v) {
   if (auto ok = checkName(v.name); !ok) return ok.error();
   if (v.version == 0) return Error(ErrorCode::kInvalidArgument, "version numbers start at 1");
-  auto stored = impl_->modules.size(v.moduleHash);
-  if (!stored) return stored.error();
-  if (*stored != v.moduleSize) {
-    return Error(ErrorCode::kInvalidArgument, "module size " + std::to_string(v.moduleSize) +
-                                                  " does not match module " + v.moduleHash);
-  }
   auto env = encodeEnv(v.settings.env);
   if (!env) return env.error();
   auto options = encodeOptions(v.settings);
@@ -611,6 +672,12 @@ Result<void> Registry::adoptVersion(const FunctionVersion& v) {
   Statements& s = impl_->stmts;
   auto tx = Transaction::begin(*impl_->db);
   if (!tx) return tx.error();
+  auto stored = impl_->modules.size(v.moduleHash);  // inside the transaction: see addVersion
+  if (!stored) return stored.error();
+  if (*stored != v.moduleSize) {
+    return Error(ErrorCode::kInvalidArgument, "module size " + std::to_string(v.moduleSize) +
+                                                  " does not match module " + v.moduleHash);
+  }
   {
     StatementUse q(s.upsertFunction);
     if (auto r = q->bindAll(v.name, int64_t{v.version}, nowMs()); !r) return r.error();

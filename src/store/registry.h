@@ -10,8 +10,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -84,6 +86,14 @@ enum class ChangeSource { kLocal, kCluster };
 // Names are [a-z0-9][a-z0-9-]{0,62}.
 bool isValidFunctionName(std::string_view name);
 
+class ModuleHold;
+
+// What Registry::collectModules deleted.
+struct ModuleCollection {
+  std::vector<std::string> removed;  // hashes whose files were deleted
+  uint64_t bytesFreed = 0;           // their blocks on disk
+};
+
 class Registry {
  public:
   // Opens (creating if needed) the registry in `dataDir`. Errors: kIo.
@@ -131,10 +141,44 @@ class Registry {
   // function changed again meanwhile, so the newer change is still published.
   Result<bool> markPublished(const UnpublishedChange& change);
 
+  // Module garbage collection (README.md, "Disk"). A deploy takes a hold on its module's
+  // hash before it compiles or stores anything and keeps it until its version is recorded
+  // (or the deploy failed): collectModules keeps held modules, so it never removes a
+  // module, or what derives from it, between a deploy's steps. Holds are per process.
+  [[nodiscard]] ModuleHold holdModule(const std::string& hash);
+  // Deletes every module file that no version refers to and no hold keeps, inside a write
+  // transaction (so addVersion and adoptVersion, which check the file inside theirs, never
+  // record a version whose file was just deleted). Then calls `alsoWhileHeld` with the
+  // hashes that stay, while new holds still wait, so the caller can delete what derives from
+  // the other modules (compiled objects) with the same view. Errors: kIo.
+  using LiveModulesHook = std::function<void(const std::set<std::string>& live)>;
+  Result<ModuleCollection> collectModules(const LiveModulesHook& alsoWhileHeld = {});
+  // Cuts the write-ahead log back to zero bytes after its changes are in the database.
+  // Errors: kIo (also while another connection reads: the log is cut by a later call).
+  Result<void> truncateLog();
+
  private:
+  friend class ModuleHold;
   struct Impl;
+  struct HoldTable;
   explicit Registry(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+};
+
+// A deploy's claim on a module hash (Registry::holdModule); released when destroyed.
+class ModuleHold {
+ public:
+  ModuleHold(ModuleHold&&) noexcept = default;
+  ModuleHold& operator=(ModuleHold&&) = delete;
+  ModuleHold(const ModuleHold&) = delete;
+  ModuleHold& operator=(const ModuleHold&) = delete;
+  ~ModuleHold();
+
+ private:
+  friend class Registry;
+  ModuleHold(std::shared_ptr<Registry::HoldTable> table, std::string hash);
+  std::shared_ptr<Registry::HoldTable> table_;
+  std::string hash_;
 };
 
 }  // namespace tern::store

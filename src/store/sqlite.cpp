@@ -5,12 +5,20 @@
 #include <filesystem>
 #include <utility>
 
+#include "util/data_dir.h"
+
 namespace tern::store {
 
 namespace {
 
+// After a checkpoint has copied the write-ahead log into the database, the log file is cut
+// back to this size, so the space a burst of writes took is given back to the file system.
+constexpr int64_t kWalSizeLimitBytes = 1 << 20;
+
 ErrorCode codeFor(int rc) {
   switch (rc & 0xff) {
+    case SQLITE_FULL:  // the file system is full: see diskFullError
+      return ErrorCode::kResourceExhausted;
     case SQLITE_MISUSE:
     case SQLITE_RANGE:
     case SQLITE_CONSTRAINT:  // the registry checks its invariants before writing
@@ -21,6 +29,9 @@ ErrorCode codeFor(int rc) {
 }
 
 std::string describe(sqlite3* db, int rc) {
+  if ((rc & 0xff) == SQLITE_FULL) {
+    return diskFullError("the database cannot grow").message();
+  }
   std::string out = sqlite3_errstr(rc);
   // The connection's message is more specific, but only when it belongs to this failure.
   if (db != nullptr && sqlite3_extended_errcode(db) == rc) {
@@ -128,6 +139,11 @@ bool Statement::columnIsNull(int column) const {
 // ---- Database ----
 
 Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& file) {
+  // SQLite creates the file with mode 0644 less the umask, and its -wal and -shm files with
+  // the database's mode: creating it 0600 first keeps all three private.
+  if (file != ":memory:" && !file.empty()) {
+    if (auto created = createPrivateFile(file); !created) return created.error();
+  }
   sqlite3* db = nullptr;
   // NOMUTEX: the registry serialises use of the connection with its own mutex.
   int rc = sqlite3_open_v2(
@@ -138,7 +154,10 @@ Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& fi
     return Error(ErrorCode::kIo, std::move(message));
   }
   sqlite3_extended_result_codes(db, 1);
-  return std::unique_ptr<Database>(new Database(db));
+  std::unique_ptr<Database> out(new Database(db));
+  auto limited = out->exec("PRAGMA journal_size_limit = " + std::to_string(kWalSizeLimitBytes));
+  if (!limited) return limited.error();
+  return out;
 }
 
 Database::~Database() { sqlite3_close_v2(db_); }
@@ -176,6 +195,12 @@ Result<Statement> Database::prepare(const std::string& sql) {
 }
 
 int64_t Database::changes() const { return sqlite3_changes64(db_); }
+
+Result<void> Database::truncateLog() {
+  int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  if (rc != SQLITE_OK) return error("checkpointing the write-ahead log", rc);
+  return {};
+}
 
 // ---- Transaction ----
 

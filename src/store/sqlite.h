@@ -86,7 +86,8 @@ class StatementUse {
 // An open connection to one database file.
 class Database {
  public:
-  // Opens (creating if needed) the database file. Errors: kIo.
+  // Opens (creating if needed, mode 0600) the database file. Errors: kIo. A write that
+  // fails because the file system is full is kResourceExhausted ("disk full: ...").
   static Result<std::unique_ptr<Database>> open(const std::filesystem::path& file);
   ~Database();
   Database(const Database&) = delete;
@@ -99,6 +100,10 @@ class Database {
   Result<Statement> prepare(const std::string& sql);
   // Rows changed by the last INSERT/UPDATE/DELETE.
   int64_t changes() const;
+  // Copies the write-ahead log into the database and truncates the log to zero bytes, so
+  // the space it took is free again (after removals on a full disk). Errors: kIo, or
+  // kIo with SQLITE_BUSY while another connection reads (the log is then cut later).
+  Result<void> truncateLog();
   // A kIo error with SQLite's message for `rc`, saying what was being done.
   Error error(std::string_view what, int rc) const;
 

@@ -18,6 +18,7 @@
 
 #include "util/sha256.h"
 #include "util/subprocess.h"
+#include "wasm/compile_cache.h"
 #include "wasm/host_imports.h"
 
 namespace tern::wasm {
@@ -323,18 +324,7 @@ const std::string& Compiler::toolchainId() {
     id += tool + ":" + (r.ok() ? r->output.substr(0, r->output.find('\n')) : "?") + ";";
   }
   toolchainId_ = id;
-  if (!remembered.empty()) {
-    std::error_code ec;
-    fs::create_directories(remembered.parent_path(), ec);
-    fs::path tmp = remembered;
-    tmp += fmt::format(".{}.tmp", getpid());
-    {
-      std::ofstream out(tmp);
-      out << id << "\n";
-    }
-    fs::rename(tmp, remembered, ec);
-    if (ec) fs::remove(tmp, ec);
-  }
+  if (!remembered.empty()) rememberToolchain(config_.cacheDir, remembered, id);
   return toolchainId_;
 }
 
@@ -400,40 +390,16 @@ bool writeFile(const fs::path& p, const void* data, size_t size) {
   return static_cast<bool>(f);
 }
 
-// An exclusive lock on a file, held for the object's lifetime.
-class FileLock {
- public:
-  explicit FileLock(const fs::path& p) : fd_(::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
-    if (fd_ >= 0) {
-      while (flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
-      }
-    }
-  }
-  ~FileLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileLock(const FileLock&) = delete;
-  FileLock& operator=(const FileLock&) = delete;
-
- private:
-  int fd_;
-};
-
 }  // namespace
 
 Result<fs::path> Compiler::buildObject(std::span<const uint8_t> wasm, const ModuleInfo& info,
                                        const std::string& hash, const std::string& key,
                                        const CompileOptions& options) {
+  if (auto ok = prepareCacheDirectories(config_.cacheDir); !ok.ok()) return ok.error();
   std::error_code ec;
-  fs::create_directories(config_.cacheDir / "objects", ec);
-  fs::create_directories(config_.cacheDir / "tmp", ec);
-  if (ec) {
-    return Error(ErrorCode::kIo, "cannot create cache directory " + config_.cacheDir.string() +
-                                     ": " + ec.message());
-  }
   fs::path object = config_.cacheDir / "objects" / (key + ".so");
   // Another process may be compiling the same key: wait for it, then reuse its result.
-  FileLock lock(config_.cacheDir / "objects" / (key + ".lock"));
+  CacheKeyLock lock(config_.cacheDir / "objects" / (key + ".lock"));
   if (fs::exists(object, ec)) {
     std::lock_guard g(mu_);
     ++stats_.cacheHits;
@@ -516,9 +482,7 @@ Result<fs::path> Compiler::buildObject(std::span<const uint8_t> wasm, const Modu
     return Error(ErrorCode::kCompileFailed,
                  fmt::format("C compiler failed: {}", firstLines(cc->output, work, 4)));
   }
-  // Publish atomically: readers see either no object or a complete one.
-  fs::rename(tmpObject, object, ec);
-  if (ec) return Error(ErrorCode::kIo, "cannot store " + object.string() + ": " + ec.message());
+  if (auto ok = publishObject(tmpObject, object); !ok.ok()) return ok.error();
 
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::lock_guard g(mu_);
@@ -552,6 +516,11 @@ Result<std::shared_ptr<const CompiledModule>> Compiler::open(const fs::path& obj
   return std::shared_ptr<const CompiledModule>(std::move(m));
 }
 
+std::string Compiler::cacheKey(const std::string& hash, const CompileOptions& options) {
+  return sha256Hex(fmt::format("{}|{}|{}|{}|abi{}", hash, toolchainId(), optFlag(options.opt),
+                               static_cast<int>(options.imports), TERN_MODULE_ABI_VERSION));
+}
+
 Result<std::shared_ptr<const CompiledModule>> Compiler::load(std::span<const uint8_t> wasm,
                                                              const CompileOptions& options) {
   if (wasm.size() > config_.maxModuleBytes) {
@@ -568,10 +537,7 @@ Result<std::shared_ptr<const CompiledModule>> Compiler::load(std::span<const uin
     if (auto ok = checkInstantiable(*info, *options.instanceLimits); !ok.ok()) return ok.error();
   }
   std::string hash = sha256Hex(wasm);
-  std::string key = sha256Hex(fmt::format("{}|{}|{}|{}|abi{}", hash, toolchainId(),
-                                          optFlag(options.opt),
-                                          static_cast<int>(options.imports),
-                                          TERN_MODULE_ABI_VERSION));
+  std::string key = cacheKey(hash, options);
 
   std::shared_future<Result<fs::path>> future;
   bool mine = false;

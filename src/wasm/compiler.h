@@ -105,6 +105,11 @@ class Compiler {
   Result<std::shared_ptr<const CompiledModule>> load(std::span<const uint8_t> wasm,
                                                      const CompileOptions& options = {});
 
+  // The cache key of a module's compiled object (objects/<key>.so under the cache
+  // directory): the module's SHA-256 with the toolchain's identity, the flags and the
+  // module ABI version. The node's garbage collection keeps the keys of live modules.
+  std::string cacheKey(const std::string& hash, const CompileOptions& options = {});
+
   CompileStats stats() const;
   const CompilerConfig& config() const { return config_; }
 
