@@ -11,6 +11,7 @@
 
 #include <array>
 #include <condition_variable>
+#include <future>
 #include <iterator>
 #include <limits>
 #include <list>
@@ -459,18 +460,30 @@ Result<void> Server::start() {
 
 uint16_t Server::port() const { return impl_->boundPort; }
 
-void Server::stop(std::chrono::milliseconds drain) {
+void Server::stopAccepting() {
   Impl& s = *impl_;
-  if (s.stopping.exchange(true)) return;
-  asio::dispatch(*s.contexts[0], [&s] {
+  if (s.stopping.exchange(true) || s.threads.empty()) return;
+  // The acceptor belongs to the first thread; waiting for its close means no connection
+  // is accepted once this returns.
+  std::promise<void> closed;
+  asio::dispatch(*s.contexts[0], [&s, &closed] {
     beast::error_code ec;
     s.acceptor->close(ec);
+    closed.set_value();
   });
+  closed.get_future().wait();
+  std::lock_guard lock(s.mu);
+  for (auto& w : s.sessions) {
+    if (auto session = w.lock()) session->closeIfIdle();
+  }
+}
+
+void Server::stop(std::chrono::milliseconds drain) {
+  Impl& s = *impl_;
+  if (s.threads.empty()) return;
+  stopAccepting();
   {
     std::unique_lock lock(s.mu);
-    for (auto& w : s.sessions) {
-      if (auto session = w.lock()) session->closeIfIdle();
-    }
     s.idle.wait_for(lock, drain, [&s] { return s.inFlight.load() == 0; });
   }
   s.work.clear();
