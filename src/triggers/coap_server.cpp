@@ -564,7 +564,10 @@ void CoapServer::Impl::run() {
       if (!acknowledgementsDeadline && (calls.empty() || now >= *invocationsDeadline)) {
         acknowledgementsDeadline = now + drain.acknowledgements;
       }
-      if (acknowledgementsDeadline && (coap_can_exit(ctx) || now >= *acknowledgementsDeadline)) {
+      if (acknowledgementsDeadline && coap_can_exit(ctx)) return;
+      if (acknowledgementsDeadline && now >= *acknowledgementsDeadline) {
+        if (!calls.empty()) spdlog::warn("CoAP: stopped with {} invocation(s) unanswered", calls.size());
+        spdlog::warn("CoAP: stopped before every separate response was acknowledged");
         return;
       }
     }

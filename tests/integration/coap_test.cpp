@@ -446,6 +446,7 @@ TEST_F(CoapTest, StopDoesNotWaitForAcknowledgementsWhenTheWaitIsZero) {
   s.send(test::encodeCoap(m));
   auto separate = responseTo(s, m.token);  // never acknowledged
   ASSERT_TRUE(separate);
+  ASSERT_EQ(separate->type, CoapType::kCon);
   EXPECT_EQ(node.terminate(), 0);
   EXPECT_NE(node.log().find("stopped before every separate response was acknowledged"),
             std::string::npos)
