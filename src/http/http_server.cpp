@@ -11,7 +11,6 @@
 
 #include <array>
 #include <condition_variable>
-#include <future>
 #include <iterator>
 #include <limits>
 #include <list>
@@ -90,6 +89,7 @@ struct Server::Impl {
   std::atomic<uint64_t> accepted{0}, refused{0}, requests{0}, badRequests{0}, open{0},
       inFlight{0};
   std::atomic<bool> stopping{false};
+  int listenFd = -1;  // the acceptor's descriptor, for stopAccepting()
   std::mutex mu;
   std::condition_variable idle;
   std::list<std::weak_ptr<Session>> sessions;
@@ -450,6 +450,7 @@ Result<void> Server::start() {
                                              impl_->options.port, ec.message()));
   }
   impl_->boundPort = acc.local_endpoint().port();
+  impl_->listenFd = acc.native_handle();
   for (auto& ctx : impl_->contexts) impl_->work.push_back(asio::make_work_guard(*ctx));
   impl_->accept();
   for (auto& ctx : impl_->contexts) {
@@ -463,15 +464,14 @@ uint16_t Server::port() const { return impl_->boundPort; }
 void Server::stopAccepting() {
   Impl& s = *impl_;
   if (s.stopping.exchange(true) || s.threads.empty()) return;
-  // The acceptor belongs to the first thread; waiting for its close means no connection
-  // is accepted once this returns.
-  std::promise<void> closed;
-  asio::dispatch(*s.contexts[0], [&s, &closed] {
+  // The kernel refuses connections from here on, without waiting for the first thread
+  // (which may be running an inline invocation): shutdown(2) ends the listening state of
+  // the descriptor, which stays open until that thread closes the acceptor.
+  ::shutdown(s.listenFd, SHUT_RDWR);
+  asio::dispatch(*s.contexts[0], [&s] {
     beast::error_code ec;
     s.acceptor->close(ec);
-    closed.set_value();
   });
-  closed.get_future().wait();
   std::lock_guard lock(s.mu);
   for (auto& w : s.sessions) {
     if (auto session = w.lock()) session->closeIfIdle();

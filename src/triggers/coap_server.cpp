@@ -517,6 +517,7 @@ void CoapServer::Impl::deliverCompletions() {
 // libcoap reads exactly one datagram (coap_read_endpoint). This thread is the socket's only
 // reader and datagrams leave the queue in order, so that one is the datagram just screened.
 void CoapServer::Impl::readDatagrams(epoll_event endpointReady) {
+  endpointReady.events = EPOLLIN;  // what libcoap reads on, whatever else was reported
   // Large enough for any UDP datagram, so a verdict never rests on a truncated read.
   static constexpr size_t kMaxUdpDatagram = 65536;
   // The rest waits for the next round, so a flood cannot starve completions and timers.
@@ -564,10 +565,14 @@ void CoapServer::Impl::run() {
       if (!acknowledgementsDeadline && (calls.empty() || now >= *invocationsDeadline)) {
         acknowledgementsDeadline = now + drain.acknowledgements;
       }
-      if (acknowledgementsDeadline && coap_can_exit(ctx)) return;
-      if (acknowledgementsDeadline && now >= *acknowledgementsDeadline) {
-        if (!calls.empty()) spdlog::warn("CoAP: stopped with {} invocation(s) unanswered", calls.size());
-        spdlog::warn("CoAP: stopped before every separate response was acknowledged");
+      bool acknowledged = acknowledgementsDeadline && coap_can_exit(ctx);
+      if (acknowledged || (acknowledgementsDeadline && now >= *acknowledgementsDeadline)) {
+        if (!calls.empty()) {
+          spdlog::warn("CoAP: stopped with {} invocation(s) unanswered", calls.size());
+        }
+        if (!acknowledged) {
+          spdlog::warn("CoAP: stopped before every separate response was acknowledged");
+        }
         return;
       }
     }
