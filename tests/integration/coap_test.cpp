@@ -3,6 +3,8 @@
 // where a test needs to see codes, options, message types and duplicates.
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <future>
@@ -416,11 +418,32 @@ TEST_F(CoapTest, StopClosesEveryWayInBeforeWaitingForAnAcknowledgement) {
   ASSERT_EQ(separate->type, CoapType::kCon);
   EXPECT_EQ(separate->payload, "done\n");
 
+  // A keep-alive HTTP connection, idle after its first request.
+  int idle = test::connectTo(node.port());
+  ASSERT_GE(idle, 0);
+  std::string get = "GET /healthz HTTP/1.1\r\nHost: tern\r\n\r\n";
+  ASSERT_EQ(::send(idle, get.data(), get.size(), MSG_NOSIGNAL), static_cast<ssize_t>(get.size()));
+  std::string reply;
+  ASSERT_TRUE(test::eventually([&] {
+    char buf[4096];
+    ssize_t n = ::recv(idle, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) reply.append(buf, static_cast<size_t>(n));
+    auto r = test::parseReply(reply);
+    return r.status == 200 && r.headers.count("content-length") &&
+           r.body.size() == std::stoul(r.headers["content-length"]);
+  }));
+
   auto exited = std::async(std::launch::async, [&node] { return node.terminate(); });
   auto stillRunning = [&] { return exited.wait_for(std::chrono::seconds(0)) != std::future_status::ready; };
-  // HTTP refuses connections while CoAP still waits for the acknowledgement.
+  // HTTP refuses connections, and closes the idle one, while CoAP still waits for the
+  // acknowledgement.
   EXPECT_TRUE(test::eventually([&] { return !test::acceptingOnLoopback(node.port()); },
                                std::chrono::seconds(60)));
+  EXPECT_TRUE(test::eventually([&] {
+    char c;
+    return ::recv(idle, &c, 1, MSG_DONTWAIT) == 0;  // end of stream: closed by the node
+  }, std::chrono::seconds(60)));
+  ::close(idle);
   EXPECT_TRUE(stillRunning());
   // A new CoAP request starts nothing: 5.03.
   CoapSocket late(node.coapPort());
