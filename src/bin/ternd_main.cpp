@@ -125,6 +125,12 @@ int main(int argc, char** argv) {
                  "on SIGTERM, how long to wait for invocations in flight")
       ->check(CLI::Range(0u, 3600000u))
       ->capture_default_str();
+  unsigned coapAckWaitMs = static_cast<unsigned>(cfg.coap.ackWait.count());
+  app.add_option("--coap-ack-wait-ms", coapAckWaitMs,
+                 "on SIGTERM, once CoAP invocations are done, how long to wait for clients to "
+                 "acknowledge separate responses (0: do not wait)")
+      ->check(CLI::Range(0u, 600000u))
+      ->capture_default_str();
   std::string mqttPasswordFile;
   std::string missedRuns = "skip";
   app.add_option("--mqtt-broker", cfg.mqtt.broker,
@@ -277,6 +283,7 @@ int main(int argc, char** argv) {
   cfg.writeTimeout = std::chrono::milliseconds(writeTimeoutMs);
   cfg.maxUnsentResponseBytes = unsentMiB << 20;
   cfg.maxUnsentResponseBytesPerClient = unsentPerClientMiB << 20;
+  cfg.coap.ackWait = std::chrono::milliseconds(coapAckWaitMs);
   if (!dataDir.empty()) cfg.dataDir = dataDir;
   cfg.diskReserveBytes = diskReserveMb << 20;
   // Everything the node creates (databases, modules, compiled objects, and the files its

@@ -82,6 +82,7 @@ struct Server::Impl {
       badRequests{0}, open{0}, inFlight{0};
   std::atomic<size_t> unsentBytes{0};
   std::atomic<bool> stopping{false};
+  int listenFd = -1;  // the acceptor's descriptor, for stopAccepting()
 
   // Live sessions, to close idle ones when draining or making room. A session removes its
   // own entry in its destructor, under `mu`: so no shared_ptr<Session> may be released while
@@ -736,6 +737,7 @@ Result<void> Server::start() {
                                              impl_->options.port, ec.message()));
   }
   impl_->boundPort = acc.local_endpoint().port();
+  impl_->listenFd = acc.native_handle();
   for (auto& ctx : impl_->contexts) impl_->work.push_back(asio::make_work_guard(*ctx));
   impl_->accept();
   for (auto& ctx : impl_->contexts) {
@@ -746,9 +748,13 @@ Result<void> Server::start() {
 
 uint16_t Server::port() const { return impl_->boundPort; }
 
-void Server::stop(std::chrono::milliseconds drain) {
+void Server::stopAccepting() {
   Impl& s = *impl_;
-  if (s.stopping.exchange(true)) return;
+  if (s.stopping.exchange(true) || s.threads.empty()) return;
+  // The kernel refuses connections from here on, without waiting for the first thread
+  // (which may be running an inline invocation): shutdown(2) ends the listening state of
+  // the descriptor, which stays open until that thread closes the acceptor.
+  ::shutdown(s.listenFd, SHUT_RDWR);
   asio::dispatch(*s.contexts[0], [&s] {
     beast::error_code ec;
     s.acceptor->close(ec);
@@ -763,6 +769,12 @@ void Server::stop(std::chrono::milliseconds drain) {
   }
   for (auto& session : live) session->closeIfIdle();
   live.clear();
+}
+
+void Server::stop(std::chrono::milliseconds drain) {
+  Impl& s = *impl_;
+  if (s.threads.empty()) return;
+  stopAccepting();
   {
     std::unique_lock lock(s.mu);
     s.idle.wait_for(lock, drain, [&s] { return s.inFlight.load() == 0; });

@@ -92,6 +92,10 @@ class Server {
   Result<void> start();
   uint16_t port() const;
 
+  // Stops accepting connections and closes idle ones; a request in flight finishes and
+  // its connection closes after it ("Connection: close"). Once this returns, connections
+  // are refused. Returns without waiting for requests; stop() begins with it.
+  void stopAccepting();
   // Stops accepting, closes idle connections, lets requests in flight finish (up to
   // `drain`), then stops the threads.
   void stop(std::chrono::milliseconds drain);

@@ -8,6 +8,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <fstream>
 #include <thread>
 #include <vector>
@@ -133,6 +136,9 @@ struct Node::Impl {
   // The cluster's async work queue (TERN_ASYNC); with `cluster` only.
   std::unique_ptr<cluster::JobStream> jobStream;
   bool running = false;
+  // Set when stop() begins: MQTT messages are refused (left unacknowledged for the next
+  // start) instead of becoming jobs.
+  std::atomic<bool> intakeClosed{false};
 
   std::string engineMetrics() const;
   Result<void> openEventSources();
@@ -247,7 +253,10 @@ Result<void> Node::Impl::openEventSources() {
     mo.certFile = config.mqtt.certFile;
     mo.keyFile = config.mqtt.keyFile;
     mqtt = std::make_unique<triggers::MqttClient>(
-        mo, [this](std::string_view topic, std::string_view payload) {
+        mo, [this](std::string_view topic, std::string_view payload) -> Result<void> {
+          if (intakeClosed.load()) {
+            return Error(ErrorCode::kUnavailable, "the node is shutting down");
+          }
           return eventRouter->onMqttMessage(topic, payload);
         });
     publish = [this](std::string_view topic, std::string_view payload) {
@@ -460,7 +469,7 @@ Result<void> Node::start() {
   auto abandon = [&n](const Error& e) -> Result<void> {
     if (n.jobStream) n.jobStream->stop();
     if (n.cluster) n.cluster->stop();
-    if (n.coap) n.coap->stop(std::chrono::milliseconds(0));
+    if (n.coap) n.coap->stop(triggers::CoapDrain{});
     n.server.reset();  // stops it if it started
     n.scheduler->stop();
     if (n.mqtt) n.mqtt->stop();
@@ -499,20 +508,31 @@ void Node::stop() {
   Impl& n = *impl_;
   if (!n.running) return;
   n.running = false;
+  // First every way in closes, without waiting for anything: no new HTTP connection is
+  // accepted and idle ones close, CoAP answers new requests with 5.03, no time trigger
+  // fires and MQTT messages stay unacknowledged for the next start.
+  n.server->stopAccepting();
+  if (n.coap) n.coap->refuseNewRequests();
+  n.intakeClosed = true;
+  n.scheduler->stop();
   spdlog::info("draining: no new requests; waiting for invocations in flight");
-  // CoAP answers new requests with 5.03 and waits for its invocations in flight.
-  if (n.coap) n.coap->stop(n.config.drainTimeout);
-  // The server stops accepting, closes idle connections, answers keep-alive requests with
-  // "Connection: close", and waits for the requests in flight (running or queued).
-  n.server->stop(n.config.drainTimeout);
+  // Then the drain: the invocations in flight share one deadline. CoAP waits for its
+  // invocations and their responses, then briefly for acknowledgements of separate
+  // responses (--coap-ack-wait-ms).
+  auto deadline = std::chrono::steady_clock::now() + n.config.drainTimeout;
+  auto remaining = [deadline] {
+    return std::max(std::chrono::milliseconds(0),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::steady_clock::now()));
+  };
+  if (n.coap) n.coap->stop(triggers::CoapDrain{remaining(), n.config.coap.ackWait});
+  // Requests in flight (running or queued) finish; keep-alive connections close after them.
+  n.server->stop(remaining());
   // Cluster async jobs running here finish and are recorded and acked; the queue hands
   // nothing more to the cluster.
   if (n.jobStream) n.jobStream->stop();
   // Peers' calls running here finish and are answered; calls forwarded from here end.
   if (n.cluster) n.cluster->stop();
-  // No new time-trigger runs. MQTT messages arriving from now on cannot be stored (the
-  // queue stops) and stay unacknowledged for the next start.
-  n.scheduler->stop();
   // Async attempts in flight finish (they need the executor and workers); queued jobs wait
   // in queue.db for the next start.
   n.asyncQueue->stop();

@@ -2,7 +2,7 @@
 // A standalone tern node: the object graph behind `ternd`. It owns the engine (compile
 // cache in <data>/cache), the registry (<data>/registry.db, <data>/modules), the function
 // table, executor, invoker, metrics, the HTTP server and gateway. start() loads every
-// deployed function and begins serving; stop() drains.
+// deployed function and begins serving; stop() closes every way in, then drains.
 
 #include <chrono>
 #include <cstdint>
@@ -25,6 +25,9 @@ struct NodeConfig {
     bool enabled = true;
     std::string address = "127.0.0.1";
     uint16_t port = 5683;  // 0: any free port
+    // At stop, how long to wait for acknowledgements of separate responses once the
+    // invocations are done (docs/coap.md, "Shutdown"); 0 skips the wait.
+    std::chrono::milliseconds ackWait{2000};
   } coap;
   std::filesystem::path dataDir;            // empty: tern::defaultDataDir()
   // Space kept in <data>/reserve and released when a removal finds the disk full, so the
@@ -108,7 +111,9 @@ class Node {
   Node& operator=(const Node&) = delete;
 
   Result<void> start();
-  // Stops accepting, finishes invocations in flight (up to the drain timeout), stops.
+  // Closes every way in first (HTTP connections and requests, CoAP requests, time
+  // triggers, MQTT messages), then finishes invocations in flight (up to the drain
+  // timeout) and stops.
   void stop();
 
   uint16_t port() const;

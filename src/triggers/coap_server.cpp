@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <netdb.h>
 #include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -48,52 +50,50 @@ int coapCode(ErrorCode code) {
   return 500;
 }
 
-DatagramVerdict checkDatagram(std::span<const uint8_t> d) {
-  // Too short for a message ID, or another version: silently ignored (RFC 7252 3, 4.2).
-  if (d.size() < 4 || (d[0] >> 6) != 1) return DatagramVerdict::kIgnore;
-  unsigned type = (d[0] >> 4) & 3;  // 0 CON, 1 NON, 2 ACK, 3 RST
-  // A malformed Confirmable message is rejected with a Reset; any other malformed message
-  // is silently ignored (RFC 7252 4.2, 4.3).
-  const auto malformed = type == 0 ? DatagramVerdict::kReset : DatagramVerdict::kIgnore;
-  size_t tkl = d[0] & 0x0f;
-  if (tkl > 8) return malformed;
-  if (d[1] == 0) {  // an empty message is exactly the 4-byte header (RFC 7252 4.1)
-    return d.size() == 4 && tkl == 0 ? DatagramVerdict::kWellFormed : malformed;
-  }
-  size_t pos = 4 + tkl;
-  if (pos > d.size()) return malformed;
-  // Options (RFC 7252 3.1): nibble 13 and 14 take one and two extension bytes; 15 is
-  // reserved except as the full payload marker 0xFF, which must be followed by a payload.
-  while (pos < d.size()) {
-    uint8_t b = d[pos++];
-    if (b == 0xff) return pos < d.size() ? DatagramVerdict::kWellFormed : malformed;
-    unsigned delta = b >> 4, length = b & 0x0f;
-    if (delta == 15 || length == 15) return malformed;
-    auto extension = [&](unsigned nibble, size_t& value) {
-      if (nibble == 13) {
-        if (pos + 1 > d.size()) return false;
-        value = 13u + d[pos];
-        pos += 1;
-      } else if (nibble == 14) {
-        if (pos + 2 > d.size()) return false;
-        value = 269u + ((size_t{d[pos]} << 8) | d[pos + 1]);
-        pos += 2;
-      } else {
-        value = nibble;
-      }
-      return true;
-    };
-    size_t unusedDelta = 0, valueLength = 0;
-    if (!extension(delta, unusedDelta) || !extension(length, valueLength)) return malformed;
-    if (valueLength > d.size() - pos) return malformed;
-    pos += valueLength;
-  }
-  return DatagramVerdict::kWellFormed;
-}
-
 namespace {
 
 constexpr size_t kMaxDiagnosticBytes = 512;
+
+// libcoap's log lines, written through tern's logger and rate-limited: most are caused by
+// what unauthenticated senders put in datagrams. libcoap keeps one log handler per process,
+// a plain function pointer without a context argument, so this limiter is process-wide
+// too (the one piece of mutable state here that is not owned by a CoapServer).
+struct LibcoapLog {
+  std::mutex mu;
+  LogLineLimiter limiter{LogLineLimiter::Options{}};
+};
+
+LibcoapLog& libcoapLog() {
+  static LibcoapLog log;
+  return log;
+}
+
+void reportSuppressedLibcoapLines(LogLineLimiter::Clock::time_point now) {
+  LibcoapLog& log = libcoapLog();
+  uint64_t suppressed;
+  {
+    std::lock_guard lock(log.mu);
+    suppressed = log.limiter.takeSuppressed(now);
+  }
+  if (suppressed) spdlog::warn("libcoap: {} log line(s) suppressed (rate limit)", suppressed);
+}
+
+void onLibcoapLog(coap_log_t level, const char* message) {
+  LibcoapLog& log = libcoapLog();
+  auto now = LogLineLimiter::Clock::now();
+  {
+    std::lock_guard lock(log.mu);
+    if (!log.limiter.admit(now)) return;
+  }
+  reportSuppressedLibcoapLines(now);
+  std::string_view text(message ? message : "");
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  auto spdLevel = level <= LOG_ERR       ? spdlog::level::err
+                  : level == LOG_WARNING ? spdlog::level::warn
+                  : level <= LOG_INFO    ? spdlog::level::info
+                                         : spdlog::level::debug;
+  spdlog::log(spdLevel, "libcoap: {}", text);
+}
 
 // Invocation results handed from worker threads to the CoAP thread, which is woken
 // through the eventfd. Shared with the invocations' callbacks, so a callback that fires
@@ -265,8 +265,8 @@ struct CoapServer::Impl {
   std::shared_ptr<Completions> completions = std::make_shared<Completions>();
   std::thread thread;
   std::atomic<bool> stopRequested{false};
-  std::atomic<bool> stopping{false};  // read by the handler: new requests get 5.03
-  std::chrono::milliseconds drainTimeout{0};
+  std::atomic<bool> refusing{false};  // new requests get 5.03
+  CoapDrain drain;
 
   // The answer to one invocation request: an error, or the function's stdout.
   struct Answer {
@@ -295,7 +295,7 @@ struct CoapServer::Impl {
   std::unordered_map<std::string, Answer> answers;
   std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> answerOrder;
   size_t answerBytes = 0;
-  std::vector<uint8_t> datagram;  // screenDatagrams' buffer
+  std::vector<uint8_t> datagram;  // readDatagrams' buffer
 
   Impl(exec::Invoker& inv, MetricsRegistry& metrics, CoapOptions opts)
       : invoker(inv),
@@ -356,7 +356,7 @@ struct CoapServer::Impl {
   void respond(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
                const coap_string_t* query, coap_pdu_t* response, const Answer& answer);
   void deliverCompletions();
-  void screenDatagrams();
+  void readDatagrams(epoll_event endpointReady);
   void run();
   void release(Call& call) {
     if (call.session) coap_session_release(call.session);
@@ -433,7 +433,7 @@ void CoapServer::Impl::handle(coap_resource_t* resource, coap_session_t* session
     count(405);
     return;
   }
-  if (stopping.load()) {
+  if (refusing.load()) {
     return respondError(response, Error(ErrorCode::kUnavailable, "the node is shutting down"));
   }
   auto target = parseTarget(request);
@@ -509,52 +509,95 @@ void CoapServer::Impl::deliverCompletions() {
   }
 }
 
-void CoapServer::Impl::screenDatagrams() {
-  // Large enough for any UDP datagram, so a verdict never rests on a truncated peek.
-  static constexpr size_t kMaxDatagram = 65536;
+// Every read of the endpoint socket is decided here. libcoap 3 (4.3.1) cannot be handed a
+// datagram (its coap_handle_dgram and the context's network_read hook are internal), nor
+// adopt a socket, so tern drives libcoap's event loop itself and holds back the socket's
+// readiness: it reads each waiting datagram first (MSG_PEEK, the whole datagram), screens
+// it, and either consumes it as garbage or passes libcoap the readiness event, on which
+// libcoap reads exactly one datagram (coap_read_endpoint). This thread is the socket's only
+// reader and datagrams leave the queue in order, so that one is the datagram just screened.
+void CoapServer::Impl::readDatagrams(epoll_event endpointReady) {
+  endpointReady.events = EPOLLIN;  // what libcoap reads on, whatever else was reported
+  // Large enough for any UDP datagram, so a verdict never rests on a truncated read.
+  static constexpr size_t kMaxUdpDatagram = 65536;
+  // The rest waits for the next round, so a flood cannot starve completions and timers.
+  static constexpr int kDatagramsPerRound = 64;
   std::vector<uint8_t>& buf = datagram;
-  buf.resize(kMaxDatagram);
-  for (;;) {
+  buf.resize(kMaxUdpDatagram);
+  for (int i = 0; i < kDatagramsPerRound; ++i) {
+    ssize_t n = ::recv(socketFd, buf.data(), buf.size(), MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      continue;  // a pending ICMP error (ECONNREFUSED ...), cleared by this read
+    }
+    std::span<const uint8_t> d(buf.data(), static_cast<size_t>(n));
+    auto verdict = checkDatagram(d);
+    if (verdict == DatagramVerdict::kWellFormed) {
+      coap_io_do_epoll(ctx, &endpointReady, 1);
+      continue;
+    }
     sockaddr_storage from{};
     socklen_t fromLen = sizeof from;
-    ssize_t n = ::recvfrom(socketFd, buf.data(), buf.size(), MSG_PEEK | MSG_DONTWAIT,
-                           reinterpret_cast<sockaddr*>(&from), &fromLen);
-    if (n < 0) return;
-    auto verdict = checkDatagram(std::span<const uint8_t>(buf.data(), static_cast<size_t>(n)));
-    if (verdict == DatagramVerdict::kWellFormed) return;  // libcoap reads it next
-    ssize_t consumed = ::recv(socketFd, buf.data(), buf.size(), MSG_DONTWAIT);
-    (void)consumed;
+    n = ::recvfrom(socketFd, buf.data(), buf.size(), MSG_DONTWAIT,
+                   reinterpret_cast<sockaddr*>(&from), &fromLen);
+    if (n < 0) continue;  // cannot happen with one reader; the next peek decides afresh
     garbage.inc();
     if (verdict == DatagramVerdict::kReset) {
-      uint8_t reset[4] = {0x70, 0, buf[2], buf[3]};  // version 1, RST, same message ID
-      ::sendto(socketFd, reset, sizeof reset, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from),
-               fromLen);
+      auto reset = resetFor(std::span<const uint8_t>(buf.data(), static_cast<size_t>(n)));
+      ::sendto(socketFd, reset.data(), reset.size(), MSG_DONTWAIT,
+               reinterpret_cast<sockaddr*>(&from), fromLen);
     }
   }
 }
 
 void CoapServer::Impl::run() {
-  std::optional<std::chrono::steady_clock::time_point> deadline;
+  using Clock = std::chrono::steady_clock;
+  // While stopping: until when invocations may run, then until when acknowledgements may
+  // come (set once the invocations are done).
+  std::optional<Clock::time_point> invocationsDeadline, acknowledgementsDeadline;
   for (;;) {
-    if (stopRequested.load() && !deadline) {
-      stopping = true;
-      deadline = std::chrono::steady_clock::now() + drainTimeout;
+    auto now = Clock::now();
+    if (stopRequested.load() && !invocationsDeadline) {
+      refusing = true;
+      invocationsDeadline = now + drain.invocations;
     }
-    if (deadline && ((calls.empty() && coap_can_exit(ctx)) ||
-                     std::chrono::steady_clock::now() >= *deadline)) {
-      return;
+    if (invocationsDeadline) {
+      if (!acknowledgementsDeadline && (calls.empty() || now >= *invocationsDeadline)) {
+        acknowledgementsDeadline = now + drain.acknowledgements;
+      }
+      bool acknowledged = acknowledgementsDeadline && coap_can_exit(ctx);
+      if (acknowledged || (acknowledgementsDeadline && now >= *acknowledgementsDeadline)) {
+        if (!calls.empty()) {
+          spdlog::warn("CoAP: stopped with {} invocation(s) unanswered", calls.size());
+        }
+        if (!acknowledged) {
+          spdlog::warn("CoAP: stopped before every separate response was acknowledged");
+        }
+        return;
+      }
     }
+    // Sends what is due (retransmissions, triggered separate responses) and arms libcoap's
+    // timer, which is in libcoap's epoll set with the endpoint socket.
+    coap_tick_t ticks;
+    coap_ticks(&ticks);
+    coap_io_prepare_epoll(ctx, ticks);
     pollfd fds[2] = {{epollFd, POLLIN, 0}, {completions->fd(), POLLIN, 0}};
-    // libcoap's epoll set includes its timer (retransmissions, async delays), so waiting on
-    // it covers every timeout; the bound only paces the drain checks while stopping.
-    ::poll(fds, 2, deadline ? 50 : 1000);
-    // libcoap reads the socket in every coap_io_process call, so each one is preceded by a
-    // screening of what is waiting there.
-    screenDatagrams();
-    coap_io_process(ctx, COAP_IO_NO_WAIT);
+    // The bound paces the drain checks while stopping and the report of suppressed
+    // libcoap log lines.
+    ::poll(fds, 2, invocationsDeadline ? 50 : 1000);
+    epoll_event events[8];
+    int ready = ::epoll_wait(epollFd, events, 8, 0);
+    for (int i = 0; i < ready; ++i) {
+      // libcoap's timer has no socket (a null pointer): libcoap clears and re-arms it. The
+      // only socket in the set is the endpoint's (a UDP server keeps no other).
+      if (events[i].data.ptr == nullptr) {
+        coap_io_do_epoll(ctx, &events[i], 1);
+      } else {
+        readDatagrams(events[i]);
+      }
+    }
     deliverCompletions();
-    screenDatagrams();
-    coap_io_process(ctx, COAP_IO_NO_WAIT);  // send the triggered responses now
+    reportSuppressedLibcoapLines(Clock::now());
   }
 }
 
@@ -562,7 +605,7 @@ CoapServer::CoapServer(exec::Invoker& invoker, MetricsRegistry& metrics, CoapOpt
     : impl_(std::make_unique<Impl>(invoker, metrics, std::move(options))) {}
 
 CoapServer::~CoapServer() {
-  stop(std::chrono::milliseconds(0));
+  stop(CoapDrain{});
   Impl& s = *impl_;
   s.completions->close();
   for (auto& [id, call] : s.calls) s.release(call);
@@ -575,6 +618,8 @@ Result<void> CoapServer::start() {
   Impl& s = *impl_;
   if (s.completions->fd() < 0) return Error(ErrorCode::kIo, "cannot create an eventfd for CoAP");
   coap_startup();
+  coap_set_log_handler(&onLibcoapLog);
+  coap_set_show_pdu_output(0);  // PDU dumps go through the handler too
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_DGRAM;
@@ -596,10 +641,13 @@ Result<void> CoapServer::start() {
   if (!s.ctx) return Error(ErrorCode::kInternal, "cannot create a CoAP context");
   coap_set_app_data(s.ctx, &s);
   coap_context_set_block_mode(s.ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
-  if (!coap_new_endpoint(s.ctx, &addr, COAP_PROTO_UDP)) {
+  coap_endpoint_t* endpoint = coap_new_endpoint(s.ctx, &addr, COAP_PROTO_UDP);
+  if (!endpoint) {
     return Error(ErrorCode::kIo, fmt::format("cannot listen for CoAP on {}:{} (UDP)",
                                              s.options.address, s.options.port));
   }
+  // The screen passes nothing longer, so libcoap and the screen agree on the limit.
+  coap_endpoint_set_default_mtu(endpoint, kMaxCoapDatagram);
   s.epollFd = coap_context_get_coap_fd(s.ctx);
   s.socketFd = s.epollFd >= 0 ? findEndpointSocket(s.epollFd) : -1;
   if (s.socketFd < 0) {
@@ -627,10 +675,12 @@ Result<void> CoapServer::start() {
   return {};
 }
 
-void CoapServer::stop(std::chrono::milliseconds drainTimeout) {
+void CoapServer::refuseNewRequests() { impl_->refusing = true; }
+
+void CoapServer::stop(CoapDrain drain) {
   Impl& s = *impl_;
   if (!s.thread.joinable()) return;
-  s.drainTimeout = drainTimeout;
+  s.drain = drain;
   s.stopRequested = true;
   s.completions->wake();
   s.thread.join();

@@ -3,16 +3,17 @@
 // coap://HOST/fn/NAME[/REST][?QUERY] invokes function NAME through the Invoker, like
 // /fn over HTTP. libcoap does the protocol work (deduplication, retransmission, blocks,
 // separate responses); it is not thread-safe, so one thread owns it and worker threads
-// hand finished invocations back through a completion list and an eventfd. libcoap's
-// types stay inside coap_server.cpp. See docs/coap.md.
+// hand finished invocations back through a completion list and an eventfd. That thread
+// also decides every read of the UDP socket: it screens each datagram (coap_datagram.h)
+// before libcoap may read it. libcoap's types stay inside coap_server.cpp. See docs/coap.md.
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <span>
 #include <string>
 
 #include "exec/invoker.h"
+#include "triggers/coap_datagram.h"
 #include "util/error.h"
 #include "util/metrics.h"
 
@@ -27,12 +28,14 @@ struct CoapOptions {
 // The CoAP response code for an error kind, as class * 100 + detail (404 for 4.04).
 int coapCode(ErrorCode code);
 
-// What to do with a datagram before libcoap sees it (RFC 7252 sections 3 and 4):
-// kWellFormed goes to libcoap; kIgnore is dropped silently (too short to carry a message
-// ID, another protocol version, or a malformed message that may not be answered);
-// kReset is a malformed Confirmable message, rejected with a Reset.
-enum class DatagramVerdict { kWellFormed, kIgnore, kReset };
-DatagramVerdict checkDatagram(std::span<const uint8_t> datagram);
+// How long CoapServer::stop() waits, each bound counted from when its wait begins.
+struct CoapDrain {
+  // For invocations in flight and the sending of their responses.
+  std::chrono::milliseconds invocations{0};
+  // Then for the acknowledgements of Confirmable separate responses, which libcoap
+  // retransmits until they come (RFC 7252 4.2); what is still unacknowledged is dropped.
+  std::chrono::milliseconds acknowledgements{0};
+};
 
 class CoapServer {
  public:
@@ -43,9 +46,13 @@ class CoapServer {
 
   // Binds the UDP endpoint and starts the CoAP thread.
   Result<void> start();
-  // Answers new requests with 5.03, waits up to `drainTimeout` for invocations in flight
-  // and their responses, then stops the CoAP thread and closes the endpoint.
-  void stop(std::chrono::milliseconds drainTimeout);
+  // Answers every new request with 5.03 from now on, so no request starts an invocation;
+  // returns at once. The CoAP thread keeps reading, for acknowledgements and retransmitted
+  // requests of the invocations in flight.
+  void refuseNewRequests();
+  // Refuses new requests, waits as `drain` says, then stops the CoAP thread and closes
+  // the endpoint.
+  void stop(CoapDrain drain);
   // The bound port (the kernel's choice when the options asked for 0); 0 before start().
   uint16_t port() const;
 

@@ -3,11 +3,14 @@
 // where a test needs to see codes, options, message types and duplicates.
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <future>
 #include <random>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "raw_coap.h"
@@ -192,34 +195,116 @@ TEST_F(CoapTest, OversizedPayloadIs413) {
   EXPECT_EQ(ok->payload, "still fine");
 }
 
+// Lines that libcoap wrote into the node's log.
+size_t libcoapLines(const std::string& log) {
+  size_t count = 0;
+  for (size_t at = log.find("libcoap: "); at != std::string::npos; at = log.find("libcoap: ", at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
+// Every message that arrived on `s` and is waiting there now. A datagram the node sent
+// before answering a later request on any socket is here once that answer has come: on
+// loopback a datagram is queued at the receiver when send() returns.
+std::vector<CoapMessage> waiting(CoapSocket& s) {
+  std::vector<CoapMessage> out;
+  while (auto bytes = s.receive(0)) {
+    if (auto m = test::decodeCoap(*bytes)) out.push_back(*m);
+  }
+  return out;
+}
+
 TEST_F(CoapTest, GarbageDatagramsAreCountedAndTheNodeKeepsServing) {
   test::TerndProcess node(data());
   deploy(node, "echo", example("echo"));
+  CoapSocket junkSocket(node.coapPort());
   CoapSocket s(node.coapPort());
   std::mt19937 rng(7);
-  int sent = 0;
-  for (int i = 0; i < 200; ++i) {
-    std::string junk(1 + rng() % 64, '\0');
-    for (auto& c : junk) c = static_cast<char>(rng() & 0xff);
-    junk[0] = static_cast<char>((junk[0] & 0x3f) | 0x80);  // version 2: never valid CoAP
-    s.send(junk);
-    ++sent;
+  uint64_t sent = 0;
+  std::set<uint16_t> resetIds;  // message IDs of the malformed Confirmable datagrams
+  std::vector<CoapMessage> answers;  // what came back to junkSocket
+  // Bursts of garbage, each followed by a request on another socket: the node reads its
+  // socket in order, so once that request is answered, every datagram of the burst has
+  // been screened, and the count is exact however loaded the machine is.
+  for (int round = 0; round < 20; ++round) {
+    for (int i = 0; i < 10; ++i) {
+      std::string junk(1 + rng() % 64, '\0');
+      for (auto& c : junk) c = static_cast<char>(rng() & 0xff);
+      junk[0] = static_cast<char>((junk[0] & 0x3f) | 0x80);  // version 2: never valid CoAP
+      junkSocket.send(junk);
+      ++sent;
+    }
+    // A Confirmable message with a truncated option, and one longer than the endpoint's
+    // MTU: each answered with a Reset carrying its message ID.
+    uint16_t id = static_cast<uint16_t>(0x3300 + 2 * round);
+    junkSocket.send(std::string("\x40\x01", 2) + char(id >> 8) + char(id & 0xff) + "\xb5" "fn");
+    CoapMessage big = junkSocket.request(kPost, "fn/echo", "", std::string(2000, 'b'));
+    big.messageId = static_cast<uint16_t>(id + 1);
+    junkSocket.send(test::encodeCoap(big));
+    sent += 2;
+    resetIds.insert({id, static_cast<uint16_t>(id + 1)});
+    auto ok = s.exchange(s.request(kPost, "fn/echo", "", "round " + std::to_string(round)));
+    ASSERT_TRUE(ok) << "round " << round;
+    EXPECT_EQ(ok->payload, "round " + std::to_string(round));
+    for (auto& m : waiting(junkSocket)) answers.push_back(m);
   }
-  // A Confirmable message with a truncated option is answered with a Reset.
-  s.send(std::string("\x40\x01\x33\x44\xb5" "fn", 7));
-  ++sent;
-  std::optional<CoapMessage> reset;
-  while (auto bytes = s.receive(5000)) {
-    reset = test::decodeCoap(*bytes);
-    if (reset && reset->type == CoapType::kRst) break;
+  EXPECT_EQ(metric(node, "tern_coap_garbage_datagrams_total"), sent);
+  // Nothing reached libcoap: it would have answered with Resets of message ID 0 and
+  // logged each datagram.
+  std::set<uint16_t> got;
+  for (const auto& m : answers) {
+    EXPECT_EQ(m.type, CoapType::kRst);
+    EXPECT_TRUE(got.insert(m.messageId).second) << "a second Reset for " << m.messageId;
   }
+  EXPECT_EQ(got, resetIds);
+  EXPECT_EQ(libcoapLines(node.log()), 0u) << node.log();
+}
+
+TEST_F(CoapTest, OversizedDatagramIsResetWithItsMessageId) {
+  test::TerndProcess node(data());
+  deploy(node, "echo", example("echo"));
+  CoapSocket s(node.coapPort());
+  CoapMessage big = s.request(kPost, "fn/echo", "", std::string(1500, 'x'));
+  big.messageId = 0x5a17;
+  s.send(test::encodeCoap(big));
+  auto bytes = s.receive();
+  ASSERT_TRUE(bytes);
+  auto reset = test::decodeCoap(*bytes);
   ASSERT_TRUE(reset);
   EXPECT_EQ(reset->type, CoapType::kRst);
-  EXPECT_EQ(reset->messageId, 0x3344);
-  auto ok = s.exchange(s.request(kPost, "fn/echo", "", "after garbage"));
+  EXPECT_EQ(reset->code, 0);
+  EXPECT_EQ(reset->messageId, 0x5a17);
+  EXPECT_EQ(metric(node, "tern_coap_garbage_datagrams_total"), 1u);
+  EXPECT_EQ(metric(node, "tern_invocations_total{function=\"echo\",outcome=\"ok\"}"), 0u);
+}
+
+TEST_F(CoapTest, LibcoapLogLinesAreRateLimited) {
+  test::TerndProcess node(data());
+  deploy(node, "echo", example("echo"));
+  CoapSocket s(node.coapPort());
+  auto began = std::chrono::steady_clock::now();
+  // Well-formed on the wire, so they pass the screen, but If-None-Match (option 5) must be
+  // empty: libcoap refuses each and logs it (two lines or more without the limit).
+  constexpr int kSent = 100;
+  for (int i = 0; i < kSent; ++i) {
+    CoapMessage m = s.request(kGet, "fn/echo");
+    m.options.insert(m.options.begin(), {5, "x"});
+    s.send(test::encodeCoap(m));
+  }
+  auto ok = s.exchange(s.request(kPost, "fn/echo", "", "still serving"));
   ASSERT_TRUE(ok);
-  EXPECT_EQ(ok->payload, "after garbage");
-  EXPECT_EQ(metric(node, "tern_coap_garbage_datagrams_total"), static_cast<uint64_t>(sent));
+  EXPECT_EQ(ok->payload, "still serving");
+  ASSERT_TRUE(test::eventually([&] { return node.log().find("log line(s) suppressed") != std::string::npos; }))
+      << node.log();
+  // The bucket: a burst of 10 lines, then one line per second since the first datagram,
+  // and a report of the suppressed lines every 10 s.
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  size_t lines = libcoapLines(node.log());
+  EXPECT_GE(lines, 2u);  // the limited lines and the report
+  EXPECT_LE(lines, 10 + static_cast<size_t>(seconds) + 1 + 1 + static_cast<size_t>(seconds / 10))
+      << node.log();
+  EXPECT_LT(lines, static_cast<size_t>(kSent));
 }
 
 TEST_F(CoapTest, NonConfirmableRequestsGetNonConfirmableAnswers) {
@@ -309,6 +394,86 @@ TEST_F(CoapTest, SigtermDrainsCoapInvocations) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->codeNumber(), 205);
   EXPECT_EQ(r->payload, "done\n");
+}
+
+// The next message on `s` with `token` and a response code (not an empty ACK).
+std::optional<CoapMessage> responseTo(CoapSocket& s, const std::string& token) {
+  while (auto bytes = s.receive()) {
+    auto m = test::decodeCoap(*bytes);
+    if (m && m->code != 0 && m->token == token) return m;
+  }
+  return std::nullopt;
+}
+
+TEST_F(CoapTest, StopClosesEveryWayInBeforeWaitingForAnAcknowledgement) {
+  // The acknowledgement wait is long here, so the node is observably still stopping while
+  // its separate response goes unacknowledged.
+  test::TerndProcess node(data(), {"--coap-ack-wait-ms", "600000", "--drain-timeout-ms", "600000"});
+  deploy(node, "slow", guest("sleeper"), "?env=SLEEP_MS=300");
+  CoapSocket s(node.coapPort());
+  CoapMessage m = s.request(kGet, "fn/slow");
+  s.send(test::encodeCoap(m));
+  auto separate = responseTo(s, m.token);  // not acknowledged
+  ASSERT_TRUE(separate);
+  ASSERT_EQ(separate->type, CoapType::kCon);
+  EXPECT_EQ(separate->payload, "done\n");
+
+  // A keep-alive HTTP connection, idle after its first request.
+  int idle = test::connectTo(node.port());
+  ASSERT_GE(idle, 0);
+  std::string get = "GET /healthz HTTP/1.1\r\nHost: tern\r\n\r\n";
+  ASSERT_EQ(::send(idle, get.data(), get.size(), MSG_NOSIGNAL), static_cast<ssize_t>(get.size()));
+  std::string reply;
+  ASSERT_TRUE(test::eventually([&] {
+    char buf[4096];
+    ssize_t n = ::recv(idle, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) reply.append(buf, static_cast<size_t>(n));
+    auto r = test::parseReply(reply);
+    return r.status == 200 && r.headers.count("content-length") &&
+           r.body.size() == std::stoul(r.headers["content-length"]);
+  }));
+
+  auto exited = std::async(std::launch::async, [&node] { return node.terminate(); });
+  auto stillRunning = [&] { return exited.wait_for(std::chrono::seconds(0)) != std::future_status::ready; };
+  // HTTP refuses connections, and closes the idle one, while CoAP still waits for the
+  // acknowledgement.
+  EXPECT_TRUE(test::eventually([&] { return !test::acceptingOnLoopback(node.port()); },
+                               std::chrono::seconds(60)));
+  EXPECT_TRUE(test::eventually([&] {
+    char c;
+    return ::recv(idle, &c, 1, MSG_DONTWAIT) == 0;  // end of stream: closed by the node
+  }, std::chrono::seconds(60)));
+  ::close(idle);
+  EXPECT_TRUE(stillRunning());
+  // A new CoAP request starts nothing: 5.03.
+  CoapSocket late(node.coapPort());
+  auto refused = late.exchange(late.request(kGet, "fn/slow"));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->codeNumber(), 503);
+  EXPECT_NE(refused->payload.find("shutting down"), std::string::npos) << refused->payload;
+  EXPECT_TRUE(stillRunning());
+
+  // The acknowledgement ends the wait, and the node exits.
+  CoapMessage ack;
+  ack.type = CoapType::kAck;
+  ack.messageId = separate->messageId;
+  s.send(test::encodeCoap(ack));
+  EXPECT_EQ(exited.get(), 0);
+}
+
+TEST_F(CoapTest, StopDoesNotWaitForAcknowledgementsWhenTheWaitIsZero) {
+  test::TerndProcess node(data(), {"--coap-ack-wait-ms", "0", "--drain-timeout-ms", "600000"});
+  deploy(node, "slow", guest("sleeper"), "?env=SLEEP_MS=300");
+  CoapSocket s(node.coapPort());
+  CoapMessage m = s.request(kGet, "fn/slow");
+  s.send(test::encodeCoap(m));
+  auto separate = responseTo(s, m.token);  // never acknowledged
+  ASSERT_TRUE(separate);
+  ASSERT_EQ(separate->type, CoapType::kCon);
+  EXPECT_EQ(node.terminate(), 0);
+  EXPECT_NE(node.log().find("stopped before every separate response was acknowledged"),
+            std::string::npos)
+      << node.log();
 }
 
 TEST_F(CoapTest, CoapCanBeTurnedOff) {

@@ -1,11 +1,14 @@
-// The CoAP trigger's pure parts: which datagrams reach libcoap, and the response code of
-// each error kind. The server itself is tested against a real ternd in
+// The CoAP trigger's pure parts: which datagrams reach libcoap, the Reset for the others,
+// the limit on libcoap's log lines, and the response code of each error kind. The server itself is tested against a real ternd in
 // tests/integration/coap_test.cpp.
 
 #include "triggers/coap_server.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -50,6 +53,57 @@ TEST(CoapDatagram, VerdictTable) {
       {"malformed RST is ignored", {0x71, 0x00, 0x00, 0x01}, V::kIgnore},
   };
   for (const auto& c : cases) EXPECT_EQ(check(c.bytes), c.want) << c.what;
+}
+
+// A CON POST /fn/echo whose payload makes the datagram `size` bytes long.
+std::vector<uint8_t> postOfSize(size_t size, uint8_t type = 0) {
+  const uint8_t head[] = {static_cast<uint8_t>(0x40 | type << 4), 0x02, 0x5a, 0x17, 0xb2, 'f',
+                          'n', 0x04, 'e', 'c', 'h', 'o', 0xff};
+  std::vector<uint8_t> m(size, 'x');
+  std::copy(std::begin(head), std::end(head), m.begin());
+  return m;
+}
+
+TEST(CoapDatagram, DatagramsLongerThanTheEndpointMtuNeverReachLibcoap) {
+  EXPECT_EQ(check(postOfSize(kMaxCoapDatagram)), DatagramVerdict::kWellFormed);
+  EXPECT_EQ(check(postOfSize(kMaxCoapDatagram + 1)), DatagramVerdict::kReset);
+  EXPECT_EQ(check(postOfSize(9000)), DatagramVerdict::kReset);
+  EXPECT_EQ(check(postOfSize(kMaxCoapDatagram + 1, /*NON*/ 1)), DatagramVerdict::kIgnore);
+}
+
+TEST(CoapDatagram, TheResetCarriesTheMessageId) {
+  auto reset = resetFor(postOfSize(2000));
+  EXPECT_EQ(reset, (std::array<uint8_t, 4>{0x70, 0x00, 0x5a, 0x17}));  // RST, 0.00, same ID
+}
+
+using Clock = LogLineLimiter::Clock;
+constexpr auto kSecond = std::chrono::seconds(1);
+
+TEST(CoapLog, ABurstPassesThenOneLinePerSecond) {
+  LogLineLimiter limiter({.burst = 3, .perSecond = 1, .reportEvery = std::chrono::seconds(10)});
+  Clock::time_point t0{};
+  int admitted = 0;
+  for (int i = 0; i < 1000; ++i) admitted += limiter.admit(t0);
+  EXPECT_EQ(admitted, 3);
+  EXPECT_FALSE(limiter.admit(t0 + kSecond / 2));
+  EXPECT_TRUE(limiter.admit(t0 + kSecond));
+  EXPECT_FALSE(limiter.admit(t0 + kSecond));
+  // A long quiet spell refills the burst, no more.
+  admitted = 0;
+  for (int i = 0; i < 100; ++i) admitted += limiter.admit(t0 + 60 * kSecond);
+  EXPECT_EQ(admitted, 3);
+}
+
+TEST(CoapLog, SuppressedLinesAreReportedPeriodically) {
+  LogLineLimiter limiter({.burst = 1, .perSecond = 1, .reportEvery = std::chrono::seconds(10)});
+  Clock::time_point t0{};
+  EXPECT_TRUE(limiter.admit(t0));
+  EXPECT_EQ(limiter.takeSuppressed(t0), 0u);  // nothing suppressed yet
+  for (int i = 0; i < 500; ++i) limiter.admit(t0 + kSecond / 10);
+  EXPECT_EQ(limiter.takeSuppressed(t0 + 5 * kSecond), 0u);  // not due yet
+  uint64_t reported = limiter.takeSuppressed(t0 + 11 * kSecond);
+  EXPECT_EQ(reported, 500u);
+  EXPECT_EQ(limiter.takeSuppressed(t0 + 30 * kSecond), 0u);  // counted once
 }
 
 TEST(CoapDatagram, EveryTruncationOfAValidMessageIsHandled) {
