@@ -6,8 +6,10 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <charconv>
+#include <span>
 #include <nlohmann/json.hpp>
 
 namespace tern::triggers {
@@ -73,7 +75,6 @@ json recordJson(const exec::InvocationRecord& r) {
               {"detail", r.detail}};
 }
 
-// Parses an unsigned query parameter within [lo, hi]; the default if absent.
 // Parses a number query parameter (given at most once); the default if absent. The value's
 // range is checked by whoever uses it.
 Result<double> numberParam(std::string_view query, const char* key, double fallback) {
@@ -128,11 +129,16 @@ json scheduleJson(const exec::Executor::FunctionReport& r) {
               {"refused_total", refused}};
 }
 
+// Parses an unsigned query parameter (given at most once) within [lo, hi]; the default if
+// absent.
 Result<uint32_t> uintParam(std::string_view query, const char* key, uint32_t fallback,
                            uint32_t lo, uint32_t hi) {
   auto values = http::queryValues(query, key);
   if (values.empty()) return fallback;
-  const std::string& v = values.back();
+  if (values.size() > 1) {
+    return Error(ErrorCode::kInvalidArgument, fmt::format("{} may be given once", key));
+  }
+  const std::string& v = values[0];
   uint32_t out = 0;
   auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
   if (ec != std::errc() || end != v.data() + v.size() || out < lo || out > hi) {
@@ -140,6 +146,38 @@ Result<uint32_t> uintParam(std::string_view query, const char* key, uint32_t fal
                  fmt::format("{} must be an integer in {}..{}, got \"{}\"", key, lo, hi, v));
   }
   return out;
+}
+
+// The parameters of a deploy (PUT /v1/functions/NAME): those that may repeat, then those
+// given at most once (their parsers refuse a repeat).
+constexpr std::array<std::string_view, 5> kDeployListParams = {"env", "trigger", "allow", "site",
+                                                               "label"};
+constexpr std::array<std::string_view, 8> kDeployOneParams = {
+    "memory_mb", "timeout_ms", "concurrency", "reply_topic", "slo_ms", "slo_percentile",
+    "weight",    "tier"};
+
+// Refuses a query parameter a route does not know: a misspelt setting is an error, never a
+// deploy with the default silently in its place.
+Result<void> checkParamNames(std::string_view query, std::span<const std::string_view> known1,
+                             std::span<const std::string_view> known2) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    auto key = http::percentDecode(pair.substr(0, pair.find('=')), true);
+    if (!key) return Error(ErrorCode::kInvalidArgument, "malformed percent-encoding in the query");
+    auto is = [&](std::string_view k) { return k == *key; };
+    if (std::none_of(known1.begin(), known1.end(), is) &&
+        std::none_of(known2.begin(), known2.end(), is)) {
+      std::string names;
+      for (auto k : known1) names += fmt::format("{}{}", names.empty() ? "" : ", ", k);
+      for (auto k : known2) names += fmt::format(", {}", k);
+      return Error(ErrorCode::kInvalidArgument,
+                   fmt::format("unknown parameter \"{}\" (known: {})", *key, names));
+    }
+  }
+  return {};
 }
 
 bool tokenMatches(const std::string* header, const std::string& token) {
@@ -338,6 +376,10 @@ http::Response HttpGateway::management(const http::Request& req) {
   if (action.empty()) {
     if (method == "PUT") {
       store::FunctionSettings s;
+      if (auto known = checkParamNames(req.query, kDeployOneParams, kDeployListParams);
+          !known.ok()) {
+        return fail(known.error());
+      }
       auto mem = uintParam(req.query, "memory_mb", s.memoryMb, 1, limits_.maxMemoryMb);
       if (!mem.ok()) return fail(mem.error());
       auto timeout = uintParam(req.query, "timeout_ms", s.timeoutMs, 1, limits_.maxTimeoutMs);

@@ -261,6 +261,27 @@ TEST_F(TerndTest, GuestFramingHeadersCannotForgeAResponse) {
   EXPECT_NE(metrics.body.find("tern_guest_headers_refused_total 4"), std::string::npos);
 }
 
+// A misspelt or repeated deploy setting is refused, never replaced by the default or by the
+// last value, and nothing is deployed.
+TEST_F(TerndTest, UnknownOrRepeatedDeployParametersAreRefused) {
+  test::TerndProcess node(data());
+  for (const char* query : {"?memroy_mb=64", "?memory_mb=64&memory_mb=128",
+                            "?timeout_ms=100&timeout_ms=100", "?concurrency=1&concurrency=2",
+                            "?weight=1&weight=2", "?tier=edge&tier=cloud", "?allow=kv&alow=kv"}) {
+    auto r = deploy(node, "hello", module("hello"), query);
+    EXPECT_EQ(r.status, 400) << query << " " << r.body;
+    EXPECT_NE(r.body.find("invalid_argument"), std::string::npos) << r.body;
+  }
+  auto unknown = deploy(node, "hello", module("hello"), "?memroy_mb=64");
+  EXPECT_NE(unknown.body.find("unknown parameter \\\"memroy_mb\\\""), std::string::npos)
+      << unknown.body;
+  auto twice = deploy(node, "hello", module("hello"), "?memory_mb=64&memory_mb=128");
+  EXPECT_NE(twice.body.find("memory_mb may be given once"), std::string::npos) << twice.body;
+  EXPECT_EQ(request(node.port(), "GET", "/v1/functions/hello", "", node.auth()).status, 404);
+  // Parameters that may repeat still do.
+  EXPECT_EQ(deploy(node, "hello", module("hello"), "?env=A=1&env=B=2&memory_mb=64").status, 201);
+}
+
 TEST_F(TerndTest, OversizedAndMalformedRequestsAreRefusedAndTheNodeKeepsServing) {
   test::TerndProcess node(data(), {"--read-timeout-ms", "300"});
   ASSERT_EQ(deploy(node, "echo", module("echo")).status, 201);
