@@ -98,6 +98,7 @@ Result<void> MqttClient::start() {
   }
   mosquitto_connect_callback_set(mosq_, &MqttClient::onConnect);
   mosquitto_disconnect_callback_set(mosq_, &MqttClient::onDisconnect);
+  mosquitto_subscribe_callback_set(mosq_, &MqttClient::onSubscribe);
   mosquitto_message_callback_set(mosq_, &MqttClient::onMessageThunk);
   mosquitto_publish_callback_set(mosq_, &MqttClient::onPublish);
   stopping_ = false;
@@ -169,6 +170,19 @@ void MqttClient::onConnect(mosquitto*, void* self, int rc) {
   spdlog::info("MQTT connected to {}:{} as \"{}\"", c->options_.host, c->options_.port,
                c->options_.clientId);
   c->syncSubscriptions();
+}
+
+void MqttClient::onSubscribe(mosquitto*, void* self, int mid, int count, const int* granted) {
+  auto* c = static_cast<MqttClient*>(self);
+  // QoS 0x80 in a SUBACK is the broker's refusal of that filter.
+  bool refused = count > 0 && granted && granted[0] == 0x80;
+  if (refused) {
+    spdlog::warn("MQTT broker {}:{} refused subscription {}", c->options_.host, c->options_.port,
+                 mid);
+  } else {
+    spdlog::info("MQTT subscription {} acknowledged by {}:{}", mid, c->options_.host,
+                 c->options_.port);
+  }
 }
 
 void MqttClient::onDisconnect(mosquitto*, void* self, int) {

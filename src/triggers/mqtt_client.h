@@ -93,6 +93,8 @@ class MqttClient {
  private:
   static void onConnect(mosquitto*, void* self, int rc);
   static void onDisconnect(mosquitto*, void* self, int rc);
+  // Logs each acknowledged subscription (operators, and tests waiting for it, see it).
+  static void onSubscribe(mosquitto*, void* self, int mid, int count, const int* granted);
   static void onMessageThunk(mosquitto*, void* self, const mosquitto_message* m);
   static void onPublish(mosquitto*, void* self, int mid);
   void run();

@@ -155,8 +155,8 @@ TEST_F(ClusterTest, SpillsUnderOverloadAndMovesAwayFromAKilledNode) {
   EXPECT_TRUE(spilled == "n2" || spilled == "n3") << "ran on \"" << spilled << "\"";
   busy.join();
 
-  // Placed on the workers only: n1 forwards; with n2 killed the calls go to n3 at once
-  // (no responders), and n2 leaves the view after the TTL.
+  // Placed on the workers only: n1 forwards; with n2 killed the calls go to n3, and n2
+  // leaves the view after the TTL.
   deploy(*n1, "work", test::examplesDir() / "echo.wasm", "?label=role%3Dworker");
   // Both workers announce it before n2 goes (n1 forwards only to nodes that serve it).
   ASSERT_TRUE(test::eventually([&] {
@@ -167,7 +167,11 @@ TEST_F(ClusterTest, SpillsUnderOverloadAndMovesAwayFromAKilledNode) {
   })) << nodes(*n1).dump();
   ASSERT_TRUE(test::eventually([&] { return ranOn(*n1, "work", "w") == "n2"; }));
   n2->kill9();
-  EXPECT_EQ(ranOn(*n1, "work", "w"), "n3");
+  // Once the kernel and nats-server have seen n2 go (its link closed, its subscription
+  // gone), calls take n3 at once, long before n2 leaves the view. A call sent in the instant
+  // before that (the FIN still queued on a busy machine) is reported as failed rather than
+  // run twice; so the first call after the kill is not required to succeed.
+  ASSERT_TRUE(test::eventually([&] { return ranOn(*n1, "work", "w") == "n3"; }));
   ASSERT_TRUE(test::eventually([&] { return memberCount(*n1) == 2; }));
   for (int i = 0; i < 5; ++i) EXPECT_EQ(ranOn(*n1, "work", "w"), "n3");
 }

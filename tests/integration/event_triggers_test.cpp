@@ -60,16 +60,16 @@ class EventTriggersTest : public ::testing::Test {
     return {"--mqtt-broker", broker.address(), "--async-backoff-ms", "50", "--async-attempts", "3"};
   }
 
-  // Waits until the node's MQTT session is up (its subscriptions follow at once).
+  // Waits until the node's MQTT session is up and the broker has acknowledged its
+  // subscription (each test deploys its triggers before it waits).
   static void waitConnected(test::TerndProcess& node) {
-    for (int i = 0; i < 400; ++i) {
-      if (node.log().find("MQTT connected") != std::string::npos) {
-        std::this_thread::sleep_for(300ms);
-        return;
-      }
-      std::this_thread::sleep_for(25ms);
-    }
-    FAIL() << "ternd did not connect to the broker:\n" << node.log();
+    bool ready = test::eventually([&] {
+      std::string log = node.log();
+      size_t connected = log.find("MQTT connected");
+      return connected != std::string::npos &&
+             log.find("acknowledged by", connected) != std::string::npos;
+    });
+    if (!ready) FAIL() << "ternd did not connect and subscribe to the broker:\n" << node.log();
   }
 };
 

@@ -165,14 +165,25 @@ MosquittoProcess::Subscription::Subscription(const MosquittoProcess& broker,
                                              const std::string& filter) {
   static int n = 0;
   out_ = broker.dir_ / ("sub-" + std::to_string(++n) + ".out");
-  std::vector<std::string> args{"mosquitto_sub"};
+  // Line-buffered: mosquitto_sub's stdout is a file, and its protocol steps are not flushed
+  // otherwise.
+  std::vector<std::string> args{"stdbuf", "-oL", "mosquitto_sub"};
   auto connect = broker.clientArgs();
   args.insert(args.end(), connect.begin(), connect.end());
-  args.insert(args.end(), {"-q", "1", "-v", "-t", filter});
+  // -d: mosquitto_sub reports its protocol steps on stdout, among them the SUBACK, so the
+  // subscription is known to be in place before anything is published.
+  args.insert(args.end(), {"-d", "-q", "1", "-v", "-t", filter});
   pid_ = spawn(args, out_, broker.dir_ / "sub.log");
   EXPECT_GT(pid_, 0);
-  // mosquitto_sub subscribes shortly after it starts; a publish before that would be missed.
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  bool subscribed = eventually([&] {
+    std::ifstream in(out_);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.starts_with("Subscribed (mid: ")) return true;
+    }
+    return false;
+  });
+  EXPECT_TRUE(subscribed) << "mosquitto_sub did not subscribe to " << filter;
 }
 
 MosquittoProcess::Subscription::~Subscription() {
@@ -190,8 +201,12 @@ std::vector<std::string> MosquittoProcess::Subscription::waitFor(size_t count, i
     lines.clear();
     std::ifstream in(out_);
     std::string line;
-    while (std::getline(in, line)) {
-      if (!line.empty()) lines.push_back(line);  // a payload ending in a newline
+    // Only whole lines: mosquitto_sub may be in the middle of writing a large message.
+    while (std::getline(in, line) && !in.eof()) {
+      if (line.empty()) continue;  // a payload ending in a newline
+      // mosquitto_sub's own protocol steps (-d), not messages.
+      if (line.starts_with("Client (null) ") || line.starts_with("Subscribed (mid: ")) continue;
+      lines.push_back(line);
     }
     if (lines.size() >= count || std::chrono::steady_clock::now() > deadline) return lines;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
