@@ -129,7 +129,8 @@ TEST_F(ClusterTest, DeployOnOneNodeServesWherePlacementAllows) {
   ASSERT_TRUE(test::eventually([&] {
     return request(c1->port(), "POST", "/fn/echo", "x").status == 404 &&
            request(a2->port(), "POST", "/fn/echo", "x").status == 404;
-  }));
+  })) << "c1: " << request(c1->port(), "POST", "/fn/echo", "x").raw << "\n" << c1->log()
+      << "\na2: " << request(a2->port(), "POST", "/fn/echo", "x").raw << "\n" << a2->log();
 }
 
 TEST_F(ClusterTest, SpillsUnderOverloadAndMovesAwayFromAKilledNode) {
