@@ -119,9 +119,14 @@ TEST_F(ClusterTest, DeployOnOneNodeServesWherePlacementAllows) {
     return ranOn(*c1, "echo", "x", &o) == "c1" && o.find("Hello") != std::string::npos;
   }));
   ASSERT_EQ(request(c1->port(), "POST", "/v1/functions/echo/rollback", "", c1->auth()).status, 200);
+  // Both other nodes run the rolled-back version; a2, which made version 2, only once it has
+  // applied c1's rollback from the bucket (a1 may still be on its own version 1 before it
+  // ever took version 2). Only then is the rollback the bucket's last write, so the removal
+  // below is written after it and wins everywhere.
   ASSERT_TRUE(test::eventually([&] {
-    std::string o;
-    return ranOn(*a1, "echo", "back", &o) == "a1" && o == "back";
+    std::string o1, o2;
+    return ranOn(*a1, "echo", "back", &o1) == "a1" && o1 == "back" &&
+           ranOn(*a2, "echo", "back", &o2) == "a2" && o2 == "back";
   }));
 
   // A removal propagates.
