@@ -9,7 +9,7 @@ packages=(
   wabt clang lld wasi-libc libclang-rt-14-dev-wasm32 rustc libstd-rust-dev-wasm32
   # libraries
   libssl-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libsqlite3-dev
-  libboost-dev
+  libboost-dev libyaml-cpp-dev
   # event triggers: MQTT (libmosquitto; the broker and clients for tests and examples), CoAP
   libmosquitto-dev mosquitto mosquitto-clients libcoap3-dev libcoap3-bin
   # the cluster: the NATS server (JetStream; hub, leaf nodes, tests) and the C client

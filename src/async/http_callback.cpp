@@ -115,13 +115,13 @@ Result<void> checkCallbackUrl(std::string_view url) {
   return {};
 }
 
-Result<void> postJson(const CallbackUrl& url, std::string_view body, std::string_view jobId,
-                      std::chrono::milliseconds timeout) {
+Result<PostAnswer> post(const CallbackUrl& url, std::string_view body, std::string_view requestId,
+                        std::chrono::milliseconds timeout, size_t maxBody) {
   bool v6 = url.host.find(':') != std::string::npos;
   std::string where = fmt::format("http://{}{}{}:{}{}", v6 ? "[" : "", url.host, v6 ? "]" : "",
                                   url.port, url.target);
   auto unavailable = [&](std::string_view why) {
-    return Error(ErrorCode::kUnavailable, fmt::format("callback {}: {}", where, why));
+    return Error(ErrorCode::kUnavailable, fmt::format("{}: {}", where, why));
   };
   try {
     asio::io_context io;
@@ -133,7 +133,6 @@ Result<void> postJson(const CallbackUrl& url, std::string_view body, std::string
     stream.expires_after(timeout);
     stream.connect(endpoints, ec);
     if (ec) return unavailable("cannot connect: " + ec.message());
-
     bhttp::request<bhttp::string_body> req{bhttp::verb::post, url.target, 11};
     req.set(bhttp::field::host, url.port == 80 ? (v6 ? "[" + url.host + "]" : url.host)
                                                : fmt::format("{}{}{}:{}", v6 ? "[" : "",
@@ -141,26 +140,37 @@ Result<void> postJson(const CallbackUrl& url, std::string_view body, std::string
     req.set(bhttp::field::user_agent, "tern");
     req.set(bhttp::field::content_type, "application/json");
     req.set(bhttp::field::connection, "close");
-    req.set("X-Tern-Invocation-Id", std::string(jobId));
+    req.set("X-Tern-Invocation-Id", std::string(requestId));
     req.body() = std::string(body);
     req.prepare_payload();
     bhttp::write(stream, req, ec);
     if (ec) return unavailable("cannot send: " + ec.message());
-
     beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::string_body> parser;
-    parser.body_limit(64 * 1024);  // the answer's body is not used; keep it small
+    parser.body_limit(maxBody);
     bhttp::read(stream, buffer, parser, ec);
-    if (ec && ec != bhttp::error::body_limit) {
-      return unavailable("no complete answer: " + ec.message());
-    }
-    int status = static_cast<int>(parser.get().result_int());
+    bool truncated = ec == bhttp::error::body_limit;
+    if (ec && !truncated) return unavailable("no complete answer: " + ec.message());
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-    if (status < 200 || status > 299) return unavailable(fmt::format("answered HTTP {}", status));
-    return {};
+    return PostAnswer{static_cast<int>(parser.get().result_int()), std::move(parser.get().body()),
+                      truncated};
   } catch (const std::exception& e) {
     return unavailable(e.what());
   }
+}
+
+Result<void> postJson(const CallbackUrl& url, std::string_view body, std::string_view jobId,
+                      std::chrono::milliseconds timeout) {
+  // The answer's body is not used; keep it small.
+  auto answer = post(url, body, jobId, timeout, 64 * 1024);
+  if (!answer.ok()) return Error(ErrorCode::kUnavailable, "callback " + answer.error().message());
+  if (answer->status < 200 || answer->status > 299) {
+    bool v6 = url.host.find(':') != std::string::npos;
+    return Error(ErrorCode::kUnavailable,
+                 fmt::format("callback http://{}{}{}:{}{}: answered HTTP {}", v6 ? "[" : "",
+                             url.host, v6 ? "]" : "", url.port, url.target, answer->status));
+  }
+  return {};
 }
 
 bool hasCallbackUrl(const JobRecord& job) { return !job.callbackUrl.empty(); }

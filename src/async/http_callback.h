@@ -22,6 +22,17 @@ struct CallbackUrl {
 // Parses http://HOST[:PORT][/PATH][?QUERY]. Errors: kInvalidArgument saying what is wrong.
 Result<CallbackUrl> parseCallbackUrl(std::string_view url);
 
+// One POST of `body` (application/json) and its answer: status and body (cut at `maxBody`
+// bytes, and then `truncated`). Errors: kUnavailable (cannot resolve or connect, no
+// complete answer before the deadline); any status is an answer.
+struct PostAnswer {
+  int status = 0;
+  std::string body;
+  bool truncated = false;
+};
+Result<PostAnswer> post(const CallbackUrl& url, std::string_view body, std::string_view requestId,
+                        std::chrono::milliseconds timeout, size_t maxBody);
+
 // Sends one POST of `body` (application/json) and reads the answer. Errors: kUnavailable
 // (cannot resolve or connect, no complete answer before the deadline, or a status other
 // than 2xx, which the message names).

@@ -157,6 +157,13 @@ struct Cluster::Impl {
   void reconcileLocalOnly(const std::set<std::string>& inCluster);
 
   // Forwarding.
+  // Whether a request too large for a cluster message is declined (the local answer
+  // stands) or answered with kBodyTooLarge.
+  enum class Oversize { kDecline, kAnswer };
+  bool forward(exec::InvokeInput& input, std::function<void(exec::InvokeOutput)>& done,
+               CapacityNeed need, std::string target, Oversize oversize);
+  void invokeOn(const std::string& node, exec::InvokeInput input,
+                std::function<void(exec::InvokeOutput)> done);
   bool offer(exec::InvokeInput& input, std::function<void(exec::InvokeOutput)>& done,
              exec::Elsewhere why);
   // Sends call `id` to `target`, or (empty) to the best-ranked peer not tried yet.
@@ -635,12 +642,30 @@ bool Cluster::Impl::offer(exec::InvokeInput& input, std::function<void(exec::Inv
   auto members = view.members(deps.clock());
   auto ranked = rankPeers(members, RouteQuery{input.function, opt.nodeId, opt.identity.site, need, {}});
   if (ranked.empty()) return false;
+  // The first choice is the ranking just made (nothing tried yet); retries rank again.
+  return forward(input, done, need, std::move(ranked.front()),
+                 why == exec::Elsewhere::kSaturated ? Oversize::kDecline : Oversize::kAnswer);
+}
+
+void Cluster::Impl::invokeOn(const std::string& node, exec::InvokeInput input,
+                             std::function<void(exec::InvokeOutput)> done) {
+  if (stopping || !connected) {
+    exec::InvokeOutput out;
+    out.error = Error(ErrorCode::kUnavailable,
+                      fmt::format("node {} cannot be reached: not connected to the cluster", node));
+    return done(std::move(out));
+  }
+  forward(input, done, CapacityNeed::kAny, node, Oversize::kAnswer);
+}
+
+bool Cluster::Impl::forward(exec::InvokeInput& input, std::function<void(exec::InvokeOutput)>& done,
+                            CapacityNeed need, std::string target, Oversize oversize) {
   json header{{"fn", input.function}, {"env", input.env}, {"hops", input.hops + 1}};
   std::string msg = encodeEnvelope(key, Envelope{MessageKind::kInvokeRequest, opt.nodeId,
                                                  deps.clock(), framePayload(header, input.body)});
   if (msg.size() > static_cast<size_t>(natsConnection_GetMaxPayload(conn)) ||
       msg.size() > opt.maxMessageBytes) {
-    if (why == exec::Elsewhere::kSaturated) return false;
+    if (oversize == Oversize::kDecline) return false;
     exec::InvokeOutput out;
     out.error = Error(ErrorCode::kBodyTooLarge,
                       fmt::format("function \"{}\" runs on another node, and the request ({} "
@@ -659,8 +684,7 @@ bool Cluster::Impl::offer(exec::InvokeInput& input, std::function<void(exec::Inv
     p.need = need;
     p.done = std::move(done);
   }
-  // The first choice is the ranking just made (nothing tried yet); retries rank again.
-  sendNext(id, std::move(ranked.front()));
+  sendNext(id, std::move(target));
   return true;
 }
 
@@ -956,6 +980,13 @@ const std::string& Cluster::nodeId() const { return impl_->opt.nodeId; }
 bool Cluster::applyRecord(std::string_view key, std::string_view value) {
   return impl_->applyRecord(key, value);
 }
+
+void Cluster::invokeOn(const std::string& node, exec::InvokeInput input,
+                       std::function<void(exec::InvokeOutput)> done) {
+  impl_->invokeOn(node, std::move(input), std::move(done));
+}
+
+std::vector<Member> Cluster::members() const { return impl_->view.members(impl_->deps.clock()); }
 
 bool Cluster::offer(exec::InvokeInput& input, std::function<void(exec::InvokeOutput)>& done,
                     exec::Elsewhere why) {

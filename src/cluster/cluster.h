@@ -75,6 +75,14 @@ class Cluster {
   bool offer(exec::InvokeInput& input, std::function<void(exec::InvokeOutput)>& done,
              exec::Elsewhere why);
 
+  // A call on one named node (a workflow task placed there), over the same forwarding as
+  // offer(); when that node cannot take it, the next best one does. `done` is called
+  // exactly once, with kUnavailable when no node can run it.
+  void invokeOn(const std::string& node, exec::InvokeInput input,
+                std::function<void(exec::InvokeOutput)> done);
+  // Every node this one knows of, itself included.
+  std::vector<Member> members() const;
+
   // JSON for GET /v1/cluster/nodes: this node, its connection, and every known node.
   std::string nodesJson() const;
   const std::string& nodeId() const;

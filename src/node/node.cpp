@@ -39,6 +39,8 @@
 #include "util/work_queue.h"
 #include "wasm/compile_cache.h"
 #include "wasm/engine.h"
+#include "workflow/workflow_routes.h"
+#include "workflow/workflow_service.h"
 
 namespace tern::node {
 
@@ -77,7 +79,7 @@ Result<std::string> loadOrCreateRandomHex(const fs::path& dataDir, const std::st
 // directory given by mistake) does not have all of its contents changed.
 Result<size_t> makeDataPrivate(const fs::path& dataDir) {
   static constexpr std::string_view kTernEntries[] = {
-      "registry.db", "kv.db", "queue.db", "schedules.db", "admin.token", "node.id",
+      "registry.db", "kv.db", "queue.db", "schedules.db", "workflows.db", "admin.token", "node.id",
       "reserve",     "modules", "cache"};
   size_t changed = 0;
   std::error_code ec;
@@ -135,6 +137,9 @@ struct Node::Impl {
   std::unique_ptr<cluster::Cluster> cluster;
   // The cluster's async work queue (TERN_ASYNC); with `cluster` only.
   std::unique_ptr<cluster::JobStream> jobStream;
+  // Workflows (<data>/workflows.db); tasks reach the cluster through `cluster` once it
+  // exists.
+  std::unique_ptr<workflow::WorkflowService> workflows;
   bool running = false;
   // Set when stop() begins: MQTT messages are refused (left unacknowledged for the next
   // start) instead of becoming jobs.
@@ -143,7 +148,49 @@ struct Node::Impl {
   std::string engineMetrics() const;
   Result<void> openEventSources();
   Result<void> openCluster();
+  Result<void> openWorkflows();
 };
+
+// The workflow service: tasks run through the invoker here, and in a cluster on the
+// nodes placement names.
+Result<void> Node::Impl::openWorkflows() {
+  workflow::ServiceDeps deps{*invoker, *table, metrics, config.workers, {}, {}, {}};
+  if (!config.cluster.url.empty()) {
+    deps.self.id = config.cluster.nodeName.empty() ? "self" : config.cluster.nodeName;
+    deps.self.site = config.cluster.site;
+    deps.self.tier = config.cluster.tier;
+    deps.self.labels = config.cluster.labels;
+    deps.peers = [this] {
+      std::vector<workflow::PeerView> out;
+      if (!cluster) return out;
+      for (const auto& m : cluster->members()) {
+        if (m.state == cluster::MemberState::kSelf) continue;
+        workflow::PeerView p;
+        p.id = m.info.id;
+        p.site = m.info.identity.site;
+        p.tier = cluster::tierName(m.info.identity.tier);
+        p.labels = m.info.identity.labels;
+        for (const auto& [fn, rate] : m.info.functions) p.functions.push_back(fn);
+        p.spare = m.info.load.spare();
+        out.push_back(std::move(p));
+      }
+      return out;
+    };
+    deps.invokeOn = [this](const std::string& node, exec::InvokeInput in,
+                           std::function<void(exec::InvokeOutput)> done) {
+      if (!cluster) {
+        exec::InvokeOutput out;
+        out.error = Error(ErrorCode::kUnavailable, "not in a cluster yet");
+        return done(std::move(out));
+      }
+      cluster->invokeOn(node, std::move(in), std::move(done));
+    };
+  }
+  auto service = workflow::WorkflowService::open(config.dataDir / "workflows.db", std::move(deps));
+  if (!service.ok()) return service.error();
+  workflows = std::move(*service);
+  return {};
+}
 
 // Joins the cluster named by config.cluster: the node id, the secret, the invoker's
 // remote path. The connection is made in the background; an unreachable NATS server does
@@ -430,6 +477,7 @@ Result<void> Node::start() {
                             async::hasCallbackUrl);
   if (auto ok = n.openEventSources(); !ok.ok()) return ok.error();
 
+  if (auto ok = n.openWorkflows(); !ok.ok()) return ok.error();
   n.managementQueue = std::make_unique<WorkQueue>();
   triggers::GatewayLimits limits;
   limits.maxInvokeBody = cfg.maxInvokeBodyBytes;
@@ -441,6 +489,10 @@ Result<void> Node::start() {
                             [this] { return impl_->cluster ? impl_->cluster->nodeId() : std::string(); },
                             [this] {
                               return impl_->cluster ? impl_->cluster->nodesJson() : std::string();
+                            },
+                            [this](http::Request&& r, http::Respond respond) {
+                              workflow::handleWorkflowRequest(*impl_->workflows, std::move(r),
+                                                              std::move(respond));
                             }},
       limits);
 
@@ -498,6 +550,10 @@ Result<void> Node::start() {
     spdlog::info("serving CoAP on coap://{}{}{}:{}", v6 ? "[" : "", cfg.coap.address,
                  v6 ? "]" : "", n.coap->port());
   }
+  // Runs a previous process left unfinished go on, now that tasks can reach the cluster.
+  if (size_t resumed = n.workflows->resumeUnfinished(); resumed > 0) {
+    spdlog::info("resumed {} unfinished workflow run(s)", resumed);
+  }
   n.running = true;
   spdlog::info("serving on http://{}:{} with {} worker slot(s); data in {}", cfg.listenAddress,
                n.server->port(), cfg.workers, cfg.dataDir.string());
@@ -528,6 +584,9 @@ void Node::stop() {
   if (n.coap) n.coap->stop(triggers::CoapDrain{remaining(), n.config.coap.ackWait});
   // Requests in flight (running or queued) finish; keep-alive connections close after them.
   n.server->stop(remaining());
+  // Workflow runs in progress finish within the drain; those still going stay unfinished on
+  // disk and resume at the next start.
+  n.workflows->stop(remaining());
   // Cluster async jobs running here finish and are recorded and acked; the queue hands
   // nothing more to the cluster.
   if (n.jobStream) n.jobStream->stop();

@@ -212,7 +212,9 @@ HttpGateway::HttpGateway(GatewayDeps deps, GatewayLimits limits)
           {})) {}
 
 size_t HttpGateway::bodyLimit(std::string_view method, std::string_view target) const {
-  if (target.starts_with("/fn/") || target.starts_with("/v1/async/")) return limits_.maxInvokeBody;
+  if (target.starts_with("/fn/") || target.starts_with("/wf/") || target.starts_with("/v1/async/")) {
+    return limits_.maxInvokeBody;
+  }
   if (method == "PUT" && target.starts_with("/v1/functions/")) return limits_.maxModuleBytes;
   return limits_.maxManagementBody;
 }
@@ -226,6 +228,7 @@ void HttpGateway::handle(http::Request&& req, http::Respond respond) {
     std::string tail = slash == std::string_view::npos ? "" : std::string(rest.substr(slash));
     return invoke(std::move(req), std::move(name), std::move(tail), std::move(respond));
   }
+  if (path.starts_with("/wf/") && deps_.workflows) return deps_.workflows(std::move(req), std::move(respond));
   if (path == "/healthz") {
     return respond(jsonResponse(200, json{{"status", "ok"}}));
   }
@@ -240,6 +243,10 @@ void HttpGateway::handle(http::Request&& req, http::Respond respond) {
     if (!tokenMatches(req.header("Authorization"), deps_.adminToken)) {
       return respond(errorResponse(Error(ErrorCode::kUnauthorized,
                                          "a valid bearer token is required for /v1")));
+    }
+    if (deps_.workflows && (path == "/v1/workflows" || path.starts_with("/v1/workflows/") ||
+                            path.starts_with("/v1/runs/") || path.starts_with("/v1/async/wf/"))) {
+      return deps_.workflows(std::move(req), std::move(respond));
     }
     // Enqueueing waits for a commit, not for a deploy: these routes skip the management thread.
     if (path.starts_with("/v1/async/") || path.starts_with("/v1/invocations/")) {

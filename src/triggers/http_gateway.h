@@ -51,6 +51,9 @@ struct GatewayDeps {
   // GET /v1/cluster/nodes. Empty or unset for a standalone node.
   std::function<std::string()> clusterNodeId;
   std::function<std::string()> clusterNodes;
+  // Workflows (workflow/workflow_routes.h): /wf/NAME, and after the token check
+  // /v1/workflows, /v1/runs and /v1/async/wf; unset: those paths are 404.
+  std::function<void(http::Request&&, http::Respond)> workflows;
 };
 
 class HttpGateway {

@@ -1,0 +1,142 @@
+#pragma once
+// Event-driven enactment of one workflow run (docs/design/workflows.md): every element is
+// activated as soon as its inputs exist, with no step barrier: a function becomes a task
+// when all of its dataIns are there; a parallelFor expands to the actual collection size
+// at run time; a while runs its body, then its condition; if and switch take one branch.
+// Values live in scopes (the run, and one per loop iteration) under their reference text.
+//
+// Threading: a Run's state is guarded by its mutex, and one thread at a time drives it
+// (a trampoline): task completions that arrive while it is being driven, also from inside
+// a TaskRunner call that completes at once, are queued and handled by the driving thread,
+// so nothing recurses and no lock is held while tasks are handed to the runner.
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "util/error.h"
+#include "workflow/afcl.h"
+#include "workflow/run_store.h"
+
+namespace tern::workflow {
+
+struct TaskCall {
+  std::string runId;
+  std::string key;        // unique in the run: "parShift[3]/Shift"
+  const Element* task = nullptr;
+  std::string input;      // the JSON object of its dataIns
+  uint32_t attempt = 1;
+};
+
+struct TaskResult {
+  std::optional<std::string> error;  // why the attempt failed
+  std::string output;                // stdout: a JSON object of its dataOuts
+  std::string resource;              // where it ran
+  int64_t startUs = 0;               // Unix time, microseconds
+  int64_t durationUs = 0;
+};
+
+// Runs task attempts somewhere (the workflow service: placement, then a function on this
+// node, on a cluster node, or a Serverless endpoint). Calls `done` exactly once, possibly
+// before returning.
+class TaskRunner {
+ public:
+  virtual ~TaskRunner() = default;
+  virtual void runTask(const TaskCall& call, std::function<void(TaskResult)> done) = 0;
+};
+
+struct RunLimits {
+  uint32_t attempts = 3;            // per task, the first included
+  uint32_t maxTasksInFlight = 256;  // per run
+  uint64_t maxIterations = 100000;  // per parallelFor expansion and per while
+};
+
+struct RunOutcome {
+  std::optional<Error> error;  // the failed task (name, iteration) and why
+  nlohmann::json output;       // the workflow's dataOuts by name
+};
+
+class Run : public std::enable_shared_from_this<Run> {
+ public:
+  // `finished` holds the outputs of tasks a previous attempt at this run completed (after
+  // a restart): those are not run again. `onTask` sees every task record to keep;
+  // `onDone` is called once.
+  Run(std::string id, std::shared_ptr<const Workflow> workflow, nlohmann::json input,
+      RunLimits limits, TaskRunner& runner, std::map<std::string, std::string> finished,
+      std::function<void(TaskRecord)> onTask, std::function<void(RunOutcome)> onDone);
+
+  void start();
+  const std::string& id() const { return id_; }
+
+ private:
+  struct Scope {
+    Scope* parent = nullptr;
+    const Element* loop = nullptr;  // the loop this scope is one iteration of; null: the run
+    std::string path;               // "parShift[3]", nested "a[1]/b[2]"
+    std::unordered_map<std::string, nlohmann::json> values;
+    std::unordered_map<std::string, std::vector<size_t>> waiters;  // key -> waiter ids
+  };
+  struct Waiter {
+    size_t missing = 0;
+    std::function<void()> fire;
+  };
+  struct Pending {
+    TaskCall call;
+    Scope* scope = nullptr;
+    int64_t readyUs = 0;
+  };
+
+  void post(std::function<void()> event);
+  // All below run on the driving thread with mu_ held.
+  Scope* newScope(Scope* parent, const Element* loop, std::string path);
+  Scope* home(Scope* s, const Ref& r) const;
+  const nlohmann::json* lookup(Scope* s, const Ref& r) const;
+  void set(Scope* s, const std::string& key, nlohmann::json value);
+  void when(Scope* s, std::vector<const Ref*> refs, std::function<void()> then);
+  void fail(Error e);
+  Result<nlohmann::json> inputValue(Scope* s, const DataIn& d);
+  Result<nlohmann::json> operandValue(Scope* s, const Operand& o);
+  void activateAll(const std::vector<Element>& list, Scope* s);
+  void activate(const Element& e, Scope* s);
+  void withInputs(const Element& e, Scope* s, Scope* target, std::function<void()> then);
+  void activateFunction(const Element& e, Scope* s);
+  void activateBranching(const Element& e, Scope* s);
+  void activateParallelFor(const Element& e, Scope* s);
+  void iterateWhile(const Element& e, Scope* outer, uint64_t k, std::map<std::string, nlohmann::json> carried);
+  void publishOutputs(const Element& e, Scope* from, Scope* to, const std::vector<Element>* taken);
+  void taskDone(Pending p, TaskResult r);
+  void dispatchReady();
+  void checkFinished();
+
+  const std::string id_;
+  const std::shared_ptr<const Workflow> wf_;
+  const nlohmann::json input_;
+  const RunLimits limits_;
+  TaskRunner& runner_;
+  std::map<std::string, std::string> finished_;
+  std::function<void(TaskRecord)> onTask_;
+  std::function<void(RunOutcome)> onDone_;
+
+  std::mutex mu_;
+  bool driving_ = false;
+  std::deque<std::function<void()>> events_;
+  std::vector<std::unique_ptr<Scope>> scopes_;
+  std::vector<Waiter> waiters_;
+  std::deque<Pending> ready_;            // tasks waiting for the run's in-flight cap
+  std::vector<Pending> toDispatch_;      // handed to the runner once mu_ is released
+  uint32_t inFlight_ = 0;
+  bool outputsReady_ = false;
+  bool ended_ = false;
+  std::optional<RunOutcome> outcome_;
+};
+
+}  // namespace tern::workflow

@@ -1,0 +1,285 @@
+#include "workflow/run_store.h"
+
+#include <fmt/format.h>
+
+#include <future>
+
+#include "store/sqlite.h"
+
+namespace tern::workflow {
+
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+constexpr size_t kMaxBatch = 4096;
+
+const char* kSchema = R"(
+CREATE TABLE IF NOT EXISTS workflows(
+  name TEXT PRIMARY KEY, afcl TEXT NOT NULL, types TEXT NOT NULL, options TEXT NOT NULL,
+  deployed_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS runs(
+  id TEXT PRIMARY KEY, workflow TEXT NOT NULL, definition TEXT NOT NULL, status TEXT NOT NULL,
+  input TEXT NOT NULL, output TEXT NOT NULL, error TEXT NOT NULL,
+  started_ms INTEGER NOT NULL, finished_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs(workflow, started_ms);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status);
+CREATE TABLE IF NOT EXISTS tasks(
+  run_id TEXT NOT NULL, key TEXT NOT NULL, task TEXT NOT NULL, iteration TEXT NOT NULL,
+  resource TEXT NOT NULL, start_us INTEGER NOT NULL, queue_us INTEGER NOT NULL,
+  duration_us INTEGER NOT NULL, attempts INTEGER NOT NULL, outcome TEXT NOT NULL,
+  output TEXT NOT NULL, error TEXT NOT NULL, PRIMARY KEY(run_id, key));
+)";
+
+Result<void> exec(store::Database& db, const std::string& sql,
+                  std::function<Result<void>(store::Statement&)> bind) {
+  auto st = db.prepare(sql);
+  if (!st.ok()) return st.error();
+  if (auto b = bind(*st); !b.ok()) return b;
+  return st->run();
+}
+
+RunRecord runFrom(store::Statement& s) {
+  RunRecord r;
+  r.id = s.columnText(0);
+  r.workflow = s.columnText(1);
+  r.definition = s.columnText(2);
+  r.status = s.columnText(3);
+  r.input = s.columnText(4);
+  r.output = s.columnText(5);
+  r.error = s.columnText(6);
+  r.startedMs = s.columnInt(7);
+  r.finishedMs = s.columnInt(8);
+  return r;
+}
+
+constexpr const char* kRunColumns =
+    "id, workflow, definition, status, input, output, error, started_ms, finished_ms";
+
+}  // namespace
+
+Result<std::unique_ptr<RunStore>> RunStore::open(const std::filesystem::path& file) {
+  auto db = store::Database::open(file);
+  if (!db.ok()) return db.error();
+  for (std::string pragma : {std::string("PRAGMA synchronous = FULL"),
+                             "PRAGMA busy_timeout = " + std::to_string(kBusyTimeoutMs)}) {
+    if (auto ok = (*db)->exec(pragma); !ok.ok()) return ok.error();
+  }
+  auto mode = (*db)->queryText("PRAGMA journal_mode = WAL");
+  if (!mode.ok()) return mode.error();
+  if (auto ok = (*db)->exec(kSchema); !ok.ok()) return ok.error();
+  return std::unique_ptr<RunStore>(new RunStore(std::move(*db)));
+}
+
+RunStore::RunStore(std::unique_ptr<store::Database> db) : db_(std::move(db)) {
+  writer_ = std::thread([this] { writerLoop(); });
+}
+
+RunStore::~RunStore() {
+  {
+    std::lock_guard lock(queueMu_);
+    stopping_ = true;
+  }
+  queueCv_.notify_all();
+  writer_.join();
+}
+
+void RunStore::enqueue(Write w) {
+  {
+    std::lock_guard lock(queueMu_);
+    queue_.push_back(std::move(w));
+  }
+  queueCv_.notify_one();
+}
+
+Result<void> RunStore::enqueueAndWait(std::function<Result<void>(store::Database&)> apply) {
+  std::promise<Result<void>> done;
+  auto f = done.get_future();
+  enqueue(Write{std::move(apply), [&done](Result<void> r) { done.set_value(std::move(r)); }});
+  return f.get();
+}
+
+void RunStore::writerLoop() {
+  std::vector<Write> batch;
+  while (true) {
+    {
+      std::unique_lock lock(queueMu_);
+      queueCv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, everything written
+      while (!queue_.empty() && batch.size() < kMaxBatch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    // One transaction for the batch. A write that fails alone (say, a constraint) fails
+    // only itself; a failed commit fails the batch.
+    std::vector<Result<void>> results(batch.size());
+    {
+      std::lock_guard lock(dbMu_);
+      auto tx = store::Transaction::begin(*db_);
+      if (!tx.ok()) {
+        for (auto& r : results) r = tx.error();
+      } else {
+        for (size_t i = 0; i < batch.size(); ++i) results[i] = batch[i].apply(*db_);
+        if (auto c = tx->commit(); !c.ok()) {
+          for (auto& r : results) r = c.error();
+        }
+      }
+      stats_.writes += batch.size();
+      stats_.commits += 1;
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].committed) batch[i].committed(std::move(results[i]));
+    }
+    batch.clear();
+  }
+}
+
+Result<void> RunStore::putWorkflow(const WorkflowRecord& w) {
+  return enqueueAndWait([w](store::Database& db) {
+    return exec(db,
+                "INSERT INTO workflows(name, afcl, types, options, deployed_ms) VALUES(?,?,?,?,?) "
+                "ON CONFLICT(name) DO UPDATE SET afcl=excluded.afcl, types=excluded.types, "
+                "options=excluded.options, deployed_ms=excluded.deployed_ms",
+                [&](store::Statement& s) { return s.bindAll(w.name, w.afcl, w.types, w.options, w.deployedMs); });
+  });
+}
+
+Result<void> RunStore::removeWorkflow(const std::string& name) {
+  return enqueueAndWait([name](store::Database& db) -> Result<void> {
+    auto bindName = [&](store::Statement& s) { return s.bindAll(name); };
+    if (auto r = exec(db, "DELETE FROM tasks WHERE run_id IN (SELECT id FROM runs WHERE workflow = ? AND status != 'running')", bindName); !r.ok()) return r;
+    if (auto r = exec(db, "DELETE FROM runs WHERE workflow = ? AND status != 'running'", bindName); !r.ok()) return r;
+    return exec(db, "DELETE FROM workflows WHERE name = ?", bindName);
+  });
+}
+
+Result<void> RunStore::startRun(const RunRecord& r) {
+  return enqueueAndWait([r](store::Database& db) {
+    return exec(db, fmt::format("INSERT INTO runs({}) VALUES(?,?,?,?,?,?,?,?,?)", kRunColumns),
+                [&](store::Statement& s) {
+                  return s.bindAll(r.id, r.workflow, r.definition, r.status, r.input, r.output,
+                                   r.error, r.startedMs, r.finishedMs);
+                });
+  });
+}
+
+void RunStore::finishRun(const RunRecord& r, std::function<void(Result<void>)> committed) {
+  enqueue(Write{[r](store::Database& db) {
+                  return exec(db,
+                              "UPDATE runs SET status = ?, output = ?, error = ?, finished_ms = ? "
+                              "WHERE id = ?",
+                              [&](store::Statement& s) {
+                                return s.bindAll(r.status, r.output, r.error, r.finishedMs, r.id);
+                              });
+                },
+                std::move(committed)});
+}
+
+void RunStore::putTask(TaskRecord t) {
+  enqueue(Write{[t = std::move(t)](store::Database& db) {
+                  return exec(db,
+                              "INSERT OR REPLACE INTO tasks(run_id, key, task, iteration, resource, "
+                              "start_us, queue_us, duration_us, attempts, outcome, output, error) "
+                              "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                              [&](store::Statement& s) {
+                                return s.bindAll(t.runId, t.key, t.task, t.iteration, t.resource,
+                                                 t.startUs, t.queueUs, t.durationUs,
+                                                 int64_t{t.attempts}, t.outcome, t.output, t.error);
+                              });
+                },
+                nullptr});
+}
+
+Result<std::vector<WorkflowRecord>> RunStore::workflows() {
+  std::lock_guard lock(dbMu_);
+  auto st = db_->prepare("SELECT name, afcl, types, options, deployed_ms FROM workflows ORDER BY name");
+  if (!st.ok()) return st.error();
+  std::vector<WorkflowRecord> out;
+  while (true) {
+    auto step = st->step();
+    if (!step.ok()) return step.error();
+    if (*step == store::Statement::Step::kDone) break;
+    out.push_back(WorkflowRecord{st->columnText(0), st->columnText(1), st->columnText(2),
+                                 st->columnText(3), st->columnInt(4)});
+  }
+  return out;
+}
+
+namespace {
+
+Result<std::vector<RunRecord>> queryRuns(store::Database& db, const std::string& sql,
+                                         const std::function<Result<void>(store::Statement&)>& bind) {
+  auto st = db.prepare(sql);
+  if (!st.ok()) return st.error();
+  if (auto b = bind(*st); !b.ok()) return b.error();
+  std::vector<RunRecord> out;
+  while (true) {
+    auto step = st->step();
+    if (!step.ok()) return step.error();
+    if (*step == store::Statement::Step::kDone) break;
+    out.push_back(runFrom(*st));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<RunRecord>> RunStore::runs(const std::string& workflow, size_t limit) {
+  std::lock_guard lock(dbMu_);
+  return queryRuns(*db_,
+                   fmt::format("SELECT {} FROM runs WHERE workflow = ? ORDER BY started_ms DESC, id DESC LIMIT ?", kRunColumns),
+                   [&](store::Statement& s) { return s.bindAll(workflow, static_cast<int64_t>(limit)); });
+}
+
+Result<std::optional<RunRecord>> RunStore::run(const std::string& id) {
+  std::lock_guard lock(dbMu_);
+  auto rs = queryRuns(*db_, fmt::format("SELECT {} FROM runs WHERE id = ?", kRunColumns),
+                      [&](store::Statement& s) { return s.bindAll(id); });
+  if (!rs.ok()) return rs.error();
+  if (rs->empty()) return std::optional<RunRecord>();
+  return std::optional<RunRecord>(std::move(rs->front()));
+}
+
+Result<std::vector<RunRecord>> RunStore::unfinishedRuns() {
+  std::lock_guard lock(dbMu_);
+  return queryRuns(*db_,
+                   fmt::format("SELECT {} FROM runs WHERE status = 'running' ORDER BY started_ms", kRunColumns),
+                   [](store::Statement&) -> Result<void> { return {}; });
+}
+
+Result<std::vector<TaskRecord>> RunStore::tasks(const std::string& runId) {
+  std::lock_guard lock(dbMu_);
+  auto st = db_->prepare(
+      "SELECT run_id, key, task, iteration, resource, start_us, queue_us, duration_us, attempts, "
+      "outcome, output, error FROM tasks WHERE run_id = ? ORDER BY start_us, key");
+  if (!st.ok()) return st.error();
+  if (auto b = st->bindAll(runId); !b.ok()) return b.error();
+  std::vector<TaskRecord> out;
+  while (true) {
+    auto step = st->step();
+    if (!step.ok()) return step.error();
+    if (*step == store::Statement::Step::kDone) break;
+    TaskRecord t;
+    t.runId = st->columnText(0);
+    t.key = st->columnText(1);
+    t.task = st->columnText(2);
+    t.iteration = st->columnText(3);
+    t.resource = st->columnText(4);
+    t.startUs = st->columnInt(5);
+    t.queueUs = st->columnInt(6);
+    t.durationUs = st->columnInt(7);
+    t.attempts = static_cast<uint32_t>(st->columnInt(8));
+    t.outcome = st->columnText(9);
+    t.output = st->columnText(10);
+    t.error = st->columnText(11);
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+RunStore::Stats RunStore::stats() const {
+  std::lock_guard lock(dbMu_);
+  return stats_;
+}
+
+}  // namespace tern::workflow

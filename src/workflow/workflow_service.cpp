@@ -1,0 +1,577 @@
+#include "workflow/workflow_service.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <deque>
+#include <random>
+
+#include "async/http_callback.h"
+#include "store/registry.h"
+#include "workflow/type_map.h"
+
+namespace tern::workflow {
+
+using json = nlohmann::json;
+
+namespace {
+
+int64_t nowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+int64_t nowMs() { return nowUs() / 1000; }
+
+constexpr size_t kMaxServerlessAnswer = 6u << 20;
+constexpr double kEwmaWeight = 0.2;
+
+bool hasLabels(const std::vector<std::string>& have, const std::vector<std::string>& want) {
+  return std::all_of(want.begin(), want.end(), [&](const std::string& l) {
+    return std::find(have.begin(), have.end(), l) != have.end();
+  });
+}
+
+bool admits(const Implementation& impl, const PeerView& node) {
+  if (!impl.tier.empty() && impl.tier != node.tier) return false;
+  if (!impl.sites.empty() && std::find(impl.sites.begin(), impl.sites.end(), node.site) == impl.sites.end()) return false;
+  return hasLabels(node.labels, impl.labels);
+}
+
+}  // namespace
+
+json optionsJson(const WorkflowOptions& o) {
+  return json{{"policy", policyName(o.policy)},
+              {"local_capacity", o.localCapacity},
+              {"size_threshold_bytes", o.sizeThresholdBytes},
+              {"attempts", o.attempts},
+              {"max_tasks_in_flight", o.maxTasksInFlight},
+              {"serverless_timeout_ms", o.serverlessTimeoutMs}};
+}
+
+Result<WorkflowOptions> parseOptions(const json& j) {
+  WorkflowOptions o;
+  if (j.is_null()) return o;
+  if (!j.is_object()) return Error(ErrorCode::kInvalidArgument, "workflow options must be a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& k = it.key();
+    if (k == "policy") {
+      if (!it->is_string()) return Error(ErrorCode::kInvalidArgument, "policy must be text");
+      auto p = parsePolicy(it->get<std::string>());
+      if (!p.ok()) return p.error();
+      o.policy = *p;
+      continue;
+    }
+    struct Field {
+      const char* name;
+      uint64_t min, max;
+      std::function<void(uint64_t)> set;
+    };
+    const Field fields[] = {
+        {"local_capacity", 0, 65536, [&](uint64_t v) { o.localCapacity = static_cast<uint32_t>(v); }},
+        {"size_threshold_bytes", 0, uint64_t{1} << 40, [&](uint64_t v) { o.sizeThresholdBytes = v; }},
+        {"attempts", 1, 100, [&](uint64_t v) { o.attempts = static_cast<uint32_t>(v); }},
+        {"max_tasks_in_flight", 1, 100000, [&](uint64_t v) { o.maxTasksInFlight = static_cast<uint32_t>(v); }},
+        {"serverless_timeout_ms", 1, 900000, [&](uint64_t v) { o.serverlessTimeoutMs = static_cast<uint32_t>(v); }},
+    };
+    bool known = false;
+    for (const auto& f : fields) {
+      if (k != f.name) continue;
+      known = true;
+      if (!it->is_number_unsigned() || it->get<uint64_t>() < f.min || it->get<uint64_t>() > f.max) {
+        return Error(ErrorCode::kInvalidArgument, fmt::format("{} must be a whole number in {}..{}", k, f.min, f.max));
+      }
+      f.set(it->get<uint64_t>());
+    }
+    if (!known) return Error(ErrorCode::kInvalidArgument, fmt::format("unknown workflow option \"{}\"", k));
+  }
+  return o;
+}
+
+// A deployed definition and the placement of its tasks: the resources each task may use,
+// how many of its tasks run where, and the tasks waiting for room (first come, first
+// served). Runs hold it while they go on, also after a new deploy replaced it.
+struct WorkflowService::Deployed : TaskRunner {
+  WorkflowService* service = nullptr;
+  std::string name;
+  std::string definition;  // JSON of the record, kept with each run
+  std::shared_ptr<const Workflow> wf;
+  TypeMap types;
+  WorkflowOptions options;
+  Counter* tasksLocal = nullptr;
+  Counter* tasksNode = nullptr;
+  Counter* tasksServerless = nullptr;
+
+  struct Waiting {
+    TaskCall call;
+    std::function<void(TaskResult)> done;
+  };
+  struct Resource {
+    ResourceView::Kind kind;
+    std::string id;  // "local", the node id, the URI
+    std::string function;
+  };
+  std::mutex mu;
+  std::deque<Waiting> waiting;
+  std::map<std::string, uint32_t> inFlight;     // resource id -> tasks
+  std::map<std::string, double> meanMs;          // resource id + function -> EWMA
+  std::mt19937_64 random{std::random_device{}()};
+  bool pumping = false;
+  bool again = false;
+
+  void runTask(const TaskCall& call, std::function<void(TaskResult)> done) override {
+    {
+      std::lock_guard lock(mu);
+      waiting.push_back(Waiting{call, std::move(done)});
+    }
+    pump();
+  }
+
+  std::vector<Resource> resources(const Element& task) {
+    std::vector<Resource> out;
+    for (const auto& impl : types.implementations(task.type)) {
+      if (impl.kind == Implementation::Kind::kServerless) {
+        out.push_back(Resource{ResourceView::Kind::kServerless, impl.uri, {}});
+        continue;
+      }
+      const ServiceDeps& deps = service->deps_;
+      bool here = deps.table.find(impl.function) != nullptr &&
+                  (deps.self.id.empty() || admits(impl, deps.self));
+      if (here) out.push_back(Resource{ResourceView::Kind::kLocal, "local", impl.function});
+      if (!deps.peers || !deps.invokeOn) continue;
+      for (const auto& p : deps.peers()) {
+        if (!admits(impl, p)) continue;
+        if (std::find(p.functions.begin(), p.functions.end(), impl.function) == p.functions.end()) continue;
+        out.push_back(Resource{ResourceView::Kind::kNode, p.id, impl.function});
+      }
+    }
+    return out;
+  }
+
+  // Places waiting tasks in arrival order until the first that has no room. One thread
+  // pumps at a time; a completion during the pump asks it to go round again, so tasks that
+  // finish at once do not nest.
+  void pump() {
+    std::unique_lock lock(mu);
+    if (pumping) {
+      again = true;
+      return;
+    }
+    pumping = true;
+    do {
+      again = false;
+      while (!waiting.empty()) {
+        Waiting& w = waiting.front();
+        auto rs = resources(*w.call.task);
+        if (rs.empty()) {
+          Waiting gone = std::move(w);
+          waiting.pop_front();
+          lock.unlock();
+          TaskResult r;
+          r.error = fmt::format("no resource runs type \"{}\" (function not deployed here or on a "
+                                "node its placement admits)", gone.call.task->type);
+          r.startUs = nowUs();
+          gone.done(std::move(r));
+          lock.lock();
+          continue;
+        }
+        std::vector<ResourceView> views;
+        std::map<std::string, int64_t> spare;
+        if (service->deps_.peers) {
+          for (const auto& p : service->deps_.peers()) spare[p.id] = p.spare;
+        }
+        for (const auto& r : rs) {
+          ResourceView v;
+          v.kind = r.kind;
+          v.inFlight = inFlight[r.id];
+          if (r.kind == ResourceView::Kind::kLocal) {
+            v.capacity = options.localCapacity ? options.localCapacity : service->deps_.workerSlots;
+          }
+          auto m = meanMs.find(r.id + "|" + r.function);
+          v.expectedMs = m == meanMs.end() ? -1 : m->second;
+          v.spare = spare.count(r.id) ? spare[r.id] : 0;
+          views.push_back(v);
+        }
+        std::uniform_real_distribution<double> uniform(0, 1);
+        auto choice = placeTask(w.call.input.size(),
+                                views, PlacementParams{options.policy, options.sizeThresholdBytes},
+                                uniform(random));
+        if (!choice) break;  // first come, first served: the head waits for room
+        Resource chosen = rs[*choice];
+        Waiting task = std::move(w);
+        waiting.pop_front();
+        ++inFlight[chosen.id];
+        lock.unlock();
+        execute(std::move(chosen), std::move(task));
+        lock.lock();
+      }
+    } while (again);
+    pumping = false;
+  }
+
+  void finished(const Resource& r, TaskResult& result) {
+    std::lock_guard lock(mu);
+    --inFlight[r.id];
+    if (!result.error) {
+      double ms = static_cast<double>(result.durationUs) / 1000.0;
+      auto [it, fresh] = meanMs.emplace(r.id + "|" + r.function, ms);
+      if (!fresh) it->second = (1 - kEwmaWeight) * it->second + kEwmaWeight * ms;
+    }
+  }
+
+  void execute(Resource r, Waiting task) {
+    const ServiceDeps& deps = service->deps_;
+    int64_t start = nowUs();
+    auto self = std::static_pointer_cast<Deployed>(selfRef.lock());
+    auto complete = [self, r, start, done = std::move(task.done)](TaskResult result) mutable {
+      result.startUs = start;
+      result.durationUs = nowUs() - start;
+      self->finished(r, result);
+      done(std::move(result));
+      self->pump();
+    };
+    if (r.kind == ResourceView::Kind::kServerless) {
+      tasksServerless->inc();
+      service->serverless_.post([uri = r.id, body = std::move(task.call.input), key = task.call.key,
+                                 runId = task.call.runId, timeout = options.serverlessTimeoutMs,
+                                 complete = std::move(complete)]() mutable {
+        TaskResult result;
+        result.resource = uri;
+        auto url = async::parseCallbackUrl(uri);
+        auto answer = url.ok() ? async::post(*url, body, runId + "/" + key,
+                                             std::chrono::milliseconds(timeout), kMaxServerlessAnswer)
+                               : Result<async::PostAnswer>(url.error());
+        if (!answer.ok()) {
+          result.error = answer.error().message();
+        } else if (answer->truncated) {
+          result.error = fmt::format("{} answered more than {} bytes", uri, kMaxServerlessAnswer);
+        } else if (answer->status < 200 || answer->status > 299) {
+          result.error = fmt::format("{} answered HTTP {}", uri, answer->status);
+        } else {
+          result.output = std::move(answer->body);
+        }
+        complete(std::move(result));
+      });
+      return;
+    }
+    exec::InvokeInput in;
+    in.function = r.function;
+    in.body = std::move(task.call.input);
+    in.env = {"TERN_WORKFLOW=" + name, "TERN_RUN_ID=" + task.call.runId, "TERN_TASK=" + task.call.key};
+    auto onOutput = [resource = r.kind == ResourceView::Kind::kLocal ? std::string() : r.id,
+                     complete = std::move(complete)](exec::InvokeOutput out) mutable {
+      TaskResult result;
+      result.resource = !out.node.empty() ? "node:" + out.node : resource.empty() ? "local" : "node:" + resource;
+      if (out.error) {
+        result.error = out.error->message();
+      } else {
+        result.output = std::move(out.result.stdoutData);
+      }
+      complete(std::move(result));
+    };
+    if (r.kind == ResourceView::Kind::kLocal) {
+      tasksLocal->inc();
+      deps.invoker.invoke(std::move(in), std::move(onOutput));
+    } else {
+      tasksNode->inc();
+      deps.invokeOn(r.id, std::move(in), std::move(onOutput));
+    }
+  }
+
+  std::weak_ptr<TaskRunner> selfRef;
+};
+
+Result<std::unique_ptr<WorkflowService>> WorkflowService::open(const std::filesystem::path& file,
+                                                               ServiceDeps deps) {
+  auto store = RunStore::open(file);
+  if (!store.ok()) return store.error();
+  auto s = std::unique_ptr<WorkflowService>(new WorkflowService(std::move(*store), std::move(deps)));
+  auto records = s->store_->workflows();
+  if (!records.ok()) return records.error();
+  for (const auto& w : *records) {
+    auto options = parseOptions(json::parse(w.options, nullptr, false));
+    auto d = options.ok() ? s->build(w.name, w.afcl, w.types, *options)
+                          : Result<std::shared_ptr<Deployed>>(options.error());
+    if (!d.ok()) {
+      spdlog::error("workflow {}: {}", w.name, d.error().message());
+      continue;
+    }
+    s->deployed_[w.name] = *d;
+  }
+  return s;
+}
+
+WorkflowService::WorkflowService(std::unique_ptr<RunStore> store, ServiceDeps deps)
+    : store_(std::move(store)), deps_(std::move(deps)), serverless_(8) {
+  std::random_device rd;
+  idSalt_ = (uint64_t{rd()} << 32) ^ rd();
+}
+
+WorkflowService::~WorkflowService() { stop(std::chrono::milliseconds(0)); }
+
+Result<std::shared_ptr<WorkflowService::Deployed>> WorkflowService::build(
+    const std::string& name, const std::string& afcl, const std::string& types,
+    const WorkflowOptions& options) {
+  auto wf = parseAfcl(afcl);
+  if (!wf.ok()) return Error(ErrorCode::kInvalidArgument, "workflow file: " + wf.error().message());
+  auto map = types.empty() ? Result<TypeMap>(TypeMap()) : TypeMap::parse(types);
+  if (!map.ok()) return map.error();
+  auto d = std::make_shared<Deployed>();
+  d->service = this;
+  d->name = name;
+  d->definition = json{{"afcl", afcl}, {"types", types}, {"options", optionsJson(options)}}.dump();
+  d->wf = std::shared_ptr<const Workflow>(std::move(*wf));
+  d->types = std::move(*map);
+  d->options = options;
+  d->selfRef = d;
+  const char* help = "Workflow tasks started, by where they ran";
+  d->tasksLocal = &deps_.metrics.counter("tern_workflow_tasks_total", help, {{"workflow", name}, {"resource", "local"}});
+  d->tasksNode = &deps_.metrics.counter("tern_workflow_tasks_total", help, {{"workflow", name}, {"resource", "node"}});
+  d->tasksServerless = &deps_.metrics.counter("tern_workflow_tasks_total", help, {{"workflow", name}, {"resource", "serverless"}});
+  return d;
+}
+
+Result<json> WorkflowService::deploy(const std::string& name, const std::string& afcl,
+                                     const std::string& types, const WorkflowOptions& options) {
+  if (!store::isValidFunctionName(name)) {
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("\"{}\" is not a valid workflow name (letters, digits, '-', '_'; up "
+                             "to 64; starting with a letter)", name));
+  }
+  auto d = build(name, afcl, types, options);
+  if (!d.ok()) return d.error();
+  WorkflowRecord rec{name, afcl, types, optionsJson(options).dump(), nowMs()};
+  if (auto ok = store_->putWorkflow(rec); !ok.ok()) return ok.error();
+  std::vector<std::string> fns;
+  for (const auto* f : (*d)->wf->functions) fns.push_back(f->name);
+  {
+    std::lock_guard lock(mu_);
+    deployed_[name] = *d;
+  }
+  return json{{"name", name},
+              {"workflow", (*d)->wf->name},
+              {"functions", fns},
+              {"options", optionsJson(options)}};
+}
+
+Result<void> WorkflowService::remove(const std::string& name) {
+  {
+    std::lock_guard lock(mu_);
+    if (!deployed_.erase(name)) {
+      return Error(ErrorCode::kNotFound, fmt::format("no workflow named \"{}\"", name));
+    }
+  }
+  deps_.metrics.removeSeries("workflow", name);
+  return store_->removeWorkflow(name);
+}
+
+Result<json> WorkflowService::list() const {
+  std::vector<std::pair<std::string, std::shared_ptr<Deployed>>> all;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [n, d] : deployed_) all.emplace_back(n, d);
+  }
+  json out = json::array();
+  for (const auto& [n, d] : all) {
+    out.push_back(json{{"name", n},
+                       {"workflow", d->wf->name},
+                       {"tasks", d->wf->functions.size()},
+                       {"options", optionsJson(d->options)}});
+  }
+  return out;
+}
+
+namespace {
+
+json runJson(const RunRecord& r) {
+  json j{{"id", r.id},         {"workflow", r.workflow},     {"status", r.status},
+         {"started_ms", r.startedMs}};
+  if (r.finishedMs) j["finished_ms"] = r.finishedMs;
+  if (!r.error.empty()) j["error"] = r.error;
+  if (!r.output.empty()) j["output"] = json::parse(r.output, nullptr, false);
+  return j;
+}
+
+}  // namespace
+
+Result<json> WorkflowService::runs(const std::string& name, size_t limit) const {
+  auto rs = store_->runs(name, limit);
+  if (!rs.ok()) return rs.error();
+  json out = json::array();
+  for (const auto& r : *rs) out.push_back(runJson(r));
+  return out;
+}
+
+Result<json> WorkflowService::trace(const std::string& runId) const {
+  auto r = store_->run(runId);
+  if (!r.ok()) return r.error();
+  if (!*r) return Error(ErrorCode::kNotFound, fmt::format("no workflow run \"{}\"", runId));
+  auto tasks = store_->tasks(runId);
+  if (!tasks.ok()) return tasks.error();
+  json j = runJson(**r);
+  json ts = json::array();
+  for (const auto& t : *tasks) {
+    json tj{{"key", t.key},
+            {"task", t.task},
+            {"iteration", t.iteration},
+            {"resource", t.resource},
+            {"start_us", t.startUs},
+            {"queue_us", t.queueUs},
+            {"duration_us", t.durationUs},
+            {"attempts", t.attempts},
+            {"outcome", t.outcome}};
+    if (!t.error.empty()) tj["error"] = t.error;
+    ts.push_back(std::move(tj));
+  }
+  j["tasks"] = std::move(ts);
+  return j;
+}
+
+std::string WorkflowService::start(const std::string& name, const std::string& input,
+                                   std::function<void(const std::string&, RunOutcome)> done) {
+  auto refuse = [&](Error e) {
+    done("", RunOutcome{std::move(e), json()});
+    return std::string();
+  };
+  json in = json::parse(input, nullptr, false);
+  if (in.is_discarded() || !in.is_object()) {
+    return refuse(Error(ErrorCode::kInvalidArgument, "the run's input must be a JSON object"));
+  }
+  std::shared_ptr<Deployed> d;
+  std::string id;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return refuse(Error(ErrorCode::kUnavailable, "the node is shutting down"));
+    auto it = deployed_.find(name);
+    if (it == deployed_.end()) return refuse(Error(ErrorCode::kNotFound, fmt::format("no workflow named \"{}\"", name)));
+    d = it->second;
+    id = fmt::format("{:016x}{:08x}", idSalt_ ^ static_cast<uint64_t>(nowUs()), ++runCounter_ & 0xffffffff);
+  }
+  int64_t started = nowMs();
+  RunRecord rec{id, name, d->definition, "running", in.dump(), "", "", started, 0};
+  if (auto ok = store_->startRun(rec); !ok.ok()) return refuse(ok.error());
+  launch(d, id, std::move(in), {}, std::move(done), started);
+  return id;
+}
+
+void WorkflowService::launch(const std::shared_ptr<Deployed>& d, const std::string& runId, json input,
+                             std::map<std::string, std::string> finished,
+                             std::function<void(const std::string&, RunOutcome)> done, int64_t startedMs) {
+  Counter& ok = deps_.metrics.counter("tern_workflow_runs_total", "Workflow runs ended, by outcome",
+                                      {{"workflow", d->name}, {"outcome", "succeeded"}});
+  Counter& failed = deps_.metrics.counter("tern_workflow_runs_total", "Workflow runs ended, by outcome",
+                                          {{"workflow", d->name}, {"outcome", "failed"}});
+  Histogram& seconds = deps_.metrics.histogram("tern_workflow_run_seconds", "Workflow run durations",
+                                               {{"workflow", d->name}});
+  RunLimits limits;
+  limits.attempts = d->options.attempts;
+  limits.maxTasksInFlight = d->options.maxTasksInFlight;
+  auto run = std::make_shared<Run>(
+      runId, d->wf, std::move(input), limits, *d, std::move(finished),
+      [this](TaskRecord t) { store_->putTask(std::move(t)); },
+      [this, runId, name = d->name, startedMs, done = std::move(done), &ok, &failed,
+       &seconds](RunOutcome outcome) mutable {
+        bool stopping;
+        {
+          std::lock_guard lock(mu_);
+          stopping = stopping_;
+        }
+        auto end = [this, runId, done = std::move(done)](RunOutcome o) mutable {
+          done(runId, std::move(o));
+          std::lock_guard lock(mu_);
+          active_.erase(runId);
+          idle_.notify_all();
+        };
+        if (stopping && outcome.error) {
+          // Failed because the node is going down: left unfinished, resumed at the next start.
+          outcome.error = Error(ErrorCode::kUnavailable,
+                                fmt::format("the node stopped during run {}; it resumes when the node starts again", runId));
+          return end(std::move(outcome));
+        }
+        (outcome.error ? failed : ok).inc();
+        seconds.observe(static_cast<double>(nowMs() - startedMs) / 1000.0);
+        RunRecord rec;
+        rec.id = runId;
+        rec.workflow = name;
+        rec.status = outcome.error ? "failed" : "succeeded";
+        rec.output = outcome.error ? "" : outcome.output.dump();
+        rec.error = outcome.error ? outcome.error->message() : "";
+        rec.finishedMs = nowMs();
+        auto shared = std::make_shared<RunOutcome>(std::move(outcome));
+        store_->finishRun(rec, [shared, end = std::move(end)](Result<void> written) mutable {
+          if (!written.ok()) spdlog::error("workflow run end not recorded: {}", written.error().message());
+          end(std::move(*shared));
+        });
+      });
+  {
+    std::lock_guard lock(mu_);
+    active_[runId] = {run, d};
+  }
+  run->start();
+}
+
+size_t WorkflowService::resumeUnfinished() {
+  auto runs = store_->unfinishedRuns();
+  if (!runs.ok()) {
+    spdlog::error("workflows: cannot list unfinished runs: {}", runs.error().message());
+    return 0;
+  }
+  size_t resumed = 0;
+  for (const auto& r : *runs) {
+    json def = json::parse(r.definition, nullptr, false);
+    auto fail = [&](const std::string& why) {
+      RunRecord rec = r;
+      rec.status = "failed";
+      rec.error = "cannot resume: " + why;
+      rec.finishedMs = nowMs();
+      store_->finishRun(rec, nullptr);
+      spdlog::error("workflow run {}: {}", r.id, rec.error);
+    };
+    if (def.is_discarded() || !def.is_object()) {
+      fail("its definition is unreadable");
+      continue;
+    }
+    auto options = parseOptions(def.value("options", json()));
+    if (!options.ok()) {
+      fail(options.error().message());
+      continue;
+    }
+    std::shared_ptr<Deployed> d;
+    {
+      std::lock_guard lock(mu_);
+      auto it = deployed_.find(r.workflow);
+      if (it != deployed_.end() && it->second->definition == r.definition) d = it->second;
+    }
+    if (!d) {
+      auto built = build(r.workflow, def.value("afcl", ""), def.value("types", ""), *options);
+      if (!built.ok()) {
+        fail(built.error().message());
+        continue;
+      }
+      d = *built;
+    }
+    std::map<std::string, std::string> finished;
+    if (auto tasks = store_->tasks(r.id); tasks.ok()) {
+      for (auto& t : *tasks) {
+        if (t.outcome == "ok") finished[t.key] = std::move(t.output);
+      }
+    }
+    spdlog::info("workflow run {} of {}: resumed ({} task(s) already finished)", r.id, r.workflow, finished.size());
+    launch(d, r.id, json::parse(r.input, nullptr, false), std::move(finished),
+           [](const std::string&, RunOutcome) {}, r.startedMs);
+    ++resumed;
+  }
+  return resumed;
+}
+
+void WorkflowService::stop(std::chrono::milliseconds drain) {
+  {
+    std::unique_lock lock(mu_);
+    stopping_ = true;
+    idle_.wait_for(lock, drain, [this] { return active_.empty(); });
+  }
+  serverless_.stop();
+}
+
+}  // namespace tern::workflow
