@@ -126,13 +126,12 @@ Result<PostAnswer> post(const CallbackUrl& url, std::string_view body, std::stri
   try {
     asio::io_context io;
     tcp::resolver resolver(io);
-    beast::tcp_stream stream(io);
     beast::error_code ec;
     auto endpoints = resolver.resolve(url.host, std::to_string(url.port), ec);
     if (ec) return unavailable("cannot resolve the host: " + ec.message());
-    stream.expires_after(timeout);
-    stream.connect(endpoints, ec);
-    if (ec) return unavailable("cannot connect: " + ec.message());
+    // Asynchronous operations on a private io_context: the stream's deadline applies only
+    // to them, so a peer that accepts and never answers cannot hold this thread.
+    beast::tcp_stream stream(io);
     bhttp::request<bhttp::string_body> req{bhttp::verb::post, url.target, 11};
     req.set(bhttp::field::host, url.port == 80 ? (v6 ? "[" + url.host + "]" : url.host)
                                                : fmt::format("{}{}{}:{}", v6 ? "[" : "",
@@ -143,14 +142,30 @@ Result<PostAnswer> post(const CallbackUrl& url, std::string_view body, std::stri
     req.set("X-Tern-Invocation-Id", std::string(requestId));
     req.body() = std::string(body);
     req.prepare_payload();
-    bhttp::write(stream, req, ec);
-    if (ec) return unavailable("cannot send: " + ec.message());
     beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(maxBody);
-    bhttp::read(stream, buffer, parser, ec);
-    bool truncated = ec == bhttp::error::body_limit;
-    if (ec && !truncated) return unavailable("no complete answer: " + ec.message());
+    std::string failure;
+    bool truncated = false;
+    stream.expires_after(timeout);
+    stream.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) {
+      if (e) {
+        failure = "cannot connect: " + e.message();
+        return;
+      }
+      bhttp::async_write(stream, req, [&](beast::error_code e2, size_t) {
+        if (e2) {
+          failure = "cannot send: " + e2.message();
+          return;
+        }
+        bhttp::async_read(stream, buffer, parser, [&](beast::error_code e3, size_t) {
+          truncated = e3 == bhttp::error::body_limit;
+          if (e3 && !truncated) failure = "no complete answer: " + e3.message();
+        });
+      });
+    });
+    io.run();
+    if (!failure.empty()) return unavailable(failure);
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);
     return PostAnswer{static_cast<int>(parser.get().result_int()), std::move(parser.get().body()),
                       truncated};

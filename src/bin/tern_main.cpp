@@ -13,6 +13,7 @@
 #include "cli/node_client.h"
 #include "cli/plan_command.h"
 #include "cli/run_command.h"
+#include "cli/workflow_commands.h"
 #include "util/error.h"
 
 namespace {
@@ -157,6 +158,38 @@ int main(int argc, char** argv) {
       "--percentile", percentile, "the objective holds at this percentile, e.g. 95");
   capacityCmd->add_flag("--mean", plan.mean, "the objective bounds the mean response time");
 
+  auto* workflowCmd = app.add_subcommand("workflow", "Deploy, run and trace AFCL workflows");
+  workflowCmd->require_subcommand(1);
+  cli::WorkflowDeployOptions wfDeploy;
+  uint32_t wfLocalCapacity = 0, wfAttempts = 0;
+  auto* wfDeployCmd = workflowCmd->add_subcommand("deploy", "Deploy an AFCL workflow");
+  wfDeployCmd->add_option("name", wfDeploy.name, "the workflow's name")->required();
+  wfDeployCmd->add_option("file", wfDeploy.file, "the AFCL YAML file")->required();
+  wfDeployCmd->add_option("--types", wfDeploy.types, "type mapping JSON (Apollo's format)");
+  wfDeployCmd->add_option("--policy", wfDeploy.policy,
+                          "task placement: local-first (default), size, latency, random")
+      ->check(CLI::IsMember({"local-first", "size", "latency", "random"}));
+  auto* wfCapacityOpt = wfDeployCmd->add_option(
+      "--local-capacity", wfLocalCapacity, "tasks on this node at once (default: its slots)");
+  auto* wfAttemptsOpt =
+      wfDeployCmd->add_option("--attempts", wfAttempts, "attempts per task (default 3)");
+  cli::WorkflowRunOptions wfRun;
+  std::string wfInput, wfData;
+  auto* wfRunCmd = workflowCmd->add_subcommand("run", "Run a workflow and print its output");
+  wfRunCmd->add_option("name", wfRun.name, "the workflow")->required();
+  auto* wfInputOpt = wfRunCmd->add_option("--input", wfInput, "the input JSON file (- is stdin)");
+  auto* wfDataOpt = wfRunCmd->add_option("--data", wfData, "the input JSON");
+  wfInputOpt->excludes(wfDataOpt);
+  auto* wfLsCmd = workflowCmd->add_subcommand("ls", "List the node's workflows");
+  std::string wfName;
+  auto* wfRmCmd = workflowCmd->add_subcommand("rm", "Remove a workflow");
+  wfRmCmd->add_option("name", wfName, "the workflow")->required();
+  auto* wfRunsCmd = workflowCmd->add_subcommand("runs", "List a workflow's recent runs");
+  wfRunsCmd->add_option("name", wfName, "the workflow")->required();
+  std::string wfRunId;
+  auto* wfTraceCmd = workflowCmd->add_subcommand("trace", "Show a run's tasks: where, when, how long");
+  wfTraceCmd->add_option("run_id", wfRunId, "the run id (X-Tern-Run-Id)")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -209,6 +242,16 @@ int main(int argc, char** argv) {
   if (rmCmd->parsed()) return cli::removeCommand(node, name, out, err);
   if (statusCmd->parsed()) return cli::statusCommand(node, out, err);
   if (nodesCmd->parsed()) return cli::nodesCommand(node, out, err);
+  if (wfCapacityOpt->count()) wfDeploy.localCapacity = wfLocalCapacity;
+  if (wfAttemptsOpt->count()) wfDeploy.attempts = wfAttempts;
+  if (wfInputOpt->count()) wfRun.input = wfInput;
+  if (wfDataOpt->count()) wfRun.data = wfData;
+  if (wfDeployCmd->parsed()) return cli::workflowDeployCommand(node, wfDeploy, out, err);
+  if (wfRunCmd->parsed()) return cli::workflowRunCommand(node, wfRun, std::cin, out, err);
+  if (wfLsCmd->parsed()) return cli::workflowListCommand(node, out, err);
+  if (wfRmCmd->parsed()) return cli::workflowRemoveCommand(node, wfName, out, err);
+  if (wfRunsCmd->parsed()) return cli::workflowRunsCommand(node, wfName, out, err);
+  if (wfTraceCmd->parsed()) return cli::workflowTraceCommand(node, wfRunId, out, err);
   if (capacityCmd->parsed()) return cli::planCapacityCommand(plan, node.format, out, err);
   return 0;
 }

@@ -502,7 +502,8 @@ class Parser {
       if (!found) fail(r.mark, fmt::format("\"{}\": {} \"{}\" has no dataIn \"{}\"", r.text, kindName(p->kind), p->name, port));
       r.alias = true;
       r.loop = (p->kind == Kind::kParallelFor || p->kind == Kind::kWhile) ? p : p->loop;
-      if (reader >= 0) edges_[reader].push_back(startOf(p));
+      // A compound reading its own inputs (its condition) waits for nothing more.
+      if (reader >= 0 && reader != startOf(p)) edges_[reader].push_back(startOf(p));
       return;
     }
     bool found = false;
