@@ -1,0 +1,95 @@
+// The AFCL parser: what it accepts (Apollo's 1.1 and 1.0 forms) and where it points at
+// what it refuses.
+
+#include "workflow/afcl.h"
+
+#include <gtest/gtest.h>
+
+namespace tern::workflow {
+namespace {
+
+std::string errorOf(const std::string& yaml) {
+  auto r = parseAfcl(yaml);
+  return r.ok() ? std::string("accepted") : r.error().message();
+}
+
+TEST(AfclTest, ReadsReferencesAndScopes) {
+  auto wf = parseAfcl(R"(
+name: w
+dataIns: [{name: x, type: number, source: x}]
+workflowBody:
+- parallelFor:
+    name: P
+    dataIns: [{name: items, type: collection, source: w/x}]
+    iterators: [items]
+    loopBody:
+    - function: {name: F, type: F, dataIns: [{name: i, source: P/items}, {name: c, value: 3}], dataOuts: [{name: o}]}
+    dataOuts: [{name: all, type: collection, source: F/o}]
+dataOuts: [{name: all, source: P/all}]
+)");
+  ASSERT_TRUE(wf.ok()) << wf.error().message();
+  ASSERT_EQ((*wf)->functions.size(), 1u);
+  const Element* f = (*wf)->functions[0];
+  EXPECT_EQ(f->loop, &(*wf)->body[0]);
+  ASSERT_TRUE(f->dataIns[0].source);
+  EXPECT_TRUE(f->dataIns[0].source->alias);
+  EXPECT_EQ(f->dataIns[0].source->loop, &(*wf)->body[0]);
+  EXPECT_EQ(*f->dataIns[1].value, 3);
+  EXPECT_EQ((*wf)->body[0].iterators, std::vector<std::string>{"items"});
+}
+
+TEST(AfclTest, AcceptsTheOneZeroConditionForm) {
+  EXPECT_EQ(errorOf(R"(
+name: w
+dataIns: [{name: x, source: x}]
+workflowBody:
+- if:
+    name: I
+    dataIns: [{name: v, source: w/x}]
+    condition: {combinedWith: or, conditions: [{data1: I/v, data2: 1, operator: "=="}]}
+    then: [{function: {name: A, type: A, dataOuts: [{name: o}]}}]
+    dataOuts: [{name: o, source: "A/o,NULL"}]
+)"),
+            "accepted");
+}
+
+TEST(AfclTest, RefusesWithLineAndColumn) {
+  struct Row {
+    const char* yaml;
+    const char* expected;
+  } rows[] = {
+      {"name: w\nworkflowBody:\n- map: {name: m}\n", "line 3, column 3: unknown construct \"map\""},
+      {"name: w\nworkflowBody:\n- function: {name: A, type: A, colour: red}\n", "line 3, column 32: function \"A\": unknown key \"colour\""},
+      {"name: w\nworkflowBody:\n- function: {name: A, type: A}\n- function: {name: A, type: A}\n", "line 4, column 3: the name \"A\" is used twice"},
+      {"name: w\nworkflowBody:\n- function: {name: A, type: A, dataIns: [{name: i, source: B/o}]}\n", "no function or compound is named \"B\""},
+      {"name: w\nworkflowBody:\n- function: {name: B, type: B}\n- function: {name: A, type: A, dataIns: [{name: i, source: B/o}]}\n", "function \"B\" has no dataOut \"o\""},
+      {"name: w\nworkflowBody:\n- function: {name: A, type: A, dataIns: [{name: i, source: w/nope}]}\n", "the workflow has no dataIn \"nope\""},
+      {"name: w\nworkflowBody:\n- if: {name: I, condition: [{data1: 1, data2: 1, operator: \"==\"}], then: [{function: {name: F, type: F, dataOuts: [{name: o}]}}]}\n"
+       "- function: {name: A, type: A, dataIns: [{name: i, source: F/o}]}\n",
+       "\"F\" is inside if \"I\"; read that compound's dataOuts instead"},
+      {"name: w\nworkflowBody:\n- function: {name: A, type: A, dataIns: [{name: i, source: B/o}], dataOuts: [{name: o}]}\n"
+       "- function: {name: B, type: B, dataIns: [{name: i, source: A/o}], dataOuts: [{name: o}]}\n",
+       "a cycle of data dependencies"},
+      {"name: w\nworkflowBody: [unclosed\n", "malformed YAML"},
+      {"- just a list\n", "line 1, column 1: an AFCL workflow is a map"},
+      {"name: w\nworkflowBody:\n- if: {name: I, condition: [{data1: 1, data2: 1, operator: \"~\"}], then: []}\n", "unknown operator \"~\""},
+  };
+  for (const auto& r : rows) {
+    std::string e = errorOf(r.yaml);
+    EXPECT_NE(e.find(r.expected), std::string::npos) << r.yaml << "\n got: " << e;
+  }
+}
+
+TEST(AfclTest, BoundsTheTree) {
+  std::string deep = "name: w\nworkflowBody:\n";
+  std::string indent;
+  for (int i = 0; i < 100; ++i) {
+    deep += indent + "- sequence:\n" + indent + "    name: s" + std::to_string(i) + "\n" + indent + "    sequenceBody:\n";
+    indent += "    ";
+  }
+  deep += indent + "- function: {name: F, type: F}\n";
+  EXPECT_NE(errorOf(deep).find("nested more than"), std::string::npos) << errorOf(deep);
+}
+
+}  // namespace
+}  // namespace tern::workflow
