@@ -109,6 +109,7 @@ void RunStore::writerLoop() {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      writing_ = true;
     }
     // One transaction for the batch. A write that fails alone (say, a constraint) fails
     // only itself; a failed commit fails the batch.
@@ -126,6 +127,10 @@ void RunStore::writerLoop() {
       }
       stats_.writes += batch.size();
       stats_.commits += 1;
+    }
+    {
+      std::lock_guard lock(queueMu_);
+      writing_ = false;
     }
     for (size_t i = 0; i < batch.size(); ++i) {
       if (batch[i].committed) batch[i].committed(std::move(results[i]));
@@ -153,14 +158,25 @@ Result<void> RunStore::removeWorkflow(const std::string& name) {
   });
 }
 
-Result<void> RunStore::startRun(const RunRecord& r) {
-  return enqueueAndWait([r](store::Database& db) {
+Result<void> RunStore::startRun(const RunRecord& r, Durability durability) {
+  auto insert = [r](store::Database& db) {
     return exec(db, fmt::format("INSERT INTO runs({}) VALUES(?,?,?,?,?,?,?,?,?)", kRunColumns),
                 [&](store::Statement& s) {
                   return s.bindAll(r.id, r.workflow, r.definition, r.status, r.input, r.output,
                                    r.error, r.startedMs, r.finishedMs);
                 });
-  });
+  };
+  if (durability == Durability::kWaitForDisk) return enqueueAndWait(insert);
+  enqueue(Write{insert, nullptr});
+  return {};
+}
+
+Result<void> RunStore::flush() {
+  {
+    std::lock_guard lock(queueMu_);
+    if (queue_.empty() && !writing_) return {};
+  }
+  return enqueueAndWait([](store::Database&) -> Result<void> { return {}; });
 }
 
 void RunStore::finishRun(const RunRecord& r, std::function<void(Result<void>)> committed) {
@@ -191,6 +207,7 @@ void RunStore::putTask(TaskRecord t) {
 }
 
 Result<std::vector<WorkflowRecord>> RunStore::workflows() {
+  if (auto ok = flush(); !ok.ok()) return ok.error();
   std::lock_guard lock(dbMu_);
   auto st = db_->prepare("SELECT name, afcl, types, options, deployed_ms FROM workflows ORDER BY name");
   if (!st.ok()) return st.error();
@@ -225,6 +242,7 @@ Result<std::vector<RunRecord>> queryRuns(store::Database& db, const std::string&
 }  // namespace
 
 Result<std::vector<RunRecord>> RunStore::runs(const std::string& workflow, size_t limit) {
+  if (auto ok = flush(); !ok.ok()) return ok.error();
   std::lock_guard lock(dbMu_);
   return queryRuns(*db_,
                    fmt::format("SELECT {} FROM runs WHERE workflow = ? ORDER BY started_ms DESC, id DESC LIMIT ?", kRunColumns),
@@ -232,6 +250,7 @@ Result<std::vector<RunRecord>> RunStore::runs(const std::string& workflow, size_
 }
 
 Result<std::optional<RunRecord>> RunStore::run(const std::string& id) {
+  if (auto ok = flush(); !ok.ok()) return ok.error();
   std::lock_guard lock(dbMu_);
   auto rs = queryRuns(*db_, fmt::format("SELECT {} FROM runs WHERE id = ?", kRunColumns),
                       [&](store::Statement& s) { return s.bindAll(id); });
@@ -248,6 +267,7 @@ Result<std::vector<RunRecord>> RunStore::unfinishedRuns() {
 }
 
 Result<std::vector<TaskRecord>> RunStore::tasks(const std::string& runId) {
+  if (auto ok = flush(); !ok.ok()) return ok.error();
   std::lock_guard lock(dbMu_);
   auto st = db_->prepare(
       "SELECT run_id, key, task, iteration, resource, start_us, queue_us, duration_us, attempts, "

@@ -3,9 +3,11 @@
 // (input, definition, status, output) and finished tasks (where each ran, when, how long,
 // attempts, outcome, output). Writes are group-committed: a writer thread takes every write
 // queued since its last commit into one transaction, so a run of many tasks costs one fsync
-// per batch, not one per task. A task's record is not waited for (a task whose record a
-// crash loses runs again: tasks run at least once); a run's start and end are (the caller
-// is answered only once they are on disk).
+// per batch, not one per task. Nothing on a run's path waits for the disk except the start
+// of a run answered before it ends (an async run's 202): a task whose record a crash
+// loses runs again when the run resumes (tasks run at least once), and a run whose start
+// a crash loses was never answered. Reads first wait for the writes queued before them,
+// so a run's trace read after its answer shows its end.
 
 #include <condition_variable>
 #include <cstdint>
@@ -72,7 +74,8 @@ class RunStore {
   // Waits for the commit.
   Result<void> putWorkflow(const WorkflowRecord& w);
   Result<void> removeWorkflow(const std::string& name);  // with its finished runs
-  Result<void> startRun(const RunRecord& r);
+  enum class Durability { kWaitForDisk, kGroupCommit };
+  Result<void> startRun(const RunRecord& r, Durability durability);
   // Group-committed; `committed` (optional) runs on the writer thread after the commit.
   void finishRun(const RunRecord& r, std::function<void(Result<void>)> committed);
   void putTask(TaskRecord t);
@@ -98,6 +101,8 @@ class RunStore {
   };
   void enqueue(Write w);
   Result<void> enqueueAndWait(std::function<Result<void>(store::Database&)> apply);
+  // Waits until every write queued before the call is committed.
+  Result<void> flush();
   void writerLoop();
 
   std::unique_ptr<store::Database> db_;
@@ -106,6 +111,7 @@ class RunStore {
   std::condition_variable queueCv_;
   std::deque<Write> queue_;
   bool stopping_ = false;
+  bool writing_ = false;  // a batch taken from queue_ is being committed
   Stats stats_;
   std::thread writer_;
 };

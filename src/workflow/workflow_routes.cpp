@@ -92,7 +92,7 @@ void handleWorkflowRequest(WorkflowService& service, http::Request&& req, http::
   if (path.starts_with("/wf/")) {
     std::string name = path.substr(4);
     if (method != "POST") return methodNotAllowed("POST");
-    service.start(name, req.body.empty() ? "{}" : req.body, runAnswer);
+    service.start(name, req.body.empty() ? "{}" : req.body, WorkflowService::Answer::kAtEnd, runAnswer);
     return;
   }
   if (path.starts_with("/v1/async/wf/")) {
@@ -100,7 +100,7 @@ void handleWorkflowRequest(WorkflowService& service, http::Request&& req, http::
     std::string name = path.substr(13);
     auto started = std::make_shared<std::optional<Error>>();
     std::string id = service.start(name, req.body.empty() ? "{}" : req.body,
-                                   [started](const std::string& runId, RunOutcome o) {
+                                   WorkflowService::Answer::kAtStart, [started](const std::string& runId, RunOutcome o) {
                                      if (runId.empty() && o.error) *started = o.error;
                                    });
     if (id.empty()) {

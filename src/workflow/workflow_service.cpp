@@ -429,6 +429,7 @@ Result<json> WorkflowService::trace(const std::string& runId) const {
 }
 
 std::string WorkflowService::start(const std::string& name, const std::string& input,
+                                   Answer answer,
                                    std::function<void(const std::string&, RunOutcome)> done) {
   auto refuse = [&](Error e) {
     done("", RunOutcome{std::move(e), json()});
@@ -450,7 +451,9 @@ std::string WorkflowService::start(const std::string& name, const std::string& i
   }
   int64_t started = nowMs();
   RunRecord rec{id, name, d->definition, "running", in.dump(), "", "", started, 0};
-  if (auto ok = store_->startRun(rec); !ok.ok()) return refuse(ok.error());
+  auto durability = answer == Answer::kAtStart ? RunStore::Durability::kWaitForDisk
+                                               : RunStore::Durability::kGroupCommit;
+  if (auto ok = store_->startRun(rec, durability); !ok.ok()) return refuse(ok.error());
   launch(d, id, std::move(in), {}, std::move(done), started);
   return id;
 }
@@ -498,11 +501,14 @@ void WorkflowService::launch(const std::shared_ptr<Deployed>& d, const std::stri
         rec.output = outcome.error ? "" : outcome.output.dump();
         rec.error = outcome.error ? outcome.error->message() : "";
         rec.finishedMs = nowMs();
-        auto shared = std::make_shared<RunOutcome>(std::move(outcome));
-        store_->finishRun(rec, [shared, end = std::move(end)](Result<void> written) mutable {
-          if (!written.ok()) spdlog::error("workflow run end not recorded: {}", written.error().message());
-          end(std::move(*shared));
+        // The end is group-committed; the answer does not wait for the disk (a crash
+        // before the commit resumes the run, whose tasks run at least once).
+        store_->finishRun(rec, [runId](Result<void> written) {
+          if (!written.ok()) {
+            spdlog::error("workflow run {}: its end was not recorded: {}", runId, written.error().message());
+          }
         });
+        end(std::move(outcome));
       });
   {
     std::lock_guard lock(mu_);

@@ -83,9 +83,12 @@ class WorkflowService {
   Result<nlohmann::json> trace(const std::string& runId) const;
 
   // Starts a run of `name` with `input` (a JSON object). `done` is called once the run
-  // ended and its end is on disk (or at once when it cannot start: kNotFound, a bad input).
-  // Returns the run id ("" when it did not start).
-  std::string start(const std::string& name, const std::string& input,
+  // ended (or at once when it cannot start: kNotFound, a bad input). Returns the run id
+  // ("" when it did not start). A run whose caller is answered at its start (kAtStart:
+  // async runs) is on disk before start() returns; one answered at its end is
+  // group-committed (run_store.h).
+  enum class Answer { kAtEnd, kAtStart };
+  std::string start(const std::string& name, const std::string& input, Answer answer,
                     std::function<void(const std::string& runId, RunOutcome)> done);
 
   // Resumes every run a previous process left unfinished.
