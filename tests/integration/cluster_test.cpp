@@ -73,6 +73,46 @@ class ClusterTest : public test::ClusterFixture {
   }
 };
 
+// A workflow deployed on one node runs each task where its type mapping's placement
+// says: the cloud tier, and the node with a label; the trace names the node.
+TEST_F(ClusterTest, WorkflowTasksRunWherePlacementPutsThem) {
+  auto a1 = node("a1", "site-a");
+  auto a2 = node("a2", "site-a", {"--labels", "gpu=yes"});
+  auto c1 = node("c1", "cloud", {"--tier", "cloud"});
+  ASSERT_TRUE(test::eventually([&] { return memberCount(*a1) == 3; }));
+  deploy(*a1, "step", test::guestsDir() / "wf_step.wasm", "?env=OP=inc");
+  ASSERT_TRUE(test::eventually([&] { return ranOn(*c1, "step", "{}") == "c1" && ranOn(*a2, "step", "{}") == "a2"; }));
+  const std::string afcl = R"(
+name: placed
+dataIns: [{name: n, type: number, source: n}]
+workflowBody:
+- function: {name: InCloud, type: Cloud, dataIns: [{name: n, source: placed/n}], dataOuts: [{name: n}]}
+- function: {name: OnGpu, type: Gpu, dataIns: [{name: n, source: InCloud/n}], dataOuts: [{name: n}]}
+- function: {name: Here, type: Here, dataIns: [{name: n, source: OnGpu/n}], dataOuts: [{name: n}]}
+dataOuts: [{name: n, source: Here/n}]
+)";
+  json types = json::array(
+      {json{{"functionType", "Cloud"}, {"resources", json::array({json{{"type", "tern"}, {"properties", {{"function", "step"}, {"tier", "cloud"}}}}})}},
+       json{{"functionType", "Gpu"}, {"resources", json::array({json{{"type", "tern"}, {"properties", {{"function", "step"}, {"labels", "gpu=yes"}}}}})}},
+       json{{"functionType", "Here"}, {"resources", json::array({json{{"type", "tern"}, {"properties", {{"function", "step"}, {"site", "site-a"}, {"tier", "edge"}}}}})}}});
+  auto d = request(a1->port(), "PUT", "/v1/workflows/placed", json{{"afcl", afcl}, {"types", types}}.dump(), a1->auth());
+  ASSERT_EQ(d.status, 201) << d.body;
+  HttpReply r;
+  // The peers' heartbeats list the function once they serve it.
+  ASSERT_TRUE(test::eventually([&] {
+    r = request(a1->port(), "POST", "/wf/placed", "{\"n\": 0}");
+    return r.status == 200;
+  })) << r.body;
+  EXPECT_EQ(json::parse(r.body)["n"], 3);
+  auto t = json::parse(request(a1->port(), "GET", "/v1/runs/" + r.headers["x-tern-run-id"], "", a1->auth()).body);
+  std::map<std::string, std::string> where;
+  for (const auto& k : t["tasks"]) where[k["task"]] = k["resource"];
+  EXPECT_EQ(where["InCloud"], "node:c1") << t.dump(1);
+  EXPECT_EQ(where["OnGpu"], "node:a2") << t.dump(1);
+  // Both edge nodes of site-a qualify; local-first keeps it on a1, where the run is.
+  EXPECT_EQ(where["Here"], "local") << t.dump(1);
+}
+
 TEST_F(ClusterTest, DeployOnOneNodeServesWherePlacementAllows) {
   auto a1 = node("a1", "site-a");
   auto a2 = node("a2", "site-a", {"--labels", "gpu=yes"});
