@@ -41,6 +41,9 @@ deploy hello "$fns/hello.wasm"
 deploy echo "$fns/echo.wasm"
 deploy hello-rust "$fns/hello_rust.wasm"
 deploy kernels "$fns/kernels.wasm" --env KERNEL=fib --timeout-ms 30000
+# The Caesar cipher workflow (examples/caesar): its three functions and the AFCL file.
+for f in split shift assemble; do deploy "$f" "$fns/$f.wasm"; done
+"$bin/tern" workflow deploy caesar "$root/examples/caesar/caesar.yaml" >/dev/null
 
 cat <<EOF2
 
@@ -57,6 +60,7 @@ tern node serving on $node (data in $data). Try:
   $bin/tern info hello
   $bin/tern logs kernels
   $bin/tern deploy my-fn path/to/module.wasm
+  $bin/tern workflow run caesar --input $root/examples/caesar/input.json
 
 Ctrl-C stops the node (it drains invocations in flight first).
 EOF2
