@@ -19,11 +19,6 @@ using json = nlohmann::json;
 
 namespace {
 
-int fail(std::ostream& err, const Error& e) {
-  err << "tern: " << e.describe() << "\n";
-  return errorKind(e.code()).exitStatus;
-}
-
 Result<std::string> readBody(const AsyncInvokeOptions& o, std::istream& in) {
   if (o.data) return *o.data;
   if (!o.dataFile) return std::string();
@@ -68,14 +63,14 @@ Result<std::string> asyncInvokeTarget(const AsyncInvokeOptions& o) {
 int asyncInvokeCommand(const NodeOptions& node, const AsyncInvokeOptions& options,
                        std::istream& in, std::ostream& out, std::ostream& err) {
   auto target = asyncInvokeTarget(options);
-  if (!target.ok()) return fail(err, target.error());
+  if (!target.ok()) return reportFailure(err, target.error());
   auto body = readBody(options, in);
-  if (!body.ok()) return fail(err, body.error());
+  if (!body.ok()) return reportFailure(err, body.error());
   // /v1/async is a management route: it needs the admin token.
   auto client = NodeClient::open(node, NodeClient::TokenUse::kRequired);
-  if (!client.ok()) return fail(err, client.error());
+  if (!client.ok()) return reportFailure(err, client.error());
   auto reply = client->call("POST", *target, std::move(*body));
-  if (!reply.ok()) return fail(err, reply.error());
+  if (!reply.ok()) return reportFailure(err, reply.error());
   if (node.format == OutputFormat::kJson) {
     out << reply->raw;
     if (!reply->raw.ends_with('\n')) out << "\n";
@@ -83,7 +78,7 @@ int asyncInvokeCommand(const NodeOptions& node, const AsyncInvokeOptions& option
   }
   std::string id = text(reply->doc, "id");
   if (id.empty()) {
-    return fail(err, Error(ErrorCode::kInternal, "the node's answer has no invocation id"));
+    return reportFailure(err, Error(ErrorCode::kInternal, "the node's answer has no invocation id"));
   }
   out << terminalSafe(id) << "\n";
   return 0;
@@ -143,14 +138,14 @@ int invocationCommand(const NodeOptions& node, const std::string& id, std::ostre
                return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
              });
   if (!hex) {
-    return fail(err, Error(ErrorCode::kInvalidArgument,
+    return reportFailure(err, Error(ErrorCode::kInvalidArgument,
                            fmt::format("\"{}\" is not an invocation id (lower-case hex)",
                                        terminalSafe(id.substr(0, 64)))));
   }
   auto client = NodeClient::open(node, NodeClient::TokenUse::kRequired);
-  if (!client.ok()) return fail(err, client.error());
+  if (!client.ok()) return reportFailure(err, client.error());
   auto reply = client->call("GET", "/v1/invocations/" + id);
-  if (!reply.ok()) return fail(err, reply.error());
+  if (!reply.ok()) return reportFailure(err, reply.error());
   if (node.format == OutputFormat::kJson) {
     out << reply->raw;
     if (!reply->raw.ends_with('\n')) out << "\n";

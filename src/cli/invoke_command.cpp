@@ -18,11 +18,6 @@ namespace tern::cli {
 
 namespace {
 
-int fail(std::ostream& err, const Error& e) {
-  err << "tern: " << e.describe() << "\n";
-  return errorKind(e.code()).exitStatus;
-}
-
 Error invalid(std::string message) {
   return Error(ErrorCode::kInvalidArgument, std::move(message));
 }
@@ -107,7 +102,7 @@ InvokeVerdict judgeInvocation(const HttpResponse& response) {
 int invokeCommand(const NodeOptions& node, const InvokeOptions& options, std::istream& in,
                   std::ostream& out, std::ostream& err) {
   auto req = invokeRequest(options);
-  if (!req.ok()) return fail(err, req.error());
+  if (!req.ok()) return reportFailure(err, req.error());
   if (options.data) {
     req->body = *options.data;
   } else if (options.dataFile && *options.dataFile == "-") {
@@ -115,23 +110,23 @@ int invokeCommand(const NodeOptions& node, const InvokeOptions& options, std::is
   } else if (options.dataFile) {
     std::ifstream f(*options.dataFile, std::ios::binary);
     if (!f) {
-      return fail(err, Error(ErrorCode::kIo, fmt::format("cannot read {}: {}", *options.dataFile,
+      return reportFailure(err, Error(ErrorCode::kIo, fmt::format("cannot read {}: {}", *options.dataFile,
                                                          std::strerror(errno))));
     }
     req->body.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-    if (f.bad()) return fail(err, Error(ErrorCode::kIo, "cannot read " + *options.dataFile));
+    if (f.bad()) return reportFailure(err, Error(ErrorCode::kIo, "cannot read " + *options.dataFile));
   }
   // /fn needs no token, and the admin token must never reach a function's environment.
   auto client = NodeClient::open(node, NodeClient::TokenUse::kNotNeeded);
-  if (!client.ok()) return fail(err, client.error());
+  if (!client.ok()) return reportFailure(err, client.error());
   auto res = client->send(*req, kInvokeTimeout);
-  if (!res.ok()) return fail(err, res.error());
+  if (!res.ok()) return reportFailure(err, res.error());
   InvokeVerdict verdict = judgeInvocation(*res);
   if (verdict.bodyIsOutput) {
     out.write(res->body.data(), static_cast<std::streamsize>(res->body.size()));
     out.flush();
   }
-  if (verdict.error) return fail(err, *verdict.error);
+  if (verdict.error) return reportFailure(err, *verdict.error);
   return 0;
 }
 

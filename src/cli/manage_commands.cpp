@@ -18,11 +18,6 @@ using json = nlohmann::json;
 
 namespace {
 
-int fail(std::ostream& err, const Error& e) {
-  err << "tern: " << e.describe() << "\n";
-  return errorKind(e.code()).exitStatus;
-}
-
 int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -131,73 +126,73 @@ Result<std::string> deployTarget(const DeployOptions& o) {
 int deployCommand(const NodeOptions& node, const DeployOptions& options, std::ostream& out,
                   std::ostream& err) {
   auto target = deployTarget(options);
-  if (!target.ok()) return fail(err, target.error());
+  if (!target.ok()) return reportFailure(err, target.error());
   std::ifstream f(options.modulePath, std::ios::binary);
   if (!f) {
-    return fail(err, Error(ErrorCode::kIo, fmt::format("cannot read {}: {}", options.modulePath,
+    return reportFailure(err, Error(ErrorCode::kIo, fmt::format("cannot read {}: {}", options.modulePath,
                                                        std::strerror(errno))));
   }
   std::string module(std::istreambuf_iterator<char>(f), {});
   if (f.bad()) {
-    return fail(err, Error(ErrorCode::kIo, "cannot read " + options.modulePath));
+    return reportFailure(err, Error(ErrorCode::kIo, "cannot read " + options.modulePath));
   }
   if (module.empty()) {
-    return fail(err, Error(ErrorCode::kInvalidModule, options.modulePath + " is empty"));
+    return reportFailure(err, Error(ErrorCode::kInvalidModule, options.modulePath + " is empty"));
   }
   auto client = NodeClient::open(node, NodeClient::TokenUse::kRequired);
-  if (!client.ok()) return fail(err, client.error());
+  if (!client.ok()) return reportFailure(err, client.error());
   size_t size = module.size();
   auto reply = client->call("PUT", *target, std::move(module), kDeployTimeout);
   if (!reply.ok()) {
     if (reply.error().code() == ErrorCode::kBodyTooLarge) {
       // For a deploy, a body above the node's limit is a module too large.
-      return fail(err, Error(ErrorCode::kModuleTooLarge,
+      return reportFailure(err, Error(ErrorCode::kModuleTooLarge,
                              fmt::format("{} is {} ({} bytes), above the node's module limit",
                                          options.modulePath, formatBytes(size), size)));
     }
-    return fail(err, reply.error());
+    return reportFailure(err, reply.error());
   }
   return print(node, *reply, out, [](const json& v) { return formatDeployed(v); });
 }
 
 int listCommand(const NodeOptions& node, std::ostream& out, std::ostream& err) {
   auto reply = callNode(node, "GET", "/v1/functions");
-  if (!reply.ok()) return fail(err, reply.error());
+  if (!reply.ok()) return reportFailure(err, reply.error());
   int64_t now = nowMs();
   return print(node, *reply, out, [now](const json& d) { return formatFunctionList(d, now); });
 }
 
 int infoCommand(const NodeOptions& node, const std::string& name, std::ostream& out,
                 std::ostream& err) {
-  if (auto ok = checkFunctionName(name); !ok.ok()) return fail(err, ok.error());
+  if (auto ok = checkFunctionName(name); !ok.ok()) return reportFailure(err, ok.error());
   auto reply = callNode(node, "GET", functionPath(name));
-  if (!reply.ok()) return fail(err, reply.error());
+  if (!reply.ok()) return reportFailure(err, reply.error());
   int64_t now = nowMs();
   return print(node, *reply, out, [now](const json& d) { return formatFunctionInfo(d, now); });
 }
 
 int versionsCommand(const NodeOptions& node, const std::string& name, std::ostream& out,
                     std::ostream& err) {
-  if (auto ok = checkFunctionName(name); !ok.ok()) return fail(err, ok.error());
+  if (auto ok = checkFunctionName(name); !ok.ok()) return reportFailure(err, ok.error());
   auto reply = callNode(node, "GET", functionPath(name) + "/versions");
-  if (!reply.ok()) return fail(err, reply.error());
+  if (!reply.ok()) return reportFailure(err, reply.error());
   int64_t now = nowMs();
   return print(node, *reply, out, [now](const json& d) { return formatVersions(d, now); });
 }
 
 int rollbackCommand(const NodeOptions& node, const std::string& name, std::ostream& out,
                     std::ostream& err) {
-  if (auto ok = checkFunctionName(name); !ok.ok()) return fail(err, ok.error());
+  if (auto ok = checkFunctionName(name); !ok.ok()) return reportFailure(err, ok.error());
   auto reply = callNode(node, "POST", functionPath(name) + "/rollback");
-  if (!reply.ok()) return fail(err, reply.error());
+  if (!reply.ok()) return reportFailure(err, reply.error());
   return print(node, *reply, out, [](const json& d) { return formatRolledBack(d); });
 }
 
 int removeCommand(const NodeOptions& node, const std::string& name, std::ostream& out,
                   std::ostream& err) {
-  if (auto ok = checkFunctionName(name); !ok.ok()) return fail(err, ok.error());
+  if (auto ok = checkFunctionName(name); !ok.ok()) return reportFailure(err, ok.error());
   auto reply = callNode(node, "DELETE", functionPath(name));
-  if (!reply.ok()) return fail(err, reply.error());
+  if (!reply.ok()) return reportFailure(err, reply.error());
   return print(node, *reply, out, [&name](const json&) {
     return fmt::format("removed {} and all its versions\n", name);
   });
@@ -205,9 +200,9 @@ int removeCommand(const NodeOptions& node, const std::string& name, std::ostream
 
 int statusCommand(const NodeOptions& node, std::ostream& out, std::ostream& err) {
   auto client = NodeClient::open(node, NodeClient::TokenUse::kRequired);
-  if (!client.ok()) return fail(err, client.error());
+  if (!client.ok()) return reportFailure(err, client.error());
   auto reply = client->call("GET", "/v1/status");
-  if (!reply.ok()) return fail(err, reply.error());
+  if (!reply.ok()) return reportFailure(err, reply.error());
   std::string url = client->url().text();
   return print(node, *reply, out, [&url](const json& d) { return formatStatus(d, url); });
 }
@@ -218,9 +213,9 @@ std::string logsTarget(std::string_view name, uint64_t after, uint32_t limit) {
 
 int logsCommand(const NodeOptions& node, const LogsOptions& options, std::ostream& out,
                 std::ostream& err) {
-  if (auto ok = checkFunctionName(options.name); !ok.ok()) return fail(err, ok.error());
+  if (auto ok = checkFunctionName(options.name); !ok.ok()) return reportFailure(err, ok.error());
   auto client = NodeClient::open(node, NodeClient::TokenUse::kRequired);
-  if (!client.ok()) return fail(err, client.error());
+  if (!client.ok()) return reportFailure(err, client.error());
   // The node keeps a bounded ring of lines (well under this), so one page holds them all.
   constexpr uint32_t kPage = 10000;
   std::function<bool(std::chrono::milliseconds)> wait = options.wait;
@@ -233,7 +228,7 @@ int logsCommand(const NodeOptions& node, const LogsOptions& options, std::ostrea
   uint64_t after = 0;
   for (bool first = true;; first = false) {
     auto reply = client->call("GET", logsTarget(options.name, after, kPage));
-    if (!reply.ok()) return fail(err, reply.error());
+    if (!reply.ok()) return reportFailure(err, reply.error());
     const json& lines = member(reply->doc, "lines");
     bool any = lines.is_array() && !lines.empty();
     if (!first && any) {

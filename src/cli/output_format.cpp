@@ -1,5 +1,6 @@
 #include "cli/output_format.h"
 
+#include <ostream>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -400,6 +401,11 @@ std::string formatStatus(const json& status, std::string_view nodeUrl) {
                     fmt::format("{:.2f}", real(f, "used_slots")), attainment, refusedText});
   }
   return out + "\n" + renderTable(rows);
+}
+
+int reportFailure(std::ostream& err, const Error& e) {
+  err << "tern: " << e.describe() << "\n";
+  return errorKind(e.code()).exitStatus;
 }
 
 }  // namespace tern::cli

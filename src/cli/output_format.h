@@ -1,16 +1,19 @@
 #pragma once
-// The human output of the node commands: pure functions from the node's JSON answers
+// The human output of the node commands, and how a command reports its error: pure functions from the node's JSON answers
 // (docs/http-api.md) to text. They never throw on unexpected JSON: a missing or mistyped
 // field shows as empty, "-" or 0. Text that comes from guests (log lines, trap details) is
 // made safe for a terminal. Times are Unix milliseconds; `nowMs` is passed in so ages are
 // testable.
 
 #include <cstdint>
+#include <iosfwd>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "util/error.h"
 
 namespace tern::cli {
 
@@ -52,5 +55,9 @@ std::string formatStatus(const nlohmann::json& status, std::string_view nodeUrl)
 
 // How many recent invocations `formatFunctionInfo` shows.
 inline constexpr size_t kInfoRecentInvocations = 5;
+
+// Prints "tern: <kind>: <message>" to `err` and returns the kind's exit status: how every
+// command reports the error that ends it.
+int reportFailure(std::ostream& err, const Error& e);
 
 }  // namespace tern::cli

@@ -1,5 +1,7 @@
 #include "cli/run_command.h"
 
+#include "cli/output_format.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -11,11 +13,6 @@
 namespace tern::cli {
 
 namespace {
-
-int fail(std::ostream& err, const Error& e) {
-  err << "tern: " << e.describe() << "\n";
-  return errorKind(e.code()).exitStatus;
-}
 
 std::string percentileUs(std::vector<int64_t> ns, double p) {
   if (ns.empty()) return "-";
@@ -29,22 +26,22 @@ std::string percentileUs(std::vector<int64_t> ns, double p) {
 int runCommand(const RunOptions& options, std::istream& in, std::ostream& out, std::ostream& err) {
   for (const auto& kv : options.env) {
     if (kv.find('=') == std::string::npos || kv.front() == '=') {
-      return fail(err, Error(ErrorCode::kInvalidArgument,
+      return reportFailure(err, Error(ErrorCode::kInvalidArgument,
                              fmt::format("--env expects KEY=VALUE, got \"{}\"", kv)));
     }
   }
   if (options.memoryMb == 0 || options.memoryMb > 4096) {
-    return fail(err, Error(ErrorCode::kInvalidArgument, "--memory-mb must be 1..4096"));
+    return reportFailure(err, Error(ErrorCode::kInvalidArgument, "--memory-mb must be 1..4096"));
   }
   if (options.repeat == 0) {
-    return fail(err, Error(ErrorCode::kInvalidArgument, "--repeat must be at least 1"));
+    return reportFailure(err, Error(ErrorCode::kInvalidArgument, "--repeat must be at least 1"));
   }
 
   std::string input;
   if (!options.inputPath.empty()) {
     std::ifstream f(options.inputPath, std::ios::binary);
     if (!f) {
-      return fail(err, Error(ErrorCode::kIo, "cannot read input file " + options.inputPath));
+      return reportFailure(err, Error(ErrorCode::kIo, "cannot read input file " + options.inputPath));
     }
     input.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
   } else {
@@ -56,7 +53,7 @@ int runCommand(const RunOptions& options, std::istream& in, std::ostream& out, s
       options.cacheDir.empty() ? wasm::defaultCacheDir() : std::filesystem::path(options.cacheDir);
   wasm::Engine engine(config);
   auto module = engine.loadFile(options.modulePath);
-  if (!module.ok()) return fail(err, module.error());
+  if (!module.ok()) return reportFailure(err, module.error());
 
   wasm::InvocationRequest request;
   request.input = input;
@@ -96,7 +93,7 @@ int runCommand(const RunOptions& options, std::istream& in, std::ostream& out, s
                        options.repeat, percentileUs(durations, 0.5), percentileUs(durations, 0.99),
                        percentileUs(durations, 1.0));
   }
-  if (auto e = first.error()) return fail(err, *e);
+  if (auto e = first.error()) return reportFailure(err, *e);
   return first.exitCode;
 }
 

@@ -1,5 +1,7 @@
 #include "cli/workflow_commands.h"
 
+#include "cli/output_format.h"
+
 #include <fmt/format.h>
 
 #include <fstream>
@@ -13,11 +15,6 @@ namespace tern::cli {
 using json = nlohmann::json;
 
 namespace {
-
-int fail(std::ostream& err, const Error& e) {
-  err << "tern: " << e.describe() << "\n";
-  return errorKind(e.code()).exitStatus;
-}
 
 Result<std::string> readText(const std::string& path, std::istream* in = nullptr) {
   if (path == "-" && in) return std::string(std::istreambuf_iterator<char>(*in), {});
@@ -68,9 +65,9 @@ Result<std::string> workflowDeployBody(const WorkflowDeployOptions& o) {
 int workflowDeployCommand(const NodeOptions& node, const WorkflowDeployOptions& o,
                           std::ostream& out, std::ostream& err) {
   auto body = workflowDeployBody(o);
-  if (!body.ok()) return fail(err, body.error());
+  if (!body.ok()) return reportFailure(err, body.error());
   auto reply = call(node, "PUT", "/v1/workflows/" + percentEncode(o.name), std::move(*body));
-  if (!reply.ok()) return fail(err, reply.error());
+  if (!reply.ok()) return reportFailure(err, reply.error());
   return print(node, *reply, out, [](const json& d) {
     return fmt::format("deployed workflow {} ({} task(s), policy {})\n", d.value("name", ""),
                        d.value("functions", json::array()).size(),
@@ -84,11 +81,11 @@ int workflowRunCommand(const NodeOptions& node, const WorkflowRunOptions& o, std
   if (o.data) input = *o.data;
   if (o.input) {
     auto text = readText(*o.input, &in);
-    if (!text.ok()) return fail(err, text.error());
+    if (!text.ok()) return reportFailure(err, text.error());
     input = std::move(*text);
   }
   auto client = NodeClient::open(node, NodeClient::TokenUse::kNotNeeded);
-  if (!client.ok()) return fail(err, client.error());
+  if (!client.ok()) return reportFailure(err, client.error());
   HttpRequest req;
   req.method = "POST";
   req.target = "/wf/" + percentEncode(o.name);
@@ -96,11 +93,11 @@ int workflowRunCommand(const NodeOptions& node, const WorkflowRunOptions& o, std
   req.body = std::move(input);
   // A run takes as long as its tasks; the node bounds each of them.
   auto r = client->send(req, std::chrono::hours(1));
-  if (!r.ok()) return fail(err, r.error());
+  if (!r.ok()) return reportFailure(err, r.error());
   for (const auto& h : r->headers) {
     if (h.name == "X-Tern-Run-Id") err << "run " << h.value << "\n";
   }
-  if (r->status != 200) return fail(err, errorFromResponse(*r, "/wf/" + o.name));
+  if (r->status != 200) return reportFailure(err, errorFromResponse(*r, "/wf/" + o.name));
   out << r->body;
   if (!r->body.empty() && r->body.back() != '\n') out << '\n';
   return 0;
@@ -108,7 +105,7 @@ int workflowRunCommand(const NodeOptions& node, const WorkflowRunOptions& o, std
 
 int workflowListCommand(const NodeOptions& node, std::ostream& out, std::ostream& err) {
   auto reply = call(node, "GET", "/v1/workflows");
-  if (!reply.ok()) return fail(err, reply.error());
+  if (!reply.ok()) return reportFailure(err, reply.error());
   return print(node, *reply, out, [](const json& d) {
     std::string s = fmt::format("{:<24} {:>6}  {}\n", "NAME", "TASKS", "POLICY");
     for (const auto& w : d.value("workflows", json::array())) {
@@ -122,14 +119,14 @@ int workflowListCommand(const NodeOptions& node, std::ostream& out, std::ostream
 int workflowRemoveCommand(const NodeOptions& node, const std::string& name, std::ostream& out,
                           std::ostream& err) {
   auto reply = call(node, "DELETE", "/v1/workflows/" + percentEncode(name));
-  if (!reply.ok()) return fail(err, reply.error());
+  if (!reply.ok()) return reportFailure(err, reply.error());
   return print(node, *reply, out, [&](const json&) { return fmt::format("removed workflow {}\n", name); });
 }
 
 int workflowRunsCommand(const NodeOptions& node, const std::string& name, std::ostream& out,
                         std::ostream& err) {
   auto reply = call(node, "GET", "/v1/workflows/" + percentEncode(name) + "/runs");
-  if (!reply.ok()) return fail(err, reply.error());
+  if (!reply.ok()) return reportFailure(err, reply.error());
   return print(node, *reply, out, [](const json& d) {
     std::string s = fmt::format("{:<24} {:<10} {:>10}  {}\n", "RUN", "STATUS", "DURATION", "ERROR");
     for (const auto& r : d.value("runs", json::array())) {
@@ -166,7 +163,7 @@ std::string formatTrace(const json& t) {
 int workflowTraceCommand(const NodeOptions& node, const std::string& runId, std::ostream& out,
                          std::ostream& err) {
   auto reply = call(node, "GET", "/v1/runs/" + percentEncode(runId));
-  if (!reply.ok()) return fail(err, reply.error());
+  if (!reply.ok()) return reportFailure(err, reply.error());
   return print(node, *reply, out, formatTrace);
 }
 

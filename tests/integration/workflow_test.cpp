@@ -416,6 +416,14 @@ TEST_F(WorkflowTest, BadInputGetsAClearErrorAndTheNodeKeepsServing) {
   EXPECT_EQ(r.status, 500) << r.body;
   EXPECT_NE(r.body.find("task \\\"G\\\" failed after 2 attempts: its output is not a JSON object"), std::string::npos) << r.body;
 
+  // A task whose output lacks a declared port fails the same way.
+  deployStep("counter", "?env=OP=inc");
+  ASSERT_EQ(deployWorkflow("p", "name: p\nworkflowBody:\n- function: {name: C, type: Counter, dataOuts: [{name: total}]}\ndataOuts:\n- {name: t, source: C/total}\n",
+                           nullptr, json{{"attempts", 1}}).status, 201);
+  r = run("p", json::object());
+  EXPECT_EQ(r.status, 500) << r.body;
+  EXPECT_NE(r.body.find("its output has no \\\"total\\\""), std::string::npos) << r.body;
+
   // A Serverless endpoint that never answers, and one that answers garbage.
   ServerlessEndpoint hung(ServerlessEndpoint::Mode::kHang), junk(ServerlessEndpoint::Mode::kGarbage);
   for (auto* ep : {&hung, &junk}) {
