@@ -183,6 +183,7 @@ class Parser {
     index(wf->body, nullptr, nullptr);
     link(wf->body);
     for (auto& d : wf->dataOuts) {
+      if (d.sources.size() > 1) fail(d.mark, fmt::format("workflow dataOut \"{}\": one source", d.name));
       for (auto& r : d.sources) resolve(r, nullptr);
     }
     checkCycles();
@@ -238,6 +239,7 @@ class Parser {
       if (comma == std::string::npos) break;
       start = comma + 1;
     }
+    if (out.sources.empty()) fail(s, fmt::format("{} \"{}\": needs a source other than NULL", what, out.name));
     return out;
   }
 
@@ -441,9 +443,18 @@ class Parser {
       for (const auto& d : e.dataIns) {
         if (!ports.insert(d.name).second) fail(d.mark, fmt::format("{} \"{}\": dataIn \"{}\" twice", kindName(e.kind), e.name, d.name));
       }
-      ports.clear();
+      // A compound other than a loop keeps its inputs and outputs in one scope: their
+      // names must differ (a loop's inputs live in its iterations).
+      bool sharedScope = e.kind != Kind::kFunction && e.kind != Kind::kWhile && e.kind != Kind::kParallelFor;
+      std::set<std::string> outs;
       for (const auto& d : e.dataOuts) {
-        if (!ports.insert(d.name).second) fail(d.mark, fmt::format("{} \"{}\": dataOut \"{}\" twice", kindName(e.kind), e.name, d.name));
+        if (!outs.insert(d.name).second) fail(d.mark, fmt::format("{} \"{}\": dataOut \"{}\" twice", kindName(e.kind), e.name, d.name));
+        if (sharedScope && ports.count(d.name)) {
+          fail(d.mark, fmt::format("{} \"{}\": dataIn and dataOut \"{}\" share a name", kindName(e.kind), e.name, d.name));
+        }
+        if (d.sources.size() > 1 && e.kind != Kind::kIf && e.kind != Kind::kSwitch) {
+          fail(d.mark, fmt::format("{} \"{}\": dataOut \"{}\": alternatives (A/x,B/y) are for if and switch", kindName(e.kind), e.name, d.name));
+        }
       }
       if (e.kind == Kind::kWhile) {
         for (const auto& in : e.dataIns) {

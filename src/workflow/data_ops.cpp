@@ -45,6 +45,9 @@ bool isCollectionOp(std::string_view name) {
 
 namespace {
 
+// The most elements a collection operation may produce.
+constexpr int64_t kMaxElements = 10000000;
+
 Error opError(std::string_view name, std::string_view args, std::string_view why) {
   return Error(ErrorCode::kInvalidArgument, fmt::format("{} \"{}\": {}", name, args, why));
 }
@@ -110,6 +113,9 @@ Result<json> elementIndex(const json& a, std::string_view args, const ResolveNum
     }
     if (stride <= 0) return opError("element-index", args, "the stride must be positive");
     if (start < 0 || end >= n) return opError("element-index", args, fmt::format("range {}..{} is outside 0..{}", start, end, n - 1));
+    if (static_cast<int64_t>(out.size()) + (end - start) / stride + 1 > kMaxElements) {
+      return opError("element-index", args, fmt::format("the result would exceed {} elements", kMaxElements));
+    }
     for (int64_t i = start; i <= end; i += stride) out.push_back(a[static_cast<size_t>(i)]);
   }
   if (parts.size() == 1 && splitOn(parts[0], ':').size() == 1) return out[0];
@@ -122,6 +128,10 @@ Result<json> block(const json& a, int64_t size, int64_t overlap, std::string_vie
   }
   json out = json::array();
   int64_t n = static_cast<int64_t>(a.size());
+  // Overlapping blocks copy elements again: bound what the result holds.
+  if (n > 0 && (n / (size - overlap) + 1) * size > kMaxElements) {
+    return opError("block", args, fmt::format("the result would exceed {} elements", kMaxElements));
+  }
   for (int64_t start = 0; start < n; start += size - overlap) {
     json b = json::array();
     for (int64_t i = start; i < std::min(n, start + size); ++i) b.push_back(a[static_cast<size_t>(i)]);
@@ -156,7 +166,9 @@ Result<json> applyCollectionOp(const json& value, std::string_view name, std::st
     if (*n < 1 || *n > 1000000) return opError(name, args, "needs a count in 1..1000000");
     json out = json::array();
     if (name == "replicate") {
-      if (value.size() * static_cast<size_t>(*n) > 10000000) return opError(name, args, "the result would exceed 10,000,000 elements");
+      if (static_cast<int64_t>(value.size()) * *n > kMaxElements) {
+        return opError(name, args, fmt::format("the result would exceed {} elements", kMaxElements));
+      }
       for (const auto& e : value) {
         for (int64_t i = 0; i < *n; ++i) out.push_back(e);
       }

@@ -41,12 +41,21 @@ std::string where(const Element& e, const std::string& iteration) {
                            : fmt::format("{} \"{}\" (iteration {})", kindName(e.kind), e.name, iteration);
 }
 
+// The start of a task's output for an error message: printable ASCII only (other bytes
+// become '?'), so the message is valid UTF-8 whatever the task printed.
 std::string excerpt(std::string_view s) {
   std::string out(s.substr(0, 120));
   for (char& c : out) {
-    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f) c = u < 0x20 ? ' ' : '?';
   }
   return s.size() > 120 ? out + "..." : out;
+}
+
+// Case matching: numbers by value (5 matches 5.0), the rest by their text.
+bool sameCase(const json& a, const json& b) {
+  if (a.is_number() && b.is_number()) return a.get<double>() == b.get<double>();
+  return looseText(a) == looseText(b);
 }
 
 }  // namespace
@@ -98,7 +107,14 @@ void Run::post(std::function<void()> event) {
     while (!events_.empty()) {
       auto e = std::move(events_.front());
       events_.pop_front();
-      if (!ended_) e();
+      if (ended_) continue;
+      // Nothing in an event should throw; if something does (memory), the run ends with
+      // the error rather than staying driven forever.
+      try {
+        e();
+      } catch (const std::exception& ex) {
+        fail(Error(ErrorCode::kInternal, fmt::format("run {}: {}", id_, ex.what())));
+      }
     }
     dispatchReady();
     if (ended_ || toDispatch_.empty()) break;
@@ -127,6 +143,12 @@ void Run::post(std::function<void()> event) {
 }
 
 Run::Scope* Run::newScope(Scope* parent, const Element* loop, std::string path) {
+  if (scopes_.size() > limits_.maxScopes) {
+    // Nested loops multiply; the run as a whole is bounded too. The caller goes on with a
+    // scope that is never used: the run has ended.
+    fail(Error(ErrorCode::kInvalidArgument,
+               fmt::format("the run needs more than {} loop iterations in all", limits_.maxScopes)));
+  }
   scopes_.push_back(std::make_unique<Scope>());
   Scope* s = scopes_.back().get();
   s->parent = parent;
@@ -154,11 +176,10 @@ void Run::set(Scope* s, const std::string& key, json value) {
   if (it == s->waiters.end()) return;
   std::vector<size_t> ids = std::move(it->second);
   s->waiters.erase(it);
+  // A waiter whose last value this was fires as an event, so that chains of compounds
+  // passing values on do not nest calls.
   for (size_t id : ids) {
-    if (--waiters_[id].missing == 0) {
-      auto fire = std::move(waiters_[id].fire);
-      if (!ended_) fire();
-    }
+    if (--waiters_[id].missing == 0) events_.push_back(std::move(waiters_[id].fire));
   }
 }
 
@@ -329,7 +350,7 @@ void Run::activateBranching(const Element& e, Scope* s) {
         auto v = inputValue(s, *e.dataEval);
         if (!v.ok()) return fail(Error(ErrorCode::kInvalidArgument, where(e, s->path) + ": " + v.error().message()));
         for (const auto& c : e.cases) {
-          if (looseText(c.value) == looseText(*v)) {
+          if (sameCase(c.value, *v)) {
             taken = &c.body;
             break;
           }
@@ -393,6 +414,7 @@ void Run::activateParallelFor(const Element& e, Scope* s) {
     iterations->reserve(count);
     std::string prefix = s->path.empty() ? "" : s->path + "/";
     for (size_t i = 0; i < count; ++i) {
+      if (ended_) return;
       Scope* it = newScope(s, &e, fmt::format("{}{}[{}]", prefix, e.name, i));
       iterations->push_back(it);
       for (const auto& d : e.dataIns) {
@@ -471,7 +493,7 @@ void Run::publishOutputs(const Element& e, Scope* from, Scope* to, const std::ve
         }
       }
       for (const auto& r : d.sources) {
-        if (!src && (!r.producer || !insideOf(r.producer, &e))) src = &r;
+        if (!src && (r.alias || !r.producer || !insideOf(r.producer, &e))) src = &r;
       }
       if (!src) {
         return fail(Error(ErrorCode::kInvalidArgument,

@@ -58,6 +58,7 @@ struct RunLimits {
   uint32_t attempts = 3;            // per task, the first included
   uint32_t maxTasksInFlight = 256;  // per run
   uint64_t maxIterations = 100000;  // per parallelFor expansion and per while
+  uint64_t maxScopes = 1000000;     // loop iterations of the whole run
 };
 
 struct RunOutcome {

@@ -17,7 +17,8 @@ http::Response jsonAnswer(int status, const json& body) {
   http::Response r;
   r.status = status;
   r.contentType = "application/json";
-  r.body = body.dump();
+  // Outputs and errors may carry any bytes a function printed: invalid UTF-8 is replaced.
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
   r.body += '\n';
   return r;
 }

@@ -128,19 +128,20 @@ struct WorkflowService::Deployed : TaskRunner {
     pump();
   }
 
-  std::vector<Resource> resources(const Element& task) {
+  // The resources that may run `task`, given a snapshot of the cluster's other nodes.
+  std::vector<Resource> resources(const Element& task, const std::vector<PeerView>& peers) {
     std::vector<Resource> out;
+    const ServiceDeps& deps = service->deps_;
     for (const auto& impl : types.implementations(task.type)) {
       if (impl.kind == Implementation::Kind::kServerless) {
         out.push_back(Resource{ResourceView::Kind::kServerless, impl.uri, {}});
         continue;
       }
-      const ServiceDeps& deps = service->deps_;
       bool here = deps.table.find(impl.function) != nullptr &&
                   (deps.self.id.empty() || admits(impl, deps.self));
       if (here) out.push_back(Resource{ResourceView::Kind::kLocal, "local", impl.function});
-      if (!deps.peers || !deps.invokeOn) continue;
-      for (const auto& p : deps.peers()) {
+      if (!deps.invokeOn) continue;
+      for (const auto& p : peers) {
         if (!admits(impl, p)) continue;
         if (std::find(p.functions.begin(), p.functions.end(), impl.function) == p.functions.end()) continue;
         out.push_back(Resource{ResourceView::Kind::kNode, p.id, impl.function});
@@ -149,38 +150,53 @@ struct WorkflowService::Deployed : TaskRunner {
     return out;
   }
 
+  // Fails a task at once (no resource, or the node is stopping).
+  static void refuse(Waiting task, std::string why) {
+    TaskResult r;
+    r.error = std::move(why);
+    r.startUs = nowUs();
+    task.done(std::move(r));
+  }
+
   // Places waiting tasks in arrival order until the first that has no room. One thread
   // pumps at a time; a completion during the pump asks it to go round again, so tasks that
-  // finish at once do not nest.
+  // finish at once do not nest. The cluster's view is read before the lock is taken.
   void pump() {
-    std::unique_lock lock(mu);
-    if (pumping) {
-      again = true;
-      return;
+    {
+      std::lock_guard lock(mu);
+      if (pumping) {
+        again = true;
+        return;
+      }
+      pumping = true;
     }
-    pumping = true;
-    do {
+    while (true) {
+      std::vector<PeerView> peers;
+      if (service->deps_.peers) peers = service->deps_.peers();
+      std::unique_lock lock(mu);
       again = false;
       while (!waiting.empty()) {
+        if (service->closed()) {
+          Waiting gone = std::move(waiting.front());
+          waiting.pop_front();
+          lock.unlock();
+          refuse(std::move(gone), "the node is shutting down");
+          lock.lock();
+          continue;
+        }
         Waiting& w = waiting.front();
-        auto rs = resources(*w.call.task);
+        auto rs = resources(*w.call.task, peers);
         if (rs.empty()) {
           Waiting gone = std::move(w);
           waiting.pop_front();
           lock.unlock();
-          TaskResult r;
-          r.error = fmt::format("no resource runs type \"{}\" (function not deployed here or on a "
-                                "node its placement admits)", gone.call.task->type);
-          r.startUs = nowUs();
-          gone.done(std::move(r));
+          refuse(std::move(gone), fmt::format("no resource runs type \"{}\" (function not deployed "
+                                              "here or on a node its placement admits)",
+                                              gone.call.task->type));
           lock.lock();
           continue;
         }
         std::vector<ResourceView> views;
-        std::map<std::string, int64_t> spare;
-        if (service->deps_.peers) {
-          for (const auto& p : service->deps_.peers()) spare[p.id] = p.spare;
-        }
         for (const auto& r : rs) {
           ResourceView v;
           v.kind = r.kind;
@@ -190,12 +206,14 @@ struct WorkflowService::Deployed : TaskRunner {
           }
           auto m = meanMs.find(r.id + "|" + r.function);
           v.expectedMs = m == meanMs.end() ? -1 : m->second;
-          v.spare = spare.count(r.id) ? spare[r.id] : 0;
+          for (const auto& p : peers) {
+            if (p.id == r.id) v.spare = p.spare;
+          }
           views.push_back(v);
         }
         std::uniform_real_distribution<double> uniform(0, 1);
-        auto choice = placeTask(w.call.input.size(),
-                                views, PlacementParams{options.policy, options.sizeThresholdBytes},
+        auto choice = placeTask(w.call.input.size(), views,
+                                PlacementParams{options.policy, options.sizeThresholdBytes},
                                 uniform(random));
         if (!choice) break;  // first come, first served: the head waits for room
         Resource chosen = rs[*choice];
@@ -206,8 +224,11 @@ struct WorkflowService::Deployed : TaskRunner {
         execute(std::move(chosen), std::move(task));
         lock.lock();
       }
-    } while (again);
-    pumping = false;
+      if (!again) {
+        pumping = false;
+        return;
+      }
+    }
   }
 
   void finished(const Resource& r, TaskResult& result) {
@@ -577,6 +598,9 @@ void WorkflowService::stop(std::chrono::milliseconds drain) {
     stopping_ = true;
     idle_.wait_for(lock, drain, [this] { return active_.empty(); });
   }
+  // Runs still going start no more tasks: those waiting fail at once, and the runs stay
+  // unfinished on disk for the next start.
+  closed_ = true;
   serverless_.stop();
 }
 

@@ -4,6 +4,7 @@
 // restart), and where each task runs: a tern function on this node, on a cluster node, or
 // a Serverless endpoint, chosen per task by the workflow's placement policy (placement.h).
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -98,6 +99,8 @@ class WorkflowService {
   void stop(std::chrono::milliseconds drain);
 
   struct Deployed;
+  // After stop()'s drain: no task starts any more.
+  bool closed() const { return closed_.load(); }
 
  private:
   WorkflowService(std::unique_ptr<RunStore> store, ServiceDeps deps);
@@ -114,7 +117,8 @@ class WorkflowService {
   std::condition_variable idle_;
   std::map<std::string, std::shared_ptr<Deployed>> deployed_;
   std::map<std::string, std::pair<std::shared_ptr<Run>, std::shared_ptr<Deployed>>> active_;
-  bool stopping_ = false;
+  std::atomic<bool> stopping_{false};  // no new runs
+  std::atomic<bool> closed_{false};    // no new tasks
   uint64_t runCounter_ = 0;
   uint64_t idSalt_ = 0;
 };

@@ -73,6 +73,12 @@ TEST(AfclTest, RefusesWithLineAndColumn) {
       {"name: w\nworkflowBody: [unclosed\n", "malformed YAML"},
       {"- just a list\n", "line 1, column 1: an AFCL workflow is a map"},
       {"name: w\nworkflowBody:\n- if: {name: I, condition: [{data1: 1, data2: 1, operator: \"~\"}], then: []}\n", "unknown operator \"~\""},
+      {"name: w\nworkflowBody:\n- function: {name: A, type: A, dataOuts: [{name: o}]}\ndataOuts: [{name: r, source: \"NULL\"}]\n",
+       "needs a source other than NULL"},
+      {"name: w\nworkflowBody:\n- sequence: {name: S, dataIns: [{name: v, value: 1}], sequenceBody: [], dataOuts: [{name: v, source: S/v}]}\n",
+       "dataIn and dataOut \"v\" share a name"},
+      {"name: w\nworkflowBody:\n- function: {name: A, type: A, dataOuts: [{name: o}]}\n- sequence: {name: S, sequenceBody: [], dataOuts: [{name: v, source: \"A/o,A/o\"}]}\n",
+       "alternatives (A/x,B/y) are for if and switch"},
   };
   for (const auto& r : rows) {
     std::string e = errorOf(r.yaml);

@@ -65,6 +65,12 @@ TEST(DataOpsTest, CollectionOperations) {
     }
   }
   EXPECT_FALSE(applyCollectionOp(json(3), "block", "2", noRefs).ok());
+  // Overlapping blocks of a large collection would copy it thousands of times.
+  json big = json::array();
+  for (int i = 0; i < 100000; ++i) big.push_back(i);
+  auto huge = applyCollectionOp(big, "block", "50000,49999", noRefs);
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.error().message().find("exceed"), std::string::npos);
 }
 
 TEST(DataOpsTest, Comparisons) {
