@@ -157,6 +157,15 @@ int main(int argc, char** argv) {
   auto* percentileOpt = capacityCmd->add_option(
       "--percentile", percentile, "the objective holds at this percentile, e.g. 95");
   capacityCmd->add_flag("--mean", plan.mean, "the objective bounds the mean response time");
+  cli::PlanWorkflowOptions planWorkflow;
+  auto* planWorkflowCmd = planCmd->add_subcommand(
+      "workflow", "The cheapest edge/cloud split and fusion of a chain within a latency bound");
+  planWorkflowCmd->add_option("file", planWorkflow.file, "the AFCL YAML file (a chain)")->required();
+  planWorkflowCmd->add_option("--profile", planWorkflow.profile, "the profile JSON")->required();
+  planWorkflowCmd->add_option("--latency-ms", planWorkflow.latencyMs, "the latency bound in ms")
+      ->required()
+      ->check(CLI::NonNegativeNumber);
+  planWorkflowCmd->add_flag("--all", planWorkflow.all, "list every configuration with its price and latency");
 
   auto* workflowCmd = app.add_subcommand("workflow", "Deploy, run and trace AFCL workflows");
   workflowCmd->require_subcommand(1);
@@ -253,5 +262,6 @@ int main(int argc, char** argv) {
   if (wfRunsCmd->parsed()) return cli::workflowRunsCommand(node, wfName, out, err);
   if (wfTraceCmd->parsed()) return cli::workflowTraceCommand(node, wfRunId, out, err);
   if (capacityCmd->parsed()) return cli::planCapacityCommand(plan, node.format, out, err);
+  if (planWorkflowCmd->parsed()) return cli::planWorkflowCommand(planWorkflow, node.format, out, err);
   return 0;
 }

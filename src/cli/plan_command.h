@@ -28,4 +28,20 @@ std::string formatCapacityPlan(const exec::CapacityQuery& query, const exec::Cap
 int planCapacityCommand(const PlanCapacityOptions& options, OutputFormat format,
                         std::ostream& out, std::ostream& err);
 
+// `tern plan workflow FILE.yaml --profile PROFILE.json --latency-ms L [--all]`: the
+// cheapest edge/cloud split and cloud fusion of the workflow's chain that meets L
+// (workflow/costless.h, docs/design/costless.md). Runs locally.
+struct PlanWorkflowOptions {
+  std::string file;
+  std::string profile;
+  double latencyMs = 0;
+  bool all = false;
+};
+
+// Prints the plan (or every configuration with --all); "infeasible" and the exit status
+// of kConflict when no configuration meets the bound; bad input is one `tern: ...` line on
+// `err` and no plan.
+int planWorkflowCommand(const PlanWorkflowOptions& options, OutputFormat format,
+                        std::ostream& out, std::ostream& err);
+
 }  // namespace tern::cli
