@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "util/wall_clock.h"
 #include "workflow/data_ops.h"
 
 namespace tern::workflow {
@@ -13,11 +14,6 @@ using json = nlohmann::json;
 
 namespace {
 
-int64_t nowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 bool insideOf(const Element* e, const Element* ancestor) {
   for (; e; e = e->parent) {
@@ -309,7 +305,7 @@ void Run::activateFunction(const Element& e, Scope* s) {
     p.call.task = &e;
     p.call.input = in.dump();
     p.scope = s;
-    p.readyUs = nowUs();
+    p.readyUs = unixMicros();
     if (auto done = finished_.find(p.call.key); done != finished_.end()) {
       // Finished before a restart: its output stands. Handled as an event, so that long
       // replays do not nest.
@@ -526,7 +522,7 @@ void Run::taskDone(Pending p, TaskResult r) {
   bool replayed = p.call.attempt == 0;
   if (r.error && !replayed && p.call.attempt < limits_.attempts) {
     ++p.call.attempt;
-    p.readyUs = nowUs();
+    p.readyUs = unixMicros();
     ready_.push_back(std::move(p));
     return;
   }

@@ -9,6 +9,7 @@
 
 #include "async/http_callback.h"
 #include "store/registry.h"
+#include "util/wall_clock.h"
 #include "workflow/type_map.h"
 
 namespace tern::workflow {
@@ -17,12 +18,6 @@ using json = nlohmann::json;
 
 namespace {
 
-int64_t nowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-int64_t nowMs() { return nowUs() / 1000; }
 
 constexpr size_t kMaxServerlessAnswer = 6u << 20;
 constexpr double kEwmaWeight = 0.2;
@@ -154,7 +149,7 @@ struct WorkflowService::Deployed : TaskRunner {
   static void refuse(Waiting task, std::string why) {
     TaskResult r;
     r.error = std::move(why);
-    r.startUs = nowUs();
+    r.startUs = unixMicros();
     task.done(std::move(r));
   }
 
@@ -243,11 +238,11 @@ struct WorkflowService::Deployed : TaskRunner {
 
   void execute(Resource r, Waiting task) {
     const ServiceDeps& deps = service->deps_;
-    int64_t start = nowUs();
+    int64_t start = unixMicros();
     auto self = std::static_pointer_cast<Deployed>(selfRef.lock());
     auto complete = [self, r, start, done = std::move(task.done)](TaskResult result) mutable {
       result.startUs = start;
-      result.durationUs = nowUs() - start;
+      result.durationUs = unixMicros() - start;
       self->finished(r, result);
       done(std::move(result));
       self->pump();
@@ -362,7 +357,7 @@ Result<json> WorkflowService::deploy(const std::string& name, const std::string&
   }
   auto d = build(name, afcl, types, options);
   if (!d.ok()) return d.error();
-  WorkflowRecord rec{name, afcl, types, optionsJson(options).dump(), nowMs()};
+  WorkflowRecord rec{name, afcl, types, optionsJson(options).dump(), unixMillis()};
   if (auto ok = store_->putWorkflow(rec); !ok.ok()) return ok.error();
   std::vector<std::string> fns;
   for (const auto* f : (*d)->wf->functions) fns.push_back(f->name);
@@ -468,9 +463,9 @@ std::string WorkflowService::start(const std::string& name, const std::string& i
     auto it = deployed_.find(name);
     if (it == deployed_.end()) return refuse(Error(ErrorCode::kNotFound, fmt::format("no workflow named \"{}\"", name)));
     d = it->second;
-    id = fmt::format("{:016x}{:08x}", idSalt_ ^ static_cast<uint64_t>(nowUs()), ++runCounter_ & 0xffffffff);
+    id = fmt::format("{:016x}{:08x}", idSalt_ ^ static_cast<uint64_t>(unixMicros()), ++runCounter_ & 0xffffffff);
   }
-  int64_t started = nowMs();
+  int64_t started = unixMillis();
   RunRecord rec{id, name, d->definition, "running", in.dump(), "", "", started, 0};
   auto durability = answer == Answer::kAtStart ? RunStore::Durability::kWaitForDisk
                                                : RunStore::Durability::kGroupCommit;
@@ -514,14 +509,14 @@ void WorkflowService::launch(const std::shared_ptr<Deployed>& d, const std::stri
           return end(std::move(outcome));
         }
         (outcome.error ? failed : ok).inc();
-        seconds.observe(static_cast<double>(nowMs() - startedMs) / 1000.0);
+        seconds.observe(static_cast<double>(unixMillis() - startedMs) / 1000.0);
         RunRecord rec;
         rec.id = runId;
         rec.workflow = name;
         rec.status = outcome.error ? "failed" : "succeeded";
         rec.output = outcome.error ? "" : outcome.output.dump();
         rec.error = outcome.error ? outcome.error->message() : "";
-        rec.finishedMs = nowMs();
+        rec.finishedMs = unixMillis();
         // The end is group-committed; the answer does not wait for the disk (a crash
         // before the commit resumes the run, whose tasks run at least once).
         store_->finishRun(rec, [runId](Result<void> written) {
@@ -551,7 +546,7 @@ size_t WorkflowService::resumeUnfinished() {
       RunRecord rec = r;
       rec.status = "failed";
       rec.error = "cannot resume: " + why;
-      rec.finishedMs = nowMs();
+      rec.finishedMs = unixMillis();
       store_->finishRun(rec, nullptr);
       spdlog::error("workflow run {}: {}", r.id, rec.error);
     };
