@@ -154,7 +154,7 @@ struct Node::Impl {
 // The workflow service: tasks run through the invoker here, and in a cluster on the
 // nodes placement names.
 Result<void> Node::Impl::openWorkflows() {
-  workflow::ServiceDeps deps{*invoker, *table, metrics, config.workers, {}, {}, {}};
+  workflow::ServiceDeps deps{*invoker, *table, metrics, config.workers, config.async.retention, {}, {}, {}};
   if (!config.cluster.url.empty()) {
     deps.self.id = config.cluster.nodeName.empty() ? "self" : config.cluster.nodeName;
     deps.self.site = config.cluster.site;

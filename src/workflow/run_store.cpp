@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS runs(
   input TEXT NOT NULL, output TEXT NOT NULL, error TEXT NOT NULL,
   started_ms INTEGER NOT NULL, finished_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs(workflow, started_ms);
-CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, finished_ms);
 CREATE TABLE IF NOT EXISTS tasks(
   run_id TEXT NOT NULL, key TEXT NOT NULL, task TEXT NOT NULL, iteration TEXT NOT NULL,
   resource TEXT NOT NULL, start_us INTEGER NOT NULL, queue_us INTEGER NOT NULL,
@@ -202,6 +202,21 @@ void RunStore::putTask(TaskRecord t) {
                                                  t.startUs, t.queueUs, t.durationUs,
                                                  int64_t{t.attempts}, t.outcome, t.output, t.error);
                               });
+                },
+                nullptr});
+}
+
+void RunStore::purgeEndedBefore(int64_t beforeMs) {
+  enqueue(Write{[beforeMs](store::Database& db) -> Result<void> {
+                  auto bind = [&](store::Statement& s) { return s.bindAll(beforeMs); };
+                  if (auto r = exec(db,
+                                    "DELETE FROM tasks WHERE run_id IN (SELECT id FROM runs WHERE "
+                                    "status != 'running' AND finished_ms < ?)",
+                                    bind);
+                      !r.ok()) {
+                    return r;
+                  }
+                  return exec(db, "DELETE FROM runs WHERE status != 'running' AND finished_ms < ?", bind);
                 },
                 nullptr});
 }

@@ -79,6 +79,8 @@ class RunStore {
   // Group-committed; `committed` (optional) runs on the writer thread after the commit.
   void finishRun(const RunRecord& r, std::function<void(Result<void>)> committed);
   void putTask(TaskRecord t);
+  // Removes runs that ended before `beforeMs` (Unix ms) with their tasks; group-committed.
+  void purgeEndedBefore(int64_t beforeMs);
 
   Result<std::vector<WorkflowRecord>> workflows();
   Result<std::vector<RunRecord>> runs(const std::string& workflow, size_t limit);

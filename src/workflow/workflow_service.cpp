@@ -463,6 +463,11 @@ std::string WorkflowService::start(const std::string& name, const std::string& i
     auto it = deployed_.find(name);
     if (it == deployed_.end()) return refuse(Error(ErrorCode::kNotFound, fmt::format("no workflow named \"{}\"", name)));
     d = it->second;
+    // Ended runs past the retention go, at most once a minute, with the writes of runs.
+    if (int64_t now = unixMillis(); now - lastPurgeMs_ >= 60000) {
+      lastPurgeMs_ = now;
+      store_->purgeEndedBefore(now - deps_.retention.count());
+    }
     id = fmt::format("{:016x}{:08x}", idSalt_ ^ static_cast<uint64_t>(unixMicros()), ++runCounter_ & 0xffffffff);
   }
   int64_t started = unixMillis();

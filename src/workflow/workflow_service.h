@@ -42,6 +42,8 @@ struct ServiceDeps {
   exec::FunctionTable& table;
   MetricsRegistry& metrics;
   unsigned workerSlots = 1;
+  // Ended runs and their tasks are kept this long, then removed.
+  std::chrono::milliseconds retention{24 * 3600 * 1000};
   // This node in a cluster (empty id: standalone), the other nodes, and a call on one of
   // them (through the cluster's forwarding).
   PeerView self;
@@ -120,6 +122,7 @@ class WorkflowService {
   std::atomic<bool> stopping_{false};  // no new runs
   std::atomic<bool> closed_{false};    // no new tasks
   uint64_t runCounter_ = 0;
+  int64_t lastPurgeMs_ = 0;  // when ended runs past the retention were last removed
   uint64_t idSalt_ = 0;
 };
 
