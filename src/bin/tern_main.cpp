@@ -199,6 +199,17 @@ int main(int argc, char** argv) {
   auto* wfTraceCmd = workflowCmd->add_subcommand("trace", "Show a run's tasks: where, when, how long");
   wfTraceCmd->add_option("run_id", wfRunId, "the run id (X-Tern-Run-Id)")->required();
 
+  cli::ProfileOptions profileOptions;
+  auto* profileCmd = app.add_subcommand("profile", "Measured profiles for planning");
+  profileCmd->require_subcommand(1);
+  auto* profileWorkflowCmd = profileCmd->add_subcommand(
+      "workflow", "A workflow chain's profile for tern plan workflow, from its recent runs");
+  profileWorkflowCmd->add_option("name", profileOptions.name, "the workflow")->required();
+  profileWorkflowCmd->add_option("--runs", profileOptions.runs, "recent runs to measure (1..1000, default 20)")
+      ->check(CLI::Range(1, 1000));
+  profileWorkflowCmd->add_option("--prices", profileOptions.prices,
+                                 "JSON of gb_second, request, transition, edge_fixed (default: the node's)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -260,6 +271,7 @@ int main(int argc, char** argv) {
   if (wfLsCmd->parsed()) return cli::workflowListCommand(node, out, err);
   if (wfRmCmd->parsed()) return cli::workflowRemoveCommand(node, wfName, out, err);
   if (wfRunsCmd->parsed()) return cli::workflowRunsCommand(node, wfName, out, err);
+  if (profileWorkflowCmd->parsed()) return cli::profileWorkflowCommand(node, profileOptions, out, err);
   if (wfTraceCmd->parsed()) return cli::workflowTraceCommand(node, wfRunId, out, err);
   if (capacityCmd->parsed()) return cli::planCapacityCommand(plan, node.format, out, err);
   if (planWorkflowCmd->parsed()) return cli::planWorkflowCommand(planWorkflow, node.format, out, err);

@@ -1,6 +1,7 @@
 #include "cli/workflow_commands.h"
 
 #include "cli/output_format.h"
+#include "workflow/costless.h"
 
 #include <fmt/format.h>
 
@@ -158,6 +159,28 @@ std::string formatTrace(const json& t) {
                      k.value("outcome", ""), k.contains("error") ? ": " + k.value("error", "") : "");
   }
   return s;
+}
+
+int profileWorkflowCommand(const NodeOptions& node, const ProfileOptions& o, std::ostream& out,
+                           std::ostream& err) {
+  auto reply = call(node, "GET", fmt::format("/v1/workflows/{}/profile?limit={}", percentEncode(o.name), o.runs));
+  if (!reply.ok()) return reportFailure(err, reply.error());
+  json profile = reply->doc;
+  if (!o.prices.empty()) {
+    auto text = readText(o.prices);
+    if (!text.ok()) return reportFailure(err, text.error());
+    json prices = json::parse(*text, nullptr, false);
+    if (prices.is_discarded() || !prices.is_object()) {
+      return reportFailure(err, Error(ErrorCode::kInvalidArgument, o.prices + ": prices must be a JSON object"));
+    }
+    profile["prices"] = prices;
+    // The same checks `tern plan workflow` makes, so that a bad price file writes nothing.
+    if (auto ok = workflow::parseProfile(profile.dump()); !ok.ok()) {
+      return reportFailure(err, Error(ErrorCode::kInvalidArgument, o.prices + ": " + ok.error().message()));
+    }
+  }
+  out << profile.dump(2) << "\n";
+  return 0;
 }
 
 int workflowTraceCommand(const NodeOptions& node, const std::string& runId, std::ostream& out,

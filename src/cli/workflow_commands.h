@@ -44,6 +44,18 @@ int workflowRunsCommand(const NodeOptions& node, const std::string& name, std::o
                         std::ostream& err);
 // The human form of a run's trace: the run, then one line per task.
 std::string formatTrace(const nlohmann::json& trace);
+// `tern profile workflow NAME [--runs N] [--prices FILE]`: the Costless profile the node
+// measured from the workflow's recent runs (docs/design/costless.md), with the prices
+// from FILE ({"gb_second", "request", "transition", "edge_fixed"}) when given; printed
+// as JSON for `tern plan workflow --profile`.
+struct ProfileOptions {
+  std::string name;
+  uint32_t runs = 20;
+  std::string prices;  // empty: the node's defaults
+};
+int profileWorkflowCommand(const NodeOptions& node, const ProfileOptions& options,
+                           std::ostream& out, std::ostream& err);
+
 int workflowTraceCommand(const NodeOptions& node, const std::string& runId, std::ostream& out,
                          std::ostream& err);
 

@@ -536,6 +536,7 @@ void Run::taskDone(Pending p, TaskResult r) {
     t.startUs = r.startUs;
     t.queueUs = std::max<int64_t>(0, r.startUs - p.readyUs);
     t.durationUs = r.durationUs;
+    t.execUs = r.execUs;
     t.attempts = p.call.attempt;
     t.outcome = r.error ? "failed" : "ok";
     t.output = r.error ? std::string() : r.output;

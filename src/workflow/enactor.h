@@ -43,6 +43,7 @@ struct TaskResult {
   std::string resource;              // where it ran
   int64_t startUs = 0;               // Unix time, microseconds
   int64_t durationUs = 0;
+  int64_t execUs = -1;               // the function's own run time where it ran; -1: unknown
 };
 
 // Runs task attempts somewhere (the workflow service: placement, then a function on this

@@ -26,7 +26,7 @@ CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, finished_ms);
 CREATE TABLE IF NOT EXISTS tasks(
   run_id TEXT NOT NULL, key TEXT NOT NULL, task TEXT NOT NULL, iteration TEXT NOT NULL,
   resource TEXT NOT NULL, start_us INTEGER NOT NULL, queue_us INTEGER NOT NULL,
-  duration_us INTEGER NOT NULL, attempts INTEGER NOT NULL, outcome TEXT NOT NULL,
+  duration_us INTEGER NOT NULL, exec_us INTEGER NOT NULL, attempts INTEGER NOT NULL, outcome TEXT NOT NULL,
   output TEXT NOT NULL, error TEXT NOT NULL, PRIMARY KEY(run_id, key));
 )";
 
@@ -195,11 +195,11 @@ void RunStore::putTask(TaskRecord t) {
   enqueue(Write{[t = std::move(t)](store::Database& db) {
                   return exec(db,
                               "INSERT OR REPLACE INTO tasks(run_id, key, task, iteration, resource, "
-                              "start_us, queue_us, duration_us, attempts, outcome, output, error) "
-                              "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                              "start_us, queue_us, duration_us, exec_us, attempts, outcome, output, "
+                              "error) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
                               [&](store::Statement& s) {
                                 return s.bindAll(t.runId, t.key, t.task, t.iteration, t.resource,
-                                                 t.startUs, t.queueUs, t.durationUs,
+                                                 t.startUs, t.queueUs, t.durationUs, t.execUs,
                                                  int64_t{t.attempts}, t.outcome, t.output, t.error);
                               });
                 },
@@ -285,8 +285,8 @@ Result<std::vector<TaskRecord>> RunStore::tasks(const std::string& runId) {
   if (auto ok = flush(); !ok.ok()) return ok.error();
   std::lock_guard lock(dbMu_);
   auto st = db_->prepare(
-      "SELECT run_id, key, task, iteration, resource, start_us, queue_us, duration_us, attempts, "
-      "outcome, output, error FROM tasks WHERE run_id = ? ORDER BY start_us, key");
+      "SELECT run_id, key, task, iteration, resource, start_us, queue_us, duration_us, exec_us, "
+      "attempts, outcome, output, error FROM tasks WHERE run_id = ? ORDER BY start_us, key");
   if (!st.ok()) return st.error();
   if (auto b = st->bindAll(runId); !b.ok()) return b.error();
   std::vector<TaskRecord> out;
@@ -303,10 +303,11 @@ Result<std::vector<TaskRecord>> RunStore::tasks(const std::string& runId) {
     t.startUs = st->columnInt(5);
     t.queueUs = st->columnInt(6);
     t.durationUs = st->columnInt(7);
-    t.attempts = static_cast<uint32_t>(st->columnInt(8));
-    t.outcome = st->columnText(9);
-    t.output = st->columnText(10);
-    t.error = st->columnText(11);
+    t.execUs = st->columnInt(8);
+    t.attempts = static_cast<uint32_t>(st->columnInt(9));
+    t.outcome = st->columnText(10);
+    t.output = st->columnText(11);
+    t.error = st->columnText(12);
     out.push_back(std::move(t));
   }
   return out;

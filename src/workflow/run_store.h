@@ -57,7 +57,8 @@ struct TaskRecord {
   std::string resource;   // where it ran: "local", "node:ID", the Serverless URI
   int64_t startUs = 0;    // Unix time of the (last) attempt's start
   int64_t queueUs = 0;    // from ready to started (waiting for placement)
-  int64_t durationUs = 0;
+  int64_t durationUs = 0;  // as the workflow saw it: from start to answer
+  int64_t execUs = -1;     // the function's own run time; -1: unknown (a Serverless endpoint)
   uint32_t attempts = 0;
   std::string outcome;    // ok, failed
   std::string output;     // the task's JSON output

@@ -125,6 +125,12 @@ void handleWorkflowRequest(WorkflowService& service, http::Request&& req, http::
   size_t slash = rest.find('/');
   std::string name = rest.substr(0, slash);
   std::string tail = slash == std::string::npos ? "" : rest.substr(slash);
+  if (tail == "/profile") {
+    if (method != "GET") return methodNotAllowed("GET");
+    auto limit = limitParam(req.query);
+    if (!limit.ok()) return respond(triggers::errorResponse(limit.error()));
+    return respond(fromResult(service.profile(name, *limit)));
+  }
   if (tail == "/runs") {
     if (method != "GET") return methodNotAllowed("GET");
     auto limit = limitParam(req.query);

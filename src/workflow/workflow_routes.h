@@ -5,6 +5,7 @@
 //   GET    /v1/workflows             list
 //   DELETE /v1/workflows/NAME        remove
 //   GET    /v1/workflows/NAME/runs   recent runs (?limit=N, default 20)
+//   GET    /v1/workflows/NAME/profile a Costless profile measured from recent runs (?limit=N)
 //   GET    /v1/runs/ID               a run and its tasks (the trace)
 //   POST   /v1/async/wf/NAME         start a run, answer 202 at once with its id
 // The /v1 routes are reached only after the gateway checked the bearer token.

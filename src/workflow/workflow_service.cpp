@@ -10,6 +10,7 @@
 #include "async/http_callback.h"
 #include "store/registry.h"
 #include "util/wall_clock.h"
+#include "workflow/costless.h"
 #include "workflow/type_map.h"
 
 namespace tern::workflow {
@@ -279,6 +280,7 @@ struct WorkflowService::Deployed : TaskRunner {
                      complete = std::move(complete)](exec::InvokeOutput out) mutable {
       TaskResult result;
       result.resource = !out.node.empty() ? "node:" + out.node : resource.empty() ? "local" : "node:" + resource;
+      if (out.ran) result.execUs = out.result.durationNs / 1000;
       if (out.error) {
         result.error = out.error->message();
       } else {
@@ -437,11 +439,98 @@ Result<json> WorkflowService::trace(const std::string& runId) const {
             {"duration_us", t.durationUs},
             {"attempts", t.attempts},
             {"outcome", t.outcome}};
+    if (t.execUs >= 0) tj["exec_us"] = t.execUs;
     if (!t.error.empty()) tj["error"] = t.error;
     ts.push_back(std::move(tj));
   }
   j["tasks"] = std::move(ts);
   return j;
+}
+
+Result<json> WorkflowService::profile(const std::string& name, size_t runs) const {
+  std::shared_ptr<Deployed> d;
+  {
+    std::lock_guard lock(mu_);
+    auto it = deployed_.find(name);
+    if (it == deployed_.end()) return Error(ErrorCode::kNotFound, fmt::format("no workflow named \"{}\"", name));
+    d = it->second;
+  }
+  auto chain = chainOf(*d->wf);
+  if (!chain.ok()) return chain.error();
+  std::map<std::string, std::string> tierOf;  // resource -> tier
+  tierOf["local"] = deps_.self.id.empty() ? "edge" : deps_.self.tier;
+  if (deps_.peers) {
+    for (const auto& p : deps_.peers()) tierOf["node:" + p.id] = p.tier;
+  }
+  struct Samples {
+    std::vector<double> edge, cloud, transfer;
+  };
+  std::map<std::string, Samples> samples;
+  auto recent = store_->runs(name, runs);
+  if (!recent.ok()) return recent.error();
+  size_t used = 0;
+  for (const auto& r : *recent) {
+    if (r.status != "succeeded") continue;
+    auto tasks = store_->tasks(r.id);
+    if (!tasks.ok()) return tasks.error();
+    ++used;
+    for (const auto& t : *tasks) {
+      if (t.outcome != "ok") continue;
+      bool serverless = t.resource.starts_with("http://");
+      auto tier = serverless ? std::optional<std::string>("cloud")
+                  : tierOf.count(t.resource) ? std::optional<std::string>(tierOf[t.resource]) : std::nullopt;
+      if (!tier) continue;  // a node no longer in the cluster
+      double exec = (t.execUs >= 0 ? t.execUs : t.durationUs) / 1000.0;
+      Samples& s = samples[t.task];
+      if (*tier == "edge") {
+        s.edge.push_back(exec);
+      } else {
+        s.cloud.push_back(exec);
+        s.transfer.push_back(t.execUs >= 0 ? std::max<double>(0, (t.durationUs - t.execUs) / 1000.0) : 0);
+      }
+    }
+  }
+  auto mean = [](const std::vector<double>& v) {
+    double sum = 0;
+    for (double x : v) sum += x;
+    return v.empty() ? 0 : sum / static_cast<double>(v.size());
+  };
+  json functions = json::object();
+  std::vector<std::string> missing;
+  std::vector<double> allTransfers;
+  for (const auto& fn : *chain) {
+    Samples& s = samples[fn];
+    if (s.edge.empty()) missing.push_back(fn + " at the edge");
+    if (s.cloud.empty()) missing.push_back(fn + " in the cloud");
+    allTransfers.insert(allTransfers.end(), s.transfer.begin(), s.transfer.end());
+    uint32_t memoryMb = 128;
+    for (const auto* e : d->wf->functions) {
+      if (e->name != fn) continue;
+      for (const auto& impl : d->types.implementations(e->type)) {
+        if (impl.kind != Implementation::Kind::kTern) continue;
+        if (auto entry = deps_.table.find(impl.function)) {
+          if (auto active = entry->active()) memoryMb = active->config.memoryMb;
+        }
+        break;
+      }
+    }
+    functions[fn] = json{{"edge_ms", mean(s.edge)},
+                         {"cloud_ms", mean(s.cloud)},
+                         {"cloud_memory_mb", memoryMb},
+                         {"transfer_ms", mean(s.transfer)}};
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("no measurements of {} in the last {} succeeded run(s): run the workflow "
+                             "with those functions placed there first", list, used));
+  }
+  // Default prices: a cloud FaaS's list prices (per GB-second, per request), a state
+  // transition of a hosted workflow service, and no fixed edge price.
+  return json{{"functions", functions},
+              {"cloud_group_delay_ms", mean(allTransfers)},
+              {"prices", {{"gb_second", 0.0000166667}, {"request", 0.0000002}, {"transition", 0.000025}, {"edge_fixed", 0.0}}}};
 }
 
 std::string WorkflowService::start(const std::string& name, const std::string& input,

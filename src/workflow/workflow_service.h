@@ -85,6 +85,15 @@ class WorkflowService {
   // attempts, outcome. Errors: kNotFound.
   Result<nlohmann::json> trace(const std::string& runId) const;
 
+  // A Costless profile of the workflow's chain (costless.h, docs/design/costless.md)
+  // measured from its last `runs` succeeded runs: per function, the mean of its own run
+  // time on edge-tier and on cloud-tier resources (this node's tier, the tier of the
+  // cluster node that ran it; Serverless endpoints count as cloud), the mean time its calls
+  // to the cloud spent beyond that (transfer_ms; the group delay is their overall mean),
+  // and its memory limit; default cloud prices. Errors: kNotFound, kInvalidArgument (not
+  // a chain, or functions never measured at the edge or in the cloud, named).
+  Result<nlohmann::json> profile(const std::string& name, size_t runs) const;
+
   // Starts a run of `name` with `input` (a JSON object). `done` is called once the run
   // ended (or at once when it cannot start: kNotFound, a bad input). Returns the run id
   // ("" when it did not start). A run whose caller is answered at its start (kAtStart:

@@ -113,6 +113,65 @@ dataOuts: [{name: n, source: Here/n}]
   EXPECT_EQ(where["Here"], "local") << t.dump(1);
 }
 
+// A chain run at the edge and then in the cloud gives a measured Costless profile: each
+// function's own time on each tier, and the extra time of its calls to the cloud.
+TEST_F(ClusterTest, WorkflowProfileIsMeasuredOnBothTiers) {
+  auto e1 = node("e1", "site-a");
+  auto c1 = node("c1", "cloud", {"--tier", "cloud"});
+  ASSERT_TRUE(test::eventually([&] { return memberCount(*e1) == 2; }));
+  deploy(*e1, "step", test::guestsDir() / "wf_step.wasm", "?env=OP=inc&memory_mb=64");
+  ASSERT_TRUE(test::eventually([&] { return ranOn(*c1, "step", "{}") == "c1"; }));
+  const std::string afcl = R"(
+name: chain
+dataIns: [{name: n, type: number, source: n}]
+workflowBody:
+- function: {name: A, type: Step, dataIns: [{name: n, source: chain/n}], dataOuts: [{name: n}]}
+- function: {name: B, type: Step, dataIns: [{name: n, source: A/n}], dataOuts: [{name: n}]}
+dataOuts: [{name: n, source: B/n}]
+)";
+  for (const char* tier : {"edge", "cloud"}) {
+    json types = json::array({json{{"functionType", "Step"},
+                                   {"resources", json::array({json{{"type", "tern"}, {"properties", {{"function", "step"}, {"tier", tier}}}}})}}});
+    auto d = request(e1->port(), "PUT", "/v1/workflows/chain", json{{"afcl", afcl}, {"types", types}}.dump(), e1->auth());
+    ASSERT_EQ(d.status, 201) << d.body;
+    for (int i = 0; i < 2; ++i) {
+      HttpReply r;
+      ASSERT_TRUE(test::eventually([&] {
+        r = request(e1->port(), "POST", "/wf/chain", "{\"n\": 1}");
+        return r.status == 200;
+      })) << r.body;
+      EXPECT_EQ(json::parse(r.body)["n"], 3);
+    }
+  }
+  auto p = request(e1->port(), "GET", "/v1/workflows/chain/profile", "", e1->auth());
+  ASSERT_EQ(p.status, 200) << p.body;
+  json profile = json::parse(p.body);
+  for (const char* fn : {"A", "B"}) {
+    const json& f = profile["functions"][fn];
+    EXPECT_GT(f["edge_ms"].get<double>(), 0) << p.body;
+    EXPECT_GT(f["cloud_ms"].get<double>(), 0) << p.body;
+    EXPECT_GT(f["transfer_ms"].get<double>(), 0) << p.body;  // a forwarded call costs a round trip
+    EXPECT_EQ(f["cloud_memory_mb"], 64) << p.body;
+  }
+  // The CLI writes it for `tern plan workflow`, which plans with it.
+  test::TempDir files;
+  std::ofstream(files.path() / "chain.yaml") << afcl;
+  std::string tern = (test::binDir() / "tern").string();
+  std::string node = "http://127.0.0.1:" + std::to_string(e1->port());
+  auto profiled = runSubprocess({tern, "--node", node, "--token", e1->token(), "profile", "workflow", "chain"}, {});
+  ASSERT_TRUE(profiled.ok());
+  ASSERT_EQ(profiled->exitStatus, 0) << profiled->output;
+  std::ofstream(files.path() / "profile.json") << profiled->output;
+  auto planned = runSubprocess({tern, "--json", "plan", "workflow", (files.path() / "chain.yaml").string(), "--profile",
+                                (files.path() / "profile.json").string(), "--latency-ms", "100000"}, {});
+  ASSERT_TRUE(planned.ok());
+  EXPECT_EQ(planned->exitStatus, 0) << planned->output;
+  EXPECT_NE(planned->output.find("\"feasible\":true"), std::string::npos) << planned->output;
+  // A workflow measured on one tier only is named, not profiled.
+  auto missing = request(c1->port(), "GET", "/v1/workflows/chain/profile", "", c1->auth());
+  EXPECT_EQ(missing.status, 404) << missing.body;
+}
+
 TEST_F(ClusterTest, DeployOnOneNodeServesWherePlacementAllows) {
   auto a1 = node("a1", "site-a");
   auto a2 = node("a2", "site-a", {"--labels", "gpu=yes"});
