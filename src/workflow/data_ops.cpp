@@ -141,6 +141,22 @@ Result<json> block(const json& a, int64_t size, int64_t overlap, std::string_vie
   return out;
 }
 
+// "size" or "size,overlap" (each a number or a reference).
+Result<std::pair<int64_t, int64_t>> blockArgs(std::string_view text, std::string_view args,
+                                              const ResolveNumber& resolve, std::string_view name) {
+  auto parts = splitOn(text, ',');
+  if (parts.size() > 2) return opError(name, args, "is size or size,overlap");
+  auto size = integer(parts[0], resolve, name, args);
+  if (!size.ok()) return size.error();
+  int64_t overlap = 0;
+  if (parts.size() == 2) {
+    auto o = integer(parts[1], resolve, name, args);
+    if (!o.ok()) return o.error();
+    overlap = *o;
+  }
+  return std::pair{*size, overlap};
+}
+
 }  // namespace
 
 Result<json> applyCollectionOp(const json& value, std::string_view name, std::string_view args,
@@ -148,17 +164,9 @@ Result<json> applyCollectionOp(const json& value, std::string_view name, std::st
   if (!value.is_array()) return opError(name, args, "applies to a collection (a JSON array)");
   if (name == "element-index") return elementIndex(value, args, resolve);
   if (name == "block") {
-    auto parts = splitOn(args, ',');
-    if (parts.size() > 2) return opError(name, args, "is size or size,overlap");
-    auto size = integer(parts[0], resolve, name, args);
-    if (!size.ok()) return size.error();
-    int64_t overlap = 0;
-    if (parts.size() == 2) {
-      auto o = integer(parts[1], resolve, name, args);
-      if (!o.ok()) return o.error();
-      overlap = *o;
-    }
-    return block(value, *size, overlap, args);
+    auto sz = blockArgs(args, args, resolve, name);
+    if (!sz.ok()) return sz.error();
+    return block(value, sz->first, sz->second, args);
   }
   if (name == "replicate" || name == "split") {
     auto n = integer(trim(args), resolve, name, args);
@@ -186,17 +194,10 @@ Result<json> applyCollectionOp(const json& value, std::string_view name, std::st
       return a.substr(prefix.size(), a.size() - prefix.size() - 1);
     };
     if (auto b = inner("BLOCK(")) {
-      auto parts = splitOn(*b, ',');
-      auto size = integer(parts[0], resolve, name, args);
-      if (!size.ok()) return size.error();
-      int64_t overlap = 0;
-      if (parts.size() == 2) {
-        auto o = integer(parts[1], resolve, name, args);
-        if (!o.ok()) return o.error();
-        overlap = *o;
-      }
-      if (*size == 1 && overlap == 0) return value;  // one element per iteration: as is
-      return block(value, *size, overlap, args);
+      auto sz = blockArgs(*b, args, resolve, name);
+      if (!sz.ok()) return sz.error();
+      if (sz->first == 1 && sz->second == 0) return value;  // one element per iteration: as is
+      return block(value, sz->first, sz->second, args);
     }
     if (inner("REPLICATE(")) return value;
     return opError(name, args, "is BLOCK(n), BLOCK(n,overlap) or REPLICATE(n)");
