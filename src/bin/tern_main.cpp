@@ -4,6 +4,8 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <cmath>
+#include <cstdlib>
 #include <iostream>
 
 #include "cli/async_commands.h"
@@ -164,7 +166,14 @@ int main(int argc, char** argv) {
   planWorkflowCmd->add_option("--profile", planWorkflow.profile, "the profile JSON")->required();
   planWorkflowCmd->add_option("--latency-ms", planWorkflow.latencyMs, "the latency bound in ms")
       ->required()
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            char* end = nullptr;
+            double d = std::strtod(v.c_str(), &end);
+            bool ok = !v.empty() && end == v.c_str() + v.size() && std::isfinite(d) && d >= 0;
+            return ok ? "" : "must be a non-negative number of milliseconds, got \"" + v + "\"";
+          },
+          "MS"));
   planWorkflowCmd->add_flag("--all", planWorkflow.all, "list every configuration with its price and latency");
 
   auto* workflowCmd = app.add_subcommand("workflow", "Deploy, run and trace AFCL workflows");

@@ -2,6 +2,9 @@
 
 #include <strings.h>
 
+#include <algorithm>
+#include <charconv>
+
 #include <string>
 #include <string_view>
 
@@ -103,6 +106,45 @@ std::optional<Refusal> framingRefusal(unsigned version, size_t hosts,
   return Refusal{501, "not_implemented",
                  fmt::format("the transfer coding \"{}\" is not supported; only chunked is",
                              codings.front())};
+}
+
+Result<uint32_t> uintParam(std::string_view query, const char* key, uint32_t fallback,
+                           uint32_t lo, uint32_t hi) {
+  auto values = http::queryValues(query, key);
+  if (values.empty()) return fallback;
+  if (values.size() > 1) {
+    return Error(ErrorCode::kInvalidArgument, fmt::format("{} may be given once", key));
+  }
+  const std::string& v = values[0];
+  uint32_t out = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || end != v.data() + v.size() || out < lo || out > hi) {
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("{} must be an integer in {}..{}, got \"{}\"", key, lo, hi, v));
+  }
+  return out;
+}
+
+Result<void> checkParamNames(std::string_view query, std::span<const std::string_view> known1,
+                             std::span<const std::string_view> known2) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    auto key = http::percentDecode(pair.substr(0, pair.find('=')), true);
+    if (!key) return Error(ErrorCode::kInvalidArgument, "malformed percent-encoding in the query");
+    auto is = [&](std::string_view k) { return k == *key; };
+    if (std::none_of(known1.begin(), known1.end(), is) &&
+        std::none_of(known2.begin(), known2.end(), is)) {
+      std::string names;
+      for (auto k : known1) names += fmt::format("{}{}", names.empty() ? "" : ", ", k);
+      for (auto k : known2) names += fmt::format(", {}", k);
+      return Error(ErrorCode::kInvalidArgument,
+                   fmt::format("unknown parameter \"{}\" (known: {})", *key, names));
+    }
+  }
+  return {};
 }
 
 }  // namespace tern::http

@@ -5,12 +5,15 @@
 // the latter two).
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "http/http_server.h"
+#include "util/error.h"
 
 namespace tern::http {
 
@@ -28,5 +31,15 @@ struct Refusal {
 // length is unknown and the request cannot be framed at all (400).
 std::optional<Refusal> framingRefusal(unsigned version, size_t hosts,
                                       const std::vector<std::string_view>& transferEncodings);
+
+// An unsigned query parameter (given at most once) within [lo, hi]; `fallback` if absent.
+// Errors: kInvalidArgument naming the parameter.
+Result<uint32_t> uintParam(std::string_view query, const char* key, uint32_t fallback,
+                           uint32_t lo, uint32_t hi);
+
+// Refuses a query parameter a route does not know (`known1` and `known2` together): a
+// misspelt setting is an error, never the default silently in its place.
+Result<void> checkParamNames(std::string_view query, std::span<const std::string_view> known1,
+                             std::span<const std::string_view> known2 = {});
 
 }  // namespace tern::http

@@ -1,5 +1,6 @@
 #include "triggers/http_gateway.h"
 
+#include "http/request_rules.h"
 #include "triggers/cgi_response.h"
 
 #include <fmt/format.h>
@@ -129,25 +130,6 @@ json scheduleJson(const exec::Executor::FunctionReport& r) {
               {"refused_total", refused}};
 }
 
-// Parses an unsigned query parameter (given at most once) within [lo, hi]; the default if
-// absent.
-Result<uint32_t> uintParam(std::string_view query, const char* key, uint32_t fallback,
-                           uint32_t lo, uint32_t hi) {
-  auto values = http::queryValues(query, key);
-  if (values.empty()) return fallback;
-  if (values.size() > 1) {
-    return Error(ErrorCode::kInvalidArgument, fmt::format("{} may be given once", key));
-  }
-  const std::string& v = values[0];
-  uint32_t out = 0;
-  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-  if (ec != std::errc() || end != v.data() + v.size() || out < lo || out > hi) {
-    return Error(ErrorCode::kInvalidArgument,
-                 fmt::format("{} must be an integer in {}..{}, got \"{}\"", key, lo, hi, v));
-  }
-  return out;
-}
-
 // The parameters of a deploy (PUT /v1/functions/NAME): those that may repeat, then those
 // given at most once (their parsers refuse a repeat).
 constexpr std::array<std::string_view, 5> kDeployListParams = {"env", "trigger", "allow", "site",
@@ -156,29 +138,6 @@ constexpr std::array<std::string_view, 8> kDeployOneParams = {
     "memory_mb", "timeout_ms", "concurrency", "reply_topic", "slo_ms", "slo_percentile",
     "weight",    "tier"};
 
-// Refuses a query parameter a route does not know: a misspelt setting is an error, never a
-// deploy with the default silently in its place.
-Result<void> checkParamNames(std::string_view query, std::span<const std::string_view> known1,
-                             std::span<const std::string_view> known2) {
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    auto key = http::percentDecode(pair.substr(0, pair.find('=')), true);
-    if (!key) return Error(ErrorCode::kInvalidArgument, "malformed percent-encoding in the query");
-    auto is = [&](std::string_view k) { return k == *key; };
-    if (std::none_of(known1.begin(), known1.end(), is) &&
-        std::none_of(known2.begin(), known2.end(), is)) {
-      std::string names;
-      for (auto k : known1) names += fmt::format("{}{}", names.empty() ? "" : ", ", k);
-      for (auto k : known2) names += fmt::format(", {}", k);
-      return Error(ErrorCode::kInvalidArgument,
-                   fmt::format("unknown parameter \"{}\" (known: {})", *key, names));
-    }
-  }
-  return {};
-}
 
 bool tokenMatches(const std::string* header, const std::string& token) {
   if (!header || token.empty()) return false;
@@ -383,15 +342,15 @@ http::Response HttpGateway::management(const http::Request& req) {
   if (action.empty()) {
     if (method == "PUT") {
       store::FunctionSettings s;
-      if (auto known = checkParamNames(req.query, kDeployOneParams, kDeployListParams);
+      if (auto known = http::checkParamNames(req.query, kDeployOneParams, kDeployListParams);
           !known.ok()) {
         return fail(known.error());
       }
-      auto mem = uintParam(req.query, "memory_mb", s.memoryMb, 1, limits_.maxMemoryMb);
+      auto mem = http::uintParam(req.query, "memory_mb", s.memoryMb, 1, limits_.maxMemoryMb);
       if (!mem.ok()) return fail(mem.error());
-      auto timeout = uintParam(req.query, "timeout_ms", s.timeoutMs, 1, limits_.maxTimeoutMs);
+      auto timeout = http::uintParam(req.query, "timeout_ms", s.timeoutMs, 1, limits_.maxTimeoutMs);
       if (!timeout.ok()) return fail(timeout.error());
-      auto conc = uintParam(req.query, "concurrency", 0, 0, 1u << 16);
+      auto conc = http::uintParam(req.query, "concurrency", 0, 0, 1u << 16);
       if (!conc.ok()) return fail(conc.error());
       s.memoryMb = *mem;
       s.timeoutMs = *timeout;
@@ -498,9 +457,9 @@ http::Response HttpGateway::management(const http::Request& req) {
     if (method != "GET") return methodNotAllowed();
     auto fn = deps_.table.find(name);
     if (!fn) return fail(Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", name)));
-    auto after = uintParam(req.query, "after", 0, 0, UINT32_MAX);
+    auto after = http::uintParam(req.query, "after", 0, 0, UINT32_MAX);
     if (!after.ok()) return fail(after.error());
-    auto limit = uintParam(req.query, "limit", 1000, 1, 10000);
+    auto limit = http::uintParam(req.query, "limit", 1000, 1, 10000);
     if (!limit.ok()) return fail(limit.error());
     json lines = json::array();
     uint64_t next = *after;

@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "http/request_rules.h"
 #include "triggers/http_gateway.h"
 
 namespace tern::workflow {
@@ -27,26 +27,13 @@ http::Response fromResult(const Result<json>& r, int status = 200) {
   return r.ok() ? jsonAnswer(status, *r) : triggers::errorResponse(r.error());
 }
 
-// The "limit" query parameter (1..1000), default 20.
+// The "limit" query parameter (1..1000), default 20; no other parameter.
 Result<size_t> limitParam(std::string_view query) {
-  size_t limit = 20;
-  size_t at = 0;
-  while (at <= query.size() && !query.empty()) {
-    size_t amp = query.find('&', at);
-    std::string_view pair = query.substr(at, amp == std::string_view::npos ? std::string_view::npos : amp - at);
-    if (pair.starts_with("limit=")) {
-      std::string_view v = pair.substr(6);
-      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), limit);
-      if (ec != std::errc() || p != v.data() + v.size() || limit < 1 || limit > 1000) {
-        return Error(ErrorCode::kInvalidArgument, "limit must be a number in 1..1000");
-      }
-    } else if (!pair.empty()) {
-      return Error(ErrorCode::kInvalidArgument, fmt::format("unknown parameter \"{}\" (known: limit)", pair.substr(0, pair.find('='))));
-    }
-    if (amp == std::string_view::npos) break;
-    at = amp + 1;
-  }
-  return limit;
+  static constexpr std::string_view kKnown[] = {"limit"};
+  if (auto ok = http::checkParamNames(query, kKnown); !ok.ok()) return ok.error();
+  auto limit = http::uintParam(query, "limit", 20, 1, 1000);
+  if (!limit.ok()) return limit.error();
+  return size_t{*limit};
 }
 
 http::Response deploy(WorkflowService& service, const std::string& name, const std::string& body) {

@@ -196,6 +196,12 @@ TEST_F(WorkflowTest, CaesarRunsOneShiftPerCharacterAfterTheSplit) {
   EXPECT_EQ(cli({"workflow", "rm", "caesar2"}).exitStatus, 0);
   EXPECT_EQ(cli({"workflow", "run", "caesar2", "--data", "{}"}).exitStatus,
             errorKind(ErrorCode::kNotFound).exitStatus);
+  // A latency bound that is not a number is refused before anything is planned.
+  auto badBound = cli({"plan", "workflow", (example / "caesar.yaml").string(), "--profile",
+                       (example / "input.json").string(), "--latency-ms", "soon"});
+  EXPECT_EQ(badBound.exitStatus, errorKind(ErrorCode::kInvalidArgument).exitStatus);
+  EXPECT_NE(badBound.output.find("--latency-ms: must be a non-negative number of milliseconds"), std::string::npos)
+      << badBound.output;
 }
 
 TEST_F(WorkflowTest, IfSwitchAndWhileTakeTheRightBranches) {
@@ -407,6 +413,42 @@ TEST_F(WorkflowTest, BadInputGetsAClearErrorAndTheNodeKeepsServing) {
   bad("name: w\nworkflowBody:\n- function: {name: A, type: A}\n- function: {name: A, type: A}\n", "used twice");
   bad("name: w\nworkflowBody:\n- function: {name: A, type: A}\n", "unknown resource type",
       json::array({json{{"functionType", "A"}, {"resources", json::array({json{{"type", "Lambda"}}})}}}));
+
+  // The deploy body, its options and mapping, and the management routes' parameters.
+  auto put = [&](const std::string& body) {
+    return request(node->port(), "PUT", "/v1/workflows/bad", body, node->auth());
+  };
+  struct Row {
+    std::string body, expected;
+  } rows[] = {
+      {"not json", "must be a JSON object"},
+      {R"({"yaml": "x"})", "unknown field \\\"yaml\\\""},
+      {R"({"types": []})", "\\\"afcl\\\" (the workflow's YAML text) is required"},
+      {R"({"afcl": "name: w\nworkflowBody:\n- function: {name: A, type: A}\n", "options": {"policy": "fastest"}})",
+       "unknown placement policy \\\"fastest\\\""},
+      {R"({"afcl": "name: w\nworkflowBody:\n- function: {name: A, type: A}\n", "options": {"attempts": 0}})",
+       "attempts must be a whole number in 1..100"},
+      {R"({"afcl": "name: w\nworkflowBody:\n- function: {name: A, type: A}\n", "options": {"colour": 1}})",
+       "unknown workflow option \\\"colour\\\""},
+      {R"({"afcl": "name: w\nworkflowBody:\n- function: {name: A, type: A}\n", "types": "[{"})",
+       "type mapping: not valid JSON"},
+      {R"({"afcl": "name: w\nworkflowBody:\n- function: {name: A, type: A}\n", "types": [{"functionType": "A", "resources": [{"type": "Serverless", "properties": {"Uri": "ftp://x"}}]}]})",
+       "must start with http://"},
+  };
+  for (const auto& row : rows) {
+    auto r = put(row.body);
+    EXPECT_EQ(r.status, 400) << row.body << "\n" << r.body;
+    EXPECT_NE(r.body.find(row.expected), std::string::npos) << row.body << "\n" << r.body;
+  }
+  ASSERT_EQ(put(R"({"afcl": "name: w\nworkflowBody:\n- parallel: {name: P, parallelBody: [{section: [{function: {name: A, type: A}}]}]}\n"})").status, 201);
+  EXPECT_EQ(request(node->port(), "GET", "/v1/workflows/bad/runs?limit=0", "", node->auth()).status, 400);
+  EXPECT_EQ(request(node->port(), "GET", "/v1/workflows/bad/runs?colour=red", "", node->auth()).status, 400);
+  auto notChain = request(node->port(), "GET", "/v1/workflows/bad/profile", "", node->auth());
+  EXPECT_EQ(notChain.status, 400) << notChain.body;
+  EXPECT_NE(notChain.body.find("only chains"), std::string::npos) << notChain.body;
+  EXPECT_EQ(request(node->port(), "GET", "/v1/runs/nope", "", node->auth()).status, 404);
+  EXPECT_EQ(request(node->port(), "GET", "/wf/bad").status, 405);
+  EXPECT_EQ(request(node->port(), "GET", "/v1/workflows").status, 401);  // no token
 
   // A task whose output is not JSON fails the run, naming the task.
   deployStep("garbage", "?env=OP=bad");
