@@ -167,6 +167,13 @@ TEST_F(WorkflowTest, CaesarRunsOneShiftPerCharacterAfterTheSplit) {
   EXPECT_TRUE(iterations.count("parShift[0]") && iterations.count("parShift[29]"));
   EXPECT_GE(assembleStart, lastShiftEnd);
   EXPECT_EQ(t["tasks"].size(), text.size() + 2);
+  // Per-workflow metrics: the run and where its 32 tasks ran.
+  auto metrics = request(node->port(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("tern_workflow_runs_total{outcome=\"succeeded\",workflow=\"caesar\"} 1\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("tern_workflow_tasks_total{resource=\"local\",workflow=\"caesar\"} 32\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("tern_workflow_run_seconds_count{workflow=\"caesar\"} 1\n"), std::string::npos);
 
   // The same through the CLI: deploy, run (prints the output), trace.
   const std::filesystem::path example = std::filesystem::path(TERN_SOURCE_DIR) / "examples/caesar";
