@@ -73,11 +73,11 @@ std::string planLine(const workflow::Plan& p) {
   std::string groups;
   for (const auto& g : p.cloudGroups) {
     std::string names;
-    for (const auto& n : g) names += (names.empty() ? "" : " ") + n;
-    groups += (groups.empty() ? "" : " ") + ("[" + names + "]");
+    for (const auto& n : g) names += fmt::format("{}{}", names.empty() ? "" : " ", n);
+    groups += fmt::format("{}[{}]", groups.empty() ? "" : " ", names);
   }
   std::string edge;
-  for (const auto& n : p.edgeFunctions) edge += (edge.empty() ? "" : " ") + n;
+  for (const auto& n : p.edgeFunctions) edge += fmt::format("{}{}", edge.empty() ? "" : " ", n);
   return fmt::format("edge: {:<24} cloud: {:<32} price {:.9g}  latency {:.3f} ms",
                      edge.empty() ? "-" : edge, groups.empty() ? "-" : groups, p.price, p.latencyMs);
 }

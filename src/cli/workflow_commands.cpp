@@ -154,7 +154,7 @@ std::string formatTrace(const json& t) {
   for (const auto& k : tasks) {
     s += fmt::format("{:<12} {:<24} {:<26} {:>10} {:>9} {:>10} {:>4}  {}{}\n", k.value("task", ""),
                      k.value("iteration", ""), k.value("resource", ""),
-                     "+" + ms(k.value("start_us", int64_t{0}) - first), ms(k.value("queue_us", int64_t{0})),
+                     fmt::format("+{}", ms(k.value("start_us", int64_t{0}) - first)), ms(k.value("queue_us", int64_t{0})),
                      ms(k.value("duration_us", int64_t{0})), k.value("attempts", 0),
                      k.value("outcome", ""), k.contains("error") ? ": " + k.value("error", "") : "");
   }

@@ -365,8 +365,12 @@ TEST_F(WorkflowTest, SizePolicyKeepsLargeInputsLocalAndSendsSmallOnesToServerles
   json t = trace(r.headers["x-tern-run-id"]);
   ASSERT_EQ(t["tasks"].size(), 2u);
   for (const auto& k : t["tasks"]) {
-    if (k["iteration"] == "each[0]") EXPECT_EQ(k["resource"], "local") << k.dump();
-    if (k["iteration"] == "each[1]") EXPECT_EQ(k["resource"], cloud.uri()) << k.dump();
+    if (k["iteration"] == "each[0]") {
+      EXPECT_EQ(k["resource"], "local") << k.dump();
+    }
+    if (k["iteration"] == "each[1]") {
+      EXPECT_EQ(k["resource"], cloud.uri()) << k.dump();
+    }
   }
   EXPECT_EQ(cloud.calls(), 1);
   json out = json::parse(r.body);

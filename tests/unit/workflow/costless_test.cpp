@@ -3,6 +3,7 @@
 
 #include "workflow/costless.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <random>
@@ -112,7 +113,7 @@ TEST(CostlessTest, SolverEqualsBruteForceOnRandomChains) {
     std::vector<std::string> chain;
     Profile p;
     for (size_t i = 0; i < n; ++i) {
-      std::string name = "f" + std::to_string(i);
+      std::string name = fmt::format("f{}", i);
       chain.push_back(name);
       // Every third round uses coarse whole numbers, so that ties in price and latency occur.
       if (round % 3 == 0) {
