@@ -191,6 +191,9 @@ int main(int argc, char** argv) {
       "--local-capacity", wfLocalCapacity, "tasks on this node at once (default: its slots)");
   auto* wfAttemptsOpt =
       wfDeployCmd->add_option("--attempts", wfAttempts, "attempts per task (default 3)");
+  wfDeployCmd->add_option("--plan", wfDeploy.plan,
+                          "a Costless plan (tern plan workflow --json): edge functions at the "
+                          "edge tier, each cloud group fused on one cloud-tier node");
   cli::WorkflowRunOptions wfRun;
   std::string wfInput, wfData;
   auto* wfRunCmd = workflowCmd->add_subcommand("run", "Run a workflow and print its output");

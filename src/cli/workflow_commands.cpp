@@ -42,6 +42,15 @@ int print(const NodeOptions& node, const ApiReply& reply, std::ostream& out,
   return 0;
 }
 
+// "node:cloud-1 cloud#0": where a task ran, and in a planned workflow its tier and fused
+// group.
+std::string whereRan(const json& task) {
+  std::string where = task.value("resource", "");
+  if (task.contains("place")) where += fmt::format(" {}", task.value("place", ""));
+  if (task.contains("group")) where += fmt::format("#{}", task.value("group", 0));
+  return where;
+}
+
 std::string ms(int64_t us) { return fmt::format("{:.1f}ms", static_cast<double>(us) / 1000.0); }
 
 }  // namespace
@@ -59,6 +68,16 @@ Result<std::string> workflowDeployBody(const WorkflowDeployOptions& o) {
   if (!o.policy.empty()) options["policy"] = o.policy;
   if (o.localCapacity) options["local_capacity"] = *o.localCapacity;
   if (o.attempts) options["attempts"] = *o.attempts;
+  if (!o.plan.empty()) {
+    auto text = readText(o.plan);
+    if (!text.ok()) return text.error();
+    json plan = json::parse(*text, nullptr, false);
+    if (plan.is_discarded() || !plan.is_object()) {
+      return Error(ErrorCode::kInvalidArgument,
+                   fmt::format("{}: not a plan (a JSON object, as tern plan workflow --json prints)", o.plan));
+    }
+    options["plan"] = std::move(plan);
+  }
   if (!options.empty()) body["options"] = options;
   return body.dump();
 }
@@ -153,7 +172,7 @@ std::string formatTrace(const json& t) {
                    "WHERE", "START", "QUEUE", "DURATION", "TRY", "OUTCOME");
   for (const auto& k : tasks) {
     s += fmt::format("{:<12} {:<24} {:<26} {:>10} {:>9} {:>10} {:>4}  {}{}\n", k.value("task", ""),
-                     k.value("iteration", ""), k.value("resource", ""),
+                     k.value("iteration", ""), whereRan(k),
                      fmt::format("+{}", ms(k.value("start_us", int64_t{0}) - first)), ms(k.value("queue_us", int64_t{0})),
                      ms(k.value("duration_us", int64_t{0})), k.value("attempts", 0),
                      k.value("outcome", ""), k.contains("error") ? ": " + k.value("error", "") : "");

@@ -1,7 +1,7 @@
 #pragma once
 // Workflows from the command line (docs/cli.md, "Workflows"):
 //   tern workflow deploy NAME FILE.yaml [--types MAP.json] [--policy P] [--local-capacity N]
-//                                       [--attempts N]
+//                                       [--attempts N] [--plan PLAN.json]
 //   tern workflow run NAME --input FILE.json | --data JSON   (prints the output JSON)
 //   tern workflow ls | rm NAME | runs NAME | trace RUN_ID
 
@@ -21,6 +21,7 @@ struct WorkflowDeployOptions {
   std::string policy;  // empty: the node's default (local-first)
   std::optional<uint32_t> localCapacity;
   std::optional<uint32_t> attempts;
+  std::string plan;    // a plan file (tern plan workflow --json); empty: none
 };
 
 // The JSON body of PUT /v1/workflows/NAME from the files. Errors: kInvalidArgument, kIo.

@@ -37,14 +37,6 @@ Error natsError(std::string_view what, natsStatus s) {
   return Error(ErrorCode::kUnavailable, fmt::format("{}: {}", what, natsText(s)));
 }
 
-std::optional<ErrorCode> errorCodeByName(std::string_view name) {
-  for (int i = 0; i <= static_cast<int>(ErrorCode::kInternal); ++i) {
-    auto c = static_cast<ErrorCode>(i);
-    if (errorKind(c).name == name) return c;
-  }
-  return std::nullopt;
-}
-
 std::optional<wasm::Outcome> outcomeByName(std::string_view name) {
   for (int i = 0; i <= static_cast<int>(wasm::Outcome::kInvalid); ++i) {
     auto o = static_cast<wasm::Outcome>(i);
@@ -105,6 +97,7 @@ struct Cluster::Impl {
     std::chrono::steady_clock::time_point deadline;
     std::function<void(exec::InvokeOutput)> done;
     std::optional<Error> lastError;
+    bool pinned = false;  // only `target` may take it (a fused unit)
   };
   std::mutex pendingMu;
   std::map<uint64_t, Pending> pending;
@@ -137,8 +130,10 @@ struct Cluster::Impl {
   void initMetrics();
   void reject(Rejection r, std::string_view where, const std::string& message);
   // Decodes and authenticates a message; checks the kind and, for live messages, the age.
+  // `also`: a second kind accepted.
   std::optional<Envelope> open(std::span<const uint8_t> bytes, MessageKind kind,
-                               std::string_view where, bool live);
+                               std::string_view where, bool live,
+                               std::optional<MessageKind> also = std::nullopt);
 
   // Heartbeats.
   NodeInfo selfInfo(int64_t nowMs);
@@ -160,8 +155,10 @@ struct Cluster::Impl {
   // Whether a request too large for a cluster message is declined (the local answer
   // stands) or answered with kBodyTooLarge.
   enum class Oversize { kDecline, kAnswer };
+  // A segment request (kSegmentRequest: `input.body` is the unit) goes to `target` only.
   bool forward(exec::InvokeInput& input, std::function<void(exec::InvokeOutput)>& done,
-               CapacityNeed need, std::string target, Oversize oversize);
+               CapacityNeed need, std::string target, Oversize oversize,
+               MessageKind kind = MessageKind::kInvokeRequest);
   void invokeOn(const std::string& node, exec::InvokeInput input,
                 std::function<void(exec::InvokeOutput)> done);
   bool offer(exec::InvokeInput& input, std::function<void(exec::InvokeOutput)>& done,
@@ -210,13 +207,14 @@ void Cluster::Impl::reject(Rejection r, std::string_view where, const std::strin
 }
 
 std::optional<Envelope> Cluster::Impl::open(std::span<const uint8_t> bytes, MessageKind kind,
-                                            std::string_view where, bool live) {
+                                            std::string_view where, bool live,
+                                            std::optional<MessageKind> also) {
   Decoded d = decodeEnvelope(key, bytes, opt.maxMessageBytes);
   if (!d.ok) {
     reject(d.refused.reason, where, d.refused.message);
     return std::nullopt;
   }
-  if (d.envelope.kind != kind) {
+  if (d.envelope.kind != kind && d.envelope.kind != also) {
     reject(Rejection::kUnknownKind, where,
            fmt::format("message kind {} where {} was expected", int(d.envelope.kind), int(kind)));
     return std::nullopt;
@@ -659,10 +657,10 @@ void Cluster::Impl::invokeOn(const std::string& node, exec::InvokeInput input,
 }
 
 bool Cluster::Impl::forward(exec::InvokeInput& input, std::function<void(exec::InvokeOutput)>& done,
-                            CapacityNeed need, std::string target, Oversize oversize) {
+                            CapacityNeed need, std::string target, Oversize oversize,
+                            MessageKind kind) {
   json header{{"fn", input.function}, {"env", input.env}, {"hops", input.hops + 1}};
-  std::string msg = encodeEnvelope(key, Envelope{MessageKind::kInvokeRequest, opt.nodeId,
-                                                 deps.clock(), framePayload(header, input.body)});
+  std::string msg = encodeEnvelope(key, Envelope{kind, opt.nodeId, deps.clock(), framePayload(header, input.body)});
   if (msg.size() > static_cast<size_t>(natsConnection_GetMaxPayload(conn)) ||
       msg.size() > opt.maxMessageBytes) {
     if (oversize == Oversize::kDecline) return false;
@@ -683,6 +681,7 @@ bool Cluster::Impl::forward(exec::InvokeInput& input, std::function<void(exec::I
     p.request = std::make_shared<const std::string>(std::move(msg));
     p.need = need;
     p.done = std::move(done);
+    p.pinned = kind == MessageKind::kSegmentRequest;
   }
   sendNext(id, std::move(target));
   return true;
@@ -705,10 +704,10 @@ void Cluster::Impl::sendNext(uint64_t id, std::string target) {
     if (it == pending.end()) return;
     Pending& p = it->second;
     std::vector<std::string> ranked;
-    if (target.empty()) {
+    if (target.empty() && !p.pinned) {
       ranked = rankPeers(view.members(deps.clock()),
                          RouteQuery{p.function, opt.nodeId, opt.identity.site, p.need, p.tried});
-    } else {
+    } else if (!target.empty()) {
       ranked.push_back(std::move(target));
     }
     if (ranked.empty() || stopping) {
@@ -871,8 +870,9 @@ void Cluster::Impl::onRequest(natsMsg* msg) {
 bool Cluster::Impl::serveCall(std::span<const uint8_t> bytes, std::string_view where,
                               const std::function<bool(const Envelope&)>& checkSender,
                               size_t replyLimit, std::function<void(std::string)> send) {
-  auto e = open(bytes, MessageKind::kInvokeRequest, where, true);
+  auto e = open(bytes, MessageKind::kInvokeRequest, where, true, MessageKind::kSegmentRequest);
   if (!e) return false;
+  const bool segment = e->kind == MessageKind::kSegmentRequest;
   if (e->sender == opt.nodeId) {
     reject(Rejection::kForgedIdentity, where, "a call that claims to come from this node");
     return false;
@@ -911,7 +911,7 @@ bool Cluster::Impl::serveCall(std::span<const uint8_t> bytes, std::string_view w
     std::lock_guard lock(servingMu);
     ++serving;
   }
-  deps.invoker.invoke(std::move(input), [this, replyLimit, send = std::move(send)](exec::InvokeOutput out) {
+  auto answer = [this, replyLimit, send = std::move(send)](exec::InvokeOutput out) {
     json h{{"id", out.invocationId},
            {"node", out.node.empty() ? opt.nodeId : out.node},
            {"version", out.version},
@@ -936,7 +936,16 @@ bool Cluster::Impl::serveCall(std::span<const uint8_t> bytes, std::string_view w
     send(std::move(msg));
     std::lock_guard lock(servingMu);
     if (--serving == 0) servedAll.notify_all();
-  });
+  };
+  if (!segment) {
+    deps.invoker.invoke(std::move(input), std::move(answer));
+  } else if (deps.segments) {
+    deps.segments(std::move(input.body), std::move(answer));
+  } else {
+    exec::InvokeOutput out;
+    out.error = Error(ErrorCode::kUnavailable, "this node does not run fused units");
+    answer(std::move(out));
+  }
   return true;
 }
 
@@ -984,6 +993,21 @@ bool Cluster::applyRecord(std::string_view key, std::string_view value) {
 void Cluster::invokeOn(const std::string& node, exec::InvokeInput input,
                        std::function<void(exec::InvokeOutput)> done) {
   impl_->invokeOn(node, std::move(input), std::move(done));
+}
+
+void Cluster::segmentOn(const std::string& node, const std::string& first, std::string segment,
+                        std::function<void(exec::InvokeOutput)> done) {
+  Impl& c = *impl_;
+  if (c.stopping || !c.connected) {
+    exec::InvokeOutput out;
+    out.error = Error(ErrorCode::kUnavailable,
+                      fmt::format("node {} cannot be reached: not connected to the cluster", node));
+    return done(std::move(out));
+  }
+  exec::InvokeInput input;
+  input.function = first;
+  input.body = std::move(segment);
+  c.forward(input, done, CapacityNeed::kAny, node, Impl::Oversize::kAnswer, MessageKind::kSegmentRequest);
 }
 
 std::vector<Member> Cluster::members() const { return impl_->view.members(impl_->deps.clock()); }

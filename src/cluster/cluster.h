@@ -54,6 +54,9 @@ struct ClusterDeps {
   MetricsRegistry& metrics;
   // Unix time in milliseconds: heartbeat expiry and message age are judged on it.
   std::function<int64_t()> clock;
+  // Runs a fused unit a peer sent (its JSON text, workflow/fusion.h) and answers with an
+  // output whose stdout is the unit's result; unset: such calls answer kUnavailable.
+  std::function<void(std::string segment, std::function<void(exec::InvokeOutput)> done)> segments;
 };
 
 class Cluster {
@@ -80,6 +83,10 @@ class Cluster {
   // exactly once, with kUnavailable when no node can run it.
   void invokeOn(const std::string& node, exec::InvokeInput input,
                 std::function<void(exec::InvokeOutput)> done);
+  // A fused unit (its JSON text; `first` its first function) on the named node only: no
+  // other node takes it when that one cannot. The answer's stdout is the unit's result.
+  void segmentOn(const std::string& node, const std::string& first, std::string segment,
+                 std::function<void(exec::InvokeOutput)> done);
   // Every node this one knows of, itself included.
   std::vector<Member> members() const;
 

@@ -37,8 +37,9 @@ enum class MessageKind : uint8_t {
   kInvokeReply = 4,     // its answer
   kAsyncJob = 5,        // an async job in the TERN_ASYNC stream (async_job.h)
   kAsyncRecord = 6,     // an async job's record in the tern_jobs bucket (async_job.h)
+  kSegmentRequest = 7,  // a fused unit of a workflow, answered by a kInvokeReply
 };
-inline constexpr uint8_t kMaxMessageKind = 6;
+inline constexpr uint8_t kMaxMessageKind = 7;
 
 // Why a peer message was refused; each reason is a label of tern_cluster_rejected_total.
 enum class Rejection : uint8_t {

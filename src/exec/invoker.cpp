@@ -88,41 +88,126 @@ void Invoker::invoke(InvokeInput input, std::function<void(InvokeOutput)> done) 
 void Invoker::run(const std::shared_ptr<FunctionEntry>& fn, InvokeInput& input,
                   const std::string& id, int64_t queuedAtNs,
                   std::function<void(InvokeOutput)>& done) {
-  InvokeOutput out;
-  out.invocationId = id;
   auto active = fn->active();
   if (!active) {  // removed while waiting
     executor_.finish(fn->admission);
+    InvokeOutput out;
+    out.invocationId = id;
     out.error = Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", fn->name));
     return done(std::move(out));
   }
-  const FunctionVersionConfig& cfg = active->config;
+  done(runVersion(*fn, *active, std::move(input.env), input.body, id, queuedAtNs));
+}
+
+InvokeOutput Invoker::runVersion(FunctionEntry& fn, const ActiveVersion& active,
+                                 std::vector<std::string> env, std::string_view body,
+                                 const std::string& id, int64_t queuedAtNs) {
+  InvokeOutput out;
+  out.invocationId = id;
+  const FunctionVersionConfig& cfg = active.config;
   out.version = cfg.version;
   int64_t startNs = wasm::monotonicNs();
   int64_t startMs = unixMs();
 
-  wasm::InvocationRequest req = makeRequest(cfg, std::move(input.env), id);
-  req.input = input.body;
+  wasm::InvocationRequest req = makeRequest(cfg, std::move(env), id);
+  req.input = body;
   HostContext host(*this, services_,
-                   HostCaller{cfg.name, &active->capabilities, id,
+                   HostCaller{cfg.name, &active.capabilities, id,
                               cfg.timeoutMs ? startNs + int64_t{cfg.timeoutMs} * 1000000 : 0, 0});
   req.deadlineNs = host.caller().deadlineNs;
   req.host = &host;
 
-  fn->inFlight->add(1);
-  out.result = engine_.invoke(active->module, req);
-  fn->inFlight->add(-1);
-  fn->recordDuration(out.result.durationNs);
-  executor_.finish(fn->admission, queuedAtNs, out.result.durationNs);
+  fn.inFlight->add(1);
+  out.result = engine_.invoke(active.module, req);
+  fn.inFlight->add(-1);
+  fn.recordDuration(out.result.durationNs);
+  if (queuedAtNs >= 0) executor_.finish(fn.admission, queuedAtNs, out.result.durationNs);
   out.ran = true;
 
   const auto& r = out.result;
-  record(*fn, cfg, id, r, startMs, startNs - queuedAtNs);
+  record(fn, cfg, id, r, startMs, queuedAtNs >= 0 ? startNs - queuedAtNs : 0);
   out.error = r.error();
   if (!out.error && r.outcome == wasm::Outcome::kExited) {
     out.error = Error(ErrorCode::kFunctionFailed,
                       fmt::format("the function exited with code {}", r.exitCode));
   }
+  return out;
+}
+
+void Invoker::invokeFused(FusedInput input, std::function<void(FusedOutput)> done) {
+  std::vector<std::shared_ptr<FunctionEntry>> fns;
+  for (const auto& name : input.functions) {
+    auto fn = table_.find(name);
+    if (!fn || !fn->active()) {
+      FusedOutput out;
+      out.error = Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", name));
+      return done(std::move(out));
+    }
+    fns.push_back(std::move(fn));
+  }
+  if (fns.empty()) {
+    FusedOutput out;
+    out.error = Error(ErrorCode::kInvalidArgument, "a fused unit needs at least one function");
+    return done(std::move(out));
+  }
+  const auto& first = fns.front();
+  int64_t queuedAt = executor_.now();
+  Admission a = executor_.tryRunNow(first->admission, queuedAt);
+  auto state = std::make_shared<std::tuple<std::vector<std::shared_ptr<FunctionEntry>>, FusedInput,
+                                           std::function<void(FusedOutput)>>>(
+      std::move(fns), std::move(input), std::move(done));
+  auto start = [this, state] {
+    post_([this, state] {
+      runFused(std::get<0>(*state), std::get<1>(*state), std::get<2>(*state));
+    });
+  };
+  auto refuse = [state](Refusal why) {
+    const auto& fn = std::get<0>(*state).front();
+    fn->outcomes[FunctionEntry::kRejected]->inc();
+    FusedOutput out;
+    out.error = refusalError(why, fn->admission.sloMs.load(std::memory_order_relaxed));
+    std::get<2>(*state)(std::move(out));
+  };
+  Refusal why = Refusal::kQueueFull;
+  if (a == Admission::kQueued) a = executor_.admit(first->admission, queuedAt, start, refuse, &why);
+  switch (a) {
+    case Admission::kRunNow:
+      return start();
+    case Admission::kQueued:
+      return;
+    case Admission::kRejected:
+      return refuse(why);
+    case Admission::kStopped: {
+      FusedOutput out;
+      out.error = Error(ErrorCode::kUnavailable, "the node is shutting down");
+      return std::get<2>(*state)(std::move(out));
+    }
+  }
+}
+
+void Invoker::runFused(const std::vector<std::shared_ptr<FunctionEntry>>& fns, FusedInput& input,
+                       std::function<void(FusedOutput)>& done) {
+  FusedOutput out;
+  for (size_t i = 0; i < fns.size() && !out.error; ++i) {
+    FunctionEntry& fn = *fns[i];
+    auto active = fn.active();
+    std::string id = nextInvocationId();
+    if (!active) {
+      out.error = Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", fn.name));
+      break;
+    }
+    auto body = input.input ? input.input(i, out.members) : Result<std::string>(std::string());
+    if (!body.ok()) {
+      out.error = body.error();
+      break;
+    }
+    // The slot's release waits for the unit's end; the members are recorded as they end.
+    out.members.push_back(runVersion(fn, *active, input.env, *body, id, -1));
+    if (out.members.back().error) out.error = out.members.back().error;
+  }
+  // Released without feeding the first member's estimates: the unit is not one of its
+  // invocations.
+  executor_.finish(fns.front()->admission);
   done(std::move(out));
 }
 

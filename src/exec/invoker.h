@@ -35,6 +35,23 @@ struct InvokeOutput {
   std::string node;              // the cluster node that ran it; empty: this node
 };
 
+// A fused unit (a workflow's fused group, docs/design/costless.md): functions run one
+// after the other in one worker slot on one thread, each in a fresh sandbox, each input
+// made from the outputs before it in memory.
+struct FusedInput {
+  std::vector<std::string> functions;
+  std::vector<std::string> env;  // added to every member's environment
+  // Member i's stdin, from the outputs of members 0..i-1; an error stops the unit there.
+  std::function<Result<std::string>(size_t i, const std::vector<InvokeOutput>& before)> input;
+};
+
+struct FusedOutput {
+  // One per member that was started (the last one holds the error when one stopped the
+  // unit); empty when the unit never got a slot.
+  std::vector<InvokeOutput> members;
+  std::optional<Error> error;
+};
+
 // Why a call may run on another node of a cluster (cluster/README.md).
 enum class Elsewhere {
   kNotHere,    // the function is not served by this node
@@ -57,6 +74,14 @@ class Invoker {
 
   std::string nextInvocationId();
 
+  // Runs a fused unit: one slot, taken through the first member's admission (its queue
+  // and limits; the other members run inside that slot, like nested calls, without their
+  // own admission; the slot is released without feeding the first member's estimates).
+  // Never offered to the cluster. Calls `done` exactly once, possibly
+  // before returning. Errors: kNotFound (a member not deployed here, before anything
+  // ran), kSaturated, kUnavailable, or the first failing member's error.
+  void invokeFused(FusedInput input, std::function<void(FusedOutput)> done);
+
   // A cluster's forwarding path: offered calls this node cannot run (`why`). It returns
   // true when it takes the call (and then calls `done` exactly once), false to let the
   // local answer (404, 429) stand. Set once, before the node serves.
@@ -75,6 +100,13 @@ class Invoker {
  private:
   void run(const std::shared_ptr<FunctionEntry>& fn, InvokeInput& input, const std::string& id,
            int64_t queuedAtNs, std::function<void(InvokeOutput)>& done);
+  // One invocation of `active` on the calling thread, which holds a slot: the sandbox,
+  // its metrics and record, and the error of its outcome. The slot is released (when
+  // `queuedAtNs` >= 0, with the invocation's times) before it is recorded.
+  InvokeOutput runVersion(FunctionEntry& fn, const ActiveVersion& active, std::vector<std::string> env,
+                          std::string_view body, const std::string& id, int64_t queuedAtNs);
+  void runFused(const std::vector<std::shared_ptr<FunctionEntry>>& fns, FusedInput& input,
+                std::function<void(FusedOutput)>& done);
   // The request for an invocation of `cfg` (argv, environment, limits); `extraEnv` first.
   static wasm::InvocationRequest makeRequest(const FunctionVersionConfig& cfg,
                                              std::vector<std::string> extraEnv,

@@ -149,16 +149,37 @@ struct Node::Impl {
   Result<void> openEventSources();
   Result<void> openCluster();
   Result<void> openWorkflows();
+  // A fused unit a peer sent: runs it here and answers with its result as stdout.
+  void runPeerSegment(std::string text, std::function<void(exec::InvokeOutput)> done);
 };
+
+void Node::Impl::runPeerSegment(std::string text, std::function<void(exec::InvokeOutput)> done) {
+  auto answer = [done = std::move(done)](workflow::SegmentResult r) {
+    exec::InvokeOutput out;
+    out.ran = !r.members.empty();
+    // A unit that never started answers with the error, so that the caller may try again;
+    // one that ran answers with every member's result.
+    if (!out.ran && r.error) {
+      out.error = std::move(r.error);
+    } else {
+      out.result.stdoutData = workflow::segmentResultJson(r).dump();
+    }
+    done(std::move(out));
+  };
+  auto segment = workflow::parseSegment(nlohmann::json::parse(text, nullptr, false));
+  if (!segment.ok()) return answer(workflow::SegmentResult{{}, segment.error()});
+  workflow::runSegment(*invoker, std::move(*segment), std::move(answer));
+}
 
 // The workflow service: tasks run through the invoker here, and in a cluster on the
 // nodes placement names.
 Result<void> Node::Impl::openWorkflows() {
-  workflow::ServiceDeps deps{*invoker, *table, metrics, config.workers, config.async.retention, {}, {}, {}};
+  workflow::ServiceDeps deps{*invoker, *table, metrics, config.workers, config.async.retention, {}, {}, {}, {}};
+  // A standalone node has a tier too: where a planned workflow's units may run here.
+  deps.self.tier = config.cluster.tier;
   if (!config.cluster.url.empty()) {
     deps.self.id = config.cluster.nodeName.empty() ? "self" : config.cluster.nodeName;
     deps.self.site = config.cluster.site;
-    deps.self.tier = config.cluster.tier;
     deps.self.labels = config.cluster.labels;
     deps.peers = [this] {
       std::vector<workflow::PeerView> out;
@@ -184,6 +205,17 @@ Result<void> Node::Impl::openWorkflows() {
         return done(std::move(out));
       }
       cluster->invokeOn(node, std::move(in), std::move(done));
+    };
+    deps.segmentOn = [this](const std::string& node, const workflow::Segment& segment,
+                            std::function<void(workflow::SegmentResult)> done) {
+      auto answer = [done = std::move(done)](exec::InvokeOutput out) {
+        if (out.error) return done(workflow::SegmentResult{{}, std::move(out.error)});
+        auto r = workflow::parseSegmentResult(out.result.stdoutData);
+        if (!r.ok()) return done(workflow::SegmentResult{{}, r.error()});
+        done(std::move(*r));
+      };
+      if (!cluster) return answer(exec::InvokeOutput{{}, 0, Error(ErrorCode::kUnavailable, "not in a cluster yet"), {}, false, {}});
+      cluster->segmentOn(node, segment.members.front().function, workflow::segmentJson(segment).dump(), std::move(answer));
     };
   }
   auto service = workflow::WorkflowService::open(config.dataDir / "workflows.db", std::move(deps));
@@ -253,10 +285,14 @@ Result<void> Node::Impl::openCluster() {
   cluster::ClusterKey jobKey = *key;
   cluster = std::make_unique<cluster::Cluster>(
       std::move(co), std::move(*key),
-      cluster::ClusterDeps{*invoker, *executor, *table, *registry, *deployments, metrics, [] {
+      cluster::ClusterDeps{*invoker, *executor, *table, *registry, *deployments, metrics,
+                           [] {
                              return std::chrono::duration_cast<std::chrono::milliseconds>(
                                         std::chrono::system_clock::now().time_since_epoch())
                                  .count();
+                           },
+                           [this](std::string text, std::function<void(exec::InvokeOutput)> done) {
+                             runPeerSegment(std::move(text), std::move(done));
                            }});
   invoker->setRemote([this](exec::InvokeInput& in, std::function<void(exec::InvokeOutput)>& done,
                             exec::Elsewhere why) { return cluster->offer(in, done, why); });

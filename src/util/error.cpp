@@ -38,6 +38,13 @@ const ErrorKindInfo& errorKind(ErrorCode code) {
   return kErrorKinds.back();
 }
 
+std::optional<ErrorCode> errorCodeByName(std::string_view name) {
+  for (const auto& k : kErrorKinds) {
+    if (k.name == name) return k.code;
+  }
+  return std::nullopt;
+}
+
 std::string Error::describe() const {
   std::string out(errorKind(code_).summary);
   if (!message_.empty()) {

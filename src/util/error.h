@@ -4,6 +4,7 @@
 // status.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -41,6 +42,8 @@ struct ErrorKindInfo {
 };
 
 const ErrorKindInfo& errorKind(ErrorCode code);
+// The kind whose stable code string is `name` (as errorKind(c).name), if any.
+std::optional<ErrorCode> errorCodeByName(std::string_view name);
 
 // An error: a kind plus a message that says what was wrong and where.
 class Error {

@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 
 #include "util/wall_clock.h"
 #include "workflow/data_ops.h"
+#include "workflow/fusion.h"
 
 namespace tern::workflow {
 
@@ -58,9 +60,11 @@ bool sameCase(const json& a, const json& b) {
 
 Run::Run(std::string id, std::shared_ptr<const Workflow> workflow, json input, RunLimits limits,
          TaskRunner& runner, std::map<std::string, std::string> finished,
-         std::function<void(TaskRecord)> onTask, std::function<void(RunOutcome)> onDone)
+         std::function<void(TaskRecord)> onTask, std::function<void(RunOutcome)> onDone,
+         const Fusion* fusion)
     : id_(std::move(id)),
       wf_(std::move(workflow)),
+      fusion_(fusion),
       input_(std::move(input)),
       limits_(limits),
       runner_(runner),
@@ -121,6 +125,7 @@ void Run::post(std::function<void()> event) {
       TaskCall call = p.call;
       runner_.runTask(call, [self, p = std::move(p)](TaskResult r) mutable {
         self->post([self, p = std::move(p), r = std::move(r)]() mutable {
+          if (p.call.unit && p.call.unit->group >= 0) return self->unitDone(std::move(p), std::move(r));
           self->taskDone(std::move(p), std::move(r));
         });
       });
@@ -288,11 +293,17 @@ void Run::withInputs(const Element& e, Scope* s, Scope* target, std::function<vo
 }
 
 void Run::activateFunction(const Element& e, Scope* s) {
+  const Unit* unit = fusion_ ? fusion_->of(&e) : nullptr;
+  if (unit && unit->group >= 0) {
+    // A fused unit starts with its first member; the others are part of it.
+    if (unit->members.front() == &e) activateUnit(*unit, s);
+    return;
+  }
   std::vector<const Ref*> refs;
   for (const auto& d : e.dataIns) {
     if (d.source) refs.push_back(&*d.source);
   }
-  when(s, refs, [this, &e, s] {
+  when(s, refs, [this, &e, s, unit] {
     json in = json::object();
     for (const auto& d : e.dataIns) {
       auto v = inputValue(s, d);
@@ -304,6 +315,7 @@ void Run::activateFunction(const Element& e, Scope* s) {
     p.call.key = s->path.empty() ? e.name : s->path + "/" + e.name;
     p.call.task = &e;
     p.call.input = in.dump();
+    p.call.unit = unit;
     p.scope = s;
     p.readyUs = unixMicros();
     if (auto done = finished_.find(p.call.key); done != finished_.end()) {
@@ -315,6 +327,58 @@ void Run::activateFunction(const Element& e, Scope* s) {
       events_.push_back([this, p = std::move(p), r = std::move(r)]() mutable {
         p.call.attempt = 0;  // not run again, not recorded again
         taskDone(std::move(p), std::move(r));
+      });
+      return;
+    }
+    ready_.push_back(std::move(p));
+  });
+}
+
+void Run::activateUnit(const Unit& u, Scope* s) {
+  auto inUnit = [&u](const Element* e) {
+    return std::find(u.members.begin(), u.members.end(), e) != u.members.end();
+  };
+  std::vector<const Ref*> refs;
+  for (const auto* m : u.members) {
+    for (const auto& d : m->dataIns) {
+      if (d.source && !inUnit(d.source->producer)) refs.push_back(&*d.source);
+    }
+  }
+  when(s, refs, [this, &u, s, inUnit] {
+    json in = json::object();
+    for (const auto* m : u.members) {
+      json mine = json::object();
+      for (const auto& d : m->dataIns) {
+        if (d.source && inUnit(d.source->producer)) continue;
+        auto v = inputValue(s, d);
+        if (!v.ok()) return fail(Error(ErrorCode::kInvalidArgument, where(*m, s->path) + ": " + v.error().message()));
+        mine[d.name] = std::move(*v);
+      }
+      in[m->name] = std::move(mine);
+    }
+    auto keyOf = [s](const Element* m) { return s->path.empty() ? m->name : s->path + "/" + m->name; };
+    Pending p;
+    p.call.runId = id_;
+    p.call.key = keyOf(u.members.front());
+    p.call.task = u.members.front();
+    p.call.input = in.dump();
+    p.call.unit = &u;
+    p.scope = s;
+    p.readyUs = unixMicros();
+    TaskResult replay;
+    for (const auto* m : u.members) {
+      auto done = finished_.find(keyOf(m));
+      if (done == finished_.end()) break;
+      TaskResult r;
+      r.output = done->second;
+      replay.members.push_back(std::move(r));
+    }
+    if (replay.members.size() == u.members.size()) {
+      // Finished before a restart, every member: their outputs stand.
+      ++inFlight_;
+      events_.push_back([this, p = std::move(p), r = std::move(replay)]() mutable {
+        p.call.attempt = 0;
+        unitDone(std::move(p), std::move(r));
       });
       return;
     }
@@ -502,23 +566,48 @@ void Run::publishOutputs(const Element& e, Scope* from, Scope* to, const std::ve
   }
 }
 
+json Run::checkedOutput(const Element& e, const std::string& output, std::optional<std::string>& error) {
+  if (error || e.dataOuts.empty()) return json();
+  json out = json::parse(output, nullptr, /*allow_exceptions=*/false);
+  if (out.is_discarded() || !out.is_object()) {
+    error = fmt::format("its output is not a JSON object: \"{}\"", excerpt(output));
+    return json();
+  }
+  for (const auto& d : e.dataOuts) {
+    if (!out.contains(d.name)) {
+      error = fmt::format("its output has no \"{}\" (declared in dataOuts)", d.name);
+      break;
+    }
+  }
+  return out;
+}
+
+void Run::record(const Pending& p, const Element& e, const TaskResult& r, const std::string& key) {
+  TaskRecord t;
+  t.runId = id_;
+  t.key = key;
+  t.task = e.name;
+  t.iteration = p.scope->path;
+  t.resource = r.resource;
+  t.startUs = r.startUs;
+  t.queueUs = std::max<int64_t>(0, r.startUs - p.readyUs);
+  t.durationUs = r.durationUs;
+  t.execUs = r.execUs;
+  t.attempts = p.call.attempt;
+  t.outcome = r.error ? "failed" : "ok";
+  t.output = r.error ? std::string() : r.output;
+  t.error = r.error.value_or("");
+  if (p.call.unit) {
+    t.place = p.call.unit->tier;
+    t.group = p.call.unit->group;
+  }
+  onTask_(std::move(t));
+}
+
 void Run::taskDone(Pending p, TaskResult r) {
   --inFlight_;
   const Element& e = *p.call.task;
-  json out;
-  if (!r.error && !e.dataOuts.empty()) {
-    out = json::parse(r.output, nullptr, /*allow_exceptions=*/false);
-    if (out.is_discarded() || !out.is_object()) {
-      r.error = fmt::format("its output is not a JSON object: \"{}\"", excerpt(r.output));
-    } else {
-      for (const auto& d : e.dataOuts) {
-        if (!out.contains(d.name)) {
-          r.error = fmt::format("its output has no \"{}\" (declared in dataOuts)", d.name);
-          break;
-        }
-      }
-    }
-  }
+  json out = checkedOutput(e, r.output, r.error);
   bool replayed = p.call.attempt == 0;
   if (r.error && !replayed && p.call.attempt < limits_.attempts) {
     ++p.call.attempt;
@@ -526,23 +615,7 @@ void Run::taskDone(Pending p, TaskResult r) {
     ready_.push_back(std::move(p));
     return;
   }
-  if (!replayed) {
-    TaskRecord t;
-    t.runId = id_;
-    t.key = p.call.key;
-    t.task = e.name;
-    t.iteration = p.scope->path;
-    t.resource = r.resource;
-    t.startUs = r.startUs;
-    t.queueUs = std::max<int64_t>(0, r.startUs - p.readyUs);
-    t.durationUs = r.durationUs;
-    t.execUs = r.execUs;
-    t.attempts = p.call.attempt;
-    t.outcome = r.error ? "failed" : "ok";
-    t.output = r.error ? std::string() : r.output;
-    t.error = r.error.value_or("");
-    onTask_(std::move(t));
-  }
+  if (!replayed) record(p, e, r, p.call.key);
   if (r.error) {
     return fail(Error(ErrorCode::kFunctionFailed,
                       fmt::format("task \"{}\"{} failed after {} attempt{}: {}", e.name,
@@ -550,6 +623,52 @@ void Run::taskDone(Pending p, TaskResult r) {
                                   p.call.attempt, p.call.attempt == 1 ? "" : "s", *r.error)));
   }
   for (const auto& d : e.dataOuts) set(p.scope, e.name + "/" + d.name, std::move(out[d.name]));
+}
+
+void Run::unitDone(Pending p, TaskResult r) {
+  --inFlight_;
+  const Unit& u = *p.call.unit;
+  // The unit fails at its first member without a good output; the members after it did not run.
+  std::vector<json> outs;
+  const Element* failed = nullptr;
+  for (size_t i = 0; i < u.members.size() && !failed; ++i) {
+    if (i >= r.members.size()) {
+      failed = u.members[i];
+      if (!r.error) r.error = "the unit stopped before it";
+      break;
+    }
+    TaskResult& m = r.members[i];
+    outs.push_back(checkedOutput(*u.members[i], m.output, m.error));
+    if (m.error) {
+      failed = u.members[i];
+      r.error = m.error;
+    }
+  }
+  if (failed && !r.error) r.error = "failed";
+  bool replayed = p.call.attempt == 0;
+  if (failed && !replayed && p.call.attempt < limits_.attempts) {
+    ++p.call.attempt;
+    p.readyUs = unixMicros();
+    ready_.push_back(std::move(p));
+    return;
+  }
+  const std::string prefix = p.scope->path.empty() ? "" : p.scope->path + "/";
+  if (!replayed) {
+    for (size_t i = 0; i < r.members.size(); ++i) {
+      TaskResult& m = r.members[i];
+      if (m.resource.empty()) m.resource = r.resource;
+      record(p, *u.members[i], m, prefix + u.members[i]->name);
+    }
+  }
+  if (failed) {
+    return fail(Error(ErrorCode::kFunctionFailed,
+                      fmt::format("task \"{}\" (fused with {}) failed after {} attempt{}: {}", failed->name,
+                                  u.members.size() - 1 == 1 ? "1 other" : fmt::format("{} others", u.members.size() - 1),
+                                  p.call.attempt, p.call.attempt == 1 ? "" : "s", *r.error)));
+  }
+  for (size_t i = 0; i < u.members.size(); ++i) {
+    for (const auto& d : u.members[i]->dataOuts) set(p.scope, u.members[i]->name + "/" + d.name, std::move(outs[i][d.name]));
+  }
 }
 
 void Run::dispatchReady() {

@@ -29,12 +29,18 @@
 
 namespace tern::workflow {
 
+struct Unit;
+struct Fusion;
+
 struct TaskCall {
   std::string runId;
-  std::string key;        // unique in the run: "parShift[3]/Shift"
-  const Element* task = nullptr;
-  std::string input;      // the JSON object of its dataIns
+  std::string key;        // unique in the run: "parShift[3]/Shift"; a fused unit: its first member's
+  const Element* task = nullptr;  // a fused unit: its first member
+  // The JSON object of its dataIns; a fused unit: {"MEMBER": {its dataIns from outside
+  // the unit}} (the rest come from earlier members, fusion.h).
+  std::string input;
   uint32_t attempt = 1;
+  const Unit* unit = nullptr;  // in a planned workflow: the unit (tier, fused members)
 };
 
 struct TaskResult {
@@ -44,6 +50,9 @@ struct TaskResult {
   int64_t startUs = 0;               // Unix time, microseconds
   int64_t durationUs = 0;
   int64_t execUs = -1;               // the function's own run time where it ran; -1: unknown
+  // A fused unit: one result per member that was started, in order (their own error,
+  // output and timings; the unit's `error` says why it stopped).
+  std::vector<TaskResult> members;
 };
 
 // Runs task attempts somewhere (the workflow service: placement, then a function on this
@@ -71,10 +80,12 @@ class Run : public std::enable_shared_from_this<Run> {
  public:
   // `finished` holds the outputs of tasks a previous attempt at this run completed (after
   // a restart): those are not run again. `onTask` sees every task record to keep;
-  // `onDone` is called once.
+  // `onDone` is called once. `fusion` (a planned workflow, fusion.h; it outlives the run)
+  // makes each cloud group one task of the runner.
   Run(std::string id, std::shared_ptr<const Workflow> workflow, nlohmann::json input,
       RunLimits limits, TaskRunner& runner, std::map<std::string, std::string> finished,
-      std::function<void(TaskRecord)> onTask, std::function<void(RunOutcome)> onDone);
+      std::function<void(TaskRecord)> onTask, std::function<void(RunOutcome)> onDone,
+      const Fusion* fusion = nullptr);
 
   void start();
   const std::string& id() const { return id_; }
@@ -111,6 +122,12 @@ class Run : public std::enable_shared_from_this<Run> {
   void activate(const Element& e, Scope* s);
   void withInputs(const Element& e, Scope* s, Scope* target, std::function<void()> then);
   void activateFunction(const Element& e, Scope* s);
+  void activateUnit(const Unit& u, Scope* s);
+  // The output of a task that ran without error, checked against its dataOuts (else
+  // `error` is set).
+  nlohmann::json checkedOutput(const Element& e, const std::string& output, std::optional<std::string>& error);
+  void record(const Pending& p, const Element& e, const TaskResult& r, const std::string& key);
+  void unitDone(Pending p, TaskResult r);
   void activateBranching(const Element& e, Scope* s);
   void activateParallelFor(const Element& e, Scope* s);
   void iterateWhile(const Element& e, Scope* outer, uint64_t k, std::map<std::string, nlohmann::json> carried);
@@ -121,6 +138,7 @@ class Run : public std::enable_shared_from_this<Run> {
 
   const std::string id_;
   const std::shared_ptr<const Workflow> wf_;
+  const Fusion* fusion_;
   const nlohmann::json input_;
   const RunLimits limits_;
   TaskRunner& runner_;

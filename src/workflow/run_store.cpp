@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS tasks(
   run_id TEXT NOT NULL, key TEXT NOT NULL, task TEXT NOT NULL, iteration TEXT NOT NULL,
   resource TEXT NOT NULL, start_us INTEGER NOT NULL, queue_us INTEGER NOT NULL,
   duration_us INTEGER NOT NULL, exec_us INTEGER NOT NULL, attempts INTEGER NOT NULL, outcome TEXT NOT NULL,
-  output TEXT NOT NULL, error TEXT NOT NULL, PRIMARY KEY(run_id, key));
+  output TEXT NOT NULL, error TEXT NOT NULL, place TEXT NOT NULL, grp INTEGER NOT NULL,
+  PRIMARY KEY(run_id, key));
 )";
 
 Result<void> exec(store::Database& db, const std::string& sql,
@@ -196,11 +197,12 @@ void RunStore::putTask(TaskRecord t) {
                   return exec(db,
                               "INSERT OR REPLACE INTO tasks(run_id, key, task, iteration, resource, "
                               "start_us, queue_us, duration_us, exec_us, attempts, outcome, output, "
-                              "error) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                              "error, place, grp) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                               [&](store::Statement& s) {
                                 return s.bindAll(t.runId, t.key, t.task, t.iteration, t.resource,
                                                  t.startUs, t.queueUs, t.durationUs, t.execUs,
-                                                 int64_t{t.attempts}, t.outcome, t.output, t.error);
+                                                 int64_t{t.attempts}, t.outcome, t.output, t.error,
+                                                 t.place, int64_t{t.group});
                               });
                 },
                 nullptr});
@@ -286,7 +288,7 @@ Result<std::vector<TaskRecord>> RunStore::tasks(const std::string& runId) {
   std::lock_guard lock(dbMu_);
   auto st = db_->prepare(
       "SELECT run_id, key, task, iteration, resource, start_us, queue_us, duration_us, exec_us, "
-      "attempts, outcome, output, error FROM tasks WHERE run_id = ? ORDER BY start_us, key");
+      "attempts, outcome, output, error, place, grp FROM tasks WHERE run_id = ? ORDER BY start_us, key");
   if (!st.ok()) return st.error();
   if (auto b = st->bindAll(runId); !b.ok()) return b.error();
   std::vector<TaskRecord> out;
@@ -308,6 +310,8 @@ Result<std::vector<TaskRecord>> RunStore::tasks(const std::string& runId) {
     t.outcome = st->columnText(10);
     t.output = st->columnText(11);
     t.error = st->columnText(12);
+    t.place = st->columnText(13);
+    t.group = static_cast<int>(st->columnInt(14));
     out.push_back(std::move(t));
   }
   return out;

@@ -63,6 +63,8 @@ struct TaskRecord {
   std::string outcome;    // ok, failed
   std::string output;     // the task's JSON output
   std::string error;
+  std::string place;      // a planned workflow: "edge" or "cloud"; else empty
+  int group = -1;         // a planned workflow: its cloud group (fused unit); -1: none
 };
 
 class RunStore {

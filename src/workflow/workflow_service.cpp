@@ -38,12 +38,14 @@ bool admits(const Implementation& impl, const PeerView& node) {
 }  // namespace
 
 json optionsJson(const WorkflowOptions& o) {
-  return json{{"policy", policyName(o.policy)},
-              {"local_capacity", o.localCapacity},
-              {"size_threshold_bytes", o.sizeThresholdBytes},
-              {"attempts", o.attempts},
-              {"max_tasks_in_flight", o.maxTasksInFlight},
-              {"serverless_timeout_ms", o.serverlessTimeoutMs}};
+  json j{{"policy", policyName(o.policy)},
+         {"local_capacity", o.localCapacity},
+         {"size_threshold_bytes", o.sizeThresholdBytes},
+         {"attempts", o.attempts},
+         {"max_tasks_in_flight", o.maxTasksInFlight},
+         {"serverless_timeout_ms", o.serverlessTimeoutMs}};
+  if (!o.plan.is_null()) j["plan"] = o.plan;
+  return j;
 }
 
 Result<WorkflowOptions> parseOptions(const json& j) {
@@ -57,6 +59,12 @@ Result<WorkflowOptions> parseOptions(const json& j) {
       auto p = parsePolicy(it->get<std::string>());
       if (!p.ok()) return p.error();
       o.policy = *p;
+      continue;
+    }
+    if (k == "plan") {
+      // Checked against the workflow when it is built (applyPlan).
+      if (!it->is_object()) return Error(ErrorCode::kInvalidArgument, "plan must be a JSON object (tern plan workflow --json)");
+      o.plan = *it;
       continue;
     }
     struct Field {
@@ -95,6 +103,7 @@ struct WorkflowService::Deployed : TaskRunner {
   std::shared_ptr<const Workflow> wf;
   TypeMap types;
   WorkflowOptions options;
+  std::optional<Fusion> fusion;  // with a plan
   Counter* tasksLocal = nullptr;
   Counter* tasksNode = nullptr;
   Counter* tasksServerless = nullptr;
@@ -107,6 +116,7 @@ struct WorkflowService::Deployed : TaskRunner {
     ResourceView::Kind kind;
     std::string id;  // "local", the node id, the URI
     std::string function;
+    std::vector<std::string> unit;  // a fused unit: every member's function, in order
   };
   std::mutex mu;
   std::deque<Waiting> waiting;
@@ -124,26 +134,78 @@ struct WorkflowService::Deployed : TaskRunner {
     pump();
   }
 
-  // The resources that may run `task`, given a snapshot of the cluster's other nodes.
-  std::vector<Resource> resources(const Element& task, const std::vector<PeerView>& peers) {
-    std::vector<Resource> out;
+  // The tern function implementing `task` on `node` (this node when `local`), if any.
+  std::optional<std::string> functionOn(const Element& task, const PeerView& node, bool local) const {
     const ServiceDeps& deps = service->deps_;
     for (const auto& impl : types.implementations(task.type)) {
+      if (impl.kind != Implementation::Kind::kTern) continue;
+      bool serves = local ? deps.table.find(impl.function) != nullptr
+                          : std::find(node.functions.begin(), node.functions.end(), impl.function) != node.functions.end();
+      bool admitted = local && node.id.empty() ? true : admits(impl, node);
+      if (serves && admitted) return impl.function;
+    }
+    return std::nullopt;
+  }
+
+  // The resources that may run `call` (a task, or a fused unit), given a snapshot of the
+  // cluster's other nodes. A planned call runs only at its unit's tier; a fused unit only
+  // on a node that serves every member.
+  std::vector<Resource> resources(const TaskCall& call, const std::vector<PeerView>& peers) {
+    std::vector<Resource> out;
+    const ServiceDeps& deps = service->deps_;
+    const Unit* unit = call.unit;
+    if (unit && unit->group >= 0) {
+      auto candidate = [&](const PeerView& node, bool local) {
+        std::vector<std::string> fns;
+        for (const auto* m : unit->members) {
+          auto f = functionOn(*m, node, local);
+          if (!f) return;
+          fns.push_back(*f);
+        }
+        out.push_back(Resource{local ? ResourceView::Kind::kLocal : ResourceView::Kind::kNode,
+                               local ? "local" : node.id, fns.front(), fns});
+      };
+      if (tierOf(deps.self) == unit->tier) candidate(deps.self, true);
+      if (deps.segmentOn) {
+        for (const auto& p : peers) {
+          if (p.tier == unit->tier) candidate(p, false);
+        }
+      }
+      return out;
+    }
+    for (const auto& impl : types.implementations(call.task->type)) {
       if (impl.kind == Implementation::Kind::kServerless) {
-        out.push_back(Resource{ResourceView::Kind::kServerless, impl.uri, {}});
+        // A Serverless endpoint is cloud: never a planned edge task's place.
+        if (!unit) out.push_back(Resource{ResourceView::Kind::kServerless, impl.uri, {}, {}});
         continue;
       }
       bool here = deps.table.find(impl.function) != nullptr &&
-                  (deps.self.id.empty() || admits(impl, deps.self));
-      if (here) out.push_back(Resource{ResourceView::Kind::kLocal, "local", impl.function});
+                  (deps.self.id.empty() || admits(impl, deps.self)) &&
+                  (!unit || tierOf(deps.self) == unit->tier);
+      if (here) out.push_back(Resource{ResourceView::Kind::kLocal, "local", impl.function, {}});
       if (!deps.invokeOn) continue;
       for (const auto& p : peers) {
-        if (!admits(impl, p)) continue;
+        if (!admits(impl, p) || (unit && p.tier != unit->tier)) continue;
         if (std::find(p.functions.begin(), p.functions.end(), impl.function) == p.functions.end()) continue;
-        out.push_back(Resource{ResourceView::Kind::kNode, p.id, impl.function});
+        out.push_back(Resource{ResourceView::Kind::kNode, p.id, impl.function, {}});
       }
     }
     return out;
+  }
+
+  static std::string noResource(const TaskCall& call) {
+    const Unit* u = call.unit;
+    if (!u) {
+      return fmt::format("no resource runs type \"{}\" (function not deployed here or on a node its "
+                         "placement admits)", call.task->type);
+    }
+    if (u->group < 0) {
+      return fmt::format("no {}-tier resource runs type \"{}\" (the plan runs it at the edge)", u->tier, call.task->type);
+    }
+    std::string members;
+    for (const auto* m : u->members) members += fmt::format("{}{}", members.empty() ? "" : ", ", m->name);
+    return fmt::format("no {}-tier node serves every function of cloud group {} ({}), which the plan runs fused",
+                       u->tier, u->group, members);
   }
 
   // Fails a task at once (no resource, or the node is stopping).
@@ -181,14 +243,12 @@ struct WorkflowService::Deployed : TaskRunner {
           continue;
         }
         Waiting& w = waiting.front();
-        auto rs = resources(*w.call.task, peers);
+        auto rs = resources(w.call, peers);
         if (rs.empty()) {
           Waiting gone = std::move(w);
           waiting.pop_front();
           lock.unlock();
-          refuse(std::move(gone), fmt::format("no resource runs type \"{}\" (function not deployed "
-                                              "here or on a node its placement admits)",
-                                              gone.call.task->type));
+          refuse(std::move(gone), noResource(gone.call));
           lock.lock();
           continue;
         }
@@ -237,6 +297,35 @@ struct WorkflowService::Deployed : TaskRunner {
     }
   }
 
+  // The wire form of a fused unit's call: each member's function on the chosen node, its
+  // inputs known now, and its inputs from earlier members.
+  Segment segmentFor(const TaskCall& call, const std::vector<std::string>& functions) const {
+    const Unit& u = *call.unit;
+    json in = json::parse(call.input, nullptr, false);
+    std::string prefix = call.key.substr(0, call.key.size() - u.members.front()->name.size());
+    Segment s;
+    std::string keys;
+    for (size_t i = 0; i < u.members.size(); ++i) {
+      const Element* m = u.members[i];
+      SegmentMember sm;
+      sm.key = prefix + m->name;
+      sm.function = functions[i];
+      if (in.is_object() && in.contains(m->name)) sm.input = in[m->name];
+      for (const auto& d : m->dataIns) {
+        if (!d.source) continue;
+        auto at = std::find(u.members.begin(), u.members.end(), d.source->producer);
+        if (at == u.members.end()) continue;
+        const std::string& ref = d.source->text;
+        sm.bindings.push_back(Binding{d.name, static_cast<size_t>(at - u.members.begin()),
+                                      ref.substr(ref.find('/') + 1), d.ops});
+      }
+      keys += fmt::format("{}{}", keys.empty() ? "" : "+", sm.key);
+      s.members.push_back(std::move(sm));
+    }
+    s.env = {"TERN_WORKFLOW=" + name, "TERN_RUN_ID=" + call.runId, "TERN_TASK=" + keys};
+    return s;
+  }
+
   void execute(Resource r, Waiting task) {
     const ServiceDeps& deps = service->deps_;
     int64_t start = unixMicros();
@@ -248,6 +337,29 @@ struct WorkflowService::Deployed : TaskRunner {
       done(std::move(result));
       self->pump();
     };
+    if (!r.unit.empty()) {
+      (r.kind == ResourceView::Kind::kLocal ? tasksLocal : tasksNode)->inc(r.unit.size());
+      std::string resource = r.kind == ResourceView::Kind::kLocal ? "local" : "node:" + r.id;
+      auto onResult = [resource, complete = std::move(complete)](SegmentResult sr) mutable {
+        TaskResult result;
+        result.resource = resource;
+        for (auto& m : sr.members) {
+          TaskResult t;
+          t.resource = resource;
+          t.output = std::move(m.output);
+          t.startUs = m.startUs;
+          t.durationUs = m.durationUs;
+          t.execUs = m.execUs;
+          t.error = std::move(m.error);
+          result.members.push_back(std::move(t));
+        }
+        if (sr.error) result.error = sr.error->message();
+        complete(std::move(result));
+      };
+      Segment segment = segmentFor(task.call, r.unit);
+      if (r.kind == ResourceView::Kind::kLocal) return runSegment(deps.invoker, std::move(segment), std::move(onResult));
+      return deps.segmentOn(r.id, segment, std::move(onResult));
+    }
     if (r.kind == ResourceView::Kind::kServerless) {
       tasksServerless->inc();
       service->serverless_.post([uri = r.id, body = std::move(task.call.input), key = task.call.key,
@@ -342,6 +454,24 @@ Result<std::shared_ptr<WorkflowService::Deployed>> WorkflowService::build(
   d->wf = std::shared_ptr<const Workflow>(std::move(*wf));
   d->types = std::move(*map);
   d->options = options;
+  if (!options.plan.is_null()) {
+    auto fusion = applyPlan(*d->wf, options.plan);
+    if (!fusion.ok()) return fusion.error();
+    for (const auto& u : fusion->units) {
+      for (const auto* m : u.members) {
+        auto impls = d->types.implementations(m->type);
+        bool tern = std::any_of(impls.begin(), impls.end(), [](const Implementation& i) {
+          return i.kind == Implementation::Kind::kTern;
+        });
+        if (!tern) {
+          return Error(ErrorCode::kInvalidArgument,
+                       fmt::format("plan: function \"{}\" has no tern function among its type's "
+                                   "implementations; a planned chain runs on tern nodes", m->name));
+        }
+      }
+    }
+    d->fusion = std::move(*fusion);
+  }
   d->selfRef = d;
   const char* help = "Workflow tasks started, by where they ran";
   d->tasksLocal = &deps_.metrics.counter("tern_workflow_tasks_total", help, {{"workflow", name}, {"resource", "local"}});
@@ -440,6 +570,8 @@ Result<json> WorkflowService::trace(const std::string& runId) const {
             {"attempts", t.attempts},
             {"outcome", t.outcome}};
     if (t.execUs >= 0) tj["exec_us"] = t.execUs;
+    if (!t.place.empty()) tj["place"] = t.place;
+    if (t.group >= 0) tj["group"] = t.group;
     if (!t.error.empty()) tj["error"] = t.error;
     ts.push_back(std::move(tj));
   }
@@ -619,7 +751,8 @@ void WorkflowService::launch(const std::shared_ptr<Deployed>& d, const std::stri
           }
         });
         end(std::move(outcome));
-      });
+      },
+      d->fusion ? &*d->fusion : nullptr);
   {
     std::lock_guard lock(mu_);
     active_[runId] = {run, d};

@@ -23,6 +23,7 @@
 #include "util/metrics.h"
 #include "util/work_queue.h"
 #include "workflow/enactor.h"
+#include "workflow/fusion.h"
 #include "workflow/placement.h"
 
 namespace tern::workflow {
@@ -51,10 +52,21 @@ struct ServiceDeps {
   std::function<void(const std::string& node, exec::InvokeInput input,
                      std::function<void(exec::InvokeOutput)> done)>
       invokeOn;
+  // A fused unit on one named cluster node (that node only); `done` is called once.
+  std::function<void(const std::string& node, const Segment& segment,
+                     std::function<void(SegmentResult)> done)>
+      segmentOn;
 };
 
+// This node's tier for a plan: its cluster tier, "edge" when standalone.
+inline const std::string& tierOf(const PeerView& self) {
+  static const std::string edge = "edge";
+  return self.tier.empty() ? edge : self.tier;
+}
+
 // Per workflow, set at deploy (JSON in the store: {"policy", "local_capacity",
-// "size_threshold_bytes", "attempts", "max_tasks_in_flight", "serverless_timeout_ms"}).
+// "size_threshold_bytes", "attempts", "max_tasks_in_flight", "serverless_timeout_ms",
+// "plan"}).
 struct WorkflowOptions {
   Policy policy = Policy::kLocalFirst;
   uint32_t localCapacity = 0;  // tasks of the workflow on this node at once; 0: its slots
@@ -62,6 +74,9 @@ struct WorkflowOptions {
   uint32_t attempts = 3;
   uint32_t maxTasksInFlight = 256;  // per run
   uint32_t serverlessTimeoutMs = 60000;
+  // A Costless plan (fusion.h): edge functions on edge-tier resources, each cloud group
+  // fused on one cloud-tier node. Null: none, each task placed by `policy`.
+  nlohmann::json plan;
 };
 nlohmann::json optionsJson(const WorkflowOptions& o);
 // Errors: kInvalidArgument naming the field.
