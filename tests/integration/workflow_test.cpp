@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -503,6 +504,132 @@ TEST_F(WorkflowTest, BadInputGetsAClearErrorAndTheNodeKeepsServing) {
   EXPECT_EQ(request(node->port(), "POST", "/wf/fan", "[1]").status, 400);
   EXPECT_EQ(run("fan", json::object()).status, 400);
   EXPECT_EQ(run("nope", json::object()).status, 404);
+  EXPECT_EQ(request(node->port(), "GET", "/healthz").status, 200);
+}
+
+// A chain of four: A reads the run's input, each other the one before it, D also the
+// run's input. Types map to the step function `step`.
+const char* kChain4 = R"(
+name: chain
+dataIns: [{name: n, type: number, source: n}]
+workflowBody:
+- function: {name: A, type: Step, dataIns: [{name: n, source: chain/n}], dataOuts: [{name: n}]}
+- sequence:
+    name: Rest
+    sequenceBody:
+    - function: {name: B, type: StepB, dataIns: [{name: n, source: A/n}], dataOuts: [{name: n}]}
+    - function: {name: C, type: Step, dataIns: [{name: n, source: B/n}], dataOuts: [{name: n}]}
+- function: {name: D, type: Step, dataIns: [{name: n, source: C/n}, {name: first, source: chain/n}], dataOuts: [{name: n}]}
+dataOuts: [{name: n, source: D/n}]
+)";
+
+json stepTypes(const std::string& forB) {
+  auto tern = [](const std::string& fn) {
+    return json::array({json{{"type", "tern"}, {"properties", {{"function", fn}}}}});
+  };
+  return json::array({json{{"functionType", "Step"}, {"resources", tern("step")}},
+                      json{{"functionType", "StepB"}, {"resources", tern(forB)}}});
+}
+
+TEST_F(WorkflowTest, PlannedChainRunsEachCloudGroupAsOneUnit) {
+  // A standalone node of the cloud tier runs a plan's cloud groups itself.
+  node.reset();
+  node = std::make_unique<test::TerndProcess>(dir.path() / "cloud", std::vector<std::string>{"--workers", "2", "--tier", "cloud"});
+  deployStep("step", "?env=OP=inc");
+  deployStep("broken", "?env=OP=bad");
+  json plan{{"feasible", true}, {"edge", json::array()}, {"cloud_groups", json::array({json::array({"A", "B", "C"}), json::array({"D"})})},
+            {"price", 0.001}, {"latency_ms", 12.5}};
+  auto d = deployWorkflow("chain", kChain4, stepTypes("step"), json{{"plan", plan}});
+  ASSERT_EQ(d.status, 201) << d.body;
+  EXPECT_EQ(json::parse(d.body)["options"]["plan"], plan);
+  auto r = run("chain", json{{"n", 1}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body), (json{{"n", 5}}));
+  json t = trace(r.headers["x-tern-run-id"]);
+  ASSERT_EQ(t["tasks"].size(), 4u) << t.dump();
+  std::map<std::string, json> byTask;
+  for (const auto& k : t["tasks"]) byTask[k["task"]] = k;
+  for (const char* m : {"A", "B", "C", "D"}) {
+    const json& k = byTask[m];
+    EXPECT_EQ(k["resource"], "local") << k.dump();
+    EXPECT_EQ(k["place"], "cloud") << k.dump();
+    EXPECT_EQ(k["group"], std::string(m) == "D" ? 1 : 0) << k.dump();
+    EXPECT_EQ(k["outcome"], "ok") << k.dump();
+    EXPECT_GE(k["exec_us"].get<int64_t>(), 0) << k.dump();
+  }
+  // Members run one after the other, each after the one before it ended.
+  for (auto [a, b] : {std::pair{"A", "B"}, {"B", "C"}, {"C", "D"}}) {
+    EXPECT_GE(byTask[b]["start_us"].get<int64_t>(),
+              byTask[a]["start_us"].get<int64_t>() + byTask[a]["exec_us"].get<int64_t>()) << t.dump();
+  }
+  // Every member was invoked (four invocations of step), through two units.
+  auto metrics = request(node->port(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("tern_workflow_tasks_total{resource=\"local\",workflow=\"chain\"} 4\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tern_invocations_total{function=\"step\",outcome=\"ok\"} 4\n"), std::string::npos) << metrics;
+
+  // A member that fails stops its unit: the members before it are recorded, those after
+  // it never run, and the unit is tried again as a whole.
+  ASSERT_EQ(deployWorkflow("chain", kChain4, stepTypes("broken"), json{{"plan", plan}, {"attempts", 2}}).status, 201);
+  r = run("chain", json{{"n", 1}});
+  EXPECT_EQ(r.status, 500) << r.body;
+  EXPECT_NE(r.body.find("task \\\"B\\\" (fused with 2 others) failed after 2 attempts: its output is not a JSON object"),
+            std::string::npos) << r.body;
+  t = trace(r.headers["x-tern-run-id"]);
+  ASSERT_EQ(t["tasks"].size(), 2u) << t.dump();
+  EXPECT_EQ(t["tasks"][0]["task"], "A");
+  EXPECT_EQ(t["tasks"][0]["outcome"], "ok");
+  EXPECT_EQ(t["tasks"][1]["task"], "B");
+  EXPECT_EQ(t["tasks"][1]["outcome"], "failed");
+  EXPECT_EQ(t["tasks"][1]["attempts"], 2);
+
+  // A plan with an edge part on a node with no edge tier: the run says where it cannot go.
+  json edgePlan{{"edge", json::array({"A"})}, {"cloud_groups", json::array({json::array({"B", "C", "D"})})}};
+  ASSERT_EQ(deployWorkflow("chain", kChain4, stepTypes("step"), json{{"plan", edgePlan}, {"attempts", 1}}).status, 201);
+  r = run("chain", json{{"n", 1}});
+  EXPECT_EQ(r.status, 500) << r.body;
+  EXPECT_NE(r.body.find("no edge-tier resource runs type \\\"Step\\\""), std::string::npos) << r.body;
+
+  // Plans that do not fit the workflow: refused at deploy, naming what is wrong.
+  struct Row {
+    json plan;
+    std::string expected;
+  } rows[] = {
+      {json{{"edge", json::array({"B", "A"})}, {"cloud_groups", json::array({json::array({"C", "D"})})}},
+       "are not the workflow's chain (A, B, C, D) in order"},
+      {json{{"edge", json::array({"A"})}, {"cloud_groups", json::array({json::array({"B", "C"})})}}, "are not the workflow's chain"},
+      {json{{"feasible", false}, {"edge", json::array()}, {"cloud_groups", json::array()}}, "it is not feasible"},
+      {json{{"edge", json::array()}, {"cloud_groups", json::array({json::array()})}}, "cloud_groups[0] is empty"},
+      {json{{"edge", "A"}, {"cloud_groups", json::array()}}, "edge must be a list of function names"},
+      {json{{"edge", json::array()}}, "needs edge and cloud_groups"},
+      {json{{"edge", json::array()}, {"cloud_groups", json::array()}, {"colour", 1}}, "unknown field \\\"colour\\\""},
+      {json{{"edge", json::array()}, {"cloud_groups", json::array()}, {"price", "cheap"}}, "price must be a number"},
+      {json::array(), "plan must be a JSON object"},
+  };
+  for (const auto& row : rows) {
+    auto bad = deployWorkflow("chain", kChain4, stepTypes("step"), json{{"plan", row.plan}});
+    EXPECT_EQ(bad.status, 400) << row.plan.dump() << "\n" << bad.body;
+    EXPECT_NE(bad.body.find(row.expected), std::string::npos) << row.plan.dump() << "\n" << bad.body;
+  }
+  // A workflow that is not a chain, and a chain function that reads a later one.
+  auto notChain = deployWorkflow("w", "name: w\nworkflowBody:\n- parallel: {name: P, parallelBody: [{section: [{function: {name: A, type: Step}}]}]}\n",
+                                 stepTypes("step"), json{{"plan", {{"edge", json::array({"A"})}, {"cloud_groups", json::array()}}}});
+  EXPECT_EQ(notChain.status, 400) << notChain.body;
+  EXPECT_NE(notChain.body.find("a plan needs a chain"), std::string::npos) << notChain.body;
+  auto forward = deployWorkflow("w", R"(
+name: w
+workflowBody:
+- function: {name: A, type: Step, dataIns: [{name: n, source: B/n}], dataOuts: [{name: n}]}
+- function: {name: B, type: Step, dataOuts: [{name: n}]}
+)", stepTypes("step"), json{{"plan", {{"edge", json::array()}, {"cloud_groups", json::array({json::array({"A", "B"})})}}}});
+  EXPECT_EQ(forward.status, 400) << forward.body;
+  EXPECT_NE(forward.body.find("read only the workflow's inputs and outputs of functions before them"), std::string::npos)
+      << forward.body;
+  // A Serverless-only function cannot be planned onto tern nodes.
+  json serverless = json::array({json{{"functionType", "Step"}, {"resources", json::array({json{{"type", "Serverless"}, {"properties", {{"Uri", "http://127.0.0.1:1/x"}}}}})}},
+                                 json{{"functionType", "StepB"}, {"resources", json::array({json{{"type", "tern"}, {"properties", {{"function", "step"}}}}})}}});
+  auto remote = deployWorkflow("chain", kChain4, serverless, json{{"plan", plan}});
+  EXPECT_EQ(remote.status, 400) << remote.body;
+  EXPECT_NE(remote.body.find("has no tern function"), std::string::npos) << remote.body;
   EXPECT_EQ(request(node->port(), "GET", "/healthz").status, 200);
 }
 
