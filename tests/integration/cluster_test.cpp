@@ -172,6 +172,88 @@ dataOuts: [{name: n, source: B/n}]
   EXPECT_EQ(missing.status, 404) << missing.body;
 }
 
+// Costless end to end: plan a chain from a profile, deploy it with the plan on an edge
+// node, run it: the edge function runs at the edge, the cloud group as one unit on the
+// cloud node (one forwarded call for all its members), and the trace shows both.
+TEST_F(ClusterTest, PlannedChainRunsAtTheEdgeAndFusedInTheCloud) {
+  auto e1 = node("e1", "site-a");
+  auto c1 = node("c1", "cloud", {"--tier", "cloud"});
+  ASSERT_TRUE(test::eventually([&] { return memberCount(*e1) == 2; }));
+  deploy(*e1, "step", test::guestsDir() / "wf_step.wasm", "?env=OP=inc");
+  // e1 places by what its view says c1 serves (c1's heartbeats).
+  ASSERT_TRUE(test::eventually([&] {
+    for (const auto& m : nodes(*e1).value("nodes", json::array())) {
+      if (m["id"] == "c1" && m["functions"].contains("step")) return true;
+    }
+    return false;
+  }));
+  test::TempDir files;
+  std::ofstream(files.path() / "chain.yaml") << R"(
+name: chain
+dataIns: [{name: n, type: number, source: n}]
+workflowBody:
+- function: {name: Sense, type: Step, dataIns: [{name: n, source: chain/n}], dataOuts: [{name: n}]}
+- function: {name: Filter, type: Step, dataIns: [{name: n, source: Sense/n}], dataOuts: [{name: n}]}
+- function: {name: Infer, type: Step, dataIns: [{name: n, source: Filter/n}], dataOuts: [{name: n}]}
+- function: {name: Store, type: Step, dataIns: [{name: n, source: Infer/n}], dataOuts: [{name: n}]}
+dataOuts: [{name: n, source: Store/n}]
+)";
+  std::ofstream(files.path() / "types.json")
+      << json::array({json{{"functionType", "Step"}, {"resources", json::array({json{{"type", "tern"}, {"properties", {{"function", "step"}}}}})}}}).dump();
+  // Sensing is cheap at the edge; the rest is slow there and fast in the cloud, where a
+  // boundary between groups costs 50 ms and a transition.
+  auto fn = [](double edge, double cloud) {
+    return json{{"edge_ms", edge}, {"cloud_ms", cloud}, {"cloud_memory_mb", 128}, {"transfer_ms", 2}};
+  };
+  std::ofstream(files.path() / "profile.json")
+      << json{{"functions", {{"Sense", fn(1, 10)}, {"Filter", fn(100, 5)}, {"Infer", fn(100, 5)}, {"Store", fn(100, 5)}}},
+              {"cloud_group_delay_ms", 50},
+              {"prices", {{"gb_second", 0.0000166667}, {"request", 0.0000002}, {"transition", 0.000025}, {"edge_fixed", 0}}}}
+             .dump();
+  std::string tern = (test::binDir() / "tern").string();
+  std::string at = "http://127.0.0.1:" + std::to_string(e1->port());
+  auto planned = runSubprocess({tern, "--json", "plan", "workflow", (files.path() / "chain.yaml").string(), "--profile",
+                                (files.path() / "profile.json").string(), "--latency-ms", "50"}, {});
+  ASSERT_TRUE(planned.ok());
+  ASSERT_EQ(planned->exitStatus, 0) << planned->output;
+  json plan = json::parse(planned->output);
+  EXPECT_EQ(plan["edge"], json::array({"Sense"})) << planned->output;
+  EXPECT_EQ(plan["cloud_groups"], json::array({json::array({"Filter", "Infer", "Store"})})) << planned->output;
+  std::ofstream(files.path() / "plan.json") << planned->output;
+  auto deployed = runSubprocess({tern, "--node", at, "--token", e1->token(), "workflow", "deploy", "chain",
+                                 (files.path() / "chain.yaml").string(), "--types", (files.path() / "types.json").string(),
+                                 "--plan", (files.path() / "plan.json").string()}, {});
+  ASSERT_TRUE(deployed.ok());
+  ASSERT_EQ(deployed->exitStatus, 0) << deployed->output;
+
+  double servedBefore = metric(*c1, "tern_cluster_served_total");
+  auto r = request(e1->port(), "POST", "/wf/chain", "{\"n\": 1}");
+  ASSERT_EQ(r.status, 200) << r.body << "\n" << e1->log();
+  EXPECT_EQ(json::parse(r.body)["n"], 5);
+  // The three fused members reached the cloud node as one call.
+  EXPECT_EQ(metric(*c1, "tern_cluster_served_total"), servedBefore + 1);
+  std::string runId = r.headers["x-tern-run-id"];
+  auto t = json::parse(request(e1->port(), "GET", "/v1/runs/" + runId, "", e1->auth()).body);
+  ASSERT_EQ(t["tasks"].size(), 4u) << t.dump();
+  std::map<std::string, json> byTask;
+  for (const auto& k : t["tasks"]) byTask[k["task"]] = k;
+  EXPECT_EQ(byTask["Sense"]["resource"], "local") << t.dump();
+  EXPECT_EQ(byTask["Sense"]["place"], "edge") << t.dump();
+  EXPECT_FALSE(byTask["Sense"].contains("group")) << t.dump();
+  for (const char* m : {"Filter", "Infer", "Store"}) {
+    EXPECT_EQ(byTask[m]["resource"], "node:c1") << t.dump();
+    EXPECT_EQ(byTask[m]["place"], "cloud") << t.dump();
+    EXPECT_EQ(byTask[m]["group"], 0) << t.dump();
+    EXPECT_GE(byTask[m]["exec_us"].get<int64_t>(), 0) << t.dump();
+  }
+  // The CLI's trace shows the same places and the group.
+  auto traced = runSubprocess({tern, "--node", at, "--token", e1->token(), "workflow", "trace", runId}, {});
+  ASSERT_TRUE(traced.ok());
+  EXPECT_EQ(traced->exitStatus, 0) << traced->output;
+  EXPECT_NE(traced->output.find("local edge"), std::string::npos) << traced->output;
+  EXPECT_NE(traced->output.find("node:c1 cloud#0"), std::string::npos) << traced->output;
+}
+
 TEST_F(ClusterTest, DeployOnOneNodeServesWherePlacementAllows) {
   auto a1 = node("a1", "site-a");
   auto a2 = node("a2", "site-a", {"--labels", "gpu=yes"});
