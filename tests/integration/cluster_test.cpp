@@ -682,6 +682,29 @@ TEST_F(ClusterTest, RejectsAndCountsForgedAndMalformedPeerMessages) {
     EXPECT_FALSE(link.receive().has_value());
   }
 
+  {
+    // A fused unit from a peer: a malformed one is answered with the reason, a good one
+    // with every member's output.
+    RawLink link(self->second);
+    auto unit = [&](const std::string& segment) {
+      std::string header = R"({"fn":"echo","env":[],"hops":1})";
+      std::string payload = std::string("\0\0\0", 3) + static_cast<char>(header.size()) + header + segment;
+      link.send(9, env(key, "n9", test::unixMs(), payload, cluster::MessageKind::kSegmentRequest));
+      auto reply = link.receive();
+      EXPECT_TRUE(reply.has_value());
+      if (!reply) return std::string();
+      auto d = cluster::decodeEnvelope(key, std::span(reinterpret_cast<const uint8_t*>(reply->second.data()), reply->second.size()), 1 << 20);
+      EXPECT_TRUE(d.ok) << d.refused.message;
+      return d.envelope.payload;
+    };
+    std::string refused = unit(R"({"members": "all of them"})");
+    EXPECT_NE(refused.find("invalid_argument"), std::string::npos) << refused;
+    EXPECT_NE(refused.find("segment: env must be a list"), std::string::npos) << refused;
+    std::string answered = unit(R"({"env": [], "members": [{"key": "E", "fn": "echo", "in": {"x": 1}, "from": []}]})");
+    EXPECT_NE(answered.find(R"("key":"E")"), std::string::npos) << answered;
+    EXPECT_NE(answered.find(R"("output":"{\"x\":1}")"), std::string::npos) << answered;
+  }
+
   for (const char* reason : {"bad_magic", "truncated", "unknown_version", "bad_signature",
                              "stale", "malformed", "hash_mismatch"}) {
     std::string series = std::string("tern_cluster_rejected_total{reason=\"") + reason + "\"}";
