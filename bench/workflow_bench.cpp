@@ -11,6 +11,11 @@
 // own durations from the run's trace, and the orchestration overhead per task
 // ((wall - sum of durations / parallelism) / tasks is not used: the report gives wall time
 // per task and, for the sequence, (wall - sum of durations) / tasks).
+//
+// With --fusion (bench/fusion_bench.sh): a chain of 5 `inc` tasks deployed twice with a
+// Costless plan that runs every function in the cloud tier, fused (one group of five) and
+// unfused (five groups of one); latency p50/p99 over interleaved runs, then throughput
+// (runs/s with --connections clients at once) of each, side by side.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,6 +27,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -136,6 +142,67 @@ double taskMicros(Connection& c, const std::string& token, const std::string& ru
   return sum;
 }
 
+struct Measured {
+  std::vector<double> wall;
+  double runsPerSecond = 0;
+};
+
+// Latency of `names` interleaved run by run, then each one's throughput with `clients`
+// connections making `perClient` runs each.
+int fusion(uint16_t port, const std::string& token, int runs, int clients, int perClient) {
+  Connection admin(port);
+  json groupsOfOne = json::array(), oneGroup = json::array();
+  for (int i = 1; i <= 5; ++i) {
+    groupsOfOne.push_back(json::array({"F" + std::to_string(i)}));
+    oneGroup.push_back("F" + std::to_string(i));
+  }
+  const std::vector<std::pair<std::string, json>> variants = {
+      {"fused5", json::array({oneGroup})}, {"unfused5", groupsOfOne}};
+  for (const auto& [name, groups] : variants) {
+    json body{{"afcl", seqAfcl(5)},
+              {"options", {{"plan", {{"edge", json::array()}, {"cloud_groups", groups}}}}}};
+    auto [s, b] = admin.call("PUT", "/v1/workflows/" + name, body.dump(), token);
+    if (s != 201) {
+      std::fprintf(stderr, "deploy %s: %d %s\n", name.c_str(), s, b.c_str());
+      return 1;
+    }
+  }
+  auto once = [](Connection& c, const std::string& name) {
+    auto [s, b] = c.call("POST", "/wf/" + name, "{\"n\":0}");
+    if (s != 200 || json::parse(b, nullptr, false).value("n", 0) != 5) {
+      std::fprintf(stderr, "%s: %d %s\n", name.c_str(), s, b.c_str());
+      std::exit(1);
+    }
+  };
+  std::map<std::string, Measured> m;
+  Connection c(port);
+  for (int r = 0; r < runs; ++r) {
+    for (const auto& [name, groups] : variants) {
+      auto t0 = Clock::now();
+      once(c, name);
+      m[name].wall.push_back(us(Clock::now() - t0));
+    }
+  }
+  for (const auto& [name, groups] : variants) {
+    auto t0 = Clock::now();
+    std::vector<std::thread> threads;
+    for (int k = 0; k < clients; ++k) {
+      threads.emplace_back([&, name = name] {
+        Connection cc(port);
+        for (int i = 0; i < perClient; ++i) once(cc, name);
+      });
+    }
+    for (auto& t : threads) t.join();
+    m[name].runsPerSecond = clients * perClient / std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+  for (const auto& [name, groups] : variants) {
+    const Measured& x = m[name];
+    std::printf("%-9s p50 %8.1f us  p99 %8.1f us  throughput %8.1f runs/s (%d clients)\n", name.c_str(),
+                percentile(x.wall, 50), percentile(x.wall, 99), x.runsPerSecond, clients);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -147,8 +214,13 @@ int main(int argc, char** argv) {
   app.add_option("--token", token, "the node's admin token")->required();
   app.add_option("--runs", runs, "sequence runs (and client sequences)");
   app.add_option("--par-runs", parRuns, "parallelFor runs (and client batches)");
-  app.add_option("--connections", parallel, "client connections for the 10,000 calls");
+  app.add_option("--connections", parallel, "client connections for the 10,000 calls (with --fusion: clients at once)");
+  bool fused = false;
+  int perClient = 200;
+  app.add_flag("--fusion", fused, "fused vs unfused chain of 5 under a plan (the node: a cloud-tier node, or an edge node with a cloud peer)");
+  app.add_option("--per-client", perClient, "with --fusion: runs per client in the throughput phase");
   CLI11_PARSE(app, argc, argv);
+  if (fused) return fusion(port, token, runs, parallel, perClient);
 
   Connection admin(port);
   auto put = [&](const std::string& name, const std::string& afcl) {
