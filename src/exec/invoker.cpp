@@ -150,7 +150,7 @@ void Invoker::invokeFused(FusedInput input, std::function<void(FusedOutput)> don
     out.error = Error(ErrorCode::kInvalidArgument, "a fused unit needs at least one function");
     return done(std::move(out));
   }
-  const auto& first = fns.front();
+  std::shared_ptr<FunctionEntry> first = fns.front();
   int64_t queuedAt = executor_.now();
   Admission a = executor_.tryRunNow(first->admission, queuedAt);
   auto state = std::make_shared<std::tuple<std::vector<std::shared_ptr<FunctionEntry>>, FusedInput,

@@ -628,6 +628,10 @@ void Run::taskDone(Pending p, TaskResult r) {
 void Run::unitDone(Pending p, TaskResult r) {
   --inFlight_;
   const Unit& u = *p.call.unit;
+  if (r.members.size() > u.members.size()) {
+    r.error = fmt::format("the unit's answer lists {} members for {}", r.members.size(), u.members.size());
+    r.members.clear();
+  }
   // The unit fails at its first member without a good output; the members after it did not run.
   std::vector<json> outs;
   const Element* failed = nullptr;

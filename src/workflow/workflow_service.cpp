@@ -589,10 +589,10 @@ Result<json> WorkflowService::profile(const std::string& name, size_t runs) cons
   }
   auto chain = chainOf(*d->wf);
   if (!chain.ok()) return chain.error();
-  std::map<std::string, std::string> tierOf;  // resource -> tier
-  tierOf["local"] = deps_.self.id.empty() ? "edge" : deps_.self.tier;
+  std::map<std::string, std::string> tierByResource;
+  tierByResource["local"] = tierOf(deps_.self);
   if (deps_.peers) {
-    for (const auto& p : deps_.peers()) tierOf["node:" + p.id] = p.tier;
+    for (const auto& p : deps_.peers()) tierByResource["node:" + p.id] = p.tier;
   }
   struct Samples {
     std::vector<double> edge, cloud, transfer;
@@ -610,7 +610,7 @@ Result<json> WorkflowService::profile(const std::string& name, size_t runs) cons
       if (t.outcome != "ok") continue;
       bool serverless = t.resource.starts_with("http://");
       auto tier = serverless ? std::optional<std::string>("cloud")
-                  : tierOf.count(t.resource) ? std::optional<std::string>(tierOf[t.resource]) : std::nullopt;
+                  : tierByResource.count(t.resource) ? std::optional<std::string>(tierByResource[t.resource]) : std::nullopt;
       if (!tier) continue;  // a node no longer in the cluster
       double exec = (t.execUs >= 0 ? t.execUs : t.durationUs) / 1000.0;
       Samples& s = samples[t.task];
