@@ -162,8 +162,11 @@ struct WorkflowService::Deployed : TaskRunner {
           if (!f) return;
           fns.push_back(*f);
         }
+        // `function` names the unit, so that its latency history is its own.
+        std::string all;
+        for (const auto& f : fns) all += fmt::format("{}{}", all.empty() ? "" : "+", f);
         out.push_back(Resource{local ? ResourceView::Kind::kLocal : ResourceView::Kind::kNode,
-                               local ? "local" : node.id, fns.front(), fns});
+                               local ? "local" : node.id, all, fns});
       };
       if (tierOf(deps.self) == unit->tier) candidate(deps.self, true);
       if (deps.segmentOn) {
