@@ -23,29 +23,13 @@ ternd="${TERN_BENCH_TERND:-$bin/ternd}"
 hello="$root/build/release/examples/functions/hello.wasm"
 rounds="${1:-3}"
 duration="${2:-8}s"
-work="$(mktemp -d /tmp/tern-cluster-bench.XXXXXX)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+bench_start cluster-bench
 
 command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
 command -v nats-server >/dev/null || { echo "nats-server is not installed" >&2; exit 1; }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_http() {
-  for _ in $(seq 1 200); do
-    curl -sf "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0
-    sleep 0.05
-  done
-  echo "cluster_bench: node on port $1 did not start" >&2
-  exit 1
-}
 
 nats_port=$(free_port)
 nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$work/js" 2>"$work/nats.log" &

@@ -31,14 +31,9 @@ burner="$root/build/release/tests/guests/burner.wasm"
 secs="${1:-10}"
 fast_slo=40
 slow_slo=160
-work="$(mktemp -d /tmp/tern-slo-bench.XXXXXX)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+bench_start slo-bench
 
 start_node() {  # policy port
   # The load generator is one client with a connection per outstanding request: past
