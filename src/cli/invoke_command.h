@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/http_client.h"
+#include "http/http_client.h"
 #include "cli/node_client.h"
 #include "util/error.h"
 

@@ -10,10 +10,20 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli/http_client.h"
+#include "http/http_client.h"
 #include "util/error.h"
 
 namespace tern::cli {
+
+// The node client's transport (http/http_client.h), as the commands name it.
+using http::HttpClientOptions;
+using http::HttpHeader;
+using http::HttpRequest;
+using http::HttpResponse;
+using http::NodeUrl;
+using http::parseNodeUrl;
+using http::percentEncode;
+using http::sendHttp;
 
 inline constexpr std::string_view kDefaultNode = "http://127.0.0.1:8080";
 

@@ -447,6 +447,21 @@ http::Response HttpGateway::management(const http::Request& req) {
                                   {"active_version", active.ok() && *active ? (*active)->version : 0},
                                   {"versions", arr}});
   }
+  if (action == "module") {
+    // The active version's module, for devices that run the function themselves.
+    if (method != "GET") return methodNotAllowed();
+    auto v = deps_.registry.active(name);
+    if (!v.ok()) return fail(v.error());
+    if (!*v) return fail(Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", name)));
+    auto bytes = deps_.registry.readModule((*v)->moduleHash);
+    if (!bytes.ok()) return fail(bytes.error());
+    http::Response r;
+    r.contentType = "application/wasm";
+    r.body.assign(bytes->begin(), bytes->end());
+    r.headers.emplace_back("X-Tern-Module-Sha256", (*v)->moduleHash);
+    r.headers.emplace_back("X-Tern-Function-Version", std::to_string((*v)->version));
+    return r;
+  }
   if (action == "rollback") {
     if (method != "POST") return methodNotAllowed();
     auto v = deps_.deployments.rollback(name);

@@ -1,4 +1,4 @@
-#include "cli/http_client.h"
+#include "http/http_client.h"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
@@ -10,7 +10,7 @@
 #include <string>
 #include <thread>
 
-namespace tern::cli {
+namespace tern::http {
 namespace {
 
 TEST(NodeUrlTest, ParsesHostPortAndPrefix) {
@@ -203,4 +203,4 @@ TEST(SendHttpTest, RefusesHeadersThatWouldSplitTheRequest) {
 }
 
 }  // namespace
-}  // namespace tern::cli
+}  // namespace tern::http

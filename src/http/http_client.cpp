@@ -1,4 +1,4 @@
-#include "cli/http_client.h"
+#include "http/http_client.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -14,7 +14,7 @@
 #include <optional>
 #include <strings.h>
 
-namespace tern::cli {
+namespace tern::http {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -286,4 +286,4 @@ Result<HttpResponse> sendHttp(const NodeUrl& node, const HttpRequest& request,
   return out;
 }
 
-}  // namespace tern::cli
+}  // namespace tern::http

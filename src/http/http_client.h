@@ -12,7 +12,7 @@
 
 #include "util/error.h"
 
-namespace tern::cli {
+namespace tern::http {
 
 // A node's base URL: http://HOST[:PORT][/PREFIX].
 struct NodeUrl {
@@ -70,4 +70,4 @@ Result<HttpResponse> sendHttp(const NodeUrl& node, const HttpRequest& request,
 // or one query key or value).
 std::string percentEncode(std::string_view s);
 
-}  // namespace tern::cli
+}  // namespace tern::http
