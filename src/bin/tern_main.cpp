@@ -10,6 +10,7 @@
 
 #include "cli/async_commands.h"
 #include "cli/cluster_commands.h"
+#include "cli/device_command.h"
 #include "cli/invoke_command.h"
 #include "cli/manage_commands.h"
 #include "cli/node_client.h"
@@ -222,6 +223,32 @@ int main(int argc, char** argv) {
   profileWorkflowCmd->add_option("--prices", profileOptions.prices,
                                  "JSON of gb_second, request, transition, edge_fixed (default: the node's)");
 
+  cli::DeviceCallOptions deviceCall;
+  auto* deviceCmd = app.add_subcommand("device", "Act as a device: run calls here or offload them");
+  deviceCmd->require_subcommand(1);
+  auto* deviceCallCmd = deviceCmd->add_subcommand(
+      "call", "Call a function N times, each here, at an edge node or in the cloud as the policy decides");
+  deviceCallCmd->add_option("function", deviceCall.function, "the function's name")->required();
+  deviceCallCmd->add_option("--edge", deviceCall.edges, "an edge node's URL (repeatable)");
+  deviceCallCmd->add_option("--cloud", deviceCall.cloud, "a cloud-tier node's URL");
+  deviceCallCmd->add_option("--policy", deviceCall.policy, "local, edge, cloud or adaptive")
+      ->check(CLI::IsMember({"local", "edge", "cloud", "adaptive"}))
+      ->capture_default_str();
+  deviceCallCmd->add_option("--algorithm", deviceCall.algorithm, "the adaptive policy's bandit: ucb1 or bayes-ucb")
+      ->check(CLI::IsMember({"ucb1", "bayes-ucb"}))
+      ->capture_default_str();
+  deviceCallCmd->add_option("--count", deviceCall.count, "calls to make")->check(CLI::Range(1u, 10000000u));
+  deviceCallCmd->add_option("--interval-ms", deviceCall.intervalMs, "pause between calls")
+      ->check(CLI::Range(0u, 3600000u));
+  auto* deviceDataOpt = deviceCallCmd->add_option("--data", deviceCall.data, "the calls' input");
+  deviceCallCmd->add_option("--input-file", deviceCall.inputFile, "a file holding the calls' input");
+  deviceCallCmd->add_option("--state-dir", deviceCall.stateDir,
+                            "what the device keeps between runs: functions, objects, learned latencies "
+                            "(default: the cache directory's device/)");
+  deviceCallCmd->add_option("--timeout-ms", deviceCall.timeoutMs, "a remote call's deadline before falling back")
+      ->check(CLI::Range(1u, 3600000u))
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -287,5 +314,11 @@ int main(int argc, char** argv) {
   if (wfTraceCmd->parsed()) return cli::workflowTraceCommand(node, wfRunId, out, err);
   if (capacityCmd->parsed()) return cli::planCapacityCommand(plan, node.format, out, err);
   if (planWorkflowCmd->parsed()) return cli::planWorkflowCommand(planWorkflow, node.format, out, err);
+  if (deviceCallCmd->parsed()) {
+    deviceCall.hasData = deviceDataOpt->count() > 0;
+    deviceCall.json = json;
+    deviceCall.token = node.token;
+    return cli::deviceCallCommand(deviceCall, out, err);
+  }
   return 0;
 }

@@ -80,6 +80,34 @@ Result<void> createPrivateFile(const fs::path& file) {
   return {};
 }
 
+Result<void> writePrivateFile(const fs::path& file, std::string_view bytes) {
+  fs::path tmp = file;
+  tmp += ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return ioError("cannot write", tmp, errno);
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return ioError("cannot write", tmp, err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0 || ::rename(tmp.c_str(), file.c_str()) != 0) {
+    if (rc == 0) err = errno;
+    ::unlink(tmp.c_str());
+    return ioError("cannot write", file, err);
+  }
+  return {};
+}
+
 Result<size_t> makePrivate(const fs::path& path) {
   size_t changed = 0;
   auto top = tighten(resolved(path));

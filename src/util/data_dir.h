@@ -25,6 +25,10 @@ Result<bool> createPrivateDirectory(const std::filesystem::path& dir);
 // read or write loses those bits. Errors: kIo.
 Result<void> createPrivateFile(const std::filesystem::path& file);
 
+// Replaces `file` with `bytes` (mode 0600): written to FILE.tmp, synced, then renamed over
+// it, so a reader sees the old contents or the new, never a part. Errors: kIo.
+Result<void> writePrivateFile(const std::filesystem::path& file, std::string_view bytes);
+
 // Takes read, write and search permission away from group and others on `path` and, for a
 // directory, everything under it (symbolic links are not followed). Returns how many
 // entries were tightened, so a node started on a directory left open by an older tern can

@@ -1,0 +1,328 @@
+#include "device/device.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "http/http_client.h"
+#include "util/data_dir.h"
+#include "util/sha256.h"
+#include "util/wall_clock.h"
+#include "wasm/engine.h"
+
+namespace tern::device {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int kHistoryFormat = 1;
+
+double msSince(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+Result<std::string> readFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return Error(ErrorCode::kIo, "cannot read " + p.string());
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+// A function as this device runs it: its module, loaded, and its deployed settings.
+struct LocalFunction {
+  std::shared_ptr<const wasm::CompiledModule> module;
+  std::vector<std::string> env;
+  uint32_t memoryMb = 128;
+  uint32_t timeoutMs = 10000;
+};
+
+struct Device::Impl {
+  DeviceOptions opt;
+  std::vector<Environment> envs;
+  std::vector<http::NodeUrl> urls;  // per environment; the local one unused
+  History history;
+  std::unique_ptr<wasm::Engine> engine;
+  std::map<std::string, std::shared_ptr<LocalFunction>> local;
+  std::vector<std::string> warnings;
+
+  fs::path historyFile() const { return opt.stateDir / "history.json"; }
+  void loadHistory();
+  Result<std::shared_ptr<LocalFunction>> prepare(const std::string& function);
+  Result<std::shared_ptr<LocalFunction>> loadStored(const std::string& function);
+  Result<void> fetch(const std::string& function);
+  Result<std::string> runLocal(const LocalFunction& f, const std::string& function, const std::string& input);
+  Result<http::HttpResponse> runRemote(size_t env, const std::string& function, const std::string& input);
+};
+
+Result<std::unique_ptr<Device>> Device::open(DeviceOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->envs.push_back(Environment{Where::kLocal, "local"});
+  impl->urls.emplace_back();
+  auto add = [&](Where w, const std::string& text) -> Result<void> {
+    auto url = http::parseNodeUrl(text);
+    if (!url.ok()) return Error(ErrorCode::kInvalidArgument, fmt::format("{}: {}", text, url.error().message()));
+    impl->envs.push_back(Environment{w, url->text()});
+    impl->urls.push_back(*url);
+    return {};
+  };
+  for (const auto& e : options.edges) {
+    if (auto ok = add(Where::kEdge, e); !ok.ok()) return ok.error();
+  }
+  if (!options.cloud.empty()) {
+    if (auto ok = add(Where::kCloud, options.cloud); !ok.ok()) return ok.error();
+  }
+  if (options.stateDir.empty()) return Error(ErrorCode::kInvalidArgument, "a device needs a state directory");
+  for (const char* sub : {"", "modules", "functions", "objects"}) {
+    if (auto ok = createPrivateDirectory(options.stateDir / sub); !ok.ok()) return ok.error();
+  }
+  wasm::EngineConfig config;
+  config.compiler.cacheDir = options.stateDir / "objects";
+  impl->engine = std::make_unique<wasm::Engine>(config);
+  impl->opt = std::move(options);
+  impl->history.windows.resize(impl->envs.size());
+  impl->loadHistory();
+  return std::unique_ptr<Device>(new Device(std::move(impl)));
+}
+
+Device::Device(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Device::~Device() = default;
+
+const std::vector<Environment>& Device::environments() const { return impl_->envs; }
+const std::vector<std::string>& Device::warnings() const { return impl_->warnings; }
+
+std::vector<Score> Device::scores() const { return device::scores(impl_->history, impl_->opt.decision); }
+
+// history.json: {"format": 1, "environments": [{"where", "id", "total", "samples": [ms or
+// null]}]}; environments are matched by kind and id, so a device given other nodes keeps
+// what it learned of the ones it still has.
+void Device::Impl::loadHistory() {
+  std::error_code ec;
+  if (!fs::exists(historyFile(), ec)) return;
+  auto text = readFile(historyFile());
+  json j = text.ok() ? json::parse(*text, nullptr, false) : json();
+  bool ok = j.is_object() && j.value("format", 0) == kHistoryFormat && j.contains("environments") &&
+            j["environments"].is_array();
+  std::vector<Window> restored(envs.size());
+  if (ok) {
+    for (const auto& e : j["environments"]) {
+      if (!e.is_object() || !e.contains("samples") || !e["samples"].is_array()) {
+        ok = false;
+        break;
+      }
+      for (size_t i = 0; i < envs.size(); ++i) {
+        if (e.value("where", "") != whereName(envs[i].where) || e.value("id", "") != envs[i].id) continue;
+        for (const auto& s : e["samples"]) {
+          if (s.is_number() && s.get<double>() > 0 && std::isfinite(s.get<double>())) {
+            restored[i].samples.push_back(s.get<double>());
+          } else if (s.is_null()) {
+            restored[i].samples.push_back(std::nullopt);
+          } else {
+            ok = false;
+          }
+        }
+        while (restored[i].samples.size() > opt.decision.window) restored[i].samples.pop_front();
+        restored[i].total = e.value("total", uint64_t{0});
+      }
+    }
+  }
+  if (!ok) {
+    fs::path aside = historyFile();
+    aside += fmt::format(".unreadable-{}", unixMillis());
+    fs::rename(historyFile(), aside, ec);
+    warnings.push_back(fmt::format("{} could not be read; set aside as {}, starting afresh",
+                                   historyFile().string(), aside.string()));
+    return;
+  }
+  history.windows = std::move(restored);
+}
+
+Result<void> Device::save() const {
+  json envs = json::array();
+  for (size_t i = 0; i < impl_->envs.size(); ++i) {
+    const Window& w = impl_->history.windows[i];
+    json samples = json::array();
+    for (const auto& s : w.samples) samples.push_back(s ? json(*s) : json());
+    envs.push_back(json{{"where", whereName(impl_->envs[i].where)},
+                        {"id", impl_->envs[i].id},
+                        {"total", w.total},
+                        {"samples", samples}});
+  }
+  return writePrivateFile(impl_->historyFile(), json{{"format", kHistoryFormat}, {"environments", envs}}.dump());
+}
+
+// Fetches a function from the first remote environment that has it: its settings and its
+// module, whose SHA-256 must be the one the settings name.
+Result<void> Device::Impl::fetch(const std::string& function) {
+  std::optional<Error> last;
+  for (size_t i = 1; i < envs.size(); ++i) {
+    http::HttpClientOptions o;
+    o.responseTimeout = opt.remoteTimeout;
+    std::vector<http::HttpHeader> auth;
+    if (!opt.token.empty()) auth.push_back({"Authorization", "Bearer " + opt.token});
+    auto settings = http::sendHttp(urls[i], {"GET", "/v1/functions/" + http::percentEncode(function), auth, ""}, o);
+    if (!settings.ok() || settings->status != 200) {
+      last = settings.ok() ? Error(ErrorCode::kNotFound, fmt::format("{} answered {} for function \"{}\"",
+                                                                   envs[i].id, settings->status, function))
+                           : settings.error();
+      continue;
+    }
+    json s = json::parse(settings->body, nullptr, false);
+    std::string hash = s.is_object() ? s.value("module_sha256", "") : "";
+    if (hash.size() != 64) {
+      last = Error(ErrorCode::kInvalidArgument, fmt::format("{} described \"{}\" without a module hash", envs[i].id, function));
+      continue;
+    }
+    auto module = http::sendHttp(urls[i], {"GET", "/v1/functions/" + http::percentEncode(function) + "/module", auth, ""}, o);
+    if (!module.ok() || module->status != 200) {
+      last = module.ok() ? Error(ErrorCode::kNotFound, fmt::format("{} answered {} for the module of \"{}\"",
+                                                                 envs[i].id, module->status, function))
+                         : module.error();
+      continue;
+    }
+    if (sha256Hex(module->body) != hash) {
+      last = Error(ErrorCode::kInvalidModule,
+                   fmt::format("{} sent a module for \"{}\" whose SHA-256 is not {}", envs[i].id, function, hash));
+      continue;
+    }
+    json record{{"module_sha256", hash},
+                {"version", s.value("version", 0)},
+                {"env", s.value("env", json::array())},
+                {"memory_mb", s.value("memory_mb", 128)},
+                {"timeout_ms", s.value("timeout_ms", 10000)},
+                {"from", envs[i].id}};
+    if (auto ok = writePrivateFile(opt.stateDir / "modules" / (hash + ".wasm"), module->body); !ok.ok()) return ok.error();
+    return writePrivateFile(opt.stateDir / "functions" / (function + ".json"), record.dump());
+  }
+  return last ? *last : Error(ErrorCode::kNotFound, fmt::format("no node to fetch function \"{}\" from", function));
+}
+
+// The function as stored in the state directory, checked and loaded.
+Result<std::shared_ptr<LocalFunction>> Device::Impl::loadStored(const std::string& function) {
+  auto text = readFile(opt.stateDir / "functions" / (function + ".json"));
+  if (!text.ok()) return text.error();
+  json r = json::parse(*text, nullptr, false);
+  std::string hash = r.is_object() ? r.value("module_sha256", "") : "";
+  if (hash.size() != 64 || hash.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return Error(ErrorCode::kInvalidArgument, fmt::format("the stored record of \"{}\" is unreadable", function));
+  }
+  auto bytes = readFile(opt.stateDir / "modules" / (hash + ".wasm"));
+  if (!bytes.ok()) return bytes.error();
+  if (sha256Hex(*bytes) != hash) {
+    return Error(ErrorCode::kInvalidModule, fmt::format("the stored module of \"{}\" does not match its SHA-256", function));
+  }
+  auto f = std::make_shared<LocalFunction>();
+  auto module = engine->load(std::span(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()));
+  if (!module.ok()) return module.error();
+  f->module = *module;
+  if (r.contains("env") && r["env"].is_array()) {
+    for (const auto& e : r["env"]) {
+      if (e.is_string()) f->env.push_back(e.get<std::string>());
+    }
+  }
+  f->memoryMb = std::clamp<uint32_t>(r.value("memory_mb", 128u), 1, 4096);
+  f->timeoutMs = std::clamp<uint32_t>(r.value("timeout_ms", 10000u), 1, 900000);
+  return f;
+}
+
+// The function ready to run here: in memory, else from the state directory, else fetched
+// (and, when the stored copy is unreadable or stale, fetched again).
+Result<std::shared_ptr<LocalFunction>> Device::Impl::prepare(const std::string& function) {
+  if (auto it = local.find(function); it != local.end()) return it->second;
+  auto stored = loadStored(function);
+  if (!stored.ok()) {
+    auto fetched = fetch(function);
+    if (!fetched.ok()) return fetched.error();
+    stored = loadStored(function);
+    if (!stored.ok()) return stored.error();
+  }
+  local[function] = *stored;
+  return *stored;
+}
+
+Result<std::string> Device::Impl::runLocal(const LocalFunction& f, const std::string& function,
+                                           const std::string& input) {
+  wasm::InvocationRequest req;
+  req.input = input;
+  req.args = {function};
+  req.env = f.env;
+  req.env.push_back("TERN_DEVICE=1");
+  req.timeout = std::chrono::milliseconds(f.timeoutMs);
+  req.limits.memoryPages = f.memoryMb * 16;
+  wasm::InvocationResult r = engine->invoke(f.module, req);
+  if (auto e = r.error()) return *e;
+  if (r.outcome == wasm::Outcome::kExited) {
+    return Error(ErrorCode::kFunctionFailed, fmt::format("the function exited with code {}", r.exitCode));
+  }
+  return std::move(r.stdoutData);
+}
+
+Result<http::HttpResponse> Device::Impl::runRemote(size_t env, const std::string& function,
+                                                   const std::string& input) {
+  http::HttpClientOptions o;
+  o.responseTimeout = opt.remoteTimeout;
+  o.connectTimeout = std::min(opt.remoteTimeout, o.connectTimeout);
+  auto r = http::sendHttp(urls[env], {"POST", "/fn/" + http::percentEncode(function), {}, input}, o);
+  if (!r.ok()) return r.error();
+  if (r->status != 200) {
+    return Error(ErrorCode::kUnavailable, fmt::format("{} answered HTTP {}", envs[env].id, r->status));
+  }
+  return r;
+}
+
+CallResult Device::call(const std::string& function, const std::string& input, Force force) {
+  Impl& d = *impl_;
+  CallResult out;
+  // Getting the function ready here is not part of any call's latency.
+  auto local = d.prepare(function);
+  auto chosen = choose(d.envs, d.history, d.opt.decision, force, local.ok());
+  if (!chosen) {
+    out.error = local.ok() ? Error(ErrorCode::kUnavailable, "no environment the policy allows is configured")
+                           : Error(local.error().code(),
+                                   fmt::format("function \"{}\" cannot run here ({}) and no remote "
+                                               "environment the policy allows is configured",
+                                               function, local.error().message()));
+    return out;
+  }
+  size_t i = *chosen;
+  out.where = d.envs[i].where;
+  auto start = Clock::now();
+  if (out.where != Where::kLocal) {
+    out.node = d.envs[i].id;
+    auto r = d.runRemote(i, function, input);
+    if (r.ok()) {
+      out.ms = msSince(start);
+      out.ok = true;
+      out.output = std::move(r->body);
+      if (const auto* node = r->header("X-Tern-Node")) out.node = *node;
+      record(d.history, i, out.ms, d.opt.decision.window);
+      return out;
+    }
+    // Charged to that environment; the call itself falls back to this device.
+    record(d.history, i, std::nullopt, d.opt.decision.window);
+    if (!local.ok()) {
+      out.ms = msSince(start);
+      out.error = r.error();
+      return out;
+    }
+    out.fallback = true;
+    out.where = Where::kLocal;
+  }
+  auto here = Clock::now();
+  auto r = d.runLocal(**local, function, input);
+  out.ms = msSince(start);
+  record(d.history, 0, r.ok() ? std::optional<double>(msSince(here)) : std::nullopt, d.opt.decision.window);
+  if (!r.ok()) {
+    out.error = r.error();
+    return out;
+  }
+  out.ok = true;
+  out.output = std::move(*r);
+  return out;
+}
+
+}  // namespace tern::device

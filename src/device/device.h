@@ -1,0 +1,73 @@
+#pragma once
+// A device's runtime (docs/design/devices.md): runs each call of a function on the device
+// itself, in the same sandboxes as a node (the embedded engine), or at an edge node or the
+// cloud tier over HTTP, as the decision (decision.h) picks from the measured end-to-end
+// latency of each environment. A remote call that fails or times out falls back to a local
+// run (unless the function cannot run here) and is charged to that environment.
+//
+// The state directory keeps what the device learned between processes: the functions it
+// fetched (module by SHA-256, checked on every load, and the deployed settings), the
+// compiled objects, and each environment's recent latencies (history.json). A state file
+// that does not parse is set aside and started afresh; a module whose bytes do not match
+// its hash is fetched again.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "device/decision.h"
+#include "util/error.h"
+
+namespace tern::device {
+
+struct DeviceOptions {
+  std::filesystem::path stateDir;
+  std::vector<std::string> edges;  // node URLs, http://HOST:PORT
+  std::string cloud;               // a cloud-tier node's URL; empty: none
+  std::string token;               // a node's bearer token, to fetch functions
+  DecisionParams decision;
+  std::chrono::milliseconds remoteTimeout{10000};  // a remote call's whole answer
+};
+
+struct CallResult {
+  Where where = Where::kLocal;
+  std::string node;        // the remote environment's URL (the node that ran it, if it said)
+  double ms = 0;           // end to end, fall-back included
+  bool ok = false;
+  bool fallback = false;   // the chosen remote failed; ran here instead
+  std::string output;      // the function's stdout (HTTP body)
+  std::optional<Error> error;
+};
+
+class Device {
+ public:
+  // Creates the state directory and reads what it holds. Errors: kInvalidArgument (no
+  // environment at all, a URL that does not parse), kIo.
+  static Result<std::unique_ptr<Device>> open(DeviceOptions options);
+  ~Device();
+
+  // One call of `function` with `input` as its stdin (the body of POST /fn/NAME).
+  CallResult call(const std::string& function, const std::string& input, Force force = Force::kNone);
+
+  // Writes the learned history to the state directory. Errors: kIo.
+  Result<void> save() const;
+
+  const std::vector<Environment>& environments() const;
+  // What open() set aside or could not restore, for the user.
+  const std::vector<std::string>& warnings() const;
+  // Each environment's decision score now (the same order).
+  std::vector<Score> scores() const;
+
+  struct Impl;
+
+ private:
+  explicit Device(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tern::device
