@@ -3,6 +3,8 @@
  *   tag   {"n": X} -> {"tag": $TAG, "n": X}
  *   spin  {"n": X} -> {"n": X} after spinning $SPIN_MS milliseconds (default 50)
  *   size  {"data": TEXT} -> {"bytes": length of the input}
+ *   work  {"n": X} -> {"n": X} after $WORK_ITERS (default 10,000,000) rounds of arithmetic:
+ *         a fixed amount of CPU work, slower where the CPU is slower
  *   bad   prints text that is not JSON
  *   fail  exits 1 */
 #include <stdio.h>
@@ -39,6 +41,12 @@ int main(void) {
     do {
       clock_gettime(CLOCK_MONOTONIC, &now);
     } while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < wait);
+    printf("{\"n\":%.17g}", number("n"));
+  } else if (strcmp(op, "work") == 0) {
+    const char *iters = getenv("WORK_ITERS");
+    long long rounds = iters ? atoll(iters) : 10000000;
+    volatile unsigned long long x = 1;
+    for (long long i = 0; i < rounds; ++i) x = x * 6364136223846793005ull + 1442695040888963407ull;
     printf("{\"n\":%.17g}", number("n"));
   } else if (strcmp(op, "size") == 0) {
     printf("{\"bytes\":%zu}", n);

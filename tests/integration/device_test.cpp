@@ -1,0 +1,182 @@
+// Devices against a real ternd: `tern device call` runs each call here or at the edge as
+// its policy decides. A light function stays mostly on the device; a compute-heavy one on
+// a slow device (a CPU quota of 10% on the device's process, cgroup v1) goes mostly to
+// the edge; forced policies are honoured; a killed edge leaves every later call running
+// locally from the state directory; a damaged state directory is set aside or refetched,
+// and a module that does not match its hash never runs.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <nlohmann/json.hpp>
+
+#include "raw_http.h"
+#include "ternd_process.h"
+#include "test_support.h"
+#include "util/subprocess.h"
+
+namespace tern {
+namespace {
+
+using json = nlohmann::json;
+
+struct Calls {
+  int exitStatus = -1;
+  std::string output;
+  std::vector<json> lines;  // one per call
+  json summary;
+  std::map<std::string, int> where;
+  int fallbacks = 0, ok = 0;
+};
+
+class DeviceTest : public ::testing::Test {
+ protected:
+  test::TempDir dir;
+  std::unique_ptr<test::TerndProcess> node = std::make_unique<test::TerndProcess>(dir.path() / "edge");
+
+  void SetUp() override {
+    deploy("inc", "?env=OP=inc");
+    deploy("work", "?env=OP=work&env=WORK_ITERS=10000000");
+  }
+  void deploy(const std::string& name, const std::string& query) {
+    auto r = test::request(node->port(), "PUT", "/v1/functions/" + name + query,
+                           test::readText(test::guestsDir() / "wf_step.wasm"), node->auth());
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+  std::string edge() const { return "http://127.0.0.1:" + std::to_string(node->port()); }
+
+  // `tern --json device call ARGS --state-dir <dir>/device`, in `cgroup` when given.
+  Calls device(std::vector<std::string> args, const std::string& cgroup = "") {
+    std::vector<std::string> argv{(test::binDir() / "tern").string(), "--json", "--token", token_, "device", "call"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back("--state-dir");
+    argv.push_back((dir.path() / "device").string());
+    if (!cgroup.empty()) {
+      // The shell joins the cgroup, then becomes tern.
+      std::string line = "echo $$ > " + cgroup + "/cgroup.procs && exec";
+      for (const auto& a : argv) line += " '" + a + "'";
+      argv = {"/bin/sh", "-c", line};
+    }
+    SubprocessOptions so;
+    so.timeout = std::chrono::seconds(300);
+    so.maxOutputBytes = 16u << 20;
+    auto r = runSubprocess(argv, so);
+    EXPECT_TRUE(r.ok());
+    Calls c;
+    if (!r.ok()) return c;
+    c.exitStatus = r->exitStatus;
+    c.output = r->output;
+    std::istringstream in(r->output);
+    for (std::string l; std::getline(in, l);) {
+      json j = json::parse(l, nullptr, false);
+      if (!j.is_object()) continue;
+      if (j.contains("summary")) {
+        c.summary = j["summary"];
+        continue;
+      }
+      c.lines.push_back(j);
+      ++c.where[j.value("where", "")];
+      c.fallbacks += j.value("fallback", false);
+      c.ok += j.value("ok", false);
+    }
+    return c;
+  }
+  std::string token_ = node->token();
+};
+
+TEST_F(DeviceTest, ALightFunctionStaysMostlyLocalAndForcedPoliciesAreHonoured) {
+  auto adaptive = device({"inc", "--edge", edge(), "--count", "60", "--data", R"({"n": 1})"});
+  ASSERT_EQ(adaptive.exitStatus, 0) << adaptive.output;
+  ASSERT_EQ(adaptive.lines.size(), 60u) << adaptive.output;
+  EXPECT_EQ(adaptive.ok, 60);
+  // The network costs more than the work: after trying both, the device keeps it.
+  EXPECT_GE(adaptive.where["local"], 45) << adaptive.output;
+  EXPECT_GE(adaptive.where["edge"], 1) << adaptive.output;
+
+  auto edgeOnly = device({"inc", "--edge", edge(), "--policy", "edge", "--count", "5", "--data", "{}"});
+  EXPECT_EQ(edgeOnly.exitStatus, 0) << edgeOnly.output;
+  EXPECT_EQ(edgeOnly.where["edge"], 5) << edgeOnly.output;
+  EXPECT_EQ(edgeOnly.lines.at(0)["node"], edge());
+  auto localOnly = device({"inc", "--edge", edge(), "--policy", "local", "--count", "5", "--data", "{}"});
+  EXPECT_EQ(localOnly.exitStatus, 0) << localOnly.output;
+  EXPECT_EQ(localOnly.where["local"], 5) << localOnly.output;
+  ASSERT_TRUE(localOnly.summary.is_array());
+  EXPECT_EQ(localOnly.summary.at(0)["calls"], 5);
+  // A policy whose kind is not configured: a clear error for every call.
+  auto noCloud = device({"inc", "--edge", edge(), "--policy", "cloud", "--count", "2", "--data", "{}"});
+  EXPECT_NE(noCloud.exitStatus, 0);
+  EXPECT_EQ(noCloud.ok, 0);
+  EXPECT_NE(noCloud.output.find("no environment the policy allows"), std::string::npos) << noCloud.output;
+  // Bad options.
+  auto bad = device({"inc", "--edge", "ftp://x", "--count", "1"});
+  EXPECT_NE(bad.exitStatus, 0);
+  auto unknown = device({"nope", "--edge", edge(), "--count", "1", "--data", "{}"});
+  EXPECT_NE(unknown.exitStatus, 0) << unknown.output;
+}
+
+TEST_F(DeviceTest, AHeavyFunctionOnASlowDeviceGoesMostlyToTheEdge) {
+  const std::filesystem::path root = "/sys/fs/cgroup/cpu";
+  if (::geteuid() != 0 || !std::filesystem::exists(root / "cpu.cfs_quota_us")) {
+    GTEST_SKIP() << "needs root and the cgroup v1 cpu controller to slow the device down";
+  }
+  // The device gets 10% of one CPU: the function's fixed work takes about ten times as long
+  // there as on the node.
+  std::filesystem::path cg = root / ("tern-device-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directory(cg);
+  std::ofstream(cg / "cpu.cfs_period_us") << 10000;
+  std::ofstream(cg / "cpu.cfs_quota_us") << 1000;
+  // The function is fetched outside the quota: getting it ready is no call's latency, but
+  // compiling it at 10% would take long.
+  auto warm = device({"work", "--edge", edge(), "--policy", "local", "--count", "1", "--data", "{}"});
+  ASSERT_EQ(warm.exitStatus, 0) << warm.output;
+  std::filesystem::remove(dir.path() / "device" / "history.json");
+  auto slow = device({"work", "--edge", edge(), "--count", "30", "--data", R"({"n": 2})"}, cg.string());
+  std::filesystem::remove(cg);
+  ASSERT_EQ(slow.exitStatus, 0) << slow.output;
+  EXPECT_EQ(slow.ok, 30);
+  EXPECT_GE(slow.where["edge"], 20) << slow.output;
+  EXPECT_GE(slow.where["local"], 1) << slow.output;
+}
+
+TEST_F(DeviceTest, AKilledEdgeLeavesEveryCallRunningLocallyAndBadStateIsNeverRun) {
+  auto first = device({"inc", "--edge", edge(), "--count", "4", "--data", R"({"n": 1})"});
+  ASSERT_EQ(first.exitStatus, 0) << first.output;
+  node->kill9();
+  // The function and its settings are in the state directory: the device keeps working.
+  auto offline = device({"inc", "--edge", edge(), "--policy", "edge", "--count", "5", "--timeout-ms", "2000", "--data", "{}"});
+  EXPECT_EQ(offline.exitStatus, 0) << offline.output;
+  EXPECT_EQ(offline.ok, 5) << offline.output;
+  EXPECT_EQ(offline.where["local"], 5) << offline.output;
+  EXPECT_EQ(offline.fallbacks, 5) << offline.output;
+  // Adaptive: the failures are charged to the edge, which soon stops being chosen.
+  auto adaptive = device({"inc", "--edge", edge(), "--count", "20", "--timeout-ms", "2000", "--data", "{}"});
+  EXPECT_EQ(adaptive.exitStatus, 0) << adaptive.output;
+  EXPECT_EQ(adaptive.ok, 20) << adaptive.output;
+
+  // A history that does not parse is set aside, and the device starts afresh.
+  std::ofstream(dir.path() / "device" / "history.json") << "{not json";
+  auto fresh = device({"inc", "--edge", edge(), "--policy", "local", "--count", "1", "--data", "{}"});
+  EXPECT_EQ(fresh.exitStatus, 0) << fresh.output;
+  EXPECT_NE(fresh.output.find("set aside"), std::string::npos) << fresh.output;
+
+  // A stored module whose bytes no longer match its hash is never run, and with the edge
+  // gone it cannot be fetched again: the call fails with the reason.
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "device" / "modules")) {
+    std::ofstream(e.path(), std::ios::app) << "tampered";
+  }
+  auto tampered = device({"inc", "--edge", edge(), "--policy", "local", "--count", "1", "--data", "{}"});
+  EXPECT_NE(tampered.exitStatus, 0) << tampered.output;
+  EXPECT_EQ(tampered.ok, 0) << tampered.output;
+
+  // The edge back: the module is fetched again and checked, and the call runs.
+  node->restart();
+  auto back = device({"inc", "--edge", edge(), "--policy", "local", "--count", "1", "--data", R"({"n": 41})"});
+  EXPECT_EQ(back.exitStatus, 0) << back.output;
+  EXPECT_EQ(back.ok, 1) << back.output;
+}
+
+}  // namespace
+}  // namespace tern
