@@ -19,7 +19,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr int kHistoryFormat = 1;
+constexpr int kHistoryFormat = 2;
 
 double msSince(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
@@ -45,7 +45,7 @@ struct Device::Impl {
   DeviceOptions opt;
   std::vector<Environment> envs;
   std::vector<http::NodeUrl> urls;  // per environment; the local one unused
-  History history;
+  std::map<std::string, History> history;  // per function: each learns its own
   std::unique_ptr<wasm::Engine> engine;
   std::map<std::string, std::shared_ptr<LocalFunction>> local;
   std::vector<std::string> warnings;
@@ -84,7 +84,6 @@ Result<std::unique_ptr<Device>> Device::open(DeviceOptions options) {
   config.compiler.cacheDir = options.stateDir / "objects";
   impl->engine = std::make_unique<wasm::Engine>(config);
   impl->opt = std::move(options);
-  impl->history.windows.resize(impl->envs.size());
   impl->loadHistory();
   return std::unique_ptr<Device>(new Device(std::move(impl)));
 }
@@ -95,38 +94,51 @@ Device::~Device() = default;
 const std::vector<Environment>& Device::environments() const { return impl_->envs; }
 const std::vector<std::string>& Device::warnings() const { return impl_->warnings; }
 
-std::vector<Score> Device::scores() const { return device::scores(impl_->history, impl_->opt.decision); }
+std::vector<Score> Device::scores(const std::string& function) const {
+  History h;
+  if (auto it = impl_->history.find(function); it != impl_->history.end()) h = it->second;
+  h.windows.resize(impl_->envs.size());
+  return device::scores(h, impl_->opt.decision);
+}
 
-// history.json: {"format": 1, "environments": [{"where", "id", "total", "samples": [ms or
-// null]}]}; environments are matched by kind and id, so a device given other nodes keeps
-// what it learned of the ones it still has.
+// history.json: {"format": 2, "functions": {"NAME": [{"where", "id", "total", "samples":
+// [ms or null]}]}}; environments are matched by kind and id, so a device given other nodes
+// keeps what it learned of the ones it still has.
 void Device::Impl::loadHistory() {
   std::error_code ec;
   if (!fs::exists(historyFile(), ec)) return;
   auto text = readFile(historyFile());
   json j = text.ok() ? json::parse(*text, nullptr, false) : json();
-  bool ok = j.is_object() && j.value("format", 0) == kHistoryFormat && j.contains("environments") &&
-            j["environments"].is_array();
-  std::vector<Window> restored(envs.size());
-  if (ok) {
-    for (const auto& e : j["environments"]) {
+  bool ok = j.is_object() && j.value("format", 0) == kHistoryFormat && j.contains("functions") &&
+            j["functions"].is_object();
+  std::map<std::string, History> restored;
+  for (auto f = ok ? j["functions"].begin() : j.end(); ok && f != j["functions"].end(); ++f) {
+    History& h = restored[f.key()];
+    h.windows.resize(envs.size());
+    if (!f->is_array()) {
+      ok = false;
+      break;
+    }
+    for (const auto& e : *f) {
       if (!e.is_object() || !e.contains("samples") || !e["samples"].is_array()) {
         ok = false;
         break;
       }
       for (size_t i = 0; i < envs.size(); ++i) {
         if (e.value("where", "") != whereName(envs[i].where) || e.value("id", "") != envs[i].id) continue;
+        Window& w = h.windows[i];
         for (const auto& s : e["samples"]) {
           if (s.is_number() && s.get<double>() > 0 && std::isfinite(s.get<double>())) {
-            restored[i].samples.push_back(s.get<double>());
+            w.samples.push_back(s.get<double>());
           } else if (s.is_null()) {
-            restored[i].samples.push_back(std::nullopt);
+            w.samples.push_back(std::nullopt);
           } else {
             ok = false;
           }
         }
-        while (restored[i].samples.size() > opt.decision.window) restored[i].samples.pop_front();
-        restored[i].total = e.value("total", uint64_t{0});
+        while (w.samples.size() > opt.decision.window) w.samples.pop_front();
+        auto total = e.find("total");
+        w.total = total != e.end() && total->is_number_unsigned() ? total->get<uint64_t>() : w.samples.size();
       }
     }
   }
@@ -138,21 +150,25 @@ void Device::Impl::loadHistory() {
                                    historyFile().string(), aside.string()));
     return;
   }
-  history.windows = std::move(restored);
+  history = std::move(restored);
 }
 
 Result<void> Device::save() const {
-  json envs = json::array();
-  for (size_t i = 0; i < impl_->envs.size(); ++i) {
-    const Window& w = impl_->history.windows[i];
-    json samples = json::array();
-    for (const auto& s : w.samples) samples.push_back(s ? json(*s) : json());
-    envs.push_back(json{{"where", whereName(impl_->envs[i].where)},
-                        {"id", impl_->envs[i].id},
-                        {"total", w.total},
-                        {"samples", samples}});
+  json functions = json::object();
+  for (const auto& [name, h] : impl_->history) {
+    json envs = json::array();
+    for (size_t i = 0; i < impl_->envs.size() && i < h.windows.size(); ++i) {
+      const Window& w = h.windows[i];
+      json samples = json::array();
+      for (const auto& s : w.samples) samples.push_back(s ? json(*s) : json());
+      envs.push_back(json{{"where", whereName(impl_->envs[i].where)},
+                          {"id", impl_->envs[i].id},
+                          {"total", w.total},
+                          {"samples", samples}});
+    }
+    functions[name] = std::move(envs);
   }
-  return writePrivateFile(impl_->historyFile(), json{{"format", kHistoryFormat}, {"environments", envs}}.dump());
+  return writePrivateFile(impl_->historyFile(), json{{"format", kHistoryFormat}, {"functions", functions}}.dump());
 }
 
 // Fetches a function from the first remote environment that has it: its settings and its
@@ -279,7 +295,9 @@ CallResult Device::call(const std::string& function, const std::string& input, F
   CallResult out;
   // Getting the function ready here is not part of any call's latency.
   auto local = d.prepare(function);
-  auto chosen = choose(d.envs, d.history, d.opt.decision, force, local.ok());
+  History& history = d.history[function];
+  history.windows.resize(d.envs.size());
+  auto chosen = choose(d.envs, history, d.opt.decision, force, local.ok());
   if (!chosen) {
     out.error = local.ok() ? Error(ErrorCode::kUnavailable, "no environment the policy allows is configured")
                            : Error(local.error().code(),
@@ -299,11 +317,11 @@ CallResult Device::call(const std::string& function, const std::string& input, F
       out.ok = true;
       out.output = std::move(r->body);
       if (const auto* node = r->header("X-Tern-Node")) out.node = *node;
-      record(d.history, i, out.ms, d.opt.decision.window);
+      record(history, i, out.ms, d.opt.decision.window);
       return out;
     }
     // Charged to that environment; the call itself falls back to this device.
-    record(d.history, i, std::nullopt, d.opt.decision.window);
+    record(history, i, std::nullopt, d.opt.decision.window);
     if (!local.ok()) {
       out.ms = msSince(start);
       out.error = r.error();
@@ -315,7 +333,7 @@ CallResult Device::call(const std::string& function, const std::string& input, F
   auto here = Clock::now();
   auto r = d.runLocal(**local, function, input);
   out.ms = msSince(start);
-  record(d.history, 0, r.ok() ? std::optional<double>(msSince(here)) : std::nullopt, d.opt.decision.window);
+  record(history, 0, r.ok() ? std::optional<double>(msSince(here)) : std::nullopt, d.opt.decision.window);
   if (!r.ok()) {
     out.error = r.error();
     return out;

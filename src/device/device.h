@@ -7,7 +7,8 @@
 //
 // The state directory keeps what the device learned between processes: the functions it
 // fetched (module by SHA-256, checked on every load, and the deployed settings), the
-// compiled objects, and each environment's recent latencies (history.json). A state file
+// compiled objects, and per function each environment's recent latencies (history.json):
+// each function learns its own, since a light and a heavy one want different places. A state file
 // that does not parse is set aside and started afresh; a module whose bytes do not match
 // its hash is fetched again.
 
@@ -60,8 +61,8 @@ class Device {
   const std::vector<Environment>& environments() const;
   // What open() set aside or could not restore, for the user.
   const std::vector<std::string>& warnings() const;
-  // Each environment's decision score now (the same order).
-  std::vector<Score> scores() const;
+  // Each environment's decision score for `function` now (the same order).
+  std::vector<Score> scores(const std::string& function) const;
 
   struct Impl;
 

@@ -95,6 +95,13 @@ TEST_F(DeviceTest, ALightFunctionStaysMostlyLocalAndForcedPoliciesAreHonoured) {
   // The network costs more than the work: after trying both, the device keeps it.
   EXPECT_GE(adaptive.where["local"], 45) << adaptive.output;
   EXPECT_GE(adaptive.where["edge"], 1) << adaptive.output;
+  // What it learned is kept per function, for the next process.
+  json history = json::parse(test::readText(dir.path() / "device" / "history.json"), nullptr, false);
+  ASSERT_TRUE(history.is_object()) << test::readText(dir.path() / "device" / "history.json");
+  ASSERT_TRUE(history["functions"].contains("inc")) << history.dump();
+  EXPECT_FALSE(history["functions"].contains("work")) << history.dump();
+  EXPECT_EQ(history["functions"]["inc"][0]["where"], "local");
+  EXPECT_EQ(history["functions"]["inc"][0]["total"].get<int>(), adaptive.where["local"]);
 
   auto edgeOnly = device({"inc", "--edge", edge(), "--policy", "edge", "--count", "5", "--data", "{}"});
   EXPECT_EQ(edgeOnly.exitStatus, 0) << edgeOnly.output;
