@@ -3,7 +3,8 @@
 // a slow device (a CPU quota of 10% on the device's process, cgroup v1) goes mostly to
 // the edge; forced policies are honoured; a killed edge leaves every later call running
 // locally from the state directory; a damaged state directory is set aside or refetched,
-// and a module that does not match its hash never runs.
+// a module that does not match its hash never runs, and edges that hang, answer garbage
+// or errors are charged while the calls run here.
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <sstream>
 #include <nlohmann/json.hpp>
 
+#include "fake_http.h"
 #include "raw_http.h"
 #include "ternd_process.h"
 #include "test_support.h"
@@ -183,6 +185,27 @@ TEST_F(DeviceTest, AKilledEdgeLeavesEveryCallRunningLocallyAndBadStateIsNeverRun
   auto back = device({"inc", "--edge", edge(), "--policy", "local", "--count", "1", "--data", R"({"n": 41})"});
   EXPECT_EQ(back.exitStatus, 0) << back.output;
   EXPECT_EQ(back.ok, 1) << back.output;
+}
+
+TEST_F(DeviceTest, MisbehavingEdgesAreChargedAndTheCallsRunLocally) {
+  // Each broken edge comes first, the real node second: the function is fetched from the
+  // node; every call forced to the (first) edge fails there and runs here instead.
+  using Mode = test::FakeHttpEndpoint::Mode;
+  for (Mode mode : {Mode::kHang, Mode::kGarbage, Mode::kNotHttp, Mode::kError}) {
+    test::FakeHttpEndpoint broken(mode);
+    auto c = device({"inc", "--edge", broken.url(), "--edge", edge(), "--policy", "edge", "--count", "2",
+                     "--timeout-ms", "500", "--data", R"({"n": 1})"});
+    EXPECT_EQ(c.exitStatus, 0) << c.output;
+    if (mode == Mode::kGarbage) {
+      // A 200 is an answer: the device cannot tell garbage from a function's output.
+      EXPECT_EQ(c.where["edge"], 2) << c.output;
+      continue;
+    }
+    EXPECT_EQ(c.ok, 2) << int(mode) << "\n" << c.output;
+    EXPECT_EQ(c.where["local"], 2) << int(mode) << "\n" << c.output;
+    EXPECT_EQ(c.fallbacks, 2) << int(mode) << "\n" << c.output;
+    EXPECT_GE(broken.calls(), 2);
+  }
 }
 
 }  // namespace

@@ -4,15 +4,11 @@
 // bad input.
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <thread>
 
+#include "fake_http.h"
 #include "raw_http.h"
 #include "ternd_process.h"
 #include "test_support.h"
@@ -30,74 +26,7 @@ std::string wasm(const std::filesystem::path& p) {
   return std::string(b.begin(), b.end());
 }
 
-// A loopback HTTP endpoint standing in for a Serverless function: each POST is answered
-// with {"bytes": LENGTH OF THE BODY}, or never (`hang`).
-class ServerlessEndpoint {
- public:
-  enum class Mode { kAnswer, kHang, kGarbage };
-  explicit ServerlessEndpoint(Mode mode) : mode_(mode) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    EXPECT_EQ(::listen(fd_, 64), 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~ServerlessEndpoint() {
-    stopping_ = true;
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
-    thread_.join();
-    for (int c : held_) ::close(c);
-  }
-  std::string uri() const { return "http://127.0.0.1:" + std::to_string(port_) + "/size"; }
-  int calls() const { return calls_.load(); }
-
- private:
-  void serve() {
-    while (!stopping_) {
-      int c = ::accept(fd_, nullptr, nullptr);
-      if (c < 0) return;
-      std::string req;
-      char buf[65536];
-      size_t need = std::string::npos;
-      while (true) {
-        ssize_t n = ::read(c, buf, sizeof buf);
-        if (n <= 0) break;
-        req.append(buf, static_cast<size_t>(n));
-        size_t end = req.find("\r\n\r\n");
-        if (end != std::string::npos && need == std::string::npos) {
-          size_t cl = req.find("Content-Length: ");
-          need = end + 4 + (cl == std::string::npos ? 0 : std::stoul(req.substr(cl + 16)));
-        }
-        if (need != std::string::npos && req.size() >= need) break;
-      }
-      ++calls_;
-      if (mode_ == Mode::kHang) {
-        held_.push_back(c);
-        continue;
-      }
-      std::string body = mode_ == Mode::kGarbage
-                             ? "<html>oops</html>"
-                             : json{{"bytes", req.size() - req.find("\r\n\r\n") - 4}}.dump();
-      std::string resp = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-      (void)!::write(c, resp.data(), resp.size());
-      ::close(c);
-    }
-  }
-  Mode mode_;
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::atomic<int> calls_{0};
-  std::vector<int> held_;
-  std::thread thread_;
-};
+using ServerlessEndpoint = test::FakeHttpEndpoint;
 
 class WorkflowTest : public ::testing::Test {
  protected:
@@ -357,7 +286,7 @@ TEST_F(WorkflowTest, SizePolicyKeepsLargeInputsLocalAndSendsSmallOnesToServerles
   deployStep("work", "?env=OP=size");
   json types = json::array({json{{"functionType", "Work"},
                                  {"resources", json::array({json{{"type", "tern"}, {"properties", {{"function", "work"}}}},
-                                                            json{{"type", "Serverless"}, {"properties", {{"Uri", cloud.uri()}}}}})}}});
+                                                            json{{"type", "Serverless"}, {"properties", {{"Uri", cloud.url("/size")}}}}})}}});
   auto d = deployWorkflow("fan", kFanOut, types, json{{"policy", "size"}});
   ASSERT_EQ(d.status, 201) << d.body;
   std::string large(100 * 1024, 'x');
@@ -370,7 +299,7 @@ TEST_F(WorkflowTest, SizePolicyKeepsLargeInputsLocalAndSendsSmallOnesToServerles
       EXPECT_EQ(k["resource"], "local") << k.dump();
     }
     if (k["iteration"] == "each[1]") {
-      EXPECT_EQ(k["resource"], cloud.uri()) << k.dump();
+      EXPECT_EQ(k["resource"], cloud.url("/size")) << k.dump();
     }
   }
   EXPECT_EQ(cloud.calls(), 1);
@@ -481,7 +410,7 @@ TEST_F(WorkflowTest, BadInputGetsAClearErrorAndTheNodeKeepsServing) {
   // A Serverless endpoint that never answers, and one that answers garbage.
   ServerlessEndpoint hung(ServerlessEndpoint::Mode::kHang), junk(ServerlessEndpoint::Mode::kGarbage);
   for (auto* ep : {&hung, &junk}) {
-    json types = json::array({json{{"functionType", "Remote"}, {"resources", json::array({json{{"type", "Serverless"}, {"properties", {{"Uri", ep->uri()}}}}})}}});
+    json types = json::array({json{{"functionType", "Remote"}, {"resources", json::array({json{{"type", "Serverless"}, {"properties", {{"Uri", ep->url("/size")}}}}})}}});
     ASSERT_EQ(deployWorkflow("s", "name: s\nworkflowBody:\n- function: {name: R, type: Remote, dataOuts: [{name: x}]}\ndataOuts:\n- {name: x, source: R/x}\n",
                              types, json{{"attempts", 1}, {"serverless_timeout_ms", 300}}).status, 201);
     r = run("s", json::object());
