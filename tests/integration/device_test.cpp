@@ -20,6 +20,11 @@
 #include "test_support.h"
 #include "util/subprocess.h"
 
+#include "tern/device.h"
+
+extern "C" int device_c_client(const char* state_dir, const char* edge, const char* token, tern_policy policy,
+                               const char* input, char* output, size_t output_len, char* error, size_t error_len);
+
 namespace tern {
 namespace {
 
@@ -206,6 +211,28 @@ TEST_F(DeviceTest, MisbehavingEdgesAreChargedAndTheCallsRunLocally) {
     EXPECT_EQ(c.fallbacks, 2) << int(mode) << "\n" << c.output;
     EXPECT_GE(broken.calls(), 2);
   }
+}
+
+TEST_F(DeviceTest, TheCApiRunsACallAndReportsErrorsInItsBuffer) {
+  char output[256] = {0}, error[256] = {0};
+  std::string state = (dir.path() / "c-device").string();
+  int s = device_c_client(state.c_str(), edge().c_str(), token_.c_str(), TERN_POLICY_LOCAL, R"({"n": 41})", output,
+                          sizeof output, error, sizeof error);
+  ASSERT_EQ(s, TERN_OK) << error;
+  EXPECT_STREQ(output, R"(local {"n":42})");
+  s = device_c_client(state.c_str(), edge().c_str(), token_.c_str(), TERN_POLICY_EDGE, R"({"n": 1})", output,
+                      sizeof output, error, sizeof error);
+  ASSERT_EQ(s, TERN_OK) << error;
+  EXPECT_STREQ(output, R"(remote {"n":2})");
+  // No state directory; a cloud policy with no cloud; a truncated error buffer.
+  s = device_c_client(nullptr, edge().c_str(), nullptr, TERN_POLICY_LOCAL, "{}", output, sizeof output, error, sizeof error);
+  EXPECT_EQ(s, TERN_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(error).find("state_dir"), std::string::npos) << error;
+  s = device_c_client(state.c_str(), edge().c_str(), nullptr, TERN_POLICY_CLOUD, "{}", output, sizeof output, error, 8);
+  EXPECT_EQ(s, TERN_UNAVAILABLE);
+  EXPECT_EQ(std::string(error).size(), 7u);
+  EXPECT_STREQ(tern_status_name(TERN_UNAVAILABLE), "unavailable");
+  tern_device_close(nullptr);
 }
 
 }  // namespace
