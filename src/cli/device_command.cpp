@@ -79,6 +79,8 @@ int deviceCallCommand(const DeviceCallOptions& o, std::ostream& out, std::ostrea
     t.ms.push_back(r.ms);
     if (o.json) {
       json line{{"seq", seq}, {"where", where}, {"node", r.node}, {"ms", r.ms}, {"ok", r.ok}, {"fallback", r.fallback}};
+      if (!r.attached.empty()) line["attached"] = r.attached;
+      if (r.moved) line["moved"] = true;
       if (r.error) line["error"] = r.error->message();
       out << line.dump() << "\n";
     } else {
@@ -86,6 +88,7 @@ int deviceCallCommand(const DeviceCallOptions& o, std::ostream& out, std::ostrea
                          r.ok ? "ok" : "failed: " + (r.error ? r.error->message() : std::string()),
                          r.fallback ? " (fell back to local)" : "");
     }
+    if (!o.json && r.moved) out << fmt::format("      attached to {}\n", r.attached);
     if (!r.ok) lastError = r.error.value_or(Error(ErrorCode::kInternal, "failed"));
   }
   if (auto saved = (*dev)->save(); !saved.ok()) err << "tern: " << saved.error().message() << "\n";

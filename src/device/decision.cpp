@@ -72,6 +72,20 @@ double normalQuantile(double p) {
          (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
 }
 
+std::optional<size_t> nearestEdge(const std::vector<std::optional<double>>& rtts,
+                                  std::optional<size_t> current, double hysteresis) {
+  std::optional<size_t> best;
+  for (size_t k = 0; k < rtts.size(); ++k) {
+    if (rtts[k] && (!best || *rtts[k] < *rtts[*best])) best = k;
+  }
+  if (!best) return std::nullopt;
+  if (current && *current < rtts.size() && rtts[*current] &&
+      *rtts[*best] * (1 + hysteresis) >= *rtts[*current]) {
+    return current;
+  }
+  return best;
+}
+
 std::vector<Score> scores(const History& history, const DecisionParams& params) {
   // Rewards are relative: the fastest successful call in any window scores 1, a call
   // twice as slow 0.5, a failure 0. So they stay in [0, 1], as UCB1 wants.

@@ -78,6 +78,14 @@ struct Score {
 };
 std::vector<Score> scores(const History& history, const DecisionParams& params);
 
+// Which edge a device attaches to (mobility): the reachable edge with the shortest round
+// trip, `rtts[k]` being edge k's (nullopt: unreachable). The current one is kept unless it
+// is unreachable or another is faster by more than `hysteresis` (a fraction: 0.2 means
+// 20% faster), so that noise does not move the device back and forth. nullopt: none is
+// reachable.
+std::optional<size_t> nearestEdge(const std::vector<std::optional<double>>& rtts,
+                                  std::optional<size_t> current, double hysteresis = 0.2);
+
 // The standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9), for
 // Bayes-UCB. p in (0, 1).
 double normalQuantile(double p);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -49,6 +50,9 @@ struct Device::Impl {
   std::unique_ptr<wasm::Engine> engine;
   std::map<std::string, std::shared_ptr<LocalFunction>> local;
   std::vector<std::string> warnings;
+  std::optional<size_t> attached;  // the environment index of the attached edge
+  uint32_t sinceProbe = 0;
+  bool probed = false;
 
   fs::path historyFile() const { return opt.stateDir / "history.json"; }
   void loadHistory();
@@ -57,7 +61,36 @@ struct Device::Impl {
   Result<void> fetch(const std::string& function);
   Result<std::string> runLocal(const LocalFunction& f, const std::string& function, const std::string& input);
   Result<http::HttpResponse> runRemote(size_t env, const std::string& function, const std::string& input);
+  // Measures every edge's round trip and attaches to the nearest; true when it moved.
+  bool probe();
 };
+
+bool Device::Impl::probe() {
+  std::vector<size_t> edges;
+  std::vector<std::optional<double>> rtts;
+  std::optional<size_t> current;
+  for (size_t i = 0; i < envs.size(); ++i) {
+    if (envs[i].where != Where::kEdge) continue;
+    if (attached == i) current = edges.size();
+    edges.push_back(i);
+    http::HttpClientOptions o;
+    o.connectTimeout = opt.probeTimeout;
+    o.responseTimeout = opt.probeTimeout;
+    auto start = Clock::now();
+    auto r = http::sendHttp(urls[i], {"GET", "/healthz", {}, ""}, o);
+    rtts.push_back(r.ok() && r->status == 200 ? std::optional<double>(msSince(start)) : std::nullopt);
+  }
+  probed = true;
+  sinceProbe = 0;
+  auto nearest = nearestEdge(rtts, current);
+  // With no edge reachable the device stays attached where it was: calls there fail over
+  // to local, and the next probe looks again.
+  if (!nearest) return false;
+  size_t chosen = edges[*nearest];
+  bool moved = attached && *attached != chosen;
+  attached = chosen;
+  return moved;
+}
 
 Result<std::unique_ptr<Device>> Device::open(DeviceOptions options) {
   auto impl = std::make_unique<Impl>();
@@ -171,11 +204,16 @@ Result<void> Device::save() const {
   return writePrivateFile(impl_->historyFile(), json{{"format", kHistoryFormat}, {"functions", functions}}.dump());
 }
 
-// Fetches a function from the first remote environment that has it: its settings and its
-// module, whose SHA-256 must be the one the settings name.
+// Fetches a function from the first remote environment that has it, the attached edge
+// first: its settings and its module, whose SHA-256 must be the one the settings name.
 Result<void> Device::Impl::fetch(const std::string& function) {
   std::optional<Error> last;
+  std::vector<size_t> order;
+  if (attached) order.push_back(*attached);
   for (size_t i = 1; i < envs.size(); ++i) {
+    if (i != attached) order.push_back(i);
+  }
+  for (size_t i : order) {
     http::HttpClientOptions o;
     o.responseTimeout = opt.remoteTimeout;
     std::vector<http::HttpHeader> auth;
@@ -293,11 +331,15 @@ Result<http::HttpResponse> Device::Impl::runRemote(size_t env, const std::string
 CallResult Device::call(const std::string& function, const std::string& input, Force force) {
   Impl& d = *impl_;
   CallResult out;
+  bool hasEdges = std::any_of(d.envs.begin(), d.envs.end(), [](const Environment& e) { return e.where == Where::kEdge; });
+  if (hasEdges && (!d.probed || d.sinceProbe >= d.opt.probeEvery)) out.moved = d.probe();
+  ++d.sinceProbe;
   // Getting the function ready here is not part of any call's latency.
   auto local = d.prepare(function);
   History& history = d.history[function];
   history.windows.resize(d.envs.size());
-  auto chosen = choose(d.envs, history, d.opt.decision, force, local.ok());
+  if (d.attached) out.attached = d.envs[*d.attached].id;
+  auto chosen = choose(d.envs, history, d.opt.decision, force, local.ok(), d.attached);
   if (!chosen) {
     out.error = local.ok() ? Error(ErrorCode::kUnavailable, "no environment the policy allows is configured")
                            : Error(local.error().code(),
@@ -320,8 +362,10 @@ CallResult Device::call(const std::string& function, const std::string& input, F
       record(history, i, out.ms, d.opt.decision.window);
       return out;
     }
-    // Charged to that environment; the call itself falls back to this device.
+    // Charged to that environment; the call itself falls back to this device. A failed
+    // attached edge has the edges measured again before the next call.
     record(history, i, std::nullopt, d.opt.decision.window);
+    if (d.attached == i) d.sinceProbe = d.opt.probeEvery;
     if (!local.ok()) {
       out.ms = msSince(start);
       out.error = r.error();

@@ -33,6 +33,11 @@ struct DeviceOptions {
   std::string token;               // a node's bearer token, to fetch functions
   DecisionParams decision;
   std::chrono::milliseconds remoteTimeout{10000};  // a remote call's whole answer
+  // Mobility: the round trip to every edge (GET /healthz) is measured before the first
+  // call, every `probeEvery` calls, and after a call to the attached edge failed; the
+  // device attaches to the nearest (nearestEdge in decision.h).
+  uint32_t probeEvery = 50;
+  std::chrono::milliseconds probeTimeout{1000};
 };
 
 struct CallResult {
@@ -41,6 +46,8 @@ struct CallResult {
   double ms = 0;           // end to end, fall-back included
   bool ok = false;
   bool fallback = false;   // the chosen remote failed; ran here instead
+  std::string attached;    // the edge the device is attached to ("" without edges)
+  bool moved = false;      // it attached to another edge before this call
   std::string output;      // the function's stdout (HTTP body)
   std::optional<Error> error;
 };

@@ -14,6 +14,8 @@
 #include <sstream>
 #include <nlohmann/json.hpp>
 
+#include "delay_proxy.h"
+#include "device/device.h"
 #include "fake_http.h"
 #include "raw_http.h"
 #include "ternd_process.h"
@@ -193,13 +195,15 @@ TEST_F(DeviceTest, AKilledEdgeLeavesEveryCallRunningLocallyAndBadStateIsNeverRun
 }
 
 TEST_F(DeviceTest, MisbehavingEdgesAreChargedAndTheCallsRunLocally) {
-  // Each broken edge comes first, the real node second: the function is fetched from the
-  // node; every call forced to the (first) edge fails there and runs here instead.
+  // The function is fetched from the node once; then the broken endpoint is the only edge:
+  // every call forced to it fails there and runs here instead.
+  auto warm = device({"inc", "--edge", edge(), "--policy", "local", "--count", "1", "--data", "{}"});
+  ASSERT_EQ(warm.exitStatus, 0) << warm.output;
   using Mode = test::FakeHttpEndpoint::Mode;
   for (Mode mode : {Mode::kHang, Mode::kGarbage, Mode::kNotHttp, Mode::kError}) {
     test::FakeHttpEndpoint broken(mode);
-    auto c = device({"inc", "--edge", broken.url(), "--edge", edge(), "--policy", "edge", "--count", "2",
-                     "--timeout-ms", "500", "--data", R"({"n": 1})"});
+    auto c = device({"inc", "--edge", broken.url(), "--policy", "edge", "--count", "2", "--timeout-ms", "500",
+                     "--data", R"({"n": 1})"});
     EXPECT_EQ(c.exitStatus, 0) << c.output;
     if (mode == Mode::kGarbage) {
       // A 200 is an answer: the device cannot tell garbage from a function's output.
@@ -233,6 +237,55 @@ TEST_F(DeviceTest, TheCApiRunsACallAndReportsErrorsInItsBuffer) {
   EXPECT_EQ(std::string(error).size(), 7u);
   EXPECT_STREQ(tern_status_name(TERN_UNAVAILABLE), "unavailable");
   tern_device_close(nullptr);
+}
+
+// With a broken edge and a good one, the probe finds only the good one reachable: the
+// device attaches there and never calls the broken one.
+TEST_F(DeviceTest, ADeviceAttachesToTheEdgeThatAnswers) {
+  test::FakeHttpEndpoint broken(test::FakeHttpEndpoint::Mode::kError);
+  auto c = device({"inc", "--edge", broken.url(), "--edge", edge(), "--policy", "edge", "--count", "3", "--data", "{}"});
+  EXPECT_EQ(c.exitStatus, 0) << c.output;
+  EXPECT_EQ(c.where["edge"], 3) << c.output;
+  EXPECT_EQ(c.lines.at(0)["attached"], edge()) << c.output;
+  EXPECT_EQ(broken.calls(), 1);  // the probe; no call
+}
+
+TEST_F(DeviceTest, TheDeviceMovesToTheNearerEdgeWhenTheDelaysSwap) {
+  // Two edges behind delay proxies: A near, B 40 ms away; then the other way round.
+  test::TerndProcess b(dir.path() / "edge-b");
+  auto r = test::request(b.port(), "PUT", "/v1/functions/inc?env=OP=inc",
+                         test::readText(test::guestsDir() / "wf_step.wasm"), b.auth());
+  ASSERT_EQ(r.status, 201) << r.body;
+  test::DelayProxy nearA(node->port(), 0), farB(b.port(), 40);
+  std::string a = "http://127.0.0.1:" + std::to_string(nearA.port());
+  std::string bUrl = "http://127.0.0.1:" + std::to_string(farB.port());
+  device::DeviceOptions o;
+  o.stateDir = dir.path() / "mobile";
+  o.edges = {bUrl, a};  // the configured order is not the order of nearness
+  o.token = token_;
+  o.decision.policy = device::Policy::kEdge;
+  o.probeEvery = 5;
+  auto d = device::Device::open(o);
+  ASSERT_TRUE(d.ok()) << d.error().message();
+  for (int k = 0; k < 10; ++k) {
+    auto c = (*d)->call("inc", R"({"n": 1})");
+    ASSERT_TRUE(c.ok) << (c.error ? c.error->message() : "");
+    EXPECT_EQ(c.attached, a);
+    EXPECT_EQ(c.node, a);
+    EXPECT_FALSE(c.moved);
+  }
+  nearA.setDelay(40);
+  farB.setDelay(0);
+  int moves = 0;
+  device::CallResult last;
+  for (int k = 0; k < 10; ++k) {
+    last = (*d)->call("inc", R"({"n": 1})");
+    ASSERT_TRUE(last.ok) << (last.error ? last.error->message() : "");
+    moves += last.moved;
+  }
+  EXPECT_EQ(moves, 1);
+  EXPECT_EQ(last.attached, bUrl);
+  EXPECT_EQ(last.node, bUrl);
 }
 
 }  // namespace

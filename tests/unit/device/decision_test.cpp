@@ -137,6 +137,27 @@ TEST(DecisionTest, ScoresAndFailuresFromATable) {
   EXPECT_TRUE(std::isfinite(f[0].bound));
 }
 
+TEST(DecisionTest, TheNearestReachableEdgeWithHysteresis) {
+  using R = std::vector<std::optional<double>>;
+  struct Row {
+    R rtts;
+    std::optional<size_t> current;
+    std::optional<size_t> expected;
+  } rows[] = {
+      {R{5.0, 2.0, 9.0}, std::nullopt, 1},
+      {R{std::nullopt, 2.0}, std::nullopt, 1},
+      {R{std::nullopt, std::nullopt}, std::nullopt, std::nullopt},
+      {R{}, std::nullopt, std::nullopt},
+      {R{5.0, 4.5}, 0, 0},                   // 10% faster: within the hysteresis, stay
+      {R{5.0, 3.0}, 0, 1},                   // 40% faster: move
+      {R{std::nullopt, 30.0}, 0, 1},         // the current one is gone: move, however far
+      {R{2.0, 30.0}, 7, 0},                  // a current index out of range is no current
+      {R{std::nullopt, std::nullopt}, 0, std::nullopt},
+  };
+  for (const auto& r : rows) EXPECT_EQ(nearestEdge(r.rtts, r.current), r.expected);
+  EXPECT_EQ(nearestEdge(R{5.0, 4.5}, 0, 0.0), 1u);  // no hysteresis: the fastest
+}
+
 TEST(DecisionTest, NormalQuantileMatchesKnownValues) {
   struct Row {
     double p, z;
