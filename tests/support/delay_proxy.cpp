@@ -7,27 +7,13 @@
 
 #include <chrono>
 
+#include "test_support.h"
+
 namespace tern::test {
 
-namespace {
-
-int listenLoopback(uint16_t* port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::listen(fd, 128);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  *port = ntohs(a.sin_port);
-  return fd;
-}
-
-}  // namespace
 
 DelayProxy::DelayProxy(uint16_t upstreamPort, int delayMs) : upstream_(upstreamPort), delayMs_(delayMs) {
-  fd_ = listenLoopback(&port_);
+  fd_ = listenOnLoopback(&port_);
   acceptor_ = std::thread([this] { acceptLoop(); });
 }
 

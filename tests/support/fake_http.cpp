@@ -6,18 +6,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "test_support.h"
+
 namespace tern::test {
 
 FakeHttpEndpoint::FakeHttpEndpoint(Mode mode) : mode_(mode) {
-  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::listen(fd_, 64);
-  socklen_t len = sizeof a;
-  ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-  port_ = ntohs(a.sin_port);
+  fd_ = listenOnLoopback(&port_);
   thread_ = std::thread([this] { serve(); });
 }
 

@@ -34,6 +34,9 @@ int64_t unixMs();
 // A TCP port on 127.0.0.1 that was free a moment ago (for services that cannot bind port 0
 // and report it, such as mosquitto and nats-server).
 uint16_t freeLoopbackPort();
+// A listening TCP socket on 127.0.0.1 at a port of the kernel's choosing (in *port), for
+// the servers tests run themselves.
+int listenOnLoopback(uint16_t* port);
 // Whether something accepts TCP connections on 127.0.0.1:port.
 bool acceptingOnLoopback(uint16_t port);
 
