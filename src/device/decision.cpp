@@ -87,15 +87,21 @@ std::optional<size_t> nearestEdge(const std::vector<std::optional<double>>& rtts
 }
 
 std::vector<Score> scores(const History& history, const DecisionParams& params) {
-  // Rewards are relative: the fastest successful call in any window scores 1, a call
-  // twice as slow 0.5, a failure 0. So they stay in [0, 1], as UCB1 wants.
+  // Rewards are relative to the best mean latency of any window: a call that fast or faster
+  // scores 1, one twice as slow 0.5, a failure 0. So they stay in [0, 1], as UCB1 wants,
+  // and one lucky call does not squeeze every other reward towards 0.
   double fastest = std::numeric_limits<double>::infinity();
   size_t n = 0;
   for (const auto& w : history.windows) {
     n += w.samples.size();
+    double sum = 0;
+    size_t ok = 0;
     for (const auto& s : w.samples) {
-      if (s) fastest = std::min(fastest, *s);
+      if (!s) continue;
+      sum += *s;
+      ++ok;
     }
+    if (ok) fastest = std::min(fastest, sum / static_cast<double>(ok));
   }
   std::vector<Score> out;
   for (const auto& w : history.windows) {
@@ -108,7 +114,7 @@ std::vector<Score> scores(const History& history, const DecisionParams& params) 
       continue;
     }
     std::vector<double> rewards;
-    for (const auto& x : w.samples) rewards.push_back(x && std::isfinite(fastest) ? fastest / *x : 0.0);
+    for (const auto& x : w.samples) rewards.push_back(x && std::isfinite(fastest) ? std::min(1.0, fastest / *x) : 0.0);
     double sum = 0;
     for (double r : rewards) sum += r;
     s.mean = sum / static_cast<double>(s.samples);

@@ -21,6 +21,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr int kHistoryFormat = 2;
+constexpr std::chrono::seconds kRetryUnready{30};
 
 double msSince(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
@@ -49,6 +50,9 @@ struct Device::Impl {
   std::map<std::string, History> history;  // per function: each learns its own
   std::unique_ptr<wasm::Engine> engine;
   std::map<std::string, std::shared_ptr<LocalFunction>> local;
+  // Functions that could not be made ready here, and when: not tried again for a while, so
+  // that a remote-only function does not pay for a fetch on every call.
+  std::map<std::string, std::pair<Clock::time_point, Error>> unready;
   std::vector<std::string> warnings;
   std::optional<size_t> attached;  // the environment index of the attached edge
   uint32_t sinceProbe = 0;
@@ -287,12 +291,19 @@ Result<std::shared_ptr<LocalFunction>> Device::Impl::loadStored(const std::strin
 // (and, when the stored copy is unreadable or stale, fetched again).
 Result<std::shared_ptr<LocalFunction>> Device::Impl::prepare(const std::string& function) {
   if (auto it = local.find(function); it != local.end()) return it->second;
+  if (auto it = unready.find(function); it != unready.end()) {
+    if (Clock::now() - it->second.first < kRetryUnready) return it->second.second;
+    unready.erase(it);
+  }
   auto stored = loadStored(function);
   if (!stored.ok()) {
     auto fetched = fetch(function);
-    if (!fetched.ok()) return fetched.error();
-    stored = loadStored(function);
-    if (!stored.ok()) return stored.error();
+    if (fetched.ok()) stored = loadStored(function);
+    if (!fetched.ok() || !stored.ok()) {
+      Error why = fetched.ok() ? stored.error() : fetched.error();
+      unready.insert_or_assign(function, std::make_pair(Clock::now(), why));
+      return why;
+    }
   }
   local[function] = *stored;
   return *stored;
@@ -366,7 +377,8 @@ CallResult Device::call(const std::string& function, const std::string& input, F
     // attached edge has the edges measured again before the next call.
     record(history, i, std::nullopt, d.opt.decision.window);
     if (d.attached == i) d.sinceProbe = d.opt.probeEvery;
-    if (!local.ok()) {
+    // No fall-back for a function that cannot run here, or a call forced off the device.
+    if (!local.ok() || force == Force::kRemote) {
       out.ms = msSince(start);
       out.error = r.error();
       return out;

@@ -3,7 +3,9 @@
 // itself, in the same sandboxes as a node (the embedded engine), or at an edge node or the
 // cloud tier over HTTP, as the decision (decision.h) picks from the measured end-to-end
 // latency of each environment. A remote call that fails or times out falls back to a local
-// run (unless the function cannot run here) and is charged to that environment.
+// run (unless the function cannot run here, or the call was forced off the device) and is
+// charged to that environment. A function that cannot be made ready here (not fetched, a
+// stored copy that does not match its hash) is not tried again for 30 s.
 //
 // The state directory keeps what the device learned between processes: the functions it
 // fetched (module by SHA-256, checked on every load, and the deployed settings), the

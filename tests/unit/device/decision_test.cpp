@@ -122,7 +122,7 @@ TEST(DecisionTest, ScoresAndFailuresFromATable) {
   History h = with({{2.0, 2.0}, {4.0, std::nullopt}});
   auto s = scores(h, DecisionParams{});
   ASSERT_EQ(s.size(), 2u);
-  EXPECT_DOUBLE_EQ(s[0].mean, 1.0);   // the fastest call scores 1
+  EXPECT_DOUBLE_EQ(s[0].mean, 1.0);   // calls as fast as the best mean score 1
   EXPECT_DOUBLE_EQ(s[1].mean, 0.25);  // (2/4 + 0) / 2: the failure scores 0
   EXPECT_DOUBLE_EQ(s[0].bound, 1.0 + std::sqrt(2 * std::log(4.0) / 2));
   // Windows keep the last N samples.
@@ -131,6 +131,10 @@ TEST(DecisionTest, ScoresAndFailuresFromATable) {
   EXPECT_EQ(w.windows[0].samples.size(), 4u);
   EXPECT_EQ(w.windows[0].total, 10u);
   EXPECT_EQ(*w.windows[0].samples.front(), 6.0);
+  // Against the best mean (16/6 ms): a lucky 1 ms call scores 1, the 3 ms ones 8/9 each.
+  auto lucky = scores(with({{1.0, 3.0, 3.0, 3.0, 3.0, 3.0}, {100.0}}), DecisionParams{});
+  EXPECT_NEAR(lucky[0].mean, (1 + 5 * (16.0 / 6) / 3) / 6, 1e-12);
+  EXPECT_NEAR(lucky[1].mean, (16.0 / 6) / 100, 1e-12);
   // Everything failed: all rewards 0, no division by an infinite reference.
   auto f = scores(with({{std::nullopt}, {std::nullopt}}), DecisionParams{});
   EXPECT_EQ(f[0].mean, 0.0);
