@@ -27,6 +27,27 @@ double msSince(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
+// Fields of JSON from nodes and from the state directory, which may be anything: the
+// default unless the value has the expected type.
+std::string textField(const json& j, const char* key) {
+  auto it = j.is_object() ? j.find(key) : j.end();
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+uint64_t uintField(const json& j, const char* key, uint64_t fallback) {
+  auto it = j.is_object() ? j.find(key) : j.end();
+  return it != j.end() && it->is_number_unsigned() ? it->get<uint64_t>() : fallback;
+}
+
+bool isSha256Hex(const std::string& s) {
+  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+// A function name as nodes accept them (1-63 of a-z, 0-9, '-'); it names files here.
+bool isFunctionName(const std::string& s) {
+  return !s.empty() && s.size() <= 63 && s.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") == std::string::npos;
+}
+
 Result<std::string> readFile(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   if (!in) return Error(ErrorCode::kIo, "cannot read " + p.string());
@@ -146,7 +167,7 @@ void Device::Impl::loadHistory() {
   if (!fs::exists(historyFile(), ec)) return;
   auto text = readFile(historyFile());
   json j = text.ok() ? json::parse(*text, nullptr, false) : json();
-  bool ok = j.is_object() && j.value("format", 0) == kHistoryFormat && j.contains("functions") &&
+  bool ok = j.is_object() && uintField(j, "format", 0) == kHistoryFormat && j.contains("functions") &&
             j["functions"].is_object();
   std::map<std::string, History> restored;
   for (auto f = ok ? j["functions"].begin() : j.end(); ok && f != j["functions"].end(); ++f) {
@@ -162,7 +183,7 @@ void Device::Impl::loadHistory() {
         break;
       }
       for (size_t i = 0; i < envs.size(); ++i) {
-        if (e.value("where", "") != whereName(envs[i].where) || e.value("id", "") != envs[i].id) continue;
+        if (textField(e, "where") != whereName(envs[i].where) || textField(e, "id") != envs[i].id) continue;
         Window& w = h.windows[i];
         for (const auto& s : e["samples"]) {
           if (s.is_number() && s.get<double>() > 0 && std::isfinite(s.get<double>())) {
@@ -230,8 +251,8 @@ Result<void> Device::Impl::fetch(const std::string& function) {
       continue;
     }
     json s = json::parse(settings->body, nullptr, false);
-    std::string hash = s.is_object() ? s.value("module_sha256", "") : "";
-    if (hash.size() != 64) {
+    std::string hash = textField(s, "module_sha256");
+    if (!isSha256Hex(hash)) {
       last = Error(ErrorCode::kInvalidArgument, fmt::format("{} described \"{}\" without a module hash", envs[i].id, function));
       continue;
     }
@@ -248,10 +269,10 @@ Result<void> Device::Impl::fetch(const std::string& function) {
       continue;
     }
     json record{{"module_sha256", hash},
-                {"version", s.value("version", 0)},
-                {"env", s.value("env", json::array())},
-                {"memory_mb", s.value("memory_mb", 128)},
-                {"timeout_ms", s.value("timeout_ms", 10000)},
+                {"version", uintField(s, "version", 0)},
+                {"env", s.contains("env") && s["env"].is_array() ? s["env"] : json::array()},
+                {"memory_mb", uintField(s, "memory_mb", 128)},
+                {"timeout_ms", uintField(s, "timeout_ms", 10000)},
                 {"from", envs[i].id}};
     if (auto ok = writePrivateFile(opt.stateDir / "modules" / (hash + ".wasm"), module->body); !ok.ok()) return ok.error();
     return writePrivateFile(opt.stateDir / "functions" / (function + ".json"), record.dump());
@@ -264,8 +285,8 @@ Result<std::shared_ptr<LocalFunction>> Device::Impl::loadStored(const std::strin
   auto text = readFile(opt.stateDir / "functions" / (function + ".json"));
   if (!text.ok()) return text.error();
   json r = json::parse(*text, nullptr, false);
-  std::string hash = r.is_object() ? r.value("module_sha256", "") : "";
-  if (hash.size() != 64 || hash.find_first_not_of("0123456789abcdef") != std::string::npos) {
+  std::string hash = textField(r, "module_sha256");
+  if (!isSha256Hex(hash)) {
     return Error(ErrorCode::kInvalidArgument, fmt::format("the stored record of \"{}\" is unreadable", function));
   }
   auto bytes = readFile(opt.stateDir / "modules" / (hash + ".wasm"));
@@ -282,8 +303,8 @@ Result<std::shared_ptr<LocalFunction>> Device::Impl::loadStored(const std::strin
       if (e.is_string()) f->env.push_back(e.get<std::string>());
     }
   }
-  f->memoryMb = std::clamp<uint32_t>(r.value("memory_mb", 128u), 1, 4096);
-  f->timeoutMs = std::clamp<uint32_t>(r.value("timeout_ms", 10000u), 1, 900000);
+  f->memoryMb = static_cast<uint32_t>(std::clamp<uint64_t>(uintField(r, "memory_mb", 128), 1, 4096));
+  f->timeoutMs = static_cast<uint32_t>(std::clamp<uint64_t>(uintField(r, "timeout_ms", 10000), 1, 900000));
   return f;
 }
 
@@ -342,6 +363,11 @@ Result<http::HttpResponse> Device::Impl::runRemote(size_t env, const std::string
 CallResult Device::call(const std::string& function, const std::string& input, Force force) {
   Impl& d = *impl_;
   CallResult out;
+  if (!isFunctionName(function)) {
+    out.error = Error(ErrorCode::kInvalidArgument,
+                      fmt::format("invalid function name \"{}\": use 1-63 characters a-z, 0-9 and '-'", function));
+    return out;
+  }
   bool hasEdges = std::any_of(d.envs.begin(), d.envs.end(), [](const Environment& e) { return e.where == Where::kEdge; });
   if (hasEdges && (!d.probed || d.sinceProbe >= d.opt.probeEvery)) out.moved = d.probe();
   ++d.sinceProbe;

@@ -131,6 +131,15 @@ TEST_F(DeviceTest, ALightFunctionStaysMostlyLocalAndForcedPoliciesAreHonoured) {
   EXPECT_NE(bad.exitStatus, 0);
   auto unknown = device({"nope", "--edge", edge(), "--count", "1", "--data", "{}"});
   EXPECT_NE(unknown.exitStatus, 0) << unknown.output;
+  // A name that would reach outside the state directory.
+  auto escape = device({"../escape", "--edge", edge(), "--count", "1", "--data", "{}"});
+  EXPECT_NE(escape.exitStatus, 0) << escape.output;
+  EXPECT_NE(escape.output.find("invalid function name"), std::string::npos) << escape.output;
+  // A stored record whose fields are of the wrong types is refused, not trusted.
+  std::ofstream(dir.path() / "device" / "functions" / "inc.json")
+      << R"({"module_sha256": 7, "memory_mb": "lots", "env": "x"})";
+  auto garbled = device({"inc", "--edge", edge(), "--policy", "local", "--count", "1", "--data", R"({"n": 1})"});
+  EXPECT_EQ(garbled.exitStatus, 0) << garbled.output;  // fetched again from the edge
 }
 
 TEST_F(DeviceTest, AHeavyFunctionOnASlowDeviceGoesMostlyToTheEdge) {
