@@ -28,13 +28,7 @@ source "$root/bench/lib.sh"
 bench_start cluster-bench
 
 command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
-command -v nats-server >/dev/null || { echo "nats-server is not installed" >&2; exit 1; }
-
-
-nats_port=$(free_port)
-nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$work/js" 2>"$work/nats.log" &
-pids+=($!)
-openssl rand -hex 32 >"$work/secret"
+start_nats
 declare -A port
 for n in n1 n2 n3; do
   port[$n]=$(free_port)

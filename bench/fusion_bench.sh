@@ -24,12 +24,7 @@ per_client="${3:-200}"
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
 bench_start fusion-bench
-command -v nats-server >/dev/null || { echo "nats-server is not installed" >&2; exit 1; }
-
-nats_port=$(free_port)
-nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$work/js" 2>"$work/nats.log" &
-pids+=($!)
-openssl rand -hex 32 >"$work/secret"
+start_nats
 declare -A port
 for n in e1 c1; do
   port[$n]=$(free_port)

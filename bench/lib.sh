@@ -3,6 +3,8 @@
 #                       with every process whose pid is in $pids (TERM, then waited for)
 #   free_port           a free TCP port on 127.0.0.1
 #   wait_http PORT      waits (up to 10 s) until the node on PORT answers /healthz
+#   start_nats          a nats-server with JetStream in $work (its port in $nats_port)
+#                       and a cluster secret in $work/secret
 
 bench_start() {
   work="$(mktemp -d "/tmp/tern-$1.XXXXXX")"
@@ -27,4 +29,12 @@ wait_http() {
   done
   echo "$(basename "$0"): node on port $1 did not start" >&2
   exit 1
+}
+
+start_nats() {
+  command -v nats-server >/dev/null || { echo "nats-server is not installed" >&2; exit 1; }
+  nats_port=$(free_port)
+  nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$work/js" 2>"$work/nats.log" &
+  pids+=($!)
+  openssl rand -hex 32 >"$work/secret"
 }
