@@ -22,6 +22,8 @@ namespace {
 
 constexpr int kHistoryFormat = 2;
 constexpr std::chrono::seconds kRetryUnready{30};
+// How often a function running here is checked against the nodes for a new version.
+constexpr std::chrono::seconds kRecheck{60};
 
 double msSince(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
@@ -58,6 +60,8 @@ Result<std::string> readFile(const fs::path& p) {
 
 // A function as this device runs it: its module, loaded, and its deployed settings.
 struct LocalFunction {
+  std::string identity;                // the module's SHA-256 and the version: "HASH@VERSION"
+  std::chrono::steady_clock::time_point checked;  // when a node last confirmed it current
   std::shared_ptr<const wasm::CompiledModule> module;
   std::vector<std::string> env;
   uint32_t memoryMb = 128;
@@ -84,6 +88,10 @@ struct Device::Impl {
   Result<std::shared_ptr<LocalFunction>> prepare(const std::string& function);
   Result<std::shared_ptr<LocalFunction>> loadStored(const std::string& function);
   Result<void> fetch(const std::string& function);
+  // The active version's identity ("HASH@VERSION": a new version may change only the
+  // settings) at the attached edge (else the first node that answers), within the probe
+  // timeout. Errors: none answers.
+  Result<std::string> currentVersion(const std::string& function);
   Result<std::string> runLocal(const LocalFunction& f, const std::string& function, const std::string& input);
   Result<http::HttpResponse> runRemote(size_t env, const std::string& function, const std::string& input);
   // Measures every edge's round trip and attaches to the nearest; true when it moved.
@@ -295,6 +303,7 @@ Result<std::shared_ptr<LocalFunction>> Device::Impl::loadStored(const std::strin
     return Error(ErrorCode::kInvalidModule, fmt::format("the stored module of \"{}\" does not match its SHA-256", function));
   }
   auto f = std::make_shared<LocalFunction>();
+  f->identity = fmt::format("{}@{}", hash, uintField(r, "version", 0));
   auto module = engine->load(std::span(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()));
   if (!module.ok()) return module.error();
   f->module = *module;
@@ -310,14 +319,60 @@ Result<std::shared_ptr<LocalFunction>> Device::Impl::loadStored(const std::strin
 
 // The function ready to run here: in memory, else from the state directory, else fetched
 // (and, when the stored copy is unreadable or stale, fetched again).
+Result<std::string> Device::Impl::currentVersion(const std::string& function) {
+  std::optional<Error> last;
+  std::vector<size_t> order;
+  if (attached) order.push_back(*attached);
+  for (size_t i = 1; i < envs.size(); ++i) {
+    if (i != attached) order.push_back(i);
+  }
+  for (size_t i : order) {
+    http::HttpClientOptions o;
+    o.connectTimeout = opt.probeTimeout;
+    o.responseTimeout = opt.probeTimeout;
+    std::vector<http::HttpHeader> auth;
+    if (!opt.token.empty()) auth.push_back({"Authorization", "Bearer " + opt.token});
+    auto r = http::sendHttp(urls[i], {"GET", "/v1/functions/" + http::percentEncode(function), auth, ""}, o);
+    if (!r.ok()) {
+      last = r.error();
+      continue;
+    }
+    json s = r->status == 200 ? json::parse(r->body, nullptr, false) : json();
+    std::string hash = textField(s, "module_sha256");
+    if (isSha256Hex(hash)) return fmt::format("{}@{}", hash, uintField(s, "version", 0));
+    last = Error(ErrorCode::kUnavailable, fmt::format("{} did not describe \"{}\"", envs[i].id, function));
+  }
+  return last ? *last : Error(ErrorCode::kUnavailable, "no node to ask");
+}
+
 Result<std::shared_ptr<LocalFunction>> Device::Impl::prepare(const std::string& function) {
-  if (auto it = local.find(function); it != local.end()) return it->second;
+  if (auto it = local.find(function); it != local.end()) {
+    std::shared_ptr<LocalFunction> f = it->second;
+    if (Clock::now() - f->checked < kRecheck) return f;
+    // A new version on the nodes replaces this one; with no node answering, this one runs.
+    f->checked = Clock::now();
+    auto current = currentVersion(function);
+    if (!current.ok() || *current == f->identity) return f;
+    local.erase(it);
+    if (auto fetched = fetch(function); !fetched.ok()) return f;
+    auto fresh = loadStored(function);
+    if (!fresh.ok()) return f;
+    (*fresh)->checked = Clock::now();
+    local[function] = *fresh;
+    return *fresh;
+  }
   if (auto it = unready.find(function); it != unready.end()) {
     if (Clock::now() - it->second.first < kRetryUnready) return it->second.second;
     unready.erase(it);
   }
   auto stored = loadStored(function);
-  if (!stored.ok()) {
+  if (stored.ok()) {
+    // Stored by an earlier process: current unless a node now names another module.
+    auto current = currentVersion(function);
+    if (current.ok() && *current != (*stored)->identity && fetch(function).ok()) {
+      if (auto fresh = loadStored(function); fresh.ok()) stored = fresh;
+    }
+  } else {
     auto fetched = fetch(function);
     if (fetched.ok()) stored = loadStored(function);
     if (!fetched.ok() || !stored.ok()) {
@@ -326,6 +381,7 @@ Result<std::shared_ptr<LocalFunction>> Device::Impl::prepare(const std::string& 
       return why;
     }
   }
+  (*stored)->checked = Clock::now();
   local[function] = *stored;
   return *stored;
 }

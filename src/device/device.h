@@ -5,7 +5,9 @@
 // latency of each environment. A remote call that fails or times out falls back to a local
 // run (unless the function cannot run here, or the call was forced off the device) and is
 // charged to that environment. A function that cannot be made ready here (not fetched, a
-// stored copy that does not match its hash) is not tried again for 30 s.
+// stored copy that does not match its hash) is not tried again for 30 s. A function that
+// runs here is checked against the nodes when a process first loads it and then every
+// minute: a node naming another module (a new version) has it fetched and used.
 //
 // The state directory keeps what the device learned between processes: the functions it
 // fetched (module by SHA-256, checked on every load, and the deployed settings), the

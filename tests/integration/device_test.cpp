@@ -166,6 +166,25 @@ TEST_F(DeviceTest, AHeavyFunctionOnASlowDeviceGoesMostlyToTheEdge) {
   EXPECT_GE(slow.where["local"], 1) << slow.output;
 }
 
+// A new version on the node (here only its settings change) is what the device runs next.
+TEST_F(DeviceTest, ANewVersionOnTheNodeReplacesTheOneOnTheDevice) {
+  auto first = device({"inc", "--edge", edge(), "--policy", "local", "--count", "1", "--data", R"({"n": 1})"});
+  ASSERT_EQ(first.exitStatus, 0) << first.output;
+  deploy("inc", "?env=OP=tag&env=TAG=v2");
+  // The output is not printed by the command; run it through the C++ API.
+  device::DeviceOptions o;
+  o.stateDir = dir.path() / "device";
+  o.edges = {edge()};
+  o.token = token_;
+  o.decision.policy = device::Policy::kLocal;
+  auto d = device::Device::open(o);
+  ASSERT_TRUE(d.ok()) << d.error().message();
+  auto c = (*d)->call("inc", R"({"n": 1})");
+  ASSERT_TRUE(c.ok) << (c.error ? c.error->message() : "");
+  EXPECT_EQ(c.where, device::Where::kLocal);
+  EXPECT_EQ(json::parse(c.output), (json{{"tag", "v2"}, {"n", 1}})) << c.output;
+}
+
 TEST_F(DeviceTest, AKilledEdgeLeavesEveryCallRunningLocallyAndBadStateIsNeverRun) {
   auto first = device({"inc", "--edge", edge(), "--count", "4", "--data", R"({"n": 1})"});
   ASSERT_EQ(first.exitStatus, 0) << first.output;
