@@ -96,6 +96,19 @@ struct Device::Impl {
   Result<http::HttpResponse> runRemote(size_t env, const std::string& function, const std::string& input);
   // Measures every edge's round trip and attaches to the nearest; true when it moved.
   bool probe();
+  // The remote environments to ask for a function, the attached edge first.
+  std::vector<size_t> remoteOrder() const {
+    std::vector<size_t> order;
+    if (attached) order.push_back(*attached);
+    for (size_t i = 1; i < envs.size(); ++i) {
+      if (i != attached) order.push_back(i);
+    }
+    return order;
+  }
+  std::vector<http::HttpHeader> authHeaders() const {
+    if (opt.token.empty()) return {};
+    return {{"Authorization", "Bearer " + opt.token}};
+  }
 };
 
 bool Device::Impl::probe() {
@@ -241,16 +254,10 @@ Result<void> Device::save() const {
 // first: its settings and its module, whose SHA-256 must be the one the settings name.
 Result<void> Device::Impl::fetch(const std::string& function) {
   std::optional<Error> last;
-  std::vector<size_t> order;
-  if (attached) order.push_back(*attached);
-  for (size_t i = 1; i < envs.size(); ++i) {
-    if (i != attached) order.push_back(i);
-  }
-  for (size_t i : order) {
+  for (size_t i : remoteOrder()) {
     http::HttpClientOptions o;
     o.responseTimeout = opt.remoteTimeout;
-    std::vector<http::HttpHeader> auth;
-    if (!opt.token.empty()) auth.push_back({"Authorization", "Bearer " + opt.token});
+    auto auth = authHeaders();
     auto settings = http::sendHttp(urls[i], {"GET", "/v1/functions/" + http::percentEncode(function), auth, ""}, o);
     if (!settings.ok() || settings->status != 200) {
       last = settings.ok() ? Error(ErrorCode::kNotFound, fmt::format("{} answered {} for function \"{}\"",
@@ -317,21 +324,13 @@ Result<std::shared_ptr<LocalFunction>> Device::Impl::loadStored(const std::strin
   return f;
 }
 
-// The function ready to run here: in memory, else from the state directory, else fetched
-// (and, when the stored copy is unreadable or stale, fetched again).
 Result<std::string> Device::Impl::currentVersion(const std::string& function) {
   std::optional<Error> last;
-  std::vector<size_t> order;
-  if (attached) order.push_back(*attached);
-  for (size_t i = 1; i < envs.size(); ++i) {
-    if (i != attached) order.push_back(i);
-  }
-  for (size_t i : order) {
+  for (size_t i : remoteOrder()) {
     http::HttpClientOptions o;
     o.connectTimeout = opt.probeTimeout;
     o.responseTimeout = opt.probeTimeout;
-    std::vector<http::HttpHeader> auth;
-    if (!opt.token.empty()) auth.push_back({"Authorization", "Bearer " + opt.token});
+    auto auth = authHeaders();
     auto r = http::sendHttp(urls[i], {"GET", "/v1/functions/" + http::percentEncode(function), auth, ""}, o);
     if (!r.ok()) {
       last = r.error();
@@ -345,6 +344,8 @@ Result<std::string> Device::Impl::currentVersion(const std::string& function) {
   return last ? *last : Error(ErrorCode::kUnavailable, "no node to ask");
 }
 
+// The function ready to run here: in memory, else from the state directory, else fetched
+// (and, when the stored copy is unreadable, stale or outdated, fetched again).
 Result<std::shared_ptr<LocalFunction>> Device::Impl::prepare(const std::string& function) {
   if (auto it = local.find(function); it != local.end()) {
     std::shared_ptr<LocalFunction> f = it->second;

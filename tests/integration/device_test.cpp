@@ -131,6 +131,30 @@ TEST_F(DeviceTest, ALightFunctionStaysMostlyLocalAndForcedPoliciesAreHonoured) {
   EXPECT_NE(bad.exitStatus, 0);
   auto unknown = device({"nope", "--edge", edge(), "--count", "1", "--data", "{}"});
   EXPECT_NE(unknown.exitStatus, 0) << unknown.output;
+  // The issue's spelling: options after the command, --json last, input from a file.
+  std::ofstream(dir.path() / "in.json") << R"({"n": 7})";
+  SubprocessOptions so;
+  so.timeout = std::chrono::seconds(120);
+  auto spelled = runSubprocess({(test::binDir() / "tern").string(), "--token", token_, "device", "call", "inc",
+                                "--edge", edge(), "--policy", "local", "--count", "2", "--interval-ms", "1",
+                                "--input-file", (dir.path() / "in.json").string(), "--state-dir",
+                                (dir.path() / "device").string(), "--json"}, so);
+  ASSERT_TRUE(spelled.ok());
+  EXPECT_EQ(spelled->exitStatus, 0) << spelled->output;
+  EXPECT_NE(spelled->output.find(R"("seq":2)"), std::string::npos) << spelled->output;
+  EXPECT_NE(spelled->output.find(R"("summary")"), std::string::npos) << spelled->output;
+  auto both = device({"inc", "--edge", edge(), "--data", "{}", "--input-file", (dir.path() / "in.json").string()});
+  EXPECT_NE(both.exitStatus, 0);
+  EXPECT_NE(both.output.find("not both"), std::string::npos) << both.output;
+  // The module route: unknown function, wrong method, no token.
+  EXPECT_EQ(test::request(node->port(), "GET", "/v1/functions/nope/module", "", node->auth()).status, 404);
+  auto post = test::request(node->port(), "POST", "/v1/functions/inc/module", "", node->auth());
+  EXPECT_EQ(post.status, 400);  // the management API's answer to a method a route has not
+  EXPECT_NE(post.body.find("POST is not allowed on /v1/functions/inc/module"), std::string::npos) << post.body;
+  EXPECT_EQ(test::request(node->port(), "GET", "/v1/functions/inc/module").status, 401);
+  auto module = test::request(node->port(), "GET", "/v1/functions/inc/module", "", node->auth());
+  EXPECT_EQ(module.status, 200);
+  EXPECT_EQ(module.body, test::readText(test::guestsDir() / "wf_step.wasm"));
   // A name that would reach outside the state directory.
   auto escape = device({"../escape", "--edge", edge(), "--count", "1", "--data", "{}"});
   EXPECT_NE(escape.exitStatus, 0) << escape.output;
