@@ -196,6 +196,9 @@ int main(int argc, char** argv) {
                  "wall-clock time of each compiler run (wasm2c, then cc)")
       ->check(CLI::Range(1u, 86400u))
       ->capture_default_str();
+  app.add_option("--cc", cfg.cc,
+                 "the C compiler that builds this node's objects from wasm2c's output")
+      ->capture_default_str();
   app.add_option("--compile-concurrency", cl.concurrency,
                  "compiles at once; more wait in arrival order")
       ->check(CLI::Range(1u, 256u))

@@ -455,6 +455,7 @@ Result<void> Node::start() {
   ec2.compiler.maxModuleBytes = cfg.maxModuleBytes;
   ec2.compiler.moduleLimits = cfg.moduleLimits;
   ec2.compiler.compileLimits = cfg.compileLimits;
+  ec2.compiler.cc = cfg.cc;
   n.engine = std::make_unique<wasm::Engine>(ec2);
   auto registry = store::Registry::open(cfg.dataDir);
   if (!registry.ok()) return registry.error();

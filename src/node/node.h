@@ -45,6 +45,9 @@ struct NodeConfig {
   // (docs/security-model.md, "Compiling untrusted modules").
   wasm::ModuleLimits moduleLimits;
   wasm::CompileLimits compileLimits;
+  // The C compiler that builds this node's own objects (a cross compiler when the node runs
+  // under emulation, e.g. aarch64-linux-gnu-gcc for an aarch64 ternd under qemu-user).
+  std::string cc = "cc";
   size_t maxHeaderBytes = 16u << 10;
   // HTTP connection limits (http::ServerOptions, docs/security-model.md).
   size_t maxConnections = 10000;
