@@ -248,6 +248,9 @@ int main(int argc, char** argv) {
   deviceCallCmd->add_option("--timeout-ms", deviceCall.timeoutMs, "a remote call's deadline before falling back")
       ->check(CLI::Range(1u, 3600000u))
       ->capture_default_str();
+  deviceCallCmd->add_option("--cc", deviceCall.cc,
+                            "a C compiler to build a function here when no node serves its object for "
+                            "this machine (default: none; the function then runs remotely)");
 
   try {
     app.parse(argc, argv);

@@ -62,6 +62,7 @@ int deviceCallCommand(const DeviceCallOptions& o, std::ostream& out, std::ostrea
   d.decision.policy = *policy;
   d.decision.algorithm = o.algorithm == "ucb1" ? device::Algorithm::kUcb1 : device::Algorithm::kBayesUcb;
   d.remoteTimeout = std::chrono::milliseconds(o.timeoutMs);
+  d.cc = o.cc;
   auto dev = device::Device::open(std::move(d));
   if (!dev.ok()) return reportFailure(err, dev.error());
   for (const auto& w : (*dev)->warnings()) err << "tern: " << w << "\n";

@@ -28,6 +28,7 @@ struct DeviceCallOptions {
   std::string stateDir;  // empty: <default cache dir>/device
   std::string token;     // fetches functions from the nodes; empty: $TERN_TOKEN
   uint32_t timeoutMs = 10000;
+  std::string cc;  // compiles here when no node serves an object for this machine; empty: never
   bool json = false;
 };
 

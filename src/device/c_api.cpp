@@ -75,6 +75,7 @@ tern_status tern_device_open(const tern_device_config* config, tern_device** out
     }
     if (config->cloud) o.cloud = config->cloud;
     if (config->token) o.token = config->token;
+    if (config->cc) o.cc = config->cc;
     switch (config->policy) {
       case TERN_POLICY_ADAPTIVE: o.decision.policy = tern::device::Policy::kAdaptive; break;
       case TERN_POLICY_LOCAL: o.decision.policy = tern::device::Policy::kLocal; break;

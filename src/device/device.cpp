@@ -84,10 +84,17 @@ struct Device::Impl {
   bool probed = false;
 
   fs::path historyFile() const { return opt.stateDir / "history.json"; }
+  // Where a node's object of the module `hash` for this machine is kept.
+  fs::path objectFile(const std::string& hash) const {
+    return opt.stateDir / "objects" / fmt::format("{}-{}.so", hash, wasm::hostTarget());
+  }
   void loadHistory();
   Result<std::shared_ptr<LocalFunction>> prepare(const std::string& function);
   Result<std::shared_ptr<LocalFunction>> loadStored(const std::string& function);
   Result<void> fetch(const std::string& function);
+  // Fetches the object of module `hash` for this machine, from `first` and then the other
+  // nodes; it must be an object for this machine naming that hash.
+  Result<void> fetchObject(const std::string& function, const std::string& hash, size_t first);
   // The active version's identity ("HASH@VERSION": a new version may change only the
   // settings) at the attached edge (else the first node that answers), within the probe
   // timeout. Errors: none answers.
@@ -156,11 +163,13 @@ Result<std::unique_ptr<Device>> Device::open(DeviceOptions options) {
     if (auto ok = add(Where::kCloud, options.cloud); !ok.ok()) return ok.error();
   }
   if (options.stateDir.empty()) return Error(ErrorCode::kInvalidArgument, "a device needs a state directory");
-  for (const char* sub : {"", "modules", "functions", "objects"}) {
+  for (const char* sub : {"", "modules", "functions", "objects", "compiled"}) {
     if (auto ok = createPrivateDirectory(options.stateDir / sub); !ok.ok()) return ok.error();
   }
   wasm::EngineConfig config;
-  config.compiler.cacheDir = options.stateDir / "objects";
+  // Used only when the device compiles a module itself (DeviceOptions::cc).
+  config.compiler.cacheDir = options.stateDir / "compiled";
+  if (!options.cc.empty()) config.compiler.cc = options.cc;
   impl->engine = std::make_unique<wasm::Engine>(config);
   impl->opt = std::move(options);
   impl->loadHistory();
@@ -290,9 +299,54 @@ Result<void> Device::Impl::fetch(const std::string& function) {
                 {"timeout_ms", uintField(s, "timeout_ms", 10000)},
                 {"from", envs[i].id}};
     if (auto ok = writePrivateFile(opt.stateDir / "modules" / (hash + ".wasm"), module->body); !ok.ok()) return ok.error();
-    return writePrivateFile(opt.stateDir / "functions" / (function + ".json"), record.dump());
+    if (auto ok = writePrivateFile(opt.stateDir / "functions" / (function + ".json"), record.dump()); !ok.ok()) {
+      return ok.error();
+    }
+    // Without an object the function still runs remotely (or is compiled here, given a
+    // compiler): loadStored says why it cannot run here.
+    std::error_code ec;
+    if (!fs::exists(objectFile(hash), ec)) (void)fetchObject(function, hash, i);
+    return {};
   }
   return last ? *last : Error(ErrorCode::kNotFound, fmt::format("no node to fetch function \"{}\" from", function));
+}
+
+Result<void> Device::Impl::fetchObject(const std::string& function, const std::string& hash, size_t first) {
+  std::vector<size_t> order{first};
+  for (size_t i : remoteOrder()) {
+    if (i != first) order.push_back(i);
+  }
+  const std::string target(wasm::hostTarget());
+  std::optional<Error> last;
+  for (size_t i : order) {
+    http::HttpClientOptions o;
+    o.responseTimeout = opt.remoteTimeout;
+    auto r = http::sendHttp(urls[i],
+                            {"GET", fmt::format("/v1/functions/{}/object?target={}", http::percentEncode(function), target),
+                             authHeaders(), ""},
+                            o);
+    if (!r.ok()) {
+      last = r.error();
+      continue;
+    }
+    if (r->status != 200) {
+      json e = json::parse(r->body, nullptr, false);
+      std::string why = textField(e, "message");
+      last = Error(ErrorCode::kUnavailable, fmt::format("{} answered {} for the {} object of \"{}\"{}{}", envs[i].id,
+                                                        r->status, target, function, why.empty() ? "" : ": ", why));
+      continue;
+    }
+    const std::string* named = r->header("X-Tern-Module-Sha256");
+    std::string built = wasm::objectTarget(std::span(reinterpret_cast<const uint8_t*>(r->body.data()), r->body.size()));
+    if (!named || *named != hash || built != target || r->body.find(hash) == std::string::npos) {
+      last = Error(ErrorCode::kInvalidArgument,
+                   fmt::format("{} sent an object for \"{}\" that is not module {} compiled for {}", envs[i].id,
+                               function, hash.substr(0, 12), target));
+      continue;
+    }
+    return writePrivateFile(objectFile(hash), r->body);
+  }
+  return last ? *last : Error(ErrorCode::kNotFound, "no node to fetch an object from");
 }
 
 // The function as stored in the state directory, checked and loaded.
@@ -311,8 +365,25 @@ Result<std::shared_ptr<LocalFunction>> Device::Impl::loadStored(const std::strin
   }
   auto f = std::make_shared<LocalFunction>();
   f->identity = fmt::format("{}@{}", hash, uintField(r, "version", 0));
-  auto module = engine->load(std::span(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()));
-  if (!module.ok()) return module.error();
+  std::span wasm(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size());
+  std::error_code ec;
+  Result<std::shared_ptr<const wasm::CompiledModule>> module = Error(ErrorCode::kInternal, "");
+  if (fs::exists(objectFile(hash), ec)) {
+    module = engine->compiler().loadPrebuilt(wasm, objectFile(hash));
+    if (!module.ok()) {
+      // Never run a mismatched object: set it aside, so the next fetch brings the right one.
+      fs::remove(objectFile(hash), ec);
+      return Error(module.error().code(), fmt::format("the stored object of \"{}\" was refused: {}", function,
+                                                      module.error().message()));
+    }
+  } else if (!opt.cc.empty()) {
+    module = engine->load(wasm);
+    if (!module.ok()) return module.error();
+  } else {
+    return Error(ErrorCode::kUnavailable,
+                 fmt::format("no object of \"{}\" for {}: no node served one and this device has no compiler",
+                             function, wasm::hostTarget()));
+  }
   f->module = *module;
   if (r.contains("env") && r["env"].is_array()) {
     for (const auto& e : r["env"]) {

@@ -10,8 +10,10 @@
 // minute: a node naming another module (a new version) has it fetched and used.
 //
 // The state directory keeps what the device learned between processes: the functions it
-// fetched (module by SHA-256, checked on every load, and the deployed settings), the
-// compiled objects, and per function each environment's recent latencies (history.json):
+// fetched (module by SHA-256, checked on every load, and the deployed settings), their
+// objects compiled for this machine by a node (each must be for this machine, this module
+// ABI and that module's hash, or it is refused and fetched again), and per function each
+// environment's recent latencies (history.json):
 // each function learns its own, since a light and a heavy one want different places. A state file
 // that does not parse is set aside and started afresh; a module whose bytes do not match
 // its hash is fetched again.
@@ -35,6 +37,11 @@ struct DeviceOptions {
   std::vector<std::string> edges;  // node URLs, http://HOST:PORT
   std::string cloud;               // a cloud-tier node's URL; empty: none
   std::string token;               // a node's bearer token, to fetch functions
+  // A device needs no compiler: a node serves each function's object compiled for this
+  // machine (GET /v1/functions/NAME/object?target=...). When no node can, and `cc` names a
+  // C compiler (with wasm2c installed), the device compiles the module itself; empty: the
+  // function then runs remotely only.
+  std::string cc;
   DecisionParams decision;
   std::chrono::milliseconds remoteTimeout{10000};  // a remote call's whole answer
   // Mobility: the round trip to every edge (GET /healthz) is measured before the first

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <fstream>
+
 #include <algorithm>
 
 #include "events/trigger_spec.h"
@@ -216,12 +218,35 @@ Result<void> Deployments::remove(const std::string& name) {
   return {};
 }
 
+Result<Deployments::DeviceObject> Deployments::objectFor(const std::string& name,
+                                                         const std::string& target) {
+  auto v = registry_.active(name);
+  if (!v.ok()) return v.error();
+  if (!*v) return Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", name));
+  // Held so that a collection running meanwhile keeps the module and its objects.
+  auto hold = registry_.holdModule((*v)->moduleHash);
+  auto bytes = registry_.readModule((*v)->moduleHash);
+  if (!bytes.ok()) return bytes.error();
+  auto object = engine_.compiler().objectFor(*bytes, target);
+  if (!object.ok()) return object.error();
+  std::ifstream in(*object, std::ios::binary);
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) return Error(ErrorCode::kIo, "cannot read " + object->string());
+  return DeviceObject{(*v)->moduleHash, (*v)->version, std::move(data)};
+}
+
 GarbageReport Deployments::collectGarbage() {
   GarbageReport report;
   wasm::Compiler& compiler = engine_.compiler();
   auto collected = registry_.collectModules([&](const std::set<std::string>& live) {
     std::set<std::string> keys;
-    for (const auto& hash : live) keys.insert(compiler.cacheKey(hash));
+    for (const auto& hash : live) {
+      keys.insert(compiler.cacheKey(hash));
+      // Objects built for devices of other machines (GET /v1/functions/NAME/object).
+      for (auto target : wasm::kObjectTargets) {
+        keys.insert(compiler.cacheKey(hash, {}, std::string(target)));
+      }
+    }
     auto swept = wasm::removeObjectsExcept(compiler.config().cacheDir, keys);
     report.objects = swept.removed;
     report.bytesFreed += swept.bytesFreed;

@@ -78,6 +78,17 @@ class Deployments {
   // node serves.
   void setDiskReserve(DiskReserve* reserve) { reserve_ = reserve; }
 
+  // The active version's compiled object for a device of `target` (x86_64, aarch64),
+  // built by that target's C compiler on first request and cached like the node's own.
+  // Errors: kNotFound, kInvalidArgument (unknown target), kUnavailable (no compiler for
+  // the target here), and the compiler's.
+  struct DeviceObject {
+    std::string moduleHash;
+    uint32_t version = 0;
+    std::string bytes;  // the shared object
+  };
+  Result<DeviceObject> objectFor(const std::string& name, const std::string& target);
+
   // Loads every function's active version from the registry into the table (compiled
   // objects come from the on-disk cache). Functions that fail to load are reported and
   // skipped, so one bad entry does not stop the node.

@@ -462,6 +462,26 @@ http::Response HttpGateway::management(const http::Request& req) {
     r.headers.emplace_back("X-Tern-Function-Version", std::to_string((*v)->version));
     return r;
   }
+  if (action == "object") {
+    // The active version compiled for a device's machine (?target=x86_64|aarch64), so that
+    // a device runs it without a compiler of its own (docs/design/devices.md).
+    if (method != "GET") return methodNotAllowed();
+    auto targets = http::queryValues(req.query, "target");
+    if (targets.size() != 1) {
+      return fail(Error(ErrorCode::kInvalidArgument,
+                        "name the device's machine once: ?target=x86_64 or ?target=aarch64"));
+    }
+    const std::string target = targets[0];
+    auto object = deps_.deployments.objectFor(name, target);
+    if (!object.ok()) return fail(object.error());
+    http::Response r;
+    r.contentType = "application/octet-stream";
+    r.body = std::move(object->bytes);
+    r.headers.emplace_back("X-Tern-Module-Sha256", object->moduleHash);
+    r.headers.emplace_back("X-Tern-Function-Version", std::to_string(object->version));
+    r.headers.emplace_back("X-Tern-Object-Target", target);
+    return r;
+  }
   if (action == "rollback") {
     if (method != "POST") return methodNotAllowed();
     auto v = deps_.deployments.rollback(name);

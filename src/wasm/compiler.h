@@ -53,9 +53,21 @@ struct CompileLimits {
   unsigned concurrency = 1;           // compiles at once; more wait in arrival order
 };
 
+// The machines objects are built for: this one (hostTarget), and others with a cross
+// compiler, for devices that run functions without a compiler of their own.
+inline constexpr std::string_view kObjectTargets[] = {"x86_64", "aarch64"};
+// This process's target: "x86_64", "aarch64", or "unsupported".
+std::string_view hostTarget();
+// The target an ELF shared object was built for (its e_machine), or "" when the bytes are
+// not a 64-bit little-endian ELF file for one of kObjectTargets.
+std::string objectTarget(std::span<const uint8_t> bytes);
+
 struct CompilerConfig {
   std::filesystem::path cacheDir;
-  std::string cc = "cc";
+  std::string cc = "cc";  // builds objects for hostTarget()
+  // The C compilers for other targets; a target not named here uses Debian's cross
+  // compiler "<target>-linux-gnu-gcc" (crossbuild-essential-arm64 for aarch64).
+  std::map<std::string, std::string> targetCc;
   std::string wasm2c = "wasm2c";
   size_t maxModuleBytes = 64u << 20;
   ModuleLimits moduleLimits;    // what a module may declare, checked before compiling
@@ -105,26 +117,57 @@ class Compiler {
   Result<std::shared_ptr<const CompiledModule>> load(std::span<const uint8_t> wasm,
                                                      const CompileOptions& options = {});
 
-  // The cache key of a module's compiled object (objects/<key>.so under the cache
-  // directory): the module's SHA-256 with the toolchain's identity, the flags and the
-  // module ABI version. The node's garbage collection keeps the keys of live modules.
-  std::string cacheKey(const std::string& hash, const CompileOptions& options = {});
+  // Builds (or finds in the cache) a module's object for `target` without loading it: what
+  // a node serves to devices. The host's own target is the object load() uses. Errors: as
+  // load(), plus kInvalidArgument (not one of kObjectTargets) and kUnavailable (no C
+  // compiler for that target on this machine).
+  Result<std::filesystem::path> objectFor(std::span<const uint8_t> wasm, const std::string& target,
+                                          const CompileOptions& options = {});
+
+  // Loads an object built elsewhere (by a node) for `wasm`, compiling nothing. The object
+  // must be for this machine, this module ABI and this module's SHA-256 (the hash the
+  // object names); the module is checked as load() checks it. Errors: kInvalidModule (the
+  // module), kInvalidArgument (an object for another machine, ABI or module), kIo.
+  Result<std::shared_ptr<const CompiledModule>> loadPrebuilt(std::span<const uint8_t> wasm,
+                                                             const std::filesystem::path& object,
+                                                             const CompileOptions& options = {});
+
+  // The cache key of a module's compiled object for `target` (objects/<key>.so under the
+  // cache directory; "" is the host's): the module's SHA-256 with the identity of the
+  // target's C compiler and wasm2c, the flags and the module ABI version. The node's
+  // garbage collection keeps the keys of live modules.
+  std::string cacheKey(const std::string& hash, const CompileOptions& options = {},
+                       const std::string& target = "");
+
+  // The C compiler that builds objects for `target` ("" or hostTarget(): config().cc).
+  std::string ccFor(const std::string& target) const;
 
   CompileStats stats() const;
   const CompilerConfig& config() const { return config_; }
 
  private:
+  // A module checked before any compiler starts: its description and SHA-256.
+  struct Checked {
+    ModuleInfo info;
+    std::string hash;
+  };
+  Result<Checked> check(std::span<const uint8_t> wasm, const CompileOptions& options) const;
+  // The object for `key`, built with `cc` once however many ask at the same time.
+  Result<std::filesystem::path> objectOnce(std::span<const uint8_t> wasm, const Checked& module,
+                                           const std::string& key, const std::string& cc,
+                                           const CompileOptions& options);
   Result<std::filesystem::path> buildObject(std::span<const uint8_t> wasm,
                                             const ModuleInfo& info, const std::string& hash,
-                                            const std::string& key,
+                                            const std::string& key, const std::string& cc,
                                             const CompileOptions& options);
   Result<std::shared_ptr<const CompiledModule>> open(const std::filesystem::path& object,
                                                      ModuleInfo info, std::string hash);
-  const std::string& toolchainId();
+  // The identity of `cc` with wasm2c; "" when `cc` is not installed.
+  std::string toolchainId(const std::string& cc);
 
   CompilerConfig config_;
   mutable std::mutex mu_;
-  std::string toolchainId_;
+  std::map<std::string, std::string> toolchainIds_;  // by C compiler
   // Compiles in flight and modules loaded, by cache key.
   std::map<std::string, std::shared_future<Result<std::filesystem::path>>> pending_;
   std::map<std::string, std::weak_ptr<const CompiledModule>> loaded_;
@@ -135,8 +178,8 @@ class Compiler {
 // wasm2c's name mangling for module, import and export names.
 std::string wasm2cMangle(std::string_view name);
 
-// The glue C source for a module compiled by wasm2c under `moduleName`.
+// The glue C source for the module with SHA-256 `hash` compiled by wasm2c under `moduleName`.
 std::string generateGlue(const ModuleInfo& info, const std::string& moduleName,
-                         ImportPolicy imports);
+                         const std::string& hash, ImportPolicy imports);
 
 }  // namespace tern::wasm

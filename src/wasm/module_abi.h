@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#define TERN_MODULE_ABI_VERSION 2
+#define TERN_MODULE_ABI_VERSION 3
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,6 +62,9 @@ typedef struct tern_module {
   const char* const* import_modules;
   uint32_t export_count;
   const tern_export_t* exports;
+  /* The SHA-256 (64 lowercase hex digits) of the wasm module this object was compiled from:
+   * an object is only ever run for the module it names (objects travel to devices). */
+  const char* module_sha256;
 } tern_module_t;
 
 #ifdef __cplusplus

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -145,6 +146,102 @@ TEST(CompilerTest, DifferentFlagsUseDifferentCacheEntries) {
   ASSERT_TRUE(o2.ok() && o0.ok());
   EXPECT_NE((*o2)->objectPath(), (*o0)->objectPath());
   EXPECT_EQ(c.stats().compiles, 2u);
+}
+
+TEST(CompilerTest, ObjectTargetsAreReadFromTheElfHeader) {
+  std::vector<uint8_t> elf(64, 0);
+  elf[0] = 0x7f, elf[1] = 'E', elf[2] = 'L', elf[3] = 'F', elf[4] = 2, elf[5] = 1;
+  struct Case {
+    uint16_t machine;
+    const char* target;
+  };
+  for (const Case& c : {Case{62, "x86_64"}, Case{183, "aarch64"}, Case{40, ""}, Case{8, ""}}) {
+    elf[18] = static_cast<uint8_t>(c.machine & 0xff);
+    elf[19] = static_cast<uint8_t>(c.machine >> 8);
+    EXPECT_EQ(objectTarget(elf), c.target) << c.machine;
+  }
+  auto bigEndian = elf;
+  bigEndian[5] = 2;
+  EXPECT_EQ(objectTarget(bigEndian), "");
+  auto elf32 = elf;
+  elf32[4] = 1;
+  EXPECT_EQ(objectTarget(elf32), "");
+  EXPECT_EQ(objectTarget(std::vector<uint8_t>{0x7f, 'E', 'L', 'F'}), "");
+  EXPECT_EQ(objectTarget(wat("(module)")), "");
+  EXPECT_TRUE(hostTarget() == "x86_64" || hostTarget() == "aarch64") << hostTarget();
+}
+
+// A device loads the object a node built for it, compiling nothing; an object is only ever
+// run for the module it names, on the machine it was built for.
+TEST(CompilerTest, PrebuiltObjectsRunOnlyForTheirModuleAndMachine) {
+  test::TempDir nodeCache, deviceCache;
+  Compiler node(test::engineConfig(nodeCache.path()).compiler);
+  auto bytes = uniqueModule();
+  auto object = node.objectFor(bytes, std::string(hostTarget()));
+  ASSERT_TRUE(object.ok()) << object.error().describe();
+  EXPECT_EQ(objectTarget(test::readFile(*object)), hostTarget());
+
+  auto config = test::engineConfig(deviceCache.path()).compiler;
+  config.cc = "/nonexistent/cc";  // the device has no compiler
+  Compiler device(config);
+  auto loaded = device.loadPrebuilt(bytes, *object);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().describe();
+  EXPECT_NE((*loaded)->findExport("_start"), nullptr);
+  EXPECT_EQ(device.stats().compiles, 0u);
+
+  // The object of another module is refused, whatever the file is called.
+  auto other = device.loadPrebuilt(uniqueModule(), *object);
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(other.error().message().find("another module"), std::string::npos)
+      << other.error().message();
+  // Not an object at all.
+  auto junk = deviceCache.path() / "junk.so";
+  {
+    std::ofstream(junk) << "not an object";
+  }
+  auto notElf = device.loadPrebuilt(bytes, junk);
+  ASSERT_FALSE(notElf.ok());
+  EXPECT_NE(notElf.error().message().find("not a shared object"), std::string::npos)
+      << notElf.error().message();
+  EXPECT_FALSE(device.loadPrebuilt(bytes, deviceCache.path() / "missing.so").ok());
+  // The module itself is checked as for a compile.
+  auto bad = device.loadPrebuilt(wat(R"((module (import "env" "foo" (func))))"), *object);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidModule);
+}
+
+TEST(CompilerTest, ObjectsForOtherMachinesComeFromTheirCrossCompiler) {
+  test::TempDir cache;
+  auto config = test::engineConfig(cache.path()).compiler;
+  std::string other = hostTarget() == "x86_64" ? "aarch64" : "x86_64";
+  config.targetCc[other] = "/nonexistent/" + other + "-gcc";
+  Compiler c(config);
+  auto bytes = uniqueModule();
+  auto missing = c.objectFor(bytes, other);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(missing.error().message().find("not installed"), std::string::npos);
+  auto unknown = c.objectFor(bytes, "mips");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code(), ErrorCode::kInvalidArgument);
+  // Each target has its own cache key.
+  EXPECT_NE(c.cacheKey("ab", {}, other), c.cacheKey("ab"));
+  EXPECT_EQ(c.cacheKey("ab", {}, std::string(hostTarget())), c.cacheKey("ab"));
+
+  // With Debian's cross compiler installed (crossbuild-essential-arm64 on x86-64), the
+  // object is one for that machine, and this machine refuses to load it.
+  Compiler cross(test::engineConfig(cache.path()).compiler);
+  auto built = cross.objectFor(bytes, other);
+  if (!built.ok() && built.error().code() == ErrorCode::kUnavailable) {
+    GTEST_SKIP() << built.error().message();
+  }
+  ASSERT_TRUE(built.ok()) << built.error().describe();
+  EXPECT_EQ(objectTarget(test::readFile(*built)), other);
+  auto refused = cross.loadPrebuilt(bytes, *built);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("an object for " + other), std::string::npos)
+      << refused.error().message();
 }
 
 TEST(CompilerTest, Wasm2cMangling) {

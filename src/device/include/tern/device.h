@@ -45,6 +45,8 @@ typedef struct tern_device_config {
   const char* token;          /* a bearer token the nodes accept, or NULL */
   tern_policy policy;
   uint32_t remote_timeout_ms; /* 0: 10000 */
+  const char* cc;             /* a C compiler to build objects here when no node serves
+                                 one for this machine, or NULL (a device needs none) */
 } tern_device_config;
 
 typedef struct tern_call_result {
