@@ -445,10 +445,17 @@ Result<std::shared_ptr<LocalFunction>> Device::Impl::prepare(const std::string& 
       if (auto fresh = loadStored(function); fresh.ok()) stored = fresh;
     }
   } else {
+    // What is stored, if anything, could not be used: why, then why fetching failed.
+    std::string storedWhy = stored.error().message();
+    bool nothingStored = stored.error().code() == ErrorCode::kIo;
     auto fetched = fetch(function);
     if (fetched.ok()) stored = loadStored(function);
     if (!fetched.ok() || !stored.ok()) {
-      Error why = fetched.ok() ? stored.error() : fetched.error();
+      Error why = fetched.ok() ? stored.error()
+                  : nothingStored
+                      ? fetched.error()
+                      : Error(fetched.error().code(),
+                              fmt::format("{}; fetching it again failed: {}", storedWhy, fetched.error().message()));
       unready.insert_or_assign(function, std::make_pair(Clock::now(), why));
       return why;
     }

@@ -21,6 +21,7 @@
 #include "ternd_process.h"
 #include "test_support.h"
 #include "util/subprocess.h"
+#include "wasm/compiler.h"
 
 #include "tern/device.h"
 
@@ -244,6 +245,74 @@ TEST_F(DeviceTest, AKilledEdgeLeavesEveryCallRunningLocallyAndBadStateIsNeverRun
   auto back = device({"inc", "--edge", edge(), "--policy", "local", "--count", "1", "--data", R"({"n": 41})"});
   EXPECT_EQ(back.exitStatus, 0) << back.output;
   EXPECT_EQ(back.ok, 1) << back.output;
+}
+
+// A device needs no compiler: the node serves the function's object built for the
+// device's machine. An object that is not the module's (another function's, another
+// machine's) is refused and fetched again, and never gives a wrong result.
+TEST_F(DeviceTest, ObjectsComeFromTheNodeAndAMismatchedOneIsNeverRun) {
+  auto first = device({"inc", "--edge", edge(), "--policy", "local", "--count", "2", "--data", R"({"n": 1})"});
+  ASSERT_EQ(first.exitStatus, 0) << first.output;
+  EXPECT_EQ(first.where["local"], 2) << first.output;
+  std::vector<std::filesystem::path> objects;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "device" / "objects")) {
+    objects.push_back(e.path());
+  }
+  ASSERT_EQ(objects.size(), 1u);
+  std::string host(wasm::hostTarget());
+  EXPECT_NE(objects[0].filename().string().find("-" + host + ".so"), std::string::npos) << objects[0];
+  // Nothing was compiled on the device.
+  std::error_code ec;
+  EXPECT_TRUE(!std::filesystem::exists(dir.path() / "device" / "compiled" / "objects", ec) ||
+              std::filesystem::is_empty(dir.path() / "device" / "compiled" / "objects", ec));
+
+  // The node's object route: by target, with the token, for known functions and machines.
+  auto echoModule = test::readText(test::examplesDir() / "echo.wasm");
+  ASSERT_EQ(test::request(node->port(), "PUT", "/v1/functions/echo", echoModule, node->auth()).status, 201);
+  auto echoObject = test::request(node->port(), "GET", "/v1/functions/echo/object?target=" + host, "", node->auth());
+  ASSERT_EQ(echoObject.status, 200) << echoObject.body;
+  EXPECT_EQ(test::request(node->port(), "GET", "/v1/functions/echo/object?target=" + host, "").status, 401);
+  EXPECT_EQ(test::request(node->port(), "GET", "/v1/functions/nope/object?target=" + host, "", node->auth()).status, 404);
+  auto noTarget = test::request(node->port(), "GET", "/v1/functions/echo/object", "", node->auth());
+  EXPECT_EQ(noTarget.status, 400) << noTarget.body;
+  auto mips = test::request(node->port(), "GET", "/v1/functions/echo/object?target=mips", "", node->auth());
+  EXPECT_EQ(mips.status, 400);
+  EXPECT_NE(mips.body.find("x86_64 and aarch64"), std::string::npos) << mips.body;
+
+  // Another function's object in place of inc's: refused, fetched again, and inc runs.
+  std::ofstream(objects[0], std::ios::binary | std::ios::trunc) << echoObject.body;
+  auto swapped = device({"inc", "--edge", edge(), "--policy", "local", "--count", "1", "--data", R"({"n": 1})"});
+  ASSERT_EQ(swapped.exitStatus, 0) << swapped.output;
+  EXPECT_EQ(swapped.where["local"], 1) << swapped.output;
+  device::DeviceOptions o;
+  o.stateDir = dir.path() / "device";
+  o.edges = {edge()};
+  o.token = token_;
+  o.decision.policy = device::Policy::kLocal;
+  {
+    auto d = device::Device::open(o);
+    ASSERT_TRUE(d.ok()) << d.error().message();
+    auto c = (*d)->call("inc", R"({"n": 1})");
+    ASSERT_TRUE(c.ok) << (c.error ? c.error->message() : "");
+    EXPECT_EQ(json::parse(c.output), (json{{"n", 2}})) << c.output;
+  }
+
+  // An object for another machine (when the node has that cross compiler) and no node to
+  // fetch the right one from: the call fails with the reason, nothing wrong runs.
+  std::string other = host == "x86_64" ? "aarch64" : "x86_64";
+  auto foreign = test::request(node->port(), "GET", "/v1/functions/inc/object?target=" + other, "", node->auth());
+  if (foreign.status == 503) GTEST_SKIP() << foreign.body;
+  ASSERT_EQ(foreign.status, 200) << foreign.body;
+  EXPECT_EQ(wasm::objectTarget(std::span(reinterpret_cast<const uint8_t*>(foreign.body.data()), foreign.body.size())),
+            other);
+  std::ofstream(objects[0], std::ios::binary | std::ios::trunc) << foreign.body;
+  node->kill9();
+  auto d = device::Device::open(o);
+  ASSERT_TRUE(d.ok()) << d.error().message();
+  auto c = (*d)->call("inc", R"({"n": 1})");
+  EXPECT_FALSE(c.ok) << c.output;
+  ASSERT_TRUE(c.error.has_value());
+  EXPECT_NE(c.error->message().find("an object for " + other), std::string::npos) << c.error->message();
 }
 
 TEST_F(DeviceTest, MisbehavingEdgesAreChargedAndTheCallsRunLocally) {
