@@ -19,18 +19,41 @@ packages=(
   libclang-rt-14-dev
 )
 
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+# Cross-building for 64-bit ARM (the aarch64 preset, docs/arm64.md): Debian's cross
+# toolchain, qemu-user to run the result here, and the arm64 builds of the libraries tern
+# and ternd link (multiarch, beside the amd64 ones). Boost, nlohmann-json and CLI11 are
+# headers only, shared with the native build. libyaml-cpp-dev cannot be installed for two
+# architectures at once: the cross build takes the arm64 library and the amd64 headers.
+# TERN_DEPS_ARM64=0 leaves all this out.
+arm64=()
+if [ "${TERN_DEPS_ARM64:-1}" != 0 ]; then
+  arm64=(
+    crossbuild-essential-arm64 qemu-user
+    libc6:arm64 libstdc++6:arm64 libssl-dev:arm64 libfmt-dev:arm64 libspdlog-dev:arm64
+    libsqlite3-dev:arm64 libyaml-cpp0.7:arm64 libmosquitto-dev:arm64 libcoap3-dev:arm64
+    libnats-dev:arm64
+  )
 fi
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
+if [ ${#arm64[@]} -gt 0 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  echo "install-deps: adding the arm64 architecture"
+  $sudo dpkg --add-architecture arm64
+fi
+
+missing=()
+for p in "${packages[@]}" "${arm64[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all $((${#packages[@]} + ${#arm64[@]})) packages present"
+  exit 0
+fi
+
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
+# One transaction for both architectures: the arm64 libraries must have the same versions
+# as their amd64 twins, which apt upgrades alongside when needed.
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
