@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <random>
 #include <nlohmann/json.hpp>
 
 #include "http/http_client.h"
@@ -82,8 +83,29 @@ struct Device::Impl {
   std::optional<size_t> attached;  // the environment index of the attached edge
   uint32_t sinceProbe = 0;
   bool probed = false;
+  std::string deviceId;  // X-Tern-Device on remote calls: the key of this device's state
+  // A function's state left at an edge that could not be reached when the device moved
+  // away from it: brought to the attached edge when that edge answers again.
+  struct PendingMove {
+    std::string from;  // the edge's URL
+    std::string function;
+  };
+  std::vector<PendingMove> pendingMoves;
 
   fs::path historyFile() const { return opt.stateDir / "history.json"; }
+  fs::path movesFile() const { return opt.stateDir / "moves.json"; }
+  void loadIdentity();
+  void loadMoves();
+  void saveMoves();
+  // Moves this device's state of `function` from the node at `from` to the attached edge:
+  // read there, written here with `mode` (the node's import modes), deleted there.
+  Result<void> moveState(const std::string& from, const std::string& function, const char* mode);
+  // After moving from edge `from` to the attached one: each function's state follows.
+  void moveAll(size_t from);
+  // Brings what earlier moves left behind to the attached edge, where that edge answers.
+  void settleMoves();
+  // Sets a state file that does not parse aside, with a warning.
+  void setAside(const fs::path& file);
   // Where a node's object of the module `hash` for this machine is kept.
   fs::path objectFile(const std::string& hash) const {
     return opt.stateDir / "objects" / fmt::format("{}-{}.so", hash, wasm::hostTarget());
@@ -172,7 +194,9 @@ Result<std::unique_ptr<Device>> Device::open(DeviceOptions options) {
   if (!options.cc.empty()) config.compiler.cc = options.cc;
   impl->engine = std::make_unique<wasm::Engine>(config);
   impl->opt = std::move(options);
+  impl->loadIdentity();
   impl->loadHistory();
+  impl->loadMoves();
   return std::unique_ptr<Device>(new Device(std::move(impl)));
 }
 
@@ -180,6 +204,7 @@ Device::Device(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Device::~Device() = default;
 
 const std::vector<Environment>& Device::environments() const { return impl_->envs; }
+const std::string& Device::id() const { return impl_->deviceId; }
 const std::vector<std::string>& Device::warnings() const { return impl_->warnings; }
 
 std::vector<Score> Device::scores(const std::string& function) const {
@@ -187,6 +212,124 @@ std::vector<Score> Device::scores(const std::string& function) const {
   if (auto it = impl_->history.find(function); it != impl_->history.end()) h = it->second;
   h.windows.resize(impl_->envs.size());
   return device::scores(h, impl_->opt.decision);
+}
+
+void Device::Impl::setAside(const fs::path& file) {
+  std::error_code ec;
+  fs::path aside = file;
+  aside += fmt::format(".unreadable-{}", unixMillis());
+  fs::rename(file, aside, ec);
+  warnings.push_back(fmt::format("{} could not be read; set aside as {}, starting afresh", file.string(),
+                                 aside.string()));
+}
+
+// device.id: this device's identity, 32 random hex digits made on first use. Its state on
+// the nodes is keyed by it.
+void Device::Impl::loadIdentity() {
+  fs::path file = opt.stateDir / "device.id";
+  std::error_code ec;
+  if (fs::exists(file, ec)) {
+    auto text = readFile(file);
+    std::string id = text.ok() ? text->substr(0, text->find_last_not_of(" \n") + 1) : std::string();
+    if (id.size() >= 8 && id.size() <= 64 &&
+        id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == std::string::npos) {
+      deviceId = id;
+      return;
+    }
+    setAside(file);
+  }
+  std::random_device rd;
+  deviceId = fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
+  if (auto ok = writePrivateFile(file, deviceId + "\n"); !ok.ok()) {
+    warnings.push_back(fmt::format("cannot keep this device's identity: {}", ok.error().message()));
+  }
+}
+
+// moves.json: {"format": 1, "moves": [{"from": URL, "function": NAME}]}.
+void Device::Impl::loadMoves() {
+  std::error_code ec;
+  if (!fs::exists(movesFile(), ec)) return;
+  auto text = readFile(movesFile());
+  json j = text.ok() ? json::parse(*text, nullptr, false) : json();
+  if (!j.is_object() || uintField(j, "format", 0) != 1 || !j.contains("moves") || !j["moves"].is_array()) {
+    return setAside(movesFile());
+  }
+  for (const auto& m : j["moves"]) {
+    std::string from = textField(m, "from");
+    std::string function = textField(m, "function");
+    if (http::parseNodeUrl(from).ok() && isFunctionName(function)) pendingMoves.push_back({from, function});
+  }
+}
+
+void Device::Impl::saveMoves() {
+  json moves = json::array();
+  for (const auto& m : pendingMoves) moves.push_back(json{{"from", m.from}, {"function", m.function}});
+  if (auto ok = writePrivateFile(movesFile(), json{{"format", 1}, {"moves", moves}}.dump()); !ok.ok()) {
+    warnings.push_back(fmt::format("cannot record the state left behind: {}", ok.error().message()));
+  }
+}
+
+Result<void> Device::Impl::moveState(const std::string& from, const std::string& function, const char* mode) {
+  if (!attached) return Error(ErrorCode::kUnavailable, "attached to no edge");
+  auto source = http::parseNodeUrl(from);
+  if (!source.ok()) return source.error();
+  http::HttpClientOptions o;
+  o.connectTimeout = opt.probeTimeout;
+  o.responseTimeout = opt.remoteTimeout;
+  std::string path = fmt::format("/v1/devices/{}/state/{}", deviceId, http::percentEncode(function));
+  auto state = http::sendHttp(*source, {"GET", path, authHeaders(), ""}, o);
+  if (!state.ok()) return state.error();
+  if (state->status != 200) {
+    return Error(ErrorCode::kUnavailable, fmt::format("{} answered {} for the state of \"{}\"", from, state->status, function));
+  }
+  json doc = json::parse(state->body, nullptr, false);
+  if (!doc.is_object() || !doc.contains("entries") || !doc["entries"].is_array()) {
+    return Error(ErrorCode::kUnavailable, fmt::format("{} sent unreadable state for \"{}\"", from, function));
+  }
+  if (doc["entries"].empty()) return {};  // nothing stored there
+  auto put = http::sendHttp(urls[*attached],
+                            {"PUT", fmt::format("{}?mode={}", path, mode), authHeaders(),
+                             json{{"entries", doc["entries"]}}.dump()},
+                            o);
+  if (!put.ok()) return put.error();
+  if (put->status != 200) {
+    return Error(ErrorCode::kUnavailable, fmt::format("{} answered {} storing the state of \"{}\"", envs[*attached].id,
+                                                      put->status, function));
+  }
+  // Written at the new edge: the copy left behind would only be stale.
+  auto gone = http::sendHttp(*source, {"DELETE", path, authHeaders(), ""}, o);
+  if (!gone.ok() || gone->status != 200) {
+    warnings.push_back(fmt::format("the state of \"{}\" moved from {} but could not be deleted there", function, from));
+  }
+  return {};
+}
+
+void Device::Impl::moveAll(size_t from) {
+  for (const auto& entry : history) {
+    const std::string& function = entry.first;
+    // The edge left behind had every write since the last move: its entries win.
+    if (moveState(envs[from].id, function, "overwrite").ok()) continue;
+    bool known = std::any_of(pendingMoves.begin(), pendingMoves.end(), [&](const PendingMove& m) {
+      return m.from == envs[from].id && m.function == function;
+    });
+    if (!known) pendingMoves.push_back({envs[from].id, function});
+  }
+  saveMoves();
+}
+
+void Device::Impl::settleMoves() {
+  if (pendingMoves.empty() || !attached) return;
+  std::vector<PendingMove> left;
+  for (const auto& m : pendingMoves) {
+    // Back at the edge that holds it: the state is where the calls go.
+    if (m.from == envs[*attached].id) continue;
+    // Whatever was written at the attached edge since is newer: keys there stay.
+    if (!moveState(m.from, m.function, "keep-existing").ok()) left.push_back(m);
+  }
+  if (left.size() != pendingMoves.size()) {
+    pendingMoves = std::move(left);
+    saveMoves();
+  }
 }
 
 // history.json: {"format": 2, "functions": {"NAME": [{"where", "id", "total", "samples":
@@ -230,14 +373,7 @@ void Device::Impl::loadHistory() {
       }
     }
   }
-  if (!ok) {
-    fs::path aside = historyFile();
-    aside += fmt::format(".unreadable-{}", unixMillis());
-    fs::rename(historyFile(), aside, ec);
-    warnings.push_back(fmt::format("{} could not be read; set aside as {}, starting afresh",
-                                   historyFile().string(), aside.string()));
-    return;
-  }
+  if (!ok) return setAside(historyFile());
   history = std::move(restored);
 }
 
@@ -487,7 +623,8 @@ Result<http::HttpResponse> Device::Impl::runRemote(size_t env, const std::string
   http::HttpClientOptions o;
   o.responseTimeout = opt.remoteTimeout;
   o.connectTimeout = std::min(opt.remoteTimeout, o.connectTimeout);
-  auto r = http::sendHttp(urls[env], {"POST", "/fn/" + http::percentEncode(function), {}, input}, o);
+  auto r = http::sendHttp(urls[env], {"POST", "/fn/" + http::percentEncode(function), {{"X-Tern-Device", deviceId}}, input},
+                          o);
   if (!r.ok()) return r.error();
   if (r->status != 200) {
     return Error(ErrorCode::kUnavailable, fmt::format("{} answered HTTP {}", envs[env].id, r->status));
@@ -504,7 +641,13 @@ CallResult Device::call(const std::string& function, const std::string& input, F
     return out;
   }
   bool hasEdges = std::any_of(d.envs.begin(), d.envs.end(), [](const Environment& e) { return e.where == Where::kEdge; });
-  if (hasEdges && (!d.probed || d.sinceProbe >= d.opt.probeEvery)) out.moved = d.probe();
+  if (hasEdges && (!d.probed || d.sinceProbe >= d.opt.probeEvery)) {
+    std::optional<size_t> before = d.attached;
+    out.moved = d.probe();
+    // The device's state follows it to the edge it now calls.
+    if (out.moved) d.moveAll(*before);
+    d.settleMoves();
+  }
   ++d.sinceProbe;
   // Getting the function ready here is not part of any call's latency.
   auto local = d.prepare(function);

@@ -77,6 +77,9 @@ class Device {
   Result<void> save() const;
 
   const std::vector<Environment>& environments() const;
+  // This device's identity (device.id in the state directory), sent with every remote call
+  // as X-Tern-Device: a function's state on the nodes is kept per device under it.
+  const std::string& id() const;
   // What open() set aside or could not restore, for the user.
   const std::vector<std::string>& warnings() const;
   // Each environment's decision score for `function` now (the same order).

@@ -35,9 +35,14 @@ std::optional<HostReply> HostContext::kvRefusal() const {
   return std::nullopt;
 }
 
+std::string HostContext::kvNamespace() const {
+  return caller_.device.empty() ? caller_.function
+                                : store::deviceNamespace(caller_.function, caller_.device);
+}
+
 HostReply HostContext::kvGet(std::string_view key, std::string& value) {
   if (auto refused = kvRefusal()) return *refused;
-  auto r = services_.kv->get(caller_.function, key);
+  auto r = services_.kv->get(kvNamespace(), key);
   if (!r.ok()) return kvFailure(r.error());
   if (!*r) return HostReply::fail(HostStatus::kNotFound, "no such key");
   value = std::move(**r);
@@ -46,14 +51,14 @@ HostReply HostContext::kvGet(std::string_view key, std::string& value) {
 
 HostReply HostContext::kvSet(std::string_view key, std::string_view value) {
   if (auto refused = kvRefusal()) return *refused;
-  auto r = services_.kv->set(caller_.function, key, value);
+  auto r = services_.kv->set(kvNamespace(), key, value);
   if (!r.ok()) return kvFailure(r.error());
   return HostReply::ok();
 }
 
 HostReply HostContext::kvDelete(std::string_view key) {
   if (auto refused = kvRefusal()) return *refused;
-  auto r = services_.kv->remove(caller_.function, key);
+  auto r = services_.kv->remove(kvNamespace(), key);
   if (!r.ok()) return kvFailure(r.error());
   if (!*r) return HostReply::fail(HostStatus::kNotFound, "no such key");
   return HostReply::ok();
@@ -62,7 +67,7 @@ HostReply HostContext::kvDelete(std::string_view key) {
 HostReply HostContext::kvList(std::string_view prefix, std::string_view after, size_t limit,
                               wasm::KvListPage& page) {
   if (auto refused = kvRefusal()) return *refused;
-  auto r = services_.kv->list(caller_.function, prefix, after, limit);
+  auto r = services_.kv->list(kvNamespace(), prefix, after, limit);
   if (!r.ok()) return kvFailure(r.error());
   page.keys = std::move(r->keys);
   page.more = r->more;

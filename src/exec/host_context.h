@@ -41,6 +41,9 @@ struct HostCaller {
   std::string invocationId;
   int64_t deadlineNs = 0;  // CLOCK_MONOTONIC; 0: none
   uint32_t depth = 0;      // 0 for an invocation from a trigger, +1 per nested invoke
+  // The device the call came from (X-Tern-Device, docs/design/devices.md); its key-value
+  // state is the function's namespace for that device. Empty: the function's own.
+  std::string device;
 };
 
 class HostContext final : public wasm::HostHandler {
@@ -63,6 +66,8 @@ class HostContext final : public wasm::HostHandler {
   // The reply for a kv call the function may not make or the node cannot serve; nullopt
   // when the call may proceed.
   std::optional<wasm::HostReply> kvRefusal() const;
+  // The namespace this invocation's kv calls use.
+  std::string kvNamespace() const;
 
   Invoker& invoker_;
   const HostServices& services_;

@@ -35,7 +35,7 @@ void Invoker::invoke(InvokeInput input, std::function<void(InvokeOutput)> done) 
   out.invocationId = nextInvocationId();
   auto fn = table_.find(input.function);
   if (!fn || !fn->active()) {
-    if (remote_ && remote_(input, done, Elsewhere::kNotHere)) return;
+    if (remote_ && input.device.empty() && remote_(input, done, Elsewhere::kNotHere)) return;
     out.error = Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", input.function));
     return done(std::move(out));
   }
@@ -75,7 +75,10 @@ void Invoker::invoke(InvokeInput input, std::function<void(InvokeOutput)> done) 
       return;  // runDeferred runs when a slot frees up
     case Admission::kRejected:
       // Spill: a peer with capacity takes the call before it is refused here.
-      if (remote_ && remote_(deferred->first, deferred->second, Elsewhere::kSaturated)) return;
+      if (remote_ && deferred->first.device.empty() &&
+          remote_(deferred->first, deferred->second, Elsewhere::kSaturated)) {
+        return;
+      }
       fn->outcomes[FunctionEntry::kRejected]->inc();
       out.error = refusalError(why, fn->admission.sloMs.load(std::memory_order_relaxed));
       return deferred->second(std::move(out));
@@ -96,12 +99,13 @@ void Invoker::run(const std::shared_ptr<FunctionEntry>& fn, InvokeInput& input,
     out.error = Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", fn->name));
     return done(std::move(out));
   }
-  done(runVersion(*fn, *active, std::move(input.env), input.body, id, queuedAtNs));
+  done(runVersion(*fn, *active, std::move(input.env), input.body, id, queuedAtNs, input.device));
 }
 
 InvokeOutput Invoker::runVersion(FunctionEntry& fn, const ActiveVersion& active,
                                  std::vector<std::string> env, std::string_view body,
-                                 const std::string& id, int64_t queuedAtNs) {
+                                 const std::string& id, int64_t queuedAtNs,
+                                 const std::string& device) {
   InvokeOutput out;
   out.invocationId = id;
   const FunctionVersionConfig& cfg = active.config;
@@ -113,7 +117,8 @@ InvokeOutput Invoker::runVersion(FunctionEntry& fn, const ActiveVersion& active,
   req.input = body;
   HostContext host(*this, services_,
                    HostCaller{cfg.name, &active.capabilities, id,
-                              cfg.timeoutMs ? startNs + int64_t{cfg.timeoutMs} * 1000000 : 0, 0});
+                              cfg.timeoutMs ? startNs + int64_t{cfg.timeoutMs} * 1000000 : 0, 0,
+                              device});
   req.deadlineNs = host.caller().deadlineNs;
   req.host = &host;
 
@@ -265,7 +270,8 @@ wasm::HostReply Invoker::invokeNested(const HostCaller& caller, std::string_view
     deadline = caller.deadlineNs;
   }
   HostContext host(*this, services_,
-                   HostCaller{cfg.name, &active->capabilities, id, deadline, caller.depth + 1});
+                   HostCaller{cfg.name, &active->capabilities, id, deadline, caller.depth + 1,
+                              caller.device});
   req.deadlineNs = deadline;
   req.host = &host;
 

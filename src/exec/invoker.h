@@ -24,6 +24,9 @@ struct InvokeInput {
   std::string body;              // stdin
   std::vector<std::string> env;  // added to the function's own environment
   uint32_t hops = 0;             // cluster nodes this call was forwarded through
+  // The calling device (HostCaller::device); such a call runs where the device's state is,
+  // on this node, and is never forwarded.
+  std::string device;
 };
 
 struct InvokeOutput {
@@ -104,7 +107,8 @@ class Invoker {
   // its metrics and record, and the error of its outcome. The slot is released (when
   // `queuedAtNs` >= 0, with the invocation's times) before it is recorded.
   InvokeOutput runVersion(FunctionEntry& fn, const ActiveVersion& active, std::vector<std::string> env,
-                          std::string_view body, const std::string& id, int64_t queuedAtNs);
+                          std::string_view body, const std::string& id, int64_t queuedAtNs,
+                          const std::string& device = "");
   void runFused(const std::vector<std::shared_ptr<FunctionEntry>>& fns, FusedInput& input,
                 std::function<void(FusedOutput)>& done);
   // The request for an invocation of `cfg` (argv, environment, limits); `extraEnv` first.

@@ -530,7 +530,8 @@ Result<void> Node::start() {
                             [this](http::Request&& r, http::Respond respond) {
                               workflow::handleWorkflowRequest(*impl_->workflows, std::move(r),
                                                               std::move(respond));
-                            }},
+                            },
+                            n.kv.get()},
       limits);
 
   http::ServerOptions so;

@@ -242,11 +242,91 @@ Result<KvStore::Usage> KvStore::usage(std::string_view ns) {
   return readUsage(*db_, ns);
 }
 
+std::string deviceNamespace(std::string_view function, std::string_view device) {
+  return fmt::format("{}@{}", function, device);
+}
+
+bool isDeviceId(std::string_view id) {
+  return id.size() >= 8 && id.size() <= 64 &&
+         id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
+             std::string_view::npos;
+}
+
+Result<std::vector<KvStore::Entry>> KvStore::exportNamespace(std::string_view ns) {
+  std::lock_guard lock(mu_);
+  auto stmt = db_->prepare("SELECT key, value FROM kv WHERE ns = ?1 ORDER BY key");
+  if (!stmt) return stmt.error();
+  if (auto b = stmt->bind(1, ns); !b) return b.error();
+  std::vector<Entry> out;
+  for (;;) {
+    auto step = stmt->step();
+    if (!step) return step.error();
+    if (*step != Statement::Step::kRow) break;
+    out.push_back(Entry{stmt->columnBlob(0), stmt->columnBlob(1)});
+  }
+  return out;
+}
+
+Result<size_t> KvStore::importNamespace(std::string_view ns, const std::vector<Entry>& entries,
+                                        ImportMode mode) {
+  for (const Entry& e : entries) {
+    if (auto ok = checkKey(e.key); !ok) return ok.error();
+    if (e.value.size() > limits_.maxValueBytes) {
+      return Error(ErrorCode::kBodyTooLarge,
+                   fmt::format("a value is {} bytes, the limit is {}", e.value.size(),
+                               limits_.maxValueBytes));
+    }
+  }
+  std::lock_guard lock(mu_);
+  auto tx = Transaction::begin(*db_);
+  if (!tx) return tx.error();
+  if (mode == ImportMode::kReplace) {
+    for (const char* sql : {"DELETE FROM kv WHERE ns = ?1", "DELETE FROM kv_usage WHERE ns = ?1"}) {
+      auto stmt = db_->prepare(sql);
+      if (!stmt) return stmt.error();
+      if (auto b = stmt->bind(1, ns); !b) return b.error();
+      if (auto r = stmt->run(); !r) return r.error();
+    }
+  }
+  auto usage = readUsage(*db_, ns);
+  if (!usage) return usage.error();
+  Usage next = *usage;
+  size_t written = 0;
+  for (const Entry& e : entries) {
+    auto old = entrySize(*db_, ns, e.key);
+    if (!old) return old.error();
+    if (*old && mode == ImportMode::kKeepExisting) continue;
+    if (!*old) next.keys += 1;
+    next.bytes = next.bytes - old->value_or(0) + e.key.size() + e.value.size();
+    auto stmt = db_->prepare("INSERT INTO kv (ns, key, value) VALUES (?1, ?2, ?3) "
+                             "ON CONFLICT (ns, key) DO UPDATE SET value = ?3");
+    if (!stmt) return stmt.error();
+    if (auto b = stmt->bind(1, ns); !b) return b.error();
+    if (auto b = stmt->bindBlob(2, e.key); !b) return b.error();
+    if (auto b = stmt->bindBlob(3, e.value); !b) return b.error();
+    if (auto r = stmt->run(); !r) return r.error();
+    ++written;
+  }
+  if (next.keys > limits_.maxKeysPerFunction || next.bytes > limits_.maxBytesPerFunction) {
+    return Error(ErrorCode::kResourceExhausted,
+                 fmt::format("key-value quota: the import needs {} keys and {} bytes, the limits "
+                             "are {} and {}",
+                             next.keys, next.bytes, limits_.maxKeysPerFunction,
+                             limits_.maxBytesPerFunction));
+  }
+  if (auto r = writeUsage(*db_, ns, next); !r) return r.error();
+  if (auto r = tx->commit(); !r) return r.error();
+  return written;
+}
+
 Result<void> KvStore::removeNamespace(std::string_view ns) {
   std::lock_guard lock(mu_);
   auto tx = Transaction::begin(*db_);
   if (!tx) return tx.error();
-  for (const char* sql : {"DELETE FROM kv WHERE ns = ?1", "DELETE FROM kv_usage WHERE ns = ?1"}) {
+  // ?1 itself and its per-device namespaces "?1@DEVICE".
+  for (const char* sql :
+       {"DELETE FROM kv WHERE ns = ?1 OR substr(ns, 1, length(?1) + 1) = ?1 || '@'",
+        "DELETE FROM kv_usage WHERE ns = ?1 OR substr(ns, 1, length(?1) + 1) = ?1 || '@'"}) {
     auto stmt = db_->prepare(sql);
     if (!stmt) return stmt.error();
     if (auto b = stmt->bind(1, ns); !b) return b.error();

@@ -24,6 +24,12 @@ namespace tern::store {
 
 class Database;
 
+// The namespace of `function`'s state for one device: "FUNCTION@DEVICE". Function names
+// have no '@', so it never meets a function's own namespace.
+std::string deviceNamespace(std::string_view function, std::string_view device);
+// Whether `id` may name a device: 8-64 of A-Z, a-z, 0-9, '-' and '_'.
+bool isDeviceId(std::string_view id);
+
 struct KvLimits {
   size_t maxKeyBytes = 512;
   size_t maxValueBytes = 1u << 20;
@@ -64,8 +70,26 @@ class KvStore {
   };
   Result<Usage> usage(std::string_view ns);
 
-  // Deletes a namespace with everything in it (a removed function's state).
+  // Deletes a namespace with everything in it (a removed function's state), and the
+  // per-device namespaces of it ("NS@DEVICE", deviceNamespace below).
   Result<void> removeNamespace(std::string_view ns);
+
+  // Moving a namespace between nodes (a device's state follows the device).
+  struct Entry {
+    std::string key;
+    std::string value;
+  };
+  // Every entry of a namespace, in key order. Errors: kIo.
+  Result<std::vector<Entry>> exportNamespace(std::string_view ns);
+  enum class ImportMode {
+    kReplace,       // the namespace becomes exactly `entries`
+    kOverwrite,     // `entries` win over the same keys; other keys stay
+    kKeepExisting,  // keys already there keep their values; the others are added
+  };
+  // Writes `entries` into `ns` in one transaction, within the same limits and quotas as
+  // set(): on any error nothing changes. Returns how many entries were written.
+  Result<size_t> importNamespace(std::string_view ns, const std::vector<Entry>& entries,
+                                 ImportMode mode);
 
   // Cuts the write-ahead log back to zero bytes (after a removal). Errors: kIo.
   Result<void> truncateLog();

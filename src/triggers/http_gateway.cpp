@@ -1,6 +1,8 @@
 #include "triggers/http_gateway.h"
 
 #include "http/request_rules.h"
+#include "store/kv_store.h"
+#include "store/quote.h"
 #include "triggers/cgi_response.h"
 
 #include <fmt/format.h>
@@ -174,7 +176,9 @@ size_t HttpGateway::bodyLimit(std::string_view method, std::string_view target) 
   if (target.starts_with("/fn/") || target.starts_with("/wf/") || target.starts_with("/v1/async/")) {
     return limits_.maxInvokeBody;
   }
-  if (method == "PUT" && target.starts_with("/v1/functions/")) return limits_.maxModuleBytes;
+  if (method == "PUT" && (target.starts_with("/v1/functions/") || target.starts_with("/v1/devices/"))) {
+    return limits_.maxModuleBytes;
+  }
   return limits_.maxManagementBody;
 }
 
@@ -238,6 +242,16 @@ void HttpGateway::invoke(http::Request&& req, std::string name, std::string rest
       in.env.push_back(cgiHeaderName(h.name) + "=" + h.value);
     }
   }
+  // A device's call: its state is the function's namespace for that device, here.
+  if (const auto* device = req.header("X-Tern-Device")) {
+    if (!store::isDeviceId(*device)) {
+      return respond(errorResponse(Error(
+          ErrorCode::kInvalidArgument,
+          fmt::format("invalid X-Tern-Device {}: use 8-64 of A-Z, a-z, 0-9, '-' and '_'",
+                      store::quoteUntrusted(*device)))));
+    }
+    in.device = *device;
+  }
   in.body = std::move(req.body);
   std::string here = deps_.clusterNodeId ? deps_.clusterNodeId() : std::string();
   deps_.invoker.invoke(std::move(in), [respond = std::move(respond), here = std::move(here),
@@ -284,6 +298,7 @@ http::Response HttpGateway::management(const http::Request& req) {
                       fmt::format("{} is not allowed on {}", method, req.path)));
   };
 
+  if (path.starts_with("/v1/devices/")) return deviceStateRoute(req);
   if (path == "/v1/status") {
     auto ex = deps_.executor.stats();
     auto list = deps_.registry.list();

@@ -54,6 +54,9 @@ struct GatewayDeps {
   // Workflows (workflow/workflow_routes.h): /wf/NAME, and after the token check
   // /v1/workflows, /v1/runs and /v1/async/wf; unset: those paths are 404.
   std::function<void(http::Request&&, http::Respond)> workflows;
+  // Functions' key-value state, for /v1/devices/DEVICE/state/FUNCTION (a device's state
+  // moving between nodes); null: those routes answer 503.
+  store::KvStore* kv = nullptr;
 };
 
 class HttpGateway {
@@ -66,6 +69,7 @@ class HttpGateway {
  private:
   void invoke(http::Request&& req, std::string name, std::string rest, http::Respond respond);
   http::Response management(const http::Request& req);
+  http::Response deviceStateRoute(const http::Request& req);  // device_routes.cpp
   // The scheduler's state for /v1/status: policy, re-planning, and each function's view.
   nlohmann::json schedulerJson() const;
   // /v1/async/NAME and /v1/invocations/ID (async_routes.cpp), after the token check.

@@ -6,9 +6,11 @@
 // a module that does not match its hash never runs, and edges that hang, answer garbage
 // or errors are charged while the calls run here.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -57,6 +59,21 @@ class DeviceTest : public ::testing::Test {
     ASSERT_EQ(r.status, 201) << r.body;
   }
   std::string edge() const { return "http://127.0.0.1:" + std::to_string(node->port()); }
+  // A second edge node with the same admin token (one deployment's nodes), serving the
+  // key-value counter as the first one does.
+  std::unique_ptr<test::TerndProcess> secondEdgeWithCounter() {
+    auto data = dir.path() / "edge-b";
+    std::filesystem::create_directories(data);
+    {
+      std::ofstream(data / "admin.token") << token_ << "\n";
+    }
+    std::filesystem::permissions(data / "admin.token", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    auto b = std::make_unique<test::TerndProcess>(data);
+    auto counter = test::readText(test::guestsDir() / "kv_counter.wasm");
+    EXPECT_EQ(test::request(node->port(), "PUT", "/v1/functions/counter?allow=kv", counter, node->auth()).status, 201);
+    EXPECT_EQ(test::request(b->port(), "PUT", "/v1/functions/counter?allow=kv", counter, b->auth()).status, 201);
+    return b;
+  }
 
   // `tern --json device call ARGS --state-dir <dir>/device`, in `cgroup` when given.
   Calls device(std::vector<std::string> args, const std::string& cgroup = "") {
@@ -408,6 +425,123 @@ TEST_F(DeviceTest, TheDeviceMovesToTheNearerEdgeWhenTheDelaysSwap) {
   EXPECT_GE(moves, 1);
   EXPECT_EQ(last.attached, bUrl);
   EXPECT_EQ(last.node, bUrl);
+}
+
+// A function's per-device state follows the device: what it stored through edge A is read
+// through edge B after the move, and A keeps no copy. A node's own callers (no device)
+// have the function's own namespace, apart from every device's.
+TEST_F(DeviceTest, PerDeviceStateWrittenBeforeTheMoveIsReadAfterIt) {
+  auto edgeB = secondEdgeWithCounter();
+  test::TerndProcess& b = *edgeB;
+  test::DelayProxy proxyA(node->port(), 0), proxyB(b.port(), 300);
+  std::string a = "http://127.0.0.1:" + std::to_string(proxyA.port());
+  std::string bUrl = "http://127.0.0.1:" + std::to_string(proxyB.port());
+  device::DeviceOptions o;
+  o.stateDir = dir.path() / "mobile";
+  o.edges = {a, bUrl};
+  o.token = token_;
+  o.decision.policy = device::Policy::kEdge;
+  o.probeEvery = 3;
+  auto d = device::Device::open(o);
+  ASSERT_TRUE(d.ok()) << d.error().message();
+  for (int k = 1; k <= 3; ++k) {
+    auto c = (*d)->call("counter", "count");
+    ASSERT_TRUE(c.ok) << (c.error ? c.error->message() : "");
+    EXPECT_EQ(c.node, a);
+    EXPECT_EQ(c.output, fmt::format("count={} seen={}\n", k, k));
+  }
+  // The node's own callers do not see the device's state.
+  auto plain = test::request(node->port(), "POST", "/fn/counter", "count");
+  EXPECT_EQ(plain.body, "count=1 seen=1\n");
+  auto forged = test::request(node->port(), "POST", "/fn/counter", "count", {{"X-Tern-Device", "../etc"}});
+  EXPECT_EQ(forged.status, 400) << forged.body;
+
+  proxyA.setDelay(300);
+  proxyB.setDelay(0);
+  std::string answer;
+  for (int k = 0; k < 6 && answer.empty(); ++k) {
+    auto c = (*d)->call("counter", "count");
+    ASSERT_TRUE(c.ok) << (c.error ? c.error->message() : "");
+    if (c.node == bUrl) answer = c.output;
+  }
+  // Three calls at A before the swap, then some at A until the probe, then the first at B:
+  // the count goes on from where A left it.
+  ASSERT_FALSE(answer.empty()) << "the device never moved to B";
+  int count = 0, seen = 0;
+  ASSERT_EQ(std::sscanf(answer.c_str(), "count=%d seen=%d", &count, &seen), 2) << answer;
+  EXPECT_GE(count, 4) << answer;
+  EXPECT_EQ(seen, count) << answer;
+  auto left = test::request(node->port(), "GET", "/v1/devices/" + (*d)->id() + "/state/counter", "", node->auth());
+  ASSERT_EQ(left.status, 200) << left.body;
+  EXPECT_EQ(json::parse(left.body)["entries"].size(), 0u) << left.body;
+  auto moved = test::request(b.port(), "GET", "/v1/devices/" + (*d)->id() + "/state/counter", "", b.auth());
+  ASSERT_EQ(moved.status, 200) << moved.body;
+  EXPECT_EQ(json::parse(moved.body)["entries"].size(), static_cast<size_t>(count + 1)) << moved.body;
+  // The routes' errors: a bad device id, a bad body, a bad mode, no token.
+  std::string route = "/v1/devices/" + (*d)->id() + "/state/counter";
+  EXPECT_EQ(test::request(b.port(), "GET", "/v1/devices/x/state/counter", "", b.auth()).status, 400);
+  EXPECT_EQ(test::request(b.port(), "PUT", route, "{\"entries\": [{\"key\": \"!!\"}]}", b.auth()).status, 400);
+  EXPECT_EQ(test::request(b.port(), "PUT", route + "?mode=merge", "{\"entries\": []}", b.auth()).status, 400);
+  EXPECT_EQ(test::request(b.port(), "GET", route, "").status, 401);
+}
+
+// The edge the device leaves is down: its state is brought over when it answers again, and
+// what was written at the new edge meanwhile stays.
+TEST_F(DeviceTest, StateLeftAtAnUnreachableEdgeFollowsWhenItIsBack) {
+  auto edgeB = secondEdgeWithCounter();
+  test::TerndProcess& b = *edgeB;
+  test::DelayProxy proxyA(node->port(), 0), proxyB(b.port(), 300);
+  std::string a = "http://127.0.0.1:" + std::to_string(proxyA.port());
+  std::string bUrl = "http://127.0.0.1:" + std::to_string(proxyB.port());
+  device::DeviceOptions o;
+  o.stateDir = dir.path() / "mobile";
+  o.edges = {a, bUrl};
+  o.token = token_;
+  o.decision.policy = device::Policy::kEdge;
+  o.probeEvery = 2;
+  o.remoteTimeout = std::chrono::milliseconds(3000);
+  auto d = device::Device::open(o);
+  ASSERT_TRUE(d.ok()) << d.error().message();
+  for (int k = 1; k <= 2; ++k) {
+    auto c = (*d)->call("counter", "count");
+    ASSERT_TRUE(c.ok && c.node == a) << c.node << " " << (c.error ? c.error->message() : "");
+  }
+  node->kill9();
+  proxyB.setDelay(0);
+  // Calls at A fail over; the next probe finds only B and the device moves there.
+  std::string atB;
+  for (int k = 0; k < 6 && atB.empty(); ++k) {
+    auto c = (*d)->call("counter", "other");
+    if (c.ok && c.node == bUrl) atB = c.output;
+  }
+  EXPECT_EQ(atB, "other=1 seen=1\n");
+  std::error_code ec;
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "mobile" / "moves.json", ec));
+  // A back, and farther than B: the device stays at B and, at its next probe, brings A's
+  // state over (calls under another key until then: what B has keeps its values).
+  proxyA.setDelay(300);
+  node->restart();
+  proxyA.setUpstream(node->port());
+  auto pending = [&] {
+    auto text = test::readText(dir.path() / "mobile" / "moves.json");
+    return json::parse(text, nullptr, false).value("moves", json::array()).size();
+  };
+  for (int k = 0; k < 6 && pending() > 0; ++k) {
+    auto c = (*d)->call("counter", "tick");
+    ASSERT_TRUE(c.ok) << (c.error ? c.error->message() : "");
+    EXPECT_EQ(c.node, bUrl);
+  }
+  ASSERT_EQ(pending(), 0u);
+  auto c = (*d)->call("counter", "count");
+  ASSERT_TRUE(c.ok) << (c.error ? c.error->message() : "");
+  EXPECT_EQ(c.node, bUrl);
+  // A's two counts are there: the third.
+  EXPECT_EQ(c.output.substr(0, c.output.find(' ')), "count=3") << c.output;
+  auto other = (*d)->call("counter", "other");
+  EXPECT_EQ(other.output.substr(0, other.output.find(' ')), "other=2") << other.output;
+  auto left = test::request(node->port(), "GET", "/v1/devices/" + (*d)->id() + "/state/counter", "", node->auth());
+  ASSERT_EQ(left.status, 200) << left.body;
+  EXPECT_EQ(json::parse(left.body)["entries"].size(), 0u) << left.body;
 }
 
 }  // namespace

@@ -53,7 +53,7 @@ void DelayProxy::relay(int client) {
   }
   sockaddr_in a{};
   a.sin_family = AF_INET;
-  a.sin_port = htons(upstream_);
+  a.sin_port = htons(upstream_.load());
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (stopping_ || ::connect(up, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     ::shutdown(client, SHUT_RDWR);

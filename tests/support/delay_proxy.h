@@ -20,11 +20,13 @@ class DelayProxy {
 
   uint16_t port() const { return port_; }
   void setDelay(int ms) { delayMs_ = ms; }
+  // New connections go to `port` (a node restarted on another port).
+  void setUpstream(uint16_t port) { upstream_ = port; }
 
  private:
   void acceptLoop();
   void relay(int client);
-  uint16_t upstream_;
+  std::atomic<uint16_t> upstream_;
   std::atomic<int> delayMs_;
   int fd_ = -1;
   uint16_t port_ = 0;

@@ -140,6 +140,65 @@ TEST(KvStore, KeyAndValueLimits) {
   EXPECT_EQ(kv->get("fn", std::string(9, 'k')).error().code(), ErrorCode::kBodyTooLarge);
 }
 
+// A device's state moves between nodes whole: exported in key order, imported in one
+// transaction under the namespace's quota, in three modes.
+TEST(KvStore, NamespacesMoveWholeInThreeImportModes) {
+  test::TempDir dir;
+  KvLimits limits;
+  limits.maxKeysPerFunction = 4;
+  auto kv = openStore(dir.path(), limits);
+  ASSERT_TRUE(kv);
+  std::string ns = deviceNamespace("fn", "device-1");
+  EXPECT_EQ(ns, "fn@device-1");
+  ASSERT_TRUE(kv->set(ns, "b", "2").ok());
+  ASSERT_TRUE(kv->set(ns, std::string("a\0", 2), "1").ok());
+  auto out = kv->exportNamespace(ns);
+  ASSERT_TRUE(out.ok());
+  ASSERT_EQ(out->size(), 2u);
+  EXPECT_EQ((*out)[0].key, std::string("a\0", 2));
+  EXPECT_EQ((*out)[1].value, "2");
+
+  using Mode = KvStore::ImportMode;
+  const std::vector<KvStore::Entry> incoming{{"b", "new"}, {"c", "3"}};
+  struct Case {
+    Mode mode;
+    std::vector<std::pair<std::string, std::string>> expected;  // b, c and whether a stays
+    bool aStays;
+    size_t written;
+  };
+  for (const Case& c : {Case{Mode::kOverwrite, {{"b", "new"}, {"c", "3"}}, true, 2},
+                        Case{Mode::kKeepExisting, {{"b", "2"}, {"c", "3"}}, true, 1},
+                        Case{Mode::kReplace, {{"b", "new"}, {"c", "3"}}, false, 2}}) {
+    std::string target = deviceNamespace("fn", "device-2");
+    ASSERT_TRUE(kv->importNamespace(target, *out, Mode::kReplace).ok());
+    auto written = kv->importNamespace(target, incoming, c.mode);
+    ASSERT_TRUE(written.ok()) << written.error().describe();
+    EXPECT_EQ(*written, c.written);
+    for (const auto& [key, value] : c.expected) EXPECT_EQ(kv->get(target, key)->value_or("-"), value);
+    EXPECT_EQ(kv->get(target, std::string("a\0", 2))->has_value(), c.aStays);
+    EXPECT_EQ(kv->usage(target)->keys, c.aStays ? 3u : 2u);
+  }
+  // Over the quota: nothing changes.
+  std::vector<KvStore::Entry> many{{"w", ""}, {"x", ""}, {"y", ""}};
+  auto over = kv->importNamespace(ns, many, Mode::kOverwrite);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().code(), ErrorCode::kResourceExhausted);
+  EXPECT_EQ(kv->exportNamespace(ns)->size(), 2u);
+  EXPECT_FALSE(kv->importNamespace(ns, {{"", "empty key"}}, Mode::kOverwrite).ok());
+  // Removing the function removes its per-device namespaces, and no other function's.
+  ASSERT_TRUE(kv->set("fn", "own", "x").ok());
+  ASSERT_TRUE(kv->set("fn2", "k", "x").ok());
+  ASSERT_TRUE(kv->set(deviceNamespace("fn2", "device-1"), "k", "x").ok());
+  ASSERT_TRUE(kv->removeNamespace("fn").ok());
+  EXPECT_TRUE(kv->exportNamespace(ns)->empty());
+  EXPECT_EQ(kv->usage(deviceNamespace("fn", "device-2"))->keys, 0u);
+  EXPECT_FALSE(kv->get("fn", "own")->has_value());
+  EXPECT_TRUE(kv->get("fn2", "k")->has_value());
+  EXPECT_TRUE(kv->get(deviceNamespace("fn2", "device-1"), "k")->has_value());
+  EXPECT_TRUE(isDeviceId("0123456789abcdef"));
+  for (const char* bad : {"", "short", "../../etc/x", "has space here", "with@sign1"}) EXPECT_FALSE(isDeviceId(bad)) << bad;
+}
+
 TEST(KvStore, QuotaOnBytesAndKeys) {
   test::TempDir dir;
   KvLimits limits;
