@@ -231,6 +231,9 @@ int main(int argc, char** argv) {
   deviceCallCmd->add_option("function", deviceCall.function, "the function's name")->required();
   deviceCallCmd->add_option("--edge", deviceCall.edges, "an edge node's URL (repeatable)");
   deviceCallCmd->add_option("--cloud", deviceCall.cloud, "a cloud-tier node's URL");
+  deviceCallCmd->add_option("--discover", deviceCall.discover,
+                            "a cluster node's URL: its edge and cloud nodes (as `tern nodes` lists them) "
+                            "are added to --edge and --cloud");
   deviceCallCmd->add_option("--policy", deviceCall.policy, "local, edge, cloud or adaptive")
       ->check(CLI::IsMember({"local", "edge", "cloud", "adaptive"}))
       ->capture_default_str();

@@ -55,6 +55,7 @@ int deviceCallCommand(const DeviceCallOptions& o, std::ostream& out, std::ostrea
   d.stateDir = o.stateDir.empty() ? wasm::defaultCacheDir() / "device" : std::filesystem::path(o.stateDir);
   d.edges = o.edges;
   d.cloud = o.cloud;
+  d.discover = o.discover;
   d.token = o.token;
   if (d.token.empty()) {
     if (const char* t = std::getenv("TERN_TOKEN")) d.token = t;

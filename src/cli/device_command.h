@@ -18,6 +18,7 @@ struct DeviceCallOptions {
   std::string function;
   std::vector<std::string> edges;
   std::string cloud;
+  std::string discover;  // a cluster node: its edge and cloud nodes join --edge and --cloud
   std::string policy = "adaptive";
   std::string algorithm = "ucb1";  // ucb1 or bayes-ucb
   uint32_t count = 1;

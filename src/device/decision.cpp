@@ -1,5 +1,7 @@
 #include "device/decision.h"
 
+#include <nlohmann/json.hpp>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -43,6 +45,24 @@ void record(History& h, size_t i, std::optional<double> latencyMs, size_t window
   w.samples.push_back(latencyMs);
   ++w.total;
   while (w.samples.size() > std::max<size_t>(window, 1)) w.samples.pop_front();
+}
+
+Result<ClusterEnvironments> environmentsFromCluster(std::string_view nodesJson) {
+  auto doc = nlohmann::json::parse(nodesJson, nullptr, false);
+  if (!doc.is_object() || !doc.contains("nodes") || !doc["nodes"].is_array()) {
+    return Error(ErrorCode::kInvalidArgument, "not a cluster's node list (no \"nodes\" array)");
+  }
+  ClusterEnvironments out;
+  for (const auto& n : doc["nodes"]) {
+    auto text = [&](const char* key) {
+      return n.is_object() && n.contains(key) && n[key].is_string() ? n[key].get<std::string>() : std::string();
+    };
+    std::string http = text("http");
+    if (http.empty() || text("state") == "suspect") continue;
+    std::string url = "http://" + http;
+    (text("tier") == "cloud" ? out.clouds : out.edges).push_back(std::move(url));
+  }
+  return out;
 }
 
 double normalQuantile(double p) {

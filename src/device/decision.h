@@ -86,6 +86,15 @@ std::vector<Score> scores(const History& history, const DecisionParams& params);
 std::optional<size_t> nearestEdge(const std::vector<std::optional<double>>& rtts,
                                   std::optional<size_t> current, double hysteresis = 0.2);
 
+// The environments a cluster lists (GET /v1/cluster/nodes, what `tern nodes` shows): the
+// HTTP URL of every node that is not suspect, by tier. Errors: kInvalidArgument (not such
+// a listing).
+struct ClusterEnvironments {
+  std::vector<std::string> edges;
+  std::vector<std::string> clouds;
+};
+Result<ClusterEnvironments> environmentsFromCluster(std::string_view nodesJson);
+
 // The standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9), for
 // Bayes-UCB. p in (0, 1).
 double normalQuantile(double p);

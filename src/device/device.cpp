@@ -167,6 +167,24 @@ bool Device::Impl::probe() {
   return moved;
 }
 
+namespace {
+
+Result<ClusterEnvironments> discoverEnvironments(const DeviceOptions& options) {
+  auto url = http::parseNodeUrl(options.discover);
+  if (!url.ok()) return url.error();
+  http::HttpClientOptions o;
+  o.connectTimeout = options.probeTimeout;
+  o.responseTimeout = options.remoteTimeout;
+  std::vector<http::HttpHeader> auth;
+  if (!options.token.empty()) auth.push_back({"Authorization", "Bearer " + options.token});
+  auto r = http::sendHttp(*url, {"GET", "/v1/cluster/nodes", auth, ""}, o);
+  if (!r.ok()) return r.error();
+  if (r->status != 200) return Error(ErrorCode::kUnavailable, fmt::format("it answered HTTP {}", r->status));
+  return environmentsFromCluster(r->body);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Device>> Device::open(DeviceOptions options) {
   auto impl = std::make_unique<Impl>();
   impl->envs.push_back(Environment{Where::kLocal, "local"});
@@ -178,6 +196,18 @@ Result<std::unique_ptr<Device>> Device::open(DeviceOptions options) {
     impl->urls.push_back(*url);
     return {};
   };
+  if (!options.discover.empty()) {
+    auto listed = discoverEnvironments(options);
+    if (!listed.ok()) {
+      impl->warnings.push_back(fmt::format("cannot learn the cluster's nodes from {}: {}", options.discover,
+                                           listed.error().message()));
+    } else {
+      for (auto& e : listed->edges) {
+        if (std::find(options.edges.begin(), options.edges.end(), e) == options.edges.end()) options.edges.push_back(e);
+      }
+      if (options.cloud.empty() && !listed->clouds.empty()) options.cloud = listed->clouds.front();
+    }
+  }
   for (const auto& e : options.edges) {
     if (auto ok = add(Where::kEdge, e); !ok.ok()) return ok.error();
   }

@@ -36,6 +36,10 @@ struct DeviceOptions {
   std::filesystem::path stateDir;
   std::vector<std::string> edges;  // node URLs, http://HOST:PORT
   std::string cloud;               // a cloud-tier node's URL; empty: none
+  // A cluster node's URL: when the device opens, the cluster's other edge and cloud nodes
+  // (GET /v1/cluster/nodes, what `tern nodes` shows) are added to the ones above. Empty:
+  // only those configured. A node that cannot be asked leaves a warning, not an error.
+  std::string discover;
   std::string token;               // a node's bearer token, to fetch functions
   // A device needs no compiler: a node serves each function's object compiled for this
   // machine (GET /v1/functions/NAME/object?target=...). When no node can, and `cc` names a

@@ -14,6 +14,8 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "cluster/envelope.h"
@@ -719,6 +721,51 @@ TEST_F(ClusterTest, RejectsAndCountsForgedAndMalformedPeerMessages) {
   EXPECT_EQ(request(n1->port(), "POST", "/fn/evil", "").status, 404);
   EXPECT_EQ(request(n1->port(), "POST", "/fn/forged", "").status, 404);
   EXPECT_EQ(ranOn(*n1, "echo", "still"), "n1");
+}
+
+// A device learns its environments from any node of a cluster (what `tern nodes` lists):
+// the edge nodes to attach to and the cloud tier, each called directly.
+TEST_F(ClusterTest, ADeviceLearnsTheClustersEdgesAndCloudFromOneNode) {
+  auto e1 = node("e1", "site-a");
+  auto e2 = node("e2", "site-b");
+  auto c1 = node("c1", "cloud", {"--tier", "cloud"});
+  ASSERT_TRUE(test::eventually([&] { return memberCount(*e1) == 3; }));
+  deploy(*e1, "step", test::guestsDir() / "wf_step.wasm", "?env=OP=inc");
+  ASSERT_TRUE(test::eventually([&] {
+    size_t serving = 0;
+    for (const auto& m : nodes(*e1).value("nodes", json::array())) serving += m["functions"].contains("step");
+    return serving == 3;
+  }));
+  auto call = [&](const std::string& policy) {
+    std::vector<std::string> argv{(test::binDir() / "tern").string(), "--json", "--token", e1->token(), "device",
+                                  "call", "step", "--discover", "http://127.0.0.1:" + std::to_string(e1->port()),
+                                  "--policy", policy, "--count", "2", "--data", R"({"n": 1})", "--state-dir",
+                                  (dir.path() / "device").string()};
+    SubprocessOptions so;
+    so.timeout = std::chrono::seconds(120);
+    auto r = runSubprocess(argv, so);
+    EXPECT_TRUE(r.ok());
+    std::vector<json> lines;
+    std::istringstream in(r.ok() ? r->output : "");
+    for (std::string l; std::getline(in, l);) {
+      json j = json::parse(l, nullptr, false);
+      if (j.is_object() && j.contains("seq")) lines.push_back(j);
+    }
+    EXPECT_EQ(lines.size(), 2u) << (r.ok() ? r->output : "");
+    return lines;
+  };
+  for (const auto& l : call("cloud")) {
+    EXPECT_EQ(l["where"], "cloud") << l;
+    EXPECT_EQ(l["node"], "c1") << l;
+    EXPECT_EQ(l["ok"], true) << l;
+  }
+  std::set<std::string> edges{"http://127.0.0.1:" + std::to_string(e1->port()),
+                              "http://127.0.0.1:" + std::to_string(e2->port())};
+  for (const auto& l : call("edge")) {
+    EXPECT_EQ(l["where"], "edge") << l;
+    EXPECT_EQ(l["ok"], true) << l;
+    EXPECT_TRUE(edges.count(l.value("attached", ""))) << l;
+  }
 }
 
 }  // namespace
