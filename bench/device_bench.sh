@@ -52,6 +52,39 @@ median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{ v[NR] = $1 } END { print
 echo "tern run (a whole process) median $(awk -v us="$median" 'BEGIN { printf "%.3f", us / 1000 }') ms over $runs runs"
 echo
 
+# A new device's first call: the object fetched from the node (the device needs no
+# compiler) against compiling the module on the device (tern run on a cold cache), each a
+# whole process with an empty state directory or cache, 10 runs, median.
+first_call() {  # label, command...
+  local label=$1
+  shift
+  local t=()
+  for i in $(seq 1 10); do
+    local dir="$work/first-$label-$i"
+    local t0
+    t0=$(date +%s%N)
+    "$@" "$dir" >/dev/null
+    t+=($(( ($(date +%s%N) - t0) / 1000 )))
+  done
+  printf '%s\n' "${t[@]}" | sort -n | awk -v l="$label" '{ v[NR] = $1 } END { printf "first call, %s: median %.1f ms over %d runs\n", l, v[int((NR + 1) / 2)] / 1000, NR }'
+}
+device_first() {
+  "$build/bin/tern" --token "$token" device call inc --edge "http://127.0.0.1:$port" --policy local \
+    --count 1 --data '{"n":1}' --state-dir "$1"
+}
+compile_first() {
+  TERN_CACHE_DIR="$1" "$build/bin/tern" run "$step" --env OP=inc --input "$work/in.json"
+}
+first_call "object from the node" device_first
+first_call "compiled on the device" compile_first
+for target in aarch64 x86_64; do
+  t0=$(date +%s%N)
+  code=$(curl -s -o "$work/object-$target.so" -w '%{http_code}' -H "Authorization: Bearer $token" \
+    "http://127.0.0.1:$port/v1/functions/inc/object?target=$target")
+  echo "the node's first $target object: HTTP $code in $(( ($(date +%s%N) - t0) / 1000000 )) ms, $(stat -c %s "$work/object-$target.so") bytes"
+done
+echo
+
 cg=""
 if [ "$quota" -lt 100 ] && [ "$(id -u)" = 0 ] && [ -w /sys/fs/cgroup/cpu ]; then
   cg="/sys/fs/cgroup/cpu/tern-device-bench-$$"
