@@ -74,6 +74,17 @@ check_device_lines() {
     fail "expected $count calls with \"where\":\"$where\" and \"ok\":true, got:"$'\n'"$out"
 }
 
+# A device that ran a call itself holds the object it ran: one for its own machine.
+check_device_objects() {
+  local state="$1" o n=0
+  for o in "$state"/objects/*; do
+    [ -f "$o" ] || continue
+    n=$((n + 1))
+    [ "$(elf_machine "$o")" = "$arch" ] || fail "$o is an object for $(elf_machine "$o"), not $arch"
+  done
+  [ "$n" -gt 0 ] || fail "the device ran a call locally but $state/objects holds no object"
+}
+
 device_call() {
   local policy="$1" node out rc=0
   node=$(node_url)
@@ -85,6 +96,7 @@ device_call() {
   echo "$out"
   [ "$rc" -eq 0 ] || fail "tern device call --policy $policy exited $rc"
   check_device_lines "$out" "$policy" 2
+  if [ "$policy" = local ]; then check_device_objects "$state"; fi
   say "2 calls ran at $policy, ok"
 }
 
@@ -168,6 +180,7 @@ device-c-api)
     [ "$out" = "where=$policy fallback=0 output=through tern/device.h" ] ||
       fail "tern_device_smoke ($policy) printed \"$out\""
   done
+  check_device_objects "$work/c-api-local"
   say "a C program ran echo at the edge and on the device"
   ;;
 
