@@ -59,6 +59,33 @@ class DeviceTest : public ::testing::Test {
     ASSERT_EQ(r.status, 201) << r.body;
   }
   std::string edge() const { return "http://127.0.0.1:" + std::to_string(node->port()); }
+  // The device of `tern device call` (its state directory), through the C++ API, calls
+  // forced here.
+  device::DeviceOptions localDevice() {
+    device::DeviceOptions o;
+    o.stateDir = dir.path() / "device";
+    o.edges = {edge()};
+    o.token = token_;
+    o.decision.policy = device::Policy::kLocal;
+    return o;
+  }
+  // A device that moves between `edges`, with the edge policy and a probe every
+  // `probeEvery` calls.
+  device::DeviceOptions mobileDevice(std::vector<std::string> edges, uint32_t probeEvery) {
+    device::DeviceOptions o;
+    o.stateDir = dir.path() / "mobile";
+    o.edges = std::move(edges);
+    o.token = token_;
+    o.decision.policy = device::Policy::kEdge;
+    o.probeEvery = probeEvery;
+    return o;
+  }
+  // How many entries of a device's state of `function` node `n` holds (-1: unreadable).
+  static int storedEntries(test::TerndProcess& n, const std::string& device, const std::string& function) {
+    auto r = test::request(n.port(), "GET", "/v1/devices/" + device + "/state/" + function, "", n.auth());
+    json j = json::parse(r.body, nullptr, false);
+    return r.status == 200 && j.contains("entries") ? static_cast<int>(j["entries"].size()) : -1;
+  }
   // A second edge node with the same admin token (one deployment's nodes), serving the
   // key-value counter as the first one does.
   std::unique_ptr<test::TerndProcess> secondEdgeWithCounter() {
@@ -214,11 +241,7 @@ TEST_F(DeviceTest, ANewVersionOnTheNodeReplacesTheOneOnTheDevice) {
   ASSERT_EQ(first.exitStatus, 0) << first.output;
   deploy("inc", "?env=OP=tag&env=TAG=v2");
   // The output is not printed by the command; run it through the C++ API.
-  device::DeviceOptions o;
-  o.stateDir = dir.path() / "device";
-  o.edges = {edge()};
-  o.token = token_;
-  o.decision.policy = device::Policy::kLocal;
+  device::DeviceOptions o = localDevice();
   auto d = device::Device::open(o);
   ASSERT_TRUE(d.ok()) << d.error().message();
   auto c = (*d)->call("inc", R"({"n": 1})");
@@ -301,11 +324,7 @@ TEST_F(DeviceTest, ObjectsComeFromTheNodeAndAMismatchedOneIsNeverRun) {
   auto swapped = device({"inc", "--edge", edge(), "--policy", "local", "--count", "1", "--data", R"({"n": 1})"});
   ASSERT_EQ(swapped.exitStatus, 0) << swapped.output;
   EXPECT_EQ(swapped.where["local"], 1) << swapped.output;
-  device::DeviceOptions o;
-  o.stateDir = dir.path() / "device";
-  o.edges = {edge()};
-  o.token = token_;
-  o.decision.policy = device::Policy::kLocal;
+  device::DeviceOptions o = localDevice();
   {
     auto d = device::Device::open(o);
     ASSERT_TRUE(d.ok()) << d.error().message();
@@ -436,12 +455,7 @@ TEST_F(DeviceTest, PerDeviceStateWrittenBeforeTheMoveIsReadAfterIt) {
   test::DelayProxy proxyA(node->port(), 0), proxyB(b.port(), 300);
   std::string a = "http://127.0.0.1:" + std::to_string(proxyA.port());
   std::string bUrl = "http://127.0.0.1:" + std::to_string(proxyB.port());
-  device::DeviceOptions o;
-  o.stateDir = dir.path() / "mobile";
-  o.edges = {a, bUrl};
-  o.token = token_;
-  o.decision.policy = device::Policy::kEdge;
-  o.probeEvery = 3;
+  device::DeviceOptions o = mobileDevice({a, bUrl}, 3);
   auto d = device::Device::open(o);
   ASSERT_TRUE(d.ok()) << d.error().message();
   for (int k = 1; k <= 3; ++k) {
@@ -471,12 +485,8 @@ TEST_F(DeviceTest, PerDeviceStateWrittenBeforeTheMoveIsReadAfterIt) {
   ASSERT_EQ(std::sscanf(answer.c_str(), "count=%d seen=%d", &count, &seen), 2) << answer;
   EXPECT_GE(count, 4) << answer;
   EXPECT_EQ(seen, count) << answer;
-  auto left = test::request(node->port(), "GET", "/v1/devices/" + (*d)->id() + "/state/counter", "", node->auth());
-  ASSERT_EQ(left.status, 200) << left.body;
-  EXPECT_EQ(json::parse(left.body)["entries"].size(), 0u) << left.body;
-  auto moved = test::request(b.port(), "GET", "/v1/devices/" + (*d)->id() + "/state/counter", "", b.auth());
-  ASSERT_EQ(moved.status, 200) << moved.body;
-  EXPECT_EQ(json::parse(moved.body)["entries"].size(), static_cast<size_t>(count + 1)) << moved.body;
+  EXPECT_EQ(storedEntries(*node, (*d)->id(), "counter"), 0);
+  EXPECT_EQ(storedEntries(b, (*d)->id(), "counter"), count + 1);
   // The routes' errors: a bad device id, a bad body, a bad mode, no token.
   std::string route = "/v1/devices/" + (*d)->id() + "/state/counter";
   EXPECT_EQ(test::request(b.port(), "GET", "/v1/devices/x/state/counter", "", b.auth()).status, 400);
@@ -493,12 +503,7 @@ TEST_F(DeviceTest, StateLeftAtAnUnreachableEdgeFollowsWhenItIsBack) {
   test::DelayProxy proxyA(node->port(), 0), proxyB(b.port(), 300);
   std::string a = "http://127.0.0.1:" + std::to_string(proxyA.port());
   std::string bUrl = "http://127.0.0.1:" + std::to_string(proxyB.port());
-  device::DeviceOptions o;
-  o.stateDir = dir.path() / "mobile";
-  o.edges = {a, bUrl};
-  o.token = token_;
-  o.decision.policy = device::Policy::kEdge;
-  o.probeEvery = 2;
+  device::DeviceOptions o = mobileDevice({a, bUrl}, 2);
   o.remoteTimeout = std::chrono::milliseconds(3000);
   auto d = device::Device::open(o);
   ASSERT_TRUE(d.ok()) << d.error().message();
@@ -539,9 +544,7 @@ TEST_F(DeviceTest, StateLeftAtAnUnreachableEdgeFollowsWhenItIsBack) {
   EXPECT_EQ(c.output.substr(0, c.output.find(' ')), "count=3") << c.output;
   auto other = (*d)->call("counter", "other");
   EXPECT_EQ(other.output.substr(0, other.output.find(' ')), "other=2") << other.output;
-  auto left = test::request(node->port(), "GET", "/v1/devices/" + (*d)->id() + "/state/counter", "", node->auth());
-  ASSERT_EQ(left.status, 200) << left.body;
-  EXPECT_EQ(json::parse(left.body)["entries"].size(), 0u) << left.body;
+  EXPECT_EQ(storedEntries(*node, (*d)->id(), "counter"), 0);
 }
 
 }  // namespace
