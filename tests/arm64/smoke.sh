@@ -9,7 +9,7 @@
 #   smoke.sh stop           SIGTERM the node and check that it drained and exited 0
 #
 # The environment (tests/arm64/CMakeLists.txt) names the emulator (TERN_SMOKE_EMULATOR,
-# e.g. "qemu-aarch64 -L /usr/aarch64-linux-gnu"), the target (TERN_SMOKE_ARCH), the cross
+# "qemu-aarch64 -L /" in the aarch64 build, empty in a native one), the target (TERN_SMOKE_ARCH), the cross
 # C compiler the node builds its objects with (TERN_SMOKE_CC), the built programs
 # (TERN_SMOKE_BIN), the example modules (TERN_SMOKE_FUNCTIONS) and a scratch directory
 # (TERN_SMOKE_WORK) that the node shares with the checks. Every wait polls observable state
@@ -17,7 +17,7 @@
 set -euo pipefail
 
 step="${1:?usage: smoke.sh start|http|device-edge|device-local|device-c-api|stop}"
-read -r -a emulator <<<"${TERN_SMOKE_EMULATOR:?}"
+read -r -a emulator <<<"${TERN_SMOKE_EMULATOR-}"  # empty in a native build
 arch="${TERN_SMOKE_ARCH:?}"
 cc="${TERN_SMOKE_CC:?}"
 bin="${TERN_SMOKE_BIN:?}"
@@ -40,7 +40,7 @@ fail() {
   exit 1
 }
 
-# Runs a program built for the target under the emulator.
+# Runs a program built for the target, under the emulator in a cross build.
 target() { "${emulator[@]}" "$@"; }
 
 node_url() {
@@ -112,7 +112,9 @@ start)
     [ "$m" = "$arch" ] || fail "$bin/$p is an executable for $m, not $arch"
   done
   for f in hello echo; do [ -s "$fns/$f.wasm" ] || fail "$fns/$f.wasm is not built"; done
-  command -v "${emulator[0]}" >/dev/null || fail "${emulator[0]} is not installed (scripts/install-deps.sh)"
+  if [ ${#emulator[@]} -gt 0 ]; then
+    command -v "${emulator[0]}" >/dev/null || fail "${emulator[0]} is not installed (scripts/install-deps.sh)"
+  fi
   command -v "$cc" >/dev/null || fail "$cc is not installed (scripts/install-deps.sh)"
 
   # ternd runs in its own session with every descriptor redirected, so this step can end
