@@ -9,6 +9,7 @@
 
 #include "http/http_client.h"
 #include "util/data_dir.h"
+#include "util/device_id.h"
 #include "util/sha256.h"
 #include "util/wall_clock.h"
 #include "wasm/engine.h"
@@ -261,8 +262,7 @@ void Device::Impl::loadIdentity() {
   if (fs::exists(file, ec)) {
     auto text = readFile(file);
     std::string id = text.ok() ? text->substr(0, text->find_last_not_of(" \n") + 1) : std::string();
-    if (id.size() >= 8 && id.size() <= 64 &&
-        id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == std::string::npos) {
+    if (isDeviceId(id)) {
       deviceId = id;
       return;
     }

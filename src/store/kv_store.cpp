@@ -246,12 +246,6 @@ std::string deviceNamespace(std::string_view function, std::string_view device) 
   return fmt::format("{}@{}", function, device);
 }
 
-bool isDeviceId(std::string_view id) {
-  return id.size() >= 8 && id.size() <= 64 &&
-         id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
-             std::string_view::npos;
-}
-
 Result<std::vector<KvStore::Entry>> KvStore::exportNamespace(std::string_view ns) {
   std::lock_guard lock(mu_);
   auto stmt = db_->prepare("SELECT key, value FROM kv WHERE ns = ?1 ORDER BY key");

@@ -27,8 +27,6 @@ class Database;
 // The namespace of `function`'s state for one device: "FUNCTION@DEVICE". Function names
 // have no '@', so it never meets a function's own namespace.
 std::string deviceNamespace(std::string_view function, std::string_view device);
-// Whether `id` may name a device: 8-64 of A-Z, a-z, 0-9, '-' and '_'.
-bool isDeviceId(std::string_view id);
 
 struct KvLimits {
   size_t maxKeyBytes = 512;

@@ -19,6 +19,7 @@
 #include "store/quote.h"
 #include "triggers/http_gateway.h"
 #include "util/base64.h"
+#include "util/device_id.h"
 
 namespace tern::triggers {
 
@@ -77,7 +78,7 @@ http::Response HttpGateway::deviceStateRoute(const http::Request& req) {
     return fail(Error(ErrorCode::kNotFound, "no route for " + req.path));
   }
   std::string_view function = tail.substr(7);
-  if (!store::isDeviceId(device)) {
+  if (!isDeviceId(device)) {
     return fail(Error(ErrorCode::kInvalidArgument,
                       fmt::format("invalid device id {}: use 8-64 of A-Z, a-z, 0-9, '-' and '_'",
                                   store::quoteUntrusted(device))));

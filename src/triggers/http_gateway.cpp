@@ -3,6 +3,7 @@
 #include "http/request_rules.h"
 #include "store/kv_store.h"
 #include "store/quote.h"
+#include "util/device_id.h"
 #include "triggers/cgi_response.h"
 
 #include <fmt/format.h>
@@ -244,7 +245,7 @@ void HttpGateway::invoke(http::Request&& req, std::string name, std::string rest
   }
   // A device's call: its state is the function's namespace for that device, here.
   if (const auto* device = req.header("X-Tern-Device")) {
-    if (!store::isDeviceId(*device)) {
+    if (!isDeviceId(*device)) {
       return respond(errorResponse(Error(
           ErrorCode::kInvalidArgument,
           fmt::format("invalid X-Tern-Device {}: use 8-64 of A-Z, a-z, 0-9, '-' and '_'",

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "test_support.h"
+#include "util/device_id.h"
 
 namespace tern::store {
 namespace {
