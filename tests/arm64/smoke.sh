@@ -141,10 +141,13 @@ start)
   say "ternd ($arch, pid $(ternd_pid)) serving on $node"
 
   # The first deploy compiles with the cross compiler; the CLI waits for the node's answer.
+  # Under emulation a function's first run is slow (qemu translates its code as it goes:
+  # seconds, and more on a busy machine), and a device applies the function's own timeout
+  # to its local runs: the functions get 5 minutes, not the default 10 s.
   export TERN_NODE="$node" TERN_TOKEN="$(cat "$data/admin.token")"
   for f in hello echo; do
     started=$SECONDS
-    target "$bin/tern" deploy "$f" "$fns/$f.wasm" || fail "tern deploy $f failed"
+    target "$bin/tern" deploy "$f" "$fns/$f.wasm" --timeout-ms 300000 || fail "tern deploy $f failed"
     say "deployed $f in $((SECONDS - started)) s"
   done
   ;;
