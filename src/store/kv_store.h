@@ -69,7 +69,7 @@ class KvStore {
   Result<Usage> usage(std::string_view ns);
 
   // Deletes a namespace with everything in it (a removed function's state), and the
-  // per-device namespaces of it ("NS@DEVICE", deviceNamespace below).
+  // per-device namespaces of it ("NS@DEVICE", deviceNamespace).
   Result<void> removeNamespace(std::string_view ns);
 
   // Moving a namespace between nodes (a device's state follows the device).
