@@ -2,7 +2,8 @@
 //
 // A function's world is its invocation: stdin is the request, stdout the response (bounded),
 // stderr its log (bounded), plus args, environment, clocks and randomness. There are no
-// files and no sockets: path_* and sock_* calls are denied with NOTCAPABLE, and the
+// files and no sockets: path_* calls are denied with NOTCAPABLE, sock_* calls find no socket
+// (NOTSOCK on the three standard descriptors, BADF on any other), and the
 // remaining calls that make no sense for a function return NOSYS, so any WASI command module
 // links. Every guest pointer and length is checked against linear memory before use; a bad
 // one returns FAULT (or INVAL) and the host touches nothing.
@@ -29,6 +30,7 @@ enum : uint32_t {
   kFault = 21,
   kInval = 28,
   kNosys = 52,
+  kNotsock = 57,
   kSpipe = 70,
   kNotcapable = 76,
 };
@@ -467,19 +469,22 @@ uint32_t Z_wasi_snapshot_preview1Z_random_get(void* inst, uint32_t buf, uint32_t
     return w::kSuccess;
   });
 }
-uint32_t Z_wasi_snapshot_preview1Z_sock_accept(void*, uint32_t, uint32_t, uint32_t) {
-  return w::kNotcapable;
+// A function has no sockets: its only descriptors are stdin, stdout and stderr, which are
+// not sockets, and any other is not open (as the WASI test suite's sock_shutdown cases
+// expect).
+uint32_t Z_wasi_snapshot_preview1Z_sock_accept(void*, uint32_t fd, uint32_t, uint32_t) {
+  return fd <= 2 ? w::kNotsock : w::kBadf;
 }
-uint32_t Z_wasi_snapshot_preview1Z_sock_recv(void*, uint32_t, uint32_t, uint32_t, uint32_t,
+uint32_t Z_wasi_snapshot_preview1Z_sock_recv(void*, uint32_t fd, uint32_t, uint32_t, uint32_t,
                                              uint32_t, uint32_t) {
-  return w::kNotcapable;
+  return fd <= 2 ? w::kNotsock : w::kBadf;
 }
-uint32_t Z_wasi_snapshot_preview1Z_sock_send(void*, uint32_t, uint32_t, uint32_t, uint32_t,
+uint32_t Z_wasi_snapshot_preview1Z_sock_send(void*, uint32_t fd, uint32_t, uint32_t, uint32_t,
                                              uint32_t) {
-  return w::kNotcapable;
+  return fd <= 2 ? w::kNotsock : w::kBadf;
 }
-uint32_t Z_wasi_snapshot_preview1Z_sock_shutdown(void*, uint32_t, uint32_t) {
-  return w::kNotcapable;
+uint32_t Z_wasi_snapshot_preview1Z_sock_shutdown(void*, uint32_t fd, uint32_t) {
+  return fd <= 2 ? w::kNotsock : w::kBadf;
 }
 
 }  // extern "C"

@@ -420,6 +420,37 @@ TEST_F(EngineTest, EveryWasiPointerIsBoundsChecked) {
   }
 }
 
+// A function has no sockets: the standard descriptors are not sockets (NOTSOCK, 57) and
+// no other descriptor is open (BADF, 8), as the WASI test suite's sock_* cases expect.
+TEST_F(EngineTest, SocketCallsFindNoSocket) {
+  struct Case {
+    const char* call;  // the import and its arguments after the descriptor
+    int fd;
+    int expected;
+  };
+  const Case cases[] = {
+      {"sock_shutdown", 0, 57}, {"sock_shutdown", 1, 57}, {"sock_shutdown", 2, 57},
+      {"sock_shutdown", 3, 8},  {"sock_shutdown", 100, 8}, {"sock_shutdown", -1, 8},
+      {"sock_recv", 0, 57},     {"sock_recv", 5, 8},       {"sock_send", 1, 57},
+      {"sock_send", 7, 8},      {"sock_accept", 2, 57},    {"sock_accept", 3, 8},
+  };
+  for (const Case& c : cases) {
+    std::string call = c.call;
+    std::string params = call == "sock_shutdown" ? "i32 i32"
+                         : call == "sock_accept" ? "i32 i32 i32"
+                         : call == "sock_send"   ? "i32 i32 i32 i32 i32"
+                                                 : "i32 i32 i32 i32 i32 i32";
+    std::string args;
+    for (size_t k = 1; k < (params.size() + 1) / 4; ++k) args += " (i32.const 0)";
+    auto m = load(wat("(module (import \"wasi_snapshot_preview1\" \"" + call + "\" (func $s (param " + params +
+                      ") (result i32))) (import \"wasi_snapshot_preview1\" \"proc_exit\" (func $exit (param i32)))"
+                      " (memory (export \"memory\") 1) (func (export \"_start\") (call $exit (call $s (i32.const " +
+                      std::to_string(c.fd) + ")" + args + "))))"));
+    auto r = run(m);
+    EXPECT_EQ(r.exitCode, c.expected) << c.call << " fd " << c.fd << ": " << r.detail;
+  }
+}
+
 // An iovec list whose length is absurd is refused without reading it.
 TEST_F(EngineTest, HugeIovecCountsAreRefused) {
   auto m = load(wat(R"((module
