@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
 #include <csignal>
@@ -330,6 +331,14 @@ std::string Compiler::toolchainId(const std::string& cc) {
 
 namespace {
 
+// The flags that decide what the compiled code means, beyond the optimisation level; part
+// of every cache key. Floating point as wasm computes it (no fused multiply-add), memory
+// accessed through any type, and every wasm call a real call: sibling-call optimisation
+// would turn unbounded recursion into a loop that spins until the timeout instead of
+// exhausting the stack (the spec's "call stack exhausted").
+constexpr const char* kCodeFlags[] = {"-shared", "-fPIC", "-fvisibility=hidden", "-ffp-contract=off",
+                                      "-fno-strict-aliasing", "-fno-optimize-sibling-calls"};
+
 const char* optFlag(OptLevel o) {
   switch (o) {
     case OptLevel::kO0: return "-O0";
@@ -474,11 +483,13 @@ Result<fs::path> Compiler::buildObject(std::span<const uint8_t> wasm, const Modu
     return Error(ErrorCode::kIo, "cannot write to " + work.string());
   }
   fs::path tmpObject = work / "module.so";
-  auto cc = runSubprocess({ccTool, optFlag(options.opt), "-shared", "-fPIC",
-                           "-fvisibility=hidden", "-ffp-contract=off", "-fno-strict-aliasing",
-                           "-DNDEBUG", "-w", "-I", work.string(), "-o", tmpObject.string(),
-                           (work / "glue.c").string()},
-                          sandbox);
+  std::vector<std::string> ccArgs{ccTool, optFlag(options.opt)};
+  ccArgs.insert(ccArgs.end(), std::begin(kCodeFlags), std::end(kCodeFlags));
+  for (const char* a : {"-DNDEBUG", "-w", "-I"}) ccArgs.emplace_back(a);
+  for (const auto& a : {work.string(), std::string("-o"), tmpObject.string(), (work / "glue.c").string()}) {
+    ccArgs.push_back(a);
+  }
+  auto cc = runSubprocess(ccArgs, sandbox);
   if (!cc.ok()) return Error(ErrorCode::kCompileFailed, cc.error().message());
   if (cc->timedOut) return timedOut("the C compiler");
   if (cc->termSignal || cc->exitStatus != 0) {
@@ -558,9 +569,9 @@ std::string Compiler::ccFor(const std::string& target) const {
 
 std::string Compiler::cacheKey(const std::string& hash, const CompileOptions& options,
                                const std::string& target) {
-  return sha256Hex(fmt::format("{}|{}|{}|{}|abi{}", hash, toolchainId(ccFor(target)),
-                               optFlag(options.opt), static_cast<int>(options.imports),
-                               TERN_MODULE_ABI_VERSION));
+  return sha256Hex(fmt::format("{}|{}|{} {}|{}|abi{}", hash, toolchainId(ccFor(target)),
+                               optFlag(options.opt), fmt::join(kCodeFlags, " "),
+                               static_cast<int>(options.imports), TERN_MODULE_ABI_VERSION));
 }
 
 Result<Compiler::Checked> Compiler::check(std::span<const uint8_t> wasm,

@@ -154,6 +154,30 @@ TEST_F(EngineTest, StackOverflowIsATrapOnAnyThread) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(run(m).trapCode, kTrapExhaustion);
 }
 
+// The spec's runaway recursion (assert_exhaustion ... "call stack exhausted"), direct and
+// mutual, traps at the optimisation level functions are served at: the C compiler must not
+// turn the calls into a loop that spins until the timeout.
+TEST_F(EngineTest, RunawayRecursionExhaustsTheStackAtO2) {
+  auto m = load(wat(R"((module
+    (memory (export "memory") 1)
+    (func $runaway (call $runaway))
+    (func $mutual1 (call $mutual2))
+    (func $mutual2 (call $mutual1))
+    (func (export "_start") (call $runaway))
+    (func (export "mutual") (call $mutual1))))"));
+  ASSERT_TRUE(m);
+  InvocationRequest req;
+  req.timeout = std::chrono::minutes(5);
+  auto r = run(m, "", req);
+  EXPECT_EQ(r.outcome, Outcome::kTrap) << r.detail;
+  EXPECT_EQ(r.trapCode, kTrapExhaustion) << r.detail;
+  auto inst = engine.instantiate(m, {});
+  ASSERT_TRUE(inst.ok()) << inst.error().describe();
+  const tern_export_t* mutual = m->findExport("mutual");
+  ASSERT_NE(mutual, nullptr);
+  EXPECT_EQ((*inst)->call(*mutual, nullptr, nullptr, std::chrono::minutes(5)), kTrapExhaustion);
+}
+
 TEST_F(EngineTest, ExitCodeIsReported) {
   auto r = run(loadExample(engine, "exit3"));
   EXPECT_EQ(r.outcome, Outcome::kExited);
