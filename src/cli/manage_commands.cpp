@@ -11,6 +11,7 @@
 
 #include "cli/output_format.h"
 #include "exec/capacity_model.h"
+#include "util/function_name.h"
 
 namespace tern::cli {
 
@@ -58,9 +59,7 @@ int print(const NodeOptions& node, const ApiReply& reply, std::ostream& out, For
 }  // namespace
 
 Result<void> checkFunctionName(std::string_view name) {
-  bool ok = !name.empty() && name.size() <= 63 && name.front() != '-';
-  for (char c : name) ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-');
-  if (!ok) {
+  if (!isFunctionName(name)) {
     return Error(ErrorCode::kInvalidArgument,
                  fmt::format("invalid function name \"{}\": use 1-63 characters a-z, 0-9 and "
                              "'-', starting with a letter or digit",

@@ -1,6 +1,7 @@
 #include "cluster/async_job.h"
 
 #include "cluster/payload.h"
+#include "util/function_name.h"
 
 #include <fmt/format.h>
 
@@ -45,13 +46,6 @@ struct Reader {
 };
 
 constexpr int64_t kMaxTime = std::numeric_limits<int64_t>::max();
-
-bool isValidFunctionName(std::string_view n) {
-  if (n.empty() || n.size() > 63) return false;
-  return std::all_of(n.begin(), n.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-  });
-}
 
 std::optional<async::JobStatus> statusByName(std::string_view s) {
   for (auto st : {async::JobStatus::kQueued, async::JobStatus::kRunning,
@@ -131,7 +125,7 @@ Result<AsyncJob> decodeAsyncJob(std::string_view payload) {
     j.env.push_back(v.get<std::string>());
   }
   if (!isValidJobId(j.id)) return Error(ErrorCode::kInvalidArgument, "\"id\" is not a job id");
-  if (!isValidFunctionName(j.function)) {
+  if (!isFunctionName(j.function)) {
     return Error(ErrorCode::kInvalidArgument, "\"fn\" is not a function name");
   }
   if (j.origin.empty() || j.origin.size() > 32) {

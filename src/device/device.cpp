@@ -10,6 +10,7 @@
 #include "http/http_client.h"
 #include "util/data_dir.h"
 #include "util/device_id.h"
+#include "util/function_name.h"
 #include "util/sha256.h"
 #include "util/wall_clock.h"
 #include "wasm/engine.h"
@@ -47,10 +48,6 @@ bool isSha256Hex(const std::string& s) {
   return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
 
-// A function name as nodes accept them (1-63 of a-z, 0-9, '-'); it names files here.
-bool isFunctionName(const std::string& s) {
-  return !s.empty() && s.size() <= 63 && s.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") == std::string::npos;
-}
 
 Result<std::string> readFile(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

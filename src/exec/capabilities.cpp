@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "store/quote.h"
+#include "util/function_name.h"
 #include "util/topic.h"
 
 namespace tern::exec {
@@ -12,18 +13,6 @@ namespace tern::exec {
 namespace {
 
 using store::quoteUntrusted;
-
-// The registry's rule for function names (store::isValidFunctionName; a unit test keeps
-// the two in step): 1 to 63 of a-z, 0-9 and '-', not starting with '-'.
-bool isFunctionName(std::string_view name) {
-  if (name.empty() || name.size() > 63) return false;
-  for (size_t i = 0; i < name.size(); ++i) {
-    char c = name[i];
-    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0);
-    if (!ok) return false;
-  }
-  return true;
-}
 
 void addOnce(std::vector<std::string>& list, std::string_view value) {
   if (std::find(list.begin(), list.end(), value) == list.end()) list.emplace_back(value);

@@ -1,5 +1,7 @@
 #include "store/registry.h"
 
+#include "util/function_name.h"
+
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -221,15 +223,7 @@ Result<FunctionVersion> readVersion(const Statement& s) {
 
 }  // namespace
 
-bool isValidFunctionName(std::string_view name) {
-  if (name.empty() || name.size() > 63) return false;
-  for (size_t i = 0; i < name.size(); ++i) {
-    char c = name[i];
-    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0);
-    if (!ok) return false;
-  }
-  return true;
-}
+bool isValidFunctionName(std::string_view name) { return isFunctionName(name); }
 
 // The prepared statements, made once at open. Each is used under Impl::mu.
 struct Statements {

@@ -20,6 +20,7 @@
 #include "triggers/http_gateway.h"
 #include "util/base64.h"
 #include "util/device_id.h"
+#include "util/function_name.h"
 
 namespace tern::triggers {
 
@@ -35,11 +36,6 @@ http::Response jsonBody(int status, const json& body) {
   r.contentType = "application/json";
   r.body = body.dump() + "\n";
   return r;
-}
-
-bool isFunctionName(std::string_view s) {
-  return !s.empty() && s.size() <= 63 &&
-         s.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") == std::string_view::npos;
 }
 
 Result<std::vector<store::KvStore::Entry>> parseEntries(const std::string& body) {
