@@ -265,11 +265,23 @@ TEST_F(DeviceTest, AKilledEdgeLeavesEveryCallRunningLocallyAndBadStateIsNeverRun
   EXPECT_EQ(adaptive.exitStatus, 0) << adaptive.output;
   EXPECT_EQ(adaptive.ok, 20) << adaptive.output;
 
-  // A history that does not parse is set aside, and the device starts afresh.
+  // A history, a hand-over list or an identity that does not parse is set aside, and the
+  // device starts afresh (a new identity); a node that cannot say the cluster's nodes
+  // leaves a warning, not an error.
+  std::string identity = test::readText(dir.path() / "device" / "device.id");
   std::ofstream(dir.path() / "device" / "history.json") << "{not json";
-  auto fresh = device({"inc", "--edge", edge(), "--policy", "local", "--count", "1", "--data", "{}"});
+  std::ofstream(dir.path() / "device" / "moves.json") << R"({"format": 1, "moves": 7})";
+  std::ofstream(dir.path() / "device" / "device.id") << "../../etc/passwd\n";
+  auto fresh = device({"inc", "--edge", edge(), "--discover", "http://127.0.0.1:1", "--policy", "local", "--count",
+                       "1", "--data", "{}"});
   EXPECT_EQ(fresh.exitStatus, 0) << fresh.output;
-  EXPECT_NE(fresh.output.find("set aside"), std::string::npos) << fresh.output;
+  for (const char* file : {"history.json could not be read", "moves.json could not be read",
+                           "device.id could not be read", "cannot learn the cluster's nodes from"}) {
+    EXPECT_NE(fresh.output.find(file), std::string::npos) << file << " in:\n" << fresh.output;
+  }
+  std::string renewed = test::readText(dir.path() / "device" / "device.id");
+  EXPECT_NE(renewed, identity);
+  EXPECT_EQ(renewed.size(), 33u) << renewed;  // 32 hex digits and a newline
 
   // A stored module whose bytes no longer match its hash is never run, and with the edge
   // gone it cannot be fetched again: the call fails with the reason.
@@ -493,6 +505,14 @@ TEST_F(DeviceTest, PerDeviceStateWrittenBeforeTheMoveIsReadAfterIt) {
   EXPECT_EQ(test::request(b.port(), "PUT", route, "{\"entries\": [{\"key\": \"!!\"}]}", b.auth()).status, 400);
   EXPECT_EQ(test::request(b.port(), "PUT", route + "?mode=merge", "{\"entries\": []}", b.auth()).status, 400);
   EXPECT_EQ(test::request(b.port(), "GET", route, "").status, 401);
+  EXPECT_EQ(test::request(b.port(), "PUT", route, "[1, 2]", b.auth()).status, 400);
+  EXPECT_EQ(test::request(b.port(), "PUT", route, "{\"entries\": [{\"key\": \"\", \"value\": \"\"}]}", b.auth()).status,
+            400);  // an empty key
+  EXPECT_EQ(test::request(b.port(), "POST", route, "", b.auth()).status, 400);
+  EXPECT_EQ(test::request(b.port(), "GET", "/v1/devices/" + (*d)->id() + "/state/-bad", "", b.auth()).status, 400);
+  EXPECT_EQ(test::request(b.port(), "GET", "/v1/devices/" + (*d)->id() + "/other", "", b.auth()).status, 404);
+  // The state is what it was: nothing above changed it.
+  EXPECT_EQ(storedEntries(b, (*d)->id(), "counter"), count + 1);
 }
 
 // The edge the device leaves is down: its state is brought over when it answers again, and
