@@ -116,11 +116,10 @@ http::Response HttpGateway::deviceStateRoute(const http::Request& req) {
     return jsonBody(200, who);
   }
   if (req.method == "DELETE") {
-    auto entries = deps_.kv->exportNamespace(ns);
-    if (!entries.ok()) return fail(entries.error());
-    auto removed = deps_.kv->importNamespace(ns, {}, store::KvStore::ImportMode::kReplace);
-    if (!removed.ok()) return fail(removed.error());
-    who["deleted"] = entries->size();
+    auto usage = deps_.kv->usage(ns);
+    if (!usage.ok()) return fail(usage.error());
+    if (auto removed = deps_.kv->removeNamespace(ns); !removed.ok()) return fail(removed.error());
+    who["deleted"] = usage->keys;
     return jsonBody(200, who);
   }
   return fail(Error(ErrorCode::kInvalidArgument,
