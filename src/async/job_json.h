@@ -7,14 +7,15 @@
 #include <string_view>
 
 #include "async/async_queue.h"
+#include "util/base64.h"
+#include "util/utf8.h"
 
 namespace tern::async {
 
 std::string jobJson(const JobRecord& job);
 
-// Whether `s` is well-formed UTF-8 (no overlongs, surrogates or values above U+10FFFF).
-bool isValidUtf8(std::string_view s);
+using tern::isValidUtf8;  // util/utf8.h
 
-std::string base64Encode(std::string_view bytes);
+using tern::base64Encode;  // util/base64.h
 
 }  // namespace tern::async

@@ -131,6 +131,30 @@ int main(int argc, char** argv) {
                  "acknowledge separate responses (0: do not wait)")
       ->check(CLI::Range(0u, 600000u))
       ->capture_default_str();
+  auto& sc = cfg.streams;
+  unsigned topicRetentionS = static_cast<unsigned>(sc.retentionAge.count());
+  unsigned streamStallMs = static_cast<unsigned>(sc.stallTimeout.count());
+  app.add_option("--topic-retention-messages", sc.retentionMessages,
+                 "updates each topic keeps for resuming streams")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}))
+      ->capture_default_str();
+  app.add_option("--topic-retention-s", topicRetentionS, "the age past which updates are dropped")
+      ->check(CLI::Range(1u, 365u * 24 * 3600))
+      ->capture_default_str();
+  app.add_option("--topic-max-payload", sc.maxPayloadBytes, "bytes of one published update")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--max-streams-per-connection", sc.maxStreamsPerConnection,
+                 "streams one device connection may carry")
+      ->check(CLI::Range(size_t{1}, size_t{100000}))
+      ->capture_default_str();
+  app.add_option("--max-streams", sc.maxStreams, "device streams on this node")
+      ->check(CLI::Range(size_t{1}, size_t{10000000}))
+      ->capture_default_str();
+  app.add_option("--stream-stall-timeout-ms", streamStallMs,
+                 "a device connection that takes none of its frames for this long is closed")
+      ->check(CLI::Range(10u, 3600000u))
+      ->capture_default_str();
   std::string mqttPasswordFile;
   std::string missedRuns = "skip";
   app.add_option("--mqtt-broker", cfg.mqtt.broker,
@@ -284,6 +308,8 @@ int main(int argc, char** argv) {
   cfg.drainTimeout = std::chrono::milliseconds(drainTimeoutMs);
   cfg.idleTimeout = std::chrono::milliseconds(idleTimeoutMs);
   cfg.writeTimeout = std::chrono::milliseconds(writeTimeoutMs);
+  sc.retentionAge = std::chrono::seconds(topicRetentionS);
+  sc.stallTimeout = std::chrono::milliseconds(streamStallMs);
   cfg.maxUnsentResponseBytes = unsentMiB << 20;
   cfg.maxUnsentResponseBytesPerClient = unsentPerClientMiB << 20;
   cfg.coap.ackWait = std::chrono::milliseconds(coapAckWaitMs);

@@ -8,12 +8,14 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <array>
 #include <condition_variable>
+#include <deque>
 #include <iterator>
 #include <limits>
 #include <list>
@@ -32,6 +34,7 @@ namespace tern::http {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace websocket = boost::beast::websocket;
 using tcp = asio::ip::tcp;
 
 const std::string* Request::header(std::string_view name) const {
@@ -42,6 +45,7 @@ const std::string* Request::header(std::string_view name) const {
 }
 
 class Session;
+class WebSocketSession;
 
 namespace {
 
@@ -82,6 +86,12 @@ struct Server::Impl {
       badRequests{0}, open{0}, inFlight{0};
   std::atomic<size_t> unsentBytes{0};
   std::atomic<bool> stopping{false};
+  std::atomic<uint64_t> webSockets{0};
+  UpgradeHandler upgrade;
+  WebSocketOptions webSocketOptions;
+  // Open WebSocket connections, to close them when stopping; each removes its own entry.
+  std::mutex wsMu;
+  std::list<std::weak_ptr<WebSocketSession>> wsSessions;
   int listenFd = -1;  // the acceptor's descriptor, for stopAccepting()
 
   // Live sessions, to close idle ones when draining or making room. A session removes its
@@ -166,11 +176,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
   ~Session() {
     server_.releaseUnsent(*client_, unsent_);
-    server_.leaveClient(client_);
     if (registration_) {
       std::lock_guard lock(server_.mu);
       server_.sessions.erase(*registration_);
     }
+    if (upgraded_) return;  // the connection and its client slot went to the WebSocket
+    server_.leaveClient(client_);
     server_.open.fetch_sub(1);
   }
 
@@ -370,6 +381,16 @@ class Session : public std::enable_shared_from_this<Session> {
     req.remoteAddress = remote_;
 
     stream_.expires_never();
+    if (server_.upgrade && websocket::is_upgrade(msg)) {
+      UpgradeDecision decision = server_.upgrade(req);
+      if (decision.refusal) {
+        keepAlive_ = false;
+        busy_ = true;
+        server_.inFlight.fetch_add(1);
+        return respond(std::move(*decision.refusal), true);
+      }
+      if (decision.accept) return becomeWebSocket(std::move(msg), std::move(decision.accept));
+    }
     // Requests that arrived together (a burst of new connections) were read before their
     // responses existed: the budget is checked again before one runs.
     if (!server_.proceedOrWait(shared_from_this(), client_)) {
@@ -378,6 +399,10 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     run(std::move(req));
   }
+
+  // Hands the socket to a WebSocket session (defined below), which answers the upgrade.
+  void becomeWebSocket(bhttp::request<bhttp::string_body> msg,
+                       std::function<std::shared_ptr<WebSocketListener>(std::shared_ptr<WebSocket>)> accept);
 
   void run(Request req) {
     busy_ = true;
@@ -561,8 +586,199 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keepAlive_ = true;
   bool busy_ = false;
   bool closed_ = false;
+  bool upgraded_ = false;
   unsigned version_ = 11;
 };
+
+// A WebSocket connection: the upgrade answered, then messages read one at a time and
+// handed to the listener, and queued messages written one at a time. Everything runs on the
+// connection's thread; send() and close() from other threads post to it.
+class WebSocketSession : public WebSocket, public std::enable_shared_from_this<WebSocketSession> {
+ public:
+  WebSocketSession(tcp::socket socket, Server::Impl& server, std::shared_ptr<Client> client,
+                   std::string remote)
+      : ws_(std::move(socket)), server_(server), client_(std::move(client)), remote_(std::move(remote)) {
+    server_.webSockets.fetch_add(1);
+  }
+
+  ~WebSocketSession() override {
+    if (registration_) {
+      std::lock_guard lock(server_.wsMu);
+      server_.wsSessions.erase(*registration_);
+    }
+    server_.webSockets.fetch_sub(1);
+    server_.leaveClient(client_);
+    server_.open.fetch_sub(1);
+  }
+
+  void start(bhttp::request<bhttp::string_body> req,
+             std::function<std::shared_ptr<WebSocketListener>(std::shared_ptr<WebSocket>)> accept) {
+    {
+      std::lock_guard lock(server_.wsMu);
+      server_.wsSessions.push_back(weak_from_this());
+      registration_ = std::prev(server_.wsSessions.end());
+    }
+    const auto& o = server_.webSocketOptions;
+    websocket::stream_base::timeout timeouts{server_.options.readTimeout, o.idleTimeout, true};
+    ws_.set_option(timeouts);
+    ws_.set_option(websocket::stream_base::decorator(
+        [name = server_.options.serverHeader](websocket::response_type& res) {
+          res.set(bhttp::field::server, name);
+        }));
+    ws_.read_message_max(o.maxMessageBytes);
+    ws_.auto_fragment(false);
+    listener_ = accept(shared_from_this());
+    upgradeRequest_ = std::move(req);
+    ws_.async_accept(upgradeRequest_, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) return self->closed();
+      self->read();
+    });
+  }
+
+  bool send(std::string text) override {
+    size_t n = text.size();
+    if (closing_.load() ||
+        unsent_.fetch_add(n) + n > server_.webSocketOptions.maxUnsentBytes) {
+      if (!closing_.load()) unsent_.fetch_sub(n);
+      refused_.store(true);
+      return false;
+    }
+    asio::dispatch(ws_.get_executor(), [self = shared_from_this(), text = std::move(text)]() mutable {
+      self->out_.push_back(std::move(text));
+      self->writeNext();
+    });
+    return true;
+  }
+
+  size_t unsentBytes() const override { return unsent_.load(); }
+  const std::string& remoteAddress() const override { return remote_; }
+
+  void close(std::string lastText, std::string reason) override {
+    if (closing_.exchange(true)) return;
+    if (reason.size() > 123) reason.resize(123);
+    asio::dispatch(ws_.get_executor(), [self = shared_from_this(), lastText = std::move(lastText),
+                                        reason = std::move(reason)]() mutable {
+      self->closeReason_ = std::move(reason);
+      if (!lastText.empty()) {
+        self->unsent_.fetch_add(lastText.size());
+        self->out_.push_back(std::move(lastText));
+      }
+      self->closeAfterWrites_ = true;
+      self->writeNext();
+    });
+  }
+
+ private:
+  void read() {
+    ws_.async_read(in_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->closed();
+      std::string text = beast::buffers_to_string(self->in_.data());
+      self->in_.consume(self->in_.size());
+      if (self->listener_) self->listener_->onMessage(std::move(text));
+      self->read();
+    });
+  }
+
+  void writeNext() {
+    if (writing_ || done_) return;
+    if (out_.empty()) {
+      if (closeAfterWrites_ && !closeSent_) {
+        closeSent_ = true;
+        writing_ = true;
+        watchStall();
+        ws_.async_close(websocket::close_reason(websocket::close_code::normal, closeReason_),
+                        [self = shared_from_this()](beast::error_code) {
+                          self->writing_ = false;
+                          self->stopWatching();
+                          // The read in progress ends with the client's close frame (or the
+                          // timeout), and reports the connection closed.
+                        });
+      }
+      return;
+    }
+    writing_ = true;
+    watchStall();
+    ws_.text(true);
+    ws_.async_write(asio::buffer(out_.front()), [self = shared_from_this()](beast::error_code ec, size_t) {
+      self->writing_ = false;
+      self->stopWatching();
+      size_t n = self->out_.front().size();
+      self->out_.pop_front();
+      size_t before = self->unsent_.fetch_sub(n);
+      if (ec) return self->fail();
+      const auto& o = self->server_.webSocketOptions;
+      if (before - n <= o.drainedBytes && self->refused_.exchange(false) && self->listener_) {
+        self->listener_->onDrained();
+      }
+      self->writeNext();
+    });
+  }
+
+  // A message the client does not take within the stall timeout (it stopped reading, and
+  // the kernel's buffers are full) closes the connection.
+  void watchStall() {
+    stallTimer_.expires_after(server_.webSocketOptions.stallTimeout);
+    stallTimer_.async_wait([self = shared_from_this(), generation = ++generation_](beast::error_code ec) {
+      if (ec || generation != self->generation_ || !self->writing_) return;
+      self->fail();
+    });
+  }
+  void stopWatching() {
+    ++generation_;
+    stallTimer_.cancel();
+  }
+
+  void fail() {
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(ws_).close();
+  }
+
+  void closed() {
+    if (done_) return;
+    done_ = true;
+    closing_.store(true);
+    stopWatching();
+    unsent_.store(0);
+    out_.clear();
+    auto listener = std::move(listener_);
+    if (listener) listener->onClosed();
+    fail();
+  }
+
+ public:
+  std::optional<std::list<std::weak_ptr<WebSocketSession>>::iterator> registration_;
+
+ private:
+  websocket::stream<beast::tcp_stream> ws_;
+  Server::Impl& server_;
+  std::shared_ptr<Client> client_;
+  std::string remote_;
+  std::shared_ptr<WebSocketListener> listener_;
+  beast::flat_buffer in_;
+  std::deque<std::string> out_;
+  std::atomic<size_t> unsent_{0};
+  std::atomic<bool> closing_{false};
+  std::atomic<bool> refused_{false};
+  bool writing_ = false;
+  bool closeAfterWrites_ = false;
+  bool closeSent_ = false;
+  bool done_ = false;
+  std::string closeReason_;
+  asio::steady_timer stallTimer_{ws_.get_executor()};
+  uint64_t generation_ = 0;
+  bhttp::request<bhttp::string_body> upgradeRequest_;
+};
+
+void Session::becomeWebSocket(
+    bhttp::request<bhttp::string_body> msg,
+    std::function<std::shared_ptr<WebSocketListener>(std::shared_ptr<WebSocket>)> accept) {
+  upgraded_ = true;
+  closed_ = true;
+  auto ws = std::make_shared<WebSocketSession>(stream_.release_socket(), server_, client_,
+                                               std::move(remote_));
+  ws->start(std::move(msg), std::move(accept));
+}
 
 bool Server::Impl::proceedOrWait(const std::shared_ptr<Session>& session,
                                  const std::shared_ptr<Client>& client) {
@@ -769,6 +985,19 @@ void Server::stopAccepting() {
   }
   for (auto& session : live) session->closeIfIdle();
   live.clear();
+  std::vector<std::shared_ptr<WebSocketSession>> sockets;
+  {
+    std::lock_guard lock(s.wsMu);
+    for (auto& w : s.wsSessions) {
+      if (auto ws = w.lock()) sockets.push_back(std::move(ws));
+    }
+  }
+  for (auto& ws : sockets) ws->close("", "the server is stopping");
+}
+
+void Server::setUpgradeHandler(UpgradeHandler handler, WebSocketOptions options) {
+  impl_->upgrade = std::move(handler);
+  impl_->webSocketOptions = options;
 }
 
 void Server::stop(std::chrono::milliseconds drain) {
@@ -797,7 +1026,7 @@ Server::Stats Server::stats() const {
   return Stats{s.accepted.load(),    s.refused.load(),     s.refusedPerClient.load(),
                s.idleClosed.load(),  s.requests.load(),    s.badRequests.load(),
                s.open.load(),        s.inFlight.load(),    s.unsentBytes.load(),
-               s.waitingCount.load()};
+               s.waitingCount.load(),  s.webSockets.load()};
 }
 
 }  // namespace tern::http

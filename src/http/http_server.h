@@ -51,6 +51,52 @@ struct Response {
 // Sends the response; callable from any thread, exactly once.
 using Respond = std::function<void(Response)>;
 
+// A WebSocket connection's way out (text messages, RFC 6455), callable from any thread.
+class WebSocket {
+ public:
+  virtual ~WebSocket() = default;
+  // Queues a message. False (nothing queued) when the connection's unsent bytes would
+  // exceed WebSocketOptions::maxUnsentBytes or it is closing.
+  virtual bool send(std::string text) = 0;
+  virtual size_t unsentBytes() const = 0;
+  // Sends `lastText` (when not empty) after what is queued, then closes with code 1000
+  // and `reason` (at most 123 bytes). Later sends are refused.
+  virtual void close(std::string lastText, std::string reason) = 0;
+  virtual const std::string& remoteAddress() const = 0;
+};
+
+// What receives a WebSocket connection's messages; called on the connection's thread, one
+// call at a time.
+class WebSocketListener {
+ public:
+  virtual ~WebSocketListener() = default;
+  virtual void onMessage(std::string text) = 0;
+  // The unsent bytes fell to WebSocketOptions::drainedBytes after a send was refused.
+  virtual void onDrained() = 0;
+  // The connection is gone (closed by either side, failed, or timed out); the last call.
+  virtual void onClosed() = 0;
+};
+
+struct WebSocketOptions {
+  size_t maxMessageBytes = 64u << 10;  // a larger message closes the connection (1009)
+  size_t maxUnsentBytes = 1u << 20;
+  size_t drainedBytes = 64u << 10;
+  // With messages unsent, the connection is closed when the client acknowledges no byte
+  // during this time (a client that does not read); a silent client is pinged after half
+  // the idle timeout and closed after the whole.
+  std::chrono::milliseconds stallTimeout{30000};
+  std::chrono::milliseconds idleTimeout{300000};
+};
+
+// How an upgrade request is answered: `refusal` is sent as an ordinary response; `accept`
+// makes the connection a WebSocket and returns its listener. Neither set: the request goes
+// to the ordinary handler.
+struct UpgradeDecision {
+  std::optional<Response> refusal;
+  std::function<std::shared_ptr<WebSocketListener>(std::shared_ptr<WebSocket>)> accept;
+};
+using UpgradeHandler = std::function<UpgradeDecision(const Request&)>;
+
 struct ServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 8080;  // 0: pick a free port
@@ -88,6 +134,10 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  // WebSocket upgrades (GET with "Upgrade: websocket"); set before start(). WebSocket
+  // connections count in the connection limits like any other.
+  void setUpgradeHandler(UpgradeHandler handler, WebSocketOptions options = {});
+
   // Binds and starts serving. Errors: kIo (address in use, ...).
   Result<void> start();
   uint16_t port() const;
@@ -111,6 +161,7 @@ class Server {
     uint64_t inFlight = 0;
     uint64_t unsentResponseBytes = 0;  // serialised responses not yet taken by the sockets
     uint64_t connectionsWaiting = 0;   // waiting for unsent response bytes to drain
+    uint64_t webSockets = 0;           // open WebSocket connections (in openConnections)
   };
   Stats stats() const;
 

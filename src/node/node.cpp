@@ -29,6 +29,10 @@
 #include "store/deployments.h"
 #include "store/kv_store.h"
 #include "store/registry.h"
+#include "stream/frames.h"
+#include "stream/hub.h"
+#include "stream/sqlite_topic_log.h"
+#include "stream/stream_routes.h"
 #include "triggers/coap_server.h"
 #include "triggers/event_router.h"
 #include "triggers/http_gateway.h"
@@ -79,7 +83,7 @@ Result<std::string> loadOrCreateRandomHex(const fs::path& dataDir, const std::st
 // directory given by mistake) does not have all of its contents changed.
 Result<size_t> makeDataPrivate(const fs::path& dataDir) {
   static constexpr std::string_view kTernEntries[] = {
-      "registry.db", "kv.db", "queue.db", "schedules.db", "workflows.db", "admin.token", "node.id",
+      "registry.db", "kv.db", "queue.db", "schedules.db", "workflows.db", "streams.db", "admin.token", "node.id",
       "reserve",     "modules", "cache"};
   size_t changed = 0;
   std::error_code ec;
@@ -140,6 +144,12 @@ struct Node::Impl {
   // Workflows (<data>/workflows.db); tasks reach the cluster through `cluster` once it
   // exists.
   std::unique_ptr<workflow::WorkflowService> workflows;
+  // Streams to devices: topics and apps (<data>/streams.db standalone), and the hub of
+  // device connections; the hub goes before the server and the workers.
+  std::unique_ptr<stream::SqliteStreamStore> streamStore;
+  stream::TopicLog* topics = nullptr;
+  stream::AppStore* apps = nullptr;
+  std::unique_ptr<stream::Hub> hub;
   bool running = false;
   // Set when stop() begins: MQTT messages are refused (left unacknowledged for the next
   // start) instead of becoming jobs.
@@ -149,6 +159,7 @@ struct Node::Impl {
   Result<void> openEventSources();
   Result<void> openCluster();
   Result<void> openWorkflows();
+  Result<void> openStreams();
   // A fused unit a peer sent: runs it here and answers with its result as stdout.
   void runPeerSegment(std::string text, std::function<void(exec::InvokeOutput)> done);
 };
@@ -221,6 +232,25 @@ Result<void> Node::Impl::openWorkflows() {
   auto service = workflow::WorkflowService::open(config.dataDir / "workflows.db", std::move(deps));
   if (!service.ok()) return service.error();
   workflows = std::move(*service);
+  return {};
+}
+
+// Topics, apps and the hub of device connections.
+Result<void> Node::Impl::openStreams() {
+  const auto& sc = config.streams;
+  stream::Retention retention{sc.retentionMessages, sc.retentionAge, sc.maxPayloadBytes};
+  auto store = stream::SqliteStreamStore::open(config.dataDir / "streams.db", retention);
+  if (!store.ok()) return store.error();
+  streamStore = std::move(*store);
+  topics = streamStore.get();
+  apps = streamStore.get();
+  stream::HubOptions ho;
+  ho.maxStreamsPerConnection = sc.maxStreamsPerConnection;
+  ho.maxStreams = sc.maxStreams;
+  hub = std::make_unique<stream::Hub>(
+      stream::HubDeps{*topics, *apps, *invoker, metrics,
+                      [this](std::function<void()> task) { workers->post(std::move(task)); }},
+      ho);
   return {};
 }
 
@@ -515,6 +545,7 @@ Result<void> Node::start() {
   if (auto ok = n.openEventSources(); !ok.ok()) return ok.error();
 
   if (auto ok = n.openWorkflows(); !ok.ok()) return ok.error();
+  if (auto ok = n.openStreams(); !ok.ok()) return ok.error();
   n.managementQueue = std::make_unique<WorkQueue>();
   triggers::GatewayLimits limits;
   limits.maxInvokeBody = cfg.maxInvokeBodyBytes;
@@ -531,7 +562,12 @@ Result<void> Node::start() {
                               workflow::handleWorkflowRequest(*impl_->workflows, std::move(r),
                                                               std::move(respond));
                             },
-                            n.kv.get()},
+                            n.kv.get(),
+                            [this](http::Request&& r, http::Respond respond) {
+                              stream::handleStreamRequest(
+                                  stream::StreamRoutes{*impl_->topics, *impl_->apps, *impl_->hub},
+                                  std::move(r), std::move(respond));
+                            }},
       limits);
 
   http::ServerOptions so;
@@ -554,12 +590,18 @@ Result<void> Node::start() {
       [this](http::Request&& r, http::Respond respond) {
         impl_->gateway->handle(std::move(r), std::move(respond));
       });
+  http::WebSocketOptions wo;
+  wo.maxMessageBytes = stream::kMaxFrameBytes;
+  wo.stallTimeout = cfg.streams.stallTimeout;
+  n.server->setUpgradeHandler(
+      [this](const http::Request& r) { return stream::streamsUpgrade(*impl_->hub, r); }, wo);
   if (auto ok = n.asyncQueue->start(); !ok.ok()) return ok.error();
   // Undoes what has started when a later step fails, so a failed start leaves no thread.
   auto abandon = [&n](const Error& e) -> Result<void> {
     if (n.jobStream) n.jobStream->stop();
     if (n.cluster) n.cluster->stop();
     if (n.coap) n.coap->stop(triggers::CoapDrain{});
+    n.hub->stop();
     n.server.reset();  // stops it if it started
     n.scheduler->stop();
     if (n.mqtt) n.mqtt->stop();
@@ -606,6 +648,8 @@ void Node::stop() {
   // accepted and idle ones close, CoAP answers new requests with 5.03, no time trigger
   // fires and MQTT messages stay unacknowledged for the next start.
   n.server->stopAccepting();
+  // Device connections end with a terminate frame ("shutdown"); devices resume elsewhere.
+  n.hub->stop();
   if (n.coap) n.coap->refuseNewRequests();
   n.intakeClosed = true;
   n.scheduler->stop();

@@ -81,6 +81,17 @@ struct NodeConfig {
   // Time triggers: after downtime, run once for the latest missed time (true) or skip the
   // missed runs (false).
   bool catchUpMissedRuns = false;
+  // Streams to devices (docs/design/streams.md): what each topic retains, and the limits of
+  // device connections at /v1/streams.
+  struct Streams {
+    uint64_t retentionMessages = 10000;
+    std::chrono::seconds retentionAge{24 * 3600};
+    size_t maxPayloadBytes = 64u << 10;
+    size_t maxStreamsPerConnection = 64;
+    size_t maxStreams = 200000;
+    // A device that takes none of its frames for this long is disconnected.
+    std::chrono::milliseconds stallTimeout{30000};
+  } streams;
   // Membership in a cluster over NATS (docs/design/cluster.md); an empty url keeps the
   // node standalone.
   struct Cluster {

@@ -47,7 +47,7 @@ struct Retention {
 };
 
 // Checks a publish before it is stored: the topic's name, the payload's size and UTF-8.
-// Errors: kInvalidArgument, kTooLarge.
+// Errors: kInvalidArgument, kBodyTooLarge.
 Result<void> checkPublish(std::string_view topic, std::string_view payload, const Retention& r);
 
 class TopicLog {
@@ -55,7 +55,7 @@ class TopicLog {
   virtual ~TopicLog() = default;
 
   // Appends an update and returns its sequence number. Errors: kInvalidArgument (name,
-  // UTF-8), kTooLarge (payload), kUnavailable (the backend cannot be reached), kIo.
+  // UTF-8), kBodyTooLarge (payload), kUnavailable (the backend cannot be reached), kIo.
   virtual Result<uint64_t> publish(std::string_view topic, std::string_view payload) = 0;
 
   // Retained updates of `topic` with seq > after, oldest first, at most `max` of them. An

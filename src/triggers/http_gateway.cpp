@@ -213,6 +213,11 @@ void HttpGateway::handle(http::Request&& req, http::Respond respond) {
       return deps_.workflows(std::move(req), std::move(respond));
     }
     // Enqueueing waits for a commit, not for a deploy: these routes skip the management thread.
+    if (deps_.streams && (path == "/v1/topics" || path.starts_with("/v1/topics/") ||
+                          path == "/v1/apps" || path.starts_with("/v1/apps/") ||
+                          path == "/v1/streams")) {
+      return deps_.streams(std::move(req), std::move(respond));
+    }
     if (path.starts_with("/v1/async/") || path.starts_with("/v1/invocations/")) {
       return asyncRoute(std::move(req), std::move(respond));
     }

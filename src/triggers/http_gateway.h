@@ -57,6 +57,9 @@ struct GatewayDeps {
   // Functions' key-value state, for /v1/devices/DEVICE/state/FUNCTION (a device's state
   // moving between nodes); null: those routes answer 503.
   store::KvStore* kv = nullptr;
+  // Streams (stream/stream_routes.h): after the token check /v1/topics, /v1/apps and
+  // /v1/streams; unset: those paths are 404.
+  std::function<void(http::Request&&, http::Respond)> streams;
 };
 
 class HttpGateway {

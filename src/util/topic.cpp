@@ -1,5 +1,7 @@
 #include "util/topic.h"
 
+#include "util/utf8.h"
+
 #include <string>
 
 namespace tern {
@@ -22,31 +24,12 @@ std::string shown(std::string_view s) {
   return "\"" + out + "\"";
 }
 
-bool validUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    uint32_t cp = n == 1 ? c : c & (0x7f >> n);
-    for (size_t k = 1; k < n; ++k) {
-      unsigned char d = static_cast<unsigned char>(s[i + k]);
-      if ((d >> 6) != 2) return false;
-      cp = (cp << 6) | (d & 0x3f);
-    }
-    static const uint32_t minimum[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < minimum[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += n;
-  }
-  return true;
-}
-
 Result<void> checkCommon(std::string_view s, const char* what) {
   if (s.empty()) return Error(ErrorCode::kInvalidArgument, std::string(what) + " is empty");
   if (s.size() > 65535) {
     return Error(ErrorCode::kInvalidArgument, std::string(what) + " is longer than 65535 bytes");
   }
-  if (s.find('\0') != std::string_view::npos || !validUtf8(s)) {
+  if (s.find('\0') != std::string_view::npos || !isValidUtf8(s)) {
     return Error(ErrorCode::kInvalidArgument,
                  std::string(what) + " " + shown(s) + " is not UTF-8 text without NUL");
   }

@@ -1,0 +1,227 @@
+#include "stream/sqlite_topic_log.h"
+
+#include <fmt/format.h>
+
+#include "store/sqlite.h"
+#include "util/wall_clock.h"
+
+namespace tern::stream {
+
+using store::Statement;
+
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+
+Result<Statement> bound(store::Database& db, const std::string& sql) { return db.prepare(sql); }
+
+}  // namespace
+
+class SqliteStreamStore::FeedImpl : public TopicLog::Feed {
+ public:
+  FeedImpl(SqliteStreamStore& store, std::list<Follower>::iterator at) : store_(store), at_(at) {}
+  ~FeedImpl() override {
+    std::lock_guard lock(store_.mu_);
+    store_.followers_.erase(at_);
+  }
+
+ private:
+  SqliteStreamStore& store_;
+  std::list<Follower>::iterator at_;
+};
+
+SqliteStreamStore::SqliteStreamStore(std::unique_ptr<store::Database> db, Retention retention)
+    : db_(std::move(db)), retention_(retention) {}
+
+SqliteStreamStore::~SqliteStreamStore() = default;
+
+Result<std::unique_ptr<SqliteStreamStore>> SqliteStreamStore::open(const std::filesystem::path& file,
+                                                                   Retention retention) {
+  auto db = store::Database::open(file);
+  if (!db.ok()) return db.error();
+  auto& d = **db;
+  for (std::string sql :
+       {std::string("PRAGMA synchronous = NORMAL"),
+        fmt::format("PRAGMA busy_timeout = {}", kBusyTimeoutMs),
+        std::string("CREATE TABLE IF NOT EXISTS topics (name TEXT PRIMARY KEY, last_seq INTEGER NOT NULL)"),
+        std::string("CREATE TABLE IF NOT EXISTS updates (topic TEXT NOT NULL, seq INTEGER NOT NULL, "
+                    "payload BLOB NOT NULL, published_ms INTEGER NOT NULL, "
+                    "PRIMARY KEY (topic, seq)) WITHOUT ROWID"),
+        std::string("CREATE TABLE IF NOT EXISTS apps (name TEXT PRIMARY KEY, spec TEXT NOT NULL)")}) {
+    if (auto ok = d.exec(sql); !ok.ok()) return ok.error();
+  }
+  auto mode = d.queryText("PRAGMA journal_mode = WAL");
+  if (!mode.ok()) return mode.error();
+  return std::unique_ptr<SqliteStreamStore>(new SqliteStreamStore(std::move(*db), retention));
+}
+
+Result<void> SqliteStreamStore::trim(std::string_view topic, int64_t nowMs) {
+  auto stmt = bound(*db_,
+                    "DELETE FROM updates WHERE topic = ?1 AND (published_ms < ?2 OR seq <= "
+                    "(SELECT last_seq FROM topics WHERE name = ?1) - ?3)");
+  if (!stmt.ok()) return stmt.error();
+  int64_t oldest = nowMs - static_cast<int64_t>(retention_.maxAge.count()) * 1000;
+  if (auto b = stmt->bindAll(topic, oldest, static_cast<int64_t>(retention_.maxMessages)); !b.ok()) {
+    return b.error();
+  }
+  return stmt->run();
+}
+
+Result<uint64_t> SqliteStreamStore::publish(std::string_view topic, std::string_view payload) {
+  if (auto ok = checkPublish(topic, payload, retention_); !ok.ok()) return ok.error();
+  int64_t now = unixMillis();
+  std::lock_guard lock(mu_);
+  auto tx = store::Transaction::begin(*db_);
+  if (!tx.ok()) return tx.error();
+  auto up = bound(*db_,
+                  "INSERT INTO topics (name, last_seq) VALUES (?1, 1) "
+                  "ON CONFLICT (name) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq");
+  if (!up.ok()) return up.error();
+  if (auto b = up->bindAll(topic); !b.ok()) return b.error();
+  auto row = up->step();
+  if (!row.ok()) return row.error();
+  if (*row != Statement::Step::kRow) return Error(ErrorCode::kInternal, "no sequence number");
+  auto seq = static_cast<uint64_t>(up->columnInt(0));
+  up->reset();
+  auto ins = bound(*db_, "INSERT INTO updates (topic, seq, payload, published_ms) VALUES (?1, ?2, ?3, ?4)");
+  if (!ins.ok()) return ins.error();
+  Result<void> b = ins->bind(1, topic);
+  if (b.ok()) b = ins->bind(2, static_cast<int64_t>(seq));
+  if (b.ok()) b = ins->bindBlob(3, payload);
+  if (b.ok()) b = ins->bind(4, now);
+  if (b.ok()) b = ins->run();
+  if (b.ok()) b = trim(topic, now);
+  if (b.ok()) b = tx->commit();
+  if (!b.ok()) return b.error();
+
+  bool anyone = false;
+  for (const auto& f : followers_) anyone = anyone || f.topic == topic;
+  if (anyone) {
+    auto update = std::make_shared<const Update>(Update{std::string(topic), seq, std::string(payload), now});
+    for (const auto& f : followers_) {
+      if (f.topic == topic) f.onUpdate(update);
+    }
+  }
+  return seq;
+}
+
+Result<std::vector<Update>> SqliteStreamStore::read(std::string_view topic, uint64_t after, size_t max) {
+  std::lock_guard lock(mu_);
+  if (auto ok = trim(topic, unixMillis()); !ok.ok()) return ok.error();
+  auto stmt = bound(*db_,
+                    "SELECT seq, payload, published_ms FROM updates WHERE topic = ?1 AND seq > ?2 "
+                    "ORDER BY seq LIMIT ?3");
+  if (!stmt.ok()) return stmt.error();
+  auto capped = std::min<uint64_t>(after, INT64_MAX);
+  if (auto b = stmt->bindAll(topic, static_cast<int64_t>(capped), static_cast<int64_t>(std::min<size_t>(max, INT64_MAX)));
+      !b.ok()) {
+    return b.error();
+  }
+  std::vector<Update> out;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row.ok()) return row.error();
+    if (*row == Statement::Step::kDone) break;
+    out.push_back(Update{std::string(topic), static_cast<uint64_t>(stmt->columnInt(0)),
+                         stmt->columnBlob(1), stmt->columnInt(2)});
+  }
+  return out;
+}
+
+Result<TopicBounds> SqliteStreamStore::boundsLocked(std::string_view topic) {
+  auto stmt = bound(*db_,
+                    "SELECT t.last_seq, (SELECT MIN(seq) FROM updates u WHERE u.topic = t.name) "
+                    "FROM topics t WHERE t.name = ?1");
+  if (!stmt.ok()) return stmt.error();
+  if (auto b = stmt->bindAll(topic); !b.ok()) return b.error();
+  auto row = stmt->step();
+  if (!row.ok()) return row.error();
+  TopicBounds b;
+  if (*row == Statement::Step::kRow) {
+    b.last = static_cast<uint64_t>(stmt->columnInt(0));
+    b.first = stmt->columnIsNull(1) ? b.last + 1 : static_cast<uint64_t>(stmt->columnInt(1));
+  }
+  return b;
+}
+
+Result<TopicBounds> SqliteStreamStore::bounds(std::string_view topic) {
+  std::lock_guard lock(mu_);
+  if (auto ok = trim(topic, unixMillis()); !ok.ok()) return ok.error();
+  return boundsLocked(topic);
+}
+
+Result<std::vector<TopicInfo>> SqliteStreamStore::topics() {
+  std::lock_guard lock(mu_);
+  auto stmt = bound(*db_, "SELECT name FROM topics ORDER BY name");
+  if (!stmt.ok()) return stmt.error();
+  std::vector<std::string> names;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row.ok()) return row.error();
+    if (*row == Statement::Step::kDone) break;
+    names.push_back(stmt->columnText(0));
+  }
+  std::vector<TopicInfo> out;
+  int64_t now = unixMillis();
+  for (auto& name : names) {
+    if (auto ok = trim(name, now); !ok.ok()) return ok.error();
+    auto b = boundsLocked(name);
+    if (!b.ok()) return b.error();
+    out.push_back(TopicInfo{std::move(name), *b});
+  }
+  return out;
+}
+
+Result<std::unique_ptr<TopicLog::Feed>> SqliteStreamStore::follow(std::string_view topic, OnUpdate onUpdate) {
+  if (!isTopicName(topic)) return Error(ErrorCode::kInvalidArgument, "not a topic name");
+  std::lock_guard lock(mu_);
+  followers_.push_back(Follower{std::string(topic), std::move(onUpdate)});
+  return std::unique_ptr<Feed>(new FeedImpl(*this, std::prev(followers_.end())));
+}
+
+Result<void> SqliteStreamStore::put(const App& app) {
+  std::lock_guard lock(mu_);
+  auto stmt = bound(*db_, "INSERT INTO apps (name, spec) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET spec = ?2");
+  if (!stmt.ok()) return stmt.error();
+  if (auto b = stmt->bindAll(app.name, appJson(app)); !b.ok()) return b.error();
+  return stmt->run();
+}
+
+Result<std::optional<App>> SqliteStreamStore::get(std::string_view name) {
+  std::lock_guard lock(mu_);
+  auto stmt = bound(*db_, "SELECT spec FROM apps WHERE name = ?1");
+  if (!stmt.ok()) return stmt.error();
+  if (auto b = stmt->bindAll(name); !b.ok()) return b.error();
+  auto row = stmt->step();
+  if (!row.ok()) return row.error();
+  if (*row == Statement::Step::kDone) return std::optional<App>{};
+  auto app = parseAppSpec(name, stmt->columnText(0));
+  if (!app.ok()) return app.error();
+  return std::optional<App>{std::move(*app)};
+}
+
+Result<std::vector<App>> SqliteStreamStore::list() {
+  std::lock_guard lock(mu_);
+  auto stmt = bound(*db_, "SELECT name, spec FROM apps ORDER BY name");
+  if (!stmt.ok()) return stmt.error();
+  std::vector<App> out;
+  for (;;) {
+    auto row = stmt->step();
+    if (!row.ok()) return row.error();
+    if (*row == Statement::Step::kDone) break;
+    auto app = parseAppSpec(stmt->columnText(0), stmt->columnText(1));
+    if (app.ok()) out.push_back(std::move(*app));
+  }
+  return out;
+}
+
+Result<bool> SqliteStreamStore::remove(std::string_view name) {
+  std::lock_guard lock(mu_);
+  auto stmt = bound(*db_, "DELETE FROM apps WHERE name = ?1");
+  if (!stmt.ok()) return stmt.error();
+  if (auto b = stmt->bindAll(name); !b.ok()) return b.error();
+  if (auto ok = stmt->run(); !ok.ok()) return ok.error();
+  return db_->changes() > 0;
+}
+
+}  // namespace tern::stream
