@@ -1,0 +1,89 @@
+#include "stream_device.h"
+
+#include <gtest/gtest.h>
+
+namespace tern::test {
+
+using json = nlohmann::json;
+
+StreamDevice::StreamDevice(uint16_t port) {
+  http::NodeUrl url;
+  url.host = "127.0.0.1";
+  url.port = port;
+  auto ok = ws_.connect(url, "/v1/streams", {}, std::chrono::seconds(30));
+  EXPECT_TRUE(ok.ok()) << ok.error().message();
+}
+
+void StreamDevice::sendText(const std::string& text) {
+  auto ok = ws_.send(text);
+  EXPECT_TRUE(ok.ok()) << ok.error().message();
+}
+
+void StreamDevice::send(const json& frame) { sendText(frame.dump()); }
+
+json StreamDevice::subscribe(json frame) {
+  frame["type"] = "subscribe";
+  send(frame);
+  uint64_t id = frame["stream"].get<uint64_t>();
+  for (;;) {
+    auto f = next();
+    if (!f) {
+      ADD_FAILURE() << "no answer to " << frame.dump();
+      return json();
+    }
+    if (f->value("stream", uint64_t{0}) == id &&
+        ((*f)["type"] == "subscribed" || (*f)["type"] == "terminate")) {
+      return *f;
+    }
+    if ((*f)["type"] == "terminate" && !f->contains("stream")) return *f;
+    kept_.push_back(std::move(*f));
+  }
+}
+
+std::optional<json> StreamDevice::next(std::chrono::milliseconds patience) {
+  if (!kept_.empty()) {
+    json f = std::move(kept_.front());
+    kept_.erase(kept_.begin());
+    return f;
+  }
+  if (closed_) return std::nullopt;
+  auto r = ws_.receive(std::chrono::steady_clock::now() + patience);
+  using Kind = http::WebSocketReceive::Kind;
+  if (r.kind == Kind::kMessage) {
+    json f = json::parse(r.text, nullptr, false);
+    EXPECT_FALSE(f.is_discarded()) << r.text;
+    return f;
+  }
+  if (r.kind == Kind::kClosed || r.kind == Kind::kFailed) {
+    closed_ = true;
+    closeCode_ = r.closeCode;
+  }
+  return std::nullopt;
+}
+
+std::vector<json> StreamDevice::data(uint64_t stream, size_t n, std::chrono::milliseconds patience) {
+  std::vector<json> out;
+  std::vector<json> others;
+  auto deadline = std::chrono::steady_clock::now() + patience;
+  while (out.size() < n) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    auto f = next(left);
+    if (!f) break;
+    if ((*f)["type"] == "data" && (*f)["stream"] == stream) {
+      out.push_back(std::move(*f));
+    } else {
+      others.push_back(std::move(*f));
+    }
+  }
+  kept_.insert(kept_.end(), others.begin(), others.end());
+  return out;
+}
+
+std::vector<uint64_t> StreamDevice::seqs(const std::vector<json>& frames) {
+  std::vector<uint64_t> out;
+  for (const auto& f : frames) out.push_back(f["seq"].get<uint64_t>());
+  return out;
+}
+
+}  // namespace tern::test
