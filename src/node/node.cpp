@@ -31,6 +31,7 @@
 #include "store/registry.h"
 #include "stream/frames.h"
 #include "stream/hub.h"
+#include "stream/jetstream_topic_log.h"
 #include "stream/sqlite_topic_log.h"
 #include "stream/stream_routes.h"
 #include "triggers/coap_server.h"
@@ -147,6 +148,7 @@ struct Node::Impl {
   // Streams to devices: topics and apps (<data>/streams.db standalone), and the hub of
   // device connections; the hub goes before the server and the workers.
   std::unique_ptr<stream::SqliteStreamStore> streamStore;
+  std::unique_ptr<stream::JetStreamTopics> jetStreamTopics;  // in a cluster, instead
   stream::TopicLog* topics = nullptr;
   stream::AppStore* apps = nullptr;
   std::unique_ptr<stream::Hub> hub;
@@ -239,11 +241,26 @@ Result<void> Node::Impl::openWorkflows() {
 Result<void> Node::Impl::openStreams() {
   const auto& sc = config.streams;
   stream::Retention retention{sc.retentionMessages, sc.retentionAge, sc.maxPayloadBytes};
-  auto store = stream::SqliteStreamStore::open(config.dataDir / "streams.db", retention);
-  if (!store.ok()) return store.error();
-  streamStore = std::move(*store);
-  topics = streamStore.get();
-  apps = streamStore.get();
+  if (config.cluster.url.empty()) {
+    auto store = stream::SqliteStreamStore::open(config.dataDir / "streams.db", retention);
+    if (!store.ok()) return store.error();
+    streamStore = std::move(*store);
+    topics = streamStore.get();
+    apps = streamStore.get();
+  } else {
+    // In a cluster every node sees the same topics and apps: JetStream, on a connection of
+    // its own (made in the background while NATS is unreachable).
+    stream::JetStreamOptions jo;
+    jo.url = config.cluster.url;
+    jo.jetStreamDomain = config.cluster.jetStreamDomain;
+    jo.retention = retention;
+    jo.connectionName = "tern-streams";
+    auto js = stream::JetStreamTopics::connect(std::move(jo));
+    if (!js.ok()) return js.error();
+    jetStreamTopics = std::move(*js);
+    topics = &jetStreamTopics->log();
+    apps = &jetStreamTopics->apps();
+  }
   stream::HubOptions ho;
   ho.maxStreamsPerConnection = sc.maxStreamsPerConnection;
   ho.maxStreams = sc.maxStreams;
