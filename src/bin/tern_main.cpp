@@ -16,6 +16,7 @@
 #include "cli/node_client.h"
 #include "cli/plan_command.h"
 #include "cli/run_command.h"
+#include "cli/stream_commands.h"
 #include "cli/workflow_commands.h"
 #include "util/error.h"
 
@@ -223,6 +224,47 @@ int main(int argc, char** argv) {
   profileWorkflowCmd->add_option("--prices", profileOptions.prices,
                                  "JSON of gb_second, request, transition, edge_fixed (default: the node's)");
 
+  auto* streamCmd = app.add_subcommand("stream", "Publish to topics and follow them as a device does");
+  streamCmd->require_subcommand(1);
+  cli::PublishOptions publish;
+  std::string publishData;
+  auto* publishCmd = streamCmd->add_subcommand("publish", "Publish an update to a topic, print its sequence number");
+  publishCmd->add_option("topic", publish.topic, "the topic")->required();
+  auto* publishDataOpt = publishCmd->add_option("--data", publishData, "the update (default: read from stdin)");
+  cli::SubscribeOptions subscribe;
+  std::string subscribeParams;
+  uint64_t resumeAfter = 0, subscribeCount = 0, subscribeCredits = 0;
+  auto* subscribeCmd = streamCmd->add_subcommand(
+      "subscribe", "Follow a topic over the node's stream endpoint, one line per update");
+  subscribeCmd->add_option("topic", subscribe.topic, "the topic")->required();
+  subscribeCmd->add_option("--app", subscribe.app, "receive the updates through this app (its processor and rate)");
+  auto* paramsOpt = subscribeCmd->add_option("--params", subscribeParams,
+                                             "a JSON object passed to the app's processor");
+  auto* resumeOpt = subscribeCmd->add_option("--resume-after", resumeAfter,
+                                             "start after this sequence number (0: every retained update)");
+  subscribeCmd->add_option("--guarantee", subscribe.guarantee, "best-effort (default) or at-least-once")
+      ->check(CLI::IsMember({"best-effort", "at-least-once"}));
+  auto* countOpt = subscribeCmd->add_option("--count", subscribeCount, "stop after N updates")
+      ->check(CLI::PositiveNumber);
+  auto* creditsOpt = subscribeCmd->add_option(
+      "--credits", subscribeCredits, "flow control: at most N updates in flight (default: no flow control)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 53));
+
+  auto* appCmd = app.add_subcommand("app", "Deploy, list and remove stream apps");
+  appCmd->require_subcommand(1);
+  cli::AppDeployOptions appDeploy;
+  double maxPerSecond = 0;
+  auto* appDeployCmd = appCmd->add_subcommand("deploy", "Create or replace a stream app");
+  appDeployCmd->add_option("name", appDeploy.name, "the app's name")->required();
+  appDeployCmd->add_option("--processor", appDeploy.processor,
+                           "a deployed function called per update and subscriber (default: none)");
+  auto* maxPerSecondOpt = appDeployCmd->add_option(
+      "--max-per-second", maxPerSecond, "updates per second per subscriber at most (default: no limit)");
+  auto* appLsCmd = appCmd->add_subcommand("ls", "List the stream apps");
+  std::string appName;
+  auto* appRmCmd = appCmd->add_subcommand("rm", "Remove a stream app");
+  appRmCmd->add_option("name", appName, "the app's name")->required();
+
   cli::DeviceCallOptions deviceCall;
   auto* deviceCmd = app.add_subcommand("device", "Act as a device: run calls here or offload them");
   deviceCmd->require_subcommand(1);
@@ -320,6 +362,23 @@ int main(int argc, char** argv) {
   if (wfTraceCmd->parsed()) return cli::workflowTraceCommand(node, wfRunId, out, err);
   if (capacityCmd->parsed()) return cli::planCapacityCommand(plan, node.format, out, err);
   if (planWorkflowCmd->parsed()) return cli::planWorkflowCommand(planWorkflow, node.format, out, err);
+  if (publishCmd->parsed()) {
+    if (publishDataOpt->count()) publish.data = publishData;
+    return cli::streamPublishCommand(node, publish, std::cin, out, err);
+  }
+  if (subscribeCmd->parsed()) {
+    if (paramsOpt->count()) subscribe.params = subscribeParams;
+    if (resumeOpt->count()) subscribe.resumeAfter = resumeAfter;
+    if (countOpt->count()) subscribe.count = subscribeCount;
+    if (creditsOpt->count()) subscribe.credits = subscribeCredits;
+    return cli::streamSubscribeCommand(node, subscribe, out, err);
+  }
+  if (appDeployCmd->parsed()) {
+    if (maxPerSecondOpt->count()) appDeploy.maxPerSecond = maxPerSecond;
+    return cli::appDeployCommand(node, appDeploy, out, err);
+  }
+  if (appLsCmd->parsed()) return cli::appListCommand(node, out, err);
+  if (appRmCmd->parsed()) return cli::appRemoveCommand(node, appName, out, err);
   if (deviceCallCmd->parsed()) {
     deviceCall.hasData = deviceDataOpt->count() > 0;
     deviceCall.json = json;
