@@ -702,6 +702,10 @@ class WebSocketSession : public WebSocket, public std::enable_shared_from_this<W
     ws_.async_write(asio::buffer(out_.front()), [self = shared_from_this()](beast::error_code ec, size_t) {
       self->writing_ = false;
       self->stopWatching();
+      if (self->done_) {  // closed meanwhile: the queue goes now that no write uses it
+        self->out_.clear();
+        return;
+      }
       size_t n = self->out_.front().size();
       self->out_.pop_front();
       size_t before = self->unsent_.fetch_sub(n);
@@ -740,10 +744,10 @@ class WebSocketSession : public WebSocket, public std::enable_shared_from_this<W
     closing_.store(true);
     stopWatching();
     unsent_.store(0);
-    out_.clear();
     auto listener = std::move(listener_);
     if (listener) listener->onClosed();
     fail();
+    if (!writing_) out_.clear();  // else the write in progress still reads its message
   }
 
  public:

@@ -51,7 +51,7 @@ struct HubOptions {
   size_t maxStreamsPerConnection = 64;
   size_t maxStreams = 200000;        // on this node
   double subscribesPerSecond = 20;   // per connection, after a burst of
-  double subscribeBurst = 64;
+  double subscribeBurst = 128;
   size_t maxPending = 64;            // best-effort updates waiting per stream
   size_t catchUpBatch = 128;         // updates read back from the log at a time
   // A saturated processor is tried again after this long (at-least-once streams).

@@ -35,7 +35,8 @@ class StreamTest : public ::testing::Test {
     return json::parse(r.body, nullptr, false);
   }
   uint64_t feedUpdates(const std::string& topic) {
-    for (const auto& t : stats()["topics"]) {
+    json s = stats();
+    for (const auto& t : s["topics"]) {
       if (t["topic"] == topic) return t["feed_updates"].get<uint64_t>();
     }
     return 0;

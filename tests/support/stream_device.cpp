@@ -25,19 +25,37 @@ json StreamDevice::subscribe(json frame) {
   frame["type"] = "subscribe";
   send(frame);
   uint64_t id = frame["stream"].get<uint64_t>();
-  for (;;) {
-    auto f = next();
-    if (!f) {
-      ADD_FAILURE() << "no answer to " << frame.dump();
-      return json();
+  auto answers = [id](const json& f) {
+    return (f.value("stream", uint64_t{0}) == id && (f["type"] == "subscribed" || f["type"] == "terminate")) ||
+           (f["type"] == "terminate" && !f.contains("stream"));
+  };
+  // Frames of other streams read meanwhile stay for later next() calls, in order.
+  for (auto it = kept_.begin(); it != kept_.end(); ++it) {
+    if (answers(*it)) {
+      json f = std::move(*it);
+      kept_.erase(it);
+      return f;
     }
-    if (f->value("stream", uint64_t{0}) == id &&
-        ((*f)["type"] == "subscribed" || (*f)["type"] == "terminate")) {
-      return *f;
-    }
-    if ((*f)["type"] == "terminate" && !f->contains("stream")) return *f;
-    kept_.push_back(std::move(*f));
   }
+  std::vector<json> others;
+  for (;;) {
+    if (closed_) break;
+    auto r = ws_.receive(std::chrono::steady_clock::now() + std::chrono::seconds(60));
+    if (r.kind != http::WebSocketReceive::Kind::kMessage) {
+      closed_ = r.kind != http::WebSocketReceive::Kind::kTimedOut;
+      closeCode_ = r.closeCode;
+      break;
+    }
+    json f = json::parse(r.text, nullptr, false);
+    if (answers(f)) {
+      kept_.insert(kept_.end(), others.begin(), others.end());
+      return f;
+    }
+    others.push_back(std::move(f));
+  }
+  kept_.insert(kept_.end(), others.begin(), others.end());
+  ADD_FAILURE() << "no answer to " << frame.dump();
+  return json();
 }
 
 std::optional<json> StreamDevice::next(std::chrono::milliseconds patience) {
