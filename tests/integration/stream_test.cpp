@@ -9,10 +9,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sstream>
+#include <thread>
+
 #include "raw_http.h"
 #include "stream_device.h"
 #include "ternd_process.h"
 #include "test_support.h"
+#include "util/subprocess.h"
 
 namespace tern {
 namespace {
@@ -179,6 +183,51 @@ TEST_F(StreamTest, AtLeastOnceResumesExactlyAfterTheGivenSequenceAndBestEffortSk
   // A resume point beyond the topic is refused.
   auto ahead = d.subscribe({{"stream", 11}, {"topic", "feed"}, {"guarantee", "at-least-once"}, {"resume_after", 99}});
   EXPECT_EQ(ahead["reason"], "bad_frame");
+}
+
+// The CLI as a script uses it: `tern app deploy`, `tern stream subscribe --json --count`
+// in the background, `tern stream publish`.
+TEST_F(StreamTest, TheCliDeploysAppsPublishesAndSubscribes) {
+  auto tern = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv{(test::binDir() / "tern").string(), "--node",
+                                  fmt::format("http://127.0.0.1:{}", node.port()), "--token", node.token()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    SubprocessOptions so;
+    so.timeout = std::chrono::seconds(120);
+    auto r = runSubprocess(argv, so);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : SubprocessResult{};
+  };
+  deploy("comments-filter", test::readText(test::examplesDir() / "comments_filter.wasm"));
+  auto deployed = tern({"app", "deploy", "comments", "--processor", "comments-filter", "--max-per-second", "50"});
+  EXPECT_EQ(deployed.exitStatus, 0) << deployed.output;
+  auto listed = tern({"--json", "app", "ls"});
+  EXPECT_NE(listed.output.find(R"("processor":"comments-filter")"), std::string::npos) << listed.output;
+
+  SubprocessResult subscribed;
+  std::thread viewer([&] {
+    subscribed = tern({"stream", "subscribe", "video-1", "--app", "comments", "--params", R"({"blocked":["bob"]})",
+                       "--count", "2", "--json"});
+  });
+  ASSERT_TRUE(test::eventually([&] { return stats()["streams"] == 1; }));
+  for (const char* user : {"amy", "bob", "cat"}) {
+    auto p = tern({"stream", "publish", "video-1", "--data", json{{"user", user}}.dump()});
+    EXPECT_EQ(p.exitStatus, 0) << p.output;
+  }
+  viewer.join();
+  EXPECT_EQ(subscribed.exitStatus, 0) << subscribed.output;
+  std::vector<json> lines;
+  std::istringstream in(subscribed.output);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.front() == '{') lines.push_back(json::parse(line));
+  }
+  ASSERT_EQ(lines.size(), 2u) << subscribed.output;
+  EXPECT_EQ(lines[0], json::parse(R"({"seq":1,"topic":"video-1","payload":{"user":"amy"}})"));
+  EXPECT_EQ(lines[1]["seq"], 3);
+  // A resume point beyond the topic is refused with the reason.
+  auto bad = tern({"stream", "subscribe", "video-1", "--guarantee", "at-least-once", "--resume-after", "99"});
+  EXPECT_NE(bad.exitStatus, 0);
+  EXPECT_NE(bad.output.find("bad_frame"), std::string::npos) << bad.output;
 }
 
 class StreamRetentionTest : public StreamTest {
