@@ -148,6 +148,10 @@ int main(int argc, char** argv) {
                  "streams one device connection may carry")
       ->check(CLI::Range(size_t{1}, size_t{100000}))
       ->capture_default_str();
+  app.add_option("--max-device-connections", sc.maxConnections,
+                 "device WebSocket connections at /v1/streams (apart from --max-connections)")
+      ->check(CLI::Range(size_t{1}, size_t{10000000}))
+      ->capture_default_str();
   app.add_option("--max-streams", sc.maxStreams, "device streams on this node")
       ->check(CLI::Range(size_t{1}, size_t{10000000}))
       ->capture_default_str();

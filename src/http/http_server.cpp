@@ -389,7 +389,22 @@ class Session : public std::enable_shared_from_this<Session> {
         server_.inFlight.fetch_add(1);
         return respond(std::move(*decision.refusal), true);
       }
-      if (decision.accept) return becomeWebSocket(std::move(msg), std::move(decision.accept));
+      if (decision.accept) {
+        if (server_.webSockets.load() >= server_.webSocketOptions.maxConnections) {
+          keepAlive_ = false;
+          busy_ = true;
+          server_.inFlight.fetch_add(1);
+          server_.refused.fetch_add(1);
+          Response busy;
+          busy.status = 503;
+          busy.contentType = "application/json";
+          busy.body = fmt::format(
+              R"({{"error":{{"code":"unavailable","message":"this node has its {} WebSocket connections"}}}})",
+              server_.webSocketOptions.maxConnections) + "\n";
+          return respond(std::move(busy), true);
+        }
+        return becomeWebSocket(std::move(msg), std::move(decision.accept));
+      }
     }
     // Requests that arrived together (a burst of new connections) were read before their
     // responses existed: the budget is checked again before one runs.
@@ -608,7 +623,6 @@ class WebSocketSession : public WebSocket, public std::enable_shared_from_this<W
     }
     server_.webSockets.fetch_sub(1);
     server_.leaveClient(client_);
-    server_.open.fetch_sub(1);
   }
 
   void start(bhttp::request<bhttp::string_body> req,
@@ -630,6 +644,7 @@ class WebSocketSession : public WebSocket, public std::enable_shared_from_this<W
     listener_ = accept(shared_from_this());
     upgradeRequest_ = std::move(req);
     ws_.async_accept(upgradeRequest_, [self = shared_from_this()](beast::error_code ec) {
+      self->upgradeRequest_ = {};  // only the handshake needed it
       if (ec) return self->closed();
       self->read();
     });
@@ -779,6 +794,7 @@ void Session::becomeWebSocket(
     std::function<std::shared_ptr<WebSocketListener>(std::shared_ptr<WebSocket>)> accept) {
   upgraded_ = true;
   closed_ = true;
+  server_.open.fetch_sub(1);  // a WebSocket now, under its own limit
   auto ws = std::make_shared<WebSocketSession>(stream_.release_socket(), server_, client_,
                                                std::move(remote_));
   ws->start(std::move(msg), std::move(accept));

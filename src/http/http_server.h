@@ -78,6 +78,9 @@ class WebSocketListener {
 };
 
 struct WebSocketOptions {
+  // Open WebSocket connections; they leave ServerOptions::maxConnections to ordinary
+  // requests (so a node full of devices still answers its API), and still count per client.
+  size_t maxConnections = 100000;
   size_t maxMessageBytes = 64u << 10;  // a larger message closes the connection (1009)
   size_t maxUnsentBytes = 1u << 20;
   size_t drainedBytes = 64u << 10;
@@ -135,7 +138,8 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // WebSocket upgrades (GET with "Upgrade: websocket"); set before start(). WebSocket
-  // connections count in the connection limits like any other.
+  // connections have their own limit (WebSocketOptions::maxConnections) and count in the
+  // per-client one.
   void setUpgradeHandler(UpgradeHandler handler, WebSocketOptions options = {});
 
   // Binds and starts serving. Errors: kIo (address in use, ...).
@@ -161,7 +165,7 @@ class Server {
     uint64_t inFlight = 0;
     uint64_t unsentResponseBytes = 0;  // serialised responses not yet taken by the sockets
     uint64_t connectionsWaiting = 0;   // waiting for unsent response bytes to drain
-    uint64_t webSockets = 0;           // open WebSocket connections (in openConnections)
+    uint64_t webSockets = 0;           // open WebSocket connections (not in openConnections)
   };
   Stats stats() const;
 

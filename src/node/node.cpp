@@ -610,6 +610,7 @@ Result<void> Node::start() {
   http::WebSocketOptions wo;
   wo.maxMessageBytes = stream::kMaxFrameBytes;
   wo.stallTimeout = cfg.streams.stallTimeout;
+  wo.maxConnections = cfg.streams.maxConnections;
   n.server->setUpgradeHandler(
       [this](const http::Request& r) { return stream::streamsUpgrade(*impl_->hub, r); }, wo);
   if (auto ok = n.asyncQueue->start(); !ok.ok()) return ok.error();

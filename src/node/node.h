@@ -89,6 +89,7 @@ struct NodeConfig {
     size_t maxPayloadBytes = 64u << 10;
     size_t maxStreamsPerConnection = 64;
     size_t maxStreams = 200000;
+    size_t maxConnections = 100000;  // device WebSockets, apart from --max-connections
     // A device that takes none of its frames for this long is disconnected.
     std::chrono::milliseconds stallTimeout{30000};
   } streams;

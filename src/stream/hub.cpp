@@ -53,8 +53,11 @@ class ConnectionImpl;
 
 // The streams following one topic on this node, and the topic's one feed.
 struct TopicEntry {
-  explicit TopicEntry(std::string t) : topic(std::move(t)) {}
+  TopicEntry(std::string t, asio::io_context& io) : topic(std::move(t)), strand(asio::make_strand(io)) {}
   const std::string topic;
+  // The fan-out of this topic's updates, in order, off the log's thread: a publish returns
+  // once its update is stored, whatever the number of streams.
+  asio::strand<asio::io_context::executor_type> strand;
   std::mutex mu;
   std::vector<std::shared_ptr<StreamState>> streams;
   std::unique_ptr<TopicLog::Feed> feed;
@@ -570,7 +573,7 @@ Result<void> Hub::Impl::join(const std::shared_ptr<StreamState>& s) {
     if (stopped) return Error(ErrorCode::kUnavailable, "the node is stopping");
     auto& slot = feeds[s->topic()];
     if (!slot) {
-      slot = std::make_shared<TopicEntry>(s->topic());
+      slot = std::make_shared<TopicEntry>(s->topic(), io);
       open = true;
     }
     e = slot;
@@ -634,9 +637,11 @@ void Hub::Impl::onUpdate(const std::weak_ptr<TopicEntry>& weak, std::shared_ptr<
   if (!e) return;
   feedUpdates.inc();
   e->updates.fetch_add(1, std::memory_order_relaxed);
-  DeliveryPtr d = makeDelivery(std::move(u));
-  std::lock_guard lock(e->mu);
-  for (auto& s : e->streams) s->post([d](StreamState& st) { st.offer(d); });
+  asio::post(e->strand, [e, u = std::move(u)]() mutable {
+    DeliveryPtr d = makeDelivery(std::move(u));
+    std::lock_guard lock(e->mu);
+    for (auto& s : e->streams) s->post([d](StreamState& st) { st.offer(d); });
+  });
 }
 
 Hub::Hub(HubDeps deps, HubOptions options) : impl_(std::make_shared<Impl>(deps, options)) {

@@ -13,7 +13,6 @@ namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
 
-Result<Statement> bound(store::Database& db, const std::string& sql) { return db.prepare(sql); }
 
 }  // namespace
 
@@ -55,16 +54,25 @@ Result<std::unique_ptr<SqliteStreamStore>> SqliteStreamStore::open(const std::fi
   return std::unique_ptr<SqliteStreamStore>(new SqliteStreamStore(std::move(*db), retention));
 }
 
+Result<store::Statement*> SqliteStreamStore::statement(std::optional<Statement>& slot, const char* sql) {
+  if (!slot) {
+    auto stmt = db_->prepare(sql);
+    if (!stmt.ok()) return stmt.error();
+    slot.emplace(std::move(*stmt));
+  }
+  return &*slot;
+}
+
 Result<void> SqliteStreamStore::trim(std::string_view topic, int64_t nowMs) {
-  auto stmt = bound(*db_,
-                    "DELETE FROM updates WHERE topic = ?1 AND (published_ms < ?2 OR seq <= "
-                    "(SELECT last_seq FROM topics WHERE name = ?1) - ?3)");
+  auto stmt = statement(trim_,
+                        "DELETE FROM updates WHERE topic = ?1 AND (published_ms < ?2 OR seq <= "
+                        "(SELECT last_seq FROM topics WHERE name = ?1) - ?3)");
   if (!stmt.ok()) return stmt.error();
-  int64_t oldest = nowMs - static_cast<int64_t>(retention_.maxAge.count()) * 1000;
-  if (auto b = stmt->bindAll(topic, oldest, static_cast<int64_t>(retention_.maxMessages)); !b.ok()) {
+  store::StatementUse use(**stmt);
+  if (auto b = use->bindAll(topic, oldestKeptMs(nowMs), static_cast<int64_t>(retention_.maxMessages)); !b.ok()) {
     return b.error();
   }
-  return stmt->run();
+  return use->run();
 }
 
 Result<uint64_t> SqliteStreamStore::publish(std::string_view topic, std::string_view payload) {
@@ -73,23 +81,30 @@ Result<uint64_t> SqliteStreamStore::publish(std::string_view topic, std::string_
   std::lock_guard lock(mu_);
   auto tx = store::Transaction::begin(*db_);
   if (!tx.ok()) return tx.error();
-  auto up = bound(*db_,
-                  "INSERT INTO topics (name, last_seq) VALUES (?1, 1) "
-                  "ON CONFLICT (name) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq");
-  if (!up.ok()) return up.error();
-  if (auto b = up->bindAll(topic); !b.ok()) return b.error();
-  auto row = up->step();
-  if (!row.ok()) return row.error();
-  if (*row != Statement::Step::kRow) return Error(ErrorCode::kInternal, "no sequence number");
-  auto seq = static_cast<uint64_t>(up->columnInt(0));
-  up->reset();
-  auto ins = bound(*db_, "INSERT INTO updates (topic, seq, payload, published_ms) VALUES (?1, ?2, ?3, ?4)");
+  auto next = statement(next_,
+                        "INSERT INTO topics (name, last_seq) VALUES (?1, 1) "
+                        "ON CONFLICT (name) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq");
+  if (!next.ok()) return next.error();
+  uint64_t seq = 0;
+  {
+    store::StatementUse use(**next);
+    if (auto b = use->bindAll(topic); !b.ok()) return b.error();
+    auto row = use->step();
+    if (!row.ok()) return row.error();
+    if (*row != Statement::Step::kRow) return Error(ErrorCode::kInternal, "no sequence number");
+    seq = static_cast<uint64_t>(use->columnInt(0));
+  }
+  auto ins = statement(insert_, "INSERT INTO updates (topic, seq, payload, published_ms) VALUES (?1, ?2, ?3, ?4)");
   if (!ins.ok()) return ins.error();
-  Result<void> b = ins->bind(1, topic);
-  if (b.ok()) b = ins->bind(2, static_cast<int64_t>(seq));
-  if (b.ok()) b = ins->bindBlob(3, payload);
-  if (b.ok()) b = ins->bind(4, now);
-  if (b.ok()) b = ins->run();
+  Result<void> b;
+  {
+    store::StatementUse use(**ins);
+    b = use->bind(1, topic);
+    if (b.ok()) b = use->bind(2, static_cast<int64_t>(seq));
+    if (b.ok()) b = use->bindBlob(3, payload);
+    if (b.ok()) b = use->bind(4, now);
+    if (b.ok()) b = use->run();
+  }
   if (b.ok()) b = trim(topic, now);
   if (b.ok()) b = tx->commit();
   if (!b.ok()) return b.error();
@@ -107,52 +122,53 @@ Result<uint64_t> SqliteStreamStore::publish(std::string_view topic, std::string_
 
 Result<std::vector<Update>> SqliteStreamStore::read(std::string_view topic, uint64_t after, size_t max) {
   std::lock_guard lock(mu_);
-  if (auto ok = trim(topic, unixMillis()); !ok.ok()) return ok.error();
-  auto stmt = bound(*db_,
-                    "SELECT seq, payload, published_ms FROM updates WHERE topic = ?1 AND seq > ?2 "
-                    "ORDER BY seq LIMIT ?3");
+  auto stmt = statement(read_,
+                        "SELECT seq, payload, published_ms FROM updates WHERE topic = ?1 AND seq > ?2 "
+                        "AND published_ms >= ?4 ORDER BY seq LIMIT ?3");
   if (!stmt.ok()) return stmt.error();
+  store::StatementUse use(**stmt);
   auto capped = std::min<uint64_t>(after, INT64_MAX);
-  if (auto b = stmt->bindAll(topic, static_cast<int64_t>(capped), static_cast<int64_t>(std::min<size_t>(max, INT64_MAX)));
+  if (auto b = use->bindAll(topic, static_cast<int64_t>(capped),
+                            static_cast<int64_t>(std::min<size_t>(max, INT64_MAX)), oldestKeptMs(unixMillis()));
       !b.ok()) {
     return b.error();
   }
   std::vector<Update> out;
   for (;;) {
-    auto row = stmt->step();
+    auto row = use->step();
     if (!row.ok()) return row.error();
     if (*row == Statement::Step::kDone) break;
-    out.push_back(Update{std::string(topic), static_cast<uint64_t>(stmt->columnInt(0)),
-                         stmt->columnBlob(1), stmt->columnInt(2)});
+    out.push_back(Update{std::string(topic), static_cast<uint64_t>(use->columnInt(0)), use->columnBlob(1),
+                         use->columnInt(2)});
   }
   return out;
 }
 
-Result<TopicBounds> SqliteStreamStore::boundsLocked(std::string_view topic) {
-  auto stmt = bound(*db_,
-                    "SELECT t.last_seq, (SELECT MIN(seq) FROM updates u WHERE u.topic = t.name) "
-                    "FROM topics t WHERE t.name = ?1");
+Result<TopicBounds> SqliteStreamStore::boundsLocked(std::string_view topic, int64_t nowMs) {
+  auto stmt = statement(bounds_,
+                        "SELECT t.last_seq, (SELECT MIN(seq) FROM updates u WHERE u.topic = t.name AND "
+                        "u.published_ms >= ?2) FROM topics t WHERE t.name = ?1");
   if (!stmt.ok()) return stmt.error();
-  if (auto b = stmt->bindAll(topic); !b.ok()) return b.error();
-  auto row = stmt->step();
+  store::StatementUse use(**stmt);
+  if (auto b = use->bindAll(topic, oldestKeptMs(nowMs)); !b.ok()) return b.error();
+  auto row = use->step();
   if (!row.ok()) return row.error();
   TopicBounds b;
   if (*row == Statement::Step::kRow) {
-    b.last = static_cast<uint64_t>(stmt->columnInt(0));
-    b.first = stmt->columnIsNull(1) ? b.last + 1 : static_cast<uint64_t>(stmt->columnInt(1));
+    b.last = static_cast<uint64_t>(use->columnInt(0));
+    b.first = use->columnIsNull(1) ? b.last + 1 : static_cast<uint64_t>(use->columnInt(1));
   }
   return b;
 }
 
 Result<TopicBounds> SqliteStreamStore::bounds(std::string_view topic) {
   std::lock_guard lock(mu_);
-  if (auto ok = trim(topic, unixMillis()); !ok.ok()) return ok.error();
-  return boundsLocked(topic);
+  return boundsLocked(topic, unixMillis());
 }
 
 Result<std::vector<TopicInfo>> SqliteStreamStore::topics() {
   std::lock_guard lock(mu_);
-  auto stmt = bound(*db_, "SELECT name FROM topics ORDER BY name");
+  auto stmt = db_->prepare("SELECT name FROM topics ORDER BY name");
   if (!stmt.ok()) return stmt.error();
   std::vector<std::string> names;
   for (;;) {
@@ -164,8 +180,7 @@ Result<std::vector<TopicInfo>> SqliteStreamStore::topics() {
   std::vector<TopicInfo> out;
   int64_t now = unixMillis();
   for (auto& name : names) {
-    if (auto ok = trim(name, now); !ok.ok()) return ok.error();
-    auto b = boundsLocked(name);
+    auto b = boundsLocked(name, now);
     if (!b.ok()) return b.error();
     out.push_back(TopicInfo{std::move(name), *b});
   }
@@ -181,7 +196,7 @@ Result<std::unique_ptr<TopicLog::Feed>> SqliteStreamStore::follow(std::string_vi
 
 Result<void> SqliteStreamStore::put(const App& app) {
   std::lock_guard lock(mu_);
-  auto stmt = bound(*db_, "INSERT INTO apps (name, spec) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET spec = ?2");
+  auto stmt = db_->prepare("INSERT INTO apps (name, spec) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET spec = ?2");
   if (!stmt.ok()) return stmt.error();
   if (auto b = stmt->bindAll(app.name, appJson(app)); !b.ok()) return b.error();
   return stmt->run();
@@ -189,7 +204,7 @@ Result<void> SqliteStreamStore::put(const App& app) {
 
 Result<std::optional<App>> SqliteStreamStore::get(std::string_view name) {
   std::lock_guard lock(mu_);
-  auto stmt = bound(*db_, "SELECT spec FROM apps WHERE name = ?1");
+  auto stmt = db_->prepare("SELECT spec FROM apps WHERE name = ?1");
   if (!stmt.ok()) return stmt.error();
   if (auto b = stmt->bindAll(name); !b.ok()) return b.error();
   auto row = stmt->step();
@@ -202,7 +217,7 @@ Result<std::optional<App>> SqliteStreamStore::get(std::string_view name) {
 
 Result<std::vector<App>> SqliteStreamStore::list() {
   std::lock_guard lock(mu_);
-  auto stmt = bound(*db_, "SELECT name, spec FROM apps ORDER BY name");
+  auto stmt = db_->prepare("SELECT name, spec FROM apps ORDER BY name");
   if (!stmt.ok()) return stmt.error();
   std::vector<App> out;
   for (;;) {
@@ -217,7 +232,7 @@ Result<std::vector<App>> SqliteStreamStore::list() {
 
 Result<bool> SqliteStreamStore::remove(std::string_view name) {
   std::lock_guard lock(mu_);
-  auto stmt = bound(*db_, "DELETE FROM apps WHERE name = ?1");
+  auto stmt = db_->prepare("DELETE FROM apps WHERE name = ?1");
   if (!stmt.ok()) return stmt.error();
   if (auto b = stmt->bindAll(name); !b.ok()) return b.error();
   if (auto ok = stmt->run(); !ok.ok()) return ok.error();

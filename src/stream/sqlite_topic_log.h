@@ -1,21 +1,20 @@
 #pragma once
 // Topics and apps of a standalone node in <data>/streams.db (SQLite, WAL): one table of
-// updates keyed by (topic, seq), trimmed to the retention at each publish and before each
-// read; the apps as JSON. Followers of a topic are called in the publisher's thread, in
-// sequence order (publishes are serialised), after the update is committed.
+// updates keyed by (topic, seq), trimmed to the retention at each publish (reads leave out
+// what has aged out since); the apps as JSON. Statements are prepared once. Followers of a
+// topic are called in the publisher's thread, in sequence order (publishes are
+// serialised), after the update is committed; they only hand the update on.
 
 #include <filesystem>
 #include <list>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 
+#include "store/sqlite.h"
 #include "stream/app_store.h"
 #include "stream/topic_log.h"
-
-namespace tern::store {
-class Database;
-}
 
 namespace tern::stream {
 
@@ -45,7 +44,11 @@ class SqliteStreamStore : public TopicLog, public AppStore {
   class FeedImpl;
   SqliteStreamStore(std::unique_ptr<store::Database> db, Retention retention);
   Result<void> trim(std::string_view topic, int64_t nowMs);  // under mu_
-  Result<TopicBounds> boundsLocked(std::string_view topic);
+  Result<TopicBounds> boundsLocked(std::string_view topic, int64_t nowMs);
+  int64_t oldestKeptMs(int64_t nowMs) const {
+    return nowMs - static_cast<int64_t>(retention_.maxAge.count()) * 1000;
+  }
+  Result<store::Statement*> statement(std::optional<store::Statement>& slot, const char* sql);
 
   // One lock for the connection and the followers: a feed's destructor waits for a
   // notification in progress, so no call follows it.
@@ -53,6 +56,7 @@ class SqliteStreamStore : public TopicLog, public AppStore {
   std::unique_ptr<store::Database> db_;
   Retention retention_;
   std::list<Follower> followers_;
+  std::optional<store::Statement> next_, insert_, trim_, read_, bounds_;
 };
 
 }  // namespace tern::stream
