@@ -15,6 +15,7 @@
 #include "cli/manage_commands.h"
 #include "cli/node_client.h"
 #include "cli/plan_command.h"
+#include "cli/provider_commands.h"
 #include "cli/run_command.h"
 #include "cli/stream_commands.h"
 #include "cli/workflow_commands.h"
@@ -265,6 +266,47 @@ int main(int argc, char** argv) {
   auto* appRmCmd = appCmd->add_subcommand("rm", "Remove a stream app");
   appRmCmd->add_option("name", appName, "the app's name")->required();
 
+  auto* providerCmd = app.add_subcommand("provider", "Add, list and remove the providers that may serve functions");
+  providerCmd->require_subcommand(1);
+  cli::ProviderAddOptions providerAdd;
+  double pricePerCall = 0;
+  auto* providerAddCmd = providerCmd->add_subcommand("add", "Create or replace a provider");
+  providerAddCmd->add_option("name", providerAdd.name, "the provider's name")->required();
+  providerAddCmd->add_option("--kind", providerAdd.kind, "tern (another tern node) or http (an HTTP function endpoint)")
+      ->required()
+      ->check(CLI::IsMember({"tern", "http"}));
+  providerAddCmd->add_option("--url", providerAdd.url,
+                             "tern: http://HOST[:PORT][/PREFIX]; http: the endpoint, {function} standing for the "
+                             "function's name")
+      ->required();
+  providerAddCmd->add_option("--token-file", providerAdd.tokenFile,
+                             "a file on the node's machine holding the provider's bearer token (absolute path)");
+  providerAddCmd->add_option("--tier", providerAdd.tier, "edge (default) or cloud")
+      ->check(CLI::IsMember({"edge", "cloud"}));
+  auto* pricePerCallOpt =
+      providerAddCmd->add_option("--price-per-call", pricePerCall, "what one call costs, in your unit (default 0)");
+  auto* providerLsCmd = providerCmd->add_subcommand("ls", "List the providers with their statistics per function");
+  std::string providerName;
+  auto* providerRmCmd = providerCmd->add_subcommand("rm", "Remove a provider no route names");
+  providerRmCmd->add_option("name", providerName, "the provider's name")->required();
+
+  auto* routeCmd = app.add_subcommand("route", "Set, list and remove which providers serve a function");
+  routeCmd->require_subcommand(1);
+  cli::RouteSetOptions routeSet;
+  auto* routeSetCmd = routeCmd->add_subcommand("set", "Create or replace a function's route");
+  routeSetCmd->add_option("function", routeSet.function, "the function's name")->required();
+  routeSetCmd->add_option("--providers", routeSet.providers, "the providers in order, e.g. local,edge2,cloud")
+      ->required()
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  routeSetCmd->add_option("--policy", routeSet.policy,
+                          "round-robin, lowest-latency, weighted, cheapest-within:MS, single or wasm:FUNCTION")
+      ->required();
+  auto* routeLsCmd = routeCmd->add_subcommand("ls", "List the routes");
+  std::string routeFunction;
+  auto* routeRmCmd = routeCmd->add_subcommand("rm", "Remove a function's route");
+  routeRmCmd->add_option("function", routeFunction, "the function's name")->required();
+
   cli::DeviceCallOptions deviceCall;
   auto* deviceCmd = app.add_subcommand("device", "Act as a device: run calls here or offload them");
   deviceCmd->require_subcommand(1);
@@ -379,6 +421,15 @@ int main(int argc, char** argv) {
   }
   if (appLsCmd->parsed()) return cli::appListCommand(node, out, err);
   if (appRmCmd->parsed()) return cli::appRemoveCommand(node, appName, out, err);
+  if (providerAddCmd->parsed()) {
+    if (pricePerCallOpt->count()) providerAdd.pricePerCall = pricePerCall;
+    return cli::providerAddCommand(node, providerAdd, out, err);
+  }
+  if (providerLsCmd->parsed()) return cli::providerListCommand(node, out, err);
+  if (providerRmCmd->parsed()) return cli::providerRemoveCommand(node, providerName, out, err);
+  if (routeSetCmd->parsed()) return cli::routeSetCommand(node, routeSet, out, err);
+  if (routeLsCmd->parsed()) return cli::routeListCommand(node, out, err);
+  if (routeRmCmd->parsed()) return cli::routeRemoveCommand(node, routeFunction, out, err);
   if (deviceCallCmd->parsed()) {
     deviceCall.hasData = deviceDataOpt->count() > 0;
     deviceCall.json = json;
