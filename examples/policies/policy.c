@@ -8,7 +8,7 @@
  *   2. else the cheapest provider whose p95_ms is at most MAX_P95_MS (an environment
  *      variable, default 100), the faster one (ewma_ms) between equal prices;
  *   3. else the provider with the lowest ewma_ms.
- * Providers that fail half their attempts or more (failure_rate >= 0.5) are passed over
+ * Providers that fail a quarter of their attempts or more (failure_rate >= 0.25) are passed over
  * while any other is left. When the chosen provider fails, tern tries the others; when
  * this function fails (no providers, unreadable input), tern ranks by lowest latency. */
 #include <stdio.h>
@@ -104,7 +104,7 @@ struct provider {
 };
 
 /* The provider chosen among those of `list` (rules 1 to 3 above); with `healthy_only`,
- * among those with a failure rate below 0.5. Returns 0 when there is none. */
+ * among those with a failure rate below 0.25. Returns 0 when there is none. */
 static int choose(const char *list, double max_p95_ms, int healthy_only, char *out, size_t out_cap) {
   struct cursor c;
   if (!cursor_open(&c, list, '[')) return 0;
@@ -119,7 +119,7 @@ static int choose(const char *list, double max_p95_ms, int healthy_only, char *o
     p.ewma_ms = number_at(member_of(item, "ewma_ms"), 0);
     p.p95_ms = number_at(member_of(item, "p95_ms"), 0);
     p.failure_rate = number_at(member_of(item, "failure_rate"), 0);
-    if (healthy_only && p.failure_rate >= 0.5) continue;
+    if (healthy_only && p.failure_rate >= 0.25) continue;
     if (p.samples == 0) {
       snprintf(out, out_cap, "%s", p.name);
       return 1;

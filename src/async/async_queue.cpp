@@ -127,6 +127,7 @@ struct AsyncQueue::Impl {
 
   const AsyncOptions options;
   AsyncDeps deps;
+  std::function<bool(std::string_view)> routed;  // setRoutedFunctions
   std::unique_ptr<JobStore> store;
   struct Hook {
     Delivery deliver;
@@ -256,11 +257,15 @@ AsyncQueue::Stats AsyncQueue::stats() const {
   return Stats{impl_->pending, impl_->inFlight, impl_->handedOffSinceStart};
 }
 
+void AsyncQueue::setRoutedFunctions(std::function<bool(std::string_view)> routed) {
+  impl_->routed = std::move(routed);
+}
+
 void AsyncQueue::enqueue(JobRequest r, std::function<void(Result<Accepted>)> done) {
   Impl& q = *impl_;
   if (auto ok = checkRequest(r); !ok) return done(ok.error());
   auto fn = q.deps.table.find(r.function);
-  if (!fn || !fn->active()) {
+  if ((!fn || !fn->active()) && !(q.routed && q.routed(r.function))) {
     return done(Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", r.function)));
   }
   auto id = newJobId();

@@ -140,6 +140,10 @@ class AsyncQueue {
   // without a hook are finished as soon as their outcome is final.
   void setDelivery(const std::string& origin, Delivery d, Wants wants = {});
 
+  // Functions this node serves without deploying them (a provider route sends their calls
+  // elsewhere); their jobs are accepted like those of deployed functions. Call before start().
+  void setRoutedFunctions(std::function<bool(std::string_view)> routed);
+
   // Checks the request and stores it durably. Errors: kInvalidArgument (bad name, env,
   // idempotency key or callback URL), kNotFound (no such function), kSaturated (maxPending
   // jobs wait already), kUnavailable (stopped), kIo.

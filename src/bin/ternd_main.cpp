@@ -159,6 +159,22 @@ int main(int argc, char** argv) {
                  "a device connection that takes none of its frames for this long is closed")
       ->check(CLI::Range(10u, 3600000u))
       ->capture_default_str();
+  unsigned providerProbeMs = static_cast<unsigned>(cfg.providers.probePeriod.count());
+  unsigned providerCallTimeoutMs = static_cast<unsigned>(cfg.providers.callTimeout.count());
+  app.add_option("--provider-probe-ms", providerProbeMs,
+                 "a provider idle this long for a routed function is probed")
+      ->check(CLI::Range(10u, 3600000u))
+      ->capture_default_str();
+  app.add_option("--provider-call-timeout-ms", providerCallTimeoutMs,
+                 "a routed call's budget over all the providers it tries")
+      ->check(CLI::Range(10u, 3600000u))
+      ->capture_default_str();
+  unsigned providerAttemptTimeoutMs = static_cast<unsigned>(cfg.providers.attemptTimeout.count());
+  app.add_option("--provider-attempt-timeout-ms", providerAttemptTimeoutMs,
+                 "one provider's share of a routed call; a provider that hangs leaves the rest to "
+                 "the next")
+      ->check(CLI::Range(10u, 3600000u))
+      ->capture_default_str();
   std::string mqttPasswordFile;
   std::string missedRuns = "skip";
   app.add_option("--mqtt-broker", cfg.mqtt.broker,
@@ -313,6 +329,9 @@ int main(int argc, char** argv) {
   cfg.idleTimeout = std::chrono::milliseconds(idleTimeoutMs);
   cfg.writeTimeout = std::chrono::milliseconds(writeTimeoutMs);
   sc.retentionAge = std::chrono::seconds(topicRetentionS);
+  cfg.providers.probePeriod = std::chrono::milliseconds(providerProbeMs);
+  cfg.providers.callTimeout = std::chrono::milliseconds(providerCallTimeoutMs);
+  cfg.providers.attemptTimeout = std::chrono::milliseconds(providerAttemptTimeoutMs);
   sc.stallTimeout = std::chrono::milliseconds(streamStallMs);
   cfg.maxUnsentResponseBytes = unsentMiB << 20;
   cfg.maxUnsentResponseBytesPerClient = unsentPerClientMiB << 20;

@@ -31,6 +31,7 @@ std::string Invoker::nextInvocationId() {
 }
 
 void Invoker::invoke(InvokeInput input, std::function<void(InvokeOutput)> done) {
+  if (router_ && !input.routed && input.hops == 0 && input.device.empty() && router_(input, done)) return;
   InvokeOutput out;
   out.invocationId = nextInvocationId();
   auto fn = table_.find(input.function);

@@ -27,6 +27,9 @@ struct InvokeInput {
   // The calling device (HostCaller::device); such a call runs where the device's state is,
   // on this node, and is never forwarded.
   std::string device;
+  // Set by a provider router (setRouter) when it has chosen this node: the call runs here
+  // and is not routed again.
+  bool routed = false;
 };
 
 struct InvokeOutput {
@@ -36,6 +39,12 @@ struct InvokeOutput {
   wasm::InvocationResult result; // when the function ran
   bool ran = false;
   std::string node;              // the cluster node that ran it; empty: this node
+  // The provider a router chose ("local" or a provider's name); empty when not routed.
+  std::string provider;
+  // Set when a provider answered over HTTP: its status and content type, with the body in
+  // result.stdoutData (no CGI header block to parse).
+  int httpStatus = 0;
+  std::string contentType;
 };
 
 // A fused unit (a workflow's fused group, docs/design/costless.md): functions run one
@@ -92,6 +101,12 @@ class Invoker {
                                     Elsewhere why)>;
   void setRemote(Remote remote) { remote_ = std::move(remote); }
 
+  // A provider router (docs/design/providers.md): offered every call that is not already
+  // routed, forwarded by a peer or a device's; it returns true when it takes the call (and
+  // then calls `done` exactly once). Set once, before the node serves.
+  using Router = std::function<bool(InvokeInput& input, std::function<void(InvokeOutput)>& done)>;
+  void setRouter(Router router) { router_ = std::move(router); }
+
   // The host API's invoke: runs `function` now on the calling thread, inside the caller's
   // invocation and its worker slot (no slot is taken, so nesting cannot deadlock on a full
   // node), until the earlier of its own timeout and the caller's deadline. Recorded in the
@@ -125,6 +140,7 @@ class Invoker {
   Post post_;
   const HostServices services_;
   Remote remote_;
+  Router router_;
   const uint32_t idPrefix_;
   std::atomic<uint64_t> idCounter_{0};
 };

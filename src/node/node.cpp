@@ -28,6 +28,9 @@
 #include "http/http_server.h"
 #include "store/deployments.h"
 #include "store/kv_store.h"
+#include "providers/provider_routes.h"
+#include "providers/provider_store.h"
+#include "providers/router.h"
 #include "store/registry.h"
 #include "stream/frames.h"
 #include "stream/hub.h"
@@ -84,7 +87,7 @@ Result<std::string> loadOrCreateRandomHex(const fs::path& dataDir, const std::st
 // directory given by mistake) does not have all of its contents changed.
 Result<size_t> makeDataPrivate(const fs::path& dataDir) {
   static constexpr std::string_view kTernEntries[] = {
-      "registry.db", "kv.db", "queue.db", "schedules.db", "workflows.db", "streams.db", "admin.token", "node.id",
+      "registry.db", "kv.db", "queue.db", "schedules.db", "workflows.db", "streams.db", "providers.db", "admin.token", "node.id",
       "reserve",     "modules", "cache"};
   size_t changed = 0;
   std::error_code ec;
@@ -152,6 +155,9 @@ struct Node::Impl {
   stream::TopicLog* topics = nullptr;
   stream::AppStore* apps = nullptr;
   std::unique_ptr<stream::Hub> hub;
+  // Providers and routes (<data>/providers.db) and the router the invoker offers calls to.
+  std::unique_ptr<providers::ProviderStore> providerStore;
+  std::unique_ptr<providers::Router> router;
   bool running = false;
   // Set when stop() begins: MQTT messages are refused (left unacknowledged for the next
   // start) instead of becoming jobs.
@@ -162,6 +168,7 @@ struct Node::Impl {
   Result<void> openCluster();
   Result<void> openWorkflows();
   Result<void> openStreams();
+  Result<void> openProviders();
   // A fused unit a peer sent: runs it here and answers with its result as stdout.
   void runPeerSegment(std::string text, std::function<void(exec::InvokeOutput)> done);
 };
@@ -227,7 +234,11 @@ Result<void> Node::Impl::openWorkflows() {
         if (!r.ok()) return done(workflow::SegmentResult{{}, r.error()});
         done(std::move(*r));
       };
-      if (!cluster) return answer(exec::InvokeOutput{{}, 0, Error(ErrorCode::kUnavailable, "not in a cluster yet"), {}, false, {}});
+      if (!cluster) {
+        exec::InvokeOutput out;
+        out.error = Error(ErrorCode::kUnavailable, "not in a cluster yet");
+        return answer(std::move(out));
+      }
       cluster->segmentOn(node, segment.members.front().function, workflow::segmentJson(segment).dump(), std::move(answer));
     };
   }
@@ -268,6 +279,25 @@ Result<void> Node::Impl::openStreams() {
       stream::HubDeps{*topics, *apps, *invoker, metrics,
                       [this](std::function<void()> task) { workers->post(std::move(task)); }},
       ho);
+  return {};
+}
+
+// Providers and routes: the router sees every call the invoker takes.
+Result<void> Node::Impl::openProviders() {
+  auto store = providers::ProviderStore::open(config.dataDir / "providers.db");
+  if (!store.ok()) return store.error();
+  providerStore = std::move(*store);
+  providers::RouterOptions ro;
+  ro.probePeriod = config.providers.probePeriod;
+  ro.callTimeout = config.providers.callTimeout;
+  ro.attemptTimeout = config.providers.attemptTimeout;
+  ro.localTier = config.cluster.tier;
+  router = std::make_unique<providers::Router>(providers::RouterDeps{*invoker, *providerStore, metrics}, ro);
+  if (auto ok = router->reload(); !ok.ok()) return ok.error();
+  invoker->setRouter([this](exec::InvokeInput& in, std::function<void(exec::InvokeOutput)>& done) {
+    return router->route(in, done);
+  });
+  asyncQueue->setRoutedFunctions([this](std::string_view fn) { return router->hasRoute(fn); });
   return {};
 }
 
@@ -563,6 +593,7 @@ Result<void> Node::start() {
 
   if (auto ok = n.openWorkflows(); !ok.ok()) return ok.error();
   if (auto ok = n.openStreams(); !ok.ok()) return ok.error();
+  if (auto ok = n.openProviders(); !ok.ok()) return ok.error();
   n.managementQueue = std::make_unique<WorkQueue>();
   triggers::GatewayLimits limits;
   limits.maxInvokeBody = cfg.maxInvokeBodyBytes;
@@ -583,6 +614,17 @@ Result<void> Node::start() {
                             [this](http::Request&& r, http::Respond respond) {
                               stream::handleStreamRequest(
                                   stream::StreamRoutes{*impl_->topics, *impl_->apps, *impl_->hub},
+                                  std::move(r), std::move(respond));
+                            },
+                            [this](http::Request&& r, http::Respond respond) {
+                              providers::handleProviderRequest(
+                                  providers::ProviderRoutes{*impl_->providerStore,
+                                                            [this] { return impl_->router->statsJson(); },
+                                                            [this] {
+                                                              if (auto ok = impl_->router->reload(); !ok.ok()) {
+                                                                spdlog::error("providers: {}", ok.error().message());
+                                                              }
+                                                            }},
                                   std::move(r), std::move(respond));
                             }},
       limits);
@@ -621,6 +663,7 @@ Result<void> Node::start() {
     if (n.coap) n.coap->stop(triggers::CoapDrain{});
     n.hub->stop();
     n.server.reset();  // stops it if it started
+    n.router->stop();
     n.scheduler->stop();
     if (n.mqtt) n.mqtt->stop();
     n.asyncQueue->stop();
@@ -629,6 +672,7 @@ Result<void> Node::start() {
   // Events become jobs from here on; a broker that cannot be reached is retried in the
   // background and never delays serving.
   n.scheduler->start();
+  n.router->start();
   if (n.mqtt) {
     if (auto ok = n.mqtt->start(); !ok.ok()) return abandon(ok.error());
   }
@@ -695,6 +739,8 @@ void Node::stop() {
   // Async attempts in flight finish (they need the executor and workers); queued jobs wait
   // in queue.db for the next start.
   n.asyncQueue->stop();
+  // Routed calls still in flight finish (their remote attempts and probes).
+  n.router->stop();
   if (n.mqtt) n.mqtt->stop();
   bool drained = n.executor->stop(std::chrono::milliseconds(100));
   n.managementQueue->stop();

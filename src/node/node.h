@@ -93,6 +93,13 @@ struct NodeConfig {
     // A device that takes none of its frames for this long is disconnected.
     std::chrono::milliseconds stallTimeout{30000};
   } streams;
+  // Providers and routes (docs/design/providers.md): how often an idle (provider, function)
+  // of a route is probed, and a routed call's budget over all its attempts.
+  struct Providers {
+    std::chrono::milliseconds probePeriod{2000};
+    std::chrono::milliseconds callTimeout{60000};
+    std::chrono::milliseconds attemptTimeout{10000};  // one provider's share
+  } providers;
   // Membership in a cluster over NATS (docs/design/cluster.md); an empty url keeps the
   // node standalone.
   struct Cluster {

@@ -9,7 +9,7 @@ namespace tern::providers {
 
 namespace {
 
-constexpr double kFailedRate = 0.5;
+constexpr double kFailedRate = 0.25;
 // The smallest latency a weight is computed from: a 0 ms mean (a sub-millisecond
 // provider) gets a large finite weight, not an infinite one.
 constexpr double kMinWeightedMs = 1e-3;

@@ -24,7 +24,7 @@ struct PolicyState {
 
 // Ranks `views` (one per provider of the route, in the route's order) for a call. Every
 // provider appears once. `random01` is uniform in [0, 1) (weighted). Rules:
-// - providers that failed recently (failureRate >= 0.5) go after the others, whatever
+// - providers that failed recently (failureRate >= 0.25) go after the others, whatever
 //   the policy, so that failover reaches the healthy ones first;
 // - a provider with no samples counts as the fastest for lowest-latency and weighted (it
 //   is measured by being used), and as meeting the bound for cheapest-within;

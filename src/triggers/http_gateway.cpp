@@ -218,6 +218,10 @@ void HttpGateway::handle(http::Request&& req, http::Respond respond) {
                           path == "/v1/streams")) {
       return deps_.streams(std::move(req), std::move(respond));
     }
+    if (deps_.providers && (path == "/v1/providers" || path.starts_with("/v1/providers/") ||
+                            path == "/v1/routes" || path.starts_with("/v1/routes/"))) {
+      return deps_.providers(std::move(req), std::move(respond));
+    }
     if (path.starts_with("/v1/async/") || path.starts_with("/v1/invocations/")) {
       return asyncRoute(std::move(req), std::move(respond));
     }
@@ -265,6 +269,11 @@ void HttpGateway::invoke(http::Request&& req, std::string name, std::string rest
     http::Response r;
     if (out.error) {
       r = errorResponse(*out.error);
+    } else if (out.httpStatus != 0) {
+      // A provider's HTTP answer, passed on as it came.
+      r.status = out.httpStatus;
+      r.contentType = out.contentType.empty() ? "application/octet-stream" : out.contentType;
+      r.body = std::move(out.result.stdoutData);
     } else {
       auto cgi = parseCgiResponse(std::move(out.result.stdoutData));
       r = std::move(cgi.response);
@@ -272,6 +281,7 @@ void HttpGateway::invoke(http::Request&& req, std::string name, std::string rest
     }
     r.headers.push_back({"X-Tern-Invocation-Id", out.invocationId});
     if (out.version) r.headers.push_back({"X-Tern-Function-Version", std::to_string(out.version)});
+    if (!out.provider.empty()) r.headers.push_back({"X-Tern-Provider", out.provider});
     // Where it ran, in a cluster: here, or the node the call was forwarded to.
     if (!out.node.empty() || !here.empty()) {
       r.headers.push_back({"X-Tern-Node", out.node.empty() ? here : out.node});

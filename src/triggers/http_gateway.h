@@ -60,6 +60,9 @@ struct GatewayDeps {
   // Streams (stream/stream_routes.h): after the token check /v1/topics, /v1/apps and
   // /v1/streams; unset: those paths are 404.
   std::function<void(http::Request&&, http::Respond)> streams;
+  // Providers and routes (providers/provider_routes.h): after the token check
+  // /v1/providers and /v1/routes; unset: those paths are 404.
+  std::function<void(http::Request&&, http::Respond)> providers;
 };
 
 class HttpGateway {
