@@ -503,6 +503,11 @@ Result<void> Node::start() {
   services.publish = [this](std::string_view topic, std::string_view payload) {
     return impl_->publish(topic, payload);
   };
+  // The topics open after the invoker exists (openStreams): read at call time.
+  services.streamPublish = [this](std::string_view topic, std::string_view payload) -> Result<uint64_t> {
+    if (!impl_->topics) return Error(ErrorCode::kUnavailable, "this node's stream topics are not open yet");
+    return impl_->topics->publish(topic, payload);
+  };
   n.invoker = std::make_unique<exec::Invoker>(
       *n.engine, *n.executor, *n.table,
       [this](std::function<void()> task) { impl_->workers->post(std::move(task)); },
