@@ -31,6 +31,8 @@
 #include "store/registry.h"
 #include "stream/frames.h"
 #include "stream/hub.h"
+#include "stream/mqtt_bridge.h"
+#include "stream/mqtt_devices.h"
 #include "stream/sqlite_topic_log.h"
 #include "stream/stream_routes.h"
 #include "triggers/coap_server.h"
@@ -150,6 +152,9 @@ struct Node::Impl {
   stream::TopicLog* topics = nullptr;
   stream::AppStore* apps = nullptr;
   std::unique_ptr<stream::Hub> hub;
+  // Streams over the MQTT broker: bridge rules and device connections (config.streams).
+  std::unique_ptr<stream::MqttBridge> mqttBridge;
+  std::unique_ptr<stream::MqttDevices> mqttDevices;
   bool running = false;
   // Set when stop() begins: MQTT messages are refused (left unacknowledged for the next
   // start) instead of becoming jobs.
@@ -160,6 +165,7 @@ struct Node::Impl {
   Result<void> openCluster();
   Result<void> openWorkflows();
   Result<void> openStreams();
+  Result<void> openStreamsOverMqtt();
   // A fused unit a peer sent: runs it here and answers with its result as stdout.
   void runPeerSegment(std::string text, std::function<void(exec::InvokeOutput)> done);
 };
@@ -251,6 +257,45 @@ Result<void> Node::Impl::openStreams() {
       stream::HubDeps{*topics, *apps, *invoker, metrics,
                       [this](std::function<void()> task) { workers->post(std::move(task)); }},
       ho);
+  return {};
+}
+
+// Bridge rules and device connections on the node's MQTT session, once the topics and the
+// hub are open; they subscribe before the session starts.
+Result<void> Node::Impl::openStreamsOverMqtt() {
+  const auto& sc = config.streams;
+  if (!mqtt && !sc.mqttBridges.empty()) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "--stream-bridge needs --mqtt-broker: bridge rules take their messages from the "
+                 "node's MQTT broker");
+  }
+  if (!mqtt && sc.mqttDevices) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "--stream-mqtt-devices needs --mqtt-broker: devices reach the node through it");
+  }
+  std::vector<stream::BridgeRule> rules;
+  for (const auto& spec : sc.mqttBridges) {
+    auto rule = stream::parseBridgeRule(spec);
+    if (!rule.ok()) return rule.error();
+    rules.push_back(std::move(*rule));
+  }
+  if (!rules.empty()) {
+    mqttBridge = std::make_unique<stream::MqttBridge>(std::move(rules), *topics, metrics);
+    mqtt->setSubscriptions("stream-bridge", mqttBridge->filters());
+  }
+  if (sc.mqttDevices) {
+    stream::MqttDeviceOptions mo;
+    mo.idleTimeout = sc.mqttIdleTimeout;
+    mo.maxDevices = sc.mqttMaxDevices;
+    mqttDevices = std::make_unique<stream::MqttDevices>(
+        mo, stream::MqttDeviceDeps{*hub, metrics,
+                                   [this](std::string_view topic, std::string_view payload,
+                                          std::function<void()> onAcknowledged) {
+                                     return mqtt->publish(topic, payload, std::move(onAcknowledged));
+                                   }});
+    mqtt->setSubscriptions("stream-devices", {std::string(stream::kMqttDeviceUpFilter)});
+    mqttDevices->start();
+  }
   return {};
 }
 
@@ -369,6 +414,15 @@ Result<void> Node::Impl::openEventSources() {
         mo, [this](std::string_view topic, std::string_view payload) -> Result<void> {
           if (intakeClosed.load()) {
             return Error(ErrorCode::kUnavailable, "the node is shutting down");
+          }
+          // Devices' frames go to their connections alone; other messages to the stream
+          // bridge's rules and the functions' triggers. mqttBridge and mqttDevices are set
+          // (openStreamsOverMqtt) before the session starts.
+          if (mqttDevices && stream::isMqttDeviceUpTopic(topic)) {
+            return mqttDevices->onMqttMessage(topic, payload);
+          }
+          if (mqttBridge) {
+            if (auto ok = mqttBridge->onMqttMessage(topic, payload); !ok.ok()) return ok;
           }
           return eventRouter->onMqttMessage(topic, payload);
         });
@@ -551,6 +605,7 @@ Result<void> Node::start() {
 
   if (auto ok = n.openWorkflows(); !ok.ok()) return ok.error();
   if (auto ok = n.openStreams(); !ok.ok()) return ok.error();
+  if (auto ok = n.openStreamsOverMqtt(); !ok.ok()) return ok.error();
   n.managementQueue = std::make_unique<WorkQueue>();
   triggers::GatewayLimits limits;
   limits.maxInvokeBody = cfg.maxInvokeBodyBytes;
@@ -607,6 +662,7 @@ Result<void> Node::start() {
     if (n.cluster) n.cluster->stop();
     if (n.coap) n.coap->stop(triggers::CoapDrain{});
     n.hub->stop();
+    if (n.mqttDevices) n.mqttDevices->stop();
     n.server.reset();  // stops it if it started
     n.scheduler->stop();
     if (n.mqtt) n.mqtt->stop();
@@ -655,6 +711,7 @@ void Node::stop() {
   n.server->stopAccepting();
   // Device connections end with a terminate frame ("shutdown"); devices resume elsewhere.
   n.hub->stop();
+  if (n.mqttDevices) n.mqttDevices->stop();
   if (n.coap) n.coap->refuseNewRequests();
   n.intakeClosed = true;
   n.scheduler->stop();
