@@ -175,6 +175,22 @@ int main(int argc, char** argv) {
                  "the next")
       ->check(CLI::Range(10u, 3600000u))
       ->capture_default_str();
+  app.add_option("--stream-bridge", sc.mqttBridges,
+                 "FILTER=TOPIC: MQTT messages on the topic filter become updates of the stream "
+                 "topic (repeatable; needs --mqtt-broker)")
+      ->take_all();
+  app.add_flag("--stream-mqtt-devices", sc.mqttDevices,
+               "serve device connections over MQTT on tern/streams/DEVICE/up and /down (needs "
+               "--mqtt-broker)");
+  unsigned streamMqttIdleS = static_cast<unsigned>(sc.mqttIdleTimeout.count());
+  app.add_option("--stream-mqtt-idle-s", streamMqttIdleS,
+                 "a device connection over MQTT that sends no frame for this long is closed")
+      ->check(CLI::Range(1u, 7u * 86400))
+      ->capture_default_str();
+  app.add_option("--stream-mqtt-max-devices", sc.mqttMaxDevices,
+                 "device connections over MQTT at once; more are refused (too_many_streams)")
+      ->check(CLI::Range(size_t{1}, size_t{1000000}))
+      ->capture_default_str();
   std::string mqttPasswordFile;
   std::string missedRuns = "skip";
   app.add_option("--mqtt-broker", cfg.mqtt.broker,
@@ -333,6 +349,7 @@ int main(int argc, char** argv) {
   cfg.providers.callTimeout = std::chrono::milliseconds(providerCallTimeoutMs);
   cfg.providers.attemptTimeout = std::chrono::milliseconds(providerAttemptTimeoutMs);
   sc.stallTimeout = std::chrono::milliseconds(streamStallMs);
+  sc.mqttIdleTimeout = std::chrono::seconds(streamMqttIdleS);
   cfg.maxUnsentResponseBytes = unsentMiB << 20;
   cfg.maxUnsentResponseBytesPerClient = unsentPerClientMiB << 20;
   cfg.coap.ackWait = std::chrono::milliseconds(coapAckWaitMs);

@@ -6,6 +6,7 @@
 
 #include "store/quote.h"
 #include "util/function_name.h"
+#include "util/stream_topic.h"
 #include "util/topic.h"
 
 namespace tern::exec {
@@ -58,8 +59,18 @@ Result<Capabilities> parseCapabilities(const std::vector<std::string>& granted) 
       } else {
         addOnce(caps.invoke_, arg);
       }
+    } else if (kind == "stream") {
+      if (!hasArg || arg.empty()) return bad("use stream:TOPIC (a stream topic name) or stream:*");
+      if (arg == "*") {
+        caps.streamAny_ = true;
+      } else if (!isStreamTopicName(arg)) {
+        return bad("a stream topic name is 1 to 64 of A-Z, a-z, 0-9, '_' and '-', starting "
+                   "with a letter or digit");
+      } else {
+        addOnce(caps.stream_, arg);
+      }
     } else {
-      return bad("unknown kind; use kv, log, publish:TOPIC_FILTER or invoke:NAME");
+      return bad("unknown kind; use kv, log, publish:TOPIC_FILTER, invoke:NAME or stream:TOPIC");
     }
   }
   return caps;
@@ -72,6 +83,10 @@ bool Capabilities::allowsPublish(std::string_view topic) const {
 
 bool Capabilities::allowsInvoke(std::string_view function) const {
   return invokeAny_ || std::find(invoke_.begin(), invoke_.end(), function) != invoke_.end();
+}
+
+bool Capabilities::allowsStream(std::string_view topic) const {
+  return streamAny_ || std::find(stream_.begin(), stream_.end(), topic) != stream_.end();
 }
 
 std::string Capabilities::kvDenial() const {
@@ -101,12 +116,25 @@ std::string Capabilities::invokeDenial(std::string_view function) const {
                      quoteUntrusted(function));
 }
 
+std::string Capabilities::streamDenial(std::string_view topic) const {
+  if (stream_.empty()) {
+    return fmt::format("publishing to stream topic {} needs a \"stream:TOPIC\" capability "
+                       "(granted: {})",
+                       quoteUntrusted(topic), describe());
+  }
+  return fmt::format("{} {} {} not cover stream topic {}",
+                     stream_.size() == 1 ? "capability" : "capabilities", joined(stream_, "stream:"),
+                     stream_.size() == 1 ? "does" : "do", quoteUntrusted(topic));
+}
+
 std::string Capabilities::describe() const {
   std::vector<std::string> parts;
   if (kv_) parts.emplace_back("kv");
   for (const auto& f : publish_) parts.push_back("publish:" + f);
   if (invokeAny_) parts.emplace_back("invoke:*");
   for (const auto& n : invoke_) parts.push_back("invoke:" + n);
+  if (streamAny_) parts.emplace_back("stream:*");
+  for (const auto& t : stream_) parts.push_back("stream:" + t);
   if (parts.empty()) return "none";
   std::string out;
   for (const auto& p : parts) {

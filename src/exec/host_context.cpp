@@ -5,6 +5,7 @@
 #include "exec/invoker.h"
 #include "store/kv_store.h"
 #include "store/quote.h"
+#include "util/stream_topic.h"
 #include "util/topic.h"
 
 namespace tern::exec {
@@ -20,6 +21,18 @@ HostReply kvFailure(const Error& e) {
                  : e.code() == ErrorCode::kBodyTooLarge      ? HostStatus::kTooLarge
                  : e.code() == ErrorCode::kResourceExhausted ? HostStatus::kQuotaExceeded
                                                              : HostStatus::kIo;
+  return HostReply::fail(s, e.message());
+}
+
+// Errors of the publish services (the MQTT client, the stream topics) as the guest sees
+// them.
+HostReply serviceFailure(const Error& e) {
+  HostStatus s = e.code() == ErrorCode::kUnavailable || e.code() == ErrorCode::kSaturated
+                     ? HostStatus::kUnavailable
+                 : e.code() == ErrorCode::kInvalidArgument ? HostStatus::kInvalidArgument
+                 : e.code() == ErrorCode::kBodyTooLarge    ? HostStatus::kTooLarge
+                 : e.code() == ErrorCode::kTimeout         ? HostStatus::kTimeout
+                                                           : HostStatus::kIo;
   return HostReply::fail(s, e.message());
 }
 
@@ -91,14 +104,30 @@ HostReply HostContext::publish(std::string_view topic, std::string_view payload)
   }
   auto r = services_.publish(topic, payload);
   if (r.ok()) return HostReply::ok();
-  const Error& e = r.error();
-  HostStatus s = e.code() == ErrorCode::kUnavailable || e.code() == ErrorCode::kSaturated
-                     ? HostStatus::kUnavailable
-                 : e.code() == ErrorCode::kInvalidArgument ? HostStatus::kInvalidArgument
-                 : e.code() == ErrorCode::kBodyTooLarge    ? HostStatus::kTooLarge
-                 : e.code() == ErrorCode::kTimeout         ? HostStatus::kTimeout
-                                                           : HostStatus::kIo;
-  return HostReply::fail(s, e.message());
+  return serviceFailure(r.error());
+}
+
+HostReply HostContext::streamPublish(std::string_view topic, std::string_view payload,
+                                     uint64_t& seq) {
+  if (!isStreamTopicName(topic)) {
+    return HostReply::fail(HostStatus::kInvalidArgument,
+                           fmt::format("stream topic {} is not a topic name: 1 to 64 of A-Z, a-z, "
+                                       "0-9, '_' and '-', starting with a letter or digit",
+                                       store::quoteUntrusted(topic, 200)));
+  }
+  if (!caller_.capabilities->allowsStream(topic)) {
+    return HostReply::fail(HostStatus::kDenied, caller_.capabilities->streamDenial(topic));
+  }
+  if (!services_.streamPublish) {
+    return HostReply::fail(HostStatus::kUnavailable, "this node has no stream topics");
+  }
+  auto r = services_.streamPublish(topic, payload);
+  if (r.ok()) {
+    seq = *r;
+    return HostReply::ok();
+  }
+  // The topic's own checks (UTF-8, the payload limit) and its backend's failures.
+  return serviceFailure(r.error());
 }
 
 HostReply HostContext::invoke(std::string_view function, std::string_view input,

@@ -27,9 +27,15 @@ class Invoker;
 using PublishFunction = std::function<Result<void>(std::string_view topic,
                                                    std::string_view payload)>;
 
+// Appends an update to a stream topic on behalf of a function (the node's TopicLog) and
+// returns its sequence number.
+using StreamPublishFunction = std::function<Result<uint64_t>(std::string_view topic,
+                                                             std::string_view payload)>;
+
 struct HostServices {
   store::KvStore* kv = nullptr;  // null: kv calls answer "unavailable"
   PublishFunction publish;       // empty: publish answers "unavailable"
+  StreamPublishFunction streamPublish;  // empty: stream_publish answers "unavailable"
   uint32_t maxInvokeDepth = 8;   // nested invokes below a top-level invocation
   size_t maxPublishBytes = 256u << 10;
 };
@@ -59,6 +65,8 @@ class HostContext final : public wasm::HostHandler {
   wasm::HostReply kvList(std::string_view prefix, std::string_view after, size_t limit,
                          wasm::KvListPage& page) override;
   wasm::HostReply publish(std::string_view topic, std::string_view payload) override;
+  wasm::HostReply streamPublish(std::string_view topic, std::string_view payload,
+                                uint64_t& seq) override;
   wasm::HostReply invoke(std::string_view function, std::string_view input,
                          std::string& output) override;
 

@@ -35,6 +35,8 @@
 #include "stream/frames.h"
 #include "stream/hub.h"
 #include "stream/jetstream_topic_log.h"
+#include "stream/mqtt_bridge.h"
+#include "stream/mqtt_devices.h"
 #include "stream/sqlite_topic_log.h"
 #include "stream/stream_routes.h"
 #include "triggers/coap_server.h"
@@ -158,6 +160,9 @@ struct Node::Impl {
   // Providers and routes (<data>/providers.db) and the router the invoker offers calls to.
   std::unique_ptr<providers::ProviderStore> providerStore;
   std::unique_ptr<providers::Router> router;
+  // Streams over the MQTT broker: bridge rules and device connections (config.streams).
+  std::unique_ptr<stream::MqttBridge> mqttBridge;
+  std::unique_ptr<stream::MqttDevices> mqttDevices;
   bool running = false;
   // Set when stop() begins: MQTT messages are refused (left unacknowledged for the next
   // start) instead of becoming jobs.
@@ -169,6 +174,7 @@ struct Node::Impl {
   Result<void> openWorkflows();
   Result<void> openStreams();
   Result<void> openProviders();
+  Result<void> openStreamsOverMqtt();
   // A fused unit a peer sent: runs it here and answers with its result as stdout.
   void runPeerSegment(std::string text, std::function<void(exec::InvokeOutput)> done);
 };
@@ -301,6 +307,45 @@ Result<void> Node::Impl::openProviders() {
   return {};
 }
 
+// Bridge rules and device connections on the node's MQTT session, once the topics and the
+// hub are open; they subscribe before the session starts.
+Result<void> Node::Impl::openStreamsOverMqtt() {
+  const auto& sc = config.streams;
+  if (!mqtt && !sc.mqttBridges.empty()) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "--stream-bridge needs --mqtt-broker: bridge rules take their messages from the "
+                 "node's MQTT broker");
+  }
+  if (!mqtt && sc.mqttDevices) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "--stream-mqtt-devices needs --mqtt-broker: devices reach the node through it");
+  }
+  std::vector<stream::BridgeRule> rules;
+  for (const auto& spec : sc.mqttBridges) {
+    auto rule = stream::parseBridgeRule(spec);
+    if (!rule.ok()) return rule.error();
+    rules.push_back(std::move(*rule));
+  }
+  if (!rules.empty()) {
+    mqttBridge = std::make_unique<stream::MqttBridge>(std::move(rules), *topics, metrics);
+    mqtt->setSubscriptions("stream-bridge", mqttBridge->filters());
+  }
+  if (sc.mqttDevices) {
+    stream::MqttDeviceOptions mo;
+    mo.idleTimeout = sc.mqttIdleTimeout;
+    mo.maxDevices = sc.mqttMaxDevices;
+    mqttDevices = std::make_unique<stream::MqttDevices>(
+        mo, stream::MqttDeviceDeps{*hub, metrics,
+                                   [this](std::string_view topic, std::string_view payload,
+                                          std::function<void()> onAcknowledged) {
+                                     return mqtt->publish(topic, payload, std::move(onAcknowledged));
+                                   }});
+    mqtt->setSubscriptions("stream-devices", {std::string(stream::kMqttDeviceUpFilter)});
+    mqttDevices->start();
+  }
+  return {};
+}
+
 // Joins the cluster named by config.cluster: the node id, the secret, the invoker's
 // remote path. The connection is made in the background; an unreachable NATS server does
 // not stop the node from serving.
@@ -416,6 +461,15 @@ Result<void> Node::Impl::openEventSources() {
         mo, [this](std::string_view topic, std::string_view payload) -> Result<void> {
           if (intakeClosed.load()) {
             return Error(ErrorCode::kUnavailable, "the node is shutting down");
+          }
+          // Devices' frames go to their connections alone; other messages to the stream
+          // bridge's rules and the functions' triggers. mqttBridge and mqttDevices are set
+          // (openStreamsOverMqtt) before the session starts.
+          if (mqttDevices && stream::isMqttDeviceUpTopic(topic)) {
+            return mqttDevices->onMqttMessage(topic, payload);
+          }
+          if (mqttBridge) {
+            if (auto ok = mqttBridge->onMqttMessage(topic, payload); !ok.ok()) return ok;
           }
           return eventRouter->onMqttMessage(topic, payload);
         });
@@ -550,6 +604,11 @@ Result<void> Node::start() {
   services.publish = [this](std::string_view topic, std::string_view payload) {
     return impl_->publish(topic, payload);
   };
+  // The topics open after the invoker exists (openStreams): read at call time.
+  services.streamPublish = [this](std::string_view topic, std::string_view payload) -> Result<uint64_t> {
+    if (!impl_->topics) return Error(ErrorCode::kUnavailable, "this node's stream topics are not open yet");
+    return impl_->topics->publish(topic, payload);
+  };
   n.invoker = std::make_unique<exec::Invoker>(
       *n.engine, *n.executor, *n.table,
       [this](std::function<void()> task) { impl_->workers->post(std::move(task)); },
@@ -594,6 +653,7 @@ Result<void> Node::start() {
   if (auto ok = n.openWorkflows(); !ok.ok()) return ok.error();
   if (auto ok = n.openStreams(); !ok.ok()) return ok.error();
   if (auto ok = n.openProviders(); !ok.ok()) return ok.error();
+  if (auto ok = n.openStreamsOverMqtt(); !ok.ok()) return ok.error();
   n.managementQueue = std::make_unique<WorkQueue>();
   triggers::GatewayLimits limits;
   limits.maxInvokeBody = cfg.maxInvokeBodyBytes;
@@ -662,6 +722,7 @@ Result<void> Node::start() {
     if (n.cluster) n.cluster->stop();
     if (n.coap) n.coap->stop(triggers::CoapDrain{});
     n.hub->stop();
+    if (n.mqttDevices) n.mqttDevices->stop();
     n.server.reset();  // stops it if it started
     n.router->stop();
     n.scheduler->stop();
@@ -712,6 +773,7 @@ void Node::stop() {
   n.server->stopAccepting();
   // Device connections end with a terminate frame ("shutdown"); devices resume elsewhere.
   n.hub->stop();
+  if (n.mqttDevices) n.mqttDevices->stop();
   if (n.coap) n.coap->refuseNewRequests();
   n.intakeClosed = true;
   n.scheduler->stop();

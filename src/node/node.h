@@ -92,6 +92,14 @@ struct NodeConfig {
     size_t maxConnections = 100000;  // device WebSockets, apart from --max-connections
     // A device that takes none of its frames for this long is disconnected.
     std::chrono::milliseconds stallTimeout{30000};
+    // Over the MQTT broker (docs/design/streams.md, "MQTT"; both need mqtt.broker): bridge
+    // rules FILTER=TOPIC, under which MQTT messages become updates of a topic, and device
+    // connections on tern/streams/<device>/up and /down (off unless enabled: every node
+    // sharing a broker would answer every device).
+    std::vector<std::string> mqttBridges;
+    bool mqttDevices = false;
+    std::chrono::seconds mqttIdleTimeout{600};  // no frame from a device for this long
+    size_t mqttMaxDevices = 10000;
   } streams;
   // Providers and routes (docs/design/providers.md): how often an idle (provider, function)
   // of a route is probed, and a routed call's budget over all its attempts.

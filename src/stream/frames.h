@@ -78,6 +78,7 @@ inline constexpr std::string_view kSlowConsumer = "slow_consumer";
 inline constexpr std::string_view kCancelled = "cancelled";
 inline constexpr std::string_view kUnavailable = "unavailable";
 inline constexpr std::string_view kShutdown = "shutdown";
+inline constexpr std::string_view kIdle = "idle";  // MQTT: no frame from the device for a while
 }  // namespace reason
 
 // The payload of an update as a frame carries it: the JSON value of `bytes` when they are

@@ -2,19 +2,12 @@
 
 #include <fmt/format.h>
 
+#include "util/stream_topic.h"
 #include "util/utf8.h"
 
 namespace tern::stream {
 
-bool isTopicName(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (size_t i = 0; i < name.size(); ++i) {
-    char c = name[i];
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (!alnum && (i == 0 || (c != '_' && c != '-'))) return false;
-  }
-  return true;
-}
+bool isTopicName(std::string_view name) { return isStreamTopicName(name); }
 
 Result<void> checkPublish(std::string_view topic, std::string_view payload, const Retention& r) {
   if (!isTopicName(topic)) {

@@ -18,13 +18,12 @@ using json = nlohmann::json;
 
 namespace {
 
-// Dead-letter topics reach only filters that name them explicitly: a function subscribed to
-// "#" must not be invoked with the dead letters of its own failures.
+// Dead-letter topics and the frames of device connections over MQTT (tern/streams/) reach
+// only filters that name them explicitly: a function subscribed to "#" must not be invoked
+// with the dead letters of its own failures, or with every device's frames.
 bool reaches(const std::string& filter, std::string_view topic) {
-  if (topic.substr(0, kDeadLetterPrefix.size()) == kDeadLetterPrefix &&
-      filter.compare(0, 5, "tern/") != 0) {
-    return false;
-  }
+  bool reserved = topic.starts_with(kDeadLetterPrefix) || topic.starts_with("tern/streams/");
+  if (reserved && filter.compare(0, 5, "tern/") != 0) return false;
   return topicMatches(filter, topic);
 }
 
@@ -117,7 +116,7 @@ void EventRouter::resubscribe() {
   if (!mqtt_) return;
   std::set<std::string> filters;
   for (const auto& [name, b] : bindings_) filters.insert(b.filters.begin(), b.filters.end());
-  mqtt_->setSubscriptions(std::move(filters));
+  mqtt_->setSubscriptions("triggers", std::move(filters));
 }
 
 Result<void> EventRouter::onMqttMessage(std::string_view topic, std::string_view payload) {

@@ -1,6 +1,7 @@
 #include "triggers/mqtt_client.h"
 
 #include <mosquitto.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
@@ -176,6 +177,10 @@ void MqttClient::onSubscribe(mosquitto*, void* self, int mid, int count, const i
   auto* c = static_cast<MqttClient*>(self);
   // QoS 0x80 in a SUBACK is the broker's refusal of that filter.
   bool refused = count > 0 && granted && granted[0] == 0x80;
+  {
+    std::lock_guard lock(c->mu_);
+    ++c->stats_.subscribeAcks;
+  }
   if (refused) {
     spdlog::warn("MQTT broker {}:{} refused subscription {}", c->options_.host, c->options_.port,
                  mid);
@@ -217,19 +222,27 @@ void MqttClient::onMessageThunk(mosquitto* m, void* self, const mosquitto_messag
 
 void MqttClient::onPublish(mosquitto*, void* self, int mid) {
   auto* c = static_cast<MqttClient*>(self);
+  std::function<void()> callback;
   {
     std::lock_guard lock(c->mu_);
-    c->acked_.insert(mid);
-    // Nobody waits for most acknowledgements; keep the set small.
-    if (c->acked_.size() > 4096) c->acked_.erase(c->acked_.begin());
+    if (auto it = c->onAcked_.find(mid); it != c->onAcked_.end()) {
+      callback = std::move(it->second);
+      c->onAcked_.erase(it);
+    } else {
+      // A waiting publish, or one whose caller has not yet recorded its callback.
+      c->acked_.insert(mid);
+      // Nobody waits for most acknowledgements; keep the set small.
+      if (c->acked_.size() > 4096) c->acked_.erase(c->acked_.begin());
+    }
   }
+  if (callback) callback();
   c->changed_.notify_all();
 }
 
-void MqttClient::setSubscriptions(std::set<std::string> filters) {
+void MqttClient::setSubscriptions(const std::string& owner, std::set<std::string> filters) {
   {
     std::lock_guard lock(mu_);
-    wanted_ = std::move(filters);
+    wanted_[owner] = std::move(filters);
   }
   if (connected_) syncSubscriptions();
 }
@@ -238,11 +251,13 @@ void MqttClient::syncSubscriptions() {
   std::set<std::string> add, drop;
   {
     std::lock_guard lock(mu_);
-    for (const auto& f : wanted_) {
+    std::set<std::string> wanted;
+    for (const auto& [owner, filters] : wanted_) wanted.insert(filters.begin(), filters.end());
+    for (const auto& f : wanted) {
       if (!subscribed_.count(f)) add.insert(f);
     }
     for (const auto& f : subscribed_) {
-      if (!wanted_.count(f)) drop.insert(f);
+      if (!wanted.count(f)) drop.insert(f);
     }
   }
   for (const auto& f : add) {
@@ -261,9 +276,9 @@ void MqttClient::syncSubscriptions() {
   }
 }
 
-Result<void> MqttClient::publish(std::string_view topic, std::string_view payload,
-                                 PublishWait wait) {
-  if (auto ok = checkTopicName(topic); !ok) return ok;
+// Checks and hands one QoS 1 message to libmosquitto; returns its message id.
+Result<int> MqttClient::send(std::string_view topic, std::string_view payload) {
+  if (auto ok = checkTopicName(topic); !ok) return ok.error();
   if (payload.size() > kMaxPayload) {
     return Error(ErrorCode::kInvalidArgument, "MQTT payload of " + std::to_string(payload.size()) +
                                                   " bytes is over the 256 MiB limit");
@@ -280,15 +295,46 @@ Result<void> MqttClient::publish(std::string_view topic, std::string_view payloa
   if (rc != MOSQ_ERR_SUCCESS) {
     return Error(ErrorCode::kUnavailable, "MQTT publish to \"" + t + "\" failed: " + mosqError(rc));
   }
+  return mid;
+}
+
+Result<void> MqttClient::publish(std::string_view topic, std::string_view payload,
+                                 PublishWait wait) {
+  auto mid = send(topic, payload);
+  if (!mid) return mid.error();
   std::unique_lock lock(mu_);
   ++stats_.published;
   if (wait == PublishWait::kQueued) return {};
   bool acked = changed_.wait_for(lock, options_.publishTimeout,
-                                 [&] { return acked_.count(mid) > 0 || stopping_.load(); });
-  if (!acked || !acked_.erase(mid)) {
-    return Error(ErrorCode::kUnavailable, "the MQTT broker did not acknowledge the message to \"" +
-                                              t + "\" in time");
+                                 [&] { return acked_.count(*mid) > 0 || stopping_.load(); });
+  if (!acked || !acked_.erase(*mid)) {
+    return Error(ErrorCode::kUnavailable,
+                 fmt::format("the MQTT broker did not acknowledge the message to \"{}\" in time",
+                             topic));
   }
+  return {};
+}
+
+Result<void> MqttClient::publish(std::string_view topic, std::string_view payload,
+                                 std::function<void()> onAcknowledged) {
+  auto mid = send(topic, payload);
+  if (!mid) return mid.error();
+  std::function<void()> now, displaced;
+  {
+    std::lock_guard lock(mu_);
+    ++stats_.published;
+    if (acked_.erase(*mid)) {
+      now = std::move(onAcknowledged);  // the PUBACK came before this thread got here
+    } else {
+      // A message id still waiting from 65536 publishes ago counts as acknowledged: its
+      // caller's budget must not leak.
+      auto& slot = onAcked_[*mid];
+      displaced = std::move(slot);
+      slot = std::move(onAcknowledged);
+    }
+  }
+  if (displaced) displaced();
+  if (now) now();
   return {};
 }
 

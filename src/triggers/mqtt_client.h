@@ -1,7 +1,8 @@
 #pragma once
 // The node's connection to an MQTT broker (libmosquitto, MQTT 3.1.1): one persistent session
-// (clean session off, a stable client id) that subscribes to the filters of the functions'
-// MQTT triggers with QoS 1 and publishes replies, dead letters and the host API's messages.
+// (clean session off, a stable client id) that subscribes with QoS 1 to what its users want
+// (the functions' MQTT triggers, the stream bridge's rules, device connections over MQTT)
+// and publishes replies, dead letters, the host API's messages and frames to devices.
 //
 // A broker that is down at start or goes away never blocks the caller: the client runs on
 // its own thread and reconnects with exponential backoff, re-subscribing on every connect.
@@ -70,13 +71,21 @@ class MqttClient {
   // host that does not answer at all.
   void stop();
 
-  // The filters to be subscribed to (QoS 1); changes apply at once when connected and
-  // at every reconnect.
-  void setSubscriptions(std::set<std::string> filters);
+  // The filters `owner` (a name of its choosing: "triggers", "streams", ...) wants
+  // subscribed (QoS 1), replacing what it wanted before; the session subscribes to the
+  // union of every owner's filters. Changes apply at once when connected and at every
+  // reconnect.
+  void setSubscriptions(const std::string& owner, std::set<std::string> filters);
 
   // Publishes with QoS 1. Errors: kUnavailable (not connected to the broker, or no PUBACK
   // within the publish timeout), kInvalidArgument (bad topic, payload over 256 MiB).
   Result<void> publish(std::string_view topic, std::string_view payload, PublishWait wait);
+  // Publishes with QoS 1 like PublishWait::kQueued, and calls `onAcknowledged` once the
+  // broker's PUBACK arrived (on the client's thread; it must not block). libmosquitto sends
+  // the message again after a reconnect until it is acknowledged; after stop() the call
+  // never comes. Errors as above (then `onAcknowledged` is never called).
+  Result<void> publish(std::string_view topic, std::string_view payload,
+                       std::function<void()> onAcknowledged);
 
   bool connected() const { return connected_.load(std::memory_order_relaxed); }
 
@@ -84,6 +93,7 @@ class MqttClient {
     uint64_t received = 0;
     uint64_t refused = 0;  // messages OnMessage could not accept (left unacknowledged)
     uint64_t published = 0;
+    uint64_t subscribeAcks = 0;  // SUBACKs received (one per filter subscribed)
     uint64_t connects = 0;
     uint64_t disconnects = 0;
   };
@@ -98,6 +108,7 @@ class MqttClient {
   static void onMessageThunk(mosquitto*, void* self, const mosquitto_message* m);
   static void onPublish(mosquitto*, void* self, int mid);
   void run();
+  Result<int> send(std::string_view topic, std::string_view payload);
   void syncSubscriptions();
   void sleepFor(std::chrono::milliseconds d);
 
@@ -110,9 +121,10 @@ class MqttClient {
 
   mutable std::mutex mu_;
   std::condition_variable changed_;        // stop, or a PUBACK arrived
-  std::set<std::string> wanted_;           // guarded by mu_
+  std::map<std::string, std::set<std::string>> wanted_;  // guarded by mu_: per owner
   std::set<std::string> subscribed_;       // guarded by mu_; what this connection has
   std::set<int> acked_;                    // guarded by mu_: mids whose PUBACK arrived
+  std::map<int, std::function<void()>> onAcked_;  // guarded by mu_: mid -> its callback
   Stats stats_;                            // guarded by mu_
 };
 

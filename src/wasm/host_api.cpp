@@ -1,4 +1,4 @@
-// The host side of every "tern" import (host API version 1; docs/design/host-api.md).
+// The host side of every "tern" import (host API version 2; docs/design/host-api.md).
 //
 // Each call checks every guest pointer range against linear memory before anything is read
 // or written (a bad one is kFault and nothing is touched), passes views of guest memory to
@@ -94,7 +94,7 @@ uint32_t fault(Sandbox& sb, std::string_view what, uint32_t ptr, uint64_t len) {
 uint32_t noServices(Sandbox& sb) {
   return failWith(sb, HostStatus::kUnavailable,
                   "the tern host services are not available here: only a node (ternd) "
-                  "provides key-value state, publish and invoke");
+                  "provides key-value state, publish, stream_publish and invoke");
 }
 
 // Runs a host call's body with preemption deferred, then delivers a preemption that
@@ -263,6 +263,26 @@ uint32_t Z_ternZ_publish(void* inst, uint32_t topic, uint32_t topicLen, uint32_t
   });
 }
 
+// Appends an update to a stream topic; its sequence number goes to `seqOut` as a u64.
+uint32_t Z_ternZ_stream_publish(void* inst, uint32_t topic, uint32_t topicLen, uint32_t payload,
+                                uint32_t payloadLen, uint32_t seqOut) {
+  return hostCall(inst, [&](Sandbox& s) -> uint32_t {
+    GuestMemory mem(s);
+    if (!mem.contains(topic, topicLen)) return w::fault(s, "stream_publish topic", topic, topicLen);
+    if (!mem.contains(payload, payloadLen)) {
+      return w::fault(s, "stream_publish payload", payload, payloadLen);
+    }
+    if (!mem.contains(seqOut, 8)) return w::fault(s, "stream_publish sequence", seqOut, 8);
+    if (!s.host) return w::noServices(s);
+    uint64_t seq = 0;
+    auto r = s.host->streamPublish(mem.view(topic, topicLen), mem.view(payload, payloadLen), seq);
+    if (r.status != HostStatus::kOk) return w::reply(s, std::move(r));
+    // streamPublish runs no guest code: memory is still as checked above.
+    mem.store(seqOut, seq);
+    return 0;
+  });
+}
+
 // Runs another function; its stdout is kept for last_output and copied to the buffer when
 // it fits.
 uint32_t Z_ternZ_invoke(void* inst, uint32_t name, uint32_t nameLen, uint32_t input,
@@ -323,6 +343,7 @@ const HostFunction kTernFunctions[] = {
     TERN_HOST(kv_delete, "ii:i"),
     TERN_HOST(kv_list, "iiiiiii:i"),
     TERN_HOST(publish, "iiii:i"),
+    TERN_HOST(stream_publish, "iiiii:i"),
     TERN_HOST(invoke, "iiiiiii:i"),
     TERN_HOST(last_output, "iii:i"),
 };

@@ -1,7 +1,7 @@
 #pragma once
-// The "tern" host module (host API version 1): the calls a function makes to its node
-// beyond WASI: durable key-value state, publish, synchronous invoke of another function,
-// structured log, and the text of the last failure. The ABI (signatures, memory contract,
+// The "tern" host module (host API version 2): the calls a function makes to its node
+// beyond WASI: durable key-value state, MQTT publish, updates to stream topics, synchronous
+// invoke of another function, structured log, and the text of the last failure. The ABI (signatures, memory contract,
 // statuses, limits) is specified in docs/design/host-api.md; sdk/guest has the guest side.
 //
 // This file is the engine's half: host_api.cpp reads and writes guest memory (every
@@ -18,7 +18,8 @@
 
 namespace tern::wasm {
 
-inline constexpr uint32_t kHostApiVersion = 1;
+// Version 2 added stream_publish; a version only adds functions.
+inline constexpr uint32_t kHostApiVersion = 2;
 
 // The i32 every tern host call returns (last_error and host_api_version excepted). Stable:
 // part of the ABI.
@@ -71,6 +72,9 @@ class HostHandler {
   virtual HostReply kvList(std::string_view prefix, std::string_view after, size_t limit,
                            KvListPage& page) = 0;
   virtual HostReply publish(std::string_view topic, std::string_view payload) = 0;
+  // Appends an update to the stream topic `topic`; `seq` is its sequence number.
+  virtual HostReply streamPublish(std::string_view topic, std::string_view payload,
+                                  uint64_t& seq) = 0;
   // Runs `function` with `input` as stdin; `output` is its stdout (also when it failed).
   virtual HostReply invoke(std::string_view function, std::string_view input,
                            std::string& output) = 0;

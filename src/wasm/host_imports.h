@@ -1,6 +1,6 @@
 #pragma once
 // The imports a function module may use: WASI preview 1 and tern's own host module
-// ("tern", host API version 1: see host_api.h and docs/design/host-api.md). Each entry carries the exact signature the host
+// ("tern", host API version 2: see host_api.h and docs/design/host-api.md). Each entry carries the exact signature the host
 // implements, because a compiled module calls the host through a C prototype: a module
 // importing a known name with a different type is rejected, not linked.
 

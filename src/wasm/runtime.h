@@ -115,9 +115,9 @@ struct Sandbox {
   uint64_t stderrDropped = 0;
   int exitCode = 0;
 
-  // tern host API state: the services behind the calls (null: kv, publish and invoke
-  // answer "unavailable"), the text of the last failed call, and the stdout of the last
-  // function run by invoke (read with last_output).
+  // tern host API state: the services behind the calls (null: kv, publish, stream_publish
+  // and invoke answer "unavailable"), the text of the last failed call, and the stdout of
+  // the last function run by invoke (read with last_output).
   HostHandler* host = nullptr;
   std::string lastError;
   std::string invokeOutput;

@@ -5,6 +5,8 @@
 //   del KEY                 kv_delete         list PREFIX [AFTER]   kv_list (all pages)
 //   big N                   kv_set of N bytes under "big"
 //   publish TOPIC PAYLOAD   publish
+//   stream TOPIC PAYLOAD    stream_publish; prints the update's sequence number
+//   stream-binary TOPIC     stream_publish of bytes that are not UTF-8
 //   invoke NAME [INPUT]     invoke; prints the callee's output
 //   forward                 invokes $NEXT with this request (a chain); "leaf" without NEXT
 //   caller                  prints $TERN_CALLER ("-" when not invoked by a function)
@@ -65,6 +67,7 @@ static int badPointers(void) {
   // Far beyond the end of a small linear memory; lengths that would wrap in 32 bits.
   uint8_t* far = (uint8_t*)(uintptr_t)0xFFFFFF00u;
   uint32_t len = 0;
+  uint64_t seq = 0;
   uint8_t ok[8] = "k";
   tern_kv_page_t page;
   uint32_t statuses[] = {
@@ -76,6 +79,8 @@ static int badPointers(void) {
       tern_raw_kv_list(far, 0x200, ok, 0, ok, sizeof ok, (uint32_t*)&page),
       tern_raw_kv_list(ok, 0, ok, 0, ok, sizeof ok, (uint32_t*)far),
       tern_raw_publish(far, 0x200, ok, 1),
+      tern_raw_stream_publish(far, 0x200, ok, 1, &seq),
+      tern_raw_stream_publish(ok, 1, ok, 1, (uint64_t*)far),
       tern_raw_invoke(far, 0x200, ok, 0, ok, sizeof ok, &len),
       tern_raw_invoke(ok, 1, ok, 0, far, 0x1000, &len),
       tern_raw_last_output(far, 0x1000, &len),
@@ -141,6 +146,19 @@ int main(void) {
     char* topic = word(&rest);
     if (!topic) return printf("usage: publish TOPIC PAYLOAD\n"), 0;
     s = tern_publish(topic, rest, strlen(rest));
+    if (s != TERN_OK) return fail(s);
+    printf("ok\n");
+  } else if (strcmp(cmd, "stream") == 0) {
+    char* topic = word(&rest);
+    if (!topic) return printf("usage: stream TOPIC PAYLOAD\n"), 0;
+    uint64_t seq = 0;
+    s = tern_stream_publish(topic, rest, strlen(rest), &seq);
+    if (s != TERN_OK) return fail(s);
+    printf("%llu\n", (unsigned long long)seq);
+  } else if (strcmp(cmd, "stream-binary") == 0) {
+    char* topic = word(&rest);
+    if (!topic) return printf("usage: stream-binary TOPIC\n"), 0;
+    s = tern_stream_publish(topic, "\xff\xfe", 2, NULL);
     if (s != TERN_OK) return fail(s);
     printf("ok\n");
   } else if (strcmp(cmd, "invoke") == 0) {

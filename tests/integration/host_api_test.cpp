@@ -1,8 +1,10 @@
 // The "tern" host API through a real ternd: guests built with the SDKs (tests/guests/
-// host_api.c, kv_counter.rs) call kv, publish, invoke and log over real HTTP invocations.
+// host_api.c, kv_counter.rs) call kv, publish, stream_publish, invoke and log over real HTTP
+// invocations.
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "raw_http.h"
@@ -51,7 +53,7 @@ class HostApiTest : public ::testing::Test {
 
 TEST_F(HostApiTest, KvRoundTripSurvivesRestartAndGoesWithTheFunction) {
   deployOk("store", "?allow=kv");
-  EXPECT_EQ(call("store", "version"), "1\n");
+  EXPECT_EQ(call("store", "version"), "2\n");
   EXPECT_EQ(call("store", "set user/1 Ada Lovelace"), "ok\n");
   EXPECT_EQ(call("store", "set user/2 Grace"), "ok\n");
   EXPECT_EQ(call("store", "set other x"), "ok\n");
@@ -115,7 +117,7 @@ TEST_F(HostApiTest, EachCallKindIsDeniedOutsideTheCapabilities) {
             "denied: capability \"publish:alerts/#\" does not cover topic \"x/y\"\n");
   EXPECT_EQ(call("scoped", "invoke scoped version"),
             "denied: capability \"invoke:bare\" does not cover function \"scoped\"\n");
-  EXPECT_EQ(call("scoped", "invoke bare version"), "1\n");
+  EXPECT_EQ(call("scoped", "invoke bare version"), "2\n");
   EXPECT_EQ(call("scoped", "set k v").rfind("denied: ", 0), 0u);
 
   // Denials are in the function's log; the level-tagged line too.
@@ -236,10 +238,10 @@ TEST_F(HostApiTest, CalleeFailuresAndTimeouts) {
 }
 
 TEST_F(HostApiTest, OutOfBoundsPointersAreRejectedAndTheNodeCarriesOn) {
-  deployOk("wild", "?allow=kv&allow=invoke:*&allow=publish:%23");
+  deployOk("wild", "?allow=kv&allow=invoke:*&allow=publish:%23&allow=stream:*");
   std::string out = call("wild", "bad-pointers");
   EXPECT_EQ(out.substr(0, out.find('\n')),
-            "fault fault fault fault fault fault fault fault fault fault fault fault ")
+            "fault fault fault fault fault fault fault fault fault fault fault fault fault fault ")
       << out;
   EXPECT_NE(out.find("last_error(bad buffer)=-1"), std::string::npos) << out;
   EXPECT_NE(out.find("lie outside linear memory"), std::string::npos) << out;
@@ -254,6 +256,50 @@ TEST_F(HostApiTest, PublishWithoutABrokerIsUnavailable) {
   EXPECT_EQ(call("pub", "publish alerts/fire smoke"),
             "unavailable: no MQTT broker configured on this node\n");
   EXPECT_EQ(call("pub", "publish alerts/+ smoke").rfind("invalid_argument: ", 0), 0u);
+}
+
+// stream_publish appends to the node's topic: what GET /v1/topics/T shows, with the
+// sequence numbers the calls returned.
+TEST_F(HostApiTest, StreamPublishAppendsToATopicWithinTheCapability) {
+  deployOk("feeder", "?allow=stream:readings");
+  EXPECT_EQ(call("feeder", "stream readings {\"celsius\":21.5}"), "1\n");
+  EXPECT_EQ(call("feeder", "stream readings warm"), "2\n");
+  auto r = request(node.port(), "GET", "/v1/topics/readings?after=0", "", node.auth());
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto topic = nlohmann::json::parse(r.body);
+  EXPECT_EQ(topic["last_seq"], 2) << r.body;
+  ASSERT_EQ(topic["updates"].size(), 2u) << r.body;
+  EXPECT_EQ(topic["updates"][0]["seq"], 1);
+  EXPECT_EQ(topic["updates"][0]["payload"], nlohmann::json({{"celsius", 21.5}}));
+  EXPECT_EQ(topic["updates"][1]["seq"], 2);
+  EXPECT_EQ(topic["updates"][1]["payload"], "warm");
+
+  // Other topics are outside the grant; a function without one is denied any topic.
+  EXPECT_EQ(call("feeder", "stream alerts x"),
+            "denied: capability \"stream:readings\" does not cover stream topic \"alerts\"\n");
+  deployOk("mqtt-only", "?allow=publish:%23");
+  EXPECT_EQ(call("mqtt-only", "stream readings x"),
+            "denied: publishing to stream topic \"readings\" needs a \"stream:TOPIC\" "
+            "capability (granted: publish:#)\n");
+  EXPECT_NE(logs("mqtt-only").find("[tern] denied: publishing to stream topic"), std::string::npos);
+
+  // The topic's own rules: a name, UTF-8.
+  EXPECT_EQ(call("feeder", "stream sensors/k1 x").rfind("invalid_argument: stream topic "
+                                                        "\"sensors/k1\" is not a topic name",
+                                                        0),
+            0u);
+  EXPECT_EQ(call("feeder", "stream-binary readings").rfind("invalid_argument: an update must be UTF-8", 0),
+            0u);
+
+  // stream:* covers every topic; nothing refused above was appended.
+  deployOk("any", "?allow=stream:*");
+  EXPECT_EQ(call("any", "stream alerts {}"), "1\n");
+  EXPECT_EQ(call("any", "stream readings 3"), "3\n");
+  r = request(node.port(), "GET", "/v1/topics/readings?after=2", "", node.auth());
+  ASSERT_EQ(r.status, 200) << r.body;
+  topic = nlohmann::json::parse(r.body);
+  ASSERT_EQ(topic["updates"].size(), 1u) << r.body;
+  EXPECT_EQ(topic["updates"][0]["payload"], 3);
 }
 
 }  // namespace

@@ -162,7 +162,7 @@ void MosquittoProcess::publish(const std::string& topic, const std::string& payl
 }
 
 MosquittoProcess::Subscription::Subscription(const MosquittoProcess& broker,
-                                             const std::string& filter) {
+                                             const std::string& filter, const Will& will) {
   static int n = 0;
   out_ = broker.dir_ / ("sub-" + std::to_string(++n) + ".out");
   // Line-buffered: mosquitto_sub's stdout is a file, and its protocol steps are not flushed
@@ -173,6 +173,10 @@ MosquittoProcess::Subscription::Subscription(const MosquittoProcess& broker,
   // -d: mosquitto_sub reports its protocol steps on stdout, among them the SUBACK, so the
   // subscription is known to be in place before anything is published.
   args.insert(args.end(), {"-d", "-q", "1", "-v", "-t", filter});
+  if (!will.topic.empty()) {
+    args.insert(args.end(), {"--will-topic", will.topic, "--will-payload", will.payload,
+                             "--will-qos", "1"});
+  }
   pid_ = spawn(args, out_, broker.dir_ / "sub.log");
   EXPECT_GT(pid_, 0);
   bool subscribed = eventually([&] {
@@ -192,6 +196,14 @@ MosquittoProcess::Subscription::~Subscription() {
     int status;
     ::waitpid(pid_, &status, 0);
   }
+}
+
+void MosquittoProcess::Subscription::vanish() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
 }
 
 std::vector<std::string> MosquittoProcess::Subscription::waitFor(size_t count, int timeoutMs) {

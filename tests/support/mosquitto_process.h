@@ -41,8 +41,18 @@ class MosquittoProcess {
   // A mosquitto_sub process collecting messages on `filter` until count arrived or timeout.
   class Subscription {
    public:
-    Subscription(const MosquittoProcess& broker, const std::string& filter);
+    // The message the broker publishes (QoS 1) when the subscriber vanishes.
+    struct Will {
+      std::string topic;
+      std::string payload;
+    };
+    Subscription(const MosquittoProcess& broker, const std::string& filter)
+        : Subscription(broker, filter, Will{}) {}
+    Subscription(const MosquittoProcess& broker, const std::string& filter, const Will& will);
     ~Subscription();
+    // Kills the subscriber (SIGKILL): its connection drops without a DISCONNECT, so the
+    // broker publishes its will.
+    void vanish();
     // Waits until at least `count` messages arrived (or the timeout passed); returns the
     // messages received so far as "topic payload" lines.
     std::vector<std::string> waitFor(size_t count, int timeoutMs = 20000);

@@ -1,4 +1,4 @@
-/* tern guest SDK for C and C++: the "tern" host API, version 1.
+/* tern guest SDK for C and C++: the "tern" host API, version 2.
  *
  * Header-only. Build with `clang --target=wasm32-wasi -I sdk/guest/c`. The raw imports
  * (tern_raw_*) follow docs/design/host-api.md exactly; the tern_* wrappers add the
@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define TERN_HOST_API_VERSION 1
+#define TERN_HOST_API_VERSION 2
 
 typedef enum {
   TERN_OK = 0,
@@ -63,6 +63,9 @@ uint32_t tern_raw_kv_list(const uint8_t* prefix, uint32_t prefix_len, const uint
 TERN_IMPORT(publish)
 uint32_t tern_raw_publish(const uint8_t* topic, uint32_t topic_len, const uint8_t* payload,
                           uint32_t payload_len);
+TERN_IMPORT(stream_publish)
+uint32_t tern_raw_stream_publish(const uint8_t* topic, uint32_t topic_len, const uint8_t* payload,
+                                 uint32_t payload_len, uint64_t* seq_out);
 TERN_IMPORT(invoke)
 uint32_t tern_raw_invoke(const uint8_t* name, uint32_t name_len, const uint8_t* input,
                          uint32_t input_len, uint8_t* buf, uint32_t cap, uint32_t* len_out);
@@ -174,6 +177,19 @@ static inline int tern_kv_list_next(const void* buf, const tern_kv_page_t* page,
 static inline tern_status_t tern_publish(const char* topic, const void* payload, size_t len) {
   return (tern_status_t)tern_raw_publish((const uint8_t*)topic, (uint32_t)strlen(topic),
                                          (const uint8_t*)payload, (uint32_t)len);
+}
+
+/* Appends an update to the stream topic `topic` (1 to 64 of A-Z, a-z, 0-9, '_', '-'):
+ * devices following the topic receive it. The payload must be UTF-8 (JSON or text).
+ * On TERN_OK *seq (when not NULL) is the update's sequence number in the topic. Needs the
+ * capability "stream:TOPIC" or "stream:*". (Host API version 2.) */
+static inline tern_status_t tern_stream_publish(const char* topic, const void* payload, size_t len,
+                                                uint64_t* seq) {
+  uint64_t n = 0;
+  tern_status_t s = (tern_status_t)tern_raw_stream_publish(
+      (const uint8_t*)topic, (uint32_t)strlen(topic), (const uint8_t*)payload, (uint32_t)len, &n);
+  if (s == TERN_OK && seq) *seq = n;
+  return s;
 }
 
 /* Invokes another function on this node with `input` as its stdin; its stdout lands in a

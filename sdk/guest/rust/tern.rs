@@ -1,4 +1,4 @@
-//! tern guest SDK for Rust: the "tern" host API, version 1.
+//! tern guest SDK for Rust: the "tern" host API, version 2.
 //!
 //! A single source file, used without Cargo:
 //!
@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-pub const HOST_API_VERSION: u32 = 1;
+pub const HOST_API_VERSION: u32 = 2;
 
 mod raw {
     #[link(wasm_import_module = "tern")]
@@ -31,6 +31,8 @@ mod raw {
                        buf: *mut u8, cap: u32, result: *mut u32) -> u32;
         pub fn publish(topic: *const u8, topic_len: u32, payload: *const u8, payload_len: u32)
             -> u32;
+        pub fn stream_publish(topic: *const u8, topic_len: u32, payload: *const u8,
+                              payload_len: u32, seq_out: *mut u64) -> u32;
         pub fn invoke(name: *const u8, name_len: u32, input: *const u8, input_len: u32,
                       buf: *mut u8, cap: u32, len_out: *mut u32) -> u32;
         pub fn last_output(buf: *mut u8, cap: u32, len_out: *mut u32) -> u32;
@@ -219,6 +221,19 @@ pub fn publish(topic: &str, payload: &[u8]) -> Result<()> {
     check(unsafe {
         raw::publish(topic.as_ptr(), topic.len() as u32, payload.as_ptr(), payload.len() as u32)
     })
+}
+
+/// Appends an update to the stream topic `topic` (1 to 64 of A-Z, a-z, 0-9, '_', '-') and
+/// returns its sequence number; devices following the topic receive it. The payload must be
+/// UTF-8 (JSON or text). Needs the "stream:TOPIC" (or "stream:*") capability. Host API
+/// version 2.
+pub fn stream_publish(topic: &str, payload: &[u8]) -> Result<u64> {
+    let mut seq = 0u64;
+    check(unsafe {
+        raw::stream_publish(topic.as_ptr(), topic.len() as u32, payload.as_ptr(),
+                            payload.len() as u32, &mut seq)
+    })?;
+    Ok(seq)
 }
 
 /// Runs `function` on this node with `input` as its stdin and returns its stdout. Needs an

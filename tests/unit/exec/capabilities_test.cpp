@@ -23,6 +23,8 @@ TEST(Capabilities, ParseTable) {
       {{"publish:a/+/c", "publish:a/+/c"}, true, "publish:a/+/c"},
       {{"invoke:resize", "kv"}, true, "kv, invoke:resize"},
       {{"invoke:*"}, true, "invoke:*"},
+      {{"stream:readings", "stream:readings", "kv"}, true, "kv, stream:readings"},
+      {{"stream:a-1", "stream:*"}, true, "stream:*, stream:a-1"},
       {{""}, false, "unknown kind"},
       {{"files"}, false, "invalid capability \"files\": unknown kind"},
       {{"KV"}, false, "unknown kind"},
@@ -39,6 +41,12 @@ TEST(Capabilities, ParseTable) {
       {{"invoke:a*"}, false, "a function name is"},
       {{"invoke:" + std::string(64, 'a')}, false, "a function name is"},
       {{"kv", "bogus\n\x01"}, false, "\"bogus\\x0a\\x01\""},
+      {{"stream"}, false, "use stream:TOPIC"},
+      {{"stream:"}, false, "use stream:TOPIC"},
+      {{"stream:a/b"}, false, "a stream topic name is"},
+      {{"stream:_a"}, false, "a stream topic name is"},
+      {{"stream:a*"}, false, "a stream topic name is"},
+      {{"stream:" + std::string(65, 'a')}, false, "a stream topic name is"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(::testing::PrintToString(c.allow));
@@ -98,6 +106,27 @@ TEST(Capabilities, InvokeByNameOrAny) {
   EXPECT_TRUE(any->allowsInvoke("anything"));
   EXPECT_EQ(parseCapabilities({})->kvDenial(),
             "key-value state needs the \"kv\" capability (granted: none)");
+}
+
+TEST(Capabilities, StreamByTopicOrAny) {
+  auto caps = parseCapabilities({"stream:readings"});
+  ASSERT_TRUE(caps.ok());
+  EXPECT_TRUE(caps->allowsStream("readings"));
+  EXPECT_FALSE(caps->allowsStream("readings2"));
+  EXPECT_FALSE(caps->allowsStream("Readings"));
+  EXPECT_FALSE(caps->allowsPublish("readings"));  // MQTT publish is another capability
+  EXPECT_EQ(caps->streamDenial("alerts"),
+            "capability \"stream:readings\" does not cover stream topic \"alerts\"");
+  auto any = parseCapabilities({"stream:*"});
+  ASSERT_TRUE(any.ok());
+  EXPECT_TRUE(any->allowsStream("anything"));
+  EXPECT_FALSE(Capabilities().allowsStream("a"));
+  auto publishOnly = parseCapabilities({"publish:#"});
+  ASSERT_TRUE(publishOnly.ok());
+  EXPECT_FALSE(publishOnly->allowsStream("a"));
+  EXPECT_EQ(publishOnly->streamDenial("a"),
+            "publishing to stream topic \"a\" needs a \"stream:TOPIC\" capability (granted: "
+            "publish:#)");
 }
 
 // invoke:NAME accepts exactly the names the registry accepts.

@@ -73,7 +73,7 @@ TEST(MqttClientTest, ReceivesSubscribedTopicsAndPublishesWithAcknowledgement) {
   test::MosquittoProcess broker(dir.path() / "broker");
   Inbox inbox;
   MqttClient client(optionsFor(broker, "tern-test-a"), inbox.handler());
-  client.setSubscriptions({"sensors/+/temp"});
+  client.setSubscriptions("test", {"sensors/+/temp"});
   ASSERT_TRUE(client.start().ok());
   ASSERT_TRUE(waitConnected(client));
 
@@ -103,7 +103,7 @@ TEST(MqttClientTest, BrokerDownAtStartIsRetriedAndPublishSaysUnavailable) {
   broker.stop();
   Inbox inbox;
   MqttClient client(optionsFor(broker, "tern-test-b"), inbox.handler());
-  client.setSubscriptions({"a/#"});
+  client.setSubscriptions("test", {"a/#"});
   ASSERT_TRUE(client.start().ok());
   std::this_thread::sleep_for(300ms);
   EXPECT_FALSE(client.connected());
@@ -134,7 +134,7 @@ TEST(MqttClientTest, RefusedMessageIsRedeliveredAfterReconnect) {
   Inbox inbox;
   inbox.refuseNext = 1;
   MqttClient client(optionsFor(broker, "tern-test-c"), inbox.handler());
-  client.setSubscriptions({"jobs"});
+  client.setSubscriptions("test", {"jobs"});
   ASSERT_TRUE(client.start().ok());
   ASSERT_TRUE(waitConnected(client));
   broker.publish("jobs", "important");
@@ -150,7 +150,7 @@ TEST(MqttClientTest, PersistentSessionKeepsMessagesSentWhileTheClientWasAway) {
   {
     Inbox inbox;
     MqttClient client(optionsFor(broker, "tern-test-d"), inbox.handler());
-    client.setSubscriptions({"q/#"});
+    client.setSubscriptions("test", {"q/#"});
     ASSERT_TRUE(client.start().ok());
     ASSERT_TRUE(waitConnected(client));
     client.stop();
@@ -158,10 +158,46 @@ TEST(MqttClientTest, PersistentSessionKeepsMessagesSentWhileTheClientWasAway) {
   broker.publish("q/1", "while away");
   Inbox inbox;
   MqttClient client(optionsFor(broker, "tern-test-d"), inbox.handler());
-  client.setSubscriptions({"q/#"});
+  client.setSubscriptions("test", {"q/#"});
   ASSERT_TRUE(client.start().ok());
   ASSERT_TRUE(inbox.waitFor(1));
   EXPECT_EQ(inbox.messages[0].second, "while away");
+  client.stop();
+}
+
+// Two owners' filters are subscribed together; one owner's change leaves the other's alone.
+// A publish with a callback hears of its PUBACK. The client's own messages come back to it
+// through its subscriptions.
+TEST(MqttClientTest, SubscribesToEveryOwnersFiltersAndCallsBackOnAcknowledgement) {
+  test::TempDir dir;
+  test::MosquittoProcess broker(dir.path() / "broker");
+  Inbox inbox;
+  MqttClient client(optionsFor(broker, "tern-test-e"), inbox.handler());
+  client.setSubscriptions("triggers", {"x/#"});
+  client.setSubscriptions("streams", {"y/+"});
+  ASSERT_TRUE(client.start().ok());
+  ASSERT_TRUE(test::eventually([&] { return client.stats().subscribeAcks >= 2; }, 20s));
+
+  std::atomic<int> acked{0};
+  auto count = [&] { ++acked; };
+  ASSERT_TRUE(client.publish("x/1", "one", count).ok());
+  ASSERT_TRUE(client.publish("y/2/3", "not subscribed", count).ok());
+  ASSERT_TRUE(client.publish("y/2", "two", count).ok());
+  ASSERT_TRUE(inbox.waitFor(2));
+  EXPECT_TRUE(test::eventually([&] { return acked.load() == 3; }, 20s)) << acked.load();
+  {
+    std::lock_guard lock(inbox.mu);
+    EXPECT_EQ(inbox.messages[0], std::make_pair(std::string("x/1"), std::string("one")));
+    EXPECT_EQ(inbox.messages[1], std::make_pair(std::string("y/2"), std::string("two")));
+  }
+
+  // "streams" gives up its filter: y/3 no longer arrives, x/4 (published after it) does.
+  client.setSubscriptions("streams", {});
+  ASSERT_TRUE(client.publish("y/3", "dropped", PublishWait::kQueued).ok());
+  ASSERT_TRUE(client.publish("x/4", "four", PublishWait::kAcknowledged).ok());
+  ASSERT_TRUE(inbox.waitFor(3));
+  std::lock_guard lock(inbox.mu);
+  EXPECT_EQ(inbox.messages[2].first, "x/4");
   client.stop();
 }
 
