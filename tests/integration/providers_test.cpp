@@ -209,5 +209,26 @@ TEST_F(ProvidersTest, BadProvidersFailOverAndLocalServesToo) {
   EXPECT_EQ(r.status, 409);
 }
 
+TEST_F(ProvidersTest, AnotherTernNodeIsAProvider) {
+  test::TerndProcess peer(dir.path() / "peer");
+  auto r = test::request(peer.port(), "PUT", "/v1/functions/hello", test::readText(test::examplesDir() / "hello.wasm"),
+                         peer.auth());
+  ASSERT_EQ(r.status, 201) << r.body;
+  json spec{{"kind", "tern"},
+            {"url", fmt::format("http://127.0.0.1:{}", peer.port())},
+            {"token_file", (dir.path() / "peer" / "admin.token").string()},
+            {"tier", "cloud"}};
+  r = test::request(node.port(), "PUT", "/v1/providers/peer", spec.dump(), node.auth());
+  ASSERT_EQ(r.status, 200) << r.body;
+  route("hello", {"local", "peer"}, "single");
+  // Not deployed here: local declines, the peer runs it.
+  r = test::request(node.port(), "POST", "/fn/hello", "");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["x-tern-provider"], "peer");
+  EXPECT_NE(r.body.find("ello"), std::string::npos) << r.body;
+  auto listed = test::request(node.port(), "GET", "/v1/providers", "", node.auth());
+  EXPECT_NE(listed.body.find(R"("name":"peer")"), std::string::npos) << listed.body;
+}
+
 }  // namespace
 }  // namespace tern
