@@ -770,9 +770,10 @@ void Node::stop() {
   // First every way in closes, without waiting for anything: no new HTTP connection is
   // accepted and idle ones close, CoAP answers new requests with 5.03, no time trigger
   // fires and MQTT messages stay unacknowledged for the next start.
-  n.server->stopAccepting();
-  // Device connections end with a terminate frame ("shutdown"); devices resume elsewhere.
+  // Device connections end with a terminate frame ("shutdown"), before the server closes
+  // their sockets; devices resume elsewhere.
   n.hub->stop();
+  n.server->stopAccepting();
   if (n.mqttDevices) n.mqttDevices->stop();
   if (n.coap) n.coap->refuseNewRequests();
   n.intakeClosed = true;

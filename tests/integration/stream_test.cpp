@@ -230,6 +230,17 @@ TEST_F(StreamTest, TheCliDeploysAppsPublishesAndSubscribes) {
   EXPECT_NE(bad.output.find("bad_frame"), std::string::npos) << bad.output;
 }
 
+TEST_F(StreamTest, AStoppingNodeTellsItsDevicesWhy) {
+  StreamDevice d(node.port());
+  d.subscribe({{"stream", 1}, {"topic", "t"}});
+  EXPECT_EQ(node.terminate(), 0);
+  auto f = d.next();
+  ASSERT_TRUE(f);
+  EXPECT_EQ((*f)["type"], "terminate");
+  EXPECT_FALSE(f->contains("stream"));
+  EXPECT_EQ((*f)["reason"], "shutdown");
+}
+
 class StreamRetentionTest : public StreamTest {
  protected:
   StreamRetentionTest() : StreamTest({"--topic-retention-messages", "3"}) {}
