@@ -9,7 +9,12 @@ namespace tern::providers {
 
 namespace {
 
-constexpr double kFailedRate = 0.25;
+// With failures weighted 0.3, one failure among successes (0.3) is not enough; two close
+// together (0.51), or one attempt in two (0.41-0.59), are.
+constexpr double kFailedRate = 0.35;
+// A latency key after every measured one, for a provider whose first attempt is still
+// running: it is being measured, and calls wait for the answer instead of piling onto it.
+constexpr double kAwaitingKey = 1e300;
 // The smallest latency a weight is computed from: a 0 ms mean (a sub-millisecond
 // provider) gets a large finite weight, not an infinite one.
 constexpr double kMinWeightedMs = 1e-3;
@@ -19,7 +24,7 @@ using Views = std::vector<const ProviderView*>;
 // A latency as a sort key: a provider without samples sorts before every measured one, and
 // a value that is not a finite number after every one.
 double latencyKey(const ProviderView& v, double ms) {
-  if (v.samples == 0) return -1;
+  if (v.samples == 0) return v.inFlight == 0 ? -1 : kAwaitingKey;
   return std::isfinite(ms) && ms >= 0 ? ms : std::numeric_limits<double>::infinity();
 }
 
@@ -40,14 +45,14 @@ void weighted(Views& vs, double random01) {
   if (vs.empty()) return;
   size_t chosen = vs.size();
   for (size_t i = 0; i < vs.size() && chosen == vs.size(); ++i) {
-    if (vs[i]->samples == 0) chosen = i;
+    if (vs[i]->samples == 0 && vs[i]->inFlight == 0) chosen = i;
   }
   if (chosen == vs.size()) {
     std::vector<double> weights;
     double total = 0;
     for (const ProviderView* v : vs) {
       double ms = latencyKey(*v, v->ewmaMs);
-      double w = std::isinf(ms) ? 0.0 : 1.0 / std::max(ms, kMinWeightedMs);
+      double w = std::isinf(ms) || ms >= kAwaitingKey ? 0.0 : 1.0 / std::max(ms, kMinWeightedMs);
       weights.push_back(w);
       total += w;
     }
@@ -70,7 +75,9 @@ void weighted(Views& vs, double random01) {
 
 // Those meeting the bound (unmeasured ones do) by price then latency, then the rest by p95.
 void cheapestWithin(Views& vs, double boundMs) {
-  auto within = [boundMs](const ProviderView* v) { return v->samples == 0 || v->p95Ms <= boundMs; };
+  auto within = [boundMs](const ProviderView* v) {
+    return v->samples == 0 ? v->inFlight == 0 : v->p95Ms <= boundMs;
+  };
   auto price = [](const ProviderView* v) {
     return std::isfinite(v->pricePerCall) ? v->pricePerCall : std::numeric_limits<double>::infinity();
   };

@@ -24,10 +24,13 @@ struct PolicyState {
 
 // Ranks `views` (one per provider of the route, in the route's order) for a call. Every
 // provider appears once. `random01` is uniform in [0, 1) (weighted). Rules:
-// - providers that failed recently (failureRate >= 0.25) go after the others, whatever
-//   the policy, so that failover reaches the healthy ones first;
-// - a provider with no samples counts as the fastest for lowest-latency and weighted (it
-//   is measured by being used), and as meeting the bound for cheapest-within;
+// - providers that failed recently (failureRate >= 0.35: two failures close together, or
+//   one attempt in two) go after the others, whatever the policy, so that failover reaches
+//   the healthy ones first;
+// - a provider with no samples and no attempt in flight counts as the fastest for
+//   lowest-latency and weighted (it is measured by being used), and as meeting the bound
+//   for cheapest-within; while its first attempt runs it goes after the measured ones
+//   (calls wait for that answer instead of piling onto it);
 // - round-robin: the route's order rotated by state.turn (incremented);
 // - lowest-latency: by ewmaMs; weighted: one provider drawn with weight 1/ewmaMs first,
 //   the rest by ewmaMs; cheapest-within: those with p95Ms <= boundMs by price (then

@@ -121,14 +121,17 @@ TEST_F(ProvidersTest, AProviderFailingHalfItsCallsLosesItsTrafficAndNoCallIsLost
   }
   EXPECT_EQ(answered, 40) << lastError;  // every dropped attempt went on to the next provider
   EXPECT_GT(flaky.dropped(), 0);
-  // Failing recently ranks it last: most calls went straight to the steady one.
-  EXPECT_GE(where["steady"], 30);
+  // Failing one request in two keeps its failure rate at 0.41-0.59, above the 0.35 that
+  // ranks it last, whatever the pace of probes: after its first few requests it gets no
+  // call until it recovers.
+  EXPECT_LE(where["flaky"], 4);
+  EXPECT_EQ(where["flaky"] + where["steady"], 40);
   flaky.setFailEvery(0);
   ASSERT_TRUE(test::eventually([&] { return call("g") == "flaky" && call("g") == "flaky"; }));
 }
 
 TEST_F(ProvidersTest, PoliciesRankAsTheySay) {
-  ProviderServer cheap("cheap", 30), dear("dear", 2), cloud("cloud", 60);
+  ProviderServer cheap("cheap", 30), dear("dear", 2), cloud("cloud", 300);
   provider("cheap", cheap.url(), "http", 0.1);
   provider("dear", dear.url(), "http", 1.0);
   provider("cloud", cloud.url(), "http", 0.05, "cloud");
@@ -139,8 +142,8 @@ TEST_F(ProvidersTest, PoliciesRankAsTheySay) {
   EXPECT_EQ(rr["cloud"], 3);
   route("h", {"cheap", "dear", "cloud"}, "single");
   EXPECT_EQ(calls("h", 5)["cheap"], 5);
-  // The cheapest whose p95 is within 45 ms: cheap (cloud is cheaper but slower).
-  route("h", {"cheap", "dear", "cloud"}, "cheapest-within:45");
+  // The cheapest whose p95 is within 150 ms: cheap (cloud is cheaper but slower).
+  route("h", {"cheap", "dear", "cloud"}, "cheapest-within:150");
   calls("h", 6);
   EXPECT_GE(calls("h", 10)["cheap"], 9);
   route("h", {"cheap", "dear", "cloud"}, "weighted");
@@ -152,7 +155,7 @@ TEST_F(ProvidersTest, AWasmPolicyIsHonouredAndATrappingOneFallsBack) {
   ProviderServer cheap("cheap", 25), dear("dear", 2);
   provider("cheap", cheap.url(), "http", 0.1);
   provider("dear", dear.url(), "http", 1.0);
-  auto r = test::request(node.port(), "PUT", "/v1/functions/cheapest?env=MAX_P95_MS=80",
+  auto r = test::request(node.port(), "PUT", "/v1/functions/cheapest?env=MAX_P95_MS=500",
                          test::readText(test::examplesDir() / "policy.wasm"), node.auth());
   ASSERT_EQ(r.status, 201) << r.body;
   auto trap = test::wat(R"((module (memory (export "memory") 1) (func (export "_start") unreachable)))");

@@ -61,7 +61,7 @@ void ProviderServer::handle(int c) {
     path = path.substr(0, path.find(' '));
     buf.erase(0, end + 4 + length);
     int fail = failEvery_.load();
-    if (!probe && fail > 0 && ++seen_ % fail == 0) {
+    if (fail > 0 && ++seen_ % fail == 0) {  // calls and probes alike
       ++dropped_;
       ::shutdown(c, SHUT_RDWR);
       return (void)::close(c);

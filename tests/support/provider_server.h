@@ -2,8 +2,8 @@
 // A function provider for tests: a loopback HTTP server whose latency and failures the
 // test sets while it runs. Each request (POST of any path) is answered after `delayMs` with
 // 200 {"provider": NAME, "path": PATH, "bytes": BODY LENGTH, "probe": bool}, except that
-// every `failEvery`-th request (0: none) is dropped: the connection is closed without a
-// byte of response, so the function did not run there. One thread per connection; calls
+// every `failEvery`-th request, call or probe (0: none), is dropped: the connection is
+// closed without a byte of response, so the function did not run there. One thread per connection; calls
 // and probes are counted separately (a probe carries X-Tern-Probe: 1).
 
 #include <atomic>

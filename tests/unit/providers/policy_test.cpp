@@ -52,6 +52,30 @@ Names rankOnce(const PolicySpec& p, const std::vector<V>& vs, double random01 = 
   return rank(p, CallInfo{"f", 10}, views(vs), state, random01);
 }
 
+// A provider whose first attempt is still running is not piled onto: the others go first
+// until it answers, under every policy that measures.
+TEST(RankTest, AnUnmeasuredProviderWithAnAttemptInFlightWaitsForItsAnswer) {
+  std::vector<ProviderView> vs(3);
+  vs[0].name = "slow-first";  // no sample yet, one attempt running
+  vs[0].inFlight = 1;
+  vs[1].name = "b";
+  vs[1].samples = 10;
+  vs[1].ewmaMs = 20;
+  vs[1].p95Ms = 30;
+  vs[2].name = "c";
+  vs[2].samples = 10;
+  vs[2].ewmaMs = 10;
+  vs[2].p95Ms = 15;
+  PolicyState st;
+  EXPECT_EQ(rank(spec(K::kLowestLatency), CallInfo{}, vs, st, 0.5), (Names{"c", "b", "slow-first"}));
+  EXPECT_EQ(rank(spec(K::kCheapestWithin, 100), CallInfo{}, vs, st, 0.5).back(), "slow-first");
+  for (double r : {0.0, 0.5, 0.99}) {
+    EXPECT_NE(rank(spec(K::kWeighted), CallInfo{}, vs, st, r).front(), "slow-first");
+  }
+  vs[0].inFlight = 0;  // idle and unmeasured: tried first
+  EXPECT_EQ(rank(spec(K::kLowestLatency), CallInfo{}, vs, st, 0.5).front(), "slow-first");
+}
+
 TEST(RankTest, LowestLatencyFromATable) {
   struct Row {
     std::vector<V> views;
@@ -63,7 +87,8 @@ TEST(RankTest, LowestLatencyFromATable) {
       {{{"a", 10, 10}, {"b", 10, 10}, {"c", 10, 5}}, {"c", "a", "b"}},          // ties keep the order
       {{{"a", 10, 1, 0, 0.6}, {"b", 10, 50}, {"c", 10, 20}}, {"c", "b", "a"}},  // failing: last
       {{{"a", 0, 0, 0, 0.6}, {"b", 10, 50}}, {"b", "a"}},                       // even unmeasured
-      {{{"a", 10, 1, 0, 0.9}, {"b", 10, 2, 0, 0.5}, {"c", 10, 80, 0, 0.24}}, {"c", "a", "b"}},
+      {{{"a", 10, 1, 0, 0.9}, {"b", 10, 2, 0, 0.5}, {"c", 10, 80, 0, 0.34}}, {"c", "a", "b"}},
+      {{{"a", 10, 1, 0, 0.3}, {"b", 10, 50}}, {"a", "b"}},  // one failure alone: still first
       {{{"only", 10, 10}}, {"only"}},
       {{}, {}},
   };

@@ -103,13 +103,13 @@ TEST(StatsTest, TheFailureRateRisesWithFailuresAndRecoversWithSuccesses) {
     s.record(false, 0, ++now);
     rates.push_back(s.view(now).failureRate);
   }
-  // 0.3, 0.51, 0.657, 0.7599: one failure alone stays below the 0.5 of "failed recently".
+  // 0.3, 0.51, 0.657, 0.7599: one failure alone stays below the 0.35 of "failed recently".
   EXPECT_NEAR(rates[0], 0.3, 1e-12);
   EXPECT_NEAR(rates[1], 0.51, 1e-12);
   EXPECT_NEAR(rates[2], 0.657, 1e-12);
   EXPECT_NEAR(rates[3], 0.7599, 1e-12);
   EXPECT_EQ(s.view(now).samples, 0u);
-  // Each success multiplies the rate by 0.7: 0.532, then 0.372, below 0.5 again.
+  // Each success multiplies the rate by 0.7: 0.532, then 0.372, then 0.26, below 0.35 again.
   s.record(true, 10, ++now);
   EXPECT_NEAR(s.view(now).failureRate, 0.53193, 1e-12);
   s.record(true, 10, ++now);
