@@ -646,14 +646,18 @@ class WebSocketSession : public WebSocket, public std::enable_shared_from_this<W
     ws_.async_accept(upgradeRequest_, [self = shared_from_this()](beast::error_code ec) {
       self->upgradeRequest_ = {};  // only the handshake needed it
       if (ec) return self->closed();
+      self->accepted_ = true;
+      self->writeNext();  // what was queued during the handshake
       self->read();
     });
   }
 
   bool send(std::string text) override {
     size_t n = text.size();
-    if (closing_.load() ||
-        unsent_.fetch_add(n) + n > server_.webSocketOptions.maxUnsentBytes) {
+    // Past the budget a message is refused, except on an idle connection: one message always
+    // fits (else a large one would wait for a drain that never comes).
+    size_t before = closing_.load() ? 0 : unsent_.fetch_add(n);
+    if (closing_.load() || (before > 0 && before + n > server_.webSocketOptions.maxUnsentBytes)) {
       if (!closing_.load()) unsent_.fetch_sub(n);
       refused_.store(true);
       return false;
@@ -695,7 +699,7 @@ class WebSocketSession : public WebSocket, public std::enable_shared_from_this<W
   }
 
   void writeNext() {
-    if (writing_ || done_) return;
+    if (writing_ || done_ || !accepted_) return;
     if (out_.empty()) {
       if (closeAfterWrites_ && !closeSent_) {
         closeSent_ = true;
@@ -781,6 +785,7 @@ class WebSocketSession : public WebSocket, public std::enable_shared_from_this<W
   std::atomic<bool> refused_{false};
   bool writing_ = false;
   bool closeAfterWrites_ = false;
+  bool accepted_ = false;  // the handshake is done: messages may be written
   bool closeSent_ = false;
   bool done_ = false;
   std::string closeReason_;

@@ -228,7 +228,12 @@ struct Router::Impl : std::enable_shared_from_this<Router::Impl> {
         if (notRunHere(out)) {
           self->finished(name, c->input.function, s, false, ms, false);
           c->failures.push_back(fmt::format("local: {}", out.error->message()));
-          return self->pool.post([self, c, i] { self->attempt(c, i + 1); });
+          if (!self->pool.post([self, c, i] { self->attempt(c, i + 1); })) {
+            exec::InvokeOutput stopped;
+            stopped.error = Error(ErrorCode::kUnavailable, "the node is stopping");
+            c->done(std::move(stopped));
+          }
+          return;
         }
         self->finished(name, c->input.function, s, true, ms, false);
         out.provider = name;
@@ -398,11 +403,15 @@ bool Router::route(exec::InvokeInput& input, std::function<void(exec::InvokeOutp
   c->route = std::move(r);
   c->deadlineMs = steadyMs() + impl_->options.callTimeout.count();
   // Remote attempts block on the network: off the caller's thread.
-  impl_->pool.post([self = impl_, c] {
+  bool taken = impl_->pool.post([self = impl_, c] {
     c->ranking = self->decide(*c);
     self->attempt(c, 0);
   });
-  return true;
+  if (!taken) {  // stopping meanwhile: the node answers for itself
+    input = std::move(c->input);
+    done = std::move(c->done);
+  }
+  return taken;
 }
 
 json Router::statsJson() const {

@@ -25,6 +25,18 @@ std::variant<std::optional<uint64_t>, std::string> unsignedField(const json& j, 
 
 }  // namespace
 
+json parseJsonBounded(std::string_view text) {
+  bool tooDeep = false;
+  json j = json::parse(
+      text,
+      [&tooDeep](int depth, json::parse_event_t, json&) {
+        if (depth > kMaxJsonDepth) tooDeep = true;
+        return !tooDeep;
+      },
+      false);
+  return tooDeep ? json(json::value_t::discarded) : j;
+}
+
 std::string_view guaranteeName(Guarantee g) {
   return g == Guarantee::kAtLeastOnce ? "at-least-once" : "best-effort";
 }
@@ -33,8 +45,10 @@ std::variant<DeviceFrame, FrameError> parseDeviceFrame(std::string_view text) {
   if (text.size() > kMaxFrameBytes) {
     return FrameError{{}, fmt::format("a frame is at most {} bytes", kMaxFrameBytes)};
   }
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return FrameError{{}, "a frame is a JSON object"};
+  json j = parseJsonBounded(text);
+  if (j.is_discarded() || !j.is_object()) {
+    return FrameError{{}, fmt::format("a frame is a JSON object nested at most {} deep", kMaxJsonDepth)};
+  }
   auto type = j.find("type");
   if (type == j.end() || !type->is_string()) {
     return FrameError{{}, "a frame needs \"type\": subscribe, credits or cancel"};
@@ -95,7 +109,7 @@ std::variant<DeviceFrame, FrameError> parseDeviceFrame(std::string_view text) {
 }
 
 json payloadValue(std::string_view bytes) {
-  json v = json::parse(bytes, nullptr, false);
+  json v = parseJsonBounded(bytes);
   if (!v.is_discarded()) return v;
   return json(std::string(bytes));
 }

@@ -61,6 +61,12 @@ struct FrameError {
 inline constexpr size_t kMaxFrameBytes = 64u << 10;
 inline constexpr size_t kMaxParamsBytes = 16u << 10;
 
+// Parses JSON text whose nesting is at most kMaxJsonDepth; deeper (or malformed) text gives
+// a discarded value. Never throws. Every JSON that devices, publishers and processors send is
+// read through it, so nothing recursive ever meets a value nested without bound.
+inline constexpr int kMaxJsonDepth = 64;
+nlohmann::json parseJsonBounded(std::string_view text);
+
 // Parses a device's frame. Never throws.
 std::variant<DeviceFrame, FrameError> parseDeviceFrame(std::string_view text);
 

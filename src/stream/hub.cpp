@@ -142,6 +142,14 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
     pump();
   }
   void pump();
+  // The topic's feed came up after this stream read the topic's bounds: updates published
+  // in between reached no feed, so an at-least-once stream looks at the log again.
+  void feedOpened() {
+    if (ended_ || !started_ || !atLeastOnce()) return;
+    auto b = hub_.deps.log.bounds(frame_.topic);
+    if (b.ok()) knownLast_ = std::max(knownLast_, b->last);
+    pump();
+  }
   // Ends the stream; with `notify` the device gets a terminate frame.
   void end(std::string_view reason, std::string_view message, bool notify);
 
@@ -329,8 +337,12 @@ void StreamState::start() {
   }
   double rate = app_.maxPerSecond;
   if (auto p = frame_.params.find("max_per_second"); p != frame_.params.end() && p->is_number()) {
+    // A subscriber may only lower it, to one update in about 17 minutes at the least.
     double asked = p->get<double>();
-    if (asked > 0 && (rate <= 0 || asked < rate)) rate = asked;  // a subscriber may only lower it
+    if (asked > 0) {
+      asked = std::max(asked, 1e-3);
+      if (rate <= 0 || asked < rate) rate = asked;
+    }
   }
   if (rate > 0) bucket_ = TokenBucket(rate, rate);
   credits_ = frame_.credits;
@@ -510,7 +522,7 @@ void StreamState::onProcessed(const DeliveryPtr& d, exec::InvokeOutput out) {
                            out.error->message()),
                true);
   }
-  json result = json::parse(out.result.stdoutData, nullptr, false);
+  json result = parseJsonBounded(out.result.stdoutData);
   auto deliver = result.is_object() ? result.find("deliver") : result.end();
   if (!result.is_object() || deliver == result.end() || !deliver->is_boolean()) {
     return end(reason::kProcessorFailed,
@@ -588,7 +600,7 @@ Result<void> Hub::Impl::join(const std::shared_ptr<StreamState>& s) {
   auto feed = deps.log.follow(e->topic, [this, weak](std::shared_ptr<const Update> u) {
     onUpdate(weak, std::move(u));
   });
-  std::vector<std::shared_ptr<StreamState>> orphans;
+  std::vector<std::shared_ptr<StreamState>> orphans, joined;
   std::unique_ptr<TopicLog::Feed> unused;
   {
     std::lock_guard lock(mu);
@@ -600,9 +612,13 @@ Result<void> Hub::Impl::join(const std::shared_ptr<StreamState>& s) {
       unused = std::move(*feed);  // every stream left while it opened
     } else {
       e->feed = std::move(*feed);
+      joined = e->streams;
     }
   }
   unused.reset();
+  for (auto& j : joined) {
+    if (j != s) j->post([](StreamState& st) { st.feedOpened(); });
+  }
   if (!feed.ok()) {
     for (auto& o : orphans) {
       if (o != s) o->post([m = feed.error().message()](StreamState& st) { st.end(reason::kUnavailable, m, true); });

@@ -330,6 +330,7 @@ Result<void> MqttDevices::onMqttMessage(std::string_view topic, std::string_view
     if (outlet->closing()) return {};
     // Frames arrive on one thread, so the device cannot have been added meanwhile.
     std::lock_guard lock(s.mu);
+    if (outlet->closing()) return {};  // closed (a stopping hub) before it could be listed
     s.devices[std::string(device)] = Impl::Entry{outlet, conn, now};
     s.updateGauge();
   }

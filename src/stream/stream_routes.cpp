@@ -123,16 +123,21 @@ http::Response appsRoute(const StreamRoutes& r, const http::Request& req) {
 
 // A device connection over WebSocket: the hub's outlet is the socket, and the socket's
 // listener passes frames to the hub's connection.
+// The outlet does not own the socket (the socket owns its listener, which owns the hub's
+// connection, which owns the outlet): a socket the server dropped is simply gone.
 class WebSocketOutlet : public Outlet {
  public:
-  explicit WebSocketOutlet(std::shared_ptr<http::WebSocket> ws) : ws_(std::move(ws)) {}
-  bool send(std::string frame) override { return ws_->send(std::move(frame)); }
+  explicit WebSocketOutlet(std::weak_ptr<http::WebSocket> ws) : ws_(std::move(ws)) {}
+  bool send(std::string frame) override {
+    auto ws = ws_.lock();
+    return ws && ws->send(std::move(frame));
+  }
   void close(std::string lastFrame, std::string_view reason) override {
-    ws_->close(std::move(lastFrame), std::string(reason));
+    if (auto ws = ws_.lock()) ws->close(std::move(lastFrame), std::string(reason));
   }
 
  private:
-  std::shared_ptr<http::WebSocket> ws_;
+  std::weak_ptr<http::WebSocket> ws_;
 };
 
 class WebSocketDevice : public http::WebSocketListener {
@@ -161,7 +166,7 @@ http::UpgradeDecision streamsUpgrade(Hub& hub, const http::Request& req) {
   http::UpgradeDecision d;
   if (req.path != "/v1/streams") return d;
   d.accept = [&hub](std::shared_ptr<http::WebSocket> ws) -> std::shared_ptr<http::WebSocketListener> {
-    auto conn = hub.connect(std::make_shared<WebSocketOutlet>(std::move(ws)));
+    auto conn = hub.connect(std::make_shared<WebSocketOutlet>(ws));
     return std::make_shared<WebSocketDevice>(std::move(conn));
   };
   return d;

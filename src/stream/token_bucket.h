@@ -29,7 +29,8 @@ class TokenBucket {
     if (!limited()) return 0;
     refill(nowNs);
     if (tokens_ >= 1.0) return 0;
-    return static_cast<int64_t>(std::ceil((1.0 - tokens_) / rate_ * 1e9));
+    // At most an hour: a tiny rate must not overflow the conversion.
+    return static_cast<int64_t>(std::min(std::ceil((1.0 - tokens_) / rate_ * 1e9), 3.6e12));
   }
 
  private:

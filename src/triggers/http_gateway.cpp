@@ -226,8 +226,9 @@ void HttpGateway::handle(http::Request&& req, http::Respond respond) {
       return asyncRoute(std::move(req), std::move(respond));
     }
     // Management work (a deploy compiles) runs on its own thread, off the serving threads.
-    return deps_.managementQueue.post(
+    deps_.managementQueue.post(
         [this, req = std::move(req), respond = std::move(respond)] { respond(management(req)); });
+    return;
   }
   respond(errorResponse(Error(ErrorCode::kNotFound, "no route for " + path)));
 }

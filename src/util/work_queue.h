@@ -21,13 +21,15 @@ class WorkQueue {
   WorkQueue(const WorkQueue&) = delete;
   WorkQueue& operator=(const WorkQueue&) = delete;
 
-  void post(std::function<void()> task) {
+  // False (the task dropped) once stop() has begun.
+  bool post(std::function<void()> task) {
     {
       std::lock_guard lock(mu_);
-      if (stopping_) return;
+      if (stopping_) return false;
       tasks_.push_back(std::move(task));
     }
     cv_.notify_one();
+    return true;
   }
 
   void stop() {

@@ -287,6 +287,16 @@ TEST_F(StreamTest, BadFramesEndOnlyTheirStreamOrConnection) {
   EXPECT_FALSE(d.next(std::chrono::seconds(30)));
   EXPECT_TRUE(d.closed());
 
+  // JSON nested without bound is refused, not recursed into.
+  StreamDevice deep(node.port());
+  deep.sendText(R"({"type":"subscribe","stream":1,"topic":"t","params":{"a":)" + std::string(30000, '[') +
+                std::string(30000, ']') + "}}");
+  auto refused = deep.next();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ((*refused)["reason"], "bad_frame");
+  EXPECT_FALSE(deep.next(std::chrono::seconds(30)));
+  EXPECT_TRUE(deep.closed());
+
   // An oversized frame closes its connection (1009).
   StreamDevice big(node.port());
   big.sendText(std::string(70 * 1024, ' '));

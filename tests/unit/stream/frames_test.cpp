@@ -106,6 +106,19 @@ TEST(FramesTest, RendersFramesAsJson) {
   EXPECT_EQ(back.guarantee, Guarantee::kAtLeastOnce);
 }
 
+TEST(FramesTest, JsonNestedWithoutBoundIsRefusedNotRecursedInto) {
+  std::string deep = R"({"type":"subscribe","stream":1,"topic":"t","params":{"a":)" + std::string(30000, '[') +
+                     std::string(30000, ']') + "}}";
+  auto r = parseDeviceFrame(deep);
+  ASSERT_TRUE(std::holds_alternative<FrameError>(r));
+  EXPECT_NE(std::get<FrameError>(r).message.find("nested"), std::string::npos);
+  std::string ok = std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']');
+  EXPECT_FALSE(parseJsonBounded(ok).is_discarded());
+  EXPECT_TRUE(parseJsonBounded("[[" + ok + "]]").is_discarded());
+  // A published update nested too deep is carried as the string it is.
+  EXPECT_TRUE(payloadValue(std::string(100, '[') + std::string(100, ']')).is_string());
+}
+
 TEST(TopicNamesTest, FollowTheRule) {
   for (std::string ok : {std::string("a"), std::string("news"), std::string("Video-42_comments"),
                          std::string("0x"), std::string(64, 'a')}) {
