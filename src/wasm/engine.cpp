@@ -250,6 +250,10 @@ InvocationResult Engine::invoke(const std::shared_ptr<const CompiledModule>& mod
       result.outcome = Outcome::kResourceExhausted;
       result.detail = "all linear-memory slots are in use";
       break;
+    case kTrapHostFailure:
+      result.outcome = Outcome::kTrap;
+      result.detail = fmt::format("internal error in a host call: {}", sandbox.hostFailure);
+      break;
     case kTrapTableLimit:
       result.outcome = Outcome::kResourceExhausted;
       result.detail = fmt::format("a table exceeds the limit of {} elements",

@@ -105,14 +105,15 @@ template <typename F>
 uint32_t hostCall(void* instance, F&& body) {
   checkHostStack();
   Sandbox* sb = wasiSandbox(instance);
-  uint32_t result;
+  std::optional<uint32_t> result;
   {
     HostScope scope;
-    result = body(*sb);
+    result = guardedHostCall(*sb, [&] { return body(*sb); });
   }
+  if (!result) trapNow(kTrapHostFailure);
   checkPreemption();
   if (sb->deadlineNs && monotonicNs() >= sb->deadlineNs) trapNow(kTrapTimeout);
-  return result;
+  return *result;
 }
 
 }  // namespace

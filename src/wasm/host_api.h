@@ -59,8 +59,9 @@ struct KvListPage {
 
 // The services behind the host calls for one invocation. Views passed in point into guest
 // memory and are valid only during the call. Called on the invocation's thread inside a
-// host call: implementations must not throw, and may run another guest (invoke) since
-// Engine::runGuest nests.
+// host call: implementations should not throw (an exception traps the guest with an
+// internal error; it never unwinds through generated code), and may run another guest
+// (invoke) since Engine::runGuest nests.
 class HostHandler {
  public:
   virtual ~HostHandler() = default;

@@ -263,6 +263,7 @@ const char* trapName(int code) {
     case kTrapMemoryLimit: return "memory limit exceeded";
     case kTrapPoolExhausted: return "no linear-memory slot available";
     case kTrapTableLimit: return "table limit exceeded";
+    case kTrapHostFailure: return "internal error in a host call";
     default: return "unknown trap";
   }
 }

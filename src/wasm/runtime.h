@@ -11,7 +11,9 @@
 
 #include <csetjmp>
 #include <csignal>
+#include <exception>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,10 +45,12 @@ enum TrapCode : int {
   kTrapMemoryLimit = 104, // instantiation needs more memory than the limit allows
   kTrapPoolExhausted = 105,  // no linear-memory slot available
   kTrapTableLimit = 106,  // a table larger than the table limit
+  kTrapHostFailure = 107,  // a host call failed inside tern (an exception): an internal error
 };
 
 // Human name of a trap, e.g. "out-of-bounds memory access".
 const char* trapName(int code);
+
 
 struct SandboxLimits {
   uint32_t memoryPages = 2048;          // 128 MiB
@@ -120,6 +124,8 @@ struct Sandbox {
   // the last function run by invoke (read with last_output).
   HostHandler* host = nullptr;
   std::string lastError;
+  // What a host call that failed inside tern threw (kTrapHostFailure).
+  std::string hostFailure;
   std::string invokeOutput;
 };
 
@@ -185,5 +191,21 @@ void checkPreemption();
 void checkHostStack();
 
 int64_t monotonicNs();
+
+// Runs a host call's body inside a catch-all: an exception never unwinds through the
+// generated code's frames. Returns the body's result, or nullopt with the failure recorded
+// in the sandbox; the caller then traps the guest (kTrapHostFailure) once the body's C++
+// objects are gone.
+template <typename F>
+std::optional<uint32_t> guardedHostCall(Sandbox& sb, F&& body) noexcept {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    sb.hostFailure = e.what();
+  } catch (...) {
+    sb.hostFailure = "an unknown exception";
+  }
+  return std::nullopt;
+}
 
 }  // namespace tern::wasm

@@ -53,15 +53,16 @@ template <typename F>
 uint32_t hostCall(void* instance, F&& body) {
   checkHostStack();
   Sandbox* sb = wasiSandbox(instance);
-  uint32_t result;
+  std::optional<uint32_t> result;
   int trap = 0;
   {
     HostScope scope;
-    result = body(*sb, trap);
+    result = guardedHostCall(*sb, [&] { return body(*sb, trap); });
   }
+  if (!result) trapNow(kTrapHostFailure);
   if (trap) trapNow(trap);
   checkPreemption();
-  return result;
+  return *result;
 }
 
 // Checks an iovec list and every buffer it names.

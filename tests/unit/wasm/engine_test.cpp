@@ -1,10 +1,12 @@
 // The engine end to end: fresh sandboxes, traps, limits, preemption, WASI.
 
 #include "wasm/engine.h"
+#include "wasm/host_api.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -473,6 +475,40 @@ TEST_F(EngineTest, SocketCallsFindNoSocket) {
     auto r = run(m);
     EXPECT_EQ(r.exitCode, c.expected) << c.call << " fd " << c.fd << ": " << r.detail;
   }
+}
+
+// A host handler that throws (a bug in tern, or memory running out) traps the guest with an
+// internal error instead of unwinding through the generated code; the engine goes on.
+TEST_F(EngineTest, AHostCallThatThrowsTrapsTheGuestWithAnInternalError) {
+  struct Throwing : HostHandler {
+    HostReply kvGet(std::string_view, std::string&) override { throw std::runtime_error("store gone"); }
+    HostReply kvSet(std::string_view, std::string_view) override { throw 42; }
+    HostReply kvDelete(std::string_view) override { return HostReply{}; }
+    HostReply kvList(std::string_view, std::string_view, size_t, KvListPage&) override { return HostReply{}; }
+    HostReply publish(std::string_view, std::string_view) override { return HostReply{}; }
+    HostReply streamPublish(std::string_view, std::string_view, uint64_t&) override { return HostReply{}; }
+    HostReply invoke(std::string_view, std::string_view, std::string&) override { return HostReply{}; }
+  } host;
+  auto get = load(wat(R"((module
+    (import "tern" "kv_get" (func $get (param i32 i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "_start") (drop (call $get (i32.const 0) (i32.const 1) (i32.const 8) (i32.const 8) (i32.const 16))))))"));
+  auto set = load(wat(R"((module
+    (import "tern" "kv_set" (func $set (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "_start") (drop (call $set (i32.const 0) (i32.const 1) (i32.const 8) (i32.const 1))))))"));
+  InvocationRequest req;
+  req.host = &host;
+  for (int round = 0; round < 3; ++round) {
+    auto r = run(get, "", req);
+    EXPECT_EQ(r.outcome, Outcome::kTrap);
+    EXPECT_EQ(r.detail, "internal error in a host call: store gone");
+    r = run(set, "", req);
+    EXPECT_EQ(r.outcome, Outcome::kTrap);
+    EXPECT_EQ(r.detail, "internal error in a host call: an unknown exception");
+  }
+  EXPECT_EQ(run(load(wat(wasiModule("(call $write (i32.const 1) (i32.const 0) (i32.const 0))")))).outcome,
+            Outcome::kOk);
 }
 
 // An iovec list whose length is absurd is refused without reading it.
