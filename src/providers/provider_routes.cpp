@@ -14,25 +14,13 @@ namespace {
 constexpr std::string_view kProvidersPath = "/v1/providers";
 constexpr std::string_view kRoutesPath = "/v1/routes";
 
-http::Response answer(int status, const json& body) {
-  http::Response r;
-  r.status = status;
-  r.contentType = "application/json";
-  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  return r;
-}
+using triggers::methodNotAllowed;
 
+http::Response answer(int status, const json& body) { return triggers::jsonResponse(status, body); }
 http::Response failure(const Error& e) { return triggers::errorResponse(e); }
 
 http::Response invalid(std::string message) {
   return failure(Error(ErrorCode::kInvalidArgument, std::move(message)));
-}
-
-http::Response methodNotAllowed(std::string_view allowed) {
-  auto r = invalid(fmt::format("this route takes {}", allowed));
-  r.status = 405;
-  r.headers.push_back({"Allow", std::string(allowed)});
-  return r;
 }
 
 // The JSON of providerJson/routeJson as a value to answer with or extend. They always give

@@ -14,25 +14,13 @@ using json = nlohmann::json;
 
 namespace {
 
-http::Response answer(int status, const json& body) {
-  http::Response r;
-  r.status = status;
-  r.contentType = "application/json";
-  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  return r;
-}
+using triggers::methodNotAllowed;
 
+http::Response answer(int status, const json& body) { return triggers::jsonResponse(status, body); }
 http::Response failure(const Error& e) { return triggers::errorResponse(e); }
 
 http::Response notFound(std::string message) {
   return failure(Error(ErrorCode::kNotFound, std::move(message)));
-}
-
-http::Response methodNotAllowed(std::string_view allowed) {
-  auto r = failure(Error(ErrorCode::kInvalidArgument, fmt::format("this route takes {}", allowed)));
-  r.status = 405;
-  r.headers.push_back({"Allow", std::string(allowed)});
-  return r;
 }
 
 std::optional<uint64_t> queryNumber(std::string_view query, std::string_view key, bool& bad) {

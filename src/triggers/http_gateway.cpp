@@ -35,9 +35,7 @@ http::Response errorResponse(const Error& e) {
   return r;
 }
 
-namespace {
-
-http::Response jsonResponse(int status, const json& body) {
+http::Response jsonResponse(int status, const nlohmann::json& body) {
   http::Response r;
   r.status = status;
   r.contentType = "application/json";
@@ -45,6 +43,15 @@ http::Response jsonResponse(int status, const json& body) {
   r.body = body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   return r;
 }
+
+http::Response methodNotAllowed(std::string_view allowed) {
+  auto r = errorResponse(Error(ErrorCode::kInvalidArgument, fmt::format("this route takes {}", allowed)));
+  r.status = 405;
+  r.headers.push_back({"Allow", std::string(allowed)});
+  return r;
+}
+
+namespace {
 
 json versionJson(const store::FunctionVersion& v) {
   return json{{"name", v.name},

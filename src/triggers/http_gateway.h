@@ -89,5 +89,9 @@ class HttpGateway {
 
 // A JSON error body {"error": {"code": ..., "message": ...}} with the kind's HTTP status.
 http::Response errorResponse(const Error& e);
+// A JSON answer (invalid UTF-8 replaced, never thrown on).
+http::Response jsonResponse(int status, const nlohmann::json& body);
+// 405 with an Allow header listing `allowed` ("GET, PUT").
+http::Response methodNotAllowed(std::string_view allowed);
 
 }  // namespace tern::triggers
