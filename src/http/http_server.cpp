@@ -87,6 +87,15 @@ struct Server::Impl {
   std::atomic<size_t> unsentBytes{0};
   std::atomic<bool> stopping{false};
   std::atomic<uint64_t> webSockets{0};
+  // WebSockets asked to close whose last messages are not written yet;
+  // stop() waits for them (within the drain) before it stops the threads.
+  std::atomic<uint64_t> webSocketsFlushing{0};
+  void flushed() {
+    if (webSocketsFlushing.fetch_sub(1) == 1) {
+      std::lock_guard lock(mu);
+      idle.notify_all();
+    }
+  }
   UpgradeHandler upgrade;
   WebSocketOptions webSocketOptions;
   // Open WebSocket connections, to close them when stopping; each removes its own entry.
@@ -617,6 +626,7 @@ class WebSocketSession : public WebSocket, public std::enable_shared_from_this<W
   }
 
   ~WebSocketSession() override {
+    doneFlushing();
     if (registration_) {
       std::lock_guard lock(server_.wsMu);
       server_.wsSessions.erase(*registration_);
@@ -678,6 +688,10 @@ class WebSocketSession : public WebSocket, public std::enable_shared_from_this<W
     asio::dispatch(ws_.get_executor(), [self = shared_from_this(), lastText = std::move(lastText),
                                         reason = std::move(reason)]() mutable {
       self->closeReason_ = std::move(reason);
+      if (!self->done_ && !self->flushing_) {
+        self->flushing_ = true;
+        self->server_.webSocketsFlushing.fetch_add(1);
+      }
       if (!lastText.empty()) {
         self->unsent_.fetch_add(lastText.size());
         self->out_.push_back(std::move(lastText));
@@ -703,6 +717,8 @@ class WebSocketSession : public WebSocket, public std::enable_shared_from_this<W
     if (out_.empty()) {
       if (closeAfterWrites_ && !closeSent_) {
         closeSent_ = true;
+        // Every message is written; the close handshake waits for the client, stop() not.
+        doneFlushing();
         writing_ = true;
         watchStall();
         ws_.async_close(websocket::close_reason(websocket::close_code::normal, closeReason_),
@@ -757,9 +773,16 @@ class WebSocketSession : public WebSocket, public std::enable_shared_from_this<W
     beast::get_lowest_layer(ws_).close();
   }
 
+  void doneFlushing() {
+    if (!flushing_) return;
+    flushing_ = false;
+    server_.flushed();
+  }
+
   void closed() {
     if (done_) return;
     done_ = true;
+    doneFlushing();
     closing_.store(true);
     stopWatching();
     unsent_.store(0);
@@ -786,6 +809,7 @@ class WebSocketSession : public WebSocket, public std::enable_shared_from_this<W
   bool writing_ = false;
   bool closeAfterWrites_ = false;
   bool accepted_ = false;  // the handshake is done: messages may be written
+  bool flushing_ = false;  // counted in webSocketsFlushing until its last message is written
   bool closeSent_ = false;
   bool done_ = false;
   std::string closeReason_;
@@ -1031,7 +1055,8 @@ void Server::stop(std::chrono::milliseconds drain) {
   stopAccepting();
   {
     std::unique_lock lock(s.mu);
-    s.idle.wait_for(lock, drain, [&s] { return s.inFlight.load() == 0; });
+    s.idle.wait_for(lock, drain,
+                    [&s] { return s.inFlight.load() == 0 && s.webSocketsFlushing.load() == 0; });
   }
   s.work.clear();
   for (auto& ctx : s.contexts) ctx->stop();
