@@ -97,6 +97,11 @@ std::optional<int64_t> Scheduler::nextRun(std::string_view id) const {
   return it->second.nextMs;
 }
 
+size_t Scheduler::size() const {
+  std::lock_guard lock(mu_);
+  return entries_.size();
+}
+
 void Scheduler::start() {
   std::lock_guard lock(mu_);
   if (started_ || stopping_) return;

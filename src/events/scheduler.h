@@ -85,6 +85,8 @@ class Scheduler {
 
   // The time of the next run of `id`, if registered. A time at or before now is due.
   std::optional<int64_t> nextRun(std::string_view id) const;
+  // How many schedules are registered (the node's tern_schedules gauge).
+  size_t size() const;
 
   // Starts the scheduler thread. Calls after the first, and after stop(), do nothing.
   void start();

@@ -518,6 +518,10 @@ std::string Node::Impl::engineMetrics() const {
   line("tern_queue_length", "gauge", "Requests waiting for a worker slot", ex.queued);
   line("tern_rejected_total", "counter", "Requests refused because the queue was full",
        double(ex.rejected));
+  if (scheduler) {
+    line("tern_schedules", "gauge", "Time triggers (cron:, every:) scheduled on this node",
+         double(scheduler->size()));
+  }
   line("tern_process_cpu_seconds_total", "counter", "CPU time of the node process",
        ps.cpuSecondsUser + ps.cpuSecondsSystem);
   line("tern_process_resident_memory_bytes", "gauge", "Resident memory of the node process",

@@ -131,6 +131,10 @@ void MqttClient::run() {
                            : mosquitto_connect(mosq_, options_.host.c_str(), options_.port,
                                                options_.keepaliveSeconds);
     if (rc != MOSQ_ERR_SUCCESS) {
+      {
+        std::lock_guard lock(mu_);
+        ++stats_.connectFailures;
+      }
       spdlog::warn("MQTT broker {}:{} not reachable ({}); retrying in {} ms", options_.host,
                    options_.port, mosqError(rc), backoff.count());
       sleepFor(backoff);
@@ -158,6 +162,10 @@ void MqttClient::run() {
 void MqttClient::onConnect(mosquitto*, void* self, int rc) {
   auto* c = static_cast<MqttClient*>(self);
   if (rc != 0) {
+    {
+      std::lock_guard lock(c->mu_);
+      ++c->stats_.connectFailures;
+    }
     spdlog::error("MQTT broker {}:{} refused the connection: {}", c->options_.host,
                   c->options_.port, mosquitto_connack_string(rc));
     return;

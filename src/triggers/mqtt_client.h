@@ -95,6 +95,7 @@ class MqttClient {
     uint64_t published = 0;
     uint64_t subscribeAcks = 0;  // SUBACKs received (one per filter subscribed)
     uint64_t connects = 0;
+    uint64_t connectFailures = 0;  // attempts the broker did not answer or refused
     uint64_t disconnects = 0;
   };
   Stats stats() const;

@@ -53,14 +53,14 @@ class CoapTest : public ::testing::Test {
   static std::filesystem::path guest(const char* name) {
     return test::guestsDir() / (std::string(name) + ".wasm");
   }
-  static std::string metrics(test::TerndProcess& node) {
-    return test::request(node.port(), "GET", "/metrics").body;
+  // Waits until the node runs `n` invocations (its worker slots in use).
+  static void waitRunning(test::TerndProcess& node, double n) {
+    ASSERT_TRUE(test::eventually([&] { return node.metric("tern_worker_slots_busy") == n; }))
+        << "the node never ran " << n << " invocations at once:\n" << node.log();
   }
   static uint64_t metric(test::TerndProcess& node, const std::string& series) {
-    std::string text = metrics(node);
-    size_t at = text.find("\n" + series + " ");
-    if (at == std::string::npos) return UINT64_MAX;
-    return std::stoull(text.substr(at + series.size() + 2));
+    double v = node.metric(series);
+    return v < 0 ? UINT64_MAX : static_cast<uint64_t>(v);
   }
   // coap-client-notls with `args`, then the URI; its output on failure.
   Result<SubprocessResult> coapClient(std::vector<std::string> args, const std::string& uri) {
@@ -135,11 +135,11 @@ TEST_F(CoapTest, LargeSeparateResponseAfterQueueing) {
   // One worker slot, busy with a slow function: the echo waits in the queue, so its answer
   // is a separate response, sent block-wise.
   test::TerndProcess node(data(), {"--workers", "1"});
-  deploy(node, "slow", guest("sleeper"), "?env=SLEEP_MS=400");
+  deploy(node, "slow", guest("sleeper"), "?env=SLEEP_MS=1000");
   deploy(node, "echo", example("echo"));
   CoapSocket busy(node.coapPort());
   busy.send(test::encodeCoap(busy.request(kGet, "fn/slow")));
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  waitRunning(node, 1);
   std::string body = randomBytes(10 * 1024);
   auto in = dir.path() / "in.bin";
   auto out = dir.path() / "out.bin";
@@ -339,12 +339,16 @@ TEST_F(CoapTest, RetransmittedRequestsRunTheFunctionOnce) {
   // Separate: duplicates while it runs are acknowledged again; one run, one answer.
   CoapMessage slow = s.request(kGet, "fn/slow");
   s.send(test::encodeCoap(slow));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  waitRunning(node, 1);
   s.send(test::encodeCoap(slow));
   auto answer = s.exchange(slow);
   ASSERT_TRUE(answer);
   EXPECT_EQ(answer->payload, "done\n");
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // A second run would have started when a duplicate arrived; once nothing runs or waits,
+  // every run is counted.
+  ASSERT_TRUE(test::eventually([&] {
+    return node.metric("tern_worker_slots_busy") == 0 && node.metric("tern_queue_length") == 0;
+  }));
   EXPECT_EQ(metric(node, "tern_invocations_total{function=\"slow\",outcome=\"ok\"}"), 1u);
 }
 
@@ -371,7 +375,7 @@ TEST_F(CoapTest, SaturationAnswers503WithMaxAge) {
   CoapSocket a(node.coapPort());
   CoapMessage running = a.request(kGet, "fn/slow");
   a.send(test::encodeCoap(running));
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  waitRunning(node, 1);
   CoapSocket b(node.coapPort());
   auto refused = b.exchange(b.request(kGet, "fn/slow"));
   ASSERT_TRUE(refused);
@@ -388,7 +392,7 @@ TEST_F(CoapTest, SigtermDrainsCoapInvocations) {
   CoapSocket s(node.coapPort());
   CoapMessage m = s.request(kGet, "fn/slow");
   auto answer = std::async(std::launch::async, [&] { return s.exchange(m); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  waitRunning(node, 1);
   EXPECT_EQ(node.terminate(), 0);
   auto r = answer.get();
   ASSERT_TRUE(r);

@@ -314,9 +314,11 @@ TEST_F(TerndTest, SaturationAnswers429WithRetryAfter) {
   test::TerndProcess node(data(), {"--workers", "1", "--queue", "1"});
   ASSERT_EQ(deploy(node, "slow", guest("sleeper"), "?env=SLEEP_MS=800").status, 201);
   auto a = std::async(std::launch::async, [&] { return request(node.port(), "GET", "/fn/slow"); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  ASSERT_TRUE(test::eventually([&] { return node.metric("tern_worker_slots_busy") == 1; }))
+      << node.log();
   auto b = std::async(std::launch::async, [&] { return request(node.port(), "GET", "/fn/slow"); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  ASSERT_TRUE(test::eventually([&] { return node.metric("tern_queue_length") == 1; }))
+      << node.log();
   auto c = request(node.port(), "GET", "/fn/slow");  // one running, one queued: refused
   EXPECT_EQ(c.status, 429) << c.raw;
   EXPECT_EQ(c.headers["retry-after"], "1");
@@ -329,7 +331,8 @@ TEST_F(TerndTest, SigtermDrainsInFlightInvocations) {
   ASSERT_EQ(deploy(node, "slow", guest("sleeper"), "?env=SLEEP_MS=700").status, 201);
   auto inflight =
       std::async(std::launch::async, [&] { return request(node.port(), "GET", "/fn/slow"); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(test::eventually([&] { return node.metric("tern_worker_slots_busy") == 1; }))
+      << node.log();
   EXPECT_EQ(node.terminate(), 0);
   auto r = inflight.get();
   EXPECT_EQ(r.status, 200);

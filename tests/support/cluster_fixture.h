@@ -32,12 +32,7 @@ class ClusterFixture : public ::testing::Test {
   }
 
   // The value of one series of the node's /metrics (e.g. `name{label="x"}`), -1 if absent.
-  static double metric(TerndProcess& n, const std::string& series) {
-    auto r = request(n.port(), "GET", "/metrics");
-    size_t at = r.body.find("\n" + series + " ");
-    if (at == std::string::npos) return -1;
-    return std::stod(r.body.substr(at + series.size() + 2));
-  }
+  static double metric(TerndProcess& n, const std::string& series) { return n.metric(series); }
 };
 
 }  // namespace tern::test

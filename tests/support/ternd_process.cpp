@@ -14,6 +14,7 @@
 #include <regex>
 #include <thread>
 
+#include "raw_http.h"
 #include "test_support.h"
 
 extern char** environ;
@@ -75,6 +76,13 @@ void TerndProcess::start() {
 std::string TerndProcess::log() const {
   std::ifstream f(logPath_);
   return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+double TerndProcess::metric(const std::string& series) const {
+  auto r = request(port_, "GET", "/metrics");
+  size_t at = r.body.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(r.body.substr(at + series.size() + 2));
 }
 
 std::string TerndProcess::token() const {

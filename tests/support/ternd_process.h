@@ -25,6 +25,9 @@ class TerndProcess {
   uint16_t coapPort() const { return coapPort_; }  // 0 when CoAP is off
   std::string token() const;
   std::string log() const;
+  // The value of one series of the node's /metrics (e.g. `name{label="x"}`), -1 if absent:
+  // the observable state tests wait on.
+  double metric(const std::string& series) const;
   std::map<std::string, std::string> auth() const;
 
   // SIGTERM, then wait; returns the exit status (-1 if killed by a signal).

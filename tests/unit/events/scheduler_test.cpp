@@ -136,10 +136,12 @@ TEST_F(SchedulerTest, RemoveStopsFiring) {
   Fired fired;
   auto scheduler = open();
   ASSERT_TRUE(scheduler->add("tick", schedule("every:10s"), fired.callback()).ok());
+  EXPECT_EQ(scheduler->size(), 1u);
   scheduler->start();
   moveTo("2024-01-01T00:00:10");
   ASSERT_TRUE(scheduler->remove("tick").ok());
   EXPECT_EQ(scheduler->nextRun("tick"), std::nullopt);
+  EXPECT_EQ(scheduler->size(), 0u);
   moveTo("2024-01-01T00:00:20");
   moveTo("2024-01-01T00:05:00");
   EXPECT_EQ(fired.times(), utc({"2024-01-01T00:00:10"}));

@@ -38,24 +38,17 @@ struct Inbox {
     return messages.size();
   }
   bool waitFor(size_t n, std::chrono::milliseconds timeout = 20s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (size() < n) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      std::this_thread::sleep_for(20ms);
-    }
-    return true;
+    return test::eventually([&] { return size() >= n; }, timeout);
   }
 };
 
-bool waitConnected(const MqttClient& c, std::chrono::milliseconds timeout = 20s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!c.connected()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  // Subscriptions are sent right after CONNACK; give the broker a moment to record them.
-  std::this_thread::sleep_for(200ms);
-  return true;
+// Waits until the client is connected and the broker has acknowledged `subscribeAcks`
+// subscriptions in all (SUBACKs count across connections: one per filter per connect), so
+// that messages published from then on reach the client.
+bool waitSubscribed(const MqttClient& c, uint64_t subscribeAcks,
+                    std::chrono::milliseconds timeout = 20s) {
+  return test::eventually(
+      [&] { return c.connected() && c.stats().subscribeAcks >= subscribeAcks; }, timeout);
 }
 
 MqttOptions optionsFor(const test::MosquittoProcess& broker, const std::string& id) {
@@ -75,17 +68,23 @@ TEST(MqttClientTest, ReceivesSubscribedTopicsAndPublishesWithAcknowledgement) {
   MqttClient client(optionsFor(broker, "tern-test-a"), inbox.handler());
   client.setSubscriptions("test", {"sensors/+/temp"});
   ASSERT_TRUE(client.start().ok());
-  ASSERT_TRUE(waitConnected(client));
+  ASSERT_TRUE(waitSubscribed(client, 1));
 
   broker.publish("sensors/k1/temp", "21.5");
   broker.publish("sensors/k1/humidity", "40");  // not subscribed
   broker.publish("sensors/k2/temp", std::string("\0\x01\xff", 3));
-  ASSERT_TRUE(inbox.waitFor(2));
-  std::this_thread::sleep_for(200ms);
-  ASSERT_EQ(inbox.size(), 2u);
-  EXPECT_EQ(inbox.messages[0].first, "sensors/k1/temp");
-  EXPECT_EQ(inbox.messages[0].second, "21.5");
-  EXPECT_EQ(inbox.messages[1].second, std::string("\0\x01\xff", 3));
+  // The broker delivers in publish order: once the last message is in, the unsubscribed
+  // one would have arrived before it.
+  broker.publish("sensors/k3/temp", "last");
+  ASSERT_TRUE(inbox.waitFor(3));
+  {
+    std::lock_guard lock(inbox.mu);
+    ASSERT_EQ(inbox.messages.size(), 3u);
+    EXPECT_EQ(inbox.messages[0].first, "sensors/k1/temp");
+    EXPECT_EQ(inbox.messages[0].second, "21.5");
+    EXPECT_EQ(inbox.messages[1].second, std::string("\0\x01\xff", 3));
+    EXPECT_EQ(inbox.messages[2].second, "last");
+  }
 
   test::MosquittoProcess::Subscription sub(broker, "replies/#");
   ASSERT_TRUE(client.publish("replies/x", "hello", PublishWait::kAcknowledged).ok());
@@ -105,23 +104,27 @@ TEST(MqttClientTest, BrokerDownAtStartIsRetriedAndPublishSaysUnavailable) {
   MqttClient client(optionsFor(broker, "tern-test-b"), inbox.handler());
   client.setSubscriptions("test", {"a/#"});
   ASSERT_TRUE(client.start().ok());
-  std::this_thread::sleep_for(300ms);
+  // Attempts fail, and the client goes on trying.
+  ASSERT_TRUE(test::eventually([&] { return client.stats().connectFailures >= 2; }, 20s));
   EXPECT_FALSE(client.connected());
   auto r = client.publish("a/b", "x", PublishWait::kQueued);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), ErrorCode::kUnavailable);
 
   broker.start();
-  ASSERT_TRUE(waitConnected(client));
+  ASSERT_TRUE(waitSubscribed(client, 1));
   broker.publish("a/b", "after");
   ASSERT_TRUE(inbox.waitFor(1));
 
   // The broker goes away mid-run and comes back: the client reconnects and resubscribes.
   broker.stop();
-  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(test::eventually([&] { return client.stats().disconnects == 1; }, 20s));
   EXPECT_FALSE(client.connected());
+  auto down = client.publish("a/b", "x", PublishWait::kQueued);
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.error().code(), ErrorCode::kUnavailable);
   broker.start();
-  ASSERT_TRUE(waitConnected(client));
+  ASSERT_TRUE(waitSubscribed(client, 2));
   broker.publish("a/c", "again");
   ASSERT_TRUE(inbox.waitFor(2));
   EXPECT_EQ(client.stats().connects, 2u);
@@ -136,7 +139,7 @@ TEST(MqttClientTest, RefusedMessageIsRedeliveredAfterReconnect) {
   MqttClient client(optionsFor(broker, "tern-test-c"), inbox.handler());
   client.setSubscriptions("test", {"jobs"});
   ASSERT_TRUE(client.start().ok());
-  ASSERT_TRUE(waitConnected(client));
+  ASSERT_TRUE(waitSubscribed(client, 1));
   broker.publish("jobs", "important");
   ASSERT_TRUE(inbox.waitFor(1));
   EXPECT_EQ(inbox.messages[0].second, "important");
@@ -152,7 +155,7 @@ TEST(MqttClientTest, PersistentSessionKeepsMessagesSentWhileTheClientWasAway) {
     MqttClient client(optionsFor(broker, "tern-test-d"), inbox.handler());
     client.setSubscriptions("test", {"q/#"});
     ASSERT_TRUE(client.start().ok());
-    ASSERT_TRUE(waitConnected(client));
+    ASSERT_TRUE(waitSubscribed(client, 1));
     client.stop();
   }
   broker.publish("q/1", "while away");
@@ -176,7 +179,7 @@ TEST(MqttClientTest, SubscribesToEveryOwnersFiltersAndCallsBackOnAcknowledgement
   client.setSubscriptions("triggers", {"x/#"});
   client.setSubscriptions("streams", {"y/+"});
   ASSERT_TRUE(client.start().ok());
-  ASSERT_TRUE(test::eventually([&] { return client.stats().subscribeAcks >= 2; }, 20s));
+  ASSERT_TRUE(waitSubscribed(client, 2));
 
   std::atomic<int> acked{0};
   auto count = [&] { ++acked; };
