@@ -1,12 +1,42 @@
 // A test guest that reports what it sees through WASI, one fact per line, so tests can
-// check args, environment, stdin, clocks, randomness and the denial of files.
+// check args, environment, stdin, clocks, randomness, the denial of files and the absence
+// of sockets.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+// The socket calls on descriptor `fd` through wasi-libc, as a program would make them:
+// 1 when each fails with `expected` (errno), else 0 with a line naming the call that did not.
+static int socketCallsFail(int fd, int expected) {
+  char b[4] = {0};
+  int ok = 1;
+  errno = 0;
+  if (shutdown(fd, SHUT_RDWR) != -1 || errno != expected) {
+    printf("shutdown(%d): errno %d\n", fd, errno);
+    ok = 0;
+  }
+  errno = 0;
+  if (recv(fd, b, sizeof b, 0) != -1 || errno != expected) {
+    printf("recv(%d): errno %d\n", fd, errno);
+    ok = 0;
+  }
+  errno = 0;
+  if (send(fd, b, sizeof b, 0) != -1 || errno != expected) {
+    printf("send(%d): errno %d\n", fd, errno);
+    ok = 0;
+  }
+  errno = 0;
+  if (accept(fd, NULL, NULL) != -1 || errno != expected) {
+    printf("accept(%d): errno %d\n", fd, errno);
+    ok = 0;
+  }
+  return ok;
+}
 
 int main(int argc, char** argv) {
   printf("argc=%d\n", argc);
@@ -38,6 +68,14 @@ int main(int argc, char** argv) {
 
   int fd = open("/etc/passwd", O_RDONLY);
   printf("open_denied=%d\n", fd < 0);
+
+  // A function has no sockets: its standard descriptors are not sockets, and no other
+  // descriptor is open (wasi-testsuite's sock_shutdown-not_sock and -invalid_fd).
+  int notSock = 1;
+  for (int d = 0; d <= 2; ++d) notSock &= socketCallsFail(d, ENOTSOCK);
+  printf("sockets_std_notsock=%d\n", notSock);
+  int badf = socketCallsFail(3, EBADF) & socketCallsFail(1000, EBADF);
+  printf("sockets_unopened_badf=%d\n", badf);
   fprintf(stderr, "probe log line\n");
   return 0;
 }

@@ -352,7 +352,8 @@ TEST_F(EngineTest, WasiWorldOfAFunction) {
   for (const char* want :
        {"argc=3\n", "arg0=probe\n", "arg1=first arg\n", "arg2=\n", "PROBE_VAR=some value\n",
         "stdin_bytes=10000\n", "slept_at_least_2ms=1\n", "realtime_after_2020=1\n",
-        "random_differs=1\n", "open_denied=1\n"}) {
+        "random_differs=1\n", "open_denied=1\n", "sockets_std_notsock=1\n",
+        "sockets_unopened_badf=1\n"}) {
     EXPECT_NE(o.find(want), std::string::npos) << "missing " << want << " in:\n" << o;
   }
   EXPECT_EQ(r.stderrData, "probe log line\n");
