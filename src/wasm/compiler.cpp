@@ -332,12 +332,32 @@ std::string Compiler::toolchainId(const std::string& cc) {
 namespace {
 
 // The flags that decide what the compiled code means, beyond the optimisation level; part
-// of every cache key. Floating point as wasm computes it (no fused multiply-add), memory
-// accessed through any type, and every wasm call a real call: sibling-call optimisation
+// of every cache key. Floating point as wasm computes it: no fused multiply-add, and
+// signaling NaNs taken into account (-fsignaling-nans), so that x * 1.0, x - 0.0, x / -1.0
+// and the like stay arithmetic that quiets a signaling NaN, as wasm requires, instead of
+// being folded into x or a sign flip at -O2 (the spec's float_exprs "no_fold" cases).
+// Memory accessed through any type. Every wasm call a real call: sibling-call optimisation
 // would turn unbounded recursion into a loop that spins until the timeout instead of
 // exhausting the stack (the spec's "call stack exhausted").
-constexpr const char* kCodeFlags[] = {"-shared", "-fPIC", "-fvisibility=hidden", "-ffp-contract=off",
-                                      "-fno-strict-aliasing", "-fno-optimize-sibling-calls"};
+constexpr const char* kCodeFlags[] = {"-shared",
+                                      "-fPIC",
+                                      "-fvisibility=hidden",
+                                      "-ffp-contract=off",
+                                      "-fsignaling-nans",
+                                      "-fno-strict-aliasing",
+                                      "-fno-optimize-sibling-calls"};
+
+// Included before wasm2c's output (-include). Under -fsignaling-nans GCC no longer expands
+// isnan() inline (its compare would raise the invalid flag on a signaling NaN) but calls
+// the C library, which puts a call on the path of every sqrt, floor, min and max that
+// wasm2c guards with isnan(). wasm never observes floating-point flags, so the inline
+// self-comparison, which -fsignaling-nans keeps, is exact; the compute kernels then compile
+// to the same code as without the flag (docs/benchmarks.md). Part of every cache key.
+constexpr std::string_view kFloatHeader =
+    "/* Written by tern: included before wasm2c's output. */\n"
+    "#include <math.h>\n"
+    "#undef isnan\n"
+    "#define isnan(x) ((x) != (x))\n";
 
 const char* optFlag(OptLevel o) {
   switch (o) {
@@ -454,7 +474,8 @@ Result<fs::path> Compiler::buildObject(std::span<const uint8_t> wasm, const Modu
       !writeFile(work / "tern_module_abi.h", kModuleAbiHeaderText,
                  std::char_traits<char>::length(kModuleAbiHeaderText)) ||
       !writeFile(work / "wasm-rt.h", kWasmRtHeaderText,
-                 std::char_traits<char>::length(kWasmRtHeaderText))) {
+                 std::char_traits<char>::length(kWasmRtHeaderText)) ||
+      !writeFile(work / "tern_float.h", kFloatHeader.data(), kFloatHeader.size())) {
     return Error(ErrorCode::kIo, "cannot write to " + work.string());
   }
 
@@ -485,7 +506,9 @@ Result<fs::path> Compiler::buildObject(std::span<const uint8_t> wasm, const Modu
   fs::path tmpObject = work / "module.so";
   std::vector<std::string> ccArgs{ccTool, optFlag(options.opt)};
   ccArgs.insert(ccArgs.end(), std::begin(kCodeFlags), std::end(kCodeFlags));
-  for (const char* a : {"-DNDEBUG", "-w", "-I"}) ccArgs.emplace_back(a);
+  for (const char* a : {"-DNDEBUG", "-w", "-include"}) ccArgs.emplace_back(a);
+  ccArgs.push_back((work / "tern_float.h").string());
+  ccArgs.emplace_back("-I");
   for (const auto& a : {work.string(), std::string("-o"), tmpObject.string(), (work / "glue.c").string()}) {
     ccArgs.push_back(a);
   }
@@ -569,8 +592,8 @@ std::string Compiler::ccFor(const std::string& target) const {
 
 std::string Compiler::cacheKey(const std::string& hash, const CompileOptions& options,
                                const std::string& target) {
-  return sha256Hex(fmt::format("{}|{}|{} {}|{}|abi{}", hash, toolchainId(ccFor(target)),
-                               optFlag(options.opt), fmt::join(kCodeFlags, " "),
+  return sha256Hex(fmt::format("{}|{}|{} {}|{}|{}|abi{}", hash, toolchainId(ccFor(target)),
+                               optFlag(options.opt), fmt::join(kCodeFlags, " "), kFloatHeader,
                                static_cast<int>(options.imports), TERN_MODULE_ABI_VERSION));
 }
 

@@ -180,6 +180,56 @@ TEST_F(EngineTest, RunawayRecursionExhaustsTheStackAtO2) {
   EXPECT_EQ((*inst)->call(*mutual, nullptr, nullptr, std::chrono::minutes(5)), kTrapExhaustion);
 }
 
+// Arithmetic on a signaling NaN gives a quiet NaN (the spec's nan:arithmetic) at the level
+// functions are served at: the C compiler must not fold x * 1, x / 1, x - 0, x / -1, -0 - x
+// or -1 * x into x or a sign flip (float_exprs' no_fold cases), and sqrt, floor, min and max
+// quiet it too. Each export takes the bits of a float and returns the bits of the result.
+TEST_F(EngineTest, SignalingNaNsComeOutQuietAtO2) {
+  auto m = load(wat(R"((module
+    (memory (export "memory") 1)
+    (func $f32 (param i32) (result f32) (f32.reinterpret_i32 (local.get 0)))
+    (func $f64 (param i64) (result f64) (f64.reinterpret_i64 (local.get 0)))
+    (func (export "f32.mul_one") (param i32) (result i32)
+      (i32.reinterpret_f32 (f32.mul (call $f32 (local.get 0)) (f32.const 1))))
+    (func (export "f32.div_neg1") (param i32) (result i32)
+      (i32.reinterpret_f32 (f32.div (call $f32 (local.get 0)) (f32.const -1))))
+    (func (export "f32.neg0_sub") (param i32) (result i32)
+      (i32.reinterpret_f32 (f32.sub (f32.const -0) (call $f32 (local.get 0)))))
+    (func (export "f32.sqrt") (param i32) (result i32)
+      (i32.reinterpret_f32 (f32.sqrt (call $f32 (local.get 0)))))
+    (func (export "f64.sub_zero") (param i64) (result i64)
+      (i64.reinterpret_f64 (f64.sub (call $f64 (local.get 0)) (f64.const 0))))
+    (func (export "f64.neg1_mul") (param i64) (result i64)
+      (i64.reinterpret_f64 (f64.mul (f64.const -1) (call $f64 (local.get 0)))))
+    (func (export "f64.div_one") (param i64) (result i64)
+      (i64.reinterpret_f64 (f64.div (call $f64 (local.get 0)) (f64.const 1))))
+    (func (export "f64.floor") (param i64) (result i64)
+      (i64.reinterpret_f64 (f64.floor (call $f64 (local.get 0)))))
+    (func (export "f64.min") (param i64) (result i64)
+      (i64.reinterpret_f64 (f64.min (call $f64 (local.get 0)) (f64.const 1))))))"));
+  ASSERT_TRUE(m);
+  auto inst = engine.instantiate(m, {});
+  ASSERT_TRUE(inst.ok()) << inst.error().describe();
+  constexpr uint64_t kSnan32 = 0x7fa00000, kQuiet32 = 0x7fc00000;
+  constexpr uint64_t kSnan64 = 0x7ff4000000000000, kQuiet64 = 0x7ff8000000000000;
+  for (const char* name : {"f32.mul_one", "f32.div_neg1", "f32.neg0_sub", "f32.sqrt"}) {
+    const tern_export_t* e = m->findExport(name);
+    ASSERT_NE(e, nullptr) << name;
+    uint64_t args[1] = {kSnan32}, results[1] = {0};
+    ASSERT_EQ((*inst)->call(*e, args, results, std::chrono::seconds(60)), kTrapNone) << name;
+    uint64_t bits = results[0] & 0xffffffff;
+    EXPECT_EQ(bits & 0x7fffffff & kQuiet32, kQuiet32) << name << " gave " << std::hex << bits;
+    EXPECT_NE(bits & 0x7fffff, 0u) << name << " gave " << std::hex << bits;
+  }
+  for (const char* name : {"f64.sub_zero", "f64.neg1_mul", "f64.div_one", "f64.floor", "f64.min"}) {
+    const tern_export_t* e = m->findExport(name);
+    ASSERT_NE(e, nullptr) << name;
+    uint64_t args[1] = {kSnan64}, results[1] = {0};
+    ASSERT_EQ((*inst)->call(*e, args, results, std::chrono::seconds(60)), kTrapNone) << name;
+    EXPECT_EQ(results[0] & kQuiet64, kQuiet64) << name << " gave " << std::hex << results[0];
+  }
+}
+
 TEST_F(EngineTest, ExitCodeIsReported) {
   auto r = run(loadExample(engine, "exit3"));
   EXPECT_EQ(r.outcome, Outcome::kExited);
