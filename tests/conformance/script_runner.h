@@ -19,6 +19,9 @@ namespace tern::conformance {
 struct RunnerOptions {
   std::vector<uint8_t> spectestModule;           // the binary of the "spectest" host module
   unsigned compileJobs = 2;                      // modules compiled at once
+  // The C compiler's optimisation level: -O0 checks wasm2c's translation as written, -O2
+  // is the level functions are served at, where the compiler may reshape the code.
+  wasm::OptLevel opt = wasm::OptLevel::kO0;
   std::chrono::milliseconds callTimeout{60000};  // per invocation and start function
 };
 

@@ -4,6 +4,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
+#include <map>
+#include <string>
 #include <thread>
 
 #include "suite.h"
@@ -38,6 +40,12 @@ int main(int argc, char** argv) {
   app.add_option("--wast2json", options.wast2json, "The wast2json program");
   app.add_option("-j,--jobs", options.compileJobs, "Modules compiled in parallel")
       ->check(CLI::PositiveNumber);
+  app.add_option("--opt", options.opt,
+                 "The C compiler's optimisation level for the modules: O0 (default) or O2, the "
+                 "level functions are served at")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, tern::wasm::OptLevel>{{"O0", tern::wasm::OptLevel::kO0},
+                                                      {"O2", tern::wasm::OptLevel::kO2}}));
   app.add_option("--max-failures", options.maxReportedFailures, "Failures printed per file");
   app.add_option("--expect-failures", options.expectFailures,
                  "Self-test: succeed only if exactly this many commands fail");

@@ -141,6 +141,7 @@ int runSuite(const SuiteOptions& options, std::ostream& out) {
   runnerOptions.spectestModule.assign(std::istreambuf_iterator<char>(spectestIn),
                                       std::istreambuf_iterator<char>());
   runnerOptions.compileJobs = options.compileJobs;
+  runnerOptions.opt = options.opt;
 
   wasm::EngineConfig config;
   config.compiler.cacheDir = options.cacheDir;
@@ -206,9 +207,10 @@ int runSuite(const SuiteOptions& options, std::ostream& out) {
     }
   }
   fmt::print(out,
-             "total: {} files run ({} failed), {} skipped; commands: {} passed, {} failed, {} "
-             "skipped\n",
-             totals.filesRun, totals.filesFailed, totals.filesSkipped, totals.passed, totals.failed,
+             "total at {}: {} files run ({} failed), {} skipped; commands: {} passed, {} failed, "
+             "{} skipped\n",
+             options.opt == wasm::OptLevel::kO0 ? "-O0" : "-O2", totals.filesRun,
+             totals.filesFailed, totals.filesSkipped, totals.passed, totals.failed,
              totals.skipped);
   fmt::print(out,
              "time: {:.1f} s; modules compiled: {} ({:.1f} s of compile time), cache hits: {}\n",
