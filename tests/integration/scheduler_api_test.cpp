@@ -50,10 +50,9 @@ class SchedulerApiTest : public ::testing::Test {
     target += fn;
     auto held =
         std::async(std::launch::async, [port, target] { return request(port, "GET", target); });
-    for (int i = 0; i < 500; ++i) {
-      if (status(node)["scheduler"]["functions"][fn].value("running", 0) == 1) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    bool running = test::eventually(
+        [&] { return status(node)["scheduler"]["functions"][fn].value("running", 0) == 1; });
+    if (!running) ADD_FAILURE() << "the node never reported " << fn << " running";
     return held;
   }
 };

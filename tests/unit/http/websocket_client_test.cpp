@@ -14,6 +14,7 @@
 #include <thread>
 #include <utility>
 
+#include "test_support.h"
 #include "websocket_test_server.h"
 
 namespace tern::http {
@@ -129,7 +130,7 @@ TEST(WebSocketClientTest, ReceiveTimesOutAndTheConnectionStaysUsable) {
 
 // The close frame the server got from the client, waiting for it to arrive.
 std::optional<std::pair<uint16_t, std::string>> closeSeenBy(const TestServer& server) {
-  for (int i = 0; i < 500 && !server.lastClose(); ++i) std::this_thread::sleep_for(10ms);
+  test::eventually([&] { return server.lastClose().has_value(); });
   return server.lastClose();
 }
 
