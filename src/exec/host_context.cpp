@@ -3,12 +3,15 @@
 #include <fmt/format.h>
 
 #include "exec/invoker.h"
-#include "store/kv_store.h"
 #include "store/quote.h"
 #include "util/stream_topic.h"
 #include "util/topic.h"
 
 namespace tern::exec {
+
+std::string deviceNamespace(std::string_view function, std::string_view device) {
+  return fmt::format("{}@{}", function, device);
+}
 
 namespace {
 
@@ -50,7 +53,7 @@ std::optional<HostReply> HostContext::kvRefusal() const {
 
 std::string HostContext::kvNamespace() const {
   return caller_.device.empty() ? caller_.function
-                                : store::deviceNamespace(caller_.function, caller_.device);
+                                : deviceNamespace(caller_.function, caller_.device);
 }
 
 HostReply HostContext::kvGet(std::string_view key, std::string& value) {

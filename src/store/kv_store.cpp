@@ -242,10 +242,6 @@ Result<KvStore::Usage> KvStore::usage(std::string_view ns) {
   return readUsage(*db_, ns);
 }
 
-std::string deviceNamespace(std::string_view function, std::string_view device) {
-  return fmt::format("{}@{}", function, device);
-}
-
 Result<std::vector<KvStore::Entry>> KvStore::exportNamespace(std::string_view ns) {
   std::lock_guard lock(mu_);
   auto stmt = db_->prepare("SELECT key, value FROM kv WHERE ns = ?1 ORDER BY key");
