@@ -14,6 +14,7 @@
 #include "async/job_store.h"
 #include "store/registry.h"
 #include "util/work_queue.h"
+#include "util/names.h"
 
 namespace tern::async {
 
@@ -74,7 +75,7 @@ Result<std::string> newJobId() {
 }
 
 Result<void> checkRequest(const JobRequest& r) {
-  if (!store::isValidFunctionName(r.function)) {
+  if (!isFunctionName(r.function)) {
     return Error(ErrorCode::kInvalidArgument,
                  fmt::format("invalid function name \"{}\"", r.function.substr(0, 64)));
   }

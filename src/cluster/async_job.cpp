@@ -1,7 +1,7 @@
 #include "cluster/async_job.h"
 
 #include "cluster/payload.h"
-#include "util/function_name.h"
+#include "util/names.h"
 
 #include <fmt/format.h>
 

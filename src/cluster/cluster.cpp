@@ -11,6 +11,7 @@
 #include "cluster/heartbeats.h"
 #include "cluster/nats_text.h"
 #include "cluster/registry_sync.h"
+#include "util/names.h"
 
 namespace tern::cluster {
 
@@ -62,12 +63,12 @@ bool Cluster::offer(exec::InvokeInput& input, std::function<void(exec::InvokeOut
 
 Result<void> Cluster::start() {
   Impl& c = *impl_;
-  if (!isValidNodeId(c.opt.nodeId)) {
+  if (!isNodeName(c.opt.nodeId)) {
     return Error(ErrorCode::kInvalidArgument,
                  fmt::format("node name \"{}\" is invalid: use 1-63 characters a-z, 0-9 and '-'",
                              c.opt.nodeId));
   }
-  if (!isValidNodeId(c.opt.identity.site)) {
+  if (!isNodeName(c.opt.identity.site)) {
     return Error(ErrorCode::kInvalidArgument,
                  fmt::format("site \"{}\" is invalid: use 1-63 characters a-z, 0-9 and '-'",
                              c.opt.identity.site));

@@ -9,6 +9,7 @@
 
 #include "cluster/nats_text.h"
 #include "cluster/payload.h"
+#include "util/names.h"
 
 namespace tern::cluster {
 
@@ -345,7 +346,7 @@ void Forwarding::acceptReply(uint64_t id, std::span<const uint8_t> bytes) {
     };
     out.invocationId = str("id");
     out.node = str("node");
-    if (!isValidNodeId(out.node)) out.node = target;
+    if (!isNodeName(out.node)) out.node = target;
     out.version = static_cast<uint32_t>(std::clamp<int64_t>(num("version"), 0, UINT32_MAX));
     auto ran = h.find("ran");
     out.ran = ran != h.end() && ran->is_boolean() && ran->get<bool>();

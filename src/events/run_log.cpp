@@ -5,7 +5,7 @@
 #include <optional>
 #include <utility>
 
-#include "events/quote.h"
+#include "util/quote.h"
 #include "util/data_dir.h"
 
 namespace tern::events {

@@ -5,8 +5,8 @@
 
 #include <fmt/format.h>
 
-#include "store/quote.h"
-#include "store/sqlite.h"
+#include "util/quote.h"
+#include "util/sqlite.h"
 #include "util/data_dir.h"
 
 namespace tern::store {

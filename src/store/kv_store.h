@@ -21,9 +21,11 @@
 #include "exec/function_state.h"
 #include "util/error.h"
 
-namespace tern::store {
-
+namespace tern {
 class Database;
+}
+
+namespace tern::store {
 
 using exec::deviceNamespace;
 
