@@ -14,6 +14,7 @@
 #include "async/job_store.h"
 #include "store/registry.h"
 #include "util/work_queue.h"
+#include "util/names.h"
 
 namespace tern::async {
 
@@ -74,7 +75,7 @@ Result<std::string> newJobId() {
 }
 
 Result<void> checkRequest(const JobRequest& r) {
-  if (!store::isValidFunctionName(r.function)) {
+  if (!isFunctionName(r.function)) {
     return Error(ErrorCode::kInvalidArgument,
                  fmt::format("invalid function name \"{}\"", r.function.substr(0, 64)));
   }
@@ -602,34 +603,26 @@ void AsyncQueue::Impl::finishAttempt(StoredJob& j, exec::InvokeOutput& out, int6
                  : out.result.outcome == wasm::Outcome::kExited ? out.result.exitCode
                                                                 : -1;
   }
-  if (!out.error) return settle(j, JobStatus::kSucceeded, now);
-  const Error& e = *out.error;
+  // The rule shared with the cluster's job stream (retry_policy.h).
+  NextStep step = nextStep(options.retry, options.saturatedDelayMs, r.attempts, r.maxAttempts,
+                           attemptEndOf(out.error), deps.random.uniform());
+  if (step.kind == NextStep::kSucceed) return settle(j, JobStatus::kSucceeded, now);
   auto requeue = [&](int64_t delayMs) {
     j.state = JobState::kQueued;
     r.status = JobStatus::kQueued;
     r.nextAttemptMs = now + delayMs;
   };
-  switch (e.code()) {
-    case ErrorCode::kSaturated:
-    case ErrorCode::kResourceExhausted:
-      // The node was full: not the function's failure, so no attempt is used up.
-      r.attempts -= 1;
-      return requeue(backoffMs(RetryPolicy{1, options.saturatedDelayMs, options.saturatedDelayMs},
-                               1, deps.random.uniform()));
-    case ErrorCode::kUnavailable:
-      // The node is stopping: the job runs after the next start.
-      r.attempts -= 1;
-      return requeue(0);
-    default:
-      break;
+  if (step.kind == NextStep::kRetry && !step.usesAttempt) {
+    // The node was full or is stopping: not the function's failure, so the attempt does
+    // not count (a stopping node runs the job after the next start).
+    r.attempts -= 1;
+    return requeue(step.delayMs);
   }
-  r.errorCode = std::string(errorKind(e.code()).name);
-  r.errorMessage = e.message();
-  if (e.code() == ErrorCode::kNotFound || r.attempts >= r.maxAttempts) {
-    return settle(j, JobStatus::kFailed, now);
-  }
+  r.errorCode = std::string(errorKind(out.error->code()).name);
+  r.errorMessage = out.error->message();
+  if (step.kind == NextStep::kFail) return settle(j, JobStatus::kFailed, now);
   tally.retries += 1;
-  requeue(backoffMs(options.retry, r.attempts, deps.random.uniform()));
+  requeue(step.delayMs);
 }
 
 void AsyncQueue::Impl::finishDelivery(StoredJob& j, const Result<void>& result, int64_t now,

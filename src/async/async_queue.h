@@ -16,7 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "async/clock.h"
+#include "util/clock.h"
+#include "util/random.h"
 #include "async/retry_policy.h"
 #include "exec/function_table.h"
 #include "exec/invoker.h"

@@ -80,8 +80,8 @@ Error queueError(const Error& e) {
   return Error(e.code(), "queue database: " + e.message());
 }
 
-Result<std::unique_ptr<store::Database>> openConnection(const std::filesystem::path& file) {
-  auto db = store::Database::open(file);
+Result<std::unique_ptr<Database>> openConnection(const std::filesystem::path& file) {
+  auto db = Database::open(file);
   if (!db) return db.error();
   for (std::string pragma : {std::string("PRAGMA synchronous = FULL"),
                              "PRAGMA busy_timeout = " + std::to_string(kBusyTimeoutMs)}) {
@@ -96,8 +96,8 @@ Result<std::unique_ptr<store::Database>> openConnection(const std::filesystem::p
   return std::move(*db);
 }
 
-Result<void> migrate(store::Database& db, const std::filesystem::path& file) {
-  auto tx = store::Transaction::begin(db);
+Result<void> migrate(Database& db, const std::filesystem::path& file) {
+  auto tx = Transaction::begin(db);
   if (!tx) return tx.error();
   auto current = db.queryText("PRAGMA user_version");
   if (!current) return current.error();
@@ -157,7 +157,7 @@ Result<std::unique_ptr<JobStore>> JobStore::open(const std::filesystem::path& fi
   return s;
 }
 
-Result<StoredJob> JobStore::readRow(store::Statement& s) const {
+Result<StoredJob> JobStore::readRow(Statement& s) const {
   StoredJob j;
   JobRecord& r = j.record;
   r.id = s.columnText(0);
@@ -198,8 +198,8 @@ Result<StoredJob> JobStore::readRow(store::Statement& s) const {
 
 Result<std::vector<Accepted>> JobStore::insert(const std::vector<NewJob>& jobs) {
   std::lock_guard lock(writeMu_);
-  store::Database& db = *writer_;
-  auto tx = store::Transaction::begin(db);
+  Database& db = *writer_;
+  auto tx = Transaction::begin(db);
   if (!tx) return queueError(tx.error());
   auto find = db.prepare("SELECT id FROM jobs WHERE function = ?1 AND idempotency_key = ?2");
   if (!find) return queueError(find.error());
@@ -213,19 +213,19 @@ Result<std::vector<Accepted>> JobStore::insert(const std::vector<NewJob>& jobs) 
   for (const NewJob& j : jobs) {
     const JobRequest& r = j.request;
     if (!r.idempotencyKey.empty()) {
-      store::StatementUse use(*find);
+      StatementUse use(*find);
       if (auto b = find->bindAll(std::string_view(r.function), std::string_view(r.idempotencyKey));
           !b) {
         return queueError(b.error());
       }
       auto step = find->step();
       if (!step) return queueError(step.error());
-      if (*step == store::Statement::Step::kRow) {
+      if (*step == Statement::Step::kRow) {
         out.push_back(Accepted{find->columnText(0), true});
         continue;
       }
     }
-    store::StatementUse use(*add);
+    StatementUse use(*add);
     std::string env = joinEnv(r.env);
     auto b = add->bindAll(std::string_view(j.id), std::string_view(r.function),
                           std::string_view(r.origin), std::string_view(r.meta),
@@ -242,8 +242,8 @@ Result<std::vector<Accepted>> JobStore::insert(const std::vector<NewJob>& jobs) 
 
 Result<int64_t> JobStore::recover(int64_t nowMs) {
   std::lock_guard lock(writeMu_);
-  store::Database& db = *writer_;
-  auto tx = store::Transaction::begin(db);
+  Database& db = *writer_;
+  auto tx = Transaction::begin(db);
   if (!tx) return queueError(tx.error());
   int64_t changed = 0;
   const std::string sql[] = {
@@ -271,10 +271,10 @@ Result<uint64_t> JobStore::countUnfinished() {
 Result<std::vector<StoredJob>> JobStore::claim(JobState from, JobState to, int64_t nowMs,
                                                uint32_t limit) {
   std::lock_guard lock(writeMu_);
-  store::Database& db = *writer_;
+  Database& db = *writer_;
   std::vector<StoredJob> out;
   if (limit == 0) return out;
-  auto tx = store::Transaction::begin(db);
+  auto tx = Transaction::begin(db);
   if (!tx) return queueError(tx.error());
   {
     auto sel = db.prepare(fmt::format(
@@ -289,7 +289,7 @@ Result<std::vector<StoredJob>> JobStore::claim(JobState from, JobState to, int64
     for (;;) {
       auto step = sel->step();
       if (!step) return queueError(step.error());
-      if (*step == store::Statement::Step::kDone) break;
+      if (*step == Statement::Step::kDone) break;
       auto row = readRow(*sel);
       if (!row) return row.error();
       out.push_back(std::move(*row));
@@ -302,7 +302,7 @@ Result<std::vector<StoredJob>> JobStore::claim(JobState from, JobState to, int64
   if (!upd) return queueError(upd.error());
   int64_t startsRun = to == JobState::kRunning ? 1 : 0;
   for (StoredJob& j : out) {
-    store::StatementUse use(*upd);
+    StatementUse use(*upd);
     if (auto b = upd->bindAll(std::string_view(j.record.id), static_cast<int64_t>(to), startsRun,
                               nowMs);
         !b) {
@@ -321,9 +321,9 @@ Result<std::vector<StoredJob>> JobStore::claim(JobState from, JobState to, int64
 
 Result<void> JobStore::update(const std::vector<StoredJob>& jobs) {
   std::lock_guard lock(writeMu_);
-  store::Database& db = *writer_;
+  Database& db = *writer_;
   if (jobs.empty()) return {};
-  auto tx = store::Transaction::begin(db);
+  auto tx = Transaction::begin(db);
   if (!tx) return queueError(tx.error());
   auto upd = db.prepare(
       "UPDATE jobs SET state = ?2, outcome = ?3, attempts = ?4, next_attempt_ms = ?5, "
@@ -336,7 +336,7 @@ Result<void> JobStore::update(const std::vector<StoredJob>& jobs) {
     int64_t outcome = j.outcome == JobStatus::kSucceeded ? 4
                       : j.outcome == JobStatus::kFailed  ? 5
                                                          : 0;
-    store::StatementUse use(*upd);
+    StatementUse use(*upd);
     auto b = upd->bindAll(std::string_view(r.id), static_cast<int64_t>(j.state), outcome,
                           static_cast<int64_t>(r.attempts), r.nextAttemptMs,
                           std::string_view(r.output), std::string_view(r.errorCode),
@@ -353,9 +353,9 @@ Result<void> JobStore::update(const std::vector<StoredJob>& jobs) {
 
 Result<void> JobStore::adopt(const std::vector<StoredJob>& jobs) {
   std::lock_guard lock(writeMu_);
-  store::Database& db = *writer_;
+  Database& db = *writer_;
   if (jobs.empty()) return {};
-  auto tx = store::Transaction::begin(db);
+  auto tx = Transaction::begin(db);
   if (!tx) return queueError(tx.error());
   auto up = db.prepare(fmt::format(
       "INSERT INTO jobs ({}) VALUES (?1, ?2, ?3, ?4, '', ?5, '', '', ?6, ?7, ?8, ?9, ?10, ?11, "
@@ -374,7 +374,7 @@ Result<void> JobStore::adopt(const std::vector<StoredJob>& jobs) {
     int64_t outcome = j.outcome == JobStatus::kSucceeded ? 4
                       : j.outcome == JobStatus::kFailed  ? 5
                                                          : 0;
-    store::StatementUse use(*up);
+    StatementUse use(*up);
     auto b = up->bindAll(
         std::string_view(r.id), std::string_view(r.function), std::string_view(r.origin),
         std::string_view(r.meta), std::string_view(r.callbackUrl), static_cast<int64_t>(j.state),
@@ -397,7 +397,7 @@ Result<std::optional<int64_t>> JobStore::nextDueMs(JobState state) {
   if (auto b = st->bind(1, static_cast<int64_t>(state)); !b) return queueError(b.error());
   auto step = st->step();
   if (!step) return queueError(step.error());
-  if (*step != store::Statement::Step::kRow || st->columnIsNull(0)) {
+  if (*step != Statement::Step::kRow || st->columnIsNull(0)) {
     return std::optional<int64_t>();
   }
   return std::optional<int64_t>(st->columnInt(0));
@@ -419,7 +419,7 @@ Result<std::optional<StoredJob>> JobStore::get(const std::string& id) {
   if (auto b = st->bind(1, std::string_view(id)); !b) return queueError(b.error());
   auto step = st->step();
   if (!step) return queueError(step.error());
-  if (*step != store::Statement::Step::kRow) return std::optional<StoredJob>();
+  if (*step != Statement::Step::kRow) return std::optional<StoredJob>();
   auto row = readRow(*st);
   if (!row) return row.error();
   return std::optional<StoredJob>(std::move(*row));

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "async/async_queue.h"
-#include "store/sqlite.h"
+#include "util/sqlite.h"
 
 namespace tern::async {
 
@@ -74,12 +74,12 @@ class JobStore {
 
  private:
   JobStore() = default;
-  Result<StoredJob> readRow(store::Statement& s) const;
+  Result<StoredJob> readRow(Statement& s) const;
 
   std::mutex writeMu_;  // the dispatcher is the only writer; the lock guards misuse
-  std::unique_ptr<store::Database> writer_;
+  std::unique_ptr<Database> writer_;
   std::mutex readMu_;
-  std::unique_ptr<store::Database> reader_;
+  std::unique_ptr<Database> reader_;
 };
 
 }  // namespace tern::async

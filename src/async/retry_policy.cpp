@@ -15,4 +15,52 @@ int64_t backoffMs(const RetryPolicy& policy, uint32_t failedAttempts, double uni
   return std::min(d, half + jitter);
 }
 
+AttemptEnd attemptEndOf(const std::optional<Error>& error) {
+  if (!error) return AttemptEnd::kSucceeded;
+  switch (error->code()) {
+    case ErrorCode::kSaturated:
+    case ErrorCode::kResourceExhausted:
+      return AttemptEnd::kNodeBusy;
+    case ErrorCode::kUnavailable:
+      return AttemptEnd::kNodeStopping;
+    case ErrorCode::kNotFound:
+      return AttemptEnd::kFunctionGone;
+    default:
+      return AttemptEnd::kFailed;
+  }
+}
+
+NextStep nextStep(const RetryPolicy& policy, int64_t busyDelayMs, uint32_t attempt,
+                  uint32_t maxAttempts, AttemptEnd end, double unit) {
+  NextStep s;
+  switch (end) {
+    case AttemptEnd::kSucceeded:
+      s.kind = NextStep::kSucceed;
+      return s;
+    case AttemptEnd::kFunctionGone:
+      s.kind = NextStep::kFail;
+      return s;
+    case AttemptEnd::kNodeBusy:
+      s.kind = NextStep::kRetry;
+      s.delayMs = backoffMs(RetryPolicy{1, busyDelayMs, busyDelayMs}, 1, unit);
+      s.usesAttempt = false;
+      return s;
+    case AttemptEnd::kNodeStopping:
+      s.kind = NextStep::kRetry;
+      s.delayMs = 0;
+      s.usesAttempt = false;
+      return s;
+    case AttemptEnd::kFailed:
+      break;
+  }
+  if (attempt >= maxAttempts) {
+    s.kind = NextStep::kFail;
+    return s;
+  }
+  s.kind = NextStep::kRetry;
+  s.delayMs = backoffMs(policy, attempt, unit);
+  s.usesAttempt = true;
+  return s;
+}
+
 }  // namespace tern::async

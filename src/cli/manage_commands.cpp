@@ -11,19 +11,14 @@
 
 #include "cli/output_format.h"
 #include "exec/capacity_model.h"
-#include "util/function_name.h"
+#include "util/names.h"
+#include "util/clock.h"
 
 namespace tern::cli {
 
 using json = nlohmann::json;
 
 namespace {
-
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string functionPath(std::string_view name) { return "/v1/functions/" + percentEncode(name); }
 
@@ -157,7 +152,7 @@ int deployCommand(const NodeOptions& node, const DeployOptions& options, std::os
 int listCommand(const NodeOptions& node, std::ostream& out, std::ostream& err) {
   auto reply = callNode(node, "GET", "/v1/functions");
   if (!reply.ok()) return reportFailure(err, reply.error());
-  int64_t now = nowMs();
+  int64_t now = unixMillis();
   return print(node, *reply, out, [now](const json& d) { return formatFunctionList(d, now); });
 }
 
@@ -166,7 +161,7 @@ int infoCommand(const NodeOptions& node, const std::string& name, std::ostream& 
   if (auto ok = checkFunctionName(name); !ok.ok()) return reportFailure(err, ok.error());
   auto reply = callNode(node, "GET", functionPath(name));
   if (!reply.ok()) return reportFailure(err, reply.error());
-  int64_t now = nowMs();
+  int64_t now = unixMillis();
   return print(node, *reply, out, [now](const json& d) { return formatFunctionInfo(d, now); });
 }
 
@@ -175,7 +170,7 @@ int versionsCommand(const NodeOptions& node, const std::string& name, std::ostre
   if (auto ok = checkFunctionName(name); !ok.ok()) return reportFailure(err, ok.error());
   auto reply = callNode(node, "GET", functionPath(name) + "/versions");
   if (!reply.ok()) return reportFailure(err, reply.error());
-  int64_t now = nowMs();
+  int64_t now = unixMillis();
   return print(node, *reply, out, [now](const json& d) { return formatVersions(d, now); });
 }
 

@@ -9,7 +9,7 @@
 
 #include "cli/manage_commands.h"
 #include "cli/output_format.h"
-#include "util/function_name.h"
+#include "util/names.h"
 
 namespace tern::cli {
 

@@ -10,7 +10,7 @@
 #include "cli/manage_commands.h"
 #include "cli/output_format.h"
 #include "http/websocket_client.h"
-#include "util/function_name.h"
+#include "util/names.h"
 
 namespace tern::cli {
 

@@ -1,7 +1,7 @@
 #include "cluster/async_job.h"
 
 #include "cluster/payload.h"
-#include "util/function_name.h"
+#include "util/names.h"
 
 #include <fmt/format.h>
 
@@ -156,6 +156,7 @@ std::string encodeAsyncRecord(const AsyncRecord& r, size_t maxBytes) {
          {"next_attempt_ms", j.nextAttemptMs},
          {"node", r.node},
          {"output_dropped", r.outputDropped}};
+  if (r.handedBack > 0) h["handed_back"] = r.handedBack;
   std::string out = framePayload(h, j.output);
   if (out.size() <= maxBytes) return out;
   h["output_dropped"] = true;
@@ -196,56 +197,22 @@ Result<AsyncRecord> decodeAsyncRecord(std::string_view payload) {
   j.delivery = *d;
   auto dropped = h->find("output_dropped");
   r.outputDropped = dropped != h->end() && dropped->is_boolean() && dropped->get<bool>();
+  auto handed = h->find("handed_back");
+  if (handed != h->end()) {
+    if (!handed->is_number_unsigned() || handed->get<uint64_t>() > UINT32_MAX) {
+      return Error(ErrorCode::kInvalidArgument, "\"handed_back\" is not a count");
+    }
+    r.handedBack = static_cast<uint32_t>(handed->get<uint64_t>());
+  }
   if (!isValidJobId(j.id)) return Error(ErrorCode::kInvalidArgument, "\"id\" is not a job id");
   j.output.assign(raw.data(), raw.size());
   return r;
 }
 
-uint32_t attemptOfDelivery(uint32_t attemptsBefore, uint64_t numDelivered) {
-  uint64_t a = static_cast<uint64_t>(attemptsBefore) + std::max<uint64_t>(numDelivered, 1);
+uint32_t attemptOfDelivery(uint32_t attemptsBefore, uint64_t numDelivered, uint32_t handedBack) {
+  uint64_t used = numDelivered > handedBack ? numDelivered - handedBack : 1;
+  uint64_t a = static_cast<uint64_t>(attemptsBefore) + std::max<uint64_t>(used, 1);
   return static_cast<uint32_t>(std::min<uint64_t>(a, std::numeric_limits<uint32_t>::max()));
-}
-
-AttemptEnd attemptEndOf(const std::optional<Error>& error) {
-  if (!error) return AttemptEnd::kSucceeded;
-  switch (error->code()) {
-    case ErrorCode::kSaturated:
-    case ErrorCode::kResourceExhausted:
-      return AttemptEnd::kNodeBusy;
-    case ErrorCode::kUnavailable:
-      return AttemptEnd::kNodeStopping;
-    default:
-      return AttemptEnd::kFailed;
-  }
-}
-
-NextStep nextStep(const async::RetryPolicy& policy, uint32_t attempt, uint32_t maxAttempts,
-                  AttemptEnd end, int64_t busyDelayMs, double unit) {
-  NextStep s;
-  switch (end) {
-    case AttemptEnd::kSucceeded:
-      s.kind = NextStep::kFinish;
-      s.outcome = async::JobStatus::kSucceeded;
-      return s;
-    case AttemptEnd::kNodeBusy:
-    case AttemptEnd::kNodeStopping:
-    case AttemptEnd::kFailed:
-      break;
-  }
-  if (attempt >= maxAttempts) {
-    s.kind = NextStep::kFinish;
-    s.outcome = async::JobStatus::kFailed;
-    return s;
-  }
-  s.kind = NextStep::kRedeliver;
-  if (end == AttemptEnd::kNodeStopping) {
-    s.delayMs = 0;  // another node takes it at once
-  } else if (end == AttemptEnd::kNodeBusy) {
-    s.delayMs = async::backoffMs(async::RetryPolicy{1, busyDelayMs, busyDelayMs}, 1, unit);
-  } else {
-    s.delayMs = async::backoffMs(policy, attempt, unit);
-  }
-  return s;
 }
 
 }  // namespace tern::cluster

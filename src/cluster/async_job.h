@@ -1,7 +1,8 @@
 #pragma once
 // Async jobs in a cluster (docs/design/cluster.md, "Async invocations"): the payloads of
-// the two envelope kinds that carry them, and the pure decision of what follows an
-// attempt. No NATS and no clock here; job_stream.h moves these through JetStream.
+// the two envelope kinds that carry them, and the attempt a delivery stands for. What
+// follows an attempt is async::nextStep (async/retry_policy.h), the rule of the local
+// queue too. No NATS and no clock here; job_stream.h moves these through JetStream.
 //
 // - kAsyncJob, a message of the TERN_ASYNC stream on tern.v1.async.<function>: a 4-byte
 //   big-endian header length, a JSON header {id, fn, origin, meta, callback_url, env,
@@ -10,8 +11,9 @@
 // - kAsyncRecord, the value of key <id> in the tern_jobs bucket: the same framing, a JSON
 //   header {id, fn, origin, status, attempts, max_attempts, exit_code, error_code,
 //   error_message, delivery, delivery_attempts, delivery_error, created_ms, updated_ms,
-//   started_ms, finished_ms, next_attempt_ms, node, output_dropped}, then the output of the
-//   last attempt (dropped when it does not fit a NATS message).
+//   started_ms, finished_ms, next_attempt_ms, node, output_dropped, handed_back}, then the
+//   output of the last attempt (dropped when it does not fit a NATS message).
+//   `handed_back` counts the stream's deliveries of the job that used no attempt.
 
 #include <cstdint>
 #include <optional>
@@ -47,6 +49,7 @@ struct AsyncRecord {
   async::JobRecord job;  // body and env are not part of it
   std::string node;
   bool outputDropped = false;
+  uint32_t handedBack = 0;  // deliveries that used no attempt (attemptOfDelivery)
 };
 // Encodes the record; when the result would exceed `maxBytes` the output is left out
 // (outputDropped).
@@ -57,30 +60,10 @@ Result<AsyncRecord> decodeAsyncRecord(std::string_view payload);
 bool isValidJobId(std::string_view id);
 
 // The attempt a delivery of the stream stands for: the attempts used before the hand-off
-// plus the deliveries so far (NumDelivered, 1-based). An attempt cut short by the death of
-// the node that ran it counts, since the stream cannot tell it from a failure.
-uint32_t attemptOfDelivery(uint32_t attemptsBefore, uint64_t numDelivered);
-
-// How an attempt of a cluster job ended, as far as the next step is concerned.
-enum class AttemptEnd {
-  kSucceeded,
-  kFailed,       // the function failed (exit code, trap, timeout, limits, not found here)
-  kNodeBusy,     // saturated or out of resources here: not the function's failure
-  kNodeStopping, // this node is stopping
-};
-AttemptEnd attemptEndOf(const std::optional<Error>& error);
-
-// What the node does with the message after an attempt.
-struct NextStep {
-  enum Kind {
-    kFinish,      // record the final outcome, then ack
-    kRedeliver,   // record the attempt, then nak with `delayMs` (any node may take it)
-  } kind = kFinish;
-  async::JobStatus outcome = async::JobStatus::kSucceeded;  // with kFinish
-  int64_t delayMs = 0;                                       // with kRedeliver
-};
-// `attempt` is the 1-based attempt that just ended; `unit` the jitter draw in [0, 1).
-NextStep nextStep(const async::RetryPolicy& policy, uint32_t attempt, uint32_t maxAttempts,
-                  AttemptEnd end, int64_t busyDelayMs, double unit);
+// plus the deliveries so far (NumDelivered, 1-based) that used one, i.e. less the
+// deliveries handed back without using an attempt (`handedBack`: a busy or stopping node,
+// async::nextStep). An attempt cut short by the death of the node that ran it counts,
+// since the stream cannot tell it from a failure.
+uint32_t attemptOfDelivery(uint32_t attemptsBefore, uint64_t numDelivered, uint32_t handedBack = 0);
 
 }  // namespace tern::cluster

@@ -1,4 +1,5 @@
 #include "cluster/envelope.h"
+#include "util/names.h"
 
 #include <fmt/format.h>
 #include <openssl/crypto.h>
@@ -56,14 +57,6 @@ const char* rejectionName(Rejection r) {
     case Rejection::kHashMismatch: return "hash_mismatch";
   }
   return "unknown";
-}
-
-bool isValidNodeId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxNodeIdBytes) return false;
-  for (char c : id) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
-  }
-  return true;
 }
 
 Result<ClusterKey> ClusterKey::fromFile(const std::string& path) {
@@ -130,7 +123,7 @@ Decoded decodeEnvelope(const ClusterKey& key, std::span<const uint8_t> b, size_t
   size_t fixed = kHeaderFixed + senderLen + kAfterSender;
   if (b.size() < fixed + kMacBytes) return refuse(Rejection::kTruncated, "header truncated");
   std::string_view sender(reinterpret_cast<const char*>(b.data() + kHeaderFixed), senderLen);
-  if (!isValidNodeId(sender)) return refuse(Rejection::kBadSender, "invalid sender node id");
+  if (!isNodeName(sender)) return refuse(Rejection::kBadSender, "invalid sender node id");
   const uint8_t* p = b.data() + kHeaderFixed + senderLen;
   int64_t sentAt = static_cast<int64_t>(getBigEndian(p, 8));
   uint64_t payloadLen = getBigEndian(p + 8, 4);

@@ -23,6 +23,7 @@
 
 #include "util/error.h"
 #include "util/metrics.h"
+#include "util/names.h"
 
 namespace tern::cluster {
 
@@ -60,8 +61,8 @@ const char* rejectionName(Rejection r);
 // Registers tern_cluster_rejected_total{reason} (one series per Rejection) in `metrics`.
 void rejectionCounters(MetricsRegistry& metrics, Counter* (&out)[kRejectionKinds]);
 
-// A node id: 1..63 characters a-z, 0-9, '-' (usable as a NATS subject token).
-bool isValidNodeId(std::string_view id);
+// Node ids follow isNodeName (util/names.h): 1..63 characters a-z, 0-9, '-', usable as a
+// NATS subject token.
 
 struct Envelope {
   MessageKind kind = MessageKind::kHeartbeat;

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "store/deployments.h"
+#include "util/names.h"
 
 namespace tern::cluster {
 
@@ -96,7 +97,7 @@ Result<FunctionRecord> decodeFunctionRecord(std::string_view payload) {
   if (!j.is_object()) return bad("not a JSON object");
   FunctionRecord r;
   auto& v = r.version;
-  if (!stringField(j, "name", v.name) || !store::isValidFunctionName(v.name)) {
+  if (!stringField(j, "name", v.name) || !isFunctionName(v.name)) {
     return bad("missing or invalid name");
   }
   auto del = j.find("deleted");

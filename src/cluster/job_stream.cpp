@@ -83,6 +83,9 @@ struct JobStream::Impl {
     // every delivery counts as an attempt.
     uint32_t busyRetries = 0;
     std::chrono::steady_clock::time_point retryAt;
+    // Deliveries of the job handed back without using an attempt (a busy or stopping
+    // node), carried in its tern_jobs record from one delivery to the next.
+    uint32_t handedBack = 0;
   };
   std::mutex mu;
   std::condition_variable wake;
@@ -119,12 +122,14 @@ struct JobStream::Impl {
   void finishAdopted(std::unique_ptr<Running> r);
   void finalize(std::unique_ptr<Running> r, async::JobRecord record, async::JobStatus outcome);
   async::JobRecord recordOf(const Running& r) const;
-  bool putRecord(const async::JobRecord& job, bool onlyIfAbsent);
+  bool putRecord(const async::JobRecord& job, bool onlyIfAbsent, uint32_t handedBack = 0);
   void flushOutbox();
 
   // ClusterLink.
   Result<void> handOff(const async::JobRecord& job);
   Result<std::optional<async::JobRecord>> lookup(const std::string& id);
+  // The job's record in tern_jobs, checked; nullopt when there is none (or it is refused).
+  Result<std::optional<AsyncRecord>> readRecord(const std::string& id);
   void changed(const async::JobRecord& job);
 };
 
@@ -315,7 +320,13 @@ void JobStream::Impl::runJob(natsMsg* msg) {
   }
   auto r = std::make_unique<Running>();
   r->msg = msg;
-  r->attempt = attemptOfDelivery(job->attemptsBefore, delivered);
+  if (delivered > 1) {
+    // A redelivery: earlier deliveries may have been handed back without using an
+    // attempt, which only the job's record says.
+    auto rec = readRecord(job->id);
+    if (rec.ok() && *rec) r->handedBack = (*rec)->handedBack;
+  }
+  r->attempt = attemptOfDelivery(job->attemptsBefore, delivered, r->handedBack);
   r->job = std::move(*job);
   r->startedMs = deps.clock();
   {
@@ -332,7 +343,7 @@ void JobStream::Impl::runJob(natsMsg* msg) {
   }
   async::JobRecord running = recordOf(*r);
   running.status = async::JobStatus::kRunning;
-  putRecord(running, false);
+  putRecord(running, false, r->handedBack);
   runs->inc();
   attempt(std::move(r));
 }
@@ -386,8 +397,8 @@ void JobStream::Impl::settle(std::unique_ptr<Running> r) {
     rec.errorCode = std::string(errorKind(out.error->code()).name);
     rec.errorMessage = out.error->message();
   }
-  AttemptEnd end = attemptEndOf(out.error);
-  if (end == AttemptEnd::kNodeBusy && r->busyRetries < kMaxBusyRetries && !draining) {
+  async::AttemptEnd end = async::attemptEndOf(out.error);
+  if (end == async::AttemptEnd::kNodeBusy && r->busyRetries < kMaxBusyRetries && !draining) {
     // Full here: the job waits on this node for a slot, without using up a delivery.
     natsMsg_InProgress(r->msg, nullptr);
     r->busyRetries += 1;
@@ -398,12 +409,24 @@ void JobStream::Impl::settle(std::unique_ptr<Running> r) {
     held.push_back(std::move(r));
     return;
   }
-  NextStep step = nextStep(opt.retry, r->attempt, r->job.maxAttempts, end, opt.busyDelayMs,
-                           deps.random.uniform());
-  if (step.kind == NextStep::kFinish) return finalize(std::move(r), std::move(rec), step.outcome);
+  // The rule shared with the local queue (async/retry_policy.h).
+  async::NextStep step = async::nextStep(opt.retry, opt.busyDelayMs, r->attempt,
+                                         r->job.maxAttempts, end, deps.random.uniform());
+  if (step.kind == async::NextStep::kSucceed) {
+    return finalize(std::move(r), std::move(rec), async::JobStatus::kSucceeded);
+  }
+  if (step.kind == async::NextStep::kFail) {
+    return finalize(std::move(r), std::move(rec), async::JobStatus::kFailed);
+  }
   rec.status = async::JobStatus::kQueued;
   rec.nextAttemptMs = deps.clock() + step.delayMs;
-  putRecord(rec, false);
+  if (!step.usesAttempt) {
+    // The stream counts every delivery; the record tells the next one that this one used
+    // no attempt. It is written before the nak, so the redelivery reads it.
+    r->handedBack += 1;
+    rec.attempts = r->attempt > 0 ? r->attempt - 1 : 0;
+  }
+  putRecord(rec, false, r->handedBack);
   redelivered->inc();
   natsMsg_NakWithDelay(r->msg, step.delayMs, nullptr);
   natsMsg_Destroy(r->msg);
@@ -474,13 +497,14 @@ void JobStream::Impl::finishAdopted(std::unique_ptr<Running> r) {
 
 // ---- records ----
 
-bool JobStream::Impl::putRecord(const async::JobRecord& job, bool onlyIfAbsent) {
+bool JobStream::Impl::putRecord(const async::JobRecord& job, bool onlyIfAbsent,
+                                uint32_t handedBack) {
   if (!jobsKv || !connected) return false;
   size_t limit = std::min<size_t>(opt.maxMessageBytes,
                                   static_cast<size_t>(natsConnection_GetMaxPayload(conn)));
   // Room for the envelope around the payload.
   size_t room = limit > 256 ? limit - 256 : limit;
-  AsyncRecord rec{job, opt.nodeId, false};
+  AsyncRecord rec{job, opt.nodeId, false, handedBack};
   rec.job.body.clear();
   rec.job.env.clear();
   std::string msg = encodeEnvelope(key, Envelope{MessageKind::kAsyncRecord, opt.nodeId,
@@ -561,8 +585,8 @@ Result<void> JobStream::Impl::handOff(const async::JobRecord& job) {
   return {};
 }
 
-Result<std::optional<async::JobRecord>> JobStream::Impl::lookup(const std::string& id) {
-  if (!isValidJobId(id)) return std::optional<async::JobRecord>();
+Result<std::optional<AsyncRecord>> JobStream::Impl::readRecord(const std::string& id) {
+  if (!isValidJobId(id)) return std::optional<AsyncRecord>();
   if (!enter()) return Error(ErrorCode::kUnavailable, "the cluster's job records are not reachable");
   struct Leave {
     Impl* self;
@@ -570,7 +594,7 @@ Result<std::optional<async::JobRecord>> JobStream::Impl::lookup(const std::strin
   } guard{this};
   kvEntry* entry = nullptr;
   natsStatus s = kvStore_Get(&entry, jobsKv, id.c_str());
-  if (s == NATS_NOT_FOUND) return std::optional<async::JobRecord>();
+  if (s == NATS_NOT_FOUND) return std::optional<AsyncRecord>();
   if (s != NATS_OK) {
     return Error(ErrorCode::kUnavailable,
                  fmt::format("cannot read the record of job {}: {}", id, natsText(s)));
@@ -582,24 +606,31 @@ Result<std::optional<async::JobRecord>> JobStream::Impl::lookup(const std::strin
   std::string where = fmt::format("record of job {}", id);
   if (!d.ok) {
     reject(d.refused.reason, fmt::format("{}: {}", where, d.refused.message));
-    return std::optional<async::JobRecord>();
+    return std::optional<AsyncRecord>();
   }
   if (d.envelope.kind != MessageKind::kAsyncRecord) {
     reject(Rejection::kUnknownKind, where);
-    return std::optional<async::JobRecord>();
+    return std::optional<AsyncRecord>();
   }
   auto rec = decodeAsyncRecord(d.envelope.payload);
   if (!rec.ok()) {
     reject(Rejection::kMalformed, fmt::format("{}: {}", where, rec.error().message()));
-    return std::optional<async::JobRecord>();
+    return std::optional<AsyncRecord>();
   }
   if (rec->job.id != id || rec->node != d.envelope.sender) {
     reject(Rejection::kForgedIdentity,
            fmt::format("{} names job {} and node \"{}\", signed by \"{}\"", where, rec->job.id,
                        rec->node, d.envelope.sender));
-    return std::optional<async::JobRecord>();
+    return std::optional<AsyncRecord>();
   }
-  return std::optional<async::JobRecord>(std::move(rec->job));
+  return std::optional<AsyncRecord>(std::move(*rec));
+}
+
+Result<std::optional<async::JobRecord>> JobStream::Impl::lookup(const std::string& id) {
+  auto rec = readRecord(id);
+  if (!rec.ok()) return rec.error();
+  if (!*rec) return std::optional<async::JobRecord>();
+  return std::optional<async::JobRecord>(std::move((*rec)->job));
 }
 
 // ---- the worker thread ----

@@ -20,7 +20,8 @@
 #include <string>
 
 #include "async/async_queue.h"
-#include "async/clock.h"
+#include "util/clock.h"
+#include "util/random.h"
 #include "async/retry_policy.h"
 #include "cluster/envelope.h"
 #include "exec/function_table.h"
@@ -49,7 +50,7 @@ struct JobStreamDeps {
   exec::FunctionTable& table;
   async::AsyncQueue& queue;
   MetricsRegistry& metrics;
-  async::RandomSource& random;
+  RandomSource& random;
   std::function<int64_t()> clock;  // Unix ms
 };
 

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster/envelope.h"
+#include "util/names.h"
 
 namespace tern::cluster {
 
@@ -91,8 +92,8 @@ Result<NodeInfo> decodeNodeInfo(std::string_view payload) {
     return true;
   };
   std::string tier;
-  if (!str("id", n.id) || !isValidNodeId(n.id)) return bad("missing or invalid id");
-  if (!str("site", n.identity.site) || !isValidNodeId(n.identity.site)) {
+  if (!str("id", n.id) || !isNodeName(n.id)) return bad("missing or invalid id");
+  if (!str("site", n.identity.site) || !isNodeName(n.identity.site)) {
     return bad("missing or invalid site");
   }
   if (!str("tier", tier)) return bad("missing tier");

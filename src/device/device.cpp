@@ -10,9 +10,9 @@
 #include "http/http_client.h"
 #include "util/data_dir.h"
 #include "util/device_id.h"
-#include "util/function_name.h"
+#include "util/names.h"
 #include "util/sha256.h"
-#include "util/wall_clock.h"
+#include "util/clock.h"
 #include "wasm/engine.h"
 
 namespace tern::device {

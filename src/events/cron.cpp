@@ -8,7 +8,7 @@
 #include <optional>
 #include <vector>
 
-#include "events/quote.h"
+#include "util/quote.h"
 
 namespace tern::events {
 

@@ -4,7 +4,7 @@
 #include <array>
 #include <utility>
 
-#include "events/quote.h"
+#include "util/quote.h"
 
 namespace tern::events {
 

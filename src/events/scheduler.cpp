@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "events/quote.h"
+#include "util/quote.h"
 
 namespace tern::events {
 

@@ -36,7 +36,7 @@
 #include <string_view>
 #include <thread>
 
-#include "events/clock.h"
+#include "util/clock.h"
 #include "events/run_log.h"
 #include "events/schedule.h"
 #include "util/error.h"

@@ -4,29 +4,14 @@
 
 #include "events/schedule.h"
 #include "util/topic.h"
+#include "util/quote.h"
 
 namespace tern::events {
 
 namespace {
 
-std::string quoted(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s.substr(0, 200)) {
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  if (s.size() > 200) out += "...";
-  return out + "\"";
-}
-
 Error invalid(std::string_view spec, const std::string& why) {
-  return Error(ErrorCode::kInvalidArgument, "trigger " + quoted(spec) + ": " + why);
+  return Error(ErrorCode::kInvalidArgument, "trigger " + quoteUntrusted(spec, 200) + ": " + why);
 }
 
 }  // namespace
@@ -52,7 +37,7 @@ Result<TriggerSpec> parseTrigger(std::string_view spec) {
     if (!schedule) return invalid(spec, schedule.error().message());
     return t;
   }
-  return invalid(spec, "unknown trigger kind " + quoted(kind) +
+  return invalid(spec, "unknown trigger kind " + quoteUntrusted(kind, 200) +
                            ": use mqtt:TOPIC_FILTER, cron:\"MIN HOUR DOM MON DOW\" or "
                            "every:DURATION (HTTP and CoAP serve every function without a trigger)");
 }
@@ -82,8 +67,8 @@ Result<void> checkTriggers(const std::vector<std::string>& triggers, std::string
   for (const auto& f : filters) {
     if (topicMatches(f, replyTopic)) {
       return Error(ErrorCode::kInvalidArgument,
-                   "reply topic " + quoted(replyTopic) + " matches the function's own trigger " +
-                       quoted("mqtt:" + f) + ": every reply would invoke the function again");
+                   "reply topic " + quoteUntrusted(replyTopic, 200) + " matches the function's own trigger " +
+                       quoteUntrusted("mqtt:" + f, 200) + ": every reply would invoke the function again");
     }
   }
   return {};

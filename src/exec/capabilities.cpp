@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
-#include "store/quote.h"
-#include "util/function_name.h"
+#include "util/quote.h"
+#include "util/names.h"
 #include "util/stream_topic.h"
 #include "util/topic.h"
 
@@ -13,7 +13,6 @@ namespace tern::exec {
 
 namespace {
 
-using store::quoteUntrusted;
 
 void addOnce(std::vector<std::string>& list, std::string_view value) {
   if (std::find(list.begin(), list.end(), value) == list.end()) list.emplace_back(value);

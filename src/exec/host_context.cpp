@@ -3,12 +3,15 @@
 #include <fmt/format.h>
 
 #include "exec/invoker.h"
-#include "store/kv_store.h"
-#include "store/quote.h"
+#include "util/quote.h"
 #include "util/stream_topic.h"
 #include "util/topic.h"
 
 namespace tern::exec {
+
+std::string deviceNamespace(std::string_view function, std::string_view device) {
+  return fmt::format("{}@{}", function, device);
+}
 
 namespace {
 
@@ -50,7 +53,7 @@ std::optional<HostReply> HostContext::kvRefusal() const {
 
 std::string HostContext::kvNamespace() const {
   return caller_.device.empty() ? caller_.function
-                                : store::deviceNamespace(caller_.function, caller_.device);
+                                : deviceNamespace(caller_.function, caller_.device);
 }
 
 HostReply HostContext::kvGet(std::string_view key, std::string& value) {
@@ -113,7 +116,7 @@ HostReply HostContext::streamPublish(std::string_view topic, std::string_view pa
     return HostReply::fail(HostStatus::kInvalidArgument,
                            fmt::format("stream topic {} is not a topic name: 1 to 64 of A-Z, a-z, "
                                        "0-9, '_' and '-', starting with a letter or digit",
-                                       store::quoteUntrusted(topic, 200)));
+                                       quoteUntrusted(topic, 200)));
   }
   if (!caller_.capabilities->allowsStream(topic)) {
     return HostReply::fail(HostStatus::kDenied, caller_.capabilities->streamDenial(topic));
@@ -139,7 +142,7 @@ HostReply HostContext::invoke(std::string_view function, std::string_view input,
     return HostReply::fail(
         HostStatus::kDepthExceeded,
         fmt::format("invoking {} would nest {} invokes deep, the limit is {} (a cycle?)",
-                    store::quoteUntrusted(function), caller_.depth + 1,
+                    quoteUntrusted(function), caller_.depth + 1,
                     services_.maxInvokeDepth));
   }
   return invoker_.invokeNested(caller_, function, input, output);

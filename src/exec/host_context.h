@@ -12,12 +12,9 @@
 #include <string_view>
 
 #include "exec/capabilities.h"
+#include "exec/function_state.h"
 #include "util/error.h"
 #include "wasm/host_api.h"
-
-namespace tern::store {
-class KvStore;
-}
 
 namespace tern::exec {
 
@@ -33,7 +30,7 @@ using StreamPublishFunction = std::function<Result<uint64_t>(std::string_view to
                                                              std::string_view payload)>;
 
 struct HostServices {
-  store::KvStore* kv = nullptr;  // null: kv calls answer "unavailable"
+  FunctionState* kv = nullptr;   // null: kv calls answer "unavailable"
   PublishFunction publish;       // empty: publish answers "unavailable"
   StreamPublishFunction streamPublish;  // empty: stream_publish answers "unavailable"
   uint32_t maxInvokeDepth = 8;   // nested invokes below a top-level invocation

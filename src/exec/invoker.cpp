@@ -5,17 +5,11 @@
 #include <chrono>
 #include <random>
 
-#include "store/quote.h"
+#include "util/quote.h"
+#include "util/clock.h"
 
 namespace tern::exec {
 
-namespace {
-int64_t unixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-}  // namespace
 
 Invoker::Invoker(wasm::Engine& engine, Executor& executor, FunctionTable& table, Post post,
                  HostServices services)
@@ -112,7 +106,7 @@ InvokeOutput Invoker::runVersion(FunctionEntry& fn, const ActiveVersion& active,
   const FunctionVersionConfig& cfg = active.config;
   out.version = cfg.version;
   int64_t startNs = wasm::monotonicNs();
-  int64_t startMs = unixMs();
+  int64_t startMs = unixMillis();
 
   wasm::InvocationRequest req = makeRequest(cfg, std::move(env), id);
   req.input = body;
@@ -255,11 +249,11 @@ wasm::HostReply Invoker::invokeNested(const HostCaller& caller, std::string_view
   auto active = fn ? fn->active() : nullptr;
   if (!active) {
     return HostReply::fail(HostStatus::kNotFound,
-                           fmt::format("no function named {}", store::quoteUntrusted(function)));
+                           fmt::format("no function named {}", quoteUntrusted(function)));
   }
   const FunctionVersionConfig& cfg = active->config;
   int64_t startNs = wasm::monotonicNs();
-  int64_t startMs = unixMs();
+  int64_t startMs = unixMillis();
   if (caller.deadlineNs && startNs >= caller.deadlineNs) {
     return HostReply::fail(HostStatus::kTimeout, "the caller's deadline has passed");
   }

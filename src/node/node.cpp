@@ -19,7 +19,7 @@
 #include "async/http_callback.h"
 #include "cluster/cluster.h"
 #include "cluster/job_stream.h"
-#include "events/clock.h"
+#include "util/clock.h"
 #include "events/scheduler.h"
 #include "exec/executor.h"
 #include "exec/function_table.h"
@@ -127,8 +127,8 @@ struct Node::Impl {
   std::unique_ptr<exec::Invoker> invoker;
   std::unique_ptr<store::Deployments> deployments;
   std::unique_ptr<WorkQueue> managementQueue;
-  async::SystemClock asyncClock;
-  async::SystemRandom asyncRandom;
+  SystemClock asyncClock;
+  SystemRandom asyncRandom;
   // Durable async invocations; origins other than "http" register their delivery hooks on
   // it before it starts (just before the HTTP server).
   std::unique_ptr<async::AsyncQueue> asyncQueue;
@@ -136,7 +136,7 @@ struct Node::Impl {
   std::unique_ptr<http::Server> server;
   std::unique_ptr<triggers::CoapServer> coap;
   // MQTT and time triggers (see triggers/event_router.h); mqtt only with a broker.
-  events::SystemClock eventClock;
+  SystemClock eventClock;
   std::unique_ptr<events::Scheduler> scheduler;
   std::unique_ptr<triggers::MqttClient> mqtt;
   std::unique_ptr<triggers::EventRouter> eventRouter;
@@ -408,11 +408,7 @@ Result<void> Node::Impl::openCluster() {
   cluster = std::make_unique<cluster::Cluster>(
       std::move(co), std::move(*key),
       cluster::ClusterDeps{*invoker, *executor, *table, *registry, *deployments, metrics,
-                           [] {
-                             return std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                 .count();
-                           },
+                           [] { return unixMillis(); },
                            [this](std::string text, std::function<void(exec::InvokeOutput)> done) {
                              runPeerSegment(std::move(text), std::move(done));
                            }});
@@ -421,11 +417,7 @@ Result<void> Node::Impl::openCluster() {
   if (auto ok = cluster->start(); !ok.ok()) return ok;
   jobStream = std::make_unique<cluster::JobStream>(
       std::move(jo), std::move(jobKey),
-      cluster::JobStreamDeps{*invoker, *table, *asyncQueue, metrics, asyncRandom, [] {
-                               return std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                   .count();
-                             }});
+      cluster::JobStreamDeps{*invoker, *table, *asyncQueue, metrics, asyncRandom, [] { return unixMillis(); }});
   return jobStream->start();
 }
 

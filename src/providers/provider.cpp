@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "util/function_name.h"
+#include "util/names.h"
 
 namespace tern::providers {
 

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "triggers/http_gateway.h"
-#include "util/function_name.h"
+#include "util/names.h"
 
 namespace tern::providers {
 

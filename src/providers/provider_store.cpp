@@ -5,12 +5,11 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "store/sqlite.h"
-#include "util/function_name.h"
+#include "util/sqlite.h"
+#include "util/names.h"
 
 namespace tern::providers {
 
-using store::Statement;
 using json = nlohmann::json;
 
 namespace {
@@ -51,7 +50,7 @@ Result<Route> readRoute(std::string_view function, std::string_view stored) {
 }
 
 // Every (key, json) row of a table, in key order.
-Result<std::vector<std::pair<std::string, std::string>>> rows(store::Database& db, const std::string& sql) {
+Result<std::vector<std::pair<std::string, std::string>>> rows(Database& db, const std::string& sql) {
   auto stmt = db.prepare(sql);
   if (!stmt.ok()) return stmt.error();
   std::vector<std::pair<std::string, std::string>> out;
@@ -65,7 +64,7 @@ Result<std::vector<std::pair<std::string, std::string>>> rows(store::Database& d
 }
 
 // The JSON of one row by key, or nullopt.
-Result<std::optional<std::string>> valueOf(store::Database& db, const std::string& sql, std::string_view key) {
+Result<std::optional<std::string>> valueOf(Database& db, const std::string& sql, std::string_view key) {
   auto stmt = db.prepare(sql);
   if (!stmt.ok()) return stmt.error();
   if (auto b = stmt->bindAll(key); !b.ok()) return b.error();
@@ -75,7 +74,7 @@ Result<std::optional<std::string>> valueOf(store::Database& db, const std::strin
   return std::optional<std::string>(stmt->columnText(0));
 }
 
-Result<void> upsert(store::Database& db, const std::string& sql, std::string_view key, const std::string& value) {
+Result<void> upsert(Database& db, const std::string& sql, std::string_view key, const std::string& value) {
   auto stmt = db.prepare(sql);
   if (!stmt.ok()) return stmt.error();
   if (auto b = stmt->bindAll(key, value); !b.ok()) return b.error();
@@ -83,7 +82,7 @@ Result<void> upsert(store::Database& db, const std::string& sql, std::string_vie
 }
 
 // True when a row was deleted.
-Result<bool> removeRow(store::Database& db, const std::string& sql, std::string_view key) {
+Result<bool> removeRow(Database& db, const std::string& sql, std::string_view key) {
   auto stmt = db.prepare(sql);
   if (!stmt.ok()) return stmt.error();
   if (auto b = stmt->bindAll(key); !b.ok()) return b.error();
@@ -93,12 +92,12 @@ Result<bool> removeRow(store::Database& db, const std::string& sql, std::string_
 
 }  // namespace
 
-ProviderStore::ProviderStore(std::unique_ptr<store::Database> db) : db_(std::move(db)) {}
+ProviderStore::ProviderStore(std::unique_ptr<Database> db) : db_(std::move(db)) {}
 
 ProviderStore::~ProviderStore() = default;
 
 Result<std::unique_ptr<ProviderStore>> ProviderStore::open(const std::filesystem::path& file) {
-  auto db = store::Database::open(file);
+  auto db = Database::open(file);
   if (!db.ok()) return db.error();
   auto& d = **db;
   for (const std::string& sql :
@@ -159,7 +158,7 @@ Result<bool> ProviderStore::removeProvider(std::string_view name) {
   std::lock_guard lock(mu_);
   // The routes are read and the provider removed in one transaction, so no route can come
   // to name it in between (other connections to the file included).
-  auto tx = store::Transaction::begin(*db_);
+  auto tx = Transaction::begin(*db_);
   if (!tx.ok()) return tx.error();
   auto all = rows(*db_, "SELECT function, json FROM routes ORDER BY function");
   if (!all.ok()) return all.error();

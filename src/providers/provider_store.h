@@ -12,7 +12,7 @@
 #include "providers/provider.h"
 #include "util/error.h"
 
-namespace tern::store {
+namespace tern {
 class Database;
 }
 
@@ -35,9 +35,9 @@ class ProviderStore {
   Result<bool> removeRoute(std::string_view function);
 
  private:
-  explicit ProviderStore(std::unique_ptr<store::Database> db);
+  explicit ProviderStore(std::unique_ptr<Database> db);
   std::mutex mu_;
-  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<Database> db_;
 };
 
 }  // namespace tern::providers

@@ -10,6 +10,7 @@
 #include "util/data_dir.h"
 #include "util/sha256.h"
 #include "wasm/compile_cache.h"
+#include "util/names.h"
 
 namespace tern::store {
 
@@ -53,13 +54,8 @@ Result<void> checkObjectiveSettings(const FunctionSettings& s) {
 }
 
 Result<void> checkPlacement(const FunctionSettings::Placement& p) {
-  auto isToken = [](std::string_view s) {
-    return !s.empty() && s.size() <= 63 && std::all_of(s.begin(), s.end(), [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-    });
-  };
   for (const auto& s : p.sites) {
-    if (!isToken(s)) {
+    if (!isNodeName(s)) {
       return Error(ErrorCode::kInvalidArgument,
                    fmt::format("site \"{}\" is not a valid site name: use 1-63 characters a-z, "
                                "0-9 and '-'",
@@ -116,7 +112,7 @@ Result<void> Deployments::activate(const FunctionVersion& v) {
 Result<FunctionVersion> Deployments::deploy(const std::string& name,
                                             std::span<const uint8_t> module,
                                             const FunctionSettings& settings) {
-  if (!isValidFunctionName(name)) {
+  if (!isFunctionName(name)) {
     return Error(ErrorCode::kInvalidArgument,
                  fmt::format("invalid function name \"{}\": use 1-63 characters a-z, 0-9 and "
                              "'-', starting with a letter or digit",

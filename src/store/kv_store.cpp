@@ -5,8 +5,8 @@
 
 #include <fmt/format.h>
 
-#include "store/quote.h"
-#include "store/sqlite.h"
+#include "util/quote.h"
+#include "util/sqlite.h"
 #include "util/data_dir.h"
 
 namespace tern::store {
@@ -240,10 +240,6 @@ Result<KvStore::Page> KvStore::list(std::string_view ns, std::string_view prefix
 Result<KvStore::Usage> KvStore::usage(std::string_view ns) {
   std::lock_guard lock(mu_);
   return readUsage(*db_, ns);
-}
-
-std::string deviceNamespace(std::string_view function, std::string_view device) {
-  return fmt::format("{}@{}", function, device);
 }
 
 Result<std::vector<KvStore::Entry>> KvStore::exportNamespace(std::string_view ns) {

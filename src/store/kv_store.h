@@ -18,15 +18,16 @@
 #include <string_view>
 #include <vector>
 
+#include "exec/function_state.h"
 #include "util/error.h"
+
+namespace tern {
+class Database;
+}
 
 namespace tern::store {
 
-class Database;
-
-// The namespace of `function`'s state for one device: "FUNCTION@DEVICE". Function names
-// have no '@', so it never meets a function's own namespace.
-std::string deviceNamespace(std::string_view function, std::string_view device);
+using exec::deviceNamespace;
 
 struct KvLimits {
   size_t maxKeyBytes = 512;
@@ -35,7 +36,7 @@ struct KvLimits {
   uint64_t maxKeysPerFunction = 100000;
 };
 
-class KvStore {
+class KvStore final : public exec::FunctionState {
  public:
   // Opens (creating) <dataDir>/kv.db. Errors: kIo.
   static Result<std::unique_ptr<KvStore>> open(const std::filesystem::path& dataDir,
@@ -46,21 +47,16 @@ class KvStore {
 
   const KvLimits& limits() const { return limits_; }
 
-  // Errors of every call: kInvalidArgument (empty key), kBodyTooLarge (key or value over
-  // its limit), kResourceExhausted (quota), kIo (the database).
-  Result<std::optional<std::string>> get(std::string_view ns, std::string_view key);
-  Result<void> set(std::string_view ns, std::string_view key, std::string_view value);
-  // Whether the key existed.
-  Result<bool> remove(std::string_view ns, std::string_view key);
+  // exec::FunctionState. Errors of every call: kInvalidArgument (empty key), kBodyTooLarge
+  // (key or value over its limit), kResourceExhausted (quota), kIo (the database).
+  Result<std::optional<std::string>> get(std::string_view ns, std::string_view key) override;
+  Result<void> set(std::string_view ns, std::string_view key, std::string_view value) override;
+  Result<bool> remove(std::string_view ns, std::string_view key) override;
 
-  struct Page {
-    std::vector<std::string> keys;  // byte order
-    bool more = false;              // further keys match
-  };
   // Keys starting with `prefix` (empty: all) that sort after `after` (empty: from the
   // first), at most `limit`.
   Result<Page> list(std::string_view ns, std::string_view prefix, std::string_view after,
-                    size_t limit);
+                    size_t limit) override;
 
   struct Usage {
     uint64_t keys = 0;

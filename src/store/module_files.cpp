@@ -8,7 +8,7 @@
 #include <cstring>
 #include <optional>
 
-#include "store/quote.h"
+#include "util/quote.h"
 #include "util/data_dir.h"
 #include "util/sha256.h"
 

@@ -1,6 +1,6 @@
 #include "store/registry.h"
 
-#include "util/function_name.h"
+#include "util/names.h"
 
 #include <atomic>
 #include <charconv>
@@ -12,9 +12,10 @@
 #include <set>
 
 #include "store/module_files.h"
-#include "store/quote.h"
-#include "store/sqlite.h"
+#include "util/quote.h"
+#include "util/sqlite.h"
 #include "util/data_dir.h"
+#include "util/clock.h"
 
 namespace fs = std::filesystem;
 
@@ -81,14 +82,9 @@ constexpr const char* kVersionColumns =
     "name, version, module_hash, module_size, memory_mb, timeout_ms, concurrency, env, "
     "created_at_ms, options";
 
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Result<void> checkName(std::string_view name) {
-  if (isValidFunctionName(name)) return {};
+  if (isFunctionName(name)) return {};
   return Error(ErrorCode::kInvalidArgument,
                "invalid function name " + quoteUntrusted(name) +
                    ": a name is 1 to 63 characters of a-z, 0-9 and '-', not starting with '-'");
@@ -222,8 +218,6 @@ Result<FunctionVersion> readVersion(const Statement& s) {
 }
 
 }  // namespace
-
-bool isValidFunctionName(std::string_view name) { return isFunctionName(name); }
 
 // The prepared statements, made once at open. Each is used under Impl::mu.
 struct Statements {
@@ -457,7 +451,7 @@ Result<FunctionVersion> Registry::addVersion(const std::string& name, const std:
   v.moduleHash = moduleHash;
   v.moduleSize = moduleSize;
   v.settings = settings;
-  v.createdAtMs = nowMs();
+  v.createdAtMs = unixMillis();
 
   {
     StatementUse q(s.upsertFunction);
@@ -564,7 +558,7 @@ Result<FunctionVersion> Registry::rollback(const std::string& name) {
   }
   {
     StatementUse q(s.setActive);
-    auto bound = q->bindAll(name, int64_t{previous->version}, nowMs());
+    auto bound = q->bindAll(name, int64_t{previous->version}, unixMillis());
     if (!bound) return bound.error();
     if (auto r = q->run(); !r) return r.error();
   }
@@ -674,7 +668,7 @@ Result<void> Registry::adoptVersion(const FunctionVersion& v) {
   }
   {
     StatementUse q(s.upsertFunction);
-    if (auto r = q->bindAll(v.name, int64_t{v.version}, nowMs()); !r) return r.error();
+    if (auto r = q->bindAll(v.name, int64_t{v.version}, unixMillis()); !r) return r.error();
     if (auto r = q->run(); !r) return r.error();
   }
   {

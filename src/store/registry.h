@@ -83,9 +83,6 @@ enum class ChangeJournal { kOff, kOn };
 // Who made a removal: this node's API (recorded as unpublished) or the cluster (mirrored).
 enum class ChangeSource { kLocal, kCluster };
 
-// Names are [a-z0-9][a-z0-9-]{0,62}.
-bool isValidFunctionName(std::string_view name);
-
 class ModuleHold;
 
 // What Registry::collectModules deleted.

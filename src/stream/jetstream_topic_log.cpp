@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster/nats_text.h"
-#include "util/function_name.h"
+#include "util/names.h"
 
 namespace tern::stream {
 

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "store/quote.h"
+#include "util/quote.h"
 #include "util/topic.h"
 
 namespace tern::stream {
@@ -19,7 +19,7 @@ constexpr std::string_view kDevicePrefix = "tern/streams/";
 Result<BridgeRule> parseBridgeRule(std::string_view spec) {
   auto bad = [&](std::string_view why) {
     return Error(ErrorCode::kInvalidArgument,
-                 fmt::format("stream bridge rule {}: {}", store::quoteUntrusted(spec, 200), why));
+                 fmt::format("stream bridge rule {}: {}", quoteUntrusted(spec, 200), why));
   };
   size_t eq = spec.rfind('=');
   if (eq == std::string_view::npos) return bad("use FILTER=TOPIC, e.g. sensors/+/temp=temperatures");
@@ -85,7 +85,7 @@ Result<void> MqttBridge::onMqttMessage(std::string_view mqttTopic, std::string_v
                    {{"topic", topic}, {"reason", std::string(errorKind(e.code()).name)}})
           .inc();
       warnings_.warn(fmt::format("stream bridge {}={}: dropped the message on {}: {}",
-                                 r.rule.filter, topic, store::quoteUntrusted(mqttTopic, 200),
+                                 r.rule.filter, topic, quoteUntrusted(mqttTopic, 200),
                                  e.message()));
       continue;
     }

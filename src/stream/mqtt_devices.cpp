@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "store/quote.h"
+#include "util/quote.h"
 #include "stream/frames.h"
 #include "stream/limited_log.h"
 
@@ -270,7 +270,7 @@ Result<void> MqttDevices::onMqttMessage(std::string_view topic, std::string_view
     s.badTopics.inc();
     s.warnings.warn(fmt::format("MQTT device frame on {} dropped: a device name is one topic "
                                 "level of 1 to 64 of A-Z, a-z, 0-9, '_' and '-'",
-                                store::quoteUntrusted(topic, 200)));
+                                quoteUntrusted(topic, 200)));
     return {};
   }
   auto now = s.deps.now();

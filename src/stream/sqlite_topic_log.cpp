@@ -2,12 +2,11 @@
 
 #include <fmt/format.h>
 
-#include "store/sqlite.h"
-#include "util/wall_clock.h"
+#include "util/sqlite.h"
+#include "util/clock.h"
 
 namespace tern::stream {
 
-using store::Statement;
 
 namespace {
 
@@ -29,14 +28,14 @@ class SqliteStreamStore::FeedImpl : public TopicLog::Feed {
   std::list<Follower>::iterator at_;
 };
 
-SqliteStreamStore::SqliteStreamStore(std::unique_ptr<store::Database> db, Retention retention)
+SqliteStreamStore::SqliteStreamStore(std::unique_ptr<Database> db, Retention retention)
     : db_(std::move(db)), retention_(retention) {}
 
 SqliteStreamStore::~SqliteStreamStore() = default;
 
 Result<std::unique_ptr<SqliteStreamStore>> SqliteStreamStore::open(const std::filesystem::path& file,
                                                                    Retention retention) {
-  auto db = store::Database::open(file);
+  auto db = Database::open(file);
   if (!db.ok()) return db.error();
   auto& d = **db;
   for (std::string sql :
@@ -54,7 +53,7 @@ Result<std::unique_ptr<SqliteStreamStore>> SqliteStreamStore::open(const std::fi
   return std::unique_ptr<SqliteStreamStore>(new SqliteStreamStore(std::move(*db), retention));
 }
 
-Result<store::Statement*> SqliteStreamStore::statement(std::optional<Statement>& slot, const char* sql) {
+Result<Statement*> SqliteStreamStore::statement(std::optional<Statement>& slot, const char* sql) {
   if (!slot) {
     auto stmt = db_->prepare(sql);
     if (!stmt.ok()) return stmt.error();
@@ -68,7 +67,7 @@ Result<void> SqliteStreamStore::trim(std::string_view topic, int64_t nowMs) {
                         "DELETE FROM updates WHERE topic = ?1 AND (published_ms < ?2 OR seq <= "
                         "(SELECT last_seq FROM topics WHERE name = ?1) - ?3)");
   if (!stmt.ok()) return stmt.error();
-  store::StatementUse use(**stmt);
+  StatementUse use(**stmt);
   if (auto b = use->bindAll(topic, oldestKeptMs(nowMs), static_cast<int64_t>(retention_.maxMessages)); !b.ok()) {
     return b.error();
   }
@@ -79,7 +78,7 @@ Result<uint64_t> SqliteStreamStore::publish(std::string_view topic, std::string_
   if (auto ok = checkPublish(topic, payload, retention_); !ok.ok()) return ok.error();
   int64_t now = unixMillis();
   std::lock_guard lock(mu_);
-  auto tx = store::Transaction::begin(*db_);
+  auto tx = Transaction::begin(*db_);
   if (!tx.ok()) return tx.error();
   auto next = statement(next_,
                         "INSERT INTO topics (name, last_seq) VALUES (?1, 1) "
@@ -87,7 +86,7 @@ Result<uint64_t> SqliteStreamStore::publish(std::string_view topic, std::string_
   if (!next.ok()) return next.error();
   uint64_t seq = 0;
   {
-    store::StatementUse use(**next);
+    StatementUse use(**next);
     if (auto b = use->bindAll(topic); !b.ok()) return b.error();
     auto row = use->step();
     if (!row.ok()) return row.error();
@@ -98,7 +97,7 @@ Result<uint64_t> SqliteStreamStore::publish(std::string_view topic, std::string_
   if (!ins.ok()) return ins.error();
   Result<void> b;
   {
-    store::StatementUse use(**ins);
+    StatementUse use(**ins);
     b = use->bind(1, topic);
     if (b.ok()) b = use->bind(2, static_cast<int64_t>(seq));
     if (b.ok()) b = use->bindBlob(3, payload);
@@ -126,7 +125,7 @@ Result<std::vector<Update>> SqliteStreamStore::read(std::string_view topic, uint
                         "SELECT seq, payload, published_ms FROM updates WHERE topic = ?1 AND seq > ?2 "
                         "AND published_ms >= ?4 ORDER BY seq LIMIT ?3");
   if (!stmt.ok()) return stmt.error();
-  store::StatementUse use(**stmt);
+  StatementUse use(**stmt);
   auto capped = std::min<uint64_t>(after, INT64_MAX);
   if (auto b = use->bindAll(topic, static_cast<int64_t>(capped),
                             static_cast<int64_t>(std::min<size_t>(max, INT64_MAX)), oldestKeptMs(unixMillis()));
@@ -149,7 +148,7 @@ Result<TopicBounds> SqliteStreamStore::boundsLocked(std::string_view topic, int6
                         "SELECT t.last_seq, (SELECT MIN(seq) FROM updates u WHERE u.topic = t.name AND "
                         "u.published_ms >= ?2) FROM topics t WHERE t.name = ?1");
   if (!stmt.ok()) return stmt.error();
-  store::StatementUse use(**stmt);
+  StatementUse use(**stmt);
   if (auto b = use->bindAll(topic, oldestKeptMs(nowMs)); !b.ok()) return b.error();
   auto row = use->step();
   if (!row.ok()) return row.error();

@@ -12,7 +12,7 @@
 #include <mutex>
 #include <optional>
 
-#include "store/sqlite.h"
+#include "util/sqlite.h"
 #include "stream/app_store.h"
 #include "stream/topic_log.h"
 
@@ -42,21 +42,21 @@ class SqliteStreamStore : public TopicLog, public AppStore {
     OnUpdate onUpdate;
   };
   class FeedImpl;
-  SqliteStreamStore(std::unique_ptr<store::Database> db, Retention retention);
+  SqliteStreamStore(std::unique_ptr<Database> db, Retention retention);
   Result<void> trim(std::string_view topic, int64_t nowMs);  // under mu_
   Result<TopicBounds> boundsLocked(std::string_view topic, int64_t nowMs);
   int64_t oldestKeptMs(int64_t nowMs) const {
     return nowMs - static_cast<int64_t>(retention_.maxAge.count()) * 1000;
   }
-  Result<store::Statement*> statement(std::optional<store::Statement>& slot, const char* sql);
+  Result<Statement*> statement(std::optional<Statement>& slot, const char* sql);
 
   // One lock for the connection and the followers: a feed's destructor waits for a
   // notification in progress, so no call follows it.
   std::mutex mu_;
-  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<Database> db_;
   Retention retention_;
   std::list<Follower> followers_;
-  std::optional<store::Statement> next_, insert_, trim_, read_, bounds_;
+  std::optional<Statement> next_, insert_, trim_, read_, bounds_;
 };
 
 }  // namespace tern::stream

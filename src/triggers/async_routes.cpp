@@ -12,6 +12,7 @@
 #include "async/job_json.h"
 #include "store/registry.h"
 #include "triggers/http_gateway.h"
+#include "util/names.h"
 
 namespace tern::triggers {
 
@@ -75,7 +76,7 @@ void HttpGateway::asyncRoute(http::Request&& req, http::Respond respond) {
   }
   async::JobRequest job;
   job.function = std::string(path.substr(kAsyncPrefix.size()));
-  if (!store::isValidFunctionName(job.function)) {
+  if (!isFunctionName(job.function)) {
     return fail(invalid(fmt::format("invalid function name \"{}\": use 1-63 characters a-z, "
                                     "0-9 and '-', starting with a letter or digit",
                                     job.function.substr(0, 64))));

@@ -16,11 +16,11 @@
 
 #include "http/request_rules.h"
 #include "store/kv_store.h"
-#include "store/quote.h"
+#include "util/quote.h"
 #include "triggers/http_gateway.h"
 #include "util/base64.h"
 #include "util/device_id.h"
-#include "util/function_name.h"
+#include "util/names.h"
 
 namespace tern::triggers {
 
@@ -77,11 +77,11 @@ http::Response HttpGateway::deviceStateRoute(const http::Request& req) {
   if (!isDeviceId(device)) {
     return fail(Error(ErrorCode::kInvalidArgument,
                       fmt::format("invalid device id {}: use 8-64 of A-Z, a-z, 0-9, '-' and '_'",
-                                  store::quoteUntrusted(device))));
+                                  quoteUntrusted(device))));
   }
   if (!isFunctionName(function)) {
     return fail(Error(ErrorCode::kInvalidArgument,
-                      fmt::format("invalid function name {}", store::quoteUntrusted(function))));
+                      fmt::format("invalid function name {}", quoteUntrusted(function))));
   }
   if (!deps_.kv) return fail(Error(ErrorCode::kUnavailable, "this node has no key-value store"));
   std::string ns = store::deviceNamespace(function, device);

@@ -11,6 +11,7 @@
 #include "events/trigger_spec.h"
 #include "util/sha256.h"
 #include "util/topic.h"
+#include "util/clock.h"
 
 namespace tern::triggers {
 
@@ -174,9 +175,7 @@ std::string EventRouter::deadLetter(const std::string& function, std::string_vie
          {"error", {{"code", errorCode}, {"message", errorMessage}}},
          {"attempts", attempts},
          {"payload_base64", async::base64Encode(payload)},
-         {"failed_at_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count()}};
+         {"failed_at_ms", unixMillis()}};
   if (!jobId.empty()) j["id"] = jobId;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }

@@ -2,9 +2,10 @@
 
 #include "http/request_rules.h"
 #include "store/kv_store.h"
-#include "store/quote.h"
+#include "util/quote.h"
 #include "util/device_id.h"
 #include "triggers/cgi_response.h"
+#include "util/names.h"
 
 #include <fmt/format.h>
 #include <openssl/crypto.h>
@@ -266,7 +267,7 @@ void HttpGateway::invoke(http::Request&& req, std::string name, std::string rest
       return respond(errorResponse(Error(
           ErrorCode::kInvalidArgument,
           fmt::format("invalid X-Tern-Device {}: use 8-64 of A-Z, a-z, 0-9, '-' and '_'",
-                      store::quoteUntrusted(*device)))));
+                      quoteUntrusted(*device)))));
     }
     in.device = *device;
   }
@@ -371,7 +372,7 @@ http::Response HttpGateway::management(const http::Request& req) {
   size_t slash = rest.find('/');
   std::string name(rest.substr(0, slash));
   std::string_view action = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
-  if (!store::isValidFunctionName(name)) {
+  if (!isFunctionName(name)) {
     return fail(Error(ErrorCode::kInvalidArgument,
                       fmt::format("invalid function name \"{}\": use 1-63 characters a-z, 0-9 "
                                   "and '-', starting with a letter or digit",

@@ -1,28 +1,13 @@
 #include "util/topic.h"
 
 #include "util/utf8.h"
+#include "util/quote.h"
 
 #include <string>
 
 namespace tern {
 
 namespace {
-
-std::string shown(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s.substr(0, 80)) {
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  if (s.size() > 80) out += "...";
-  return "\"" + out + "\"";
-}
 
 Result<void> checkCommon(std::string_view s, const char* what) {
   if (s.empty()) return Error(ErrorCode::kInvalidArgument, std::string(what) + " is empty");
@@ -31,7 +16,7 @@ Result<void> checkCommon(std::string_view s, const char* what) {
   }
   if (s.find('\0') != std::string_view::npos || !isValidUtf8(s)) {
     return Error(ErrorCode::kInvalidArgument,
-                 std::string(what) + " " + shown(s) + " is not UTF-8 text without NUL");
+                 std::string(what) + " " + quoteUntrusted(s) + " is not UTF-8 text without NUL");
   }
   return {};
 }
@@ -42,7 +27,7 @@ Result<void> checkTopicName(std::string_view topic) {
   if (auto ok = checkCommon(topic, "MQTT topic"); !ok) return ok;
   if (topic.find_first_of("+#") != std::string_view::npos) {
     return Error(ErrorCode::kInvalidArgument,
-                 "MQTT topic " + shown(topic) + " contains a wildcard ('+' or '#')");
+                 "MQTT topic " + quoteUntrusted(topic) + " contains a wildcard ('+' or '#')");
   }
   return {};
 }
@@ -58,11 +43,11 @@ Result<void> checkTopicFilter(std::string_view filter) {
     if (level.find_first_of("+#") != std::string_view::npos) {
       if (level == "#" && !last) {
         return Error(ErrorCode::kInvalidArgument,
-                     "MQTT topic filter " + shown(filter) + ": '#' must be the last level");
+                     "MQTT topic filter " + quoteUntrusted(filter) + ": '#' must be the last level");
       }
       if (level != "+" && level != "#") {
         return Error(ErrorCode::kInvalidArgument,
-                     "MQTT topic filter " + shown(filter) +
+                     "MQTT topic filter " + quoteUntrusted(filter) +
                          ": a wildcard ('+' or '#') must fill a whole level");
       }
     }

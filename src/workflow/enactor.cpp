@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "util/wall_clock.h"
+#include "util/clock.h"
 #include "workflow/data_ops.h"
 #include "workflow/fusion.h"
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <memory>
 
-#include "util/wall_clock.h"
+#include "util/clock.h"
 #include "workflow/costless.h"
 #include "workflow/data_ops.h"
 

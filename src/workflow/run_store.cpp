@@ -4,7 +4,7 @@
 
 #include <future>
 
-#include "store/sqlite.h"
+#include "util/sqlite.h"
 
 namespace tern::workflow {
 
@@ -31,15 +31,15 @@ CREATE TABLE IF NOT EXISTS tasks(
   PRIMARY KEY(run_id, key));
 )";
 
-Result<void> exec(store::Database& db, const std::string& sql,
-                  std::function<Result<void>(store::Statement&)> bind) {
+Result<void> exec(Database& db, const std::string& sql,
+                  std::function<Result<void>(Statement&)> bind) {
   auto st = db.prepare(sql);
   if (!st.ok()) return st.error();
   if (auto b = bind(*st); !b.ok()) return b;
   return st->run();
 }
 
-RunRecord runFrom(store::Statement& s) {
+RunRecord runFrom(Statement& s) {
   RunRecord r;
   r.id = s.columnText(0);
   r.workflow = s.columnText(1);
@@ -59,7 +59,7 @@ constexpr const char* kRunColumns =
 }  // namespace
 
 Result<std::unique_ptr<RunStore>> RunStore::open(const std::filesystem::path& file) {
-  auto db = store::Database::open(file);
+  auto db = Database::open(file);
   if (!db.ok()) return db.error();
   for (std::string pragma : {std::string("PRAGMA synchronous = FULL"),
                              "PRAGMA busy_timeout = " + std::to_string(kBusyTimeoutMs)}) {
@@ -71,7 +71,7 @@ Result<std::unique_ptr<RunStore>> RunStore::open(const std::filesystem::path& fi
   return std::unique_ptr<RunStore>(new RunStore(std::move(*db)));
 }
 
-RunStore::RunStore(std::unique_ptr<store::Database> db) : db_(std::move(db)) {
+RunStore::RunStore(std::unique_ptr<Database> db) : db_(std::move(db)) {
   writer_ = std::thread([this] { writerLoop(); });
 }
 
@@ -92,7 +92,7 @@ void RunStore::enqueue(Write w) {
   queueCv_.notify_one();
 }
 
-Result<void> RunStore::enqueueAndWait(std::function<Result<void>(store::Database&)> apply) {
+Result<void> RunStore::enqueueAndWait(std::function<Result<void>(Database&)> apply) {
   std::promise<Result<void>> done;
   auto f = done.get_future();
   enqueue(Write{std::move(apply), [&done](Result<void> r) { done.set_value(std::move(r)); }});
@@ -117,7 +117,7 @@ void RunStore::writerLoop() {
     std::vector<Result<void>> results(batch.size());
     {
       std::lock_guard lock(dbMu_);
-      auto tx = store::Transaction::begin(*db_);
+      auto tx = Transaction::begin(*db_);
       if (!tx.ok()) {
         for (auto& r : results) r = tx.error();
       } else {
@@ -141,18 +141,18 @@ void RunStore::writerLoop() {
 }
 
 Result<void> RunStore::putWorkflow(const WorkflowRecord& w) {
-  return enqueueAndWait([w](store::Database& db) {
+  return enqueueAndWait([w](Database& db) {
     return exec(db,
                 "INSERT INTO workflows(name, afcl, types, options, deployed_ms) VALUES(?,?,?,?,?) "
                 "ON CONFLICT(name) DO UPDATE SET afcl=excluded.afcl, types=excluded.types, "
                 "options=excluded.options, deployed_ms=excluded.deployed_ms",
-                [&](store::Statement& s) { return s.bindAll(w.name, w.afcl, w.types, w.options, w.deployedMs); });
+                [&](Statement& s) { return s.bindAll(w.name, w.afcl, w.types, w.options, w.deployedMs); });
   });
 }
 
 Result<void> RunStore::removeWorkflow(const std::string& name) {
-  return enqueueAndWait([name](store::Database& db) -> Result<void> {
-    auto bindName = [&](store::Statement& s) { return s.bindAll(name); };
+  return enqueueAndWait([name](Database& db) -> Result<void> {
+    auto bindName = [&](Statement& s) { return s.bindAll(name); };
     if (auto r = exec(db, "DELETE FROM tasks WHERE run_id IN (SELECT id FROM runs WHERE workflow = ? AND status != 'running')", bindName); !r.ok()) return r;
     if (auto r = exec(db, "DELETE FROM runs WHERE workflow = ? AND status != 'running'", bindName); !r.ok()) return r;
     return exec(db, "DELETE FROM workflows WHERE name = ?", bindName);
@@ -160,9 +160,9 @@ Result<void> RunStore::removeWorkflow(const std::string& name) {
 }
 
 Result<void> RunStore::startRun(const RunRecord& r, Durability durability) {
-  auto insert = [r](store::Database& db) {
+  auto insert = [r](Database& db) {
     return exec(db, fmt::format("INSERT INTO runs({}) VALUES(?,?,?,?,?,?,?,?,?)", kRunColumns),
-                [&](store::Statement& s) {
+                [&](Statement& s) {
                   return s.bindAll(r.id, r.workflow, r.definition, r.status, r.input, r.output,
                                    r.error, r.startedMs, r.finishedMs);
                 });
@@ -177,15 +177,15 @@ Result<void> RunStore::flush() {
     std::lock_guard lock(queueMu_);
     if (queue_.empty() && !writing_) return {};
   }
-  return enqueueAndWait([](store::Database&) -> Result<void> { return {}; });
+  return enqueueAndWait([](Database&) -> Result<void> { return {}; });
 }
 
 void RunStore::finishRun(const RunRecord& r, std::function<void(Result<void>)> committed) {
-  enqueue(Write{[r](store::Database& db) {
+  enqueue(Write{[r](Database& db) {
                   return exec(db,
                               "UPDATE runs SET status = ?, output = ?, error = ?, finished_ms = ? "
                               "WHERE id = ?",
-                              [&](store::Statement& s) {
+                              [&](Statement& s) {
                                 return s.bindAll(r.status, r.output, r.error, r.finishedMs, r.id);
                               });
                 },
@@ -193,12 +193,12 @@ void RunStore::finishRun(const RunRecord& r, std::function<void(Result<void>)> c
 }
 
 void RunStore::putTask(TaskRecord t) {
-  enqueue(Write{[t = std::move(t)](store::Database& db) {
+  enqueue(Write{[t = std::move(t)](Database& db) {
                   return exec(db,
                               "INSERT OR REPLACE INTO tasks(run_id, key, task, iteration, resource, "
                               "start_us, queue_us, duration_us, exec_us, attempts, outcome, output, "
                               "error, place, grp) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                              [&](store::Statement& s) {
+                              [&](Statement& s) {
                                 return s.bindAll(t.runId, t.key, t.task, t.iteration, t.resource,
                                                  t.startUs, t.queueUs, t.durationUs, t.execUs,
                                                  int64_t{t.attempts}, t.outcome, t.output, t.error,
@@ -209,8 +209,8 @@ void RunStore::putTask(TaskRecord t) {
 }
 
 void RunStore::purgeEndedBefore(int64_t beforeMs) {
-  enqueue(Write{[beforeMs](store::Database& db) -> Result<void> {
-                  auto bind = [&](store::Statement& s) { return s.bindAll(beforeMs); };
+  enqueue(Write{[beforeMs](Database& db) -> Result<void> {
+                  auto bind = [&](Statement& s) { return s.bindAll(beforeMs); };
                   if (auto r = exec(db,
                                     "DELETE FROM tasks WHERE run_id IN (SELECT id FROM runs WHERE "
                                     "status != 'running' AND finished_ms < ?)",
@@ -232,7 +232,7 @@ Result<std::vector<WorkflowRecord>> RunStore::workflows() {
   while (true) {
     auto step = st->step();
     if (!step.ok()) return step.error();
-    if (*step == store::Statement::Step::kDone) break;
+    if (*step == Statement::Step::kDone) break;
     out.push_back(WorkflowRecord{st->columnText(0), st->columnText(1), st->columnText(2),
                                  st->columnText(3), st->columnInt(4)});
   }
@@ -241,8 +241,8 @@ Result<std::vector<WorkflowRecord>> RunStore::workflows() {
 
 namespace {
 
-Result<std::vector<RunRecord>> queryRuns(store::Database& db, const std::string& sql,
-                                         const std::function<Result<void>(store::Statement&)>& bind) {
+Result<std::vector<RunRecord>> queryRuns(Database& db, const std::string& sql,
+                                         const std::function<Result<void>(Statement&)>& bind) {
   auto st = db.prepare(sql);
   if (!st.ok()) return st.error();
   if (auto b = bind(*st); !b.ok()) return b.error();
@@ -250,7 +250,7 @@ Result<std::vector<RunRecord>> queryRuns(store::Database& db, const std::string&
   while (true) {
     auto step = st->step();
     if (!step.ok()) return step.error();
-    if (*step == store::Statement::Step::kDone) break;
+    if (*step == Statement::Step::kDone) break;
     out.push_back(runFrom(*st));
   }
   return out;
@@ -263,14 +263,14 @@ Result<std::vector<RunRecord>> RunStore::runs(const std::string& workflow, size_
   std::lock_guard lock(dbMu_);
   return queryRuns(*db_,
                    fmt::format("SELECT {} FROM runs WHERE workflow = ? ORDER BY started_ms DESC, id DESC LIMIT ?", kRunColumns),
-                   [&](store::Statement& s) { return s.bindAll(workflow, static_cast<int64_t>(limit)); });
+                   [&](Statement& s) { return s.bindAll(workflow, static_cast<int64_t>(limit)); });
 }
 
 Result<std::optional<RunRecord>> RunStore::run(const std::string& id) {
   if (auto ok = flush(); !ok.ok()) return ok.error();
   std::lock_guard lock(dbMu_);
   auto rs = queryRuns(*db_, fmt::format("SELECT {} FROM runs WHERE id = ?", kRunColumns),
-                      [&](store::Statement& s) { return s.bindAll(id); });
+                      [&](Statement& s) { return s.bindAll(id); });
   if (!rs.ok()) return rs.error();
   if (rs->empty()) return std::optional<RunRecord>();
   return std::optional<RunRecord>(std::move(rs->front()));
@@ -280,7 +280,7 @@ Result<std::vector<RunRecord>> RunStore::unfinishedRuns() {
   std::lock_guard lock(dbMu_);
   return queryRuns(*db_,
                    fmt::format("SELECT {} FROM runs WHERE status = 'running' ORDER BY started_ms", kRunColumns),
-                   [](store::Statement&) -> Result<void> { return {}; });
+                   [](Statement&) -> Result<void> { return {}; });
 }
 
 Result<std::vector<TaskRecord>> RunStore::tasks(const std::string& runId) {
@@ -295,7 +295,7 @@ Result<std::vector<TaskRecord>> RunStore::tasks(const std::string& runId) {
   while (true) {
     auto step = st->step();
     if (!step.ok()) return step.error();
-    if (*step == store::Statement::Step::kDone) break;
+    if (*step == Statement::Step::kDone) break;
     TaskRecord t;
     t.runId = st->columnText(0);
     t.key = st->columnText(1);

@@ -23,7 +23,7 @@
 
 #include "util/error.h"
 
-namespace tern::store {
+namespace tern {
 class Database;
 }
 
@@ -99,18 +99,18 @@ class RunStore {
   Stats stats() const;
 
  private:
-  explicit RunStore(std::unique_ptr<store::Database> db);
+  explicit RunStore(std::unique_ptr<Database> db);
   struct Write {
-    std::function<Result<void>(store::Database&)> apply;
+    std::function<Result<void>(Database&)> apply;
     std::function<void(Result<void>)> committed;
   };
   void enqueue(Write w);
-  Result<void> enqueueAndWait(std::function<Result<void>(store::Database&)> apply);
+  Result<void> enqueueAndWait(std::function<Result<void>(Database&)> apply);
   // Waits until every write queued before the call is committed.
   Result<void> flush();
   void writerLoop();
 
-  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<Database> db_;
   mutable std::mutex dbMu_;  // every use of db_
   mutable std::mutex queueMu_;
   std::condition_variable queueCv_;

@@ -7,6 +7,7 @@
 
 #include "async/http_callback.h"
 #include "store/registry.h"
+#include "util/names.h"
 
 namespace tern::workflow {
 
@@ -86,7 +87,7 @@ Result<TypeMap> TypeMap::parse(std::string_view jsonText) {
       if (kind == "tern") {
         impl.kind = Implementation::Kind::kTern;
         impl.function = text(props, "function").value_or(defaultFunctionName(type));
-        if (!store::isValidFunctionName(impl.function)) {
+        if (!isFunctionName(impl.function)) {
           return bad(i, fmt::format("\"{}\": \"{}\" is not a valid function name", type, impl.function));
         }
         impl.tier = text(props, "tier").value_or("");

@@ -9,9 +9,10 @@
 
 #include "async/http_callback.h"
 #include "store/registry.h"
-#include "util/wall_clock.h"
+#include "util/clock.h"
 #include "workflow/costless.h"
 #include "workflow/type_map.h"
+#include "util/names.h"
 
 namespace tern::workflow {
 
@@ -485,7 +486,7 @@ Result<std::shared_ptr<WorkflowService::Deployed>> WorkflowService::build(
 
 Result<json> WorkflowService::deploy(const std::string& name, const std::string& afcl,
                                      const std::string& types, const WorkflowOptions& options) {
-  if (!store::isValidFunctionName(name)) {
+  if (!isFunctionName(name)) {
     return Error(ErrorCode::kInvalidArgument,
                  fmt::format("\"{}\" is not a valid workflow name (letters, digits, '-', '_'; up "
                              "to 64; starting with a letter)", name));

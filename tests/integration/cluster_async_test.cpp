@@ -124,6 +124,42 @@ TEST_F(ClusterAsyncTest, AJobFetchedWhileTheNodeIsFullWaitsForASlotWithoutUsingA
   EXPECT_EQ(j.value("output", ""), "after the nap") << j.dump();
 }
 
+// The rule shared with a standalone node (async::nextStep): a busy node never costs a job
+// an attempt, even its last one. Here the slot stays taken for longer than the job's waits
+// on this node (20 of at most 200 ms), so its delivery goes back to the stream, recorded as
+// handed back; the next delivery is still the job's first and only attempt.
+TEST_F(ClusterAsyncTest, AJobHandedBackByABusyNodeKeepsItsLastAttempt) {
+  auto n = node("solo", {"--workers", "1", "--queue", "0", "--async-attempts", "1"});
+  deploy(*n, "nap", test::guestsDir() / "sleeper.wasm", "?env=SLEEP_MS%3D12000&timeout_ms=15000");
+  deploy(*n, "echo", test::examplesDir() / "echo.wasm");
+  ASSERT_TRUE(test::eventually([&] { return n->log().find("async work queue") != std::string::npos; }));
+  test::HttpReply held;
+  // The nap outlasts request()'s 10 s patience: a raw request that waits longer.
+  std::thread caller([&] {
+    held = test::sendRaw(n->port(),
+                         "POST /fn/nap HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                         "Content-Length: 0\r\n\r\n",
+                         60000);
+  });
+  ASSERT_TRUE(test::eventually([&] {
+    auto r = request(n->port(), "GET", "/v1/status", "", n->auth());
+    return json::parse(r.body, nullptr, false).value("running", 0) == 1;
+  }));
+  std::string id = enqueue(*n, "echo", "after the long nap");
+  caller.join();
+  EXPECT_EQ(held.status, 200) << held.raw;
+  ASSERT_TRUE(test::eventually([&] {
+    auto s = job(*n, id).value("status", "");
+    return s == "succeeded" || s == "failed";
+  })) << n->log();
+  json j = job(*n, id);
+  EXPECT_EQ(j.value("status", ""), "succeeded")
+      << j.dump() << " (deliveries handed back: "
+      << metric(*n, "tern_async_cluster_retries_total") << ")";
+  EXPECT_EQ(j.value("attempts", 0), 1) << j.dump();
+  EXPECT_EQ(j.value("output", ""), "after the long nap") << j.dump();
+}
+
 TEST_F(ClusterAsyncTest, JobsAcceptedWhileNatsIsDownAreKeptRunAndSynchronised) {
   auto n1 = node("n1");
   auto n2 = node("n2");

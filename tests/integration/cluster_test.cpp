@@ -1,7 +1,8 @@
 // A tern cluster on a real nats-server (JetStream) with real ternd processes on loopback:
 // replication and placement, forwarding with X-Tern-Node (over direct links within a site,
 // over NATS between sites), spill under overload, a killed node, a NATS outage with a node
-// restarted while disconnected, and forged or malformed peer messages on both paths. Heartbeats and TTLs are short (flags); every wait polls for the state a
+// restarted while disconnected, a hanging JetStream behind a leaf node, and forged or
+// malformed peer messages on both paths. Heartbeats and TTLs are short (flags); every wait polls for the state a
 // user would see, up to a generous limit, and asserts nothing about time.
 #include <gtest/gtest.h>
 #include <nats/nats.h>
@@ -38,9 +39,11 @@ using test::request;
 
 class ClusterTest : public test::ClusterFixture {
  protected:
+  // `url`: the NATS server the node connects to (empty: the fixture's).
   std::unique_ptr<test::TerndProcess> node(const std::string& name, const std::string& site,
-                                           std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"--coap-listen", "off", "--cluster", nats->url(),
+                                           std::vector<std::string> extra = {},
+                                           const std::string& url = "") {
+    std::vector<std::string> args{"--coap-listen", "off", "--cluster", url.empty() ? nats->url() : url,
                                   "--cluster-secret-file", secret.string(), "--node-name", name,
                                   "--site", site, "--heartbeat-ms", "100", "--member-ttl-ms",
                                   "1500", "--forward-timeout-ms", "20000"};
@@ -432,6 +435,45 @@ TEST_F(ClusterTest, ForwardsOverDirectLinksWithinASiteAndOverNatsBetweenSites) {
   EXPECT_EQ(stuck.status, 503) << stuck.raw;
   EXPECT_NE(stuck.body.find("direct link to"), std::string::npos) << stuck.body;
   EXPECT_EQ(ranOn(*a1, "work", "after"), "") << "nothing else serves it";
+}
+
+// A JetStream that stops answering (the hub that holds the buckets hangs: SIGSTOP keeps
+// its connections open, so every KV call waits for its 2 s timeout) delays only the nodes'
+// membership records: their heartbeats keep flowing through the site's leaf node, so each
+// keeps the other in its view (TTL 1.5 s, shorter than one JetStream timeout) through
+// several failed record writes, and the records are written again once the hub resumes.
+TEST_F(ClusterTest, AHangingJetStreamDoesNotStallHeartbeats) {
+  uint16_t leafPort = test::freeLoopbackPort();
+  test::NatsProcess hub(dir.path() / "hub",
+                        "server_name: hub\njetstream { store_dir: \"{dir}/js\", domain: hub }\n"
+                        "leafnodes { listen: 127.0.0.1:" + std::to_string(leafPort) + " }");
+  test::NatsProcess leaf(dir.path() / "leaf",
+                         "server_name: leaf\nleafnodes { remotes: [ { url: \"nats-leaf://127.0.0.1:" +
+                             std::to_string(leafPort) + "\" } ] }");
+  std::vector<std::string> viaLeaf{"--cluster-js-domain", "hub"};
+  auto n1 = node("n1", "s", viaLeaf, leaf.url());
+  auto n2 = node("n2", "s", viaLeaf, leaf.url());
+  const std::string written = "tern_cluster_membership_writes_total{result=\"written\"}";
+  const std::string failed = "tern_cluster_membership_writes_total{result=\"failed\"}";
+  ASSERT_TRUE(test::eventually([&] {
+    return memberCount(*n1) == 2 && memberCount(*n2) == 2 && metric(*n1, written) >= 1 &&
+           metric(*n2, written) >= 1;
+  })) << nodes(*n1).dump() << n1->log();
+
+  hub.pause();
+  double failedBefore = metric(*n1, failed);
+  // Each failed write is one JetStream timeout; after two of them a node whose heartbeats
+  // waited for its writes would have been silent for longer than the TTL.
+  ASSERT_TRUE(test::eventually([&] { return metric(*n1, failed) >= failedBefore + 2; }))
+      << n1->log();
+  EXPECT_EQ(memberCount(*n1), 2u) << nodes(*n1).dump();
+  EXPECT_EQ(memberCount(*n2), 2u) << nodes(*n2).dump();
+  EXPECT_EQ(n1->log().find("leaves the view"), std::string::npos) << n1->log();
+  EXPECT_EQ(n2->log().find("leaves the view"), std::string::npos) << n2->log();
+
+  hub.resume();
+  double writtenBefore = metric(*n1, written);
+  EXPECT_TRUE(test::eventually([&] { return metric(*n1, written) > writtenBefore; })) << n1->log();
 }
 
 TEST_F(ClusterTest, ABadDirectListenAddressIsRefusedAtStart) {

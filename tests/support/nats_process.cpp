@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -28,11 +29,32 @@ NatsProcess::NatsProcess(fs::path dir) : dir_(std::move(dir)) {
   start();
 }
 
+NatsProcess::NatsProcess(fs::path dir, std::string config)
+    : dir_(std::move(dir)), config_(std::move(config)) {
+  fs::create_directories(dir_);
+  port_ = freeLoopbackPort();
+  for (size_t at = config_.find("{dir}"); at != std::string::npos; at = config_.find("{dir}", at)) {
+    config_.replace(at, 5, dir_.string());
+  }
+  std::ofstream(dir_ / "nats.conf") << "listen: 127.0.0.1:" << port_ << "\n" << config_ << "\n";
+  start();
+}
+
 NatsProcess::~NatsProcess() { stop(); }
+
+void NatsProcess::pause() {
+  if (pid_ > 0 && !paused_ && ::kill(pid_, SIGSTOP) == 0) paused_ = true;
+}
+
+void NatsProcess::resume() {
+  if (pid_ > 0 && paused_) ::kill(pid_, SIGCONT);
+  paused_ = false;
+}
 
 void NatsProcess::start() {
   std::vector<std::string> args{"nats-server", "-a", "127.0.0.1", "-p", std::to_string(port_),
                                 "-js", "-sd", (dir_ / "jetstream").string()};
+  if (!config_.empty()) args = {"nats-server", "-c", (dir_ / "nats.conf").string()};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -54,6 +76,7 @@ void NatsProcess::start() {
 
 void NatsProcess::stop() {
   if (pid_ <= 0) return;
+  resume();
   ::kill(pid_, SIGTERM);
   int status = 0;
   ::waitpid(pid_, &status, 0);

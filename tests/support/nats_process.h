@@ -1,7 +1,7 @@
 #pragma once
 // A real nats-server for tests: loopback only, a free port, JetStream with its store in
-// the test's directory so a restarted server keeps streams and buckets. Stopped (SIGTERM)
-// on destruction.
+// the test's directory so a restarted server keeps streams and buckets, or the server a
+// configuration file describes (a hub with leaf nodes). Stopped (SIGTERM) on destruction.
 
 #include <sys/types.h>
 
@@ -14,6 +14,10 @@ namespace tern::test {
 class NatsProcess {
  public:
   explicit NatsProcess(std::filesystem::path dir);
+  // A server run with `-c` on a file holding `listen: 127.0.0.1:PORT` and then `config`
+  // (e.g. `jetstream { ... }` and `leafnodes { ... }` blocks); `{dir}` in it stands for
+  // the server's directory.
+  NatsProcess(std::filesystem::path dir, std::string config);
   ~NatsProcess();
 
   uint16_t port() const { return port_; }
@@ -22,10 +26,16 @@ class NatsProcess {
   // SIGTERM and wait; start() again serves on the same port with the same store.
   void stop();
   void start();
+  // SIGSTOP: the server keeps its connections open and answers nothing, as a server that
+  // hangs would; resume() (SIGCONT) lets it go on. stop() resumes it first.
+  void pause();
+  void resume();
 
  private:
   std::filesystem::path dir_;
+  std::string config_;  // empty: the default command line
   pid_t pid_ = -1;
+  bool paused_ = false;
   uint16_t port_ = 0;
 };
 

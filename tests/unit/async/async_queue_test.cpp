@@ -175,12 +175,12 @@ TEST_F(AsyncQueueTest, RetriesWithBackoffOnTheClockAndTellsTheGuestItsAttempt) {
   EXPECT_EQ(r.errorCode, "function_failed");
   EXPECT_EQ(r.exitCode, 1);
   EXPECT_EQ(r.nextAttemptMs, t0 + 500);  // base 1000, jitter 0: half
-  clock.advance(500);
+  clock.advanceMs(500);
   r = waitFor(*q, a->id, [](const JobRecord& j) { return j.attempts == 2 &&
                                                          j.status == JobStatus::kQueued; });
   EXPECT_EQ(r.nextAttemptMs, t0 + 500 + 1000);  // doubled
   EXPECT_EQ(r.output, "attempt 2 fails\n");
-  clock.advance(1000);
+  clock.advanceMs(1000);
   r = waitFor(*q, a->id, finished);
   EXPECT_EQ(r.status, JobStatus::kSucceeded);
   EXPECT_EQ(r.attempts, 3u);
@@ -197,7 +197,7 @@ TEST_F(AsyncQueueTest, FailsAfterTheLastAttempt) {
   ASSERT_TRUE(a.ok());
   waitFor(*q, a->id, [](const JobRecord& j) { return j.attempts == 1 &&
                                                      j.status == JobStatus::kQueued; });
-  clock.advance(100);
+  clock.advanceMs(100);
   auto r = waitFor(*q, a->id, finished);
   EXPECT_EQ(r.status, JobStatus::kFailed);
   EXPECT_EQ(r.attempts, 2u);
@@ -299,7 +299,7 @@ TEST_F(AsyncQueueTest, ASaturatedNodeDoesNotUseUpAttempts) {
   auto deadline = std::chrono::steady_clock::now() + kPatience;
   while (echo->outcomes[exec::FunctionEntry::kRejected]->value() < 3 &&
          std::chrono::steady_clock::now() < deadline) {
-    clock.advance(200);  // past the saturation delay, so the job is tried again
+    clock.advanceMs(200);  // past the saturation delay, so the job is tried again
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   ASSERT_GE(echo->outcomes[exec::FunctionEntry::kRejected]->value(), 3u);
@@ -307,7 +307,7 @@ TEST_F(AsyncQueueTest, ASaturatedNodeDoesNotUseUpAttempts) {
   // A refusal may still be on its way to the store, with its retry time taken from the clock
   // after this point: keep time moving until the job is done.
   auto done = waitFor(*q, a->id, [&](const JobRecord& r) {
-    clock.advance(200);
+    clock.advanceMs(200);
     return finished(r);
   });
   EXPECT_EQ(done.status, JobStatus::kSucceeded);
@@ -324,7 +324,7 @@ TEST_F(AsyncQueueTest, AFunctionRemovedBeforeItsRetryFailsAtOnce) {
   waitFor(*q, a->id, [](const JobRecord& j) { return j.attempts == 1 &&
                                                      j.status == JobStatus::kQueued; });
   ASSERT_TRUE(deployments->remove("never").ok());
-  clock.advance(500);
+  clock.advanceMs(500);
   auto r = waitFor(*q, a->id, finished);
   EXPECT_EQ(r.status, JobStatus::kFailed);
   EXPECT_EQ(r.attempts, 2u);  // of 5: no further attempts
@@ -385,9 +385,9 @@ TEST_F(AsyncQueueTest, QueuedJobsSurviveStopAndStart) {
   EXPECT_EQ((*kept)->status, JobStatus::kQueued);
   EXPECT_EQ((*kept)->attempts, 1u);
   ASSERT_TRUE(q->start().ok());
-  clock.advance(500);
+  clock.advanceMs(500);
   waitFor(*q, id, waitingForRetry(2));
-  clock.advance(1000);
+  clock.advanceMs(1000);
   auto r = waitFor(*q, id, finished);
   EXPECT_EQ(r.status, JobStatus::kSucceeded);
   EXPECT_EQ(r.attempts, 3u);
@@ -401,14 +401,14 @@ TEST_F(AsyncQueueTest, FinishedJobsArePurgedAfterTheRetention) {
   auto a = q->enqueue(job("echo"));
   ASSERT_TRUE(a.ok());
   waitFor(*q, a->id, finished);
-  clock.advance(9000);  // a purge runs, but the job is younger than the retention
+  clock.advanceMs(9000);  // a purge runs, but the job is younger than the retention
   auto young = q->enqueue(job("echo"));  // wakes the loop; its purge leaves `a` alone
   ASSERT_TRUE(young.ok());
   waitFor(*q, young->id, finished);
   auto kept = q->get(a->id);
   ASSERT_TRUE(kept.ok());
   EXPECT_TRUE(kept->has_value());
-  clock.advance(2000);
+  clock.advanceMs(2000);
   auto deadline = std::chrono::steady_clock::now() + kPatience;
   bool gone = false;
   while (!gone && std::chrono::steady_clock::now() < deadline) {
@@ -447,9 +447,9 @@ TEST_F(AsyncQueueTest, DeliveryIsRetriedAndTheJobFinishesAfterIt) {
   EXPECT_EQ(pending.delivery, DeliveryState::kPending);
   EXPECT_NE(pending.deliveryError.find("receiver down"), std::string::npos);
   EXPECT_EQ(pending.nextAttemptMs, clock.nowMs() + 50);
-  clock.advance(50);
+  clock.advanceMs(50);
   waitFor(*q, a->id, [](const JobRecord& j) { return j.deliveryAttempts == 2; });
-  clock.advance(100);
+  clock.advanceMs(100);
   auto done = waitFor(*q, a->id, finished);
   EXPECT_EQ(done.status, JobStatus::kSucceeded);
   EXPECT_EQ(done.delivery, DeliveryState::kDelivered);
@@ -476,7 +476,7 @@ TEST_F(AsyncQueueTest, DeliveryGivesUpAfterItsAttemptsAndSaysWhy) {
   ASSERT_TRUE(a.ok());
   auto first = waitFor(*q, a->id, [](const JobRecord& j) { return j.deliveryAttempts == 1; });
   EXPECT_EQ(first.status, JobStatus::kRunning);
-  clock.advance(50);
+  clock.advanceMs(50);
   auto done = waitFor(*q, a->id, finished);
   EXPECT_EQ(done.status, JobStatus::kFailed);
   EXPECT_EQ(done.delivery, DeliveryState::kGaveUp);

@@ -1,5 +1,6 @@
-// Cluster async jobs: the decision after an attempt (a table), the attempt a delivery
-// stands for, and the job and record payloads (round trips and refusals).
+// Cluster async jobs: the attempt a delivery stands for, and the job and record payloads
+// (round trips and refusals). The decision after an attempt is async::nextStep
+// (tests/unit/async/retry_policy_test.cpp).
 #include "cluster/async_job.h"
 
 #include <gtest/gtest.h>
@@ -9,52 +10,16 @@ namespace {
 
 using async::JobStatus;
 
-TEST(AsyncJobTest, NextStepAfterAnAttempt) {
-  async::RetryPolicy policy{3, 1000, 60000};
-  struct Row {
-    uint32_t attempt;
-    AttemptEnd end;
-    NextStep::Kind kind;
-    JobStatus outcome;
-    int64_t delayMs;
-  };
-  // Jitter 0.5: the delay lies halfway in [d/2, d).
-  const Row rows[] = {
-      {1, AttemptEnd::kSucceeded, NextStep::kFinish, JobStatus::kSucceeded, 0},
-      {3, AttemptEnd::kSucceeded, NextStep::kFinish, JobStatus::kSucceeded, 0},
-      {1, AttemptEnd::kFailed, NextStep::kRedeliver, JobStatus::kSucceeded, 750},
-      {2, AttemptEnd::kFailed, NextStep::kRedeliver, JobStatus::kSucceeded, 1500},
-      {3, AttemptEnd::kFailed, NextStep::kFinish, JobStatus::kFailed, 0},
-      {4, AttemptEnd::kFailed, NextStep::kFinish, JobStatus::kFailed, 0},
-      {1, AttemptEnd::kNodeBusy, NextStep::kRedeliver, JobStatus::kSucceeded, 150},
-      {1, AttemptEnd::kNodeStopping, NextStep::kRedeliver, JobStatus::kSucceeded, 0},
-      {3, AttemptEnd::kNodeBusy, NextStep::kFinish, JobStatus::kFailed, 0},
-  };
-  for (const Row& r : rows) {
-    NextStep s = nextStep(policy, r.attempt, policy.maxAttempts, r.end, 200, 0.5);
-    EXPECT_EQ(s.kind, r.kind) << "attempt " << r.attempt << " end " << int(r.end);
-    if (s.kind == NextStep::kFinish) {
-      EXPECT_EQ(s.outcome, r.outcome);
-    } else {
-      EXPECT_EQ(s.delayMs, r.delayMs) << "attempt " << r.attempt;
-    }
-  }
-}
-
-TEST(AsyncJobTest, AttemptEndsByErrorKind) {
-  EXPECT_EQ(attemptEndOf(std::nullopt), AttemptEnd::kSucceeded);
-  EXPECT_EQ(attemptEndOf(Error(ErrorCode::kSaturated, "")), AttemptEnd::kNodeBusy);
-  EXPECT_EQ(attemptEndOf(Error(ErrorCode::kResourceExhausted, "")), AttemptEnd::kNodeBusy);
-  EXPECT_EQ(attemptEndOf(Error(ErrorCode::kUnavailable, "")), AttemptEnd::kNodeStopping);
-  EXPECT_EQ(attemptEndOf(Error(ErrorCode::kNotFound, "")), AttemptEnd::kFailed);
-  EXPECT_EQ(attemptEndOf(Error(ErrorCode::kTimeout, "")), AttemptEnd::kFailed);
-}
-
 TEST(AsyncJobTest, AttemptOfADeliveryCountsEarlierAttempts) {
   EXPECT_EQ(attemptOfDelivery(0, 1), 1u);
   EXPECT_EQ(attemptOfDelivery(0, 0), 1u);  // no metadata: the first delivery
   EXPECT_EQ(attemptOfDelivery(2, 1), 3u);
   EXPECT_EQ(attemptOfDelivery(2, 3), 5u);
+  // Deliveries handed back by a busy or stopping node used no attempt.
+  EXPECT_EQ(attemptOfDelivery(0, 3, 2), 1u);
+  EXPECT_EQ(attemptOfDelivery(0, 4, 1), 3u);
+  EXPECT_EQ(attemptOfDelivery(2, 3, 1), 4u);
+  EXPECT_EQ(attemptOfDelivery(0, 2, 5), 1u);  // a count beyond the deliveries: the first
 }
 
 TEST(AsyncJobTest, JobPayloadRoundTripsAndRefusesBadFields) {
@@ -128,6 +93,12 @@ TEST(AsyncJobTest, RecordRoundTripsAndDropsOutputBeyondTheLimit) {
   EXPECT_TRUE(small->outputDropped);
   EXPECT_EQ(small->job.output, "");
   EXPECT_EQ(small->job.status, JobStatus::kFailed);
+  EXPECT_EQ(small->handedBack, 0u);
+
+  r.handedBack = 4;
+  auto handed = decodeAsyncRecord(encodeAsyncRecord(r, 1 << 20));
+  ASSERT_TRUE(handed.ok()) << handed.error().message();
+  EXPECT_EQ(handed->handedBack, 4u);
 }
 
 }  // namespace

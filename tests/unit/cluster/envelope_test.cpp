@@ -1,4 +1,5 @@
 #include "cluster/envelope.h"
+#include "util/names.h"
 
 #include <gtest/gtest.h>
 
@@ -80,13 +81,13 @@ TEST(EnvelopeTest, NamesWhyItRefused) {
 }
 
 TEST(EnvelopeTest, NodeIds) {
-  EXPECT_TRUE(isValidNodeId("edge-1"));
-  EXPECT_TRUE(isValidNodeId(std::string(63, 'a')));
-  EXPECT_FALSE(isValidNodeId(""));
-  EXPECT_FALSE(isValidNodeId(std::string(64, 'a')));
-  EXPECT_FALSE(isValidNodeId("a.b"));
-  EXPECT_FALSE(isValidNodeId("a*"));
-  EXPECT_FALSE(isValidNodeId("A"));
+  EXPECT_TRUE(isNodeName("edge-1"));
+  EXPECT_TRUE(isNodeName(std::string(63, 'a')));
+  EXPECT_FALSE(isNodeName(""));
+  EXPECT_FALSE(isNodeName(std::string(64, 'a')));
+  EXPECT_FALSE(isNodeName("a.b"));
+  EXPECT_FALSE(isNodeName("a*"));
+  EXPECT_FALSE(isNodeName("A"));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "store/registry.h"
+#include "util/names.h"
 
 namespace tern::exec {
 namespace {
@@ -134,7 +135,7 @@ TEST(Capabilities, InvokeNamesFollowTheRegistryRule) {
   for (const std::string& name : std::vector<std::string>{"a", "a-b", "0", "abc-123", "-a", "A", "a_b", "a.b", "a b",
                            std::string(63, 'x'), std::string(64, 'x')}) {
     SCOPED_TRACE(name);
-    EXPECT_EQ(parseCapabilities({"invoke:" + name}).ok(), store::isValidFunctionName(name));
+    EXPECT_EQ(parseCapabilities({"invoke:" + name}).ok(), isFunctionName(name));
   }
 }
 

@@ -8,7 +8,7 @@
 
 #include <filesystem>
 
-#include "store/sqlite.h"
+#include "util/sqlite.h"
 #include "test_support.h"
 
 namespace tern::providers {
@@ -206,7 +206,7 @@ TEST_F(ProviderStoreTest, ADamagedRowIsAnInternalErrorForItselfAndHidesNoOtherRo
     ASSERT_TRUE(s->putRoute(route("resize", {"local"})).ok());
   }
   {
-    auto db = store::Database::open(file());
+    auto db = Database::open(file());
     ASSERT_TRUE(db.ok()) << db.error().describe();
     ASSERT_TRUE((*db)->exec("INSERT INTO providers (name, json) VALUES ('broken', '{not json')").ok());
     ASSERT_TRUE((*db)->exec("INSERT INTO routes (function, json) VALUES ('bad', '[1, 2]')").ok());

@@ -14,6 +14,7 @@
 
 #include "test_support.h"
 #include "util/sha256.h"
+#include "util/names.h"
 
 namespace tern::store {
 namespace {
@@ -255,12 +256,12 @@ TEST_F(RegistryTest, AReopenedRegistrySeesEverything) {
 TEST(RegistryNameTest, AcceptsOnlyLowerCaseLettersDigitsAndInnerDashes) {
   for (const std::string& good : std::vector<std::string>{"a", "0", "hello", "hello-world", "a-",
                                                           "9lives", "a--b", std::string(63, 'x')}) {
-    EXPECT_TRUE(isValidFunctionName(good)) << good;
+    EXPECT_TRUE(isFunctionName(good)) << good;
   }
   for (const std::string& bad : std::vector<std::string>{
            "", "Hello", "HELLO", "-a", "a_b", "a.b", "a b", "../x", "a/b", "/a", "..", ".",
            "caf\xc3\xa9", "\xe2\x98\x83", std::string("a\0b", 3), "a\n", std::string(64, 'x')}) {
-    EXPECT_FALSE(isValidFunctionName(bad)) << bad;
+    EXPECT_FALSE(isFunctionName(bad)) << bad;
   }
 }
 

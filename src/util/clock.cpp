@@ -1,10 +1,9 @@
-#include "events/clock.h"
+#include "util/clock.h"
 
 #include <algorithm>
 
-#include "events/cron.h"
 
-namespace tern::events {
+namespace tern {
 
 namespace {
 constexpr int64_t kMaxSystemWaitMs = 60 * 60 * 1'000;
@@ -99,4 +98,4 @@ bool ManualClock::awaitSleepers(size_t count, std::chrono::milliseconds limit) {
   });
 }
 
-}  // namespace tern::events
+}  // namespace tern

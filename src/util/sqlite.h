@@ -1,5 +1,6 @@
 #pragma once
-// A thin RAII layer over the SQLite C API for the registry and the key-value store: an
+// A thin RAII layer over the SQLite C API, the one every component's database uses (the
+// registry, key-value state, async queue, workflow runs, stream topics, providers): an
 // owned connection, prepared statements that reset themselves after each use, and an
 // IMMEDIATE transaction that rolls back unless committed. Every SQLite failure becomes a tern::Error naming what was being
 // done, prefixed by the database's name ("registry database: ..."). Not thread-safe by
@@ -17,7 +18,7 @@
 struct sqlite3;
 struct sqlite3_stmt;
 
-namespace tern::store {
+namespace tern {
 
 class Database;
 
@@ -132,4 +133,4 @@ class Transaction {
   Database* db_;  // null once committed or rolled back
 };
 
-}  // namespace tern::store
+}  // namespace tern

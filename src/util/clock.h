@@ -1,7 +1,9 @@
 #pragma once
-// The time source of the scheduler: wall-clock time in Unix ms and a wait that callers can
+// Time for every layer, one copy. Decisions that depend on time (schedules, async retries
+// and retention) take a Clock: wall-clock time in Unix ms and a wait that callers can
 // interrupt through their own condition variable. SystemClock is the real one; ManualClock
-// is moved by hand, so tests and simulations drive schedules without sleeping.
+// is moved by hand, so tests and simulations drive time without sleeping. Records that
+// outlive the process only stamp the time (unixMicros, unixMillis).
 
 #include <chrono>
 #include <condition_variable>
@@ -9,7 +11,16 @@
 #include <mutex>
 #include <vector>
 
-namespace tern::events {
+namespace tern {
+
+inline int64_t unixMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+inline int64_t unixMillis() { return unixMicros() / 1000; }
+
 
 class Clock {
  public:
@@ -18,7 +29,7 @@ class Clock {
   // Wall-clock time in Unix ms (UTC).
   virtual int64_t nowMs() const = 0;
 
-  // Blocks on `cv` until the clock reaches `deadlineMs` (kNever: no deadline), `cv` is
+  // Blocks on `cv` until the clock reaches `deadlineMs` (INT64_MAX: no deadline), `cv` is
   // notified, or a spurious wake-up. `lock` holds the mutex that guards the caller's state;
   // it is held on entry and on return and may be released in between. Callers re-check
   // their state and the time after every return.
@@ -39,7 +50,7 @@ class SystemClock final : public Clock {
 // waitUntil, which then re-checks its deadline. Thread-safe.
 class ManualClock final : public Clock {
  public:
-  explicit ManualClock(int64_t startMs) : now_(startMs) {}
+  explicit ManualClock(int64_t startMs = 1'700'000'000'000) : now_(startMs) {}
 
   int64_t nowMs() const override;
   void waitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
@@ -73,4 +84,4 @@ class ManualClock final : public Clock {
   std::vector<Waiter*> sleepers_;  // waiting and not yet woken by setMs()
 };
 
-}  // namespace tern::events
+}  // namespace tern

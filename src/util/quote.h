@@ -1,15 +1,15 @@
 #pragma once
-// How a trigger spec from a deploy request appears in this component's error messages: in
-// double quotes, with quotes, backslashes and bytes outside printable ASCII escaped as
-// \xNN, and cut after `maxBytes` input bytes (then "..."), so a message never carries
-// control characters or a megabyte of input into logs and HTTP responses. Private to
-// src/events.
+// Untrusted text (a requested function name, a trigger spec, a topic, a path) as it appears
+// in an error message or a log line: in double quotes, with quotes, backslashes and bytes
+// outside printable ASCII escaped as \xNN, and cut after `maxBytes` input bytes (then
+// "..."), so a message never carries control characters or megabytes of input into logs
+// and HTTP responses. The one copy for every layer.
 
 #include <cstddef>
 #include <string>
 #include <string_view>
 
-namespace tern::events {
+namespace tern {
 
 inline std::string quoteUntrusted(std::string_view text, size_t maxBytes = 80) {
   constexpr std::string_view kHex = "0123456789abcdef";
@@ -29,4 +29,4 @@ inline std::string quoteUntrusted(std::string_view text, size_t maxBytes = 80) {
   return out;
 }
 
-}  // namespace tern::events
+}  // namespace tern

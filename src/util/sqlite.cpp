@@ -1,4 +1,4 @@
-#include "store/sqlite.h"
+#include "util/sqlite.h"
 
 #include <sqlite3.h>
 
@@ -7,7 +7,7 @@
 
 #include "util/data_dir.h"
 
-namespace tern::store {
+namespace tern {
 
 namespace {
 
@@ -223,4 +223,4 @@ Result<void> Transaction::commit() {
   return {};
 }
 
-}  // namespace tern::store
+}  // namespace tern

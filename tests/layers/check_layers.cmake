@@ -1,0 +1,88 @@
+# The layer order of src/, checked: no directory includes a header of a directory above
+# it. The order is written once, in docs/architecture.md between the `layers:begin` and
+# `layers:end` markers: one line per layer, lowest first, each naming one or more
+# directories of src/. A file in src/D may include headers of D itself and of directories
+# on earlier lines; a directory on the same line or a later one is an upward (or sideways)
+# dependency and fails the check. Every directory of the tree must appear in the order.
+# Includes whose first path component is not a directory of the tree (system headers,
+# a component's own include/ directory) are not checked.
+#
+#   cmake -DORDER_FILE=docs/architecture.md -DTREE=src -P tests/layers/check_layers.cmake
+
+if(NOT ORDER_FILE OR NOT TREE)
+  message(FATAL_ERROR "usage: cmake -DORDER_FILE=FILE -DTREE=DIR -P check_layers.cmake")
+endif()
+
+get_filename_component(TREE "${TREE}" ABSOLUTE)
+file(STRINGS "${ORDER_FILE}" doc_lines)
+set(in_block FALSE)
+set(rank 0)
+set(layers "")
+foreach(line IN LISTS doc_lines)
+  if(line MATCHES "layers:begin")
+    set(in_block TRUE)
+    continue()
+  endif()
+  if(line MATCHES "layers:end")
+    set(in_block FALSE)
+    continue()
+  endif()
+  if(NOT in_block OR line MATCHES "^```" OR line MATCHES "^[ \t]*$")
+    continue()
+  endif()
+  string(REGEX REPLACE "[ \t]+" ";" names "${line}")
+  foreach(name IN LISTS names)
+    if(NOT name MATCHES "^[a-z_0-9]+$")
+      message(FATAL_ERROR "${ORDER_FILE}: \"${name}\" in the layer order is not a directory name")
+    endif()
+    if(DEFINED rank_${name})
+      message(FATAL_ERROR "${ORDER_FILE}: ${name} appears twice in the layer order")
+    endif()
+    set(rank_${name} ${rank})
+    list(APPEND layers ${name})
+  endforeach()
+  math(EXPR rank "${rank} + 1")
+endforeach()
+if(rank EQUAL 0)
+  message(FATAL_ERROR "${ORDER_FILE}: no layer order between layers:begin and layers:end")
+endif()
+
+file(GLOB dirs LIST_DIRECTORIES true RELATIVE "${TREE}" "${TREE}/*")
+set(failures 0)
+foreach(dir IN LISTS dirs)
+  if(IS_DIRECTORY "${TREE}/${dir}" AND NOT DEFINED rank_${dir})
+    message(SEND_ERROR "${TREE}/${dir} is not in the layer order of ${ORDER_FILE}")
+    math(EXPR failures "${failures} + 1")
+  endif()
+endforeach()
+
+set(checked 0)
+foreach(dir IN LISTS layers)
+  if(NOT IS_DIRECTORY "${TREE}/${dir}")
+    continue()
+  endif()
+  file(GLOB_RECURSE sources "${TREE}/${dir}/*.h" "${TREE}/${dir}/*.hpp" "${TREE}/${dir}/*.c"
+       "${TREE}/${dir}/*.cpp" "${TREE}/${dir}/*.in")
+  foreach(source IN LISTS sources)
+    math(EXPR checked "${checked} + 1")
+    file(STRINGS "${source}" includes REGEX "^[ \t]*#[ \t]*include[ \t]*\"[a-z_0-9]+/")
+    foreach(include IN LISTS includes)
+      string(REGEX MATCH "\"([a-z_0-9]+)/([^\"]*)\"" _ "${include}")
+      set(target "${CMAKE_MATCH_1}")
+      if(target STREQUAL dir OR NOT DEFINED rank_${target})
+        continue()
+      endif()
+      if(NOT rank_${target} LESS rank_${dir})
+        file(RELATIVE_PATH shown "${TREE}" "${source}")
+        message(SEND_ERROR "${shown}: includes \"${target}/${CMAKE_MATCH_2}\", but ${target} is "
+                           "not below ${dir} in the layer order of ${ORDER_FILE}")
+        math(EXPR failures "${failures} + 1")
+      endif()
+    endforeach()
+  endforeach()
+endforeach()
+
+if(failures GREATER 0)
+  message(FATAL_ERROR "${failures} layer violation(s)")
+endif()
+message(STATUS "layer order holds: ${checked} files in ${TREE}")
