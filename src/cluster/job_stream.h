@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 
+#include "cluster/nats_options.h"
 #include "async/async_queue.h"
 #include "async/clock.h"
 #include "async/retry_policy.h"
@@ -32,6 +33,7 @@ namespace tern::cluster {
 
 struct JobStreamOptions {
   std::string url;              // nats://HOST:PORT, as ClusterOptions::url
+  NatsSecurity nats;  // TLS and credentials of the NATS connection (nats_options.h)
   std::string jetStreamDomain;  // as ClusterOptions::jetStreamDomain
   std::string nodeId;
   async::RetryPolicy retry;     // backoff between the attempts of cluster jobs
