@@ -389,7 +389,12 @@ Result<void> Node::Impl::openCluster() {
                        : cc.advertise;
   // Peers and devices reach a node that serves TLS by an https:// URL.
   if (serverTls) co.httpAddress = "https://" + co.httpAddress;
-  if (cc.directListen != "off") {
+  if (cc.directListen != "off" && serverTls) {
+    // Direct links carry calls as plain TCP frames: a node that serves TLS keeps its calls
+    // on NATS (TLS with --nats-ca) rather than send them in clear.
+    spdlog::info("cluster: direct links are off: this node serves TLS and direct links are "
+                 "not encrypted; forwarded calls go through NATS");
+  } else if (cc.directListen != "off") {
     const std::string& host = config.listenAddress;
     co.directListen = !cc.directListen.empty()              ? cc.directListen
                       : host.find(':') != std::string::npos ? fmt::format("[{}]:0", host)
@@ -799,8 +804,9 @@ Result<void> Node::start() {
     spdlog::info("resumed {} unfinished workflow run(s)", resumed);
   }
   n.running = true;
-  spdlog::info("serving on http://{}:{} with {} worker slot(s); data in {}", cfg.listenAddress,
-               n.server->port(), cfg.workers, cfg.dataDir.string());
+  spdlog::info("serving on {}://{}:{} with {} worker slot(s); data in {}",
+               n.serverTls ? "https" : "http", cfg.listenAddress, n.server->port(), cfg.workers,
+               cfg.dataDir.string());
   return {};
 }
 
