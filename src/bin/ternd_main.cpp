@@ -273,9 +273,6 @@ int main(int argc, char** argv) {
                  "serve HTTPS (API, /fn, /v1/streams) with this certificate chain (PEM); "
                  "needs --tls-key");
   app.add_option("--tls-key", cfg.tls.keyFile, "the private key (PEM) of --tls-cert");
-  app.add_option("--tls-ca", cfg.tls.caFile,
-                 "the CA (PEM) that signed the cluster's node certificates: peers' direct "
-                 "links are verified against it");
   app.add_option("--nats-ca", cc.natsCaFile,
                  "connect to NATS over TLS, verifying the server against this CA (PEM)");
   app.add_option("--nats-cert", cc.natsCertFile,

@@ -135,7 +135,6 @@ struct Node::Impl {
   std::unique_ptr<triggers::HttpGateway> gateway;
   std::unique_ptr<http::Server> server;
   std::shared_ptr<const http::ServerTls> serverTls;  // null: plain HTTP
-  std::shared_ptr<const http::ClientTls> peerTls;    // --tls-ca: how peers are verified
   Result<void> loadTls();
   std::unique_ptr<triggers::CoapServer> coap;
   // MQTT and time triggers (see triggers/event_router.h); mqtt only with a broker.
@@ -573,8 +572,8 @@ Node::~Node() {
   if (impl_->running) stop();
 }
 
-// Loads the node's TLS identity and the CA of its peers, and checks the NATS security
-// files, so that a bad file stops the node before it serves anything.
+// Loads the node's TLS identity and checks the NATS security files, so that a bad file
+// stops the node before it serves anything.
 Result<void> Node::Impl::loadTls() {
   const auto& t = config.tls;
   if (t.certFile.empty() != t.keyFile.empty()) {
@@ -587,11 +586,6 @@ Result<void> Node::Impl::loadTls() {
       return Error(identity.error().code(), "TLS: " + identity.error().message());
     }
     serverTls = std::move(*identity);
-  }
-  if (!t.caFile.empty()) {
-    auto ca = http::loadClientTls(t.caFile);
-    if (!ca.ok()) return Error(ca.error().code(), "--tls-ca: " + ca.error().message());
-    peerTls = std::move(*ca);
   }
   if (!config.cluster.url.empty()) {
     if (auto ok = cluster::checkNatsSecurity(natsSecurity(config.cluster)); !ok.ok()) return ok;

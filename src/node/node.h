@@ -21,13 +21,12 @@ struct NodeConfig {
   std::string listenAddress = "127.0.0.1";
   uint16_t port = 8080;                      // 0: any free port
   // TLS (docs/design/tls.md): with a certificate chain and its key (PEM) the node serves
-  // HTTPS (API, /fn, /v1/streams), advertises an https:// URL and accepts direct links from
-  // peers over TLS; `caFile` is the CA that signed the cluster's node certificates, which
-  // this node verifies its peers against. All empty: plain HTTP and plain direct links.
+  // HTTPS (API, /fn, /v1/streams) and advertises an https:// URL to its peers; its direct
+  // links are then off (they are not encrypted) and forwarded calls take NATS. Both
+  // empty: plain HTTP.
   struct Tls {
     std::string certFile;
     std::string keyFile;
-    std::string caFile;
   } tls;
   // The CoAP trigger's UDP endpoint, coap://ADDRESS:PORT/fn/NAME (docs/coap.md).
   struct Coap {
