@@ -11,7 +11,7 @@
 #include <memory>
 #include <string>
 
-#include "cluster/nats_options.h"
+#include "cluster/nats_security.h"
 #include "cluster/envelope.h"
 #include "cluster/membership.h"
 #include "exec/executor.h"

@@ -19,7 +19,7 @@
 #include <memory>
 #include <string>
 
-#include "cluster/nats_options.h"
+#include "cluster/nats_security.h"
 #include "async/async_queue.h"
 #include "async/clock.h"
 #include "async/retry_policy.h"

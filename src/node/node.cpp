@@ -19,6 +19,7 @@
 #include "async/http_callback.h"
 #include "cluster/cluster.h"
 #include "cluster/job_stream.h"
+#include "cluster/nats_security.h"
 #include "events/clock.h"
 #include "events/scheduler.h"
 #include "exec/executor.h"

@@ -33,7 +33,7 @@
 #include <string_view>
 #include <vector>
 
-#include "cluster/nats_options.h"
+#include "cluster/nats_security.h"
 #include "stream/app_store.h"
 #include "stream/topic_log.h"
 #include "util/error.h"
