@@ -185,6 +185,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(tcp::socket socket, Server::Impl& server, std::shared_ptr<Client> client,
           std::string remote)
       : stream_(std::move(socket)),
+        executor_(stream_.get_executor()),
         server_(server),
         client_(std::move(client)),
         remote_(std::move(remote)) {}
@@ -201,19 +202,19 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->readRequest(); });
+    asio::dispatch(executor_, [self = shared_from_this()] { self->readRequest(); });
   }
 
   // Closes the connection if it is waiting for a request (called when draining).
   void closeIfIdle() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    asio::dispatch(executor_, [self = shared_from_this()] {
       if (!self->busy_) self->close();
     });
   }
 
   // Closes the connection if it is still waiting for its next request (to make room).
   void closeForNewcomer() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    asio::dispatch(executor_, [self = shared_from_this()] {
       if (!self->awaitingNext_ || self->closed_) return;
       self->server_.idleClosed.fetch_add(1, std::memory_order_relaxed);
       self->close();
@@ -222,7 +223,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Goes on after waiting for the budget: runs the request that arrived, or reads the next.
   void resume() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+    asio::post(executor_, [self = shared_from_this()] {
       if (self->closed_ || self->server_.stopping.load()) return self->close();
       if (self->waitingRequest_) {
         Request req = std::move(*self->waitingRequest_);
@@ -389,6 +390,12 @@ class Session : public std::enable_shared_from_this<Session> {
         ec == asio::error::eof || ec == asio::error::connection_reset) {
       return close();
     }
+    // A TLS failure (a client gone without close_notify, a bad record): nothing readable
+    // can be answered on it.
+    if (stream_.isTls() &&
+        (ec == asio::ssl::error::stream_truncated || ec.category() == asio::error::get_ssl_category())) {
+      return close();
+    }
     if (ec == beast::error::timeout) {
       // An idle keep-alive connection, or a request that did not arrive in time: the
       // stream has already closed the socket (no 408 can be sent), so just count it.
@@ -502,7 +509,7 @@ class Session : public std::enable_shared_from_this<Session> {
                                 : ::sendmsg(stream_.transport().socket().native_handle(), &msg,
                                             MSG_DONTWAIT | MSG_NOSIGNAL);
     sentBytes(n > 0 ? static_cast<size_t>(n) : 0);
-    asio::post(stream_.get_executor(), [self = shared_from_this(), keepAlive, countsAsRequest] {
+    asio::post(executor_, [self = shared_from_this(), keepAlive, countsAsRequest] {
       if (self->unsent_ == 0) return self->onWrite({}, keepAlive, countsAsRequest);
       self->writeRest(keepAlive, countsAsRequest);
     });
@@ -626,6 +633,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void close() {
+    // Once upgraded, the connection is the WebSocket session's (stream_ is moved from).
+    if (upgraded_) return;
     closed_ = true;
     server_.stopWaiting(*this);
     server_.releaseUnsent(*client_, std::exchange(unsent_, 0));
@@ -637,6 +646,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   ConnStream stream_;
+  // The connection's thread; kept apart from stream_, which a WebSocket upgrade moves away.
+  ConnStream::executor_type executor_;
   Server::Impl& server_;
   std::shared_ptr<Client> client_;
   std::string remote_;
@@ -655,7 +666,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string outBody_;
   size_t written_ = 0;  // bytes of outHead_ + outBody_ the socket has taken
   uint64_t totalWritten_ = 0;  // of all responses on this connection
-  asio::steady_timer writeTimer_{stream_.get_executor()};
+  asio::steady_timer writeTimer_{executor_};
   uint64_t ackedAtLastCheck_ = 0;
   uint64_t writeGeneration_ = 0;
   bool watching_ = false;
