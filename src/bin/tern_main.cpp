@@ -437,6 +437,7 @@ int main(int argc, char** argv) {
     deviceCall.hasData = deviceDataOpt->count() > 0;
     deviceCall.json = json;
     deviceCall.token = node.token;
+    deviceCall.caFile = node.caFile;
     return cli::deviceCallCommand(deviceCall, out, err);
   }
   return 0;

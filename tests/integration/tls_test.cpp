@@ -100,6 +100,22 @@ TEST_F(TlsTest, ServesFunctionsAndTheApiOverHttpsToVerifiedClients) {
   ASSERT_TRUE(listed.ok()) << listed.error().message();
   EXPECT_EQ(listed->status, 200);
   EXPECT_NE(listed->body.find("\"name\":\"hello\""), std::string::npos) << listed->body;
+  // A device calls the function at an https:// edge, verified with the same CA.
+  auto device = tern(at, node->token(),
+                     {"--ca-file", ca, "device", "call", "hello", "--edge", at, "--policy", "edge",
+                      "--state-dir", (dir.path() / "device").string()});
+  EXPECT_EQ(device.exitStatus, 0) << device.output;
+  EXPECT_NE(device.output.find(fmt::format("edge   https://127.0.0.1:{}", node->port())),
+            std::string::npos)
+      << device.output;
+  EXPECT_NE(device.output.find(" ok\n"), std::string::npos) << device.output;
+  auto untrustedDevice = tern(at, node->token(),
+                              {"--ca-file", certs.otherCa().string(), "device", "call", "hello",
+                               "--edge", at, "--policy", "edge", "--state-dir",
+                               (dir.path() / "device2").string()});
+  EXPECT_NE(untrustedDevice.output.find("not signed by a CA"), std::string::npos)
+      << untrustedDevice.output;
+
   auto refused = https(*node, "GET", "/v1/functions");
   ASSERT_TRUE(refused.ok()) << refused.error().message();
   EXPECT_EQ(refused->status, 401) << "TLS does not replace the token";
