@@ -6,7 +6,8 @@
 // has a deadline, so slow or stalled clients cost a socket, never a thread. Connections are
 // limited per client and in total; the bytes of responses that clients have not taken yet
 // have a budget, and past it no new request is read or run until they drain (back-pressure
-// on guest output instead of unbounded memory).
+// on guest output instead of unbounded memory). With ServerOptions::tls it serves HTTPS,
+// plain HTTP and TLS told apart by each connection's first byte (docs/design/tls.md).
 
 #include <atomic>
 #include <chrono>
