@@ -10,6 +10,8 @@ packages=(
   # libraries
   libssl-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libsqlite3-dev
   libboost-dev libyaml-cpp-dev
+  # the openssl command: TLS tests make their certificates with it
+  openssl
   # event triggers: MQTT (libmosquitto; the broker and clients for tests and examples), CoAP
   libmosquitto-dev mosquitto mosquitto-clients libcoap3-dev libcoap3-bin
   # the cluster: the NATS server (JetStream; hub, leaf nodes, tests) and the C client

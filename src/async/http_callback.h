@@ -1,8 +1,9 @@
 #pragma once
 // The delivery hook of the "http" origin: POSTs the job's JSON (job_json.h) to the job's
-// callback URL, plain http:// only, one request per connection with a deadline. A 2xx
-// answer is success; anything else is an error, which the queue retries with backoff.
-// Boost.Beast is confined to http_callback.cpp.
+// callback URL, http:// or https:// (the certificate verified against the system's trusted
+// CAs), through tern's HTTP client (http/http_client.h), one request per connection with
+// a deadline. A 2xx answer is success; anything else is an error, which the queue retries
+// with backoff.
 
 #include <chrono>
 #include <cstdint>
@@ -10,16 +11,15 @@
 #include <string_view>
 
 #include "async/async_queue.h"
+#include "http/http_client.h"
 
 namespace tern::async {
 
-struct CallbackUrl {
-  std::string host;    // name or address; IPv6 without brackets
-  uint16_t port = 80;
-  std::string target;  // path and query, "/" at least
-};
+// A callback URL: http[s]://HOST[:PORT][/PATH][?QUERY], its path and query in `path`.
+using CallbackUrl = http::Url;
 
-// Parses http://HOST[:PORT][/PATH][?QUERY]. Errors: kInvalidArgument saying what is wrong.
+// Parses a callback URL (http::parseUrl for requests). Errors: kInvalidArgument saying
+// what is wrong, naming callback_url.
 Result<CallbackUrl> parseCallbackUrl(std::string_view url);
 
 // One POST of `body` (application/json) and its answer: status and body (cut at `maxBody`

@@ -43,6 +43,9 @@ int main(int argc, char** argv) {
                  "the node's URL (default $TERN_NODE, else http://127.0.0.1:8080)");
   app.add_option("--token", node.token,
                  "admin token (default $TERN_TOKEN, else the local node's admin.token)");
+  app.add_option("--ca-file", node.caFile,
+                 "CA certificates (PEM) to verify https:// nodes against (default "
+                 "$TERN_CA_FILE, else the system's trusted CAs)");
   app.add_flag("--json", json, "print the node's raw JSON answer instead of the human format");
 
   cli::RunOptions run;
@@ -434,6 +437,7 @@ int main(int argc, char** argv) {
     deviceCall.hasData = deviceDataOpt->count() > 0;
     deviceCall.json = json;
     deviceCall.token = node.token;
+    deviceCall.caFile = node.caFile;
     return cli::deviceCallCommand(deviceCall, out, err);
   }
   return 0;

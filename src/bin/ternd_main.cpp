@@ -269,6 +269,17 @@ int main(int argc, char** argv) {
   unsigned ttlMs = static_cast<unsigned>(cc.ttl.count());
   unsigned forwardTimeoutMs = static_cast<unsigned>(cc.forwardTimeout.count());
   unsigned asyncAckMarginMs = static_cast<unsigned>(cc.asyncAckMargin.count());
+  app.add_option("--tls-cert", cfg.tls.certFile,
+                 "serve HTTPS (API, /fn, /v1/streams) with this certificate chain (PEM); "
+                 "needs --tls-key");
+  app.add_option("--tls-key", cfg.tls.keyFile, "the private key (PEM) of --tls-cert");
+  app.add_option("--nats-ca", cc.natsCaFile,
+                 "connect to NATS over TLS, verifying the server against this CA (PEM)");
+  app.add_option("--nats-cert", cc.natsCertFile,
+                 "TLS client certificate (PEM) for NATS; needs --nats-key");
+  app.add_option("--nats-key", cc.natsKeyFile, "the private key (PEM) of --nats-cert");
+  app.add_option("--nats-creds", cc.natsCredsFile,
+                 "NATS credentials file (user JWT and NKey seed) to authenticate with");
   app.add_option("--cluster", cc.url,
                  "join a cluster through the NATS server at nats://HOST:PORT (default: standalone)");
   app.add_option("--cluster-secret-file", cc.secretFile,

@@ -64,6 +64,13 @@ int deviceCallCommand(const DeviceCallOptions& o, std::ostream& out, std::ostrea
   d.decision.algorithm = o.algorithm == "ucb1" ? device::Algorithm::kUcb1 : device::Algorithm::kBayesUcb;
   d.remoteTimeout = std::chrono::milliseconds(o.timeoutMs);
   d.cc = o.cc;
+  std::string caFile = o.caFile;
+  if (const char* env = std::getenv("TERN_CA_FILE"); caFile.empty() && env && *env) caFile = env;
+  if (!caFile.empty()) {
+    auto tls = http::loadClientTls(caFile);
+    if (!tls.ok()) return reportFailure(err, Error(tls.error().code(), "--ca-file: " + tls.error().message()));
+    d.tls = std::move(*tls);
+  }
   auto dev = device::Device::open(std::move(d));
   if (!dev.ok()) return reportFailure(err, dev.error());
   for (const auto& w : (*dev)->warnings()) err << "tern: " << w << "\n";

@@ -27,6 +27,7 @@ struct DeviceCallOptions {
   bool hasData = false;
   std::string inputFile;
   std::string stateDir;  // empty: <default cache dir>/device
+  std::string caFile;    // --ca-file: CAs for https:// nodes; empty: $TERN_CA_FILE, else the system's
   std::string token;     // fetches functions from the nodes; empty: $TERN_TOKEN
   uint32_t timeoutMs = 10000;
   std::string cc;  // compiles here when no node serves an object for this machine; empty: never

@@ -112,9 +112,28 @@ bool isLocalNode(const NodeUrl& url) {
   return h == "localhost" || h == "::1" || h.rfind("127.", 0) == 0;
 }
 
+Result<std::shared_ptr<const http::ClientTls>> clientTlsFor(const NodeOptions& options,
+                                                            const NodeUrl& url) {
+  if (!url.tls) return std::shared_ptr<const http::ClientTls>();
+  std::string caFile = options.caFile;
+  std::string origin = "--ca-file";
+  if (caFile.empty()) {
+    const char* env = std::getenv("TERN_CA_FILE");
+    if (env && *env) {
+      caFile = env;
+      origin = "$TERN_CA_FILE";
+    }
+  }
+  auto tls = http::loadClientTls(caFile);
+  if (!tls.ok()) return Error(tls.error().code(), origin + ": " + tls.error().message());
+  return std::move(*tls);
+}
+
 Result<NodeClient> NodeClient::open(const NodeOptions& options, TokenUse token) {
   auto url = parseNodeUrl(resolveNodeAddress(options.node));
   if (!url.ok()) return url.error();
+  auto tls = clientTlsFor(options, *url);
+  if (!tls.ok()) return tls.error();
   AdminToken admin;
   if (token == TokenUse::kRequired) {
     auto t = discoverToken(options.token);
@@ -128,7 +147,7 @@ Result<NodeClient> NodeClient::open(const NodeOptions& options, TokenUse token) 
     }
     admin = std::move(*t);
   }
-  return NodeClient(std::move(*url), std::move(admin));
+  return NodeClient(std::move(*url), std::move(admin), std::move(*tls));
 }
 
 Result<ApiReply> NodeClient::call(std::string method, std::string target, std::string body,
@@ -165,6 +184,7 @@ Result<HttpResponse> NodeClient::send(const HttpRequest& request,
                                       std::chrono::milliseconds timeout) const {
   HttpClientOptions options;
   options.responseTimeout = timeout;
+  options.tls = tls_;
   return sendHttp(url_, request, options);
 }
 

@@ -4,6 +4,7 @@
 // errors become tern Errors with the kind's exit status.
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,11 +34,20 @@ enum class OutputFormat { kHuman, kJson };
 struct NodeOptions {
   std::string node;   // empty: $TERN_NODE, else kDefaultNode
   std::string token;  // empty: $TERN_TOKEN, else the local node's admin.token
+  // CA certificates (PEM) that https:// nodes are verified against; empty: $TERN_CA_FILE,
+  // else the system's trusted CAs.
+  std::string caFile;
   OutputFormat format = OutputFormat::kHuman;
 };
 
 // The node address to use: the option, else $TERN_NODE, else kDefaultNode.
 std::string resolveNodeAddress(std::string_view option);
+
+// How an https:// node is verified: the CAs of --ca-file, else of $TERN_CA_FILE, else the
+// system's; null for an http:// node. Errors: kInvalidArgument naming a CA file that
+// cannot be used.
+Result<std::shared_ptr<const http::ClientTls>> clientTlsFor(const NodeOptions& options,
+                                                            const NodeUrl& url);
 
 // An admin token and where it came from ("--token", "$TERN_TOKEN" or the file's path), so
 // a refused token can be traced.
@@ -93,10 +103,12 @@ class NodeClient {
   static constexpr std::chrono::milliseconds kManagementTimeout{60000};
 
  private:
-  NodeClient(NodeUrl url, AdminToken token) : url_(std::move(url)), token_(std::move(token)) {}
+  NodeClient(NodeUrl url, AdminToken token, std::shared_ptr<const http::ClientTls> tls)
+      : url_(std::move(url)), token_(std::move(token)), tls_(std::move(tls)) {}
 
   NodeUrl url_;
   AdminToken token_;
+  std::shared_ptr<const http::ClientTls> tls_;
 };
 
 }  // namespace tern::cli

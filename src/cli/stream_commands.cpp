@@ -210,8 +210,11 @@ int streamSubscribeCommand(const NodeOptions& node, const SubscribeOptions& o, s
   auto url = parseNodeUrl(resolveNodeAddress(node.node));
   if (!url.ok()) return reportFailure(err, url.error());
 
+  auto tls = clientTlsFor(node, *url);
+  if (!tls.ok()) return reportFailure(err, tls.error());
   http::WebSocketClient ws;
-  auto connected = ws.connect(*url, kStreamsPath, streamHeaders(node, *url), o.connectTimeout);
+  auto connected =
+      ws.connect(*url, kStreamsPath, streamHeaders(node, *url), o.connectTimeout, *tls);
   if (!connected.ok()) return reportFailure(err, connected.error());
   if (auto sent = ws.send(*frame); !sent.ok()) return reportFailure(err, sent.error());
 

@@ -9,6 +9,7 @@
 #include "cluster/cluster_context.h"
 #include "cluster/forwarding.h"
 #include "cluster/heartbeats.h"
+#include "cluster/nats_options.h"
 #include "cluster/nats_text.h"
 #include "cluster/registry_sync.h"
 #include "util/names.h"
@@ -83,18 +84,11 @@ Result<void> Cluster::start() {
     if (s == NATS_OK) return {};
     return Error(ErrorCode::kInvalidArgument, fmt::format("NATS {}: {}", what, natsText(s)));
   };
-  if (auto ok = check(natsOptions_Create(&c.natsOpts), "options"); !ok.ok()) return ok;
+  auto options = makeNatsOptions(c.opt.url, "tern-" + c.opt.nodeId, c.opt.nats);
+  if (!options.ok()) return options.error();
+  c.natsOpts = *options;
   natsOptions* o = c.natsOpts;
-  if (auto ok = check(natsOptions_SetServers(o, nullptr, 0), "servers"); !ok.ok()) return ok;
-  if (auto ok = check(natsOptions_SetURL(o, c.opt.url.c_str()), "--cluster URL"); !ok.ok()) return ok;
-  std::string name = "tern-" + c.opt.nodeId;
-  natsOptions_SetName(o, name.c_str());
   natsOptions_SetNoEcho(o, true);
-  natsOptions_SetMaxReconnect(o, -1);
-  natsOptions_SetReconnectWait(o, 250);
-  natsOptions_SetTimeout(o, 2000);
-  natsOptions_SetPingInterval(o, 2000);
-  natsOptions_SetMaxPingsOut(o, 2);
   natsOptions_SetReconnectBufSize(o, 1 << 20);
   // Forwarded calls and their replies go out at once instead of waiting for the library's
   // flusher, which batches for about a millisecond.

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "cluster/nats_security.h"
 #include "cluster/envelope.h"
 #include "cluster/membership.h"
 #include "exec/executor.h"
@@ -25,6 +26,7 @@ namespace tern::cluster {
 
 struct ClusterOptions {
   std::string url;  // nats://HOST:PORT, or several separated by commas
+  NatsSecurity nats;  // TLS and credentials of the NATS connection (nats_options.h)
   // The JetStream domain of the buckets (the hub's `jetstream { domain }`), so that nodes
   // attached to a leaf node reach the hub's JetStream; empty: the server's own.
   std::string jetStreamDomain;

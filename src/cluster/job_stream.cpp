@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/nats_options.h"
 #include "cluster/nats_text.h"
 #include "cluster/async_job.h"
 
@@ -694,16 +695,10 @@ Result<void> JobStream::start() {
     if (s == NATS_OK) return {};
     return Error(ErrorCode::kInvalidArgument, fmt::format("NATS {}: {}", what, natsText(s)));
   };
-  if (auto ok = check(natsOptions_Create(&c.natsOpts), "options"); !ok.ok()) return ok;
+  auto options = makeNatsOptions(c.opt.url, "tern-" + c.opt.nodeId + "-async", c.opt.nats);
+  if (!options.ok()) return options.error();
+  c.natsOpts = *options;
   natsOptions* o = c.natsOpts;
-  if (auto ok = check(natsOptions_SetURL(o, c.opt.url.c_str()), "--cluster URL"); !ok.ok()) return ok;
-  std::string name = "tern-" + c.opt.nodeId + "-async";
-  natsOptions_SetName(o, name.c_str());
-  natsOptions_SetMaxReconnect(o, -1);
-  natsOptions_SetReconnectWait(o, 250);
-  natsOptions_SetTimeout(o, 2000);
-  natsOptions_SetPingInterval(o, 2000);
-  natsOptions_SetMaxPingsOut(o, 2);
   auto onConnected = [](natsConnection*, void* self) {
     auto* impl = static_cast<Impl*>(self);
     impl->connected = true;

@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 
+#include "cluster/nats_security.h"
 #include "async/async_queue.h"
 #include "util/clock.h"
 #include "util/random.h"
@@ -33,6 +34,7 @@ namespace tern::cluster {
 
 struct JobStreamOptions {
   std::string url;              // nats://HOST:PORT, as ClusterOptions::url
+  NatsSecurity nats;  // TLS and credentials of the NATS connection (nats_options.h)
   std::string jetStreamDomain;  // as ClusterOptions::jetStreamDomain
   std::string nodeId;
   async::RetryPolicy retry;     // backoff between the attempts of cluster jobs

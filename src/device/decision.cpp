@@ -59,7 +59,8 @@ Result<ClusterEnvironments> environmentsFromCluster(std::string_view nodesJson) 
     };
     std::string http = text("http");
     if (http.empty() || text("state") == "suspect") continue;
-    std::string url = "http://" + http;
+    // A node serving TLS advertises its https:// URL; others HOST:PORT.
+    std::string url = http.find("://") == std::string::npos ? "http://" + http : http;
     (text("tier") == "cloud" ? out.clouds : out.edges).push_back(std::move(url));
   }
   return out;

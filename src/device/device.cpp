@@ -147,6 +147,7 @@ bool Device::Impl::probe() {
     if (attached == i) current = edges.size();
     edges.push_back(i);
     http::HttpClientOptions o;
+    o.tls = opt.tls;
     o.connectTimeout = opt.probeTimeout;
     o.responseTimeout = opt.probeTimeout;
     auto start = Clock::now();
@@ -171,6 +172,7 @@ Result<ClusterEnvironments> discoverEnvironments(const DeviceOptions& options) {
   auto url = http::parseNodeUrl(options.discover);
   if (!url.ok()) return url.error();
   http::HttpClientOptions o;
+  o.tls = options.tls;
   o.connectTimeout = options.probeTimeout;
   o.responseTimeout = options.remoteTimeout;
   std::vector<http::HttpHeader> auth;
@@ -301,6 +303,7 @@ Result<void> Device::Impl::moveState(const std::string& from, const std::string&
   auto source = http::parseNodeUrl(from);
   if (!source.ok()) return source.error();
   http::HttpClientOptions o;
+  o.tls = opt.tls;
   o.connectTimeout = opt.probeTimeout;
   o.responseTimeout = opt.remoteTimeout;
   std::string path = fmt::format("/v1/devices/{}/state/{}", deviceId, http::percentEncode(function));
@@ -428,6 +431,7 @@ Result<void> Device::Impl::fetch(const std::string& function) {
   std::optional<Error> last;
   for (size_t i : remoteOrder()) {
     http::HttpClientOptions o;
+    o.tls = opt.tls;
     o.responseTimeout = opt.remoteTimeout;
     auto auth = authHeaders();
     auto settings = http::sendHttp(urls[i], {"GET", "/v1/functions/" + http::percentEncode(function), auth, ""}, o);
@@ -483,6 +487,7 @@ Result<void> Device::Impl::fetchObject(const std::string& function, const std::s
   std::optional<Error> last;
   for (size_t i : order) {
     http::HttpClientOptions o;
+    o.tls = opt.tls;
     o.responseTimeout = opt.remoteTimeout;
     auto r = http::sendHttp(urls[i],
                             {"GET", fmt::format("/v1/functions/{}/object?target={}", http::percentEncode(function), target),
@@ -562,6 +567,7 @@ Result<std::string> Device::Impl::currentVersion(const std::string& function) {
   std::optional<Error> last;
   for (size_t i : remoteOrder()) {
     http::HttpClientOptions o;
+    o.tls = opt.tls;
     o.connectTimeout = opt.probeTimeout;
     o.responseTimeout = opt.probeTimeout;
     auto auth = authHeaders();
@@ -648,6 +654,7 @@ Result<std::string> Device::Impl::runLocal(const LocalFunction& f, const std::st
 Result<http::HttpResponse> Device::Impl::runRemote(size_t env, const std::string& function,
                                                    const std::string& input) {
   http::HttpClientOptions o;
+  o.tls = opt.tls;
   o.responseTimeout = opt.remoteTimeout;
   o.connectTimeout = std::min(opt.remoteTimeout, o.connectTimeout);
   auto r = http::sendHttp(urls[env], {"POST", "/fn/" + http::percentEncode(function), {{"X-Tern-Device", deviceId}}, input},

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "device/decision.h"
+#include "http/tls.h"
 #include "util/error.h"
 
 namespace tern::device {
@@ -41,6 +42,8 @@ struct DeviceOptions {
   // only those configured. A node that cannot be asked leaves a warning, not an error.
   std::string discover;
   std::string token;               // a node's bearer token, to fetch functions
+  // How https:// nodes are verified (http/tls.h); null: the system's trusted CAs.
+  std::shared_ptr<const http::ClientTls> tls;
   // A device needs no compiler: a node serves each function's object compiled for this
   // machine (GET /v1/functions/NAME/object?target=...). When no node can, and `cc` names a
   // C compiler (with wasm2c installed), the device compiles the module itself; empty: the

@@ -1,6 +1,10 @@
 #include "http/http_client.h"
 
+#include "http/client_connect.h"
+#include "http/tls_context.h"
+
 #include <boost/asio/connect.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -21,21 +25,28 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 
-std::string NodeUrl::text() const {
+std::string Url::text() const {
   bool v6 = host.find(':') != std::string::npos;
-  return fmt::format("http://{}{}{}:{}{}", v6 ? "[" : "", host, v6 ? "]" : "", port, prefix);
+  return fmt::format("{}://{}{}{}:{}{}", tls ? "https" : "http", v6 ? "[" : "", host,
+                     v6 ? "]" : "", port, path);
 }
 
-std::string NodeUrl::hostHeader() const {
+std::string Url::hostHeader() const {
   bool v6 = host.find(':') != std::string::npos;
   std::string h = v6 ? "[" + host + "]" : host;
-  return port == 80 ? h : fmt::format("{}:{}", h, port);
+  return port == (tls ? 443 : 80) ? h : fmt::format("{}:{}", h, port);
 }
 
 namespace {
 
+constexpr size_t kMaxRequestUrlBytes = 2048;
+
 Error badUrl(std::string_view text, std::string_view why) {
-  return Error(ErrorCode::kInvalidArgument, fmt::format("--node \"{}\": {}", text, why));
+  std::string shown(text.substr(0, 200));
+  for (char& c : shown) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return Error(ErrorCode::kInvalidArgument, fmt::format("URL \"{}\": {}", shown, why));
 }
 
 bool startsWithNoCase(std::string_view s, std::string_view prefix) {
@@ -62,31 +73,49 @@ bool isFieldValue(std::string_view s) {
 
 }  // namespace
 
-Result<NodeUrl> parseNodeUrl(std::string_view text) {
+Result<Url> parseUrl(std::string_view text, UrlUse use) {
+  const bool request = use == UrlUse::kRequest;
+  if (request) {
+    if (text.size() > kMaxRequestUrlBytes) {
+      return badUrl(text, fmt::format("longer than {} bytes", kMaxRequestUrlBytes));
+    }
+    for (char c : text) {
+      auto u = static_cast<unsigned char>(c);
+      if (u <= 0x20 || u >= 0x7f) {
+        return badUrl(text, "spaces, control characters and non-ASCII bytes must be "
+                            "percent-encoded");
+      }
+    }
+  }
+  Url url;
   std::string_view rest = text;
   if (startsWithNoCase(rest, "https://")) {
-    return badUrl(text,
-                  "https:// is not supported: tern talks plain http:// to a node; "
-                  "reach a TLS endpoint through a local proxy or tunnel");
-  }
-  if (startsWithNoCase(rest, "http://")) {
+    url.tls = true;
+    url.port = 443;
+    rest.remove_prefix(8);
+  } else if (startsWithNoCase(rest, "http://")) {
     rest.remove_prefix(7);
   } else if (size_t scheme = rest.find("://"); scheme != std::string_view::npos) {
-    return badUrl(text, fmt::format("unsupported scheme \"{}\": use http://HOST:PORT",
+    return badUrl(text, fmt::format("unsupported scheme \"{}\": use http:// or https://",
                                     rest.substr(0, scheme)));
+  } else if (request) {
+    return badUrl(text, "must start with http:// or https://");
   }
-  size_t slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
+  size_t end = rest.find_first_of(request ? "/?#" : "/");
+  std::string_view authority = rest.substr(0, end);
+  std::string_view path = end == std::string_view::npos ? "" : rest.substr(end);
   if (authority.find('@') != std::string_view::npos) {
-    return badUrl(text, "user information is not supported (pass the token with --token)");
+    return badUrl(text, request ? "user information in the URL is not supported"
+                                : "user information is not supported (pass the token with --token)");
   }
-  if (path.find_first_of("?#") != std::string_view::npos) {
+  if (request) {
+    path = path.substr(0, path.find('#'));
+  } else if (path.find_first_of("?#") != std::string_view::npos) {
     return badUrl(text, "a node URL has no query or fragment");
   }
 
-  NodeUrl url;
   std::string_view portText;
+  bool portGiven = false;
   if (authority.starts_with('[')) {
     size_t close = authority.find(']');
     if (close == std::string_view::npos) return badUrl(text, "unterminated IPv6 address");
@@ -95,7 +124,7 @@ Result<NodeUrl> parseNodeUrl(std::string_view text) {
     if (!after.empty()) {
       if (after.front() != ':') return badUrl(text, "expected :PORT after the IPv6 address");
       portText = after.substr(1);
-      if (portText.empty()) return badUrl(text, "empty port");
+      portGiven = true;
     }
     bool ok = !url.host.empty() && std::all_of(url.host.begin(), url.host.end(), [](char c) {
       return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.';
@@ -106,24 +135,29 @@ Result<NodeUrl> parseNodeUrl(std::string_view text) {
     url.host = std::string(authority.substr(0, colon));
     if (colon != std::string_view::npos) {
       portText = authority.substr(colon + 1);
-      if (portText.empty()) return badUrl(text, "empty port");
+      portGiven = true;
     }
     if (url.host.empty()) return badUrl(text, "no host");
     if (!std::all_of(url.host.begin(), url.host.end(), isHostChar)) {
       return badUrl(text, "invalid host name");
     }
   }
-  if (!portText.empty()) {
+  if (portGiven) {
+    if (portText.empty()) return badUrl(text, "empty port");
     unsigned port = 0;
-    auto [end, ec] = std::from_chars(portText.data(), portText.data() + portText.size(), port);
-    if (ec != std::errc() || end != portText.data() + portText.size() || port == 0 ||
+    auto [endp, ec] = std::from_chars(portText.data(), portText.data() + portText.size(), port);
+    if (ec != std::errc() || endp != portText.data() + portText.size() || port == 0 ||
         port > 65535) {
       return badUrl(text, fmt::format("port must be 1..65535, got \"{}\"", portText));
     }
     url.port = static_cast<uint16_t>(port);
   }
-  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
-  url.prefix = std::string(path);
+  if (request) {
+    url.path = path.empty() || path.front() == '?' ? "/" + std::string(path) : std::string(path);
+  } else {
+    while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+    url.path = std::string(path);
+  }
   return url;
 }
 
@@ -150,26 +184,24 @@ std::string percentEncode(std::string_view s) {
   return out;
 }
 
-Result<HttpResponse> sendHttp(const NodeUrl& node, const HttpRequest& request,
-                              const HttpClientOptions& options) {
-  if (!isToken(request.method)) {
-    return Error(ErrorCode::kInvalidArgument,
-                 fmt::format("invalid HTTP method \"{}\"", request.method));
-  }
-  for (const auto& h : request.headers) {
-    if (!isToken(h.name) || !isFieldValue(h.value)) {
-      return Error(ErrorCode::kInvalidArgument, fmt::format("invalid HTTP header \"{}\"", h.name));
-    }
-  }
-  const std::string where = node.text();
 
-  asio::io_context ioc;
+Result<void> openConnection(asio::io_context& ioc, const Url& url, ConnStream& stream,
+                            const std::shared_ptr<const ClientTls>& tls,
+                            std::chrono::steady_clock::time_point deadline,
+                            std::chrono::milliseconds timeout) {
+  const std::string where = url.text();
+  std::shared_ptr<const ClientTls> verify = tls;
+  if (url.tls && !verify) {
+    auto system = loadClientTls("");
+    if (!system) return system.error();
+    verify = std::move(*system);
+  }
 
-  // Resolve, bounded by the connect timeout (getaddrinfo itself has no deadline).
+  // Resolve, bounded by the deadline (getaddrinfo itself has none).
   tcp::resolver resolver(ioc);
-  asio::steady_timer timer(ioc, options.connectTimeout);
+  asio::steady_timer timer(ioc, deadline);
   beast::error_code ec;
-  bool resolveTimedOut = false;
+  bool resolved = false, resolveTimedOut = false;
   tcp::resolver::results_type endpoints;
   timer.async_wait([&](beast::error_code e) {
     if (!e) {
@@ -177,26 +209,27 @@ Result<HttpResponse> sendHttp(const NodeUrl& node, const HttpRequest& request,
       resolver.cancel();
     }
   });
-  resolver.async_resolve(node.host, std::to_string(node.port),
+  resolver.async_resolve(url.host, std::to_string(url.port),
                          [&](beast::error_code e, tcp::resolver::results_type results) {
                            ec = e;
                            endpoints = std::move(results);
+                           resolved = true;
                            timer.cancel();
                          });
   ioc.run();
   ioc.restart();
-  if (resolveTimedOut) {
+  if (resolveTimedOut || !resolved) {
     return Error(ErrorCode::kUnavailable, fmt::format("cannot resolve {}: no answer within {} ms",
-                                                      node.host, options.connectTimeout.count()));
+                                                      url.host, timeout.count()));
   }
   if (ec) {
     return Error(ErrorCode::kUnavailable,
-                 fmt::format("cannot resolve {}: {}", node.host, ec.message()));
+                 fmt::format("cannot resolve {}: {}", url.host, ec.message()));
   }
 
-  beast::tcp_stream stream(ioc);
-  stream.expires_after(options.connectTimeout);
-  stream.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
+  auto& tcpStream = stream.transport();
+  tcpStream.expires_at(deadline);
+  tcpStream.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
   ioc.run();
   ioc.restart();
   if (ec == asio::error::connection_refused) {
@@ -204,21 +237,54 @@ Result<HttpResponse> sendHttp(const NodeUrl& node, const HttpRequest& request,
                  fmt::format("cannot connect to {} (is ternd running?)", where));
   }
   if (ec == beast::error::timeout) {
-    return Error(ErrorCode::kUnavailable,
-                 fmt::format("cannot connect to {}: no answer within {} ms", where,
-                             options.connectTimeout.count()));
+    return Error(ErrorCode::kUnavailable, fmt::format("cannot connect to {}: no answer within {} ms",
+                                                      where, timeout.count()));
   }
   if (ec) {
     return Error(ErrorCode::kUnavailable,
                  fmt::format("cannot connect to {}: {}", where, ec.message()));
   }
+  if (!url.tls) return {};
 
+  stream.startTls(const_cast<asio::ssl::context&>(verify->ctx), verify);
+  SSL* ssl = stream.tls()->native_handle();
+  if (!expectHost(ssl, url.host)) {
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("cannot check certificates for the host \"{}\"", url.host));
+  }
+  stream.tls()->async_handshake(asio::ssl::stream_base::client,
+                                [&](beast::error_code e) { ec = e; });
+  ioc.run();
+  ioc.restart();
+  if (ec == beast::error::timeout) {
+    return Error(ErrorCode::kUnavailable, fmt::format("no TLS handshake from {} within {} ms",
+                                                      where, timeout.count()));
+  }
+  if (ec) {
+    return Error(ErrorCode::kUnavailable,
+                 fmt::format("TLS with {} failed: {}", where,
+                             handshakeFailure(ssl, url.host, *verify, ec.message())));
+  }
+  return {};
+}
+
+namespace {
+
+// What a tern node answers to plain HTTP on its HTTPS port (http_server.cpp).
+constexpr std::string_view kSpeaksHttps = "this port speaks HTTPS";
+
+// Writes the request and reads the response on an open connection (TCP or TLS).
+template <typename Stream>
+Result<HttpResponse> exchange(asio::io_context& ioc, Stream& stream, beast::tcp_stream& transport,
+                              const Url& url, const HttpRequest& request,
+                              const HttpClientOptions& options) {
+  const std::string where = url.text();
   // The body is sent from the caller's buffer, not copied (a deploy carries up to 64 MiB).
   bhttp::request<bhttp::span_body<const char>> req;
   req.version(11);
   req.method_string(request.method);
-  req.target(node.prefix + request.target);
-  req.set(bhttp::field::host, node.hostHeader());
+  req.target(url.path + request.target);
+  req.set(bhttp::field::host, url.hostHeader());
   req.set(bhttp::field::user_agent, "tern/0.1.0");
   for (const auto& h : request.headers) {
     if (strcasecmp(h.name.c_str(), "Host") == 0) {
@@ -240,7 +306,7 @@ Result<HttpResponse> sendHttp(const NodeUrl& node, const HttpRequest& request,
   beast::flat_buffer buffer;
   beast::error_code writeEc, readEc;
   bool writeDone = false;
-  stream.expires_after(options.responseTimeout);
+  transport.expires_after(options.responseTimeout);
   bhttp::async_write(stream, req, [&](beast::error_code e, size_t) {
     writeEc = e;
     writeDone = true;
@@ -248,26 +314,28 @@ Result<HttpResponse> sendHttp(const NodeUrl& node, const HttpRequest& request,
   bhttp::async_read(stream, buffer, parser, [&](beast::error_code e, size_t) {
     readEc = e;
     // A complete answer ends the exchange, whatever is left of the request.
-    if (!e && !writeDone) stream.cancel();
+    if (!e && !writeDone) transport.cancel();
   });
   ioc.run();
   beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  transport.socket().shutdown(tcp::socket::shutdown_both, ignored);
 
+  bool truncated = false;
   if (readEc == beast::error::timeout || (readEc && writeEc == beast::error::timeout)) {
     return Error(ErrorCode::kUnavailable, fmt::format("no complete response from {} within {} ms",
                                                       where, options.responseTimeout.count()));
   }
   if (readEc == bhttp::error::body_limit) {
-    return Error(ErrorCode::kBodyTooLarge, fmt::format("the response from {} exceeds {} bytes",
-                                                       where, options.maxResponseBodyBytes));
-  }
-  if (readEc == bhttp::error::header_limit) {
+    if (options.bodyOverflow == BodyOverflow::kError) {
+      return Error(ErrorCode::kBodyTooLarge, fmt::format("the response from {} exceeds {} bytes",
+                                                         where, options.maxResponseBodyBytes));
+    }
+    truncated = true;
+  } else if (readEc == bhttp::error::header_limit) {
     return Error(ErrorCode::kBodyTooLarge,
                  fmt::format("the response headers from {} exceed {} bytes", where,
                              options.maxResponseHeaderBytes));
-  }
-  if (readEc) {
+  } else if (readEc) {
     std::string cause = writeEc && writeEc != asio::error::operation_aborted
                             ? "sending the request failed: " + writeEc.message()
                             : readEc.message();
@@ -276,14 +344,44 @@ Result<HttpResponse> sendHttp(const NodeUrl& node, const HttpRequest& request,
         fmt::format("the connection to {} broke before a complete response ({})", where, cause));
   }
 
-  auto res = parser.release();
+  auto& res = parser.get();
   HttpResponse out;
   out.status = static_cast<int>(res.result_int());
   for (const auto& f : res) {
     out.headers.push_back(HttpHeader{std::string(f.name_string()), std::string(f.value())});
   }
   out.body = std::move(res.body());
+  out.truncated = truncated;
+  if (!url.tls && out.status == 400 && out.body.starts_with(kSpeaksHttps)) {
+    Url https = url;
+    https.tls = true;
+    return Error(ErrorCode::kUnavailable,
+                 fmt::format("{} serves HTTPS, not plain HTTP: use {}", where, https.text()));
+  }
   return out;
+}
+
+}  // namespace
+
+Result<HttpResponse> sendHttp(const Url& url, const HttpRequest& request,
+                              const HttpClientOptions& options) {
+  if (!isToken(request.method)) {
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("invalid HTTP method \"{}\"", request.method));
+  }
+  for (const auto& h : request.headers) {
+    if (!isToken(h.name) || !isFieldValue(h.value)) {
+      return Error(ErrorCode::kInvalidArgument, fmt::format("invalid HTTP header \"{}\"", h.name));
+    }
+  }
+  asio::io_context ioc;
+  ConnStream stream{tcp::socket(ioc)};
+  auto opened = openConnection(ioc, url, stream, options.tls,
+                               std::chrono::steady_clock::now() + options.connectTimeout,
+                               options.connectTimeout);
+  if (!opened) return opened.error();
+  if (auto* tls = stream.tls()) return exchange(ioc, *tls, stream.transport(), url, request, options);
+  return exchange(ioc, stream.transport(), stream.transport(), url, request, options);
 }
 
 }  // namespace tern::http

@@ -1,6 +1,8 @@
 #include "http/http_server.h"
 
 #include "http/request_rules.h"
+#include "http/conn_stream.h"
+#include "http/tls_context.h"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -11,6 +13,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
@@ -66,6 +69,9 @@ std::string clientKey(const asio::ip::address& address) {
   return asio::ip::address_v6(bytes).to_string() + "/64";
 }
 
+// The first byte of a TLS connection: a handshake record (RFC 8446 5.1, content type 22).
+constexpr unsigned char kTlsHandshakeRecord = 0x16;
+
 }  // namespace
 
 // One client of the server, shared by its connections.
@@ -83,7 +89,7 @@ struct Server::Impl {
   // Everything up to the io_contexts is declared before them: destroying them destroys
   // pending handlers, which hold sessions, whose destructors use these.
   std::atomic<uint64_t> accepted{0}, refused{0}, refusedPerClient{0}, idleClosed{0}, requests{0},
-      badRequests{0}, open{0}, inFlight{0};
+      badRequests{0}, open{0}, inFlight{0}, tlsHandshakesFailed{0};
   std::atomic<size_t> unsentBytes{0};
   std::atomic<bool> stopping{false};
   std::atomic<uint64_t> webSockets{0};
@@ -179,6 +185,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(tcp::socket socket, Server::Impl& server, std::shared_ptr<Client> client,
           std::string remote)
       : stream_(std::move(socket)),
+        executor_(stream_.get_executor()),
         server_(server),
         client_(std::move(client)),
         remote_(std::move(remote)) {}
@@ -195,19 +202,19 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->readRequest(); });
+    asio::dispatch(executor_, [self = shared_from_this()] { self->readRequest(); });
   }
 
   // Closes the connection if it is waiting for a request (called when draining).
   void closeIfIdle() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    asio::dispatch(executor_, [self = shared_from_this()] {
       if (!self->busy_) self->close();
     });
   }
 
   // Closes the connection if it is still waiting for its next request (to make room).
   void closeForNewcomer() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    asio::dispatch(executor_, [self = shared_from_this()] {
       if (!self->awaitingNext_ || self->closed_) return;
       self->server_.idleClosed.fetch_add(1, std::memory_order_relaxed);
       self->close();
@@ -216,7 +223,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Goes on after waiting for the budget: runs the request that arrived, or reads the next.
   void resume() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+    asio::post(executor_, [self = shared_from_this()] {
       if (self->closed_ || self->server_.stopping.load()) return self->close();
       if (self->waitingRequest_) {
         Request req = std::move(*self->waitingRequest_);
@@ -242,7 +249,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (buffer_.size() == 0 && !parser_) {
       if (served_ > 0) markAwaitingNext();
       if (!server_.proceedOrWait(shared_from_this(), client_)) {
-        stream_.expires_never();
+        stream_.transport().expires_never();
         return;
       }
     }
@@ -256,12 +263,12 @@ class Session : public std::enable_shared_from_this<Session> {
     if (buffer_.size() > 0 || parser_) return parse();
     if (served_ == 0) {
       // A new connection has the read timeout to send its whole first request...
-      stream_.expires_after(server_.options.readTimeout);
+      stream_.transport().expires_after(server_.options.readTimeout);
     } else {
       // ...a keep-alive one may sit idle until its next request begins (and be closed to
       // make room for a newcomer)...
       markAwaitingNext();
-      stream_.expires_after(server_.options.idleTimeout);
+      stream_.transport().expires_after(server_.options.idleTimeout);
     }
     readMore();
   }
@@ -279,8 +286,51 @@ class Session : public std::enable_shared_from_this<Session> {
                               self->idleSinceNs_.store(0, std::memory_order_relaxed);
                               if (ec) return self->failRead(ec);
                               self->buffer_.commit(n);
+                              if (!self->sniffed_) return self->sniff();
                               self->parse();
                             });
+  }
+
+  // The connection's first byte says whether it speaks TLS. A TLS server begins the
+  // handshake with the bytes already read; plain HTTP sent to it is answered in plain text
+  // and closed. A plain server closes a connection that begins a TLS handshake (it cannot
+  // answer in a language the client understands) and logs it.
+  void sniff() {
+    sniffed_ = true;
+    bool tlsHello =
+        static_cast<const unsigned char*>(buffer_.data().data())[0] == kTlsHandshakeRecord;
+    const auto& identity = server_.options.tls;
+    if (!identity) {
+      if (!tlsHello) return parse();
+      server_.badRequests.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("http: {} began a TLS handshake on port {}, which serves plain HTTP; "
+                   "connection closed (use an http:// URL, or start ternd with --tls-cert)",
+                   remote_, server_.boundPort);
+      return close();
+    }
+    if (!tlsHello) {
+      server_.badRequests.fetch_add(1, std::memory_order_relaxed);
+      keepAlive_ = false;
+      busy_ = true;
+      Response res;
+      res.status = 400;
+      res.body = fmt::format("this port speaks HTTPS: use https://HOST:{}\n", server_.boundPort);
+      return respond(std::move(res), false);
+    }
+    stream_.startTls(const_cast<asio::ssl::context&>(identity->ctx));
+    stream_.tls()->async_handshake(
+        asio::ssl::stream_base::server, buffer_.data(),
+        [self = shared_from_this()](beast::error_code ec, size_t used) {
+          if (ec) {
+            // A client that refuses this node's certificate ends here (it says so itself).
+            spdlog::debug("http: TLS handshake with {} failed: {}", self->remote_, ec.message());
+            self->server_.tlsHandshakesFailed.fetch_add(1, std::memory_order_relaxed);
+            return self->close();
+          }
+          self->buffer_.consume(used);
+          if (self->buffer_.size() > 0) return self->parse();
+          self->readMore();
+        });
   }
 
   void parse() {
@@ -295,7 +345,7 @@ class Session : public std::enable_shared_from_this<Session> {
       headerChecked_ = false;
       // ...and once a request has begun, it must arrive whole within the read timeout (the
       // first one within the read timeout from the start).
-      if (served_ > 0) stream_.expires_after(server_.options.readTimeout);
+      if (served_ > 0) stream_.transport().expires_after(server_.options.readTimeout);
     }
     for (;;) {
       beast::error_code ec;
@@ -338,6 +388,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void failRead(beast::error_code ec) {
     if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted ||
         ec == asio::error::eof || ec == asio::error::connection_reset) {
+      return close();
+    }
+    // A TLS failure (a client gone without close_notify, a bad record): nothing readable
+    // can be answered on it.
+    if (stream_.isTls() &&
+        (ec == asio::ssl::error::stream_truncated || ec.category() == asio::error::get_ssl_category())) {
       return close();
     }
     if (ec == beast::error::timeout) {
@@ -389,7 +445,7 @@ class Session : public std::enable_shared_from_this<Session> {
     req.body = std::move(msg.body());
     req.remoteAddress = remote_;
 
-    stream_.expires_never();
+    stream_.transport().expires_never();
     if (server_.upgrade && websocket::is_upgrade(msg)) {
       UpgradeDecision decision = server_.upgrade(req);
       if (decision.refusal) {
@@ -448,9 +504,12 @@ class Session : public std::enable_shared_from_this<Session> {
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = outBody_.empty() ? 1 : 2;
-    ssize_t n = ::sendmsg(stream_.socket().native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    // Over TLS the bytes must go through the TLS stream, on the connection's thread.
+    ssize_t n = stream_.isTls() ? 0
+                                : ::sendmsg(stream_.transport().socket().native_handle(), &msg,
+                                            MSG_DONTWAIT | MSG_NOSIGNAL);
     sentBytes(n > 0 ? static_cast<size_t>(n) : 0);
-    asio::post(stream_.get_executor(), [self = shared_from_this(), keepAlive, countsAsRequest] {
+    asio::post(executor_, [self = shared_from_this(), keepAlive, countsAsRequest] {
       if (self->unsent_ == 0) return self->onWrite({}, keepAlive, countsAsRequest);
       self->writeRest(keepAlive, countsAsRequest);
     });
@@ -514,7 +573,7 @@ class Session : public std::enable_shared_from_this<Session> {
     size_t inHead = std::min(written_, outHead_.size());
     std::array<asio::const_buffer, 2> buffers{asio::buffer(outHead_) + inHead,
                                               asio::buffer(outBody_) + (written_ - inHead)};
-    stream_.expires_never();
+    stream_.transport().expires_never();
     stream_.async_write_some(
         buffers, [self = shared_from_this(), keepAlive, countsAsRequest](beast::error_code ec,
                                                                         size_t n) {
@@ -538,7 +597,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (ec || !self->watching_ || generation != self->writeGeneration_) return;
       if (self->acknowledged() != self->ackedAtLastCheck_) return self->watchWrite();
       beast::error_code ignored;
-      self->stream_.socket().cancel(ignored);  // the write ends with operation_aborted
+      self->stream_.transport().socket().cancel(ignored);  // the write ends with operation_aborted
     });
   }
 
@@ -552,7 +611,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Bytes of this connection's responses the client has acknowledged.
   uint64_t acknowledged() {
     int queued = 0;
-    if (::ioctl(stream_.socket().native_handle(), SIOCOUTQ, &queued) != 0) queued = 0;
+    if (::ioctl(stream_.transport().socket().native_handle(), SIOCOUTQ, &queued) != 0) queued = 0;
     return totalWritten_ - static_cast<uint64_t>(std::max(queued, 0));
   }
 
@@ -574,17 +633,21 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void close() {
+    // Once upgraded, the connection is the WebSocket session's (stream_ is moved from).
+    if (upgraded_) return;
     closed_ = true;
     server_.stopWaiting(*this);
     server_.releaseUnsent(*client_, std::exchange(unsent_, 0));
     std::string().swap(outBody_);  // no write is pending when a connection is closed
     stopWatchingWrite();
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.close();
+    stream_.transport().socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.transport().close();
   }
 
-  beast::tcp_stream stream_;
+  ConnStream stream_;
+  // The connection's thread; kept apart from stream_, which a WebSocket upgrade moves away.
+  ConnStream::executor_type executor_;
   Server::Impl& server_;
   std::shared_ptr<Client> client_;
   std::string remote_;
@@ -592,6 +655,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   static constexpr size_t kReadChunk = 64 * 1024;
   bool headerChecked_ = false;
+  bool sniffed_ = false;  // the first byte was checked for a TLS handshake
   bool isHead_ = false;
   std::string target_;  // the request's origin-form target, once its header is checked
   std::optional<Request> waitingRequest_;  // read, waiting for the budget to run
@@ -602,7 +666,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string outBody_;
   size_t written_ = 0;  // bytes of outHead_ + outBody_ the socket has taken
   uint64_t totalWritten_ = 0;  // of all responses on this connection
-  asio::steady_timer writeTimer_{stream_.get_executor()};
+  asio::steady_timer writeTimer_{executor_};
   uint64_t ackedAtLastCheck_ = 0;
   uint64_t writeGeneration_ = 0;
   bool watching_ = false;
@@ -619,9 +683,9 @@ class Session : public std::enable_shared_from_this<Session> {
 // connection's thread; send() and close() from other threads post to it.
 class WebSocketSession : public WebSocket, public std::enable_shared_from_this<WebSocketSession> {
  public:
-  WebSocketSession(tcp::socket socket, Server::Impl& server, std::shared_ptr<Client> client,
+  WebSocketSession(ConnStream stream, Server::Impl& server, std::shared_ptr<Client> client,
                    std::string remote)
-      : ws_(std::move(socket)), server_(server), client_(std::move(client)), remote_(std::move(remote)) {
+      : ws_(std::move(stream)), server_(server), client_(std::move(client)), remote_(std::move(remote)) {
     server_.webSockets.fetch_add(1);
   }
 
@@ -769,8 +833,8 @@ class WebSocketSession : public WebSocket, public std::enable_shared_from_this<W
 
   void fail() {
     beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
-    beast::get_lowest_layer(ws_).close();
+    ws_.next_layer().transport().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    ws_.next_layer().transport().close();
   }
 
   void doneFlushing() {
@@ -796,7 +860,7 @@ class WebSocketSession : public WebSocket, public std::enable_shared_from_this<W
   std::optional<std::list<std::weak_ptr<WebSocketSession>>::iterator> registration_;
 
  private:
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<ConnStream> ws_;
   Server::Impl& server_;
   std::shared_ptr<Client> client_;
   std::string remote_;
@@ -824,7 +888,7 @@ void Session::becomeWebSocket(
   upgraded_ = true;
   closed_ = true;
   server_.open.fetch_sub(1);  // a WebSocket now, under its own limit
-  auto ws = std::make_shared<WebSocketSession>(stream_.release_socket(), server_, client_,
+  auto ws = std::make_shared<WebSocketSession>(std::move(stream_), server_, client_,
                                                std::move(remote_));
   ws->start(std::move(msg), std::move(accept));
 }
@@ -1076,7 +1140,7 @@ Server::Stats Server::stats() const {
   return Stats{s.accepted.load(),    s.refused.load(),     s.refusedPerClient.load(),
                s.idleClosed.load(),  s.requests.load(),    s.badRequests.load(),
                s.open.load(),        s.inFlight.load(),    s.unsentBytes.load(),
-               s.waitingCount.load(),  s.webSockets.load()};
+               s.waitingCount.load(),  s.webSockets.load(), s.tlsHandshakesFailed.load()};
 }
 
 }  // namespace tern::http

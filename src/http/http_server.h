@@ -6,7 +6,8 @@
 // has a deadline, so slow or stalled clients cost a socket, never a thread. Connections are
 // limited per client and in total; the bytes of responses that clients have not taken yet
 // have a budget, and past it no new request is read or run until they drain (back-pressure
-// on guest output instead of unbounded memory).
+// on guest output instead of unbounded memory). With ServerOptions::tls it serves HTTPS,
+// plain HTTP and TLS told apart by each connection's first byte (docs/design/tls.md).
 
 #include <atomic>
 #include <chrono>
@@ -19,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "http/tls.h"
 #include "util/error.h"
 
 namespace tern::http {
@@ -124,6 +126,10 @@ struct ServerOptions {
   size_t maxUnsentResponseBytes = size_t{64} << 20;
   size_t maxUnsentResponseBytesPerClient = size_t{16} << 20;
   std::string serverHeader = "tern";
+  // Serve HTTPS with this identity (tls.h); null: plain HTTP. Either way the first byte
+  // of a connection is checked: plain HTTP sent to a TLS server gets a plain-text 400 saying
+  // so, a TLS handshake sent to a plain server is logged and closed.
+  std::shared_ptr<const ServerTls> tls;
 };
 
 class Server {
@@ -166,6 +172,7 @@ class Server {
     uint64_t unsentResponseBytes = 0;  // serialised responses not yet taken by the sockets
     uint64_t connectionsWaiting = 0;   // waiting for unsent response bytes to drain
     uint64_t webSockets = 0;           // open WebSocket connections (not in openConnections)
+    uint64_t tlsHandshakesFailed = 0;  // TLS clients that did not complete the handshake
   };
   Stats stats() const;
 

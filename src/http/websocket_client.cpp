@@ -1,5 +1,7 @@
 #include "http/websocket_client.h"
 
+#include "http/client_connect.h"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -98,8 +100,8 @@ struct WebSocketClient::Impl {
   void drop() {
     if (!ws) return;
     beast::error_code ignored;
-    ws->next_layer().socket().shutdown(tcp::socket::shutdown_both, ignored);
-    ws->next_layer().close();
+    ws->next_layer().transport().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    ws->next_layer().transport().close();
     if (ioc.stopped()) ioc.restart();
     // Every operation now completes at once with an error; the bound is a safeguard.
     ioc.run_for(std::chrono::seconds(1));
@@ -122,7 +124,7 @@ struct WebSocketClient::Impl {
 
   WebSocketLimits limits;
   asio::io_context ioc{1};
-  std::optional<websocket::stream<beast::tcp_stream>> ws;
+  std::optional<websocket::stream<ConnStream>> ws;
   bool open = false;
   std::string where;  // "ws://HOST:PORT/PATH", for messages
 
@@ -146,7 +148,8 @@ bool WebSocketClient::isOpen() const { return impl_ && impl_->open; }
 
 Result<void> WebSocketClient::connect(const NodeUrl& url, std::string_view path,
                                       const std::vector<HttpHeader>& headers,
-                                      std::chrono::milliseconds connectTimeout) {
+                                      std::chrono::milliseconds connectTimeout,
+                                      const std::shared_ptr<const ClientTls>& tls) {
   Impl& s = *impl_;
   if (s.open) return Error(ErrorCode::kInvalidArgument, "the WebSocket is already connected");
   for (const auto& h : headers) {
@@ -156,63 +159,24 @@ Result<void> WebSocketClient::connect(const NodeUrl& url, std::string_view path,
   }
   s.drop();
   s.ended.reset();
-  const std::string target = url.prefix + std::string(path);
+  const std::string target = url.path + std::string(path);
   const std::string base = url.text();
-  s.where = fmt::format("ws{}{}", std::string_view(base).substr(4), path);
+  s.where = fmt::format("{}{}{}", url.tls ? "wss" : "ws",
+                        std::string_view(base).substr(url.tls ? 5 : 4), path);
   const auto deadline = Clock::now() + connectTimeout;
   if (s.ioc.stopped()) s.ioc.restart();
 
-  // Resolve, bounded by the connect timeout (getaddrinfo itself has no deadline).
-  tcp::resolver resolver(s.ioc);
-  asio::steady_timer timer(s.ioc, deadline);
-  beast::error_code ec;
-  bool resolved = false, resolveTimedOut = false;
-  tcp::resolver::results_type endpoints;
-  timer.async_wait([&](beast::error_code e) {
-    if (!e) {
-      resolveTimedOut = true;
-      resolver.cancel();
-    }
-  });
-  resolver.async_resolve(url.host, std::to_string(url.port),
-                         [&](beast::error_code e, tcp::resolver::results_type results) {
-                           ec = e;
-                           endpoints = std::move(results);
-                           resolved = true;
-                           timer.cancel();
-                         });
-  s.ioc.run();
-  s.ioc.restart();
-  if (resolveTimedOut || !resolved) {
-    return Error(ErrorCode::kUnavailable, fmt::format("cannot resolve {}: no answer within {} ms",
-                                                      url.host, connectTimeout.count()));
-  }
-  if (ec) {
-    return Error(ErrorCode::kUnavailable,
-                 fmt::format("cannot resolve {}: {}", url.host, ec.message()));
-  }
-
-  // Connecting and the upgrade share the deadline through the TCP stream's expiry, which
-  // closes the socket when it passes; it is cleared once the WebSocket is open, after which
-  // runUntil() bounds each call instead.
-  s.ws.emplace(s.ioc);
-  auto& tcpStream = s.ws->next_layer();
-  tcpStream.expires_at(deadline);
-  tcpStream.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
-  s.ioc.run();
-  s.ioc.restart();
-  if (ec) {
+  // Connecting, the TLS handshake and the upgrade share the deadline through the TCP
+  // stream's expiry, which closes the socket when it passes; it is cleared once the
+  // WebSocket is open, after which runUntil() bounds each call instead.
+  s.ws.emplace(tcp::socket(s.ioc));
+  auto& tcpStream = s.ws->next_layer().transport();
+  auto opened = openConnection(s.ioc, url, s.ws->next_layer(), tls, deadline, connectTimeout);
+  if (!opened) {
     s.drop();
-    if (ec == asio::error::connection_refused) {
-      return Error(ErrorCode::kUnavailable,
-                   fmt::format("cannot connect to {} (is ternd running?)", base));
-    }
-    if (ec == beast::error::timeout) {
-      return Error(ErrorCode::kUnavailable, fmt::format("cannot connect to {}: no answer within {} ms",
-                                                        base, connectTimeout.count()));
-    }
-    return Error(ErrorCode::kUnavailable, fmt::format("cannot connect to {}: {}", base, ec.message()));
+    return opened.error();
   }
+  beast::error_code ec;
 
   // Frames are small and each is wanted at once (credits, cancels): no Nagle delay.
   tcpStream.socket().set_option(tcp::no_delay(true), ec);
@@ -228,6 +192,12 @@ Result<void> WebSocketClient::connect(const NodeUrl& url, std::string_view path,
   if (ec) {
     s.drop();
     int status = static_cast<int>(res.result_int());
+    if (status == 400 && !url.tls && res.body().starts_with("this port speaks HTTPS")) {
+      Url https = url;
+      https.tls = true;
+      return Error(ErrorCode::kUnavailable,
+                   fmt::format("{} serves HTTPS, not plain HTTP: use {}", base, https.text()));
+    }
     if (status != 0 && status != 101) {
       std::string message = fmt::format("{} answered HTTP {} to the WebSocket upgrade of {}",
                                         base, status, target);

@@ -1,7 +1,8 @@
 #pragma once
-// A small synchronous WebSocket client (RFC 6455) over plain TCP, for talking to a node's
+// A small synchronous WebSocket client (RFC 6455) over TCP or TLS, for talking to a node's
 // stream endpoint (/v1/streams, docs/design/streams.md) as a device does: `tern stream
-// subscribe` and the integration tests use it. ws:// only, text messages, no extensions.
+// subscribe` and the integration tests use it. ws:// for an http:// node URL, wss:// for an
+// https:// one (connected like sendHttp: http_client.h), text messages, no extensions.
 // Boost.Beast is confined to websocket_client.cpp; this header is transport-neutral.
 //
 // One thread at a time: the client runs its own I/O inside its calls, so it needs no thread
@@ -58,16 +59,18 @@ class WebSocketClient {
   WebSocketClient(const WebSocketClient&) = delete;
   WebSocketClient& operator=(const WebSocketClient&) = delete;
 
-  // Resolves and connects to `url`, then upgrades GET <url.prefix><path> to a WebSocket,
-  // sending `headers` with the upgrade request (e.g. Authorization). `connectTimeout`
-  // bounds the whole of it. Errors: kUnavailable (cannot resolve or connect, no answer in
-  // time, the server speaks no WebSocket), kInvalidArgument (a header that cannot be sent,
+  // Resolves and connects to `url` (with TLS for https://, the server's certificate checked
+  // against `tls`, the system's trusted CAs when null), then upgrades GET <url.path><path>
+  // to a WebSocket, sending `headers` with the upgrade request (e.g. Authorization).
+  // `connectTimeout` bounds the whole of it. Errors: kUnavailable (cannot resolve or
+  // connect, TLS failed, no answer in time, the server speaks no WebSocket), kInvalidArgument (a header that cannot be sent,
   // already connected); an HTTP answer other than 101 is an error whose message holds the
   // status and the start of the body, of the kind its status suggests (400 kInvalidArgument,
   // 401 and 403 kUnauthorized, 404 kNotFound, 429 kSaturated, otherwise kUnavailable).
   [[nodiscard]] Result<void> connect(const NodeUrl& url, std::string_view path,
                                      const std::vector<HttpHeader>& headers,
-                                     std::chrono::milliseconds connectTimeout);
+                                     std::chrono::milliseconds connectTimeout,
+                                     const std::shared_ptr<const ClientTls>& tls = nullptr);
 
   // Sends one text message, bounded by the send timeout. Errors: kUnavailable (not open,
   // the connection broke or took nothing within the timeout; the connection is then

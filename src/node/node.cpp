@@ -19,6 +19,7 @@
 #include "async/http_callback.h"
 #include "cluster/cluster.h"
 #include "cluster/job_stream.h"
+#include "cluster/nats_security.h"
 #include "util/clock.h"
 #include "events/scheduler.h"
 #include "exec/executor.h"
@@ -134,6 +135,8 @@ struct Node::Impl {
   std::unique_ptr<async::AsyncQueue> asyncQueue;
   std::unique_ptr<triggers::HttpGateway> gateway;
   std::unique_ptr<http::Server> server;
+  std::shared_ptr<const http::ServerTls> serverTls;  // null: plain HTTP
+  Result<void> loadTls();
   std::unique_ptr<triggers::CoapServer> coap;
   // MQTT and time triggers (see triggers/event_router.h); mqtt only with a broker.
   SystemClock eventClock;
@@ -255,6 +258,11 @@ Result<void> Node::Impl::openWorkflows() {
 }
 
 // Topics, apps and the hub of device connections.
+// The NATS security settings of every connection the node opens.
+static cluster::NatsSecurity natsSecurity(const NodeConfig::Cluster& cc) {
+  return cluster::NatsSecurity{cc.natsCaFile, cc.natsCertFile, cc.natsKeyFile, cc.natsCredsFile};
+}
+
 Result<void> Node::Impl::openStreams() {
   const auto& sc = config.streams;
   stream::Retention retention{sc.retentionMessages, sc.retentionAge, sc.maxPayloadBytes};
@@ -269,6 +277,7 @@ Result<void> Node::Impl::openStreams() {
     // its own (made in the background while NATS is unreachable).
     stream::JetStreamOptions jo;
     jo.url = config.cluster.url;
+    jo.nats = natsSecurity(config.cluster);
     jo.jetStreamDomain = config.cluster.jetStreamDomain;
     jo.retention = retention;
     jo.connectionName = "tern-streams";
@@ -366,6 +375,7 @@ Result<void> Node::Impl::openCluster() {
   }
   cluster::ClusterOptions co;
   co.url = cc.url;
+  co.nats = natsSecurity(cc);
   co.jetStreamDomain = cc.jetStreamDomain;
   co.nodeId = cc.nodeName;
   if (co.nodeId.empty()) {
@@ -377,7 +387,14 @@ Result<void> Node::Impl::openCluster() {
   co.httpAddress = cc.advertise.empty()
                        ? fmt::format("{}:{}", config.listenAddress, server ? server->port() : config.port)
                        : cc.advertise;
-  if (cc.directListen != "off") {
+  // Peers and devices reach a node that serves TLS by an https:// URL.
+  if (serverTls) co.httpAddress = "https://" + co.httpAddress;
+  if (cc.directListen != "off" && serverTls) {
+    // Direct links carry calls as plain TCP frames: a node that serves TLS keeps its calls
+    // on NATS (TLS with --nats-ca) rather than send them in clear.
+    spdlog::info("cluster: direct links are off: this node serves TLS and direct links are "
+                 "not encrypted; forwarded calls go through NATS");
+  } else if (cc.directListen != "off") {
     const std::string& host = config.listenAddress;
     co.directListen = !cc.directListen.empty()              ? cc.directListen
                       : host.find(':') != std::string::npos ? fmt::format("[{}]:0", host)
@@ -396,6 +413,7 @@ Result<void> Node::Impl::openCluster() {
   co.maxModuleBytes = config.maxModuleBytes;
   cluster::JobStreamOptions jo;
   jo.url = co.url;
+  jo.nats = co.nats;
   jo.jetStreamDomain = co.jetStreamDomain;
   jo.nodeId = co.nodeId;
   jo.retry.maxAttempts = config.async.attempts;
@@ -551,6 +569,27 @@ Node::~Node() {
   if (impl_->running) stop();
 }
 
+// Loads the node's TLS identity and checks the NATS security files, so that a bad file
+// stops the node before it serves anything.
+Result<void> Node::Impl::loadTls() {
+  const auto& t = config.tls;
+  if (t.certFile.empty() != t.keyFile.empty()) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "--tls-cert and --tls-key go together: a certificate needs its private key");
+  }
+  if (!t.certFile.empty()) {
+    auto identity = http::loadServerTls(t.certFile, t.keyFile);
+    if (!identity.ok()) {
+      return Error(identity.error().code(), "TLS: " + identity.error().message());
+    }
+    serverTls = std::move(*identity);
+  }
+  if (!config.cluster.url.empty()) {
+    if (auto ok = cluster::checkNatsSecurity(natsSecurity(config.cluster)); !ok.ok()) return ok;
+  }
+  return {};
+}
+
 Result<void> Node::start() {
   Impl& n = *impl_;
   NodeConfig& cfg = n.config;
@@ -576,6 +615,7 @@ Result<void> Node::start() {
   auto token = loadOrCreateRandomHex(cfg.dataDir, "admin.token", 32);
   if (!token.ok()) return token.error();
   n.token = *token;
+  if (auto ok = n.loadTls(); !ok.ok()) return ok.error();
 
   wasm::EngineConfig ec2;
   ec2.compiler.cacheDir = cfg.dataDir / "cache";
@@ -699,6 +739,7 @@ Result<void> Node::start() {
   so.writeTimeout = cfg.writeTimeout;
   so.maxUnsentResponseBytes = cfg.maxUnsentResponseBytes;
   so.maxUnsentResponseBytesPerClient = cfg.maxUnsentResponseBytesPerClient;
+  so.tls = n.serverTls;
   n.server = std::make_unique<http::Server>(
       so,
       [this](std::string_view m, std::string_view t) { return impl_->gateway->bodyLimit(m, t); },
@@ -754,8 +795,9 @@ Result<void> Node::start() {
     spdlog::info("resumed {} unfinished workflow run(s)", resumed);
   }
   n.running = true;
-  spdlog::info("serving on http://{}:{} with {} worker slot(s); data in {}", cfg.listenAddress,
-               n.server->port(), cfg.workers, cfg.dataDir.string());
+  spdlog::info("serving on {}://{}:{} with {} worker slot(s); data in {}",
+               n.serverTls ? "https" : "http", cfg.listenAddress, n.server->port(), cfg.workers,
+               cfg.dataDir.string());
   return {};
 }
 

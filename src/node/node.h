@@ -20,6 +20,14 @@ namespace tern::node {
 struct NodeConfig {
   std::string listenAddress = "127.0.0.1";
   uint16_t port = 8080;                      // 0: any free port
+  // TLS (docs/design/tls.md): with a certificate chain and its key (PEM) the node serves
+  // HTTPS (API, /fn, /v1/streams) and advertises an https:// URL to its peers; its direct
+  // links are then off (they are not encrypted) and forwarded calls take NATS. Both
+  // empty: plain HTTP.
+  struct Tls {
+    std::string certFile;
+    std::string keyFile;
+  } tls;
   // The CoAP trigger's UDP endpoint, coap://ADDRESS:PORT/fn/NAME (docs/coap.md).
   struct Coap {
     bool enabled = true;
@@ -118,6 +126,12 @@ struct NodeConfig {
     std::string tier = "edge";
     std::vector<std::string> labels;  // KEY=VALUE
     std::string secretFile;  // the shared HMAC key of peer messages (required)
+    // The NATS connections' security (cluster/nats_options.h): CA to verify the server
+    // with, client certificate and key, credentials file. All empty: plain NATS.
+    std::string natsCaFile;
+    std::string natsCertFile;
+    std::string natsKeyFile;
+    std::string natsCredsFile;
     std::string advertise;   // HOST:PORT peers are told; empty: the listen address
     // Direct links from peers of the same site (forwarded calls without nats-server in
     // between): HOST:PORT to accept them on, "off", or empty for the listen address on

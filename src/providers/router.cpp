@@ -60,7 +60,7 @@ Result<std::pair<http::NodeUrl, std::string>> endpoint(const Provider& p, const 
   if (!parsed.ok()) return parsed.error();
   // The client puts the URL's path (the prefix) before the target.
   std::string target = p.kind == Kind::kTern ? "/fn/" + http::percentEncode(function)
-                       : parsed->prefix.empty() ? "/"
+                       : parsed->path.empty() ? "/"
                                                 : "";
   return std::make_pair(std::move(*parsed), std::move(target));
 }

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cluster/nats_options.h"
 #include "cluster/nats_text.h"
 #include "util/names.h"
 
@@ -572,16 +573,12 @@ Result<std::unique_ptr<JetStreamTopics>> JetStreamTopics::connect(JetStreamOptio
     if (s == NATS_OK) return {};
     return Error(ErrorCode::kInvalidArgument, fmt::format("NATS {}: {}", what, natsText(s)));
   };
-  if (auto ok = check(natsOptions_Create(&c->options), "options"); !ok) return ok.error();
+  auto natsOpts = cluster::makeNatsOptions(
+      c->opt.url, c->opt.connectionName.empty() ? "tern-streams" : c->opt.connectionName,
+      c->opt.nats);
+  if (!natsOpts.ok()) return natsOpts.error();
+  c->options = *natsOpts;
   natsOptions* o = c->options;
-  if (auto ok = check(natsOptions_SetURL(o, c->opt.url.c_str()), "URL"); !ok) return ok.error();
-  std::string name = c->opt.connectionName.empty() ? "tern-streams" : c->opt.connectionName;
-  natsOptions_SetName(o, name.c_str());
-  natsOptions_SetMaxReconnect(o, -1);
-  natsOptions_SetReconnectWait(o, 250);
-  natsOptions_SetTimeout(o, 2000);
-  natsOptions_SetPingInterval(o, 2000);
-  natsOptions_SetMaxPingsOut(o, 2);
   natsOptions_SetFailRequestsOnDisconnect(o, true);
   natsOptions_SetRetryOnFailedConnect(o, true, onConnected, c.get());
   natsOptions_SetReconnectedCB(o, onConnected, c.get());

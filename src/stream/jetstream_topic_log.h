@@ -33,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cluster/nats_security.h"
 #include "stream/app_store.h"
 #include "stream/topic_log.h"
 #include "util/error.h"
@@ -41,6 +42,7 @@ namespace tern::stream {
 
 struct JetStreamOptions {
   std::string url;              // nats://HOST:PORT
+  cluster::NatsSecurity nats;  // TLS and credentials of the NATS connection
   std::string jetStreamDomain;  // empty: the account's own JetStream
   Retention retention;          // the limits of the streams this node creates or follows
   std::chrono::milliseconds requestTimeout{5000};  // each JetStream request

@@ -1,3 +1,4 @@
+#include "http/http_client.h"
 #include "workflow/type_map.h"
 
 #include <fmt/format.h>
@@ -104,7 +105,7 @@ Result<TypeMap> TypeMap::parse(std::string_view jsonText) {
         impl.kind = Implementation::Kind::kServerless;
         impl.uri = text(props, "Uri").value_or("");
         if (impl.uri.empty()) return bad(i, fmt::format("\"{}\": a Serverless resource needs \"Uri\"", type));
-        auto url = async::parseCallbackUrl(impl.uri);
+        auto url = http::parseUrl(impl.uri, http::UrlUse::kRequest);
         if (!url.ok()) return bad(i, fmt::format("\"{}\": Uri: {}", type, url.error().message()));
       } else {
         return bad(i, fmt::format("\"{}\": unknown resource type \"{}\" (tern runs \"tern\" and "

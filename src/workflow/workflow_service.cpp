@@ -1,3 +1,4 @@
+#include "http/http_client.h"
 #include "workflow/workflow_service.h"
 
 #include <fmt/format.h>
@@ -371,7 +372,7 @@ struct WorkflowService::Deployed : TaskRunner {
                                  complete = std::move(complete)]() mutable {
         TaskResult result;
         result.resource = uri;
-        auto url = async::parseCallbackUrl(uri);
+        auto url = http::parseUrl(uri, http::UrlUse::kRequest);
         auto answer = url.ok() ? async::post(*url, body, runId + "/" + key,
                                              std::chrono::milliseconds(timeout), kMaxServerlessAnswer)
                                : Result<async::PostAnswer>(url.error());

@@ -22,10 +22,12 @@
 #include "cluster/envelope.h"
 #include "cluster/function_record.h"
 #include "cluster/membership.h"
+#include "cluster/nats_options.h"
 #include "cluster/peer_link.h"
 #include "cluster_fixture.h"
 #include "nats_process.h"
 #include "raw_http.h"
+#include "test_certs.h"
 #include "ternd_process.h"
 #include "test_support.h"
 #include "util/subprocess.h"
@@ -474,6 +476,83 @@ TEST_F(ClusterTest, AHangingJetStreamDoesNotStallHeartbeats) {
   hub.resume();
   double writtenBefore = metric(*n1, written);
   EXPECT_TRUE(test::eventually([&] { return metric(*n1, written) > writtenBefore; })) << n1->log();
+}
+
+// Every NATS connection of the nodes over TLS with client certificates: a nats-server that
+// demands them, two nodes at different sites, a call forwarded from one to the other.
+// Without the client certificate a node never joins; an unreadable CA file stops ternd.
+TEST_F(ClusterTest, ForwardsOverNatsWithTlsAndClientCertificates) {
+  test::TestCerts certs(dir.path() / "certs");
+  test::NatsProcess tlsNats(dir.path() / "nats-tls",
+                            test::NatsTlsFiles{certs.node().cert, certs.node().key, certs.ca()});
+  auto tlsNode = [&](const std::string& name, const std::string& site,
+                     std::vector<std::string> security) {
+    std::vector<std::string> args{"--coap-listen", "off", "--cluster", tlsNats.url(),
+                                  "--cluster-secret-file", secret.string(), "--node-name", name,
+                                  "--site", site, "--heartbeat-ms", "100", "--member-ttl-ms",
+                                  "1500", "--forward-timeout-ms", "20000"};
+    args.insert(args.end(), security.begin(), security.end());
+    return std::make_unique<test::TerndProcess>(dir.path() / name, args);
+  };
+  const std::vector<std::string> security{"--nats-ca", certs.ca().string(), "--nats-cert",
+                                          certs.client().cert.string(), "--nats-key",
+                                          certs.client().key.string()};
+  auto withLabel = security;
+  withLabel.insert(withLabel.end(), {"--labels", "role=w"});
+  auto a1 = tlsNode("a1", "site-a", withLabel);
+  auto b1 = tlsNode("b1", "site-b", security);
+  ASSERT_TRUE(test::eventually([&] { return memberCount(*a1) == 2 && memberCount(*b1) == 2; }));
+  deploy(*a1, "work", test::examplesDir() / "echo.wasm", "?label=role%3Dw");
+  const std::string viaNats = "tern_cluster_forward_sends_total{path=\"nats\"}";
+  ASSERT_TRUE(test::eventually([&] { return ranOn(*b1, "work", "w") == "a1"; }));
+  std::string out;
+  EXPECT_EQ(ranOn(*b1, "work", "over tls", &out), "a1");
+  EXPECT_EQ(out, "over tls");
+  EXPECT_GE(metric(*b1, viaNats), 2);
+  // The options every connection of a node is built with: without the client certificate
+  // the server refuses the connection; with it, it is accepted.
+  auto connectWith = [&](cluster::NatsSecurity security) {
+    auto o = cluster::makeNatsOptions(tlsNats.url(), "probe", security);
+    EXPECT_TRUE(o.ok()) << o.error().message();
+    if (!o.ok()) return NATS_ERR;
+    natsConnection* conn = nullptr;
+    natsStatus st = natsConnection_Connect(&conn, *o);
+    natsConnection_Destroy(conn);
+    natsOptions_Destroy(*o);
+    return st;
+  };
+  EXPECT_NE(connectWith({certs.ca().string(), "", "", ""}), NATS_OK);
+  EXPECT_EQ(connectWith({certs.ca().string(), certs.client().cert.string(),
+                         certs.client().key.string(), ""}),
+            NATS_OK);
+  // A server certificate from another CA is refused by the node's side.
+  EXPECT_NE(connectWith({certs.otherCa().string(), certs.client().cert.string(),
+                         certs.client().key.string(), ""}),
+            NATS_OK);
+
+  std::vector<std::string> argv{(test::binDir() / "ternd").string(), "--listen", "127.0.0.1:0",
+                                "--coap-listen", "off", "--data", (dir.path() / "bad").string(),
+                                "--cluster", tlsNats.url(), "--cluster-secret-file", secret.string(),
+                                "--nats-ca", (dir.path() / "missing-ca.pem").string()};
+  SubprocessOptions so;
+  so.timeout = std::chrono::seconds(60);
+  auto bad = runSubprocess(argv, so);
+  ASSERT_TRUE(bad.ok());
+  EXPECT_NE(bad->exitStatus, 0);
+  EXPECT_NE(bad->output.find("--nats-ca \"" + (dir.path() / "missing-ca.pem").string() +
+                             "\": cannot read it"),
+            std::string::npos)
+      << bad->output;
+  // A credentials file is checked the same way (nats-server in operator mode reads it).
+  argv.back() = certs.ca().string();
+  argv.insert(argv.end(), {"--nats-creds", (dir.path() / "missing.creds").string()});
+  bad = runSubprocess(argv, so);
+  ASSERT_TRUE(bad.ok());
+  EXPECT_NE(bad->exitStatus, 0);
+  EXPECT_NE(bad->output.find("--nats-creds \"" + (dir.path() / "missing.creds").string() +
+                             "\": cannot read it"),
+            std::string::npos)
+      << bad->output;
 }
 
 TEST_F(ClusterTest, ABadDirectListenAddressIsRefusedAtStart) {

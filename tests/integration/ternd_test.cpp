@@ -293,8 +293,12 @@ TEST_F(TerndTest, OversizedAndMalformedRequestsAreRefusedAndTheNodeKeepsServing)
   EXPECT_TRUE(fits.body == large);
   auto headers = request(node.port(), "GET", "/fn/echo", "", {{"X-Big", std::string(20000, 'h')}});
   EXPECT_EQ(headers.status, 431) << headers.raw.substr(0, 200);
-  auto garbage = test::sendRaw(node.port(), "\x16\x03\x01 not http at all\r\n\r\n");
+  auto garbage = test::sendRaw(node.port(), "\x01\x02 not http at all\r\n\r\n");
   EXPECT_EQ(garbage.status, 400);
+  // What begins like a TLS handshake is closed without an answer (and logged).
+  auto tlsHello = test::sendRaw(node.port(), "\x16\x03\x01 not http at all\r\n\r\n");
+  EXPECT_EQ(tlsHello.status, 0);
+  EXPECT_TRUE(test::eventually([&] { return node.log().find("began a TLS handshake") != std::string::npos; }));
   // A client that sends half a request and stalls is cut off; others are served meanwhile.
   int stalled = test::connectTo(node.port());
   ASSERT_GE(stalled, 0);

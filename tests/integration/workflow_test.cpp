@@ -374,7 +374,7 @@ TEST_F(WorkflowTest, BadInputGetsAClearErrorAndTheNodeKeepsServing) {
       {R"({"afcl": "name: w\nworkflowBody:\n- function: {name: A, type: A}\n", "types": "[{"})",
        "type mapping: not valid JSON"},
       {R"({"afcl": "name: w\nworkflowBody:\n- function: {name: A, type: A}\n", "types": [{"functionType": "A", "resources": [{"type": "Serverless", "properties": {"Uri": "ftp://x"}}]}]})",
-       "must start with http://"},
+       "Uri: URL \\\"ftp://x\\\": unsupported scheme"},
   };
   for (const auto& row : rows) {
     auto r = put(row.body);

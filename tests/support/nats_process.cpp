@@ -23,7 +23,8 @@ namespace tern::test {
 
 namespace fs = std::filesystem;
 
-NatsProcess::NatsProcess(fs::path dir) : dir_(std::move(dir)) {
+NatsProcess::NatsProcess(fs::path dir, std::optional<NatsTlsFiles> tls)
+    : dir_(std::move(dir)), tls_(std::move(tls)) {
   fs::create_directories(dir_);
   port_ = freeLoopbackPort();
   start();
@@ -55,6 +56,13 @@ void NatsProcess::start() {
   std::vector<std::string> args{"nats-server", "-a", "127.0.0.1", "-p", std::to_string(port_),
                                 "-js", "-sd", (dir_ / "jetstream").string()};
   if (!config_.empty()) args = {"nats-server", "-c", (dir_ / "nats.conf").string()};
+  else if (tls_) {
+    fs::path conf = dir_ / "nats-tls.conf";
+    std::ofstream(conf) << "tls {\n  cert_file: \"" << tls_->cert.string() << "\"\n  key_file: \""
+                        << tls_->key.string() << "\"\n  ca_file: \"" << tls_->ca.string()
+                        << "\"\n  verify: true\n}\n";
+    args.insert(args.end(), {"-c", conf.string()});
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

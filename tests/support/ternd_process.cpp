@@ -52,7 +52,7 @@ void TerndProcess::start() {
   int rc = posix_spawn(&pid_, cargv[0], &fa, nullptr, cargv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   ASSERT_EQ(rc, 0) << "cannot start ternd";
-  std::regex serving(R"(serving on http://127\.0\.0\.1:(\d+))");
+  std::regex serving(R"(serving on https?://127\.0\.0\.1:(\d+))");
   std::regex servingCoap(R"(serving CoAP on coap://\S+:(\d+))");
   for (int i = 0; i < 300; ++i) {
     std::smatch m;

@@ -246,8 +246,8 @@ TEST_F(AsyncQueueTest, RefusesBadRequestsWithClearErrors) {
        "printable"},
       {[](JobRequest& r) { r.idempotencyKey = "tab\there"; }, ErrorCode::kInvalidArgument,
        "printable"},
-      {[](JobRequest& r) { r.callbackUrl = "https://example.com/"; },
-       ErrorCode::kInvalidArgument, "https"},
+      {[](JobRequest& r) { r.callbackUrl = "ftp://example.com/"; },
+       ErrorCode::kInvalidArgument, "unsupported scheme"},
       {[](JobRequest& r) { r.callbackUrl = "http://"; }, ErrorCode::kInvalidArgument, "host"},
       {[](JobRequest& r) { r.callbackUrl = "http://h:99999/"; }, ErrorCode::kInvalidArgument,
        "port"},
@@ -530,12 +530,12 @@ TEST(CallbackUrlTest, ParsesHostPortAndTarget) {
   ASSERT_TRUE(u.ok());
   EXPECT_EQ(u->host, "127.0.0.1");
   EXPECT_EQ(u->port, 9000);
-  EXPECT_EQ(u->target, "/hook?x=1");
+  EXPECT_EQ(u->path, "/hook?x=1");
   u = parseCallbackUrl("HTTP://[::1]");
   ASSERT_TRUE(u.ok()) << u.error().describe();
   EXPECT_EQ(u->host, "::1");
   EXPECT_EQ(u->port, 80);
-  EXPECT_EQ(u->target, "/");
+  EXPECT_EQ(u->path, "/");
   for (const char* bad : {"", "ftp://h/", "http://user@h/", "http://[::1/", "http://h:/",
                           "http://h:0/", "http://h\x01/", "http://bad host/"}) {
     EXPECT_FALSE(parseCallbackUrl(bad).ok()) << bad;

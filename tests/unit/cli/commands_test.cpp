@@ -228,16 +228,17 @@ TEST(NodeCommandsTest, MissingTokenIsUnauthorizedBeforeConnecting) {
   EXPECT_EQ(err.str().rfind("tern: unauthorized: no admin token", 0), 0u) << err.str();
 }
 
-TEST(NodeCommandsTest, HttpsNodeIsRefusedWithOneLine) {
+TEST(NodeCommandsTest, UnreadableCaFileIsRefusedWithOneLine) {
   std::ostringstream out, err;
   NodeOptions node;
-  node.node = "https://node.example";
+  node.node = "https://127.0.0.1:1";
   node.token = "t";
+  node.caFile = "/nonexistent/ca.pem";
   EXPECT_EQ(statusCommand(node, out, err), 64);
   std::string line = err.str();
   EXPECT_EQ(std::count(line.begin(), line.end(), '\n'), 1);
-  EXPECT_EQ(line.rfind("tern: invalid argument: --node \"https://node.example\": https:// is not "
-                       "supported",
+  EXPECT_EQ(line.rfind("tern: invalid argument: --ca-file: CA file \"/nonexistent/ca.pem\": "
+                       "cannot read it",
                        0),
             0u)
       << line;

@@ -18,14 +18,14 @@ TEST(NodeUrlTest, ParsesHostPortAndPrefix) {
   ASSERT_TRUE(u.ok()) << u.error().describe();
   EXPECT_EQ(u->host, "127.0.0.1");
   EXPECT_EQ(u->port, 18555);
-  EXPECT_EQ(u->prefix, "");
+  EXPECT_EQ(u->path, "");
   EXPECT_EQ(u->text(), "http://127.0.0.1:18555");
   EXPECT_EQ(u->hostHeader(), "127.0.0.1:18555");
 
   auto p = parseNodeUrl("http://node.example:8080/tern/");
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->host, "node.example");
-  EXPECT_EQ(p->prefix, "/tern");
+  EXPECT_EQ(p->path, "/tern");
   EXPECT_EQ(p->text(), "http://node.example:8080/tern");
 }
 
@@ -49,13 +49,38 @@ TEST(NodeUrlTest, ParsesBracketedIpv6) {
   EXPECT_EQ(u->hostHeader(), "[::1]:8080");
 }
 
-TEST(NodeUrlTest, RefusesHttpsSayingWhy) {
+TEST(NodeUrlTest, ParsesHttpsWithItsDefaultPort) {
   auto u = parseNodeUrl("https://node.example");
-  ASSERT_FALSE(u.ok());
-  EXPECT_EQ(u.error().code(), ErrorCode::kInvalidArgument);
-  EXPECT_NE(u.error().message().find("https:// is not supported"), std::string::npos);
-  EXPECT_NE(u.error().message().find("plain http://"), std::string::npos);
-  EXPECT_FALSE(parseNodeUrl("HTTPS://node.example").ok());
+  ASSERT_TRUE(u.ok()) << u.error().describe();
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->port, 443);
+  EXPECT_EQ(u->hostHeader(), "node.example");
+  EXPECT_EQ(u->text(), "https://node.example:443");
+  auto upper = parseNodeUrl("HTTPS://127.0.0.1:8443/tern/");
+  ASSERT_TRUE(upper.ok());
+  EXPECT_TRUE(upper->tls);
+  EXPECT_EQ(upper->port, 8443);
+  EXPECT_EQ(upper->path, "/tern");
+  EXPECT_EQ(upper->hostHeader(), "127.0.0.1:8443");
+  auto plain = parseNodeUrl("127.0.0.1:8080");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->tls);
+}
+
+// Request URLs (async callbacks, serverless functions) keep their query and need a scheme.
+TEST(RequestUrlTest, KeepsPathAndQueryAndNeedsAScheme) {
+  auto u = parseUrl("https://hooks.example:9443/cb?x=1#frag", UrlUse::kRequest);
+  ASSERT_TRUE(u.ok()) << u.error().describe();
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->port, 9443);
+  EXPECT_EQ(u->path, "/cb?x=1");
+  auto bare = parseUrl("http://h?q", UrlUse::kRequest);
+  ASSERT_TRUE(bare.ok());
+  EXPECT_EQ(bare->path, "/?q");
+  for (const char* bad : {"h:80/x", "ftp://h/", "http://h/a b", "http://h\x01/"}) {
+    EXPECT_FALSE(parseUrl(bad, UrlUse::kRequest).ok()) << bad;
+  }
+  EXPECT_FALSE(parseUrl("http://h/" + std::string(3000, 'a'), UrlUse::kRequest).ok());
 }
 
 TEST(NodeUrlTest, RefusesMalformedUrls) {

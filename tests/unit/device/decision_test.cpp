@@ -177,12 +177,15 @@ TEST(ClusterEnvironmentsTest, EdgesAndCloudsComeFromTheNodeList) {
       {"id": "e2", "tier": "edge", "http": "10.0.0.2:8080", "state": "alive"},
       {"id": "e3", "tier": "edge", "http": "10.0.0.3:8080", "state": "suspect"},
       {"id": "c1", "tier": "cloud", "http": "10.1.0.1:8080", "state": "alive"},
+      {"id": "c2", "tier": "cloud", "http": "https://10.1.0.2:8443", "state": "alive"},
       {"id": "x", "tier": "edge", "state": "alive"},
       {"id": "y", "tier": "edge", "http": 7, "state": "alive"},
       "not an object"]})");
   ASSERT_TRUE(listed.ok()) << listed.error().message();
   EXPECT_EQ(listed->edges, (std::vector<std::string>{"http://127.0.0.1:8080", "http://10.0.0.2:8080"}));
-  EXPECT_EQ(listed->clouds, (std::vector<std::string>{"http://10.1.0.1:8080"}));
+  // A node serving TLS advertises its https:// URL, kept as it is.
+  EXPECT_EQ(listed->clouds,
+            (std::vector<std::string>{"http://10.1.0.1:8080", "https://10.1.0.2:8443"}));
   for (const char* bad : {"", "[]", "{\"nodes\": 3}", "<html>"}) {
     EXPECT_FALSE(environmentsFromCluster(bad).ok()) << bad;
   }

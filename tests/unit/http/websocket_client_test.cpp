@@ -98,7 +98,7 @@ TEST(WebSocketClientTest, EchoesMessagesInOrderAndSendsTheUpgradeHeaders) {
 TEST(WebSocketClientTest, UpgradesBelowTheNodesPathPrefixWithoutAToken) {
   TestServer server(TestServer::Mode::kEcho);
   NodeUrl url = server.url();
-  url.prefix = "/tern";
+  url.path = "/tern";
   WebSocketClient ws;
   auto c = ws.connect(url, "/v1/streams", {}, 5s);
   ASSERT_TRUE(c.ok()) << c.error().describe();

@@ -1,0 +1,164 @@
+#include "http/tls_context.h"
+
+#include <boost/asio/ip/address.hpp>
+#include <fmt/format.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+namespace tern::http {
+
+namespace asio = boost::asio;
+
+namespace {
+
+Error badFile(std::string_view what, const std::string& file, std::string_view why) {
+  return Error(ErrorCode::kInvalidArgument, fmt::format("{} \"{}\": {}", what, file, why));
+}
+
+// OpenSSL's reason for the last failure, and the error queue emptied.
+std::string lastOpenSslError() {
+  unsigned long e = ERR_peek_last_error();
+  std::string why = e ? ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "unknown error"
+                      : "unknown error";
+  ERR_clear_error();
+  return why;
+}
+
+// The file opened for reading, or the error naming it.
+Result<std::shared_ptr<FILE>> openFile(std::string_view what, const std::string& file) {
+  if (file.empty()) return badFile(what, file, "no file given");
+  FILE* f = std::fopen(file.c_str(), "re");
+  if (!f) return badFile(what, file, fmt::format("cannot read it: {}", std::strerror(errno)));
+  return std::shared_ptr<FILE>(f, [](FILE* p) { std::fclose(p); });
+}
+
+bool isIpAddress(const std::string& host) {
+  boost::system::error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const ServerTls>> loadServerTls(const std::string& certFile,
+                                                       const std::string& keyFile) {
+  auto tls = std::make_shared<ServerTls>();
+  SSL_CTX* ctx = tls->ctx.native_handle();
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  ERR_clear_error();
+
+  auto cert = openFile("certificate file", certFile);
+  if (!cert) return cert.error();
+  X509* leaf = PEM_read_X509(cert->get(), nullptr, nullptr, nullptr);
+  if (!leaf) {
+    return badFile("certificate file", certFile,
+                   fmt::format("holds no PEM certificate ({})", lastOpenSslError()));
+  }
+  X509_free(leaf);
+  if (SSL_CTX_use_certificate_chain_file(ctx, certFile.c_str()) != 1) {
+    return badFile("certificate file", certFile,
+                   fmt::format("cannot use its certificate chain ({})", lastOpenSslError()));
+  }
+
+  auto key = openFile("key file", keyFile);
+  if (!key) return key.error();
+  EVP_PKEY* pkey = PEM_read_PrivateKey(key->get(), nullptr, nullptr, nullptr);
+  if (!pkey) {
+    return badFile("key file", keyFile,
+                   fmt::format("holds no unencrypted PEM private key ({})", lastOpenSslError()));
+  }
+  int used = SSL_CTX_use_PrivateKey(ctx, pkey);
+  EVP_PKEY_free(pkey);
+  if (used != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    ERR_clear_error();
+    return badFile("key file", keyFile,
+                   fmt::format("does not match the certificate in \"{}\"", certFile));
+  }
+  return std::shared_ptr<const ServerTls>(std::move(tls));
+}
+
+Result<std::shared_ptr<const ClientTls>> loadClientTls(const std::string& caFile) {
+  auto tls = std::make_shared<ClientTls>();
+  tls->caFile = caFile;
+  SSL_CTX* ctx = tls->ctx.native_handle();
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  ERR_clear_error();
+  if (caFile.empty()) {
+    if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+      return Error(ErrorCode::kInvalidArgument,
+                   fmt::format("cannot load the system's trusted CAs ({})", lastOpenSslError()));
+    }
+    return std::shared_ptr<const ClientTls>(std::move(tls));
+  }
+  auto file = openFile("CA file", caFile);
+  if (!file) return file.error();
+  X509* first = PEM_read_X509(file->get(), nullptr, nullptr, nullptr);
+  if (!first) {
+    return badFile("CA file", caFile,
+                   fmt::format("holds no PEM certificate ({})", lastOpenSslError()));
+  }
+  X509_free(first);
+  if (SSL_CTX_load_verify_locations(ctx, caFile.c_str(), nullptr) != 1) {
+    return badFile("CA file", caFile,
+                   fmt::format("cannot load its certificates ({})", lastOpenSslError()));
+  }
+  return std::shared_ptr<const ClientTls>(std::move(tls));
+}
+
+bool expectHost(SSL* ssl, const std::string& host) {
+  if (isIpAddress(host)) {
+    // No SNI for an address (RFC 6066); the certificate must name it as an IP address.
+    return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()) == 1;
+  }
+  SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  return SSL_set_tlsext_host_name(ssl, host.c_str()) == 1 && SSL_set1_host(ssl, host.c_str()) == 1;
+}
+
+std::string handshakeFailure(SSL* ssl, const std::string& host, const ClientTls& tls,
+                             const std::string& openSslReason) {
+  long verdict = SSL_get_verify_result(ssl);
+  std::string trusted =
+      tls.caFile.empty() ? std::string("the system's trusted CAs")
+                         : fmt::format("the CA file \"{}\"", tls.caFile);
+  switch (verdict) {
+    case X509_V_OK:
+      break;
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+      return fmt::format("the server's certificate does not match the host name \"{}\"", host);
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+      return "the server's certificate has expired";
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+      return "the server's certificate is not valid yet";
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_CERT_UNTRUSTED:
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+      return fmt::format("the server's certificate is not signed by a CA in {} ({})", trusted,
+                         X509_verify_cert_error_string(verdict));
+    default:
+      return fmt::format("the server's certificate was refused: {}",
+                         X509_verify_cert_error_string(verdict));
+  }
+  if (openSslReason.find("wrong version number") != std::string::npos ||
+      openSslReason.find("packet length too long") != std::string::npos ||
+      openSslReason.find("stream truncated") != std::string::npos ||
+      openSslReason.find("unexpected eof") != std::string::npos ||
+      openSslReason.find("End of file") != std::string::npos) {
+    return fmt::format("the server does not speak TLS on this port (a plain http:// node?): {}",
+                       openSslReason);
+  }
+  return openSslReason;
+}
+
+}  // namespace tern::http
