@@ -68,7 +68,7 @@ void HttpGateway::asyncRoute(http::Request&& req, http::Respond respond, const C
     if (!job) return fail(job.error());
     if (!*job) return fail(Error(ErrorCode::kNotFound, fmt::format("no invocation \"{}\"", id)));
     // read sees every invocation; invoke:FN only FN's (access.h, Need::kInvocationRecord).
-    if (!grants(caller.scopes, Access{Need::kRead, {}}) && !grantsInvoke(caller.scopes, (*job)->function)) {
+    if (!grants(caller.scopes, Access{Need::kRead, ""}) && !grantsInvoke(caller.scopes, (*job)->function)) {
       std::string scope = fmt::format("read or invoke:{}", (*job)->function);
       return respond(refusalResponse(Refusal{
           Error(ErrorCode::kForbidden,

@@ -230,12 +230,12 @@ TEST_F(TokensTest, InvokeAuthRequiredOverHttpAndCoap) {
   EXPECT_EQ(refusalOf(wrong).second, "invoke:cgi");
   for (const std::string* token : {&mine, &any}) {
     auto ok = test::request(node.port(), "POST", "/fn/cgi", "hi", bearer(*token));
-    EXPECT_EQ(ok.status, 200) << ok.raw;
+    EXPECT_EQ(ok.status, 201) << ok.raw;  // the cgi guest answers 201
     // The caller's token never reaches the function.
     EXPECT_EQ(ok.body.find("HTTP_AUTHORIZATION"), std::string::npos) << ok.body;
     EXPECT_EQ(ok.body.find(token->substr(22)), std::string::npos) << ok.body;
   }
-  EXPECT_EQ(test::request(node.port(), "POST", "/fn/cgi", "hi", node.auth()).status, 200);
+  EXPECT_EQ(test::request(node.port(), "POST", "/fn/cgi", "hi", node.auth()).status, 201);  // cgi answers 201
   // The tern CLI sends its token to /fn.
   auto cli = tern(node, mine, {"invoke", "cgi", "--data", "x"});
   EXPECT_EQ(cli.status, 0) << cli.err;
@@ -272,9 +272,9 @@ TEST_F(TokensTest, InvokeAuthRequiredOverHttpAndCoap) {
 TEST_F(TokensTest, InvokeAuthOpenLeavesFunctionsOpenAndKeepsTokensFromThem) {
   test::TerndProcess node(dir.path() / "data", {"--coap-listen", "off"});
   deploy(node, "cgi", "cgi");
-  EXPECT_EQ(test::request(node.port(), "POST", "/fn/cgi", "hi").status, 200);
+  EXPECT_EQ(test::request(node.port(), "POST", "/fn/cgi", "hi").status, 201);  // cgi answers 201
   auto admin = test::request(node.port(), "POST", "/fn/cgi", "hi", node.auth());
-  EXPECT_EQ(admin.status, 200);
+  EXPECT_EQ(admin.status, 201);
   EXPECT_EQ(admin.body.find(node.token()), std::string::npos) << admin.body;
   // A function's own credentials pass as before.
   auto own = test::request(node.port(), "POST", "/fn/cgi", "hi", bearer("the-functions-own"));
@@ -287,7 +287,7 @@ TEST_F(TokensTest, RateLimitsAnswer429WithRetryAfterPerToken) {
   // One request per 100 s with a burst of 2: the third request is refused.
   std::string slow = make(node, {{"name", "slow"}, {"scopes", {"invoke:cgi", "read"}}, {"rate", 0.01}, {"burst", 2}});
   std::string other = make(node, {{"name", "other"}, {"scopes", {"invoke:cgi"}}});
-  EXPECT_EQ(test::request(node.port(), "POST", "/fn/cgi", "", bearer(slow)).status, 200);
+  EXPECT_EQ(test::request(node.port(), "POST", "/fn/cgi", "", bearer(slow)).status, 201);  // cgi answers 201
   EXPECT_EQ(test::request(node.port(), "GET", "/v1/functions", "", bearer(slow)).status, 200);
   auto limited = test::request(node.port(), "POST", "/fn/cgi", "", bearer(slow));
   EXPECT_EQ(limited.status, 429) << limited.raw;
@@ -297,7 +297,7 @@ TEST_F(TokensTest, RateLimitsAnswer429WithRetryAfterPerToken) {
   EXPECT_EQ(test::request(node.port(), "GET", "/v1/functions", "", bearer(slow)).status, 429);
   // Another token, and the admin token, are not affected.
   for (int i = 0; i < 5; ++i) {
-    EXPECT_EQ(test::request(node.port(), "POST", "/fn/cgi", "", bearer(other)).status, 200);
+    EXPECT_EQ(test::request(node.port(), "POST", "/fn/cgi", "", bearer(other)).status, 201);  // cgi answers 201
   }
   EXPECT_EQ(test::request(node.port(), "GET", "/v1/functions", "", node.auth()).status, 200);
 }

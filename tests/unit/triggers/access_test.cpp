@@ -113,35 +113,37 @@ TEST(ScopesTest, WhatEachScopeGrants) {
   using V = std::vector<std::string>;
   struct Case {
     V scopes;
-    Access access;
+    Need need;
+    const char* target;
     bool granted;
   };
   const Case cases[] = {
-      {{"admin"}, {Need::kAdmin, ""}, true},
-      {{"admin"}, {Need::kInvoke, "resize"}, true},
-      {{"deploy"}, {Need::kAdmin, ""}, false},
-      {{"deploy"}, {Need::kDeploy, ""}, true},
-      {{"deploy"}, {Need::kRead, ""}, false},  // deploy does not imply read
-      {{"read"}, {Need::kRead, ""}, true},
-      {{"read"}, {Need::kDeploy, ""}, false},
-      {{"read"}, {Need::kInvocationRecord, ""}, true},
-      {{"read"}, {Need::kInvoke, "resize"}, false},
-      {{"invoke:resize"}, {Need::kInvoke, "resize"}, true},
-      {{"invoke:resize"}, {Need::kInvoke, "resizer"}, false},
-      {{"invoke:resize"}, {Need::kInvoke, "wf/resize"}, false},
-      {{"invoke:resize"}, {Need::kRead, ""}, false},
-      {{"invoke:*"}, {Need::kInvoke, "anything"}, true},
-      {{"invoke:*"}, {Need::kInvoke, "wf/order"}, true},
-      {{"invoke:*"}, {Need::kDeploy, ""}, false},
-      {{"invoke:wf/order"}, {Need::kInvoke, "wf/order"}, true},
-      {{"invoke:wf/order"}, {Need::kInvoke, "order"}, false},
-      {{"read", "invoke:a"}, {Need::kInvoke, "a"}, true},
-      {{"invoke:"}, {Need::kInvoke, ""}, false},
-      {{}, {Need::kRead, ""}, false},
+      {{"admin"}, Need::kAdmin, "", true},
+      {{"admin"}, Need::kInvoke, "resize", true},
+      {{"deploy"}, Need::kAdmin, "", false},
+      {{"deploy"}, Need::kDeploy, "", true},
+      {{"deploy"}, Need::kRead, "", false},  // deploy does not imply read
+      {{"read"}, Need::kRead, "", true},
+      {{"read"}, Need::kDeploy, "", false},
+      {{"read"}, Need::kInvocationRecord, "", true},
+      {{"read"}, Need::kInvoke, "resize", false},
+      {{"invoke:resize"}, Need::kInvoke, "resize", true},
+      {{"invoke:resize"}, Need::kInvoke, "resizer", false},
+      {{"invoke:resize"}, Need::kInvoke, "wf/resize", false},
+      {{"invoke:resize"}, Need::kRead, "", false},
+      {{"invoke:*"}, Need::kInvoke, "anything", true},
+      {{"invoke:*"}, Need::kInvoke, "wf/order", true},
+      {{"invoke:*"}, Need::kDeploy, "", false},
+      {{"invoke:wf/order"}, Need::kInvoke, "wf/order", true},
+      {{"invoke:wf/order"}, Need::kInvoke, "order", false},
+      {{"read", "invoke:a"}, Need::kInvoke, "a", true},
+      {{"invoke:"}, Need::kInvoke, "", false},
+      {{}, Need::kRead, "", false},
   };
   for (const auto& c : cases) {
-    EXPECT_EQ(grants(c.scopes, c.access), c.granted)
-        << (c.scopes.empty() ? "(none)" : c.scopes[0]) << " for " << accessText(c.access);
+    Access access{c.need, c.target};
+    EXPECT_EQ(grants(c.scopes, access), c.granted)
+        << (c.scopes.empty() ? "(none)" : c.scopes[0]) << " for " << accessText(access);
   }
 }
 

@@ -52,7 +52,7 @@ class TokenAuthTest : public ::testing::Test {
   }
 };
 
-const Access kRead{Need::kRead, {}};
+const Access kRead{Need::kRead, ""};
 
 TEST_F(TokenAuthTest, ATokenIsShownOnceAndStoredAsItsHash) {
   std::string token = make("ci", {"deploy", "read", "deploy"});
@@ -109,22 +109,26 @@ TEST_F(TokenAuthTest, ScopesDecideWhatATokenMayDo) {
   std::string deployer = make("deployer", {"deploy"});
   struct Case {
     const std::string* token;
-    Access access;
-    std::string reason;
+    Need need;
+    const char* target;
+    const char* reason;
   };
   const Case cases[] = {
-      {&invoker, {Need::kInvoke, "resize"}, ""},
-      {&invoker, {Need::kInvoke, "other"}, "scope"},
-      {&invoker, {Need::kRead, {}}, "scope"},
-      {&invoker, {Need::kInvocationRecord, {}}, ""},  // the route checks the job's function
-      {&any, {Need::kInvoke, "other"}, ""},
-      {&any, {Need::kDeploy, {}}, "scope"},
-      {&deployer, {Need::kDeploy, {}}, ""},
-      {&deployer, {Need::kAdmin, {}}, "scope"},
-      {&deployer, {Need::kInvocationRecord, {}}, "scope"},
-      {&kAdmin, {Need::kAdmin, {}}, ""},
+      {&invoker, Need::kInvoke, "resize", ""},
+      {&invoker, Need::kInvoke, "other", "scope"},
+      {&invoker, Need::kRead, "", "scope"},
+      {&invoker, Need::kInvocationRecord, "", ""},  // the route checks the job's function
+      {&any, Need::kInvoke, "other", ""},
+      {&any, Need::kDeploy, "", "scope"},
+      {&deployer, Need::kDeploy, "", ""},
+      {&deployer, Need::kAdmin, "", "scope"},
+      {&deployer, Need::kInvocationRecord, "", "scope"},
+      {&kAdmin, Need::kAdmin, "", ""},
   };
-  for (const auto& c : cases) EXPECT_EQ(reasonFor(*c.token, c.access), c.reason) << accessText(c.access);
+  for (const auto& c : cases) {
+    Access access{c.need, c.target};
+    EXPECT_EQ(reasonFor(*c.token, access), c.reason) << accessText(access);
+  }
 }
 
 TEST_F(TokenAuthTest, ARateLimitRefusesAboveItsBurstAndSaysWhenToRetry) {
@@ -138,7 +142,7 @@ TEST_F(TokenAuthTest, ARateLimitRefusesAboveItsBurstAndSaysWhenToRetry) {
   EXPECT_EQ(refusal->retryAfterSeconds, 1);
   // Another token is not affected, nor is a refused scope counted.
   for (int i = 0; i < 20; ++i) EXPECT_EQ(reasonFor(free, kRead), "");
-  EXPECT_EQ(reasonFor(limited, Access{Need::kDeploy, {}}), "scope");
+  EXPECT_EQ(reasonFor(limited, Access{Need::kDeploy, ""}), "scope");
   steadyNs += kSecondNs / 2;  // one request's worth
   EXPECT_EQ(reasonFor(limited, kRead), "");
   EXPECT_EQ(reasonFor(limited, kRead), "rate_limited");
@@ -161,7 +165,7 @@ TEST_F(TokenAuthTest, NamesAreUniqueAmongLiveTokensAndFreeAgainAfterRevoke) {
   EXPECT_EQ(auth->revoke("ci").error().code(), ErrorCode::kNotFound);
   std::string second = make("ci", {"deploy"});
   EXPECT_EQ(reasonFor(first, kRead), "revoked");
-  EXPECT_EQ(reasonFor(second, Access{Need::kDeploy, {}}), "");
+  EXPECT_EQ(reasonFor(second, Access{Need::kDeploy, ""}), "");
   auto list = auth->list();
   ASSERT_TRUE(list.ok());
   ASSERT_EQ(list->size(), 1u);
