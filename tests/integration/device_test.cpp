@@ -509,7 +509,7 @@ TEST_F(DeviceTest, PerDeviceStateWrittenBeforeTheMoveIsReadAfterIt) {
   EXPECT_EQ(test::request(b.port(), "PUT", route, "[1, 2]", b.auth()).status, 400);
   EXPECT_EQ(test::request(b.port(), "PUT", route, "{\"entries\": [{\"key\": \"\", \"value\": \"\"}]}", b.auth()).status,
             400);  // an empty key
-  EXPECT_EQ(test::request(b.port(), "POST", route, "", b.auth()).status, 400);
+  EXPECT_EQ(test::request(b.port(), "POST", route, "", b.auth()).status, 405);  // GET, PUT, DELETE only
   EXPECT_EQ(test::request(b.port(), "GET", "/v1/devices/" + (*d)->id() + "/state/-bad", "", b.auth()).status, 400);
   EXPECT_EQ(test::request(b.port(), "GET", "/v1/devices/" + (*d)->id() + "/other", "", b.auth()).status, 404);
   // The state is what it was: nothing above changed it.
