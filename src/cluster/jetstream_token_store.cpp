@@ -22,6 +22,8 @@ std::string valueOf(kvEntry* e) {
   return data ? std::string(data, static_cast<size_t>(kvEntry_ValueLen(e))) : std::string();
 }
 
+void onConnected(natsConnection*, void* closure);
+
 }  // namespace
 
 struct JetStreamTokenStore::Connection {
@@ -103,6 +105,14 @@ struct JetStreamTokenStore::Connection {
   }
 };
 
+namespace {
+
+void onConnected(natsConnection*, void* closure) {
+  spdlog::info("tokens: connected to NATS at {}", static_cast<JetStreamTokenStore::Connection*>(closure)->opt.url);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<JetStreamTokenStore>> JetStreamTokenStore::connect(JetStreamTokenOptions options) {
   if (options.requestTimeout <= std::chrono::milliseconds(0)) {
     return Error(ErrorCode::kInvalidArgument, "the JetStream request timeout must be positive");
@@ -123,7 +133,9 @@ Result<std::unique_ptr<JetStreamTokenStore>> JetStreamTokenStore::connect(JetStr
   natsOptions_SetPingInterval(o, 2000);
   natsOptions_SetMaxPingsOut(o, 2);
   natsOptions_SetFailRequestsOnDisconnect(o, true);
-  natsOptions_SetRetryOnFailedConnect(o, true, nullptr, nullptr);
+  // With a callback the first connection is made in the background (NATS_NOT_YET_CONNECTED):
+  // a node whose NATS is down still starts, as with the other cluster connections.
+  natsOptions_SetRetryOnFailedConnect(o, true, onConnected, c.get());
   natsStatus s = natsConnection_Connect(&c->conn, o);
   if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
     ErrorCode code = s == NATS_INVALID_ARG || s == NATS_ADDRESS_MISSING ? ErrorCode::kInvalidArgument
