@@ -338,5 +338,36 @@ TEST_F(TokensClusterTest, ATokenMadeOnOneNodeWorksOnTheOther) {
   EXPECT_EQ(refusalOf(refused).first, "revoked");
 }
 
+TEST_F(TokensClusterTest, ATokenANodeHasSeenKeepsWorkingThroughANatsOutage) {
+  auto a = node("a");
+  auto b = node("b");
+  auto make = [&](test::TerndProcess& n, const std::string& name) {
+    test::HttpReply made;
+    EXPECT_TRUE(test::eventually([&] {
+      made = test::request(n.port(), "POST", "/v1/tokens", R"({"name":")" + name + R"(","scopes":["read"]})",
+                           n.auth());
+      return made.status == 201;
+    })) << made.raw;
+    json doc = json::parse(made.body, nullptr, false);
+    return doc.is_object() ? doc.value("token", std::string()) : std::string();
+  };
+  std::string seen = make(*a, "seen");
+  std::string unseen = make(*b, "unseen");  // a never reads it
+  ASSERT_EQ(test::request(a->port(), "GET", "/v1/functions", "", bearer(seen)).status, 200);
+  nats->stop();
+  ASSERT_TRUE(test::eventually([&] {
+    return test::request(a->port(), "GET", "/v1/tokens", "", a->auth()).status == 503;
+  }));
+  // The node answers from the record it read; one it never read cannot be checked (503,
+  // not 401: the token may be valid); the admin token is the node's own.
+  EXPECT_EQ(test::request(a->port(), "GET", "/v1/functions", "", bearer(seen)).status, 200);
+  EXPECT_EQ(test::request(a->port(), "GET", "/v1/functions", "", bearer(unseen)).status, 503);
+  EXPECT_EQ(test::request(a->port(), "GET", "/v1/functions", "", a->auth()).status, 200);
+  nats->start();
+  EXPECT_TRUE(test::eventually([&] {
+    return test::request(a->port(), "GET", "/v1/functions", "", bearer(unseen)).status == 200;
+  }));
+}
+
 }  // namespace
 }  // namespace tern
