@@ -7,7 +7,6 @@
 #include "triggers/cgi_response.h"
 
 #include <fmt/format.h>
-#include <openssl/crypto.h>
 
 #include <algorithm>
 #include <array>
