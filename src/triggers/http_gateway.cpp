@@ -203,8 +203,8 @@ size_t HttpGateway::bodyLimit(std::string_view method, std::string_view target) 
 std::variant<Caller, http::Response> HttpGateway::admit(const http::Request& req) {
   auto route = routeAccess(req.method, req.path);
   // A path with no route, or a method it does not take, is answered only to a caller with
-  // a valid token (any scope), as before the table existed: the routes stay private.
-  Access need = route.match == RouteAccess::Match::kRoute ? route.access : Access{Need::kRead, {}};
+  // a valid token (any scope), so the API's shape is not shown to strangers.
+  Access need = route.match == RouteAccess::Match::kRoute ? route.access : Access{Need::kRead, ""};
   const std::string* authorization = req.header("Authorization");
   AuthResult who = route.match == RouteAccess::Match::kRoute
                        ? deps_.auth.authorize(authorization, need)
