@@ -282,7 +282,7 @@ TEST_F(TokensTest, InvokeAuthOpenLeavesFunctionsOpenAndKeepsTokensFromThem) {
 }
 
 TEST_F(TokensTest, RateLimitsAnswer429WithRetryAfterPerToken) {
-  test::TerndProcess node(dir.path() / "data", {"--coap-listen", "off", "--invoke-auth", "required"});
+  test::TerndProcess node(dir.path() / "data", {"--invoke-auth", "required"});
   deploy(node, "cgi", "cgi");
   // One request per 100 s with a burst of 2: the third request is refused.
   std::string slow = make(node, {{"name", "slow"}, {"scopes", {"invoke:cgi", "read"}}, {"rate", 0.01}, {"burst", 2}});
@@ -295,6 +295,12 @@ TEST_F(TokensTest, RateLimitsAnswer429WithRetryAfterPerToken) {
   ASSERT_FALSE(limited.headers["retry-after"].empty()) << limited.raw;
   EXPECT_GE(std::stoi(limited.headers["retry-after"]), 1);
   EXPECT_EQ(test::request(node.port(), "GET", "/v1/functions", "", bearer(slow)).status, 429);
+  // Over CoAP: 4.29 with Max-Age saying when to try again (RFC 8516).
+  test::CoapSocket coap(node.coapPort());
+  auto coapLimited = coap.exchange(coap.request(kCoapGet, "fn/cgi", "token=" + slow));
+  ASSERT_TRUE(coapLimited);
+  EXPECT_EQ(coapLimited->codeNumber(), 429) << coapLimited->payload;
+  EXPECT_GE(coapLimited->uintOption(14).value_or(0), 1u);
   // Another token, and the admin token, are not affected.
   for (int i = 0; i < 5; ++i) {
     EXPECT_EQ(test::request(node.port(), "POST", "/fn/cgi", "", bearer(other)).status, 201);  // cgi answers 201
