@@ -18,6 +18,7 @@
 #include "cli/provider_commands.h"
 #include "cli/run_command.h"
 #include "cli/stream_commands.h"
+#include "cli/token_commands.h"
 #include "cli/workflow_commands.h"
 #include "util/error.h"
 
@@ -42,7 +43,8 @@ int main(int argc, char** argv) {
   app.add_option("--node", node.node,
                  "the node's URL (default $TERN_NODE, else http://127.0.0.1:8080)");
   app.add_option("--token", node.token,
-                 "admin token (default $TERN_TOKEN, else the local node's admin.token)");
+                 "bearer token: the node's admin token or one made by tern token create "
+                 "(default $TERN_TOKEN, else the local node's admin.token)");
   app.add_option("--ca-file", node.caFile,
                  "CA certificates (PEM) to verify https:// nodes against (default "
                  "$TERN_CA_FILE, else the system's trusted CAs)");
@@ -310,6 +312,26 @@ int main(int argc, char** argv) {
   auto* routeRmCmd = routeCmd->add_subcommand("rm", "Remove a function's route");
   routeRmCmd->add_option("function", routeFunction, "the function's name")->required();
 
+  auto* tokenCmd = app.add_subcommand("token", "Create, list and revoke scoped API tokens");
+  tokenCmd->require_subcommand(1);
+  cli::TokenCreateOptions tokenCreate;
+  double tokenRate = 0, tokenBurst = 0;
+  auto* tokenCreateCmd = tokenCmd->add_subcommand("create", "Make a token and print it (only this once)");
+  tokenCreateCmd->add_option("name", tokenCreate.name, "the token's name")->required();
+  tokenCreateCmd->add_option("--scope", tokenCreate.scopes,
+                             "what the token may do: admin, deploy, read, invoke:FUNCTION, "
+                             "invoke:wf/WORKFLOW, invoke:* (comma-separated or repeated)")
+      ->required()
+      ->delimiter(',');
+  tokenCreateCmd->add_option("--expires-in", tokenCreate.expiresIn, "lifetime: 90s, 15m, 12h, 30d (default: never)");
+  auto* tokenRateOpt = tokenCreateCmd->add_option("--rate", tokenRate, "requests per second on each node (default: no limit)");
+  auto* tokenBurstOpt =
+      tokenCreateCmd->add_option("--burst", tokenBurst, "requests at once above the rate (default: the rate, at least 1)");
+  auto* tokenLsCmd = tokenCmd->add_subcommand("ls", "List the tokens not revoked (never the tokens themselves)");
+  std::string tokenName;
+  auto* tokenRevokeCmd = tokenCmd->add_subcommand("revoke", "Revoke a token: it is refused from now on");
+  tokenRevokeCmd->add_option("name", tokenName, "the token's name")->required();
+
   cli::DeviceCallOptions deviceCall;
   auto* deviceCmd = app.add_subcommand("device", "Act as a device: run calls here or offload them");
   deviceCmd->require_subcommand(1);
@@ -430,6 +452,13 @@ int main(int argc, char** argv) {
   }
   if (providerLsCmd->parsed()) return cli::providerListCommand(node, out, err);
   if (providerRmCmd->parsed()) return cli::providerRemoveCommand(node, providerName, out, err);
+  if (tokenCreateCmd->parsed()) {
+    if (tokenRateOpt->count()) tokenCreate.rate = tokenRate;
+    if (tokenBurstOpt->count()) tokenCreate.burst = tokenBurst;
+    return cli::tokenCreateCommand(node, tokenCreate, out, err);
+  }
+  if (tokenLsCmd->parsed()) return cli::tokenListCommand(node, out, err);
+  if (tokenRevokeCmd->parsed()) return cli::tokenRevokeCommand(node, tokenName, out, err);
   if (routeSetCmd->parsed()) return cli::routeSetCommand(node, routeSet, out, err);
   if (routeLsCmd->parsed()) return cli::routeListCommand(node, out, err);
   if (routeRmCmd->parsed()) return cli::routeRemoveCommand(node, routeFunction, out, err);

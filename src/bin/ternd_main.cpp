@@ -64,6 +64,12 @@ int main(int argc, char** argv) {
                  "address:port to serve CoAP (UDP) on, or off (default: the --listen address, "
                  "port 5683)");
   app.add_option("--data", dataDir, "data directory (default $TERN_DATA or ~/.local/share/tern)");
+  std::string invokeAuth = "open";
+  app.add_option("--invoke-auth", invokeAuth,
+                 "open: anyone who reaches the node may invoke; required: /fn, /wf and CoAP "
+                 "invocations need a token with invoke:NAME, invoke:* or admin")
+      ->check(CLI::IsMember({"open", "required"}))
+      ->capture_default_str();
   uint64_t diskReserveMb = cfg.diskReserveBytes >> 20;
   app.add_option("--disk-reserve-mb", diskReserveMb,
                  "space kept in <data>/reserve and released when a removal finds the disk full "
@@ -334,6 +340,7 @@ int main(int argc, char** argv) {
     return tern::errorKind(tern::ErrorCode::kInvalidArgument).exitStatus;
   }
   cfg.queueLimit = queue;
+  cfg.invokeAuth = invokeAuth == "required" ? tern::triggers::InvokeAuth::kRequired : tern::triggers::InvokeAuth::kOpen;
   cl.memoryBytes = compileMemoryMb << 20;
   cl.timeout = std::chrono::seconds(compileTimeoutS);
   cc.heartbeat = std::chrono::milliseconds(heartbeatMs);

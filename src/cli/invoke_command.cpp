@@ -116,9 +116,11 @@ int invokeCommand(const NodeOptions& node, const InvokeOptions& options, std::is
     req->body.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
     if (f.bad()) return reportFailure(err, Error(ErrorCode::kIo, "cannot read " + *options.dataFile));
   }
-  // /fn needs no token, and the admin token must never reach a function's environment.
-  auto client = NodeClient::open(node, NodeClient::TokenUse::kNotNeeded);
+  // A node with --invoke-auth required wants a token; the node keeps it out of the
+  // function's environment.
+  auto client = NodeClient::open(node, NodeClient::TokenUse::kIfAvailable);
   if (!client.ok()) return reportFailure(err, client.error());
+  client->authorize(*req);
   auto res = client->send(*req, kInvokeTimeout);
   if (!res.ok()) return reportFailure(err, res.error());
   InvokeVerdict verdict = judgeInvocation(*res);

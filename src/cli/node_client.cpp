@@ -1,5 +1,7 @@
 #include "cli/node_client.h"
 
+#include <strings.h>
+
 #include <fmt/format.h>
 
 #include <cstdlib>
@@ -146,6 +148,10 @@ Result<NodeClient> NodeClient::open(const NodeOptions& options, TokenUse token) 
                                t->origin, url->text()));
     }
     admin = std::move(*t);
+  } else if (token == TokenUse::kIfAvailable) {
+    auto t = discoverToken(options.token);
+    bool fromLocalFile = t.ok() && t->origin != "--token" && t->origin != "$TERN_TOKEN";
+    if (t.ok() && (!fromLocalFile || isLocalNode(*url))) admin = std::move(*t);
   }
   return NodeClient(std::move(*url), std::move(admin), std::move(*tls));
 }
@@ -178,6 +184,14 @@ Result<ApiReply> NodeClient::call(std::string method, std::string target, std::s
   }
   reply.raw = std::move(res->body);
   return reply;
+}
+
+void NodeClient::authorize(HttpRequest& request) const {
+  if (token_.value.empty()) return;
+  for (const auto& h : request.headers) {
+    if (strcasecmp(h.name.c_str(), "Authorization") == 0) return;
+  }
+  request.headers.push_back({"Authorization", "Bearer " + token_.value});
 }
 
 Result<HttpResponse> NodeClient::send(const HttpRequest& request,

@@ -85,8 +85,10 @@ struct ApiReply {
 // A resolved connection to a node.
 class NodeClient {
  public:
-  // Resolves the URL (and the token when `token` is kRequired) from the options.
-  enum class TokenUse { kRequired, kNotNeeded };
+  // Resolves the URL (and the token when `token` is kRequired) from the options. With
+  // kIfAvailable a token is used when one is found and may be sent to the node (invocations,
+  // which a node started with --invoke-auth required refuses without one).
+  enum class TokenUse { kRequired, kIfAvailable, kNotNeeded };
   static Result<NodeClient> open(const NodeOptions& options, TokenUse token);
 
   const NodeUrl& url() const { return url_; }
@@ -96,8 +98,12 @@ class NodeClient {
   Result<ApiReply> call(std::string method, std::string target, std::string body = {},
                         std::chrono::milliseconds timeout = kManagementTimeout) const;
 
-  // A plain request (no token), for /fn invocations; the caller interprets the status.
+  // A plain request, for /fn invocations; the caller interprets the status.
   Result<HttpResponse> send(const HttpRequest& request, std::chrono::milliseconds timeout) const;
+  // Adds Authorization: Bearer TOKEN when the client has a token and `request` carries no
+  // Authorization header of its own. The node keeps a tern token out of the function's
+  // environment.
+  void authorize(HttpRequest& request) const;
 
   // Most management calls answer at once; a deploy compiles first and may take minutes.
   static constexpr std::chrono::milliseconds kManagementTimeout{60000};

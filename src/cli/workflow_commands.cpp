@@ -104,12 +104,14 @@ int workflowRunCommand(const NodeOptions& node, const WorkflowRunOptions& o, std
     if (!text.ok()) return reportFailure(err, text.error());
     input = std::move(*text);
   }
-  auto client = NodeClient::open(node, NodeClient::TokenUse::kNotNeeded);
+  // A node with --invoke-auth required wants a token that may run the workflow.
+  auto client = NodeClient::open(node, NodeClient::TokenUse::kIfAvailable);
   if (!client.ok()) return reportFailure(err, client.error());
   HttpRequest req;
   req.method = "POST";
   req.target = "/wf/" + percentEncode(o.name);
   req.headers.push_back({"Content-Type", "application/json"});
+  client->authorize(req);
   req.body = std::move(input);
   // A run takes as long as its tasks; the node bounds each of them.
   auto r = client->send(req, std::chrono::hours(1));

@@ -19,6 +19,7 @@
 #include "async/http_callback.h"
 #include "cluster/cluster.h"
 #include "cluster/job_stream.h"
+#include "cluster/jetstream_token_store.h"
 #include "cluster/nats_security.h"
 #include "util/clock.h"
 #include "events/scheduler.h"
@@ -33,6 +34,7 @@
 #include "providers/provider_store.h"
 #include "providers/router.h"
 #include "store/registry.h"
+#include "store/token_store.h"
 #include "stream/frames.h"
 #include "stream/hub.h"
 #include "stream/jetstream_topic_log.h"
@@ -90,7 +92,7 @@ Result<std::string> loadOrCreateRandomHex(const fs::path& dataDir, const std::st
 // directory given by mistake) does not have all of its contents changed.
 Result<size_t> makeDataPrivate(const fs::path& dataDir) {
   static constexpr std::string_view kTernEntries[] = {
-      "registry.db", "kv.db", "queue.db", "schedules.db", "workflows.db", "streams.db", "providers.db", "admin.token", "node.id",
+      "registry.db", "kv.db", "queue.db", "schedules.db", "workflows.db", "streams.db", "providers.db", "tokens.db", "admin.token", "node.id",
       "reserve",     "modules", "cache"};
   size_t changed = 0;
   std::error_code ec;
@@ -112,6 +114,10 @@ Result<size_t> makeDataPrivate(const fs::path& dataDir) {
 struct Node::Impl {
   NodeConfig config;
   std::string token;
+  // Scoped tokens: <data>/tokens.db standalone, the tern_tokens bucket in a cluster; the
+  // checks of every request that needs a token.
+  std::unique_ptr<store::TokenStore> tokenStore;
+  std::unique_ptr<triggers::TokenAuth> auth;
   MetricsRegistry metrics;
   std::unique_ptr<wasm::Engine> engine;
   std::unique_ptr<store::Registry> registry;
@@ -690,13 +696,26 @@ Result<void> Node::start() {
   if (auto ok = n.openStreams(); !ok.ok()) return ok.error();
   if (auto ok = n.openProviders(); !ok.ok()) return ok.error();
   if (auto ok = n.openStreamsOverMqtt(); !ok.ok()) return ok.error();
+  if (cfg.cluster.url.empty()) {
+    auto tokens = store::SqliteTokenStore::open(cfg.dataDir / "tokens.db");
+    if (!tokens.ok()) return tokens.error();
+    n.tokenStore = std::move(*tokens);
+  } else {
+    // Valid on every node of the cluster; connected in the background like the streams.
+    auto tokens = cluster::JetStreamTokenStore::connect(
+        cluster::JetStreamTokenOptions{cfg.cluster.url, cfg.cluster.jetStreamDomain, std::chrono::milliseconds(5000),
+                                       natsSecurity(cfg.cluster)});
+    if (!tokens.ok()) return tokens.error();
+    n.tokenStore = std::move(*tokens);
+  }
+  n.auth = std::make_unique<triggers::TokenAuth>(n.tokenStore.get(), n.token, triggers::systemTokenClocks());
   n.managementQueue = std::make_unique<WorkQueue>();
   triggers::GatewayLimits limits;
   limits.maxInvokeBody = cfg.maxInvokeBodyBytes;
   limits.maxModuleBytes = cfg.maxModuleBytes;
   n.gateway = std::make_unique<triggers::HttpGateway>(
       triggers::GatewayDeps{*n.invoker, *n.executor, *n.table, *n.registry, *n.deployments,
-                            n.metrics, *n.managementQueue, n.token, "0.1.0",
+                            n.metrics, *n.managementQueue, *n.auth, "0.1.0",
                             [this] { return impl_->engineMetrics(); }, n.asyncQueue.get(),
                             [this] { return impl_->cluster ? impl_->cluster->nodeId() : std::string(); },
                             [this] {
@@ -722,7 +741,8 @@ Result<void> Node::start() {
                                                               }
                                                             }},
                                   std::move(r), std::move(respond));
-                            }},
+                            },
+                            cfg.invokeAuth},
       limits);
 
   http::ServerOptions so;
@@ -781,7 +801,8 @@ Result<void> Node::start() {
   if (cfg.coap.enabled) {
     n.coap = std::make_unique<triggers::CoapServer>(
         *n.invoker, n.metrics,
-        triggers::CoapOptions{cfg.coap.address, cfg.coap.port, cfg.maxInvokeBodyBytes});
+        triggers::CoapOptions{cfg.coap.address, cfg.coap.port, cfg.maxInvokeBodyBytes, cfg.invokeAuth,
+                              n.auth.get()});
     if (auto ok = n.coap->start(); !ok.ok()) {
       n.coap.reset();
       return abandon(ok.error());

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "exec/slo_policy.h"
+#include "triggers/token_auth.h"
 #include "util/error.h"
 #include "wasm/compiler.h"
 
@@ -38,6 +39,10 @@ struct NodeConfig {
     std::chrono::milliseconds ackWait{2000};
   } coap;
   std::filesystem::path dataDir;            // empty: tern::defaultDataDir()
+  // Whether /fn, /wf and CoAP invocations need a token that may invoke the function
+  // (ternd --invoke-auth; docs/security-model.md). Tokens live in <data>/tokens.db, or in
+  // the cluster's tern_tokens bucket with --cluster.
+  triggers::InvokeAuth invokeAuth = triggers::InvokeAuth::kOpen;
   // Space kept in <data>/reserve and released when a removal finds the disk full, so the
   // API can still free space (store/disk_reserve.h); 0: none.
   uint64_t diskReserveBytes = 8u << 20;

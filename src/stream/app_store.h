@@ -15,7 +15,7 @@
 namespace tern::stream {
 
 struct App {
-  std::string name;          // the function-name rule (util/function_name.h)
+  std::string name;          // the function-name rule (util/names.h)
   std::string processor;     // a function's name; empty: updates pass unchanged
   double maxPerSecond = 0;   // per subscriber; 0: no limit
 };

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "stream/frames.h"
-#include "stream/token_bucket.h"
+#include "util/token_bucket.h"
 
 namespace tern::stream {
 

@@ -49,7 +49,7 @@ bool isJobId(std::string_view id) {
 
 }  // namespace
 
-void HttpGateway::asyncRoute(http::Request&& req, http::Respond respond) {
+void HttpGateway::asyncRoute(http::Request&& req, http::Respond respond, const Caller& caller) {
   auto fail = [&respond](const Error& e) { respond(errorResponse(e)); };
   async::AsyncQueue* queue = deps_.asyncQueue;
   if (queue == nullptr) {
@@ -68,6 +68,14 @@ void HttpGateway::asyncRoute(http::Request&& req, http::Respond respond) {
     auto job = queue->get(id);
     if (!job) return fail(job.error());
     if (!*job) return fail(Error(ErrorCode::kNotFound, fmt::format("no invocation \"{}\"", id)));
+    // read sees every invocation; invoke:FN only FN's (access.h, Need::kInvocationRecord).
+    if (!grants(caller.scopes, Access{Need::kRead, ""}) && !grantsInvoke(caller.scopes, (*job)->function)) {
+      std::string scope = fmt::format("read or invoke:{}", (*job)->function);
+      return respond(refusalResponse(Refusal{
+          Error(ErrorCode::kForbidden,
+                fmt::format("the token \"{}\" lacks the scope this request needs: {}", caller.name, scope)),
+          "scope", scope, 0}));
+    }
     return respond(jsonBody(200, async::jobJson(**job)));
   }
 

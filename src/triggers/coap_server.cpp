@@ -29,6 +29,9 @@ int coapCode(ErrorCode code) {
   switch (code) {
     case ErrorCode::kInvalidArgument: return 400;
     case ErrorCode::kUnauthorized: return 401;
+    case ErrorCode::kForbidden: return 403;
+    // A token's own rate, not the node's capacity: 4.29 with Max-Age (RFC 8516).
+    case ErrorCode::kRateLimited: return 429;
     case ErrorCode::kNotFound: return 404;
     case ErrorCode::kConflict: return 409;
     case ErrorCode::kBodyTooLarge: return 413;
@@ -195,6 +198,7 @@ struct Target {
   std::string pathInfo;
   std::string query;
   std::optional<unsigned> contentFormat;
+  std::optional<std::string> token;  // the Uri-Query option token=TOKEN, kept out of `query`
 };
 
 Result<Target> parseTarget(const coap_pdu_t* request) {
@@ -217,6 +221,9 @@ Result<Target> parseTarget(const coap_pdu_t* request) {
                      fmt::format("a Uri-Path segment may not contain '/': \"{}\"", value));
       }
       path.emplace_back(value);
+    } else if (it.number == COAP_OPTION_URI_QUERY && value.starts_with("token=")) {
+      if (t.token) return Error(ErrorCode::kInvalidArgument, "token= may be given once");
+      t.token = std::string(value.substr(6));
     } else if (it.number == COAP_OPTION_URI_QUERY) {
       if (!t.query.empty()) t.query += '&';
       t.query += value;
@@ -353,6 +360,8 @@ struct CoapServer::Impl {
   void handle(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
               const coap_string_t* query, coap_pdu_t* response);
   void respondError(coap_pdu_t* response, const Error& e);
+  // 4.01 (naming why), 4.03 (naming the scope) or 4.29 with Max-Age.
+  void respondRefusal(coap_pdu_t* response, const Refusal& refusal);
   void respond(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
                const coap_string_t* query, coap_pdu_t* response, const Answer& answer);
   void deliverCompletions();
@@ -378,6 +387,24 @@ void CoapServer::Impl::respondError(coap_pdu_t* response, const Error& e) {
   }
   // A diagnostic payload: human-readable text without a Content-Format (RFC 7252 5.5.2).
   std::string text = e.describe().substr(0, kMaxDiagnosticBytes);
+  coap_add_data(response, text.size(), reinterpret_cast<const uint8_t*>(text.data()));
+  count(code);
+}
+
+void CoapServer::Impl::respondRefusal(coap_pdu_t* response, const Refusal& refusal) {
+  if (refusal.reason.empty()) return respondError(response, refusal.error);  // the store failed
+  int code = coapCode(refusal.error.code());
+  coap_pdu_set_code(response, static_cast<coap_pdu_code_t>(COAP_RESPONSE_CODE(code)));
+  uint8_t buf[4];
+  if (refusal.error.code() == ErrorCode::kRateLimited) {
+    coap_add_option(response, COAP_OPTION_MAXAGE,
+                    coap_encode_var_safe(buf, sizeof buf, static_cast<unsigned>(refusal.retryAfterSeconds)), buf);
+  }
+  std::string message = refusal.reason == "missing"
+                            ? std::string("a token is required: add the Uri-Query option token=TOKEN")
+                            : refusal.error.message();
+  std::string text = fmt::format("{} ({}): {}", errorKind(refusal.error.code()).summary, refusal.reason, message)
+                         .substr(0, kMaxDiagnosticBytes);
   coap_add_data(response, text.size(), reinterpret_cast<const uint8_t*>(text.data()));
   count(code);
 }
@@ -438,6 +465,12 @@ void CoapServer::Impl::handle(coap_resource_t* resource, coap_session_t* session
   }
   auto target = parseTarget(request);
   if (!target.ok()) return respondError(response, target.error());
+  if (options.invokeAuth == InvokeAuth::kRequired) {
+    auto who = options.auth ? options.auth->authorizeToken(target->token, Access{Need::kInvoke, target->function})
+                            : AuthResult(Refusal{Error(ErrorCode::kUnauthorized, "this node knows no tokens"),
+                                                 "unknown", {}, 0});
+    if (auto* refusal = std::get_if<Refusal>(&who)) return respondRefusal(response, *refusal);
+  }
   size_t length = 0, offset = 0, total = 0;
   const uint8_t* data = nullptr;
   if (!coap_get_data_large(request, &length, &data, &offset, &total)) {

@@ -1,7 +1,7 @@
 #pragma once
 // The node's CoAP surface (RFC 7252 over UDP, block-wise transfer per RFC 7959):
 // coap://HOST/fn/NAME[/REST][?QUERY] invokes function NAME through the Invoker, like
-// /fn over HTTP. libcoap does the protocol work (deduplication, retransmission, blocks,
+// /fn over HTTP (with ternd --invoke-auth required, ?token=TOKEN as well). libcoap does the protocol work (deduplication, retransmission, blocks,
 // separate responses); it is not thread-safe, so one thread owns it and worker threads
 // hand finished invocations back through a completion list and an eventfd. That thread
 // also decides every read of the UDP socket: it screens each datagram (coap_datagram.h)
@@ -14,6 +14,7 @@
 
 #include "exec/invoker.h"
 #include "triggers/coap_datagram.h"
+#include "triggers/token_auth.h"
 #include "util/error.h"
 #include "util/metrics.h"
 
@@ -23,6 +24,11 @@ struct CoapOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 5683;             // 0: any free port
   size_t maxInvokeBody = 6u << 20;  // larger request bodies get 4.13
+  // With kRequired, a request carries a token that may invoke the function in a Uri-Query
+  // option token=TOKEN (docs/coap.md, "Tokens"); `auth` checks it. The token= option never
+  // reaches the function's QUERY_STRING, whatever the setting.
+  InvokeAuth invokeAuth = InvokeAuth::kOpen;
+  TokenAuth* auth = nullptr;
 };
 
 // The CoAP response code for an error kind, as class * 100 + detail (404 for 4.04).

@@ -8,7 +8,6 @@
 #include "util/names.h"
 
 #include <fmt/format.h>
-#include <openssl/crypto.h>
 
 #include <algorithm>
 #include <array>
@@ -32,6 +31,27 @@ http::Response errorResponse(const Error& e) {
   if (e.code() == ErrorCode::kSaturated) r.headers.push_back({"Retry-After", "1"});
   if (e.code() == ErrorCode::kUnauthorized) {
     r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"tern\""});
+  }
+  return r;
+}
+
+http::Response refusalResponse(const Refusal& refusal) {
+  const auto& kind = errorKind(refusal.error.code());
+  json error{{"code", kind.name}, {"message", refusal.error.message()}};
+  if (!refusal.reason.empty()) error["reason"] = refusal.reason;
+  if (!refusal.scopeNeeded.empty()) error["scope_needed"] = refusal.scopeNeeded;
+  http::Response r = jsonResponse(kind.httpStatus, json{{"error", error}});
+  if (refusal.error.code() == ErrorCode::kUnauthorized) {
+    // RFC 6750 3: a token that was sent and refused is an invalid_token.
+    r.headers.push_back({"WWW-Authenticate", refusal.reason == "missing"
+                                                 ? std::string("Bearer realm=\"tern\"")
+                                                 : std::string("Bearer realm=\"tern\", error=\"invalid_token\"")});
+  }
+  if (refusal.error.code() == ErrorCode::kForbidden) {
+    r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"tern\", error=\"insufficient_scope\""});
+  }
+  if (refusal.error.code() == ErrorCode::kRateLimited || refusal.error.code() == ErrorCode::kSaturated) {
+    r.headers.push_back({"Retry-After", std::to_string(std::max<int64_t>(1, refusal.retryAfterSeconds))});
   }
   return r;
 }
@@ -150,16 +170,6 @@ constexpr std::array<std::string_view, 8> kDeployOneParams = {
     "weight",    "tier"};
 
 
-bool tokenMatches(const std::string* header, const std::string& token) {
-  if (!header || token.empty()) return false;
-  static constexpr std::string_view kBearer = "Bearer ";
-  if (header->size() != kBearer.size() + token.size() ||
-      header->compare(0, kBearer.size(), kBearer) != 0) {
-    return false;
-  }
-  return CRYPTO_memcmp(header->data() + kBearer.size(), token.data(), token.size()) == 0;
-}
-
 // CGI variable name for an HTTP header: HTTP_ + upper case, '-' -> '_'.
 std::string cgiHeaderName(const std::string& name) {
   std::string out = "HTTP_";
@@ -191,6 +201,33 @@ size_t HttpGateway::bodyLimit(std::string_view method, std::string_view target) 
   return limits_.maxManagementBody;
 }
 
+std::variant<Caller, http::Response> HttpGateway::admit(const http::Request& req) {
+  auto route = routeAccess(req.method, req.path);
+  // A path with no route, or a method it does not take, is answered only to a caller with
+  // a valid token (any scope), so the API's shape is not shown to strangers.
+  Access need = route.match == RouteAccess::Match::kRoute ? route.access : Access{Need::kRead, ""};
+  const std::string* authorization = req.header("Authorization");
+  AuthResult who = route.match == RouteAccess::Match::kRoute
+                       ? deps_.auth.authorize(authorization, need)
+                       : deps_.auth.identify(authorization);
+  if (auto* refusal = std::get_if<Refusal>(&who)) {
+    if (refusal->reason.empty()) return errorResponse(refusal->error);  // the store failed
+    return refusalResponse(*refusal);
+  }
+  if (route.match == RouteAccess::Match::kNoRoute) {
+    return errorResponse(Error(ErrorCode::kNotFound, "no route for " + req.path));
+  }
+  if (route.match == RouteAccess::Match::kWrongMethod) {
+    auto r = errorResponse(Error(ErrorCode::kInvalidArgument,
+                                 fmt::format("{} is not allowed on {}: use {}", req.method, req.path,
+                                             route.allowed)));
+    r.status = 405;
+    r.headers.push_back({"Allow", route.allowed});
+    return r;
+  }
+  return std::get<Caller>(std::move(who));
+}
+
 void HttpGateway::handle(http::Request&& req, http::Respond respond) {
   const std::string& path = req.path;
   if (path.starts_with("/fn/")) {
@@ -198,9 +235,23 @@ void HttpGateway::handle(http::Request&& req, http::Respond respond) {
     size_t slash = rest.find('/');
     std::string name(rest.substr(0, slash));
     std::string tail = slash == std::string_view::npos ? "" : std::string(rest.substr(slash));
+    if (deps_.invokeAuth == InvokeAuth::kRequired) {
+      auto who = deps_.auth.authorize(req.header("Authorization"), Access{Need::kInvoke, name});
+      if (auto* refusal = std::get_if<Refusal>(&who)) {
+        return respond(refusal->reason.empty() ? errorResponse(refusal->error) : refusalResponse(*refusal));
+      }
+    }
     return invoke(std::move(req), std::move(name), std::move(tail), std::move(respond));
   }
-  if (path.starts_with("/wf/") && deps_.workflows) return deps_.workflows(std::move(req), std::move(respond));
+  if (path.starts_with("/wf/") && deps_.workflows) {
+    if (deps_.invokeAuth == InvokeAuth::kRequired) {
+      auto who = deps_.auth.authorize(req.header("Authorization"), Access{Need::kInvoke, std::string("wf/").append(path, 4)});
+      if (auto* refusal = std::get_if<Refusal>(&who)) {
+        return respond(refusal->reason.empty() ? errorResponse(refusal->error) : refusalResponse(*refusal));
+      }
+    }
+    return deps_.workflows(std::move(req), std::move(respond));
+  }
   if (path == "/healthz") {
     return respond(jsonResponse(200, json{{"status", "ok"}}));
   }
@@ -212,10 +263,10 @@ void HttpGateway::handle(http::Request&& req, http::Respond respond) {
     return respond(std::move(r));
   }
   if (path == "/v1" || path.starts_with("/v1/")) {
-    if (!tokenMatches(req.header("Authorization"), deps_.adminToken)) {
-      return respond(errorResponse(Error(ErrorCode::kUnauthorized,
-                                         "a valid bearer token is required for /v1")));
-    }
+    // Every /v1 route is a row of the table in access.h; what matches none goes no further.
+    auto admitted = admit(req);
+    if (auto* refused = std::get_if<http::Response>(&admitted)) return respond(std::move(*refused));
+    Caller caller = std::get<Caller>(std::move(admitted));
     if (deps_.workflows && (path == "/v1/workflows" || path.starts_with("/v1/workflows/") ||
                             path.starts_with("/v1/runs/") || path.starts_with("/v1/async/wf/"))) {
       return deps_.workflows(std::move(req), std::move(respond));
@@ -231,7 +282,13 @@ void HttpGateway::handle(http::Request&& req, http::Respond respond) {
       return deps_.providers(std::move(req), std::move(respond));
     }
     if (path.starts_with("/v1/async/") || path.starts_with("/v1/invocations/")) {
-      return asyncRoute(std::move(req), std::move(respond));
+      return asyncRoute(std::move(req), std::move(respond), caller);
+    }
+    // Token changes may be JetStream calls in a cluster: off the serving threads too.
+    if (path == "/v1/tokens" || path.starts_with("/v1/tokens/")) {
+      deps_.managementQueue.post(
+          [this, req = std::move(req), respond = std::move(respond)] { respond(tokensRoute(req)); });
+      return;
     }
     // Management work (a deploy compiles) runs on its own thread, off the serving threads.
     deps_.managementQueue.post(
@@ -256,6 +313,9 @@ void HttpGateway::invoke(http::Request&& req, std::string name, std::string rest
   for (const auto& h : req.headers) {
     if (strcasecmp(h.name.c_str(), "Content-Type") == 0) {
       in.env.push_back("CONTENT_TYPE=" + h.value);
+    } else if (strcasecmp(h.name.c_str(), "Authorization") == 0 && deps_.auth.isCredential(h.value)) {
+      // A tern token (the caller's credential for the node) never reaches the function.
+      continue;
     } else if (strcasecmp(h.name.c_str(), "Content-Length") != 0 &&
                strcasecmp(h.name.c_str(), "Proxy-Authorization") != 0) {
       in.env.push_back(cgiHeaderName(h.name) + "=" + h.value);

@@ -1,6 +1,7 @@
 #pragma once
-// The node's HTTP surface: function invocation (/fn/NAME[/REST], CGI/WAGI style), the
-// management API (/v1, bearer token), /healthz and /metrics. Transport comes from
+// The node's HTTP surface: function invocation (/fn/NAME[/REST], CGI/WAGI style; a token
+// with --invoke-auth required), the management API (/v1, scoped bearer tokens: every route
+// is a row of triggers/access.h), /healthz and /metrics. Transport comes from
 // http::Server; this class maps requests to the invoker and the deployments, and results
 // to responses. See docs/http-api.md.
 
@@ -9,6 +10,7 @@
 #include <functional>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <variant>
 
 #include "exec/executor.h"
 #include "exec/function_table.h"
@@ -16,6 +18,7 @@
 #include "http/http_server.h"
 #include "store/deployments.h"
 #include "store/registry.h"
+#include "triggers/token_auth.h"
 #include "util/metrics.h"
 #include "util/work_queue.h"
 
@@ -41,7 +44,8 @@ struct GatewayDeps {
   store::Deployments& deployments;
   MetricsRegistry& metrics;
   WorkQueue& managementQueue;
-  std::string adminToken;
+  // The node's tokens: the admin token and the scoped tokens (token_auth.h).
+  TokenAuth& auth;
   std::string nodeVersion;
   // Extra metric lines appended to /metrics (engine, process), rendered at scrape time.
   std::function<std::string()> extraMetrics;
@@ -63,6 +67,8 @@ struct GatewayDeps {
   // Providers and routes (providers/provider_routes.h): after the token check
   // /v1/providers and /v1/routes; unset: those paths are 404.
   std::function<void(http::Request&&, http::Respond)> providers;
+  // Whether /fn/NAME and /wf/NAME demand a token that may invoke NAME.
+  InvokeAuth invokeAuth = InvokeAuth::kOpen;
 };
 
 class HttpGateway {
@@ -79,7 +85,12 @@ class HttpGateway {
   // The scheduler's state for /v1/status: policy, re-planning, and each function's view.
   nlohmann::json schedulerJson() const;
   // /v1/async/NAME and /v1/invocations/ID (async_routes.cpp), after the token check.
-  void asyncRoute(http::Request&& req, http::Respond respond);
+  void asyncRoute(http::Request&& req, http::Respond respond, const Caller& caller);
+  // /v1/tokens (token_routes.cpp), after the token check: on the management thread.
+  http::Response tokensRoute(const http::Request& req);
+  // Checks a /v1 request against the route table (access.h) and its token; the caller, or
+  // the answer that refuses it (401, 403, 404, 405, 429).
+  std::variant<Caller, http::Response> admit(const http::Request& req);
 
   GatewayDeps deps_;
   GatewayLimits limits_;
@@ -89,6 +100,9 @@ class HttpGateway {
 
 // A JSON error body {"error": {"code": ..., "message": ...}} with the kind's HTTP status.
 http::Response errorResponse(const Error& e);
+// A refused token as an answer: {"error": {"code", "message", "reason", "scope_needed"?}}
+// with 401 (and WWW-Authenticate), 403, or 429 (and Retry-After).
+http::Response refusalResponse(const Refusal& refusal);
 // A JSON answer (invalid UTF-8 replaced, never thrown on).
 http::Response jsonResponse(int status, const nlohmann::json& body);
 // 405 with an Allow header listing `allowed` ("GET, PUT").

@@ -8,7 +8,7 @@ namespace {
 
 // The one table of error kinds. CLI exit statuses are documented in docs/cli.md; they stay
 // above the range a guest commonly uses for its own exit codes (0-63).
-constexpr std::array<ErrorKindInfo, 18> kErrorKinds{{
+constexpr std::array<ErrorKindInfo, 20> kErrorKinds{{
     {ErrorCode::kInvalidArgument, "invalid_argument", "invalid argument", 64, 400},
     {ErrorCode::kInvalidModule, "invalid_module", "invalid module", 65, 422},
     {ErrorCode::kModuleTooLarge, "module_too_large", "module too large", 66, 413},
@@ -22,6 +22,8 @@ constexpr std::array<ErrorKindInfo, 18> kErrorKinds{{
     {ErrorCode::kNotFound, "not_found", "not found", 76, 404},
     {ErrorCode::kConflict, "conflict", "conflict", 77, 409},
     {ErrorCode::kUnauthorized, "unauthorized", "unauthorized", 78, 401},
+    {ErrorCode::kForbidden, "forbidden", "forbidden", 83, 403},
+    {ErrorCode::kRateLimited, "rate_limited", "rate limited", 84, 429},
     {ErrorCode::kSaturated, "saturated", "saturated", 79, 429},
     {ErrorCode::kBodyTooLarge, "body_too_large", "body too large", 80, 413},
     {ErrorCode::kUnavailable, "unavailable", "unavailable", 81, 503},

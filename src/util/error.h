@@ -25,7 +25,9 @@ enum class ErrorCode : uint8_t {
   kIo,               // a file or process operation failed
   kNotFound,         // no such function, version or invocation
   kConflict,         // the request conflicts with the current state (e.g. no earlier version)
-  kUnauthorized,     // missing or wrong bearer token
+  kUnauthorized,     // missing, malformed, unknown, revoked or expired bearer token
+  kForbidden,        // a valid token without the scope the request needs
+  kRateLimited,      // a token's request rate limit is reached; retry later
   kSaturated,        // the node or the function is at capacity; retry later
   kBodyTooLarge,     // a request body exceeds its limit
   kUnavailable,      // the node is unreachable or shutting down

@@ -194,7 +194,8 @@ TEST_F(DeviceTest, ALightFunctionStaysMostlyLocalAndForcedPoliciesAreHonoured) {
   // The module route: unknown function, wrong method, no token.
   EXPECT_EQ(test::request(node->port(), "GET", "/v1/functions/nope/module", "", node->auth()).status, 404);
   auto post = test::request(node->port(), "POST", "/v1/functions/inc/module", "", node->auth());
-  EXPECT_EQ(post.status, 400);  // the management API's answer to a method a route has not
+  EXPECT_EQ(post.status, 405);  // the route table's answer to a method a route has not
+  EXPECT_EQ(post.headers["allow"], "GET");
   EXPECT_NE(post.body.find("POST is not allowed on /v1/functions/inc/module"), std::string::npos) << post.body;
   EXPECT_EQ(test::request(node->port(), "GET", "/v1/functions/inc/module").status, 401);
   auto module = test::request(node->port(), "GET", "/v1/functions/inc/module", "", node->auth());
@@ -508,7 +509,7 @@ TEST_F(DeviceTest, PerDeviceStateWrittenBeforeTheMoveIsReadAfterIt) {
   EXPECT_EQ(test::request(b.port(), "PUT", route, "[1, 2]", b.auth()).status, 400);
   EXPECT_EQ(test::request(b.port(), "PUT", route, "{\"entries\": [{\"key\": \"\", \"value\": \"\"}]}", b.auth()).status,
             400);  // an empty key
-  EXPECT_EQ(test::request(b.port(), "POST", route, "", b.auth()).status, 400);
+  EXPECT_EQ(test::request(b.port(), "POST", route, "", b.auth()).status, 405);  // GET, PUT, DELETE only
   EXPECT_EQ(test::request(b.port(), "GET", "/v1/devices/" + (*d)->id() + "/state/-bad", "", b.auth()).status, 400);
   EXPECT_EQ(test::request(b.port(), "GET", "/v1/devices/" + (*d)->id() + "/other", "", b.auth()).status, 404);
   // The state is what it was: nothing above changed it.

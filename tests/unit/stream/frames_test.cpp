@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "stream/app_store.h"
-#include "stream/token_bucket.h"
+#include "util/token_bucket.h"
 #include "stream/topic_log.h"
 
 namespace tern::stream {

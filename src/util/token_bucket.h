@@ -1,12 +1,13 @@
 #pragma once
 // A token bucket on an injected clock: `rate` tokens per second, at most `burst` saved up,
-// starting full. Pure; tested from tables.
+// starting full. Pure; tested from tables. Used by the stream hub (per-subscriber app
+// limits) and by the per-token request limits (triggers/token_auth.h).
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 
-namespace tern::stream {
+namespace tern {
 
 class TokenBucket {
  public:
@@ -47,4 +48,4 @@ class TokenBucket {
   int64_t lastNs_ = 0;
 };
 
-}  // namespace tern::stream
+}  // namespace tern
