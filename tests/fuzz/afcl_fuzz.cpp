@@ -1,7 +1,8 @@
 // Fuzz target: AFCL workflow documents (src/workflow/afcl), YAML or JSON, as
 // `tern workflow deploy` and PUT /v1/workflows send them. The parser must refuse anything
 // malformed with the line and column of the problem, and within its limits: a parsed
-// workflow lists each function element once and nests no deeper than maxDepth.
+// workflow lists each function element once, nests no deeper than maxDepth, and holds
+// only UTF-8 text (it is written as JSON later).
 
 #include <cstddef>
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "fuzz_check.h"
+#include "util/utf8.h"
 #include "workflow/afcl.h"
 
 using namespace tern::workflow;
@@ -24,6 +26,7 @@ size_t depthOf(const std::vector<Element>& elements, const Element* parent, size
   for (const auto& e : elements) {
     ++count;
     if (e.kind == Kind::kFunction) ++functions;
+    FUZZ_CHECK(tern::isValidUtf8(e.name) && tern::isValidUtf8(e.type));
     FUZZ_CHECK(e.parent == parent);
     for (const auto* list : {&e.body, &e.elseBody}) {
       deepest = std::max(deepest, depthOf(*list, &e, depth + 1, count, functions));
@@ -47,6 +50,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(!wf.error().message().empty());
     return 0;
   }
+  FUZZ_CHECK(tern::isValidUtf8((*wf)->name));
   size_t count = 0, functions = 0;
   size_t depth = depthOf((*wf)->body, nullptr, 1, count, functions);
   FUZZ_CHECK(depth <= limits.maxDepth + 1);
