@@ -52,6 +52,67 @@ class WebSocketSession;
 
 namespace {
 
+// The Request of a parsed message whose origin-form target is `target`: the path
+// percent-decoded (a malformed escape or a NUL byte is refused), the query kept raw, the
+// headers in order, the body moved out. Shared by connections and parseRequest.
+// The answer to a request Beast could not parse (`ec` is not the end of the stream).
+Refusal parseRefusal(beast::error_code ec, size_t maxHeaderBytes) {
+  if (ec == bhttp::error::header_limit) {
+    return Refusal{431, "headers_too_large",
+                   fmt::format("request headers exceed {} bytes", maxHeaderBytes)};
+  }
+  if (ec == bhttp::error::body_limit) {
+    return Refusal{413, "body_too_large", "the request body exceeds its limit"};
+  }
+  return Refusal{400, "bad_request", "malformed HTTP request: " + ec.message()};
+}
+
+// Checks a request's header once it is complete, before any of the body is read: the
+// framing rules, then the route's body limit, which it applies to the parser. Sets
+// `target` to the request's origin-form target.
+std::optional<Refusal> checkRequestHeader(bhttp::request_parser<bhttp::string_body>& parser,
+                                          const Server::BodyLimit& bodyLimit, std::string& target) {
+  auto& req = parser.get();
+  std::vector<std::string_view> codings;
+  for (auto [it, end] = req.equal_range(bhttp::field::transfer_encoding); it != end; ++it) {
+    codings.push_back(it->value());
+  }
+  if (auto refusal = framingRefusal(req.version(), req.count(bhttp::field::host), codings)) {
+    return refusal;
+  }
+  target = originForm(req.target());
+  size_t limit = bodyLimit(std::string_view(req.method_string()), target);
+  if (auto len = parser.content_length(); len && *len > limit) {
+    return Refusal{413, "body_too_large",
+                   fmt::format("the request body is {} bytes, the limit is {} bytes", *len, limit)};
+  }
+  parser.body_limit(limit);
+  return std::nullopt;
+}
+
+std::variant<Request, Refusal> requestFrom(bhttp::request<bhttp::string_body>& msg,
+                                           std::string target) {
+  Request req;
+  req.method = std::string(msg.method_string());
+  req.target = std::move(target);
+  std::string_view t = req.target;
+  size_t q = t.find('?');
+  auto path = percentDecode(t.substr(0, q));
+  if (!path) return Refusal{400, "bad_request", "malformed percent-encoding in the request path"};
+  // A NUL would end the path wherever it is handed on as a C string (PATH_INFO).
+  if (path->find('\0') != std::string::npos) {
+    return Refusal{400, "bad_request", "the request path contains a NUL byte (%00)"};
+  }
+  req.path = std::move(*path);
+  if (q != std::string_view::npos) req.query = std::string(t.substr(q + 1));
+  req.headers.reserve(8);
+  for (const auto& f : msg) {
+    req.headers.push_back(Header{std::string(f.name_string()), std::string(f.value())});
+  }
+  req.body = std::move(msg.body());
+  return req;
+}
+
 int64_t steadyNowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -365,23 +426,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Checks the header and applies the route's body limit once it is known; false if refused.
   bool checkHeader() {
-    auto& req = parser_->get();
-    std::vector<std::string_view> codings;
-    for (auto [it, end] = req.equal_range(bhttp::field::transfer_encoding); it != end; ++it) {
-      codings.push_back(it->value());
-    }
-    if (auto refusal = framingRefusal(req.version(), req.count(bhttp::field::host), codings)) {
+    if (auto refusal = checkRequestHeader(*parser_, server_.bodyLimit, target_)) {
       refuse(refusal->status, refusal->code, refusal->message);
       return false;
     }
-    target_ = originForm(req.target());
-    size_t limit = server_.bodyLimit(std::string_view(req.method_string()), target_);
-    if (auto len = parser_->content_length(); len && *len > limit) {
-      refuse(413, "body_too_large",
-             fmt::format("the request body is {} bytes, the limit is {} bytes", *len, limit));
-      return false;
-    }
-    parser_->body_limit(limit);
     return true;
   }
 
@@ -404,14 +452,8 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       return close();
     }
-    if (ec == bhttp::error::header_limit) {
-      return refuse(431, "headers_too_large",
-                    fmt::format("request headers exceed {} bytes", server_.options.maxHeaderBytes));
-    }
-    if (ec == bhttp::error::body_limit) {
-      return refuse(413, "body_too_large", "the request body exceeds its limit");
-    }
-    refuse(400, "bad_request", "malformed HTTP request: " + ec.message());
+    Refusal refusal = parseRefusal(ec, server_.options.maxHeaderBytes);
+    refuse(refusal.status, refusal.code, refusal.message);
   }
 
   void onRequest() {
@@ -423,26 +465,11 @@ class Session : public std::enable_shared_from_this<Session> {
     version_ = msg.version();
     isHead_ = msg.method() == bhttp::verb::head;
 
-    Request req;
-    req.method = std::string(msg.method_string());
-    req.target = std::move(target_);
-    std::string_view target = req.target;
-    size_t q = target.find('?');
-    auto path = percentDecode(target.substr(0, q));
-    if (!path) {
-      return refuse(400, "bad_request", "malformed percent-encoding in the request path");
+    auto built = requestFrom(msg, std::move(target_));
+    if (auto* refusal = std::get_if<Refusal>(&built)) {
+      return refuse(refusal->status, refusal->code, refusal->message);
     }
-    // A NUL would end the path wherever it is handed on as a C string (PATH_INFO).
-    if (path->find('\0') != std::string::npos) {
-      return refuse(400, "bad_request", "the request path contains a NUL byte (%00)");
-    }
-    req.path = std::move(*path);
-    if (q != std::string_view::npos) req.query = std::string(target.substr(q + 1));
-    req.headers.reserve(8);
-    for (const auto& f : msg) {
-      req.headers.push_back(Header{std::string(f.name_string()), std::string(f.value())});
-    }
-    req.body = std::move(msg.body());
+    Request req = std::move(std::get<Request>(built));
     req.remoteAddress = remote_;
 
     stream_.transport().expires_never();
@@ -1141,6 +1168,33 @@ Server::Stats Server::stats() const {
                s.idleClosed.load(),  s.requests.load(),    s.badRequests.load(),
                s.open.load(),        s.inFlight.load(),    s.unsentBytes.load(),
                s.waitingCount.load(),  s.webSockets.load(), s.tlsHandshakesFailed.load()};
+}
+
+std::variant<Request, Refusal> parseRequest(std::string_view bytes, size_t maxHeaderBytes,
+                                           const Server::BodyLimit& bodyLimit) {
+  bhttp::request_parser<bhttp::string_body> parser;
+  parser.header_limit(static_cast<uint32_t>(std::min<size_t>(maxHeaderBytes, UINT32_MAX)));
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  asio::const_buffer rest(bytes.data(), bytes.size());
+  std::string target;
+  bool headerChecked = false;
+  for (;;) {
+    beast::error_code ec;
+    size_t n = rest.size() ? parser.put(rest, ec) : 0;
+    rest += n;
+    if (ec == bhttp::error::need_more || (!ec && n == 0 && !parser.is_done())) {
+      return Refusal{400, "bad_request", "the request ends before it is complete"};
+    }
+    if (ec) return parseRefusal(ec, maxHeaderBytes);
+    if (parser.is_header_done() && !headerChecked) {
+      headerChecked = true;
+      if (auto refusal = checkRequestHeader(parser, bodyLimit, target)) return *refusal;
+    }
+    if (parser.is_done()) {
+      auto msg = parser.release();
+      return requestFrom(msg, std::move(target));
+    }
+  }
 }
 
 }  // namespace tern::http

@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "http/http_server.h"
@@ -31,6 +32,14 @@ struct Refusal {
 // length is unknown and the request cannot be framed at all (400).
 std::optional<Refusal> framingRefusal(unsigned version, size_t hosts,
                                       const std::vector<std::string_view>& transferEncodings);
+
+// Parses one request from `bytes` as a connection does (header limit, framing rules, the
+// route's body limit from `bodyLimit`, origin-form target, decoded path), without a socket:
+// the request, or the refusal a connection would answer with. Bytes that end before the
+// request does are refused here (a connection would wait for more); bytes after it are
+// ignored (a connection would read them as the next request). For the fuzz target and tests.
+std::variant<Request, Refusal> parseRequest(std::string_view bytes, size_t maxHeaderBytes,
+                                           const Server::BodyLimit& bodyLimit);
 
 // An unsigned query parameter (given at most once) within [lo, hi]; `fallback` if absent.
 // Errors: kInvalidArgument naming the parameter.

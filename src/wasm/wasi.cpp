@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "wasm/guest_memory.h"
 #include "wasm/host_imports.h"
@@ -65,23 +66,19 @@ uint32_t hostCall(void* instance, F&& body) {
   return *result;
 }
 
-// Checks an iovec list and every buffer it names.
-bool iovecsValid(const GuestMemory& mem, uint32_t iovs, uint32_t count) {
+// Reads an iovec list and checks every buffer it names, once: the calls use these copies,
+// so bytes a call writes into guest memory (fd_read into a buffer that overlaps the list)
+// cannot change a buffer after it was checked.
+bool loadIovecs(const GuestMemory& mem, uint32_t iovs, uint32_t count, std::vector<IoVec>& out) {
   if (!mem.contains(iovs, uint64_t{count} * 8)) return false;
+  out.resize(count);
   for (uint32_t i = 0; i < count; ++i) {
-    IoVec v{};
+    IoVec& v = out[i];
     mem.load(iovs + i * 8, v.buf);
     mem.load(iovs + i * 8 + 4, v.len);
     if (!mem.contains(v.buf, v.len)) return false;
   }
   return true;
-}
-
-IoVec iovecAt(const GuestMemory& mem, uint32_t iovs, uint32_t i) {
-  IoVec v{};
-  mem.load(iovs + i * 8, v.buf);
-  mem.load(iovs + i * 8 + 4, v.len);
-  return v;
 }
 
 // fd_write to stdout (the response) or stderr (the log). Stdout past its limit stops the
@@ -93,12 +90,12 @@ uint32_t writeOut(Sandbox& sb, int& trap, uint32_t fd, uint32_t iovs, uint32_t c
   GuestMemory mem(sb);
   if (count > kMaxIovecs) return kInval;
   // Validate everything before producing any output.
-  if (!mem.contains(nwrittenPtr, 4) || !iovecsValid(mem, iovs, count)) return kFault;
+  std::vector<IoVec> vecs;
+  if (!mem.contains(nwrittenPtr, 4) || !loadIovecs(mem, iovs, count, vecs)) return kFault;
   std::string& out = fd == 1 ? sb.stdoutData : sb.stderrData;
   uint64_t limit = fd == 1 ? sb.limits.stdoutBytes : sb.limits.stderrBytes;
   uint64_t written = 0;
-  for (uint32_t i = 0; i < count; ++i) {
-    IoVec v = iovecAt(mem, iovs, i);
+  for (const IoVec& v : vecs) {
     uint64_t room = limit > out.size() ? limit - out.size() : 0;
     uint64_t take = std::min<uint64_t>(room, v.len);
     out.append(reinterpret_cast<const char*>(mem.at(v.buf)), take);
@@ -120,10 +117,10 @@ uint32_t readIn(Sandbox& sb, uint32_t fd, uint32_t iovs, uint32_t count, uint32_
   if (fd != 0) return kBadf;
   GuestMemory mem(sb);
   if (count > kMaxIovecs) return kInval;
-  if (!mem.contains(nreadPtr, 4) || !iovecsValid(mem, iovs, count)) return kFault;
+  std::vector<IoVec> vecs;
+  if (!mem.contains(nreadPtr, 4) || !loadIovecs(mem, iovs, count, vecs)) return kFault;
   uint64_t got = 0;
-  for (uint32_t i = 0; i < count; ++i) {
-    IoVec v = iovecAt(mem, iovs, i);
+  for (const IoVec& v : vecs) {
     size_t take = std::min<size_t>(sb.stdinData.size() - sb.stdinPos, v.len);
     memcpy(mem.at(v.buf), sb.stdinData.data() + sb.stdinPos, take);
     sb.stdinPos += take;

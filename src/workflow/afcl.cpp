@@ -8,6 +8,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "util/utf8.h"
 #include "workflow/data_ops.h"
 
 namespace tern::workflow {
@@ -61,6 +62,36 @@ void checkKeys(const YAML::Node& map, std::string_view what,
       std::string names;
       for (auto k : known) names += fmt::format("{}{}", names.empty() ? "" : ", ", k);
       fail(it->first, fmt::format("{}: unknown key \"{}\" (known: {})", what, key, names));
+    }
+  }
+}
+
+// Refuses a key or value that is not valid UTF-8 (an AFCL document is UTF-8 text, as YAML
+// 1.2 requires; yaml-cpp passes other bytes through, and every value of a workflow is
+// later written as JSON, which cannot hold them), and a document whose aliases expand to
+// more than kMaxValues keys and values. Iterative: YAML may nest deeper than a stack allows.
+void checkValues(const YAML::Node& root) {
+  constexpr size_t kMaxValues = 1000000;
+  std::vector<YAML::Node> pending{root};
+  size_t seen = 0;
+  while (!pending.empty()) {
+    YAML::Node n = pending.back();
+    pending.pop_back();
+    if (++seen > kMaxValues) {
+      fail(root, fmt::format("the document expands to more than {} keys and values (through "
+                             "aliases)", kMaxValues));
+    }
+    if (n.IsScalar()) {
+      if (!isValidUtf8(n.Scalar())) {
+        fail(n, "text that is not valid UTF-8");
+      }
+    } else if (n.IsSequence()) {
+      for (const auto& e : n) pending.push_back(e);
+    } else if (n.IsMap()) {
+      for (auto it = n.begin(); it != n.end(); ++it) {
+        pending.push_back(it->first);
+        pending.push_back(it->second);
+      }
     }
   }
 }
@@ -155,6 +186,7 @@ class Parser {
 
   std::unique_ptr<Workflow> parse(std::string_view text) {
     YAML::Node root = YAML::Load(std::string(text));
+    checkValues(root);
     if (!root.IsMap()) fail(root, "an AFCL workflow is a map of name, dataIns, workflowBody and dataOuts");
     checkKeys(root, "workflow", {"name", "dataIns", "workflowBody", "dataOuts"});
     auto wf = std::make_unique<Workflow>();

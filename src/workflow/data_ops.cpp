@@ -45,6 +45,13 @@ bool isCollectionOp(std::string_view name) {
 
 namespace {
 
+// A value as JSON text for messages; bytes that are not UTF-8 are replaced, never thrown on.
+std::string shown(const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+}  // namespace
+
+namespace {
+
 // The most elements a collection operation may produce.
 constexpr int64_t kMaxElements = 10000000;
 
@@ -223,7 +230,7 @@ Result<double> asNumber(const json& v) {
     json p = parseConstant(v.get_ref<const std::string&>());
     if (p.is_number()) return p.get<double>();
   }
-  return Error(ErrorCode::kInvalidArgument, fmt::format("{} is not a number", v.dump()));
+  return Error(ErrorCode::kInvalidArgument, fmt::format("{} is not a number", shown(v)));
 }
 
 }  // namespace
@@ -236,7 +243,7 @@ Result<bool> compare(const json& a, const json& b, std::string_view op, std::str
                                                                                         : "object";
   }
   auto bad = [&](std::string_view why) {
-    return Error(ErrorCode::kInvalidArgument, fmt::format("condition {} {} {} ({}): {}", a.dump(), op, b.dump(), type, why));
+    return Error(ErrorCode::kInvalidArgument, fmt::format("condition {} {} {} ({}): {}", shown(a), op, shown(b), type, why));
   };
   if (type == "number") {
     auto x = asNumber(a);
@@ -253,7 +260,7 @@ Result<bool> compare(const json& a, const json& b, std::string_view op, std::str
     return bad("not an operator for numbers");
   }
   if (type == "string") {
-    auto text = [](const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
+    auto text = [](const json& v) { return v.is_string() ? v.get<std::string>() : shown(v); };
     std::string x = text(a), y = text(b);
     if (op == "==") return x == y;
     if (op == "!=") return x != y;

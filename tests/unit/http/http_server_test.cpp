@@ -368,6 +368,41 @@ TEST(FramingRefusalTest, HostAndTransferEncodingFollowRfc9112) {
   }
 }
 
+TEST(ParseRequestTest, BytesGiveTheRequestOrTheRefusalAConnectionWouldAnswer) {
+  auto limit = [](std::string_view, std::string_view target) -> size_t {
+    return target.starts_with("/fn/") ? 8 : 2;
+  };
+  struct Case {
+    const char* bytes;
+    int status;        // 0: parsed
+    const char* path;  // when parsed
+  } cases[] = {
+      {"GET /fn/a%20b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n", 0, "/fn/a b"},
+      {"GET http://h/fn/x?y HTTP/1.1\r\nHost: h\r\n\r\n", 0, "/fn/x"},
+      {"POST /fn/x HTTP/1.1\r\nHost: h\r\nContent-Length: 8\r\n\r\n12345678", 0, "/fn/x"},
+      {"POST /v1/x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc", 413, ""},
+      {"POST /v1/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 413, ""},
+      {"GET /fn/a%00 HTTP/1.1\r\nHost: h\r\n\r\n", 400, ""},
+      {"GET /fn/a%g0 HTTP/1.1\r\nHost: h\r\n\r\n", 400, ""},
+      {"GET / HTTP/1.1\r\n\r\n", 400, ""},
+      {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501, ""},
+      {"GET / HTTP/1.1\r\nHost: h\r\nX: 0123456789012345678901234567890123456789"
+       "0123456789012345678901234567890123456789012345678901234567890123456789\r\n\r\n",
+       431, ""},
+      {"GET / HTTP/1.1\r\nHost: h\r\n", 400, ""},
+      {"not http at all\r\n\r\n", 400, ""},
+  };
+  for (const auto& c : cases) {
+    auto r = parseRequest(c.bytes, 64, limit);
+    if (auto* refusal = std::get_if<Refusal>(&r)) {
+      EXPECT_EQ(refusal->status, c.status) << c.bytes << ": " << refusal->message;
+    } else {
+      EXPECT_EQ(c.status, 0) << c.bytes;
+      EXPECT_EQ(std::get<Request>(r).path, c.path) << c.bytes;
+    }
+  }
+}
+
 TEST_F(HttpServerTest, AnAbsoluteFormTargetIsServedLikeItsOriginForm) {
   start({});
   auto r = ask("127.0.0.1", "GET http://127.0.0.1:8080/fn/x/y?a=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");

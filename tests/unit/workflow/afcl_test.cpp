@@ -86,6 +86,32 @@ TEST(AfclTest, RefusesWithLineAndColumn) {
   }
 }
 
+// Found by the afcl fuzz target: yaml-cpp passes bytes that are not UTF-8 through, and a
+// run would then fail to write such a value as JSON.
+TEST(AfclTest, RefusesTextThatIsNotUtf8) {
+  for (const char* bytes : {"\x80", "\xed\xbf\xbf", "\xf4\x90\x80\x80", "\xc3"}) {
+    std::string yaml = "name: w\nworkflowBody:\n- function:\n    name: A\n    type: t";
+    yaml.append(bytes).append("\n");
+    std::string e = errorOf(yaml);
+    EXPECT_NE(e.find("line 5, column 11: text that is not valid UTF-8"), std::string::npos) << e;
+  }
+  // Escapes are characters, written as UTF-8.
+  EXPECT_EQ(errorOf("name: \"w\\x80\\u00E9\\U0001F600\"\nworkflowBody:\n- function: {name: A, type: A}\n"),
+            "accepted");
+}
+
+TEST(AfclTest, BoundsWhatAliasesExpandTo) {
+  std::string yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 6; ++i) {
+    std::string name = std::to_string(i), previous = std::to_string(i - 1);
+    yaml.append("a").append(name).append(": &a").append(name).append(" [");
+    for (int k = 0; k < 10; ++k) yaml.append(k ? ", *a" : "*a").append(previous);
+    yaml.append("]\n");
+  }
+  yaml += "name: w\nworkflowBody: []\n";
+  EXPECT_NE(errorOf(yaml).find("expands to more than"), std::string::npos) << errorOf(yaml);
+}
+
 TEST(AfclTest, BoundsTheTree) {
   std::string deep = "name: w\nworkflowBody:\n";
   std::string indent;
