@@ -13,7 +13,7 @@ int64_t SystemClock::nowMs() const {
 SystemRandom::SystemRandom() : gen_(std::random_device{}()) {}
 
 double SystemRandom::uniform() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return std::uniform_real_distribution<double>(0.0, 1.0)(gen_);
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <mutex>
 #include <random>
+#include "util/thread_annotations.h"
 
 namespace tern::async {
 
@@ -48,8 +49,8 @@ class SystemRandom final : public RandomSource {
   double uniform() override;
 
  private:
-  std::mutex mu_;
-  std::mt19937_64 gen_;
+  Mutex mu_;
+  std::mt19937_64 gen_ TERN_GUARDED_BY(mu_);
 };
 
 // Always the same value (tests).

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <mutex>
+#include "util/thread_annotations.h"
 
 namespace tern::store {
 
@@ -31,8 +32,8 @@ class DiskReserve {
  private:
   const std::filesystem::path file_;
   const uint64_t bytes_;
-  mutable std::mutex mu_;
-  bool held_ = false;  // guarded by mu_
+  mutable Mutex mu_;
+  bool held_ TERN_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace tern::store

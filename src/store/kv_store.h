@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "util/error.h"
+#include "util/thread_annotations.h"
 
 namespace tern::store {
 
@@ -96,9 +97,9 @@ class KvStore {
   KvStore(std::unique_ptr<Database> db, KvLimits limits);
   Result<void> checkKey(std::string_view key) const;
 
-  std::unique_ptr<Database> db_;
+  Mutex mu_;
+  std::unique_ptr<Database> db_ TERN_PT_GUARDED_BY(mu_);
   const KvLimits limits_;
-  std::mutex mu_;
 };
 
 }  // namespace tern::store
