@@ -497,8 +497,8 @@ http::Response HttpGateway::management(const http::Request& req) {
     http::Response r;
     r.contentType = "application/wasm";
     r.body.assign(bytes->begin(), bytes->end());
-    r.headers.emplace_back("X-Tern-Module-Sha256", (*v)->moduleHash);
-    r.headers.emplace_back("X-Tern-Function-Version", std::to_string((*v)->version));
+    r.headers.push_back({"X-Tern-Module-Sha256", (*v)->moduleHash});
+    r.headers.push_back({"X-Tern-Function-Version", std::to_string((*v)->version)});
     return r;
   }
   if (action == "object") {
@@ -516,9 +516,9 @@ http::Response HttpGateway::management(const http::Request& req) {
     http::Response r;
     r.contentType = "application/octet-stream";
     r.body = std::move(object->bytes);
-    r.headers.emplace_back("X-Tern-Module-Sha256", object->moduleHash);
-    r.headers.emplace_back("X-Tern-Function-Version", std::to_string(object->version));
-    r.headers.emplace_back("X-Tern-Object-Target", target);
+    r.headers.push_back({"X-Tern-Module-Sha256", object->moduleHash});
+    r.headers.push_back({"X-Tern-Function-Version", std::to_string(object->version)});
+    r.headers.push_back({"X-Tern-Object-Target", target});
     return r;
   }
   if (action == "rollback") {

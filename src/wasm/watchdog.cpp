@@ -78,7 +78,7 @@ void Watchdog::run() {
       if (!ts->deadlineNs) continue;
       anyDeadline = true;
       if (now >= ts->deadlineNs) {
-        ts->killEpoch = ts->epoch;
+        ts->killEpoch.store(ts->epoch, std::memory_order_relaxed);
         pthread_kill(ts->thread, preemptSignal());
       }
     }
