@@ -19,15 +19,8 @@
 
 #include <fmt/format.h>
 
+#include "util/sanitizers.h"
 #include "wasm/memory_pool.h"
-
-#if defined(__SANITIZE_THREAD__)
-#define TERN_THREAD_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TERN_THREAD_SANITIZER 1
-#endif
-#endif
 
 namespace tern::wasm {
 
