@@ -536,11 +536,9 @@ void AsyncQueue::Impl::dispatch(StoredJob job) {
       JobRecord r = job.record;
       r.attempts -= 1;  // the attempt claimed for it does not run here
       if (auto ok = cluster->handOff(r); ok.ok()) {
-        {
-          MutexLock lock(mu);
-          handedOff.push_back(std::move(job));
-        }
-        wake.notify_all();
+        MutexLock lock(mu);
+        handedOff.push_back(std::move(job));
+        wake.notify_all();  // under mu: see the invoker's callback below
         return;
       } else {
         spdlog::debug("async queue: job {} runs here: {}", r.id, ok.error().describe());
@@ -553,11 +551,14 @@ void AsyncQueue::Impl::dispatch(StoredJob job) {
     in.env.push_back("TERN_ASYNC_ID=" + job.record.id);
     in.env.push_back("TERN_ATTEMPT=" + std::to_string(job.record.attempts));
     auto shared = std::make_shared<StoredJob>(std::move(job));
+    // The callback runs on the invoker's thread, which outlives this queue. Once the entry
+    // is in finishedRuns, the loop may count the attempt done and stop() may return and
+    // destroy the queue, so the callback notifies before it lets go of mu and touches
+    // nothing of the queue after that (ThreadSanitizer found a notify_all racing with the
+    // condition variable's destruction).
     deps.invoker.invoke(std::move(in), [this, shared](exec::InvokeOutput out) {
-      {
-        MutexLock lock(mu);
-        finishedRuns.emplace_back(std::move(*shared), std::move(out));
-      }
+      MutexLock lock(mu);
+      finishedRuns.emplace_back(std::move(*shared), std::move(out));
       wake.notify_all();
     });
   });
@@ -578,11 +579,9 @@ void AsyncQueue::Impl::deliver(StoredJob job) {
         result = Error(ErrorCode::kInternal, fmt::format("delivery threw: {}", e.what()));
       }
     }
-    {
-      MutexLock lock(mu);
-      finishedDeliveries.emplace_back(std::move(job), std::move(result));
-    }
-    wake.notify_all();
+    MutexLock lock(mu);
+    finishedDeliveries.emplace_back(std::move(job), std::move(result));
+    wake.notify_all();  // under mu: see the invoker's callback in dispatch()
   });
 }
 
