@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <mutex>
 #include <random>
+
 #include "util/thread_annotations.h"
 
 namespace tern::async {

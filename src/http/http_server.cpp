@@ -28,6 +28,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+
 #include "util/thread_annotations.h"
 
 namespace tern::http {

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 #include <vector>
+
 #include "util/thread_annotations.h"
 
 namespace tern::providers {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <mutex>
+
 #include "util/thread_annotations.h"
 
 namespace tern::store {

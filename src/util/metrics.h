@@ -16,6 +16,7 @@
 #include <string>
 #include <utility>
 #include <vector>
+
 #include "util/thread_annotations.h"
 
 namespace tern {

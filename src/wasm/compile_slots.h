@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+
 #include "util/thread_annotations.h"
 
 namespace tern::wasm {

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <mutex>
 #include <vector>
+
 #include "util/thread_annotations.h"
 
 namespace tern::wasm {
