@@ -15,6 +15,7 @@
 #include "store/registry.h"
 #include "util/work_queue.h"
 #include "util/names.h"
+#include "util/thread_annotations.h"
 
 namespace tern::async {
 
@@ -136,10 +137,11 @@ struct AsyncQueue::Impl {
   };
   std::map<std::string, Hook> hooks;  // fixed before start()
   // The cluster's side (empty when standalone); replaced whole under linkMu, read as a copy.
-  mutable std::mutex linkMu;
-  std::shared_ptr<const ClusterLink> link = std::make_shared<const ClusterLink>();
-  std::shared_ptr<const ClusterLink> currentLink() const {
-    std::lock_guard lock(linkMu);
+  mutable Mutex linkMu;
+  std::shared_ptr<const ClusterLink> link TERN_GUARDED_BY(linkMu) =
+      std::make_shared<const ClusterLink>();
+  std::shared_ptr<const ClusterLink> currentLink() const TERN_EXCLUDES(linkMu) {
+    MutexLock lock(linkMu);
     return link;
   }
 
@@ -152,22 +154,24 @@ struct AsyncQueue::Impl {
   Gauge* depth = nullptr;
   Gauge* inFlightGauge = nullptr;
 
-  mutable std::mutex mu;
+  mutable Mutex mu;
   std::condition_variable wake;     // new intake, finished work, stop
   std::condition_variable drained;  // nothing in flight
-  std::vector<std::pair<NewJob, std::function<void(Result<Accepted>)>>> intake;
-  std::vector<std::pair<StoredJob, exec::InvokeOutput>> finishedRuns;
-  std::vector<std::pair<StoredJob, Result<void>>> finishedDeliveries;
-  std::vector<StoredJob> handedOff;  // claimed jobs now in the cluster's work queue
-  std::vector<Adoption> adoptions;
-  uint64_t handedOffSinceStart = 0;
-  bool running = false;   // between start() and stop()
-  bool stopping = false;  // no new dispatch
-  bool abandon = false;   // stop() gave up waiting: the loop ends now
-  uint32_t inFlight = 0;
-  uint32_t deliveriesInFlight = 0;
-  uint64_t pending = 0;   // committed jobs not finished
-  int64_t nextPurgeMs = 0;
+  std::vector<std::pair<NewJob, std::function<void(Result<Accepted>)>>> intake
+      TERN_GUARDED_BY(mu);
+  std::vector<std::pair<StoredJob, exec::InvokeOutput>> finishedRuns TERN_GUARDED_BY(mu);
+  std::vector<std::pair<StoredJob, Result<void>>> finishedDeliveries TERN_GUARDED_BY(mu);
+  // Claimed jobs now in the cluster's work queue.
+  std::vector<StoredJob> handedOff TERN_GUARDED_BY(mu);
+  std::vector<Adoption> adoptions TERN_GUARDED_BY(mu);
+  uint64_t handedOffSinceStart TERN_GUARDED_BY(mu) = 0;
+  bool running TERN_GUARDED_BY(mu) = false;   // between start() and stop()
+  bool stopping TERN_GUARDED_BY(mu) = false;  // no new dispatch
+  bool abandon TERN_GUARDED_BY(mu) = false;   // stop() gave up waiting: the loop ends now
+  uint32_t inFlight TERN_GUARDED_BY(mu) = 0;
+  uint32_t deliveriesInFlight TERN_GUARDED_BY(mu) = 0;
+  uint64_t pending TERN_GUARDED_BY(mu) = 0;  // committed jobs not finished
+  int64_t nextPurgeMs = 0;                    // the loop's own
 
   std::unique_ptr<WorkQueue> runners;     // start invocations (small ones run right there)
   std::unique_ptr<WorkQueue> deliverers;  // run delivery hooks, which may block
@@ -195,7 +199,10 @@ Result<std::unique_ptr<AsyncQueue>> AsyncQueue::open(AsyncOptions options, Async
   }
   auto unfinished = impl->store->countUnfinished();
   if (!unfinished) return unfinished.error();
-  impl->pending = *unfinished;
+  {
+    MutexLock lock(impl->mu);  // not shared yet; the lock keeps the analysis exact
+    impl->pending = *unfinished;
+  }
 
   MetricsRegistry& m = deps.metrics;
   impl->enqueued = &m.counter("tern_async_enqueued_total", "Async invocations accepted");
@@ -209,18 +216,18 @@ Result<std::unique_ptr<AsyncQueue>> AsyncQueue::open(AsyncOptions options, Async
                                     "Async invocations handed to the cluster's work queue");
   impl->depth = &m.gauge("tern_async_queue_depth", "Async invocations not finished");
   impl->inFlightGauge = &m.gauge("tern_async_in_flight", "Async attempts running or admitted");
-  impl->depth->set(static_cast<double>(impl->pending));
+  impl->depth->set(static_cast<double>(*unfinished));
   return std::unique_ptr<AsyncQueue>(new AsyncQueue(std::move(impl)));
 }
 
 void AsyncQueue::setDelivery(const std::string& origin, Delivery d, Wants wants) {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   impl_->hooks[origin] = Impl::Hook{std::move(d), std::move(wants)};
 }
 
 Result<void> AsyncQueue::start() {
   Impl& q = *impl_;
-  std::lock_guard lock(q.mu);
+  MutexLock lock(q.mu);
   if (q.running || q.stopping) {
     return Error(ErrorCode::kInternal, "async queue: start() called twice");
   }
@@ -234,13 +241,14 @@ Result<void> AsyncQueue::start() {
 void AsyncQueue::stop() {
   Impl& q = *impl_;
   {
-    std::unique_lock lock(q.mu);
+    MutexLock lock(q.mu);
     if (!q.running) return;
     q.running = false;
     q.stopping = true;
     q.wake.notify_all();
-    if (!q.drained.wait_for(lock, q.options.stopTimeout,
-                            [&] { return q.inFlight == 0 && q.deliveriesInFlight == 0; })) {
+    if (!lock.waitFor(q.drained, q.options.stopTimeout, [&]() TERN_REQUIRES(q.mu) {
+          return q.inFlight == 0 && q.deliveriesInFlight == 0;
+        })) {
       spdlog::warn("async queue: stopping with {} attempt(s) and {} delivery(ies) in flight; "
                    "they run again after a restart",
                    q.inFlight, q.deliveriesInFlight);
@@ -254,7 +262,7 @@ void AsyncQueue::stop() {
 }
 
 AsyncQueue::Stats AsyncQueue::stats() const {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return Stats{impl_->pending, impl_->inFlight, impl_->handedOffSinceStart};
 }
 
@@ -273,7 +281,7 @@ void AsyncQueue::enqueue(JobRequest r, std::function<void(Result<Accepted>)> don
   if (!id) return done(id.error());
   NewJob job{std::move(*id), std::move(r), q.options.retry.maxAttempts, q.deps.clock.nowMs()};
   {
-    std::lock_guard lock(q.mu);
+    MutexLock lock(q.mu);
     if (!q.running) {
       return done(Error(ErrorCode::kUnavailable, "the async queue is not running"));
     }
@@ -318,7 +326,7 @@ Result<std::optional<JobRecord>> AsyncQueue::get(const std::string& id) {
 
 void AsyncQueue::setClusterLink(ClusterLink link) {
   auto shared = std::make_shared<const ClusterLink>(std::move(link));
-  std::lock_guard lock(impl_->linkMu);
+  MutexLock lock(impl_->linkMu);
   impl_->link = std::move(shared);
 }
 
@@ -332,7 +340,7 @@ void AsyncQueue::adopt(JobRecord job, JobStatus outcome,
   j.record.idempotencyKey.clear();
   j.outcome = outcome;
   {
-    std::lock_guard lock(q.mu);
+    MutexLock lock(q.mu);
     if (!q.running) return done(Error(ErrorCode::kUnavailable, "the async queue is not running"));
     q.adoptions.emplace_back(std::move(j), std::move(done));
   }
@@ -340,7 +348,7 @@ void AsyncQueue::adopt(JobRecord job, JobStatus outcome,
 }
 
 void AsyncQueue::Impl::run() {
-  std::unique_lock lock(mu);
+  MutexLock lock(mu);
   for (;;) {
     if (abandon) break;
     auto in = std::move(intake);
@@ -417,7 +425,7 @@ void AsyncQueue::Impl::run() {
                     !handedOff.empty() || !adoptions.empty();
     if (stopping && inFlight == 0 && deliveriesInFlight == 0 && !haveWork) break;
     if ((haveWork && healthy) || waitMs <= 0) continue;
-    wake.wait_for(lock, std::chrono::milliseconds(waitMs), [&] {
+    lock.waitFor(wake, std::chrono::milliseconds(waitMs), [&]() TERN_REQUIRES(mu) {
       return abandon || (stopping && !stopNow) || !intake.empty() || !finishedRuns.empty() ||
              !finishedDeliveries.empty() || !handedOff.empty() || !adoptions.empty();
     });
@@ -451,7 +459,7 @@ void AsyncQueue::Impl::writeIntake(
   uint64_t added = 0;
   for (const auto& a : *accepted) added += a.duplicate ? 0 : 1;
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     pending += added;
     depth->set(static_cast<double>(pending));
   }
@@ -478,7 +486,7 @@ void AsyncQueue::Impl::writeAdoptions(std::vector<Adoption>& in) {
     return;
   }
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     pending += unfinished;
     depth->set(static_cast<double>(pending));
   }
@@ -500,7 +508,7 @@ uint32_t AsyncQueue::Impl::claimRuns(uint32_t free, int64_t now) {
     return 0;
   }
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     inFlight += static_cast<uint32_t>(jobs->size());
     inFlightGauge->set(inFlight);
   }
@@ -515,7 +523,7 @@ uint32_t AsyncQueue::Impl::claimDeliveries(uint32_t free, int64_t now) {
     return 0;
   }
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     deliveriesInFlight += static_cast<uint32_t>(jobs->size());
   }
   for (auto& j : *jobs) deliver(std::move(j));
@@ -529,11 +537,9 @@ void AsyncQueue::Impl::dispatch(StoredJob job) {
       JobRecord r = job.record;
       r.attempts -= 1;  // the attempt claimed for it does not run here
       if (auto ok = cluster->handOff(r); ok.ok()) {
-        {
-          std::lock_guard lock(mu);
-          handedOff.push_back(std::move(job));
-        }
-        wake.notify_all();
+        MutexLock lock(mu);
+        handedOff.push_back(std::move(job));
+        wake.notify_all();  // under mu: see the invoker's callback below
         return;
       } else {
         spdlog::debug("async queue: job {} runs here: {}", r.id, ok.error().describe());
@@ -546,11 +552,14 @@ void AsyncQueue::Impl::dispatch(StoredJob job) {
     in.env.push_back("TERN_ASYNC_ID=" + job.record.id);
     in.env.push_back("TERN_ATTEMPT=" + std::to_string(job.record.attempts));
     auto shared = std::make_shared<StoredJob>(std::move(job));
+    // The callback runs on the invoker's thread, which outlives this queue. Once the entry
+    // is in finishedRuns, the loop may count the attempt done and stop() may return and
+    // destroy the queue, so the callback notifies before it lets go of mu and touches
+    // nothing of the queue after that (ThreadSanitizer found a notify_all racing with the
+    // condition variable's destruction).
     deps.invoker.invoke(std::move(in), [this, shared](exec::InvokeOutput out) {
-      {
-        std::lock_guard lock(mu);
-        finishedRuns.emplace_back(std::move(*shared), std::move(out));
-      }
+      MutexLock lock(mu);
+      finishedRuns.emplace_back(std::move(*shared), std::move(out));
       wake.notify_all();
     });
   });
@@ -571,11 +580,9 @@ void AsyncQueue::Impl::deliver(StoredJob job) {
         result = Error(ErrorCode::kInternal, fmt::format("delivery threw: {}", e.what()));
       }
     }
-    {
-      std::lock_guard lock(mu);
-      finishedDeliveries.emplace_back(std::move(job), std::move(result));
-    }
-    wake.notify_all();
+    MutexLock lock(mu);
+    finishedDeliveries.emplace_back(std::move(job), std::move(result));
+    wake.notify_all();  // under mu: see the invoker's callback in dispatch()
   });
 }
 
@@ -694,7 +701,7 @@ bool AsyncQueue::Impl::writeOutcomes(std::vector<std::pair<StoredJob, exec::Invo
     }
     if (cluster->changed && j.state != JobState::kHandedOff) cluster->changed(j.record);
   }
-  std::lock_guard lock(mu);
+  MutexLock lock(mu);
   pending -= std::min(pending, done);
   handedOffSinceStart += handed.size();
   return true;

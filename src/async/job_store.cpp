@@ -150,7 +150,10 @@ Result<std::unique_ptr<JobStore>> JobStore::open(const std::filesystem::path& fi
   auto w = openConnection(file);
   if (!w) return queueError(w.error());
   s->writer_ = std::move(*w);
-  if (auto m = migrate(*s->writer_, file); !m) return queueError(m.error());
+  {
+    MutexLock lock(s->writeMu_);  // not shared yet; the lock keeps the analysis exact
+    if (auto m = migrate(*s->writer_, file); !m) return queueError(m.error());
+  }
   auto r = openConnection(file);
   if (!r) return queueError(r.error());
   s->reader_ = std::move(*r);
@@ -197,7 +200,7 @@ Result<StoredJob> JobStore::readRow(Statement& s) const {
 }
 
 Result<std::vector<Accepted>> JobStore::insert(const std::vector<NewJob>& jobs) {
-  std::lock_guard lock(writeMu_);
+  MutexLock lock(writeMu_);
   Database& db = *writer_;
   auto tx = Transaction::begin(db);
   if (!tx) return queueError(tx.error());
@@ -241,7 +244,7 @@ Result<std::vector<Accepted>> JobStore::insert(const std::vector<NewJob>& jobs) 
 }
 
 Result<int64_t> JobStore::recover(int64_t nowMs) {
-  std::lock_guard lock(writeMu_);
+  MutexLock lock(writeMu_);
   Database& db = *writer_;
   auto tx = Transaction::begin(db);
   if (!tx) return queueError(tx.error());
@@ -262,7 +265,7 @@ Result<int64_t> JobStore::recover(int64_t nowMs) {
 }
 
 Result<uint64_t> JobStore::countUnfinished() {
-  std::lock_guard lock(writeMu_);
+  MutexLock lock(writeMu_);
   auto n = writer_->queryText("SELECT COUNT(*) FROM jobs WHERE state < 4");
   if (!n) return queueError(n.error());
   return static_cast<uint64_t>(std::stoull(*n));
@@ -270,7 +273,7 @@ Result<uint64_t> JobStore::countUnfinished() {
 
 Result<std::vector<StoredJob>> JobStore::claim(JobState from, JobState to, int64_t nowMs,
                                                uint32_t limit) {
-  std::lock_guard lock(writeMu_);
+  MutexLock lock(writeMu_);
   Database& db = *writer_;
   std::vector<StoredJob> out;
   if (limit == 0) return out;
@@ -320,7 +323,7 @@ Result<std::vector<StoredJob>> JobStore::claim(JobState from, JobState to, int64
 }
 
 Result<void> JobStore::update(const std::vector<StoredJob>& jobs) {
-  std::lock_guard lock(writeMu_);
+  MutexLock lock(writeMu_);
   Database& db = *writer_;
   if (jobs.empty()) return {};
   auto tx = Transaction::begin(db);
@@ -352,7 +355,7 @@ Result<void> JobStore::update(const std::vector<StoredJob>& jobs) {
 }
 
 Result<void> JobStore::adopt(const std::vector<StoredJob>& jobs) {
-  std::lock_guard lock(writeMu_);
+  MutexLock lock(writeMu_);
   Database& db = *writer_;
   if (jobs.empty()) return {};
   auto tx = Transaction::begin(db);
@@ -391,7 +394,7 @@ Result<void> JobStore::adopt(const std::vector<StoredJob>& jobs) {
 }
 
 Result<std::optional<int64_t>> JobStore::nextDueMs(JobState state) {
-  std::lock_guard lock(writeMu_);
+  MutexLock lock(writeMu_);
   auto st = writer_->prepare("SELECT MIN(next_attempt_ms) FROM jobs WHERE state = ?1");
   if (!st) return queueError(st.error());
   if (auto b = st->bind(1, static_cast<int64_t>(state)); !b) return queueError(b.error());
@@ -404,7 +407,7 @@ Result<std::optional<int64_t>> JobStore::nextDueMs(JobState state) {
 }
 
 Result<int64_t> JobStore::purge(int64_t cutoffMs) {
-  std::lock_guard lock(writeMu_);
+  MutexLock lock(writeMu_);
   auto st = writer_->prepare("DELETE FROM jobs WHERE state >= 4 AND finished_ms < ?1");
   if (!st) return queueError(st.error());
   if (auto b = st->bind(1, cutoffMs); !b) return queueError(b.error());
@@ -413,7 +416,7 @@ Result<int64_t> JobStore::purge(int64_t cutoffMs) {
 }
 
 Result<std::optional<StoredJob>> JobStore::get(const std::string& id) {
-  std::lock_guard lock(readMu_);
+  MutexLock lock(readMu_);
   auto st = reader_->prepare(fmt::format("SELECT {} FROM jobs WHERE id = ?1", kColumns));
   if (!st) return queueError(st.error());
   if (auto b = st->bind(1, std::string_view(id)); !b) return queueError(b.error());

@@ -13,6 +13,7 @@
 
 #include "async/async_queue.h"
 #include "util/sqlite.h"
+#include "util/thread_annotations.h"
 
 namespace tern::async {
 
@@ -76,10 +77,10 @@ class JobStore {
   JobStore() = default;
   Result<StoredJob> readRow(Statement& s) const;
 
-  std::mutex writeMu_;  // the dispatcher is the only writer; the lock guards misuse
-  std::unique_ptr<Database> writer_;
-  std::mutex readMu_;
-  std::unique_ptr<Database> reader_;
+  Mutex writeMu_;  // the dispatcher is the only writer; the lock guards misuse
+  std::unique_ptr<Database> writer_ TERN_PT_GUARDED_BY(writeMu_);
+  Mutex readMu_;
+  std::unique_ptr<Database> reader_ TERN_PT_GUARDED_BY(readMu_);
 };
 
 }  // namespace tern::async

@@ -122,7 +122,8 @@ std::string formatInvocation(const json& r) {
     bool base64 = text(r, "output_encoding") == "base64";
     out += base64 ? "output (base64):\n" : "output:\n";
     // Line by line, so the output's own line breaks stay line breaks.
-    std::string_view o = text(r, "output");
+    const std::string output = text(r, "output");
+    std::string_view o = output;
     while (!o.empty()) {
       size_t eol = o.find('\n');
       out += terminalSafe(o.substr(0, eol)) + "\n";

@@ -147,7 +147,7 @@ Admission Executor::takeSlotLocked(AdmissionState& fn, int64_t nowNs) {
 }
 
 Admission Executor::tryRunNow(AdmissionState& fn, int64_t arrivalNs) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Admission a = takeSlotLocked(fn, arrivalNs);
   if (a == Admission::kRunNow) {
     noteArrivalLocked(fn, arrivalNs);
@@ -158,7 +158,7 @@ Admission Executor::tryRunNow(AdmissionState& fn, int64_t arrivalNs) {
 
 Admission Executor::admit(AdmissionState& fn, int64_t arrivalNs, std::function<void()> start,
                           std::function<void(Refusal)> refuse, Refusal* why) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (stopping_) return Admission::kStopped;
   FunctionSchedule& s = *fn.schedule;
   noteArrivalLocked(fn, arrivalNs);
@@ -170,7 +170,7 @@ Admission Executor::admit(AdmissionState& fn, int64_t arrivalNs, std::function<v
   }
   Admission now = takeSlotLocked(fn, arrivalNs);
   if (now != Admission::kQueued) return now;
-  auto refuseNow = [&](Refusal r) {
+  auto refuseNow = [&](Refusal r) TERN_REQUIRES(mu_) {
     ++rejected_;
     ++s.refusedTotal[static_cast<size_t>(r)];
     s.window.refusal(arrivalNs, r);
@@ -248,7 +248,7 @@ void Executor::releaseLocked(AdmissionState& fn, int64_t nowNs) {
 void Executor::finish(AdmissionState& fn, int64_t arrivalNs, int64_t serviceNs) {
   std::vector<std::function<void()>> calls;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     int64_t t = now();
     releaseLocked(fn, t);
     FunctionSchedule& s = *fn.schedule;
@@ -265,7 +265,7 @@ void Executor::finish(AdmissionState& fn, int64_t arrivalNs, int64_t serviceNs) 
 void Executor::finish(AdmissionState& fn) {
   std::vector<std::function<void()>> calls;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     int64_t t = now();
     releaseLocked(fn, t);
     dispatchLocked(t, calls);
@@ -371,13 +371,14 @@ void Executor::replanLocked(int64_t nowNs, bool sharp) {
 }
 
 bool Executor::stop(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   stopping_ = true;
-  return drained_.wait_for(lock, timeout, [this] { return running_ == 0 && queued_ == 0; });
+  return lock.waitFor(drained_, timeout,
+                      [this]() TERN_REQUIRES(mu_) { return running_ == 0 && queued_ == 0; });
 }
 
 Executor::Stats Executor::stats() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Stats st;
   st.slots = options_.slots;
   st.running = running_;
@@ -393,7 +394,7 @@ Executor::Stats Executor::stats() const {
 }
 
 Executor::FunctionReport Executor::report(const AdmissionState& fn) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const FunctionSchedule& s = *fn.schedule;
   int64_t t = now();
   FunctionReport r;

@@ -32,6 +32,7 @@
 #include "exec/capacity_model.h"
 #include "exec/load_window.h"
 #include "exec/slo_policy.h"
+#include "util/thread_annotations.h"
 
 namespace tern::exec {
 
@@ -136,41 +137,43 @@ class Executor {
   FunctionReport report(const AdmissionState& fn) const;
 
  private:
-  bool canRun(const AdmissionState& fn) const;
+  bool canRun(const AdmissionState& fn) const TERN_REQUIRES(mu_);
   // kRunNow (slot taken), kQueued (none free, or others wait) or kStopped; mu_ held.
-  Admission takeSlotLocked(AdmissionState& fn, int64_t nowNs);
+  Admission takeSlotLocked(AdmissionState& fn, int64_t nowNs) TERN_REQUIRES(mu_);
   // Keeps the function in the known list and counts the arrival; mu_ held.
-  void noteArrivalLocked(AdmissionState& fn, int64_t nowNs);
-  void replanLocked(int64_t nowNs, bool sharp);
-  void maybeReplanLocked(int64_t nowNs);
+  void noteArrivalLocked(AdmissionState& fn, int64_t nowNs) TERN_REQUIRES(mu_);
+  void replanLocked(int64_t nowNs, bool sharp) TERN_REQUIRES(mu_);
+  void maybeReplanLocked(int64_t nowNs) TERN_REQUIRES(mu_);
   // Starts waiting requests while slots are free; returns the calls to make unlocked.
-  void dispatchLocked(int64_t nowNs, std::vector<std::function<void()>>& calls);
-  void releaseLocked(AdmissionState& fn, int64_t nowNs);
+  void dispatchLocked(int64_t nowNs, std::vector<std::function<void()>>& calls) TERN_REQUIRES(mu_);
+  void releaseLocked(AdmissionState& fn, int64_t nowNs) TERN_REQUIRES(mu_);
   // The probability that a request of `fn` arriving now misses `deadlineNs` if it queues
   // (forecastAdmission over the node's queues); mu_ held.
-  double predictLateLocked(AdmissionState& fn, int64_t nowNs, int64_t deadlineNs);
+  double predictLateLocked(AdmissionState& fn, int64_t nowNs, int64_t deadlineNs) TERN_REQUIRES(mu_);
 
   const Options options_;
   const Scheduling scheduling_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable drained_;
-  uint32_t running_ = 0;
-  uint32_t queued_ = 0;
-  uint64_t rejected_ = 0;
-  uint64_t sequence_ = 0;
-  bool stopping_ = false;
+  uint32_t running_ TERN_GUARDED_BY(mu_) = 0;
+  uint32_t queued_ TERN_GUARDED_BY(mu_) = 0;
+  uint64_t rejected_ TERN_GUARDED_BY(mu_) = 0;
+  uint64_t sequence_ TERN_GUARDED_BY(mu_) = 0;
+  bool stopping_ TERN_GUARDED_BY(mu_) = false;
   // Functions with waiting requests.
-  std::vector<AdmissionState*> backlogged_;
+  std::vector<AdmissionState*> backlogged_ TERN_GUARDED_BY(mu_);
   // Every function seen recently, for planning (pruned when idle and removed).
-  std::vector<std::shared_ptr<FunctionSchedule>> known_;
-  int64_t lastPlanNs_ = INT64_MIN;
-  bool joined_ = false;  // a function joined the plan since the last re-plan
-  int64_t lastSharpPlanNs_ = INT64_MIN;  // INT64_MIN: never
-  uint64_t replans_ = 0, sharpReplans_ = 0;
-  int64_t lastReplanNs_ = 0, maxReplanNs_ = 0;
+  std::vector<std::shared_ptr<FunctionSchedule>> known_ TERN_GUARDED_BY(mu_);
+  int64_t lastPlanNs_ TERN_GUARDED_BY(mu_) = INT64_MIN;
+  bool joined_ TERN_GUARDED_BY(mu_) = false;  // a function joined the plan since the last re-plan
+  int64_t lastSharpPlanNs_ TERN_GUARDED_BY(mu_) = INT64_MIN;  // INT64_MIN: never
+  uint64_t replans_ TERN_GUARDED_BY(mu_) = 0;
+  uint64_t sharpReplans_ TERN_GUARDED_BY(mu_) = 0;
+  int64_t lastReplanNs_ TERN_GUARDED_BY(mu_) = 0;
+  int64_t maxReplanNs_ TERN_GUARDED_BY(mu_) = 0;
   // The probability of missing at or above which a request is refused (refusalThreshold
   // of the last plan).
-  double refusalThreshold_ = kRefusalConfidence;
+  double refusalThreshold_ TERN_GUARDED_BY(mu_) = kRefusalConfidence;
 };
 
 }  // namespace tern::exec

@@ -14,7 +14,7 @@ FunctionLog::FunctionLog(size_t maxRecords, size_t maxLines)
     : maxRecords_(maxRecords), maxLines_(maxLines) {}
 
 void FunctionLog::add(InvocationRecord record, const std::string& stderrText) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   size_t pos = 0;
   while (pos < stderrText.size()) {
     size_t end = stderrText.find('\n', pos);
@@ -30,14 +30,14 @@ void FunctionLog::add(InvocationRecord record, const std::string& stderrText) {
 }
 
 std::vector<InvocationRecord> FunctionLog::records() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return {records_.begin(), records_.end()};
 }
 
 std::vector<LogLine> FunctionLog::lines(uint64_t after, size_t limit,
                                         std::chrono::milliseconds wait) const {
-  std::unique_lock lock(mu_);
-  grew_.wait_for(lock, wait, [&] { return closed_ || nextSeq_ - 1 > after; });
+  MutexLock lock(mu_);
+  lock.waitFor(grew_, wait, [&]() TERN_REQUIRES(mu_) { return closed_ || nextSeq_ - 1 > after; });
   std::vector<LogLine> out;
   for (const auto& l : lines_) {
     if (l.seq > after && out.size() < limit) out.push_back(l);
@@ -46,7 +46,7 @@ std::vector<LogLine> FunctionLog::lines(uint64_t after, size_t limit,
 }
 
 void FunctionLog::close() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   closed_ = true;
   grew_.notify_all();
 }
@@ -54,25 +54,25 @@ void FunctionLog::close() {
 FunctionEntry::FunctionEntry(std::string n) : name(std::move(n)) {}
 
 std::shared_ptr<const ActiveVersion> FunctionEntry::active() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return active_;
 }
 
 void FunctionEntry::setActive(std::shared_ptr<const ActiveVersion> v) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   active_ = std::move(v);
 }
 
 FunctionTable::FunctionTable(MetricsRegistry& metrics) : metrics_(metrics) {}
 
 std::shared_ptr<FunctionEntry> FunctionTable::find(const std::string& name) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = entries_.find(name);
   return it == entries_.end() ? nullptr : it->second;
 }
 
 void FunctionTable::setObserver(Observer observer) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   observer_ = std::make_shared<const Observer>(std::move(observer));
 }
 
@@ -80,7 +80,7 @@ std::shared_ptr<FunctionEntry> FunctionTable::install(std::shared_ptr<const Acti
   std::shared_ptr<FunctionEntry> entry;
   std::shared_ptr<const Observer> observer;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     entry = installLocked(version);
     observer = observer_;
   }
@@ -120,7 +120,7 @@ void FunctionTable::remove(const std::string& name) {
   std::shared_ptr<FunctionEntry> gone;
   std::shared_ptr<const Observer> observer;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = entries_.find(name);
     if (it == entries_.end()) return;
     gone = std::move(it->second);
@@ -133,7 +133,7 @@ void FunctionTable::remove(const std::string& name) {
 }
 
 std::vector<std::shared_ptr<FunctionEntry>> FunctionTable::all() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<std::shared_ptr<FunctionEntry>> out;
   for (const auto& [_, e] : entries_) out.push_back(e);
   return out;

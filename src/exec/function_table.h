@@ -20,6 +20,7 @@
 #include "exec/executor.h"
 #include "util/metrics.h"
 #include "wasm/engine.h"
+#include "util/thread_annotations.h"
 
 namespace tern::exec {
 
@@ -82,12 +83,12 @@ class FunctionLog {
 
  private:
   const size_t maxRecords_, maxLines_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   mutable std::condition_variable grew_;
-  std::deque<InvocationRecord> records_;
-  std::deque<LogLine> lines_;
-  uint64_t nextSeq_ = 1;
-  bool closed_ = false;
+  std::deque<InvocationRecord> records_ TERN_GUARDED_BY(mu_);
+  std::deque<LogLine> lines_ TERN_GUARDED_BY(mu_);
+  uint64_t nextSeq_ TERN_GUARDED_BY(mu_) = 1;
+  bool closed_ TERN_GUARDED_BY(mu_) = false;
 };
 
 struct FunctionEntry {
@@ -122,8 +123,8 @@ struct FunctionEntry {
   Counter* outcomes[kRejected + 1] = {};
 
  private:
-  mutable std::mutex mu_;
-  std::shared_ptr<const ActiveVersion> active_;
+  mutable Mutex mu_;
+  std::shared_ptr<const ActiveVersion> active_ TERN_GUARDED_BY(mu_);
   std::atomic<int64_t> recentDurationNs_{-1};
 };
 
@@ -143,12 +144,13 @@ class FunctionTable {
   void setObserver(Observer observer);
 
  private:
-  std::shared_ptr<FunctionEntry> installLocked(const std::shared_ptr<const ActiveVersion>& version);
+  std::shared_ptr<FunctionEntry> installLocked(const std::shared_ptr<const ActiveVersion>& version)
+      TERN_REQUIRES(mu_);
 
   MetricsRegistry& metrics_;
-  std::shared_ptr<const Observer> observer_;  // guarded by mu_
-  mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<FunctionEntry>> entries_;
+  mutable Mutex mu_;
+  std::shared_ptr<const Observer> observer_ TERN_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<FunctionEntry>> entries_ TERN_GUARDED_BY(mu_);
 };
 
 }  // namespace tern::exec

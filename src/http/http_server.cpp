@@ -32,6 +32,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "util/thread_annotations.h"
+
 namespace tern::http {
 
 namespace asio = boost::asio;
@@ -159,15 +161,15 @@ struct Server::Impl {
   std::atomic<uint64_t> webSocketsFlushing{0};
   void flushed() {
     if (webSocketsFlushing.fetch_sub(1) == 1) {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       idle.notify_all();
     }
   }
   UpgradeHandler upgrade;
   WebSocketOptions webSocketOptions;
   // Open WebSocket connections, to close them when stopping; each removes its own entry.
-  std::mutex wsMu;
-  std::list<std::weak_ptr<WebSocketSession>> wsSessions;
+  Mutex wsMu;
+  std::list<std::weak_ptr<WebSocketSession>> wsSessions TERN_GUARDED_BY(wsMu);
   int listenFd = -1;  // the acceptor's descriptor, for stopAccepting()
 
   // Live sessions, to close idle ones when draining or making room. A session removes its
@@ -177,12 +179,12 @@ struct Server::Impl {
     Session* session;
     std::weak_ptr<Session> weak;
   };
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable idle;
-  std::list<Registration> sessions;
+  std::list<Registration> sessions TERN_GUARDED_BY(mu);
 
-  std::mutex clientsMu;
-  std::unordered_map<std::string, std::shared_ptr<Client>> clients;
+  Mutex clientsMu;
+  std::unordered_map<std::string, std::shared_ptr<Client>> clients TERN_GUARDED_BY(clientsMu);
 
   // Sessions waiting for unsent response bytes to drain, oldest first; the list keeps them
   // alive (nothing else does while they wait) until they are resumed or closed.
@@ -190,8 +192,8 @@ struct Server::Impl {
     std::shared_ptr<Session> session;
     std::shared_ptr<Client> client;
   };
-  std::mutex waitingMu;
-  std::list<Waiting> waiting;
+  Mutex waitingMu;
+  std::list<Waiting> waiting TERN_GUARDED_BY(waitingMu);
   std::atomic<size_t> waitingCount{0};
 
   // One io_context per thread: a connection lives on one thread, so the common path (read,
@@ -233,7 +235,7 @@ struct Server::Impl {
 
   void requestDone() {
     if (inFlight.fetch_sub(1) == 1) {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       idle.notify_all();
     }
   }
@@ -254,7 +256,7 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session() {
     server_.releaseUnsent(*client_, unsent_);
     if (registration_) {
-      std::lock_guard lock(server_.mu);
+      MutexLock lock(server_.mu);
       server_.sessions.erase(*registration_);
     }
     if (upgraded_) return;  // the connection and its client slot went to the WebSocket
@@ -719,7 +721,7 @@ class WebSocketSession : public WebSocket, public std::enable_shared_from_this<W
   ~WebSocketSession() override {
     doneFlushing();
     if (registration_) {
-      std::lock_guard lock(server_.wsMu);
+      MutexLock lock(server_.wsMu);
       server_.wsSessions.erase(*registration_);
     }
     server_.webSockets.fetch_sub(1);
@@ -729,7 +731,7 @@ class WebSocketSession : public WebSocket, public std::enable_shared_from_this<W
   void start(bhttp::request<bhttp::string_body> req,
              std::function<std::shared_ptr<WebSocketListener>(std::shared_ptr<WebSocket>)> accept) {
     {
-      std::lock_guard lock(server_.wsMu);
+      MutexLock lock(server_.wsMu);
       server_.wsSessions.push_back(weak_from_this());
       registration_ = std::prev(server_.wsSessions.end());
     }
@@ -923,7 +925,7 @@ void Session::becomeWebSocket(
 bool Server::Impl::proceedOrWait(const std::shared_ptr<Session>& session,
                                  const std::shared_ptr<Client>& client) {
   if (budgetAllows(*client)) return true;
-  std::lock_guard lock(waitingMu);
+  MutexLock lock(waitingMu);
   // Announced before checking again: a release that brings the bytes under the budget
   // meanwhile either is seen by this check or sees the count and wakes the waiting.
   waitingCount.fetch_add(1);
@@ -938,7 +940,7 @@ bool Server::Impl::proceedOrWait(const std::shared_ptr<Session>& session,
 
 void Server::Impl::stopWaiting(Session& session) {
   std::shared_ptr<Session> entry;  // released after the lock, though never the last reference
-  std::lock_guard lock(waitingMu);
+  MutexLock lock(waitingMu);
   if (!session.waitingAt_) return;
   entry = std::move((*session.waitingAt_)->session);
   waiting.erase(*session.waitingAt_);
@@ -964,7 +966,7 @@ void Server::Impl::releaseUnsent(Client& client, size_t n) {
 void Server::Impl::wakeWaiting() {
   std::vector<std::shared_ptr<Session>> ready;
   {
-    std::lock_guard lock(waitingMu);
+    MutexLock lock(waitingMu);
     for (auto it = waiting.begin(); it != waiting.end();) {
       if (budgetAllows(*it->client)) {
         it->session->waitingAt_.reset();
@@ -980,7 +982,7 @@ void Server::Impl::wakeWaiting() {
 }
 
 std::shared_ptr<Client> Server::Impl::joinClient(const std::string& key) {
-  std::lock_guard lock(clientsMu);
+  MutexLock lock(clientsMu);
   auto& client = clients[key];
   if (!client) {
     client = std::make_shared<Client>();
@@ -995,7 +997,7 @@ std::shared_ptr<Client> Server::Impl::joinClient(const std::string& key) {
 }
 
 void Server::Impl::leaveClient(const std::shared_ptr<Client>& client) {
-  std::lock_guard lock(clientsMu);
+  MutexLock lock(clientsMu);
   if (--client->connections == 0) clients.erase(client->key);
 }
 
@@ -1005,7 +1007,7 @@ void Server::Impl::leaveClient(const std::shared_ptr<Client>& client) {
 bool Server::Impl::closeLongestIdle() {
   std::shared_ptr<Session> oldest;
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     for (int attempt = 0; attempt < 3 && !oldest; ++attempt) {
       Session* candidate = nullptr;
       int64_t since = 0;
@@ -1045,7 +1047,7 @@ void Server::Impl::admit(tcp::socket socket) {
   auto session = std::make_shared<Session>(std::move(socket), *this, std::move(client),
                                            remote.address().to_string());
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     sessions.push_back(Registration{session.get(), session});
     session->registration_ = std::prev(sessions.end());
   }
@@ -1118,7 +1120,7 @@ void Server::stopAccepting() {
   // Sessions are released outside the lock (their destructors take it).
   std::vector<std::shared_ptr<Session>> live;
   {
-    std::lock_guard lock(s.mu);
+    MutexLock lock(s.mu);
     for (auto& r : s.sessions) {
       if (auto session = r.weak.lock()) live.push_back(std::move(session));
     }
@@ -1127,7 +1129,7 @@ void Server::stopAccepting() {
   live.clear();
   std::vector<std::shared_ptr<WebSocketSession>> sockets;
   {
-    std::lock_guard lock(s.wsMu);
+    MutexLock lock(s.wsMu);
     for (auto& w : s.wsSessions) {
       if (auto ws = w.lock()) sockets.push_back(std::move(ws));
     }
@@ -1145,9 +1147,9 @@ void Server::stop(std::chrono::milliseconds drain) {
   if (s.threads.empty()) return;
   stopAccepting();
   {
-    std::unique_lock lock(s.mu);
-    s.idle.wait_for(lock, drain,
-                    [&s] { return s.inFlight.load() == 0 && s.webSocketsFlushing.load() == 0; });
+    MutexLock lock(s.mu);
+    lock.waitFor(s.idle, drain,
+                 [&s] { return s.inFlight.load() == 0 && s.webSocketsFlushing.load() == 0; });
   }
   s.work.clear();
   for (auto& ctx : s.contexts) ctx->stop();
@@ -1156,7 +1158,7 @@ void Server::stop(std::chrono::milliseconds drain) {
   // Sessions still waiting go before the io_contexts their sockets belong to.
   std::list<Impl::Waiting> waiting;
   {
-    std::lock_guard lock(s.waitingMu);
+    MutexLock lock(s.waitingMu);
     waiting.swap(s.waiting);
     for (auto& w : waiting) w.session->waitingAt_.reset();
   }

@@ -119,7 +119,7 @@ Result<void> ProviderStore::putProvider(const Provider& p) {
                              "function-name rule)",
                              p.name));
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return upsert(*db_,
                 "INSERT INTO providers (name, json) VALUES (?1, ?2) "
                 "ON CONFLICT (name) DO UPDATE SET json = excluded.json",
@@ -127,7 +127,7 @@ Result<void> ProviderStore::putProvider(const Provider& p) {
 }
 
 Result<std::optional<Provider>> ProviderStore::provider(std::string_view name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto value = valueOf(*db_, "SELECT json FROM providers WHERE name = ?1", name);
   if (!value.ok()) return value.error();
   if (!*value) return std::optional<Provider>();
@@ -137,7 +137,7 @@ Result<std::optional<Provider>> ProviderStore::provider(std::string_view name) {
 }
 
 Result<std::vector<Provider>> ProviderStore::providers() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto all = rows(*db_, "SELECT name, json FROM providers ORDER BY name");
   if (!all.ok()) return all.error();
   std::vector<Provider> out;
@@ -155,7 +155,7 @@ Result<std::vector<Provider>> ProviderStore::providers() {
 }
 
 Result<bool> ProviderStore::removeProvider(std::string_view name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   // The routes are read and the provider removed in one transaction, so no route can come
   // to name it in between (other connections to the file included).
   auto tx = Transaction::begin(*db_);
@@ -192,7 +192,7 @@ Result<void> ProviderStore::putRoute(const Route& r) {
   if (!isFunctionName(r.function)) {
     return Error(ErrorCode::kInvalidArgument, fmt::format("\"{}\" is not a function name", r.function));
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return upsert(*db_,
                 "INSERT INTO routes (function, json) VALUES (?1, ?2) "
                 "ON CONFLICT (function) DO UPDATE SET json = excluded.json",
@@ -200,7 +200,7 @@ Result<void> ProviderStore::putRoute(const Route& r) {
 }
 
 Result<std::optional<Route>> ProviderStore::route(std::string_view function) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto value = valueOf(*db_, "SELECT json FROM routes WHERE function = ?1", function);
   if (!value.ok()) return value.error();
   if (!*value) return std::optional<Route>();
@@ -210,7 +210,7 @@ Result<std::optional<Route>> ProviderStore::route(std::string_view function) {
 }
 
 Result<std::vector<Route>> ProviderStore::routes() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto all = rows(*db_, "SELECT function, json FROM routes ORDER BY function");
   if (!all.ok()) return all.error();
   std::vector<Route> out;
@@ -226,7 +226,7 @@ Result<std::vector<Route>> ProviderStore::routes() {
 }
 
 Result<bool> ProviderStore::removeRoute(std::string_view function) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return removeRow(*db_, "DELETE FROM routes WHERE function = ?1", function);
 }
 

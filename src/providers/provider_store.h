@@ -11,6 +11,7 @@
 
 #include "providers/provider.h"
 #include "util/error.h"
+#include "util/thread_annotations.h"
 
 namespace tern {
 class Database;
@@ -36,8 +37,8 @@ class ProviderStore {
 
  private:
   explicit ProviderStore(std::unique_ptr<Database> db);
-  std::mutex mu_;
-  std::unique_ptr<Database> db_;
+  Mutex mu_;
+  std::unique_ptr<Database> db_ TERN_PT_GUARDED_BY(mu_);
 };
 
 }  // namespace tern::providers

@@ -15,6 +15,7 @@
 #include "http/http_client.h"
 #include "providers/wasm_policy.h"
 #include "util/work_queue.h"
+#include "util/thread_annotations.h"
 
 namespace tern::providers {
 
@@ -68,9 +69,10 @@ Result<std::pair<http::NodeUrl, std::string>> endpoint(const Provider& p, const 
 }  // namespace
 
 struct RouteState {
-  Route route;
-  std::mutex mu;
-  PolicyState policy;
+  RouteState(Route r, PolicyState p) : route(std::move(r)), policy(std::move(p)) {}
+  const Route route;
+  Mutex mu;
+  PolicyState policy TERN_GUARDED_BY(mu);
 };
 
 // One routed call on its way through the ranking.
@@ -90,22 +92,22 @@ struct Router::Impl : std::enable_shared_from_this<Router::Impl> {
   RouterOptions options;
   WorkQueue pool;
 
-  mutable std::mutex mu;  // providers, routes, stats' map, rng; never held across a call out
-  std::map<std::string, Provider, std::less<>> providers;
-  std::map<std::string, std::shared_ptr<RouteState>, std::less<>> routes;
-  std::map<std::pair<std::string, std::string>, std::unique_ptr<Stats>> stats;
-  std::set<std::pair<std::string, std::string>> probing;
-  std::mt19937_64 rng{std::random_device{}()};
-  std::set<std::string> warnedUnknown;
+  mutable Mutex mu;  // providers, routes, stats' map, rng; never held across a call out
+  std::map<std::string, Provider, std::less<>> providers TERN_GUARDED_BY(mu);
+  std::map<std::string, std::shared_ptr<RouteState>, std::less<>> routes TERN_GUARDED_BY(mu);
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<Stats>> stats TERN_GUARDED_BY(mu);
+  std::set<std::pair<std::string, std::string>> probing TERN_GUARDED_BY(mu);
+  std::mt19937_64 rng TERN_GUARDED_BY(mu){std::random_device{}()};
+  std::set<std::string> warnedUnknown TERN_GUARDED_BY(mu);
 
-  bool stopped = false;  // under mu: no more calls are taken
-  std::mutex probeMu;
+  bool stopped TERN_GUARDED_BY(mu) = false;  // no more calls are taken
+  Mutex probeMu;
   std::condition_variable probeCv;
-  bool stopping = false;
+  bool stopping TERN_GUARDED_BY(probeMu) = false;
   std::thread prober;
 
   Stats& statsFor(const std::string& provider, const std::string& function) {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     auto& s = stats[{provider, function}];
     if (!s) s = std::make_unique<Stats>();
     return *s;
@@ -141,7 +143,7 @@ struct Router::Impl : std::enable_shared_from_this<Router::Impl> {
       } else {
         Provider p;
         {
-          std::lock_guard lock(mu);
+          MutexLock lock(mu);
           auto it = providers.find(name);
           if (it == providers.end()) {
             if (warnedUnknown.insert(name).second) {
@@ -167,12 +169,12 @@ struct Router::Impl : std::enable_shared_from_this<Router::Impl> {
     CallInfo info{c.input.function, c.input.body.size()};
     double r01;
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       r01 = std::uniform_real_distribution<double>(0, 1)(rng);
     }
     std::vector<std::string> ranking;
     {
-      std::lock_guard lock(c.route->mu);
+      MutexLock lock(c.route->mu);
       ranking = rank(c.route->route.policy, info, v, c.route->policy, r01);
     }
     const auto& policy = c.route->route.policy;
@@ -264,7 +266,7 @@ struct Router::Impl : std::enable_shared_from_this<Router::Impl> {
                                         int64_t budgetMs, bool probe) {
     Provider p;
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       auto it = providers.find(name);
       if (it == providers.end()) return Error(ErrorCode::kNotFound, "no such provider");
       p = it->second;
@@ -298,7 +300,7 @@ struct Router::Impl : std::enable_shared_from_this<Router::Impl> {
     Stats& s = statsFor(name, function);
     auto self = shared_from_this();
     auto release = [self, name, function] {
-      std::lock_guard lock(self->mu);
+      MutexLock lock(self->mu);
       self->probing.erase({name, function});
     };
     int64_t t0 = steadyMs();
@@ -324,16 +326,16 @@ struct Router::Impl : std::enable_shared_from_this<Router::Impl> {
   }
 
   void probeLoop() {
-    std::unique_lock lock(probeMu);
+    MutexLock lock(probeMu);
     while (!stopping) {
-      probeCv.wait_for(lock, std::max(options.probePeriod / 4, std::chrono::milliseconds(10)));
+      lock.waitFor(probeCv, std::max(options.probePeriod / 4, std::chrono::milliseconds(10)));
       if (stopping) break;
       lock.unlock();
       std::vector<std::pair<std::string, std::string>> due;
       {
         std::vector<std::shared_ptr<RouteState>> rs;
         {
-          std::lock_guard l(mu);
+          MutexLock l(mu);
           for (auto& [fn, r] : routes) rs.push_back(r);
         }
         int64_t now = steadyMs();
@@ -341,14 +343,16 @@ struct Router::Impl : std::enable_shared_from_this<Router::Impl> {
           for (const auto& name : r->route.providers) {
             auto v = statsFor(name, r->route.function).view(now);
             if (v.inFlight > 0 || now - v.lastUsedMs < options.probePeriod.count()) continue;
-            std::lock_guard l(mu);
+            MutexLock l(mu);
             if (name != kLocal && !providers.contains(name)) continue;
             if (probing.insert({name, r->route.function}).second) due.emplace_back(name, r->route.function);
           }
         }
       }
-      for (auto& [name, fn] : due) {
-        pool.post([self = shared_from_this(), name, fn] { self->probe(name, fn); });
+      for (auto& d : due) {
+        pool.post([self = shared_from_this(), name = d.first, fn = d.second] {
+          self->probe(name, fn);
+        });
       }
       lock.lock();
     }
@@ -364,19 +368,19 @@ Result<void> Router::reload() {
   if (!ps.ok()) return ps.error();
   auto rs = impl_->deps.store.routes();
   if (!rs.ok()) return rs.error();
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   impl_->providers.clear();
   for (auto& p : *ps) impl_->providers[p.name] = std::move(p);
   std::map<std::string, std::shared_ptr<RouteState>, std::less<>> routes;
   for (auto& r : *rs) {
-    auto state = std::make_shared<RouteState>();
     // A route that keeps its providers and policy keeps its round-robin position.
+    PolicyState policy;
     if (auto old = impl_->routes.find(r.function); old != impl_->routes.end()) {
-      std::lock_guard l(old->second->mu);
-      state->policy = old->second->policy;
+      MutexLock l(old->second->mu);
+      policy = old->second->policy;
     }
-    state->route = std::move(r);
-    routes[state->route.function] = std::move(state);
+    std::string function = r.function;
+    routes[function] = std::make_shared<RouteState>(std::move(r), std::move(policy));
   }
   impl_->routes = std::move(routes);
   impl_->warnedUnknown.clear();
@@ -384,14 +388,14 @@ Result<void> Router::reload() {
 }
 
 bool Router::hasRoute(std::string_view function) const {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->routes.find(function) != impl_->routes.end();
 }
 
 bool Router::route(exec::InvokeInput& input, std::function<void(exec::InvokeOutput)>& done) {
   std::shared_ptr<RouteState> r;
   {
-    std::lock_guard lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     if (impl_->stopped) return false;  // stopping: the node answers for itself
     auto it = impl_->routes.find(input.function);
     if (it == impl_->routes.end()) return false;
@@ -417,7 +421,7 @@ bool Router::route(exec::InvokeInput& input, std::function<void(exec::InvokeOutp
 json Router::statsJson() const {
   json out = json::object();
   int64_t now = steadyMs();
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   for (const auto& [key, s] : impl_->stats) {
     auto v = s->view(now);
     out[key.first].push_back({{"function", key.second},
@@ -431,18 +435,18 @@ json Router::statsJson() const {
 }
 
 void Router::start() {
-  std::lock_guard lock(impl_->probeMu);
+  MutexLock lock(impl_->probeMu);
   if (impl_->prober.joinable()) return;
   impl_->prober = std::thread([self = impl_] { self->probeLoop(); });
 }
 
 void Router::stop() {
   {
-    std::lock_guard lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     impl_->stopped = true;
   }
   {
-    std::lock_guard lock(impl_->probeMu);
+    MutexLock lock(impl_->probeMu);
     impl_->stopping = true;
   }
   impl_->probeCv.notify_all();

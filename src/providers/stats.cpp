@@ -6,20 +6,20 @@
 namespace tern::providers {
 
 void Stats::begin() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++inFlight_;
 }
 
 void Stats::end(bool ok, double latencyMs, int64_t nowMs) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (inFlight_ > 0) --inFlight_;
   }
   record(ok, latencyMs, nowMs);
 }
 
 void Stats::record(bool ok, double latencyMs, int64_t nowMs) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const double a = options_.alpha;
   lastUsed_ = nowMs;
   // Failures are averaged over every attempt; the mean starts at 0 (a new provider is
@@ -41,7 +41,7 @@ void Stats::record(bool ok, double latencyMs, int64_t nowMs) {
 }
 
 ProviderView Stats::view(int64_t nowMs) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ProviderView v;
   v.samples = samples_;
   v.ewmaMs = ewma_;

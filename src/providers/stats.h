@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "util/thread_annotations.h"
+
 namespace tern::providers {
 
 // A snapshot, as policies and `tern provider ls` see it.
@@ -41,14 +43,15 @@ class Stats {
 
  private:
   StatsOptions options_;
-  mutable std::mutex mu_;
-  uint64_t samples_ = 0;
-  double ewma_ = 0;
-  double failures_ = 0;
-  uint32_t inFlight_ = 0;
-  int64_t lastUsed_ = 0;
-  std::vector<std::pair<int64_t, double>> window_;  // (time, latency), a ring
-  size_t next_ = 0;
+  mutable Mutex mu_;
+  uint64_t samples_ TERN_GUARDED_BY(mu_) = 0;
+  double ewma_ TERN_GUARDED_BY(mu_) = 0;
+  double failures_ TERN_GUARDED_BY(mu_) = 0;
+  uint32_t inFlight_ TERN_GUARDED_BY(mu_) = 0;
+  int64_t lastUsed_ TERN_GUARDED_BY(mu_) = 0;
+  // (time, latency), a ring
+  std::vector<std::pair<int64_t, double>> window_ TERN_GUARDED_BY(mu_);
+  size_t next_ TERN_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace tern::providers

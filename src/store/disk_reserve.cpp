@@ -12,7 +12,7 @@ namespace fs = std::filesystem;
 DiskReserve::DiskReserve(fs::path file, uint64_t bytes) : file_(std::move(file)), bytes_(bytes) {}
 
 bool DiskReserve::restore() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (bytes_ == 0) {
     ::unlink(file_.c_str());  // one kept by an earlier start with a reserve
     return held_ = false;
@@ -35,14 +35,14 @@ bool DiskReserve::restore() {
 }
 
 bool DiskReserve::release() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   bool existed = ::unlink(file_.c_str()) == 0;
   held_ = false;
   return existed;
 }
 
 bool DiskReserve::held() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return held_;
 }
 

@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <mutex>
 
+#include "util/thread_annotations.h"
+
 namespace tern::store {
 
 class DiskReserve {
@@ -31,8 +33,8 @@ class DiskReserve {
  private:
   const std::filesystem::path file_;
   const uint64_t bytes_;
-  mutable std::mutex mu_;
-  bool held_ = false;  // guarded by mu_
+  mutable Mutex mu_;
+  bool held_ TERN_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace tern::store

@@ -130,7 +130,7 @@ Result<void> KvStore::checkKey(std::string_view key) const {
 
 Result<std::optional<std::string>> KvStore::get(std::string_view ns, std::string_view key) {
   if (auto ok = checkKey(key); !ok) return ok.error();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto stmt = db_->prepare("SELECT value FROM kv WHERE ns = ?1 AND key = ?2");
   if (!stmt) return stmt.error();
   if (auto b = stmt->bind(1, ns); !b) return b.error();
@@ -147,7 +147,7 @@ Result<void> KvStore::set(std::string_view ns, std::string_view key, std::string
     return Error(ErrorCode::kBodyTooLarge, fmt::format("the value is {} bytes, the limit is {}",
                                                        value.size(), limits_.maxValueBytes));
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto tx = Transaction::begin(*db_);
   if (!tx) return tx.error();
   auto usage = readUsage(*db_, ns);
@@ -182,7 +182,7 @@ Result<void> KvStore::set(std::string_view ns, std::string_view key, std::string
 
 Result<bool> KvStore::remove(std::string_view ns, std::string_view key) {
   if (auto ok = checkKey(key); !ok) return ok.error();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto tx = Transaction::begin(*db_);
   if (!tx) return tx.error();
   auto old = entrySize(*db_, ns, key);
@@ -209,7 +209,7 @@ Result<KvStore::Page> KvStore::list(std::string_view ns, std::string_view prefix
                              limits_.maxKeyBytes));
   }
   auto end = prefixEnd(prefix);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   // Keys are never empty, so `key > x''` holds for all of them when no start key is given.
   auto stmt = db_->prepare(end ? "SELECT key FROM kv WHERE ns = ?1 AND key >= ?2 AND key > ?3 "
                                  "AND key < ?4 ORDER BY key LIMIT ?5"
@@ -238,12 +238,12 @@ Result<KvStore::Page> KvStore::list(std::string_view ns, std::string_view prefix
 }
 
 Result<KvStore::Usage> KvStore::usage(std::string_view ns) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return readUsage(*db_, ns);
 }
 
 Result<std::vector<KvStore::Entry>> KvStore::exportNamespace(std::string_view ns) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto stmt = db_->prepare("SELECT key, value FROM kv WHERE ns = ?1 ORDER BY key");
   if (!stmt) return stmt.error();
   if (auto b = stmt->bind(1, ns); !b) return b.error();
@@ -267,7 +267,7 @@ Result<size_t> KvStore::importNamespace(std::string_view ns, const std::vector<E
                                limits_.maxValueBytes));
     }
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto tx = Transaction::begin(*db_);
   if (!tx) return tx.error();
   if (mode == ImportMode::kReplace) {
@@ -310,7 +310,7 @@ Result<size_t> KvStore::importNamespace(std::string_view ns, const std::vector<E
 }
 
 Result<void> KvStore::removeNamespace(std::string_view ns) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto tx = Transaction::begin(*db_);
   if (!tx) return tx.error();
   // ?1 itself and its per-device namespaces "?1@DEVICE".
@@ -326,7 +326,7 @@ Result<void> KvStore::removeNamespace(std::string_view ns) {
 }
 
 Result<void> KvStore::truncateLog() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return db_->truncateLog();
 }
 

@@ -20,6 +20,7 @@
 
 #include "exec/function_state.h"
 #include "util/error.h"
+#include "util/thread_annotations.h"
 
 namespace tern {
 class Database;
@@ -92,9 +93,9 @@ class KvStore final : public exec::FunctionState {
   KvStore(std::unique_ptr<Database> db, KvLimits limits);
   Result<void> checkKey(std::string_view key) const;
 
-  std::unique_ptr<Database> db_;
+  Mutex mu_;
+  std::unique_ptr<Database> db_ TERN_PT_GUARDED_BY(mu_);
   const KvLimits limits_;
-  std::mutex mu_;
 };
 
 }  // namespace tern::store

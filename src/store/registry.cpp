@@ -16,6 +16,7 @@
 #include "util/sqlite.h"
 #include "util/data_dir.h"
 #include "util/clock.h"
+#include "util/thread_annotations.h"
 
 namespace fs = std::filesystem;
 
@@ -243,8 +244,8 @@ struct Statements {
 // Modules that deploys in this process are working on (ModuleHold), by hash, with how many
 // holds each has. Shared with the holds, so a hold may outlive nothing it points to.
 struct Registry::HoldTable {
-  std::mutex mu;  // also held for a whole collectModules, so a new hold waits for it
-  std::map<std::string, int> counts;
+  Mutex mu;  // also held for a whole collectModules, so a new hold waits for it
+  std::map<std::string, int> counts TERN_GUARDED_BY(mu);
 };
 
 struct Registry::Impl {
@@ -253,13 +254,14 @@ struct Registry::Impl {
   ModuleFiles modules;  // thread-safe on its own; used without `mu`
   std::shared_ptr<HoldTable> holds = std::make_shared<HoldTable>();  // lock before `mu`
   std::atomic<ChangeJournal> journal{ChangeJournal::kOff};
-  std::mutex mu;
-  std::unique_ptr<Database> db;  // guarded by mu; declared before stmts, closed after them
-  Statements stmts;              // guarded by mu
+  Mutex mu;
+  // Declared before stmts, closed after them.
+  std::unique_ptr<Database> db TERN_PT_GUARDED_BY(mu);
+  Statements stmts TERN_GUARDED_BY(mu);
 
   // Records `name` as changed here and not yet acknowledged by the cluster, inside the
-  // caller's transaction (with the journal on). Called with mu held.
-  Result<void> journalChange(const std::string& name) {
+  // caller's transaction (with the journal on).
+  Result<void> journalChange(const std::string& name) TERN_REQUIRES(mu) {
     if (journal.load() != ChangeJournal::kOn) return {};
     StatementUse q(stmts.markUnpublished);
     if (auto r = q->bind(1, name); !r) return r.error();
@@ -363,6 +365,7 @@ Result<std::unique_ptr<Registry>> Registry::open(const fs::path& dataDir) {
   }
   auto db = Database::open(dataDir / "registry.db");
   if (!db) return db.error();
+  MutexLock lock(impl->mu);  // not shared yet; the lock keeps the analysis exact
   impl->db = std::move(*db);
   Database& d = *impl->db;
 
@@ -415,7 +418,7 @@ Result<FunctionVersion> Registry::addVersion(const std::string& name, const std:
   auto options = encodeOptions(settings);
   if (!options) return options.error();
 
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   Statements& s = impl_->stmts;
   auto tx = Transaction::begin(*impl_->db);
   if (!tx) return tx.error();
@@ -473,7 +476,7 @@ Result<FunctionVersion> Registry::addVersion(const std::string& name, const std:
 
 Result<std::optional<FunctionVersion>> Registry::active(const std::string& name) {
   if (auto ok = checkName(name); !ok) return ok.error();
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   StatementUse q(impl_->stmts.selectActive);
   if (auto r = q->bind(1, name); !r) return r.error();
   auto step = q->step();
@@ -485,7 +488,7 @@ Result<std::optional<FunctionVersion>> Registry::active(const std::string& name)
 }
 
 Result<std::vector<FunctionSummary>> Registry::list() {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   Statement& s = impl_->stmts.listFunctions;
   StatementUse q(s);
   std::vector<FunctionSummary> out;
@@ -508,7 +511,7 @@ Result<std::vector<FunctionSummary>> Registry::list() {
 
 Result<std::vector<FunctionVersion>> Registry::versions(const std::string& name) {
   if (auto ok = checkName(name); !ok) return ok.error();
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   Statement& s = impl_->stmts.selectVersions;
   StatementUse q(s);
   if (auto r = s.bind(1, name); !r) return r.error();
@@ -526,7 +529,7 @@ Result<std::vector<FunctionVersion>> Registry::versions(const std::string& name)
 
 Result<FunctionVersion> Registry::rollback(const std::string& name) {
   if (auto ok = checkName(name); !ok) return ok.error();
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   Statements& s = impl_->stmts;
   auto tx = Transaction::begin(*impl_->db);
   if (!tx) return tx.error();
@@ -569,7 +572,7 @@ Result<FunctionVersion> Registry::rollback(const std::string& name) {
 
 Result<bool> Registry::remove(const std::string& name, ChangeSource source) {
   if (auto ok = checkName(name); !ok) return ok.error();
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   Statements& s = impl_->stmts;
   auto tx = Transaction::begin(*impl_->db);
   if (!tx) return tx.error();
@@ -595,7 +598,7 @@ Result<bool> Registry::remove(const std::string& name, ChangeSource source) {
 }
 
 ModuleHold Registry::holdModule(const std::string& hash) {
-  std::lock_guard lock(impl_->holds->mu);
+  MutexLock lock(impl_->holds->mu);
   ++impl_->holds->counts[hash];
   return ModuleHold(impl_->holds, hash);
 }
@@ -605,14 +608,14 @@ ModuleHold::ModuleHold(std::shared_ptr<Registry::HoldTable> table, std::string h
 
 ModuleHold::~ModuleHold() {
   if (!table_) return;
-  std::lock_guard lock(table_->mu);
+  MutexLock lock(table_->mu);
   auto it = table_->counts.find(hash_);
   if (it != table_->counts.end() && --it->second == 0) table_->counts.erase(it);
 }
 
 Result<ModuleCollection> Registry::collectModules(const LiveModulesHook& alsoWhileHeld) {
-  std::lock_guard holdLock(impl_->holds->mu);
-  std::lock_guard lock(impl_->mu);
+  MutexLock holdLock(impl_->holds->mu);
+  MutexLock lock(impl_->mu);
   // The write lock keeps addVersion and adoptVersion, in this process or another, from
   // checking a module file between the reading of the references and the deletions.
   auto tx = Transaction::begin(*impl_->db);
@@ -645,7 +648,7 @@ Result<ModuleCollection> Registry::collectModules(const LiveModulesHook& alsoWhi
 }
 
 Result<void> Registry::truncateLog() {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->db->truncateLog();
 }
 
@@ -656,7 +659,7 @@ Result<void> Registry::adoptVersion(const FunctionVersion& v) {
   if (!env) return env.error();
   auto options = encodeOptions(v.settings);
   if (!options) return options.error();
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   Statements& s = impl_->stmts;
   auto tx = Transaction::begin(*impl_->db);
   if (!tx) return tx.error();
@@ -686,7 +689,7 @@ Result<void> Registry::adoptVersion(const FunctionVersion& v) {
 void Registry::setChangeJournal(ChangeJournal journal) { impl_->journal = journal; }
 
 Result<std::vector<UnpublishedChange>> Registry::unpublished() {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   Statement& s = impl_->stmts.selectUnpublished;
   StatementUse q(s);
   std::vector<UnpublishedChange> out;
@@ -700,7 +703,7 @@ Result<std::vector<UnpublishedChange>> Registry::unpublished() {
 }
 
 Result<bool> Registry::isUnpublished(const std::string& name) {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   StatementUse q(impl_->stmts.selectUnpublishedOne);
   if (auto r = q->bind(1, name); !r) return r.error();
   auto step = q->step();
@@ -709,7 +712,7 @@ Result<bool> Registry::isUnpublished(const std::string& name) {
 }
 
 Result<bool> Registry::markPublished(const UnpublishedChange& change) {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   StatementUse q(impl_->stmts.deletePublished);
   if (auto r = q->bindAll(change.name, change.change); !r) return r.error();
   if (auto r = q->run(); !r) return r.error();

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "stream/frames.h"
+#include "util/thread_annotations.h"
 #include "util/token_bucket.h"
 
 namespace tern::stream {
@@ -58,9 +59,9 @@ struct TopicEntry {
   // The fan-out of this topic's updates, in order, off the log's thread: a publish returns
   // once its update is stored, whatever the number of streams.
   asio::strand<asio::io_context::executor_type> strand;
-  std::mutex mu;
-  std::vector<std::shared_ptr<StreamState>> streams;
-  std::unique_ptr<TopicLog::Feed> feed;
+  Mutex mu;
+  std::vector<std::shared_ptr<StreamState>> streams TERN_GUARDED_BY(mu);
+  std::unique_ptr<TopicLog::Feed> feed TERN_GUARDED_BY(mu);
   std::atomic<uint64_t> updates{0};
 };
 
@@ -99,11 +100,11 @@ struct Hub::Impl {
   Counter& deliveries;
   Counter& filtered;
 
-  mutable std::mutex mu;  // feeds and connections; never held across a call out
-  std::map<std::string, std::shared_ptr<TopicEntry>, std::less<>> feeds;
-  std::list<std::weak_ptr<ConnectionImpl>> connections;
+  mutable Mutex mu;  // feeds and connections; never held across a call out
+  std::map<std::string, std::shared_ptr<TopicEntry>, std::less<>> feeds TERN_GUARDED_BY(mu);
+  std::list<std::weak_ptr<ConnectionImpl>> connections TERN_GUARDED_BY(mu);
   std::atomic<size_t> streamCount{0};
-  bool stopped = false;
+  bool stopped TERN_GUARDED_BY(mu) = false;
   // Last, so that it goes first: handlers still queued hold streams, whose destructors use
   // the members above.
   asio::io_context io;
@@ -202,7 +203,7 @@ class ConnectionImpl : public Connection, public std::enable_shared_from_this<Co
   void onClosed() override {
     std::map<uint64_t, std::shared_ptr<StreamState>> streams;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       closed_ = true;
       streams.swap(streams_);
     }
@@ -218,20 +219,20 @@ class ConnectionImpl : public Connection, public std::enable_shared_from_this<Co
 
   // Takes a stream that ended off this connection (if it is still the one under its id).
   void forget(const StreamState* s) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = streams_.find(s->id());
     if (it != streams_.end() && it->second.get() == s) streams_.erase(it);
   }
 
   size_t streamCount() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return streams_.size();
   }
 
  private:
   std::vector<std::shared_ptr<StreamState>> snapshot() {
     std::vector<std::shared_ptr<StreamState>> out;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (auto& [id, s] : streams_) out.push_back(s);
     return out;
   }
@@ -244,10 +245,10 @@ class ConnectionImpl : public Connection, public std::enable_shared_from_this<Co
   std::weak_ptr<Hub::Impl> hub_;
   Hub::Impl& raw_;
   std::shared_ptr<Outlet> outlet_;
-  mutable std::mutex mu_;
-  std::map<uint64_t, std::shared_ptr<StreamState>> streams_;
-  TokenBucket subscribes_;
-  bool closed_ = false;
+  mutable Mutex mu_;
+  std::map<uint64_t, std::shared_ptr<StreamState>> streams_ TERN_GUARDED_BY(mu_);
+  TokenBucket subscribes_ TERN_GUARDED_BY(mu_);
+  bool closed_ TERN_GUARDED_BY(mu_) = false;
 };
 
 void ConnectionImpl::onFrame(std::string text) {
@@ -258,7 +259,7 @@ void ConnectionImpl::onFrame(std::string text) {
     if (!err->stream) return closeWith(reason::kBadFrame, err->message);
     std::shared_ptr<StreamState> s;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (auto it = streams_.find(*err->stream); it != streams_.end()) s = it->second;
     }
     if (s) {
@@ -271,7 +272,7 @@ void ConnectionImpl::onFrame(std::string text) {
   uint64_t id = std::visit([](const auto& f) { return f.stream; }, frame);
   std::shared_ptr<StreamState> s;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (auto it = streams_.find(id); it != streams_.end()) s = it->second;
   }
   if (!s) return;  // it ended already; the device has its terminate frame
@@ -285,7 +286,7 @@ void ConnectionImpl::subscribe(SubscribeFrame f) {
   enum class Verdict { kOpen, kDuplicate, kFlood, kConnectionFull, kNodeFull } verdict;
   std::shared_ptr<StreamState> s;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (closed_) return;
     if (!subscribes_.take(steadyNs())) {
       verdict = Verdict::kFlood;
@@ -581,7 +582,7 @@ Result<void> Hub::Impl::join(const std::shared_ptr<StreamState>& s) {
   std::shared_ptr<TopicEntry> e;
   bool open = false;
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     if (stopped) return Error(ErrorCode::kUnavailable, "the node is stopping");
     auto& slot = feeds[s->topic()];
     if (!slot) {
@@ -589,7 +590,7 @@ Result<void> Hub::Impl::join(const std::shared_ptr<StreamState>& s) {
       open = true;
     }
     e = slot;
-    std::lock_guard entryLock(e->mu);
+    MutexLock entryLock(e->mu);
     e->streams.push_back(s);
   }
   s->entry = e;
@@ -603,8 +604,8 @@ Result<void> Hub::Impl::join(const std::shared_ptr<StreamState>& s) {
   std::vector<std::shared_ptr<StreamState>> orphans, joined;
   std::unique_ptr<TopicLog::Feed> unused;
   {
-    std::lock_guard lock(mu);
-    std::lock_guard entryLock(e->mu);
+    MutexLock lock(mu);
+    MutexLock entryLock(e->mu);
     if (!feed.ok()) {
       if (auto it = feeds.find(e->topic); it != feeds.end() && it->second == e) feeds.erase(it);
       orphans.swap(e->streams);
@@ -633,8 +634,8 @@ void Hub::Impl::leave(const std::shared_ptr<StreamState>& s) {
   if (!e) return;
   std::unique_ptr<TopicLog::Feed> closing;
   {
-    std::lock_guard lock(mu);
-    std::lock_guard entryLock(e->mu);
+    MutexLock lock(mu);
+    MutexLock entryLock(e->mu);
     auto it = std::find(e->streams.begin(), e->streams.end(), s);
     if (it != e->streams.end()) {
       *it = std::move(e->streams.back());
@@ -655,7 +656,7 @@ void Hub::Impl::onUpdate(const std::weak_ptr<TopicEntry>& weak, std::shared_ptr<
   e->updates.fetch_add(1, std::memory_order_relaxed);
   asio::post(e->strand, [e, u = std::move(u)]() mutable {
     DeliveryPtr d = makeDelivery(std::move(u));
-    std::lock_guard lock(e->mu);
+    MutexLock lock(e->mu);
     for (auto& s : e->streams) s->post([d](StreamState& st) { st.offer(d); });
   });
 }
@@ -671,7 +672,7 @@ Hub::~Hub() { stop(); }
 std::shared_ptr<Connection> Hub::connect(std::shared_ptr<Outlet> outlet) {
   auto conn = std::make_shared<ConnectionImpl>(impl_, *impl_, std::move(outlet));
   {
-    std::lock_guard lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     if (!impl_->stopped) {
       // Connections that are gone are swept as new ones come.
       if (impl_->connections.size() >= 64 && impl_->connections.size() % 64 == 0) {
@@ -689,7 +690,7 @@ void Hub::stop() {
   Impl& s = *impl_;
   std::vector<std::shared_ptr<ConnectionImpl>> live;
   {
-    std::lock_guard lock(s.mu);
+    MutexLock lock(s.mu);
     if (s.stopped) return;
     s.stopped = true;
     for (auto& w : s.connections) {
@@ -705,13 +706,13 @@ void Hub::stop() {
   s.threads.clear();
   std::map<std::string, std::shared_ptr<TopicEntry>, std::less<>> feeds;
   {
-    std::lock_guard lock(s.mu);
+    MutexLock lock(s.mu);
     feeds.swap(s.feeds);
   }
   for (auto& [topic, e] : feeds) {
     std::unique_ptr<TopicLog::Feed> feed;
     {
-      std::lock_guard lock(e->mu);
+      MutexLock lock(e->mu);
       feed = std::move(e->feed);
       e->streams.clear();
     }
@@ -722,10 +723,10 @@ json Hub::statsJson() const {
   const Impl& s = *impl_;
   json topics = json::array();
   size_t connections = 0;
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   for (const auto& w : s.connections) connections += w.expired() ? 0 : 1;
   for (const auto& [topic, e] : s.feeds) {
-    std::lock_guard entryLock(e->mu);
+    MutexLock entryLock(e->mu);
     topics.push_back({{"topic", topic}, {"streams", e->streams.size()}, {"feed_updates", e->updates.load()}});
   }
   return json{{"connections", connections},

@@ -88,7 +88,7 @@ void EventRouter::update(const std::string& function, const exec::FunctionVersio
                  "they stay idle",
                  function);
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = bindings_.find(function);
   std::set<std::string> old = it == bindings_.end() ? std::set<std::string>{} : it->second.scheduleIds;
   for (const auto& id : old) {
@@ -123,7 +123,7 @@ void EventRouter::resubscribe() {
 Result<void> EventRouter::onMqttMessage(std::string_view topic, std::string_view payload) {
   std::vector<std::pair<std::string, std::string>> targets;  // function, reply topic
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& [name, b] : bindings_) {
       for (const auto& f : b.filters) {
         if (reaches(f, topic)) {

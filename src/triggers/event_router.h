@@ -27,6 +27,7 @@
 #include "triggers/mqtt_client.h"
 #include "util/error.h"
 #include "util/metrics.h"
+#include "util/thread_annotations.h"
 
 namespace tern::triggers {
 
@@ -70,14 +71,14 @@ class EventRouter {
     std::set<std::string> scheduleIds;  // ids registered with the scheduler
   };
   void fireSchedule(const std::string& function, const std::string& spec, int64_t scheduledMs);
-  void resubscribe();  // under mu_
+  void resubscribe() TERN_REQUIRES(mu_);
 
   const EventRouterOptions options_;
   async::AsyncQueue& queue_;
   MqttClient* mqtt_;
   events::Scheduler& scheduler_;
-  std::mutex mu_;
-  std::map<std::string, Binding> bindings_;  // guarded by mu_
+  Mutex mu_;
+  std::map<std::string, Binding> bindings_ TERN_GUARDED_BY(mu_);
 
   Counter* mqttMessages_;
   Counter* mqttRejected_;

@@ -117,8 +117,8 @@ void MqttClient::stop() {
 }
 
 void MqttClient::sleepFor(std::chrono::milliseconds d) {
-  std::unique_lock lock(mu_);
-  changed_.wait_for(lock, d, [&] { return stopping_.load(); });
+  MutexLock lock(mu_);
+  lock.waitFor(changed_, d, [&] { return stopping_.load(); });
 }
 
 // The client's thread: connect (with backoff while the broker cannot be reached), then run
@@ -149,7 +149,7 @@ void MqttClient::run() {
     }
     if (stopping_) break;
     if (connected_.exchange(false)) {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       ++stats_.disconnects;
     }
     spdlog::warn("MQTT connection to {}:{} lost ({}); reconnecting in {} ms", options_.host,
@@ -171,7 +171,7 @@ void MqttClient::onConnect(mosquitto*, void* self, int rc) {
     return;
   }
   {
-    std::lock_guard lock(c->mu_);
+    MutexLock lock(c->mu_);
     ++c->stats_.connects;
     c->subscribed_.clear();  // a persistent session keeps them; subscribing again is harmless
   }
@@ -186,7 +186,7 @@ void MqttClient::onSubscribe(mosquitto*, void* self, int mid, int count, const i
   // QoS 0x80 in a SUBACK is the broker's refusal of that filter.
   bool refused = count > 0 && granted && granted[0] == 0x80;
   {
-    std::lock_guard lock(c->mu_);
+    MutexLock lock(c->mu_);
     ++c->stats_.subscribeAcks;
   }
   if (refused) {
@@ -201,7 +201,7 @@ void MqttClient::onSubscribe(mosquitto*, void* self, int mid, int count, const i
 void MqttClient::onDisconnect(mosquitto*, void* self, int) {
   auto* c = static_cast<MqttClient*>(self);
   if (c->connected_.exchange(false)) {
-    std::lock_guard lock(c->mu_);
+    MutexLock lock(c->mu_);
     ++c->stats_.disconnects;
   }
 }
@@ -212,7 +212,7 @@ void MqttClient::onMessageThunk(mosquitto* m, void* self, const mosquitto_messag
   std::string_view payload(static_cast<const char*>(msg->payload),
                            msg->payload ? static_cast<size_t>(msg->payloadlen) : 0);
   auto accepted = c->onMessage_(topic, payload);
-  std::lock_guard lock(c->mu_);
+  MutexLock lock(c->mu_);
   ++c->stats_.received;
   if (accepted.ok()) return;
   ++c->stats_.refused;
@@ -232,7 +232,7 @@ void MqttClient::onPublish(mosquitto*, void* self, int mid) {
   auto* c = static_cast<MqttClient*>(self);
   std::function<void()> callback;
   {
-    std::lock_guard lock(c->mu_);
+    MutexLock lock(c->mu_);
     if (auto it = c->onAcked_.find(mid); it != c->onAcked_.end()) {
       callback = std::move(it->second);
       c->onAcked_.erase(it);
@@ -249,7 +249,7 @@ void MqttClient::onPublish(mosquitto*, void* self, int mid) {
 
 void MqttClient::setSubscriptions(const std::string& owner, std::set<std::string> filters) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     wanted_[owner] = std::move(filters);
   }
   if (connected_) syncSubscriptions();
@@ -258,7 +258,7 @@ void MqttClient::setSubscriptions(const std::string& owner, std::set<std::string
 void MqttClient::syncSubscriptions() {
   std::set<std::string> add, drop;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     std::set<std::string> wanted;
     for (const auto& [owner, filters] : wanted_) wanted.insert(filters.begin(), filters.end());
     for (const auto& f : wanted) {
@@ -274,12 +274,12 @@ void MqttClient::syncSubscriptions() {
       spdlog::warn("MQTT subscribe to \"{}\" failed: {} (retried at reconnect)", f, mosqError(rc));
       continue;
     }
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     subscribed_.insert(f);
   }
   for (const auto& f : drop) {
     int rc = mosquitto_unsubscribe(mosq_, nullptr, f.c_str());
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (rc == MOSQ_ERR_SUCCESS) subscribed_.erase(f);
   }
 }
@@ -310,11 +310,12 @@ Result<void> MqttClient::publish(std::string_view topic, std::string_view payloa
                                  PublishWait wait) {
   auto mid = send(topic, payload);
   if (!mid) return mid.error();
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   ++stats_.published;
   if (wait == PublishWait::kQueued) return {};
-  bool acked = changed_.wait_for(lock, options_.publishTimeout,
-                                 [&] { return acked_.count(*mid) > 0 || stopping_.load(); });
+  bool acked = lock.waitFor(changed_, options_.publishTimeout, [&]() TERN_REQUIRES(mu_) {
+    return acked_.count(*mid) > 0 || stopping_.load();
+  });
   if (!acked || !acked_.erase(*mid)) {
     return Error(ErrorCode::kUnavailable,
                  fmt::format("the MQTT broker did not acknowledge the message to \"{}\" in time",
@@ -329,7 +330,7 @@ Result<void> MqttClient::publish(std::string_view topic, std::string_view payloa
   if (!mid) return mid.error();
   std::function<void()> now, displaced;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     ++stats_.published;
     if (acked_.erase(*mid)) {
       now = std::move(onAcknowledged);  // the PUBACK came before this thread got here
@@ -347,7 +348,7 @@ Result<void> MqttClient::publish(std::string_view topic, std::string_view payloa
 }
 
 MqttClient::Stats MqttClient::stats() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return stats_;
 }
 

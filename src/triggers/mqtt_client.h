@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "util/error.h"
+#include "util/thread_annotations.h"
 
 struct mosquitto;
 struct mosquitto_message;
@@ -120,13 +121,14 @@ class MqttClient {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> connected_{false};
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable changed_;        // stop, or a PUBACK arrived
-  std::map<std::string, std::set<std::string>> wanted_;  // guarded by mu_: per owner
-  std::set<std::string> subscribed_;       // guarded by mu_; what this connection has
-  std::set<int> acked_;                    // guarded by mu_: mids whose PUBACK arrived
-  std::map<int, std::function<void()>> onAcked_;  // guarded by mu_: mid -> its callback
-  Stats stats_;                            // guarded by mu_
+  // Per owner.
+  std::map<std::string, std::set<std::string>> wanted_ TERN_GUARDED_BY(mu_);
+  std::set<std::string> subscribed_ TERN_GUARDED_BY(mu_);  // what this connection has
+  std::set<int> acked_ TERN_GUARDED_BY(mu_);               // mids whose PUBACK arrived
+  std::map<int, std::function<void()>> onAcked_ TERN_GUARDED_BY(mu_);  // mid -> its callback
+  Stats stats_ TERN_GUARDED_BY(mu_);
 };
 
 // Parses "HOST:PORT" (PORT optional, default 1883; "[v6]:PORT" accepted).

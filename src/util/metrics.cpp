@@ -282,24 +282,24 @@ MetricsRegistry::Series& MetricsRegistry::series(const std::string& name, const 
 
 Counter& MetricsRegistry::counter(const std::string& name, const std::string& help,
                                   const Labels& labels) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return *series(name, help, Type::kCounter, labels, {}).counter;
 }
 
 Gauge& MetricsRegistry::gauge(const std::string& name, const std::string& help,
                               const Labels& labels) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return *series(name, help, Type::kGauge, labels, {}).gauge;
 }
 
 Histogram& MetricsRegistry::histogram(const std::string& name, const std::string& help,
                                       const Labels& labels, const std::vector<double>& bounds) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return *series(name, help, Type::kHistogram, labels, bounds).histogram;
 }
 
 void MetricsRegistry::removeSeries(const std::string& key, const std::string& value) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (auto& [name, family] : families_) {
     for (auto it = family->series.begin(); it != family->series.end();) {
       const Labels& labels = it->first;
@@ -317,7 +317,7 @@ void MetricsRegistry::removeSeries(const std::string& key, const std::string& va
 }
 
 std::string MetricsRegistry::render() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::string out;
   for (const auto& [name, family] : families_) {
     if (family->series.empty()) continue;  // every series removed

@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "util/thread_annotations.h"
+
 namespace tern {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
@@ -109,16 +111,16 @@ class MetricsRegistry {
   // `bounds` matter only for histograms.
   static std::unique_ptr<Series> makeSeries(Type type, const std::vector<double>& bounds);
   // The series for `labels` in family `name`, created if missing; a detached series for a
-  // programming error. Requires mu_.
+  // programming error.
   Series& series(const std::string& name, const std::string& help, Type type,
-                 const Labels& labels, const std::vector<double>& bounds);
-  // A new series that is never rendered. Requires mu_.
-  Series& detached(Type type, const std::vector<double>& bounds);
+                 const Labels& labels, const std::vector<double>& bounds) TERN_REQUIRES(mu_);
+  // A new series that is never rendered.
+  Series& detached(Type type, const std::vector<double>& bounds) TERN_REQUIRES(mu_);
 
-  mutable std::mutex mu_;
-  std::map<std::string, std::unique_ptr<Family>> families_;
+  mutable Mutex mu_;
+  std::map<std::string, std::unique_ptr<Family>> families_ TERN_GUARDED_BY(mu_);
   // Removed and detached series: alive until destruction so stale references stay harmless.
-  std::vector<std::unique_ptr<Series>> retired_;
+  std::vector<std::unique_ptr<Series>> retired_ TERN_GUARDED_BY(mu_);
 };
 
 }  // namespace tern

@@ -6,7 +6,7 @@ namespace tern {
 SystemRandom::SystemRandom() : gen_(std::random_device{}()) {}
 
 double SystemRandom::uniform() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return std::uniform_real_distribution<double>(0.0, 1.0)(gen_);
 }
 

@@ -6,6 +6,8 @@
 #include <mutex>
 #include <random>
 
+#include "util/thread_annotations.h"
+
 namespace tern {
 
 // Uniform numbers in [0, 1) for backoff jitter.
@@ -22,8 +24,8 @@ class SystemRandom final : public RandomSource {
   double uniform() override;
 
  private:
-  std::mutex mu_;
-  std::mt19937_64 gen_;
+  Mutex mu_;
+  std::mt19937_64 gen_ TERN_GUARDED_BY(mu_);
 };
 
 // Always the same value (tests).

@@ -2,13 +2,14 @@
 // Threads that run posted tasks: with one thread, one at a time and in order. stop() runs
 // what is already queued, then joins; posts after stop() are dropped.
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
-#include <algorithm>
+
+#include "util/thread_annotations.h"
 
 namespace tern {
 
@@ -22,9 +23,9 @@ class WorkQueue {
   WorkQueue& operator=(const WorkQueue&) = delete;
 
   // False (the task dropped) once stop() has begun.
-  bool post(std::function<void()> task) {
+  bool post(std::function<void()> task) TERN_EXCLUDES(mu_) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (stopping_) return false;
       tasks_.push_back(std::move(task));
     }
@@ -32,9 +33,9 @@ class WorkQueue {
     return true;
   }
 
-  void stop() {
+  void stop() TERN_EXCLUDES(mu_) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (stopping_) return;
       stopping_ = true;
     }
@@ -43,10 +44,10 @@ class WorkQueue {
   }
 
  private:
-  void run() {
-    std::unique_lock lock(mu_);
+  void run() TERN_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     for (;;) {
-      cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+      lock.wait(cv_, [this]() TERN_REQUIRES(mu_) { return stopping_ || !tasks_.empty(); });
       if (tasks_.empty()) return;
       auto task = std::move(tasks_.front());
       tasks_.pop_front();
@@ -56,10 +57,10 @@ class WorkQueue {
     }
   }
 
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;
-  bool stopping_ = false;
+  std::deque<std::function<void()>> tasks_ TERN_GUARDED_BY(mu_);
+  bool stopping_ TERN_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <mutex>
 
+#include "util/thread_annotations.h"
+
 namespace tern::wasm {
 
 class CompileSlots {
@@ -34,13 +36,13 @@ class CompileSlots {
   };
 
   // Waits until a slot is free and every earlier caller has had one.
-  [[nodiscard]] Held acquire() {
-    std::unique_lock lock(mu_);
+  [[nodiscard]] Held acquire() TERN_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     const uint64_t ticket = nextTicket_++;
-    auto myTurn = [&] { return ticket == nextServed_ && running_ < slots_; };
+    auto myTurn = [&]() TERN_REQUIRES(mu_) { return ticket == nextServed_ && running_ < slots_; };
     if (!myTurn()) {
       ++waited_;
-      cv_.wait(lock, myTurn);
+      lock.wait(cv_, myTurn);
     }
     ++nextServed_;
     ++running_;
@@ -56,28 +58,28 @@ class CompileSlots {
     unsigned peakRunning = 0;  // the most slots ever held at once
     uint64_t waited = 0;       // callers that had to wait, in total
   };
-  Stats stats() const {
-    std::lock_guard lock(mu_);
+  Stats stats() const TERN_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     return Stats{slots_, running_, nextTicket_ - nextServed_, peakRunning_, waited_};
   }
 
  private:
-  void release() {
+  void release() TERN_EXCLUDES(mu_) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       --running_;
     }
     cv_.notify_all();
   }
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
   const unsigned slots_;
-  unsigned running_ = 0;
-  unsigned peakRunning_ = 0;
-  uint64_t nextTicket_ = 0;  // handed to the next caller
-  uint64_t nextServed_ = 0;  // the ticket whose turn it is
-  uint64_t waited_ = 0;
+  unsigned running_ TERN_GUARDED_BY(mu_) = 0;
+  unsigned peakRunning_ TERN_GUARDED_BY(mu_) = 0;
+  uint64_t nextTicket_ TERN_GUARDED_BY(mu_) = 0;  // handed to the next caller
+  uint64_t nextServed_ TERN_GUARDED_BY(mu_) = 0;  // the ticket whose turn it is
+  uint64_t waited_ TERN_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace tern::wasm

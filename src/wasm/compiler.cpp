@@ -269,7 +269,7 @@ Compiler::Compiler(CompilerConfig config)
     : config_(std::move(config)), slots_(config_.compileLimits.concurrency) {}
 
 CompileStats Compiler::stats() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   CompileStats s = stats_;
   s.slots = slots_.stats();
   return s;
@@ -309,7 +309,7 @@ std::string executableStamp(const std::string& tool) {
 // remembered in the cache directory under a stamp of the two executables (path, inode,
 // size, mtime): replacing either tool changes the stamp and the tools are asked again.
 std::string Compiler::toolchainId(const std::string& cc) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (auto it = toolchainIds_.find(cc); it != toolchainIds_.end()) return it->second;
   std::string ccStamp = executableStamp(cc);
   std::string w2cStamp = executableStamp(config_.wasm2c);
@@ -430,7 +430,7 @@ Result<fs::path> Compiler::buildObject(std::span<const uint8_t> wasm, const Modu
   // Another process may be compiling the same key: wait for it, then reuse its result.
   CacheKeyLock lock(config_.cacheDir / "objects" / (key + ".lock"));
   if (fs::exists(object, ec)) {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     ++stats_.cacheHits;
     return object;
   }
@@ -443,7 +443,7 @@ Result<fs::path> Compiler::buildObject(std::span<const uint8_t> wasm, const Modu
                                   1 << 20, "", SubprocessLimits{limits.memoryBytes,
                                                                 limits.cpuSeconds}};
   auto stopped = [this](Error e) {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     ++stats_.stoppedByLimits;
     return e;
   };
@@ -523,7 +523,7 @@ Result<fs::path> Compiler::buildObject(std::span<const uint8_t> wasm, const Modu
   if (auto ok = publishObject(tmpObject, object); !ok.ok()) return ok.error();
 
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::lock_guard g(mu_);
+  MutexLock g(mu_);
   ++stats_.compiles;
   stats_.compileSeconds += seconds;
   return object;
@@ -622,7 +622,7 @@ Result<fs::path> Compiler::objectOnce(std::span<const uint8_t> wasm, const Check
   bool mine = false;
   std::promise<Result<fs::path>> promise;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (auto it = pending_.find(key); it != pending_.end()) {
       future = it->second;
     } else {
@@ -634,7 +634,7 @@ Result<fs::path> Compiler::objectOnce(std::span<const uint8_t> wasm, const Check
   if (mine) promise.set_value(buildObject(wasm, module.info, module.hash, key, cc, options));
   Result<fs::path> object = future.get();
   if (mine) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     pending_.erase(key);
   }
   return object;
@@ -646,7 +646,7 @@ Result<std::shared_ptr<const CompiledModule>> Compiler::load(std::span<const uin
   if (!module.ok()) return module.error();
   std::string key = cacheKey(module->hash, options);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (auto it = loaded_.find(key); it != loaded_.end()) {
       if (auto live = it->second.lock()) {
         ++stats_.cacheHits;
@@ -656,7 +656,7 @@ Result<std::shared_ptr<const CompiledModule>> Compiler::load(std::span<const uin
   }
   auto object = objectOnce(wasm, *module, key, config_.cc, options);
   if (!object.ok()) return object.error();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (auto it = loaded_.find(key); it != loaded_.end()) {
     if (auto live = it->second.lock()) return live;
   }

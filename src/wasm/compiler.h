@@ -26,6 +26,7 @@
 #include "wasm/module_abi.h"
 #include "wasm/module_info.h"
 #include "wasm/runtime.h"
+#include "util/thread_annotations.h"
 
 namespace tern::wasm {
 
@@ -166,12 +167,13 @@ class Compiler {
   std::string toolchainId(const std::string& cc);
 
   CompilerConfig config_;
-  mutable std::mutex mu_;
-  std::map<std::string, std::string> toolchainIds_;  // by C compiler
+  mutable Mutex mu_;
+  std::map<std::string, std::string> toolchainIds_ TERN_GUARDED_BY(mu_);  // by C compiler
   // Compiles in flight and modules loaded, by cache key.
-  std::map<std::string, std::shared_future<Result<std::filesystem::path>>> pending_;
-  std::map<std::string, std::weak_ptr<const CompiledModule>> loaded_;
-  CompileStats stats_;
+  std::map<std::string, std::shared_future<Result<std::filesystem::path>>> pending_
+      TERN_GUARDED_BY(mu_);
+  std::map<std::string, std::weak_ptr<const CompiledModule>> loaded_ TERN_GUARDED_BY(mu_);
+  CompileStats stats_ TERN_GUARDED_BY(mu_);
   CompileSlots slots_;
 };
 

@@ -55,7 +55,7 @@ MemoryPool::Slot* MemoryPool::slotFor(uint8_t* base) {
 
 uint8_t* MemoryPool::acquire(uint64_t bytes) {
   if (bytes > (4ull << 30)) return nullptr;
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   if (free_.empty() && !reserveChunk()) return nullptr;
   uint32_t index = free_.back();
   free_.pop_back();
@@ -74,7 +74,7 @@ uint8_t* MemoryPool::acquire(uint64_t bytes) {
                   PROT_READ | PROT_WRITE) == 0;
   }
   if (!ok) {
-    std::lock_guard relock(mu_);
+    MutexLock relock(mu_);
     free_.push_back(index);
     --inUse_;
     return nullptr;
@@ -129,7 +129,7 @@ void MemoryPool::release(uint8_t* base, uint64_t usedBytes) {
   }
   warmBytes_.fetch_add(resident - slot->warm, std::memory_order_relaxed);
   slot->warm = resident;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   free_.push_back(static_cast<uint32_t>(slot - slotsBase_));
   --inUse_;
 }
@@ -145,7 +145,7 @@ bool MemoryPool::contains(const void* addr) const {
 }
 
 MemoryPoolStats MemoryPool::stats() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return MemoryPoolStats{slots_.size(), inUse_, maxSlots_, acquires_,
                          warmBytes_.load(std::memory_order_relaxed)};
 }

@@ -15,6 +15,8 @@
 #include <mutex>
 #include <vector>
 
+#include "util/thread_annotations.h"
+
 namespace tern::wasm {
 
 struct MemoryPoolStats {
@@ -69,16 +71,18 @@ class MemoryPool {
   // The slot whose base is `base`, or nullptr. Lock-free: slots never move (the vector's
   // capacity is reserved up front) and slotCount_ publishes each chunk's slots.
   Slot* slotFor(uint8_t* base);
-  bool reserveChunk();
+  bool reserveChunk() TERN_REQUIRES(mu_);
 
   const size_t maxSlots_;
   std::atomic<uint8_t*> chunks_[kMaxChunks] = {};
   std::atomic<size_t> chunkCount_{0};
-  mutable std::mutex mu_;
-  std::vector<Slot> slots_;          // all reserved slots, by index
-  std::vector<uint32_t> free_;       // indices of free slots, most recently used last
-  size_t inUse_ = 0;
-  uint64_t acquires_ = 0;
+  mutable Mutex mu_;
+  // All reserved slots, by index. The vector is guarded; a Slot is owned by the thread that
+  // acquired it, which uses it outside the lock.
+  std::vector<Slot> slots_ TERN_GUARDED_BY(mu_);
+  std::vector<uint32_t> free_ TERN_GUARDED_BY(mu_);  // free slot indices, most recent last
+  size_t inUse_ TERN_GUARDED_BY(mu_) = 0;
+  uint64_t acquires_ TERN_GUARDED_BY(mu_) = 0;
   std::atomic<size_t> slotCount_{0};
   Slot* slotsBase_ = nullptr;
   // Updated by every release from any thread: kept off the cache line of the lock.

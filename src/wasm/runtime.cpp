@@ -19,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "util/sanitizers.h"
 #include "wasm/memory_pool.h"
 
 namespace tern::wasm {
@@ -119,7 +120,7 @@ void onFault(int sig, siginfo_t* info, void* uctx) {
 
 void onPreempt(int, siginfo_t*, void*) {
   ThreadState* ts = tState;
-  if (!ts || !ts->inWasm || ts->killEpoch != ts->epoch) return;
+  if (!ts || !ts->inWasm || ts->killEpoch.load(std::memory_order_relaxed) != ts->epoch) return;
   if (ts->hostDepth > 0) {
     ts->preemptPending = 1;
     return;
@@ -161,7 +162,18 @@ ThreadState& currentThread() {
   return ts ? *ts : *createThreadState();
 }
 
-int preemptSignal() { return SIGURG; }
+// ThreadSanitizer holds back asynchronous signals until the thread next enters its runtime
+// (an intercepted call), which code compiled by wasm2c never does: a guest spinning in wasm
+// would never see SIGURG. It delivers the signals it deems synchronous at once; of those,
+// a tsan build preempts with SIGPIPE, which tern does not otherwise use (ternd ignores it;
+// when the handler returns, a write to a closed pipe fails with EPIPE as under SIG_IGN).
+int preemptSignal() {
+#if TERN_THREAD_SANITIZER
+  return SIGPIPE;
+#else
+  return SIGURG;
+#endif
+}
 
 void installSignalHandlers() {
   static std::once_flag once;
@@ -169,7 +181,7 @@ void installSignalHandlers() {
     struct sigaction sa {};
     sa.sa_sigaction = onFault;
     // The signal stays blocked while its handler runs (no re-entry); handlers that trap
-    // leave with _longjmp, which keeps that mask, so runGuest unblocks it after a trap
+    // leave with longjmp, which keeps that mask, so runGuest unblocks it after a trap
     // (unblockTrapSignals).
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
@@ -197,7 +209,10 @@ void trapNow(int code) {
   if (!ts) abort();  // a trap outside any guest call is a bug in tern
   ts->inWasm = 0;
   ts->hostDepth = 0;
-  _longjmp(ts->jmp, code);
+  // glibc's longjmp and _longjmp are one function, which restores the signal mask only if
+  // the buffer saved it (engine.cpp's _setjmp does not). The sanitizers intercept longjmp
+  // (ThreadSanitizer not _longjmp) to unwind their shadow stacks.
+  longjmp(ts->jmp, code);
 }
 
 void checkPreemption() {
@@ -205,7 +220,7 @@ void checkPreemption() {
   if (!ts) return;
   if (ts->preemptPending && ts->hostDepth == 0) {
     ts->preemptPending = 0;
-    if (ts->killEpoch == ts->epoch) trapNow(kTrapTimeout);
+    if (ts->killEpoch.load(std::memory_order_relaxed) == ts->epoch) trapNow(kTrapTimeout);
   }
 }
 
@@ -325,7 +340,7 @@ void wasm_rt_load_exception(uint32_t tag, uint32_t size, const void* values) {
 void wasm_rt_throw(void) {
   auto& ex = tern::wasm::exceptionState();
   if (!ex.unwindTarget) trapNow(WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
-  _longjmp(*ex.unwindTarget, WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
+  longjmp(*ex.unwindTarget, WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
 }
 
 WASM_RT_UNWIND_TARGET* wasm_rt_get_unwind_target(void) {

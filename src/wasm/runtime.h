@@ -5,10 +5,11 @@
 // (Z_ternZ_*); those reach the current sandbox through the calling thread's ThreadState
 // or their import instance.
 //
-// Traps unwind with _longjmp to the thread's entry point (ThreadState::jmp). Nothing that
+// Traps unwind with longjmp to the thread's entry point (ThreadState::jmp). Nothing that
 // owns resources may be live in a frame that a trap can skip: host functions finish their
 // C++ work before they may trap (see HostScope).
 
+#include <atomic>
 #include <csetjmp>
 #include <csignal>
 #include <exception>
@@ -142,9 +143,12 @@ struct ThreadState {
   void* altStack = nullptr;
   size_t altStackSize = 0;
   // Preemption handshake with the watchdog: it sets killEpoch to the epoch it wants
-  // stopped; the signal handler acts only if that is still the running invocation.
+  // stopped; the signal handler acts only if that is still the running invocation. The
+  // watchdog's thread writes killEpoch while this one reads it, hence an atomic (lock-free,
+  // so the signal handler may read it).
   volatile uint64_t epoch = 0;
-  volatile uint64_t killEpoch = 0;
+  std::atomic<uint64_t> killEpoch{0};
+  static_assert(std::atomic<uint64_t>::is_always_lock_free);
   uint64_t lastEpoch = 0;  // the last epoch handed out on this thread; epochs never repeat
   pthread_t thread{};
   int64_t deadlineNs = 0;  // read by the watchdog under its lock

@@ -17,7 +17,7 @@ Watchdog::Watchdog() : thread_([this] { run(); }) {}
 
 Watchdog::~Watchdog() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -25,7 +25,7 @@ Watchdog::~Watchdog() {
 }
 
 void Watchdog::begin(ThreadState& ts, int64_t deadlineNs) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ts.epoch = ++ts.lastEpoch;
   ts.deadlineNs = deadlineNs;
   ts.preemptPending = 0;
@@ -37,7 +37,7 @@ void Watchdog::begin(ThreadState& ts, int64_t deadlineNs) {
 }
 
 void Watchdog::end(ThreadState& ts) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (ts.prev) {
     ts.prev->next = ts.next;
   } else if (active_ == &ts) {
@@ -49,7 +49,7 @@ void Watchdog::end(ThreadState& ts) {
 }
 
 Watchdog::Outer Watchdog::enterNested(ThreadState& ts, int64_t deadlineNs) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Outer outer{ts.epoch, ts.deadlineNs};
   ts.epoch = ++ts.lastEpoch;
   if (deadlineNs && (!outer.deadlineNs || deadlineNs < outer.deadlineNs)) {
@@ -60,7 +60,7 @@ Watchdog::Outer Watchdog::enterNested(ThreadState& ts, int64_t deadlineNs) {
 }
 
 void Watchdog::leaveNested(ThreadState& ts, const Outer& outer) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ts.epoch = outer.epoch;
   ts.deadlineNs = outer.deadlineNs;
   // A preemption recorded for the nested call is void; one due to the caller's deadline is
@@ -70,7 +70,7 @@ void Watchdog::leaveNested(ThreadState& ts, const Outer& outer) {
 
 void Watchdog::run() {
   int idleTicks = 0;
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (!stop_) {
     bool anyDeadline = false;
     int64_t now = monotonicNs();
@@ -78,14 +78,14 @@ void Watchdog::run() {
       if (!ts->deadlineNs) continue;
       anyDeadline = true;
       if (now >= ts->deadlineNs) {
-        ts->killEpoch = ts->epoch;
+        ts->killEpoch.store(ts->epoch, std::memory_order_relaxed);
         pthread_kill(ts->thread, preemptSignal());
       }
     }
     idleTicks = anyDeadline ? 0 : idleTicks + 1;
     if (idleTicks >= kIdleTicksBeforeSleep) {
       sleeping_ = true;
-      cv_.wait(lock, [this] {
+      lock.wait(cv_, [this]() TERN_REQUIRES(mu_) {
         if (stop_) return true;
         for (ThreadState* ts = active_; ts; ts = ts->next) {
           if (ts->deadlineNs) return true;
@@ -95,7 +95,7 @@ void Watchdog::run() {
       sleeping_ = false;
       idleTicks = 0;
     } else {
-      cv_.wait_for(lock, kTick, [this] { return stop_; });
+      lock.waitFor(cv_, kTick, [this]() TERN_REQUIRES(mu_) { return stop_; });
     }
   }
 }

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "wasm/runtime.h"
+#include "util/thread_annotations.h"
 
 namespace tern::wasm {
 
@@ -24,8 +25,8 @@ class Watchdog {
 
   // Starts watching the calling thread's invocation; deadlineNs is CLOCK_MONOTONIC,
   // 0 for none.
-  void begin(ThreadState& ts, int64_t deadlineNs);
-  void end(ThreadState& ts);
+  void begin(ThreadState& ts, int64_t deadlineNs) TERN_EXCLUDES(mu_);
+  void end(ThreadState& ts) TERN_EXCLUDES(mu_);
 
   // A guest call nested in a running one on the same thread (a host call that runs another
   // function): it gets its own epoch, so a preemption aimed at it never stops the caller,
@@ -35,17 +36,18 @@ class Watchdog {
     uint64_t epoch;
     int64_t deadlineNs;
   };
-  Outer enterNested(ThreadState& ts, int64_t deadlineNs);
-  void leaveNested(ThreadState& ts, const Outer& outer);
+  Outer enterNested(ThreadState& ts, int64_t deadlineNs) TERN_EXCLUDES(mu_);
+  void leaveNested(ThreadState& ts, const Outer& outer) TERN_EXCLUDES(mu_);
 
  private:
-  void run();
+  void run() TERN_EXCLUDES(mu_);
 
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  ThreadState* active_ = nullptr;  // intrusive list of running invocations
-  bool sleeping_ = false;
-  bool stop_ = false;
+  // Intrusive list of running invocations (ThreadState::prev/next).
+  ThreadState* active_ TERN_GUARDED_BY(mu_) = nullptr;
+  bool sleeping_ TERN_GUARDED_BY(mu_) = false;
+  bool stop_ TERN_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -13,6 +13,7 @@
 
 #include "cluster/envelope.h"
 #include "fuzz_check.h"
+#include "util/names.h"
 
 using namespace tern::cluster;
 
@@ -36,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   FUZZ_CHECK(bytes.size() <= maxBytes);
-  FUZZ_CHECK(isValidNodeId(d.envelope.sender));
+  FUZZ_CHECK(tern::isNodeName(d.envelope.sender));
   FUZZ_CHECK(encodeEnvelope(key, d.envelope) == bytes);
   // Another key never verifies it.
   static const ClusterKey other("another-cluster-secret-987654321");

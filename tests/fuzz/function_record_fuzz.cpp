@@ -8,7 +8,7 @@
 
 #include "cluster/function_record.h"
 #include "fuzz_check.h"
-#include "util/function_name.h"
+#include "util/names.h"
 
 using namespace tern::cluster;
 

@@ -29,7 +29,9 @@
 #include "store/deployments.h"
 #include "store/kv_store.h"
 #include "store/registry.h"
+#include "store/token_store.h"
 #include "triggers/http_gateway.h"
+#include "triggers/token_auth.h"
 #include "util/metrics.h"
 #include "util/work_queue.h"
 #include "wasm/engine.h"
@@ -50,6 +52,8 @@ struct Node {
   std::unique_ptr<exec::Invoker> invoker;
   std::unique_ptr<store::Deployments> deployments;
   std::unique_ptr<WorkQueue> management;
+  std::unique_ptr<store::SqliteTokenStore> tokens;
+  std::unique_ptr<triggers::TokenAuth> auth;
   std::unique_ptr<triggers::HttpGateway> gateway;
 };
 
@@ -81,13 +85,18 @@ Node& node() {
     n->deployments =
         std::make_unique<store::Deployments>(*n->registry, *n->engine, *n->table, n->kv.get());
     n->management = std::make_unique<WorkQueue>();
+    auto tokens = store::SqliteTokenStore::open(n->dir / "tokens.db");
+    FUZZ_CHECK(tokens.ok());
+    n->tokens = std::move(*tokens);
+    n->auth = std::make_unique<triggers::TokenAuth>(n->tokens.get(), "fuzz-token",
+                                                    triggers::systemTokenClocks());
     triggers::GatewayLimits limits;
     limits.maxInvokeBody = 4096;
     limits.maxModuleBytes = 65536;
     limits.maxManagementBody = 4096;
     n->gateway = std::make_unique<triggers::HttpGateway>(
         triggers::GatewayDeps{*n->invoker, *n->executor, *n->table, *n->registry,
-                              *n->deployments, n->metrics, *n->management, "fuzz-token",
+                              *n->deployments, n->metrics, *n->management, *n->auth,
                               "0.0.0-fuzz", [] { return std::string(); }, nullptr,
                               [] { return std::string(); }, [] { return std::string(); },
                               nullptr, n->kv.get(), nullptr, nullptr},

@@ -9,6 +9,7 @@
 #include "cluster/envelope.h"
 #include "cluster/membership.h"
 #include "fuzz_check.h"
+#include "util/names.h"
 
 using namespace tern::cluster;
 
@@ -36,8 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(!info.error().message().empty());
     return 0;
   }
-  FUZZ_CHECK(isValidNodeId(info->id));
-  FUZZ_CHECK(isValidNodeId(info->identity.site));
+  FUZZ_CHECK(tern::isNodeName(info->id));
+  FUZZ_CHECK(tern::isNodeName(info->identity.site));
   auto again = decodeNodeInfo(encodeNodeInfo(*info));
   FUZZ_CHECK(again.ok());
   FUZZ_CHECK(same(*info, *again));

@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "fuzz_check.h"
-#include "util/function_name.h"
+#include "util/names.h"
 #include "workflow/type_map.h"
 #include "workflow/workflow_service.h"
 

@@ -27,7 +27,7 @@ using test::CoapSocket;
 using test::CoapType;
 
 constexpr uint8_t kGet = 1, kPost = 2, kPut = 3, kDelete = 4;
-constexpr unsigned kMaxAge = 14, kContentFormat = 12, kSize1 = 60;
+constexpr unsigned kMaxAge = 14, kContentFormat = 12;
 
 std::string randomBytes(size_t n) {
   std::mt19937 rng(12345);

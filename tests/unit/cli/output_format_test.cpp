@@ -1,5 +1,7 @@
 #include "cli/output_format.h"
 
+#include "cli/async_commands.h"
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -233,6 +235,23 @@ TEST_F(OutputFormatTest, UnexpectedJsonNeverThrows) {
       formatStatus(doc, "u");
     }) << doc.dump();
   }
+}
+
+// An async invocation's output prints line by line from the record's text. The text is
+// longer than any small-string buffer: a formatter that kept a view of a temporary copy
+// would read freed memory, which AddressSanitizer reports in the asan preset.
+TEST_F(OutputFormatTest, AsyncInvocationOutputPrintsEveryLine) {
+  json r = {{"id", "inv-1"},
+            {"function", "echo"},
+            {"status", "succeeded"},
+            {"attempts", 1},
+            {"max_attempts", 3},
+            {"output", "the first line of the function's answer\nthe second line\nthe last"}};
+  std::string text = formatInvocation(r);
+  EXPECT_NE(text.find("output:\nthe first line of the function's answer\nthe second line\n"
+                      "the last\n"),
+            std::string::npos)
+      << text;
 }
 
 }  // namespace

@@ -25,6 +25,16 @@ struct Seen {
   std::map<uint64_t, std::string> replies;
   std::map<uint64_t, std::string> lost;
 
+  // Copies taken under the lock: the links' threads keep writing while a test reads.
+  std::map<uint64_t, std::string> repliesNow() {
+    std::lock_guard lock(mu);
+    return replies;
+  }
+  std::map<uint64_t, std::string> lostNow() {
+    std::lock_guard lock(mu);
+    return lost;
+  }
+
   bool waitFor(uint64_t id) {
     std::unique_lock lock(mu);
     return cv.wait_for(lock, std::chrono::seconds(30),
@@ -100,9 +110,9 @@ TEST(PeerLinkTest, RepliesComeBackByIdOnOneLink) {
   EXPECT_EQ(c->state(server.address()), PeerLinks::LinkState::kOpen);
   for (uint64_t id = 1; id <= 50; ++id) {
     ASSERT_TRUE(seen.waitFor(id));
-    EXPECT_EQ(seen.replies[id], "re:call " + std::to_string(id));
+    EXPECT_EQ(seen.repliesNow()[id], "re:call " + std::to_string(id));
   }
-  EXPECT_TRUE(seen.lost.empty());
+  EXPECT_TRUE(seen.lostNow().empty());
 }
 
 TEST(PeerLinkTest, AnUnreachablePeerIsNotSentToAndNotRetriedAtOnce) {
@@ -122,8 +132,8 @@ TEST(PeerLinkTest, AnUnreachablePeerIsNotSentToAndNotRetriedAtOnce) {
   EXPECT_EQ(c->state(address), PeerLinks::LinkState::kUnreachable);
   EXPECT_FALSE(c->send("not-an-ip:1", 3, "x"));
   EXPECT_EQ(settled(*c, "not-an-ip:1"), PeerLinks::LinkState::kUnreachable);
-  EXPECT_TRUE(seen.replies.empty());
-  EXPECT_TRUE(seen.lost.empty());
+  EXPECT_TRUE(seen.repliesNow().empty());
+  EXPECT_TRUE(seen.lostNow().empty());
 }
 
 TEST(PeerLinkTest, CallsInFlightAreLostWhenThePeerGoesAway) {
@@ -143,11 +153,11 @@ TEST(PeerLinkTest, CallsInFlightAreLostWhenThePeerGoesAway) {
   // link's thread has noticed yet), so the caller can take another path.
   EXPECT_FALSE(c->send(address, 3, "too late"));
   ASSERT_TRUE(seen.waitFor(1));
-  ASSERT_EQ(seen.lost.count(1), 1u);
-  EXPECT_NE(seen.lost[1].find("direct link to " + address + " lost"), std::string::npos)
-      << seen.lost[1];
-  EXPECT_EQ(seen.replies.count(1), 0u);
-  EXPECT_EQ(seen.lost.count(3), 0u);
+  ASSERT_EQ(seen.lostNow().count(1), 1u);
+  EXPECT_NE(seen.lostNow()[1].find("direct link to " + address + " lost"), std::string::npos)
+      << seen.lostNow()[1];
+  EXPECT_EQ(seen.repliesNow().count(1), 0u);
+  EXPECT_EQ(seen.lostNow().count(3), 0u);
 }
 
 TEST(PeerLinkTest, RefusedAndOversizedFramesCloseTheConnection) {
@@ -160,18 +170,18 @@ TEST(PeerLinkTest, RefusedAndOversizedFramesCloseTheConnection) {
   // The refusal closes the link: the call waiting on it is lost, the refused one too.
   ASSERT_TRUE(seen.waitFor(1));
   ASSERT_TRUE(seen.waitFor(2));
-  EXPECT_EQ(seen.lost.size(), 2u);
+  EXPECT_EQ(seen.lostNow().size(), 2u);
   // The next calls open a new link; one larger than the sender's limit is not sent.
   ASSERT_TRUE(sendLinked(*c, server.address(), 3, "again"));
   ASSERT_TRUE(seen.waitFor(3));
-  EXPECT_EQ(seen.replies[3], "re:again");
+  EXPECT_EQ(seen.repliesNow()[3], "re:again");
   auto small = client(seen, PeerLinkOptions{8});
   ASSERT_TRUE(sendLinked(*small, server.address(), 6, "tiny"));
   EXPECT_FALSE(small->send(server.address(), 4, std::string(9, 'x')));
   // The server's limit is 64 bytes: a larger frame closes the connection.
   ASSERT_TRUE(c->send(server.address(), 5, std::string(65, 'x')));
   ASSERT_TRUE(seen.waitFor(5));
-  EXPECT_EQ(seen.lost.count(5), 1u);
+  EXPECT_EQ(seen.lostNow().count(5), 1u);
 }
 
 }  // namespace

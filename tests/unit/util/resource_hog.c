@@ -7,10 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+// The allocation escapes through here: a compiler may otherwise drop a malloc whose result
+// is only compared with null and freed (clang does at -O1), and the request never happens.
+static void* volatile escaped;
+
 int main(int argc, char** argv) {
   if (argc == 3 && strcmp(argv[1], "alloc") == 0) {
     size_t bytes = strtoull(argv[2], NULL, 10);
     void* p = malloc(bytes);
+    escaped = p;
     if (!p) {
       printf("cannot allocate %zu bytes\n", bytes);
       return 3;
