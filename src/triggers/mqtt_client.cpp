@@ -132,7 +132,7 @@ void MqttClient::run() {
                                                options_.keepaliveSeconds);
     if (rc != MOSQ_ERR_SUCCESS) {
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         ++stats_.connectFailures;
       }
       spdlog::warn("MQTT broker {}:{} not reachable ({}); retrying in {} ms", options_.host,
@@ -163,7 +163,7 @@ void MqttClient::onConnect(mosquitto*, void* self, int rc) {
   auto* c = static_cast<MqttClient*>(self);
   if (rc != 0) {
     {
-      std::lock_guard lock(c->mu_);
+      MutexLock lock(c->mu_);
       ++c->stats_.connectFailures;
     }
     spdlog::error("MQTT broker {}:{} refused the connection: {}", c->options_.host,
