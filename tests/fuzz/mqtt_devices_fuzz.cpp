@@ -9,42 +9,30 @@
 // with a "type".
 
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <filesystem>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "exec/executor.h"
-#include "exec/function_table.h"
-#include "exec/invoker.h"
 #include "fuzz_check.h"
+#include "node_core.h"
 #include "stream/hub.h"
 #include "stream/mqtt_devices.h"
 #include "stream/sqlite_topic_log.h"
-#include "util/metrics.h"
-#include "util/work_queue.h"
-#include "wasm/engine.h"
 
 using namespace tern;
 using namespace tern::stream;
 
 namespace {
 
+// The stream parts of a node, over its invocation path (node_core.h).
 struct Node {
-  std::filesystem::path dir;
-  MetricsRegistry metrics;
-  std::unique_ptr<wasm::Engine> engine;
-  std::unique_ptr<exec::FunctionTable> table;
-  std::unique_ptr<exec::Executor> executor;
-  std::unique_ptr<WorkQueue> workers;
-  std::unique_ptr<exec::Invoker> invoker;
+  std::unique_ptr<fuzz::NodeCore> core;
   std::unique_ptr<SqliteStreamStore> store;
   std::unique_ptr<Hub> hub;
   std::unique_ptr<MqttDevices> devices;
@@ -63,31 +51,20 @@ Result<void> published(std::string_view topic, std::string_view payload,
 Node& node() {
   static Node* n = [] {
     auto* n = new Node;
-    spdlog::set_level(spdlog::level::off);  // refusals are logged; the checks are the output
-    char dir[] = "/tmp/tern-mqtt-devices-fuzz-XXXXXX";
-    FUZZ_CHECK(mkdtemp(dir) != nullptr);
-    n->dir = dir;
-    wasm::EngineConfig ec;
-    ec.compiler.cacheDir = n->dir / "cache";
-    n->engine = std::make_unique<wasm::Engine>(ec);
-    n->table = std::make_unique<exec::FunctionTable>(n->metrics);
-    n->executor = std::make_unique<exec::Executor>(exec::Executor::Options{1, 4});
-    n->workers = std::make_unique<WorkQueue>(1);
-    n->invoker = std::make_unique<exec::Invoker>(
-        *n->engine, *n->executor, *n->table,
-        [n](std::function<void()> task) { n->workers->post(std::move(task)); });
+    n->core = std::make_unique<fuzz::NodeCore>(fuzz::temporaryDirectory("mqtt-devices"),
+                                               fuzz::Compiling::kReal);
+    fuzz::NodeCore& c = *n->core;
     Retention retention;
     retention.maxMessages = 100;
-    auto store = SqliteStreamStore::open(n->dir / "streams.db", retention);
+    auto store = SqliteStreamStore::open(c.dir / "streams.db", retention);
     FUZZ_CHECK(store.ok());
     n->store = std::move(*store);
     HubOptions ho;
     ho.threads = 1;
-    n->hub = std::make_unique<Hub>(HubDeps{*n->store, *n->store, *n->invoker, n->metrics}, ho);
+    n->hub = std::make_unique<Hub>(HubDeps{*n->store, *n->store, *c.invoker, c.metrics}, ho);
     MqttDeviceOptions mo;
     mo.maxDevices = 16;
-    n->devices = std::make_unique<MqttDevices>(mo, MqttDeviceDeps{*n->hub, n->metrics, published});
-    std::atexit([] { std::filesystem::remove_all(node().dir); });
+    n->devices = std::make_unique<MqttDevices>(mo, MqttDeviceDeps{*n->hub, c.metrics, published});
     return n;
   }();
   return *n;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "fuzz_check.h"
+#include "node_core.h"
 #include "wasm/engine.h"
 #include "wasm/runtime.h"
 
@@ -158,7 +159,6 @@ const uint8_t kGuest[] = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x05, 
                           'y',  0x02, 0x00};
 
 struct Live {
-  std::filesystem::path cache;
   std::unique_ptr<Engine> engine;
   std::unique_ptr<Instance> instance;
   std::vector<std::string> args{"fuzz", "an argument"};
@@ -168,12 +168,8 @@ struct Live {
 Live& live() {
   static Live* l = [] {
     auto* l = new Live;
-    char dir[] = "/tmp/tern-wasi-fuzz-XXXXXX";
-    FUZZ_CHECK(mkdtemp(dir) != nullptr);
-    l->cache = dir;
-    EngineConfig config;
-    config.compiler.cacheDir = l->cache;
-    l->engine = std::make_unique<Engine>(config);
+    l->engine = tern::fuzz::engine(tern::fuzz::temporaryDirectory("wasi"),
+                                   tern::fuzz::Compiling::kReal);
     auto module = l->engine->load(std::span<const uint8_t>(kGuest, sizeof kGuest));
     if (!module.ok()) {
       std::fprintf(stderr, "cannot load the guest: %s\n", module.error().describe().c_str());
@@ -185,7 +181,6 @@ Live& live() {
     auto instance = l->engine->instantiate(*module, options);
     FUZZ_CHECK(instance.ok());
     l->instance = std::move(*instance);
-    std::atexit([] { std::filesystem::remove_all(live().cache); });
     return l;
   }();
   return *l;
