@@ -575,8 +575,9 @@ Node::~Node() {
   if (impl_->running) stop();
 }
 
-// Loads the node's TLS identity and checks the NATS security files, so that a bad file
-// stops the node before it serves anything.
+// Loads the node's TLS identity, checks the NATS security files and, with any of them,
+// logs in to NATS once, so that a bad file or a refusal stops the node before it serves
+// anything.
 Result<void> Node::Impl::loadTls() {
   const auto& t = config.tls;
   if (t.certFile.empty() != t.keyFile.empty()) {
@@ -592,6 +593,9 @@ Result<void> Node::Impl::loadTls() {
   }
   if (!config.cluster.url.empty()) {
     if (auto ok = cluster::checkNatsSecurity(natsSecurity(config.cluster)); !ok.ok()) return ok;
+    // A NATS server that refuses the node's credentials or certificate stops it here.
+    auto login = cluster::checkNatsLogin(config.cluster.url, natsSecurity(config.cluster));
+    if (!login.ok()) return login;
   }
   return {};
 }
