@@ -4,6 +4,7 @@
 // restarted while disconnected, a hanging JetStream behind a leaf node, and forged or
 // malformed peer messages on both paths. Heartbeats and TTLs are short (flags); every wait polls for the state a
 // user would see, up to a generous limit, and asserts nothing about time.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nats/nats.h>
 #include <netinet/in.h>
@@ -18,6 +19,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "cluster/envelope.h"
 #include "cluster/function_record.h"
@@ -25,6 +27,7 @@
 #include "cluster/nats_options.h"
 #include "cluster/peer_link.h"
 #include "cluster_fixture.h"
+#include "nats_auth.h"
 #include "nats_process.h"
 #include "raw_http.h"
 #include "test_certs.h"
@@ -553,6 +556,118 @@ TEST_F(ClusterTest, ForwardsOverNatsWithTlsAndClientCertificates) {
                              "\": cannot read it"),
             std::string::npos)
       << bad->output;
+}
+
+// Every NATS connection of the nodes authenticated by a credentials file (user JWT and NKey
+// seed) on a nats-server in operator mode, set up without nsc (nats_auth.h): two nodes at
+// different sites share the registry through JetStream (enabled by the account's JWT) and
+// forward a call over NATS. A user JWT signed by an account the server does not trust
+// stops ternd at start with the file named (exit 78); an expired one, a malformed file and
+// a missing one stop it too (exit 64).
+TEST_F(ClusterTest, JoinsWithNatsCredentialsInOperatorMode) {
+  test::NatsOperator op;
+  const std::filesystem::path natsDir = dir.path() / "nats-operator";
+  test::NatsProcess authNats(natsDir, op.serverConfig(natsDir));
+  const std::string creds = op.userCreds(dir.path() / "node.creds").string();
+  auto credsNode = [&](const std::string& name, const std::string& site,
+                       std::vector<std::string> extra) {
+    std::vector<std::string> args{"--coap-listen", "off", "--cluster", authNats.url(),
+                                  "--cluster-secret-file", secret.string(), "--node-name", name,
+                                  "--site", site, "--heartbeat-ms", "100", "--member-ttl-ms",
+                                  "1500", "--forward-timeout-ms", "20000", "--nats-creds", creds};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<test::TerndProcess>(dir.path() / name, args);
+  };
+  auto a1 = credsNode("a1", "site-a", {"--labels", "role=w"});
+  auto b1 = credsNode("b1", "site-b", {});
+  ASSERT_TRUE(test::eventually([&] { return memberCount(*a1) == 2 && memberCount(*b1) == 2; }));
+  // Placed anywhere: the registry entry reaches b1 through JetStream and b1 runs it.
+  deploy(*a1, "echo", test::examplesDir() / "echo.wasm");
+  ASSERT_TRUE(test::eventually([&] { return ranOn(*b1, "echo", "e") == "b1"; }));
+  // Placed on role=w only: b1 forwards to a1, over NATS between sites.
+  deploy(*a1, "work", test::examplesDir() / "echo.wasm", "?label=role%3Dw");
+  ASSERT_TRUE(test::eventually([&] { return ranOn(*b1, "work", "w") == "a1"; }));
+  std::string out;
+  EXPECT_EQ(ranOn(*b1, "work", "with credentials", &out), "a1");
+  EXPECT_EQ(out, "with credentials");
+  EXPECT_GE(metric(*b1, "tern_cluster_forward_sends_total{path=\"nats\"}"), 2);
+
+  auto start = [&](const std::filesystem::path& file) {
+    std::vector<std::string> argv{(test::binDir() / "ternd").string(), "--listen",
+                                  "127.0.0.1:0", "--coap-listen", "off", "--data",
+                                  (dir.path() / "refused").string(), "--cluster", authNats.url(),
+                                  "--cluster-secret-file", secret.string(), "--nats-creds",
+                                  file.string()};
+    SubprocessOptions so;
+    so.timeout = std::chrono::seconds(60);
+    auto r = runSubprocess(argv, so);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : SubprocessResult{};
+  };
+  // A user of an account the operator never signed: the server refuses it.
+  test::NKey stranger = test::NKey::generate(test::NKeyRole::kAccount);
+  test::NKey user = test::NKey::generate(test::NKeyRole::kUser);
+  const auto strangerCreds = dir.path() / "stranger.creds";
+  test::writeCredsFile(strangerCreds, test::userJwt(user, stranger), user.seed());
+  auto refused = start(strangerCreds);
+  EXPECT_EQ(refused.exitStatus, errorKind(ErrorCode::kUnauthorized).exitStatus) << refused.output;
+  EXPECT_NE(refused.output.find(fmt::format(
+                "--nats-creds \"{}\": the NATS server at {} refused these credentials",
+                strangerCreds.string(), authNats.url())),
+            std::string::npos)
+      << refused.output;
+  EXPECT_NE(refused.output.find("Authorization Violation"), std::string::npos) << refused.output;
+
+  const int64_t hourAgo = test::unixMs() / 1000 - 3600;
+  auto expired = start(op.userCreds(dir.path() / "expired.creds", hourAgo));
+  EXPECT_EQ(expired.exitStatus, errorKind(ErrorCode::kInvalidArgument).exitStatus) << expired.output;
+  EXPECT_NE(expired.output.find(fmt::format("--nats-creds \"{}\": the user JWT expired at ",
+                                            (dir.path() / "expired.creds").string())),
+            std::string::npos)
+      << expired.output;
+
+  for (const auto& [name, text, says] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"garbage.creds", "not credentials\n", "not a NATS credentials file"},
+           {"bad-jwt.creds",
+            fmt::format("-----BEGIN NATS USER JWT-----\nnot-a-jwt\n------END NATS USER JWT------\n\n"
+                        "-----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+                        user.seed()),
+            "the user JWT is malformed"}}) {
+    std::ofstream(dir.path() / name) << text;
+    auto bad = start(dir.path() / name);
+    EXPECT_EQ(bad.exitStatus, errorKind(ErrorCode::kInvalidArgument).exitStatus) << bad.output;
+    EXPECT_NE(bad.output.find(fmt::format("--nats-creds \"{}\": {}", (dir.path() / name).string(),
+                                          says)),
+              std::string::npos)
+        << bad.output;
+  }
+  auto missing = start(dir.path() / "missing.creds");
+  EXPECT_EQ(missing.exitStatus, errorKind(ErrorCode::kInvalidArgument).exitStatus) << missing.output;
+  EXPECT_NE(missing.output.find("cannot read it"), std::string::npos) << missing.output;
+  // The nodes that joined were not disturbed.
+  EXPECT_EQ(ranOn(*b1, "work", "still", &out), "a1");
+}
+
+// A NATS server presenting an expired certificate: the node refuses it and stops at start,
+// saying so (exit 81, as `tern` refuses such a node), instead of retrying for ever.
+TEST_F(ClusterTest, ANatsServerWithAnExpiredCertificateStopsTheNodeAtStart) {
+  test::TestCerts certs(dir.path() / "certs");
+  test::NatsProcess expiredNats(
+      dir.path() / "nats-expired",
+      test::NatsTlsFiles{certs.expired().cert, certs.expired().key, certs.ca()});
+  auto r = runSubprocess(
+      {(test::binDir() / "ternd").string(), "--listen", "127.0.0.1:0", "--coap-listen", "off",
+       "--data", (dir.path() / "node").string(), "--cluster", expiredNats.url(),
+       "--cluster-secret-file", secret.string(), "--nats-ca", certs.ca().string(), "--nats-cert",
+       certs.client().cert.string(), "--nats-key", certs.client().key.string()},
+      SubprocessOptions{std::chrono::seconds(60), 1 << 20, ""});
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ(r->exitStatus, errorKind(ErrorCode::kUnavailable).exitStatus) << r->output;
+  EXPECT_NE(r->output.find(fmt::format("the NATS server at {} presented a certificate that has "
+                                       "expired (checked against --nats-ca \"{}\")",
+                                       expiredNats.url(), certs.ca().string())),
+            std::string::npos)
+      << r->output;
 }
 
 TEST_F(ClusterTest, ABadDirectListenAddressIsRefusedAtStart) {

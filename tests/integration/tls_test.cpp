@@ -1,13 +1,14 @@
 // TLS end to end, with throwaway certificates made at test time (test_certs.h): ternd
 // serving HTTPS (a function, the management API, a wss:// stream), `tern --ca-file`,
 // certificates that do not match refused with a clear error, plain HTTP and TLS sent to the
-// wrong port answered clearly while other clients go on being served, and bad certificate
-// or key files refused at start-up.
+// wrong port answered clearly while other clients go on being served, an expired
+// certificate refused saying so, and bad certificate or key files refused at start-up.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <sstream>
@@ -151,6 +152,22 @@ TEST_F(TlsTest, CertificatesThatDoNotMatchAreRefusedSayingWhy) {
   auto byName = tern(fmt::format("https://localhost:{}", node->port()), node->token(),
                      {"--ca-file", certs.ca().string(), "status"});
   EXPECT_EQ(byName.exitStatus, 0) << byName.output;
+}
+
+// A node serving a certificate that expired (valid only on 1 January 2020, signed by the
+// CA the client trusts): `tern` refuses it with one line saying so, exit 81 (unavailable).
+TEST_F(TlsTest, AnExpiredCertificateIsRefusedSayingItExpired) {
+  auto node = tlsNode("expired", certs.expired());
+  const std::string at = fmt::format("https://127.0.0.1:{}", node->port());
+  auto r = tern(at, node->token(), {"--ca-file", certs.ca().string(), "status"});
+  EXPECT_EQ(r.exitStatus, errorKind(ErrorCode::kUnavailable).exitStatus) << r.output;
+  EXPECT_NE(r.output.find("certificate has expired"), std::string::npos) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  // The same CA's valid certificate on another node is accepted.
+  auto valid = tlsNode("valid", certs.node());
+  auto ok = tern(fmt::format("https://127.0.0.1:{}", valid->port()), valid->token(),
+                 {"--ca-file", certs.ca().string(), "status"});
+  EXPECT_EQ(ok.exitStatus, 0) << ok.output;
 }
 
 TEST_F(TlsTest, PlainHttpToTheTlsPortIsAnsweredWhileAStreamGoesOn) {
