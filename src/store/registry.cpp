@@ -128,7 +128,7 @@ Result<std::string> encodeOptions(const FunctionSettings& settings) {
     if (!pl.sites.empty() || !pl.tier.empty() || !pl.labels.empty()) {
       o["placement"] = {{"sites", pl.sites}, {"tier", pl.tier}, {"labels", pl.labels}};
     }
-    if (settings.compileTier != CompileTier::kAuto) {
+    if (settings.compileTier != CompileTier::kAuto) {  // absent: auto
       o["compile_tier"] = compileTierName(settings.compileTier);
     }
     return o.dump();
