@@ -7,6 +7,11 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git curl
   # WebAssembly toolchain: wasm2c/wast2json, C and Rust guests
   wabt clang lld wasi-libc libclang-rt-14-dev-wasm32 rustc libstd-rust-dev-wasm32
+  # the baseline compiler tier (docs/design/tiers.md): TinyCC builds wasm2c's output in tens
+  # of milliseconds. Debian builds it for amd64 and arm64 alike; a node on either machine
+  # uses its own (the aarch64 cross build and devices take their objects from a node's
+  # optimized tier, which needs no tcc on the device).
+  tcc
   # libraries
   libssl-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libsqlite3-dev
   libboost-dev libyaml-cpp-dev

@@ -64,6 +64,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, 4096u));
   runCmd->add_option("--repeat", run.repeat, "run N fresh sandboxes one after another")
       ->check(CLI::Range(1u, 100000000u));
+  runCmd->add_option("--compile-tier", run.compileTier,
+                     "auto (default: the optimized object when cached, else baseline for one "
+                     "run and optimized with --repeat), baseline or optimized")
+      ->check(CLI::IsMember({"auto", "baseline", "optimized"}));
   runCmd->add_option("--cache-dir", run.cacheDir,
                      "compiled-module cache "
                      "(default $TERN_CACHE_DIR or ~/.cache/tern)");
@@ -93,6 +97,10 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   deployCmd->add_option("--tier", deploy.tier, "in a cluster: run only on this tier")
       ->check(CLI::IsMember({"edge", "cloud"}));
+  deployCmd->add_option("--compile-tier", deploy.compileTier,
+                        "which compiler builds the function: auto (baseline at once, optimized "
+                        "swapped in when ready; default), baseline or optimized")
+      ->check(CLI::IsMember({"auto", "baseline", "optimized"}));
   deployCmd->add_option("--labels", deploy.labels,
                         "in a cluster: run only on nodes with these labels, k=v,k=v")
       ->delimiter(',');

@@ -265,6 +265,11 @@ int main(int argc, char** argv) {
   app.add_option("--cc", cfg.cc,
                  "the C compiler that builds this node's objects from wasm2c's output")
       ->capture_default_str();
+  app.add_option("--baseline-cc", cfg.baselineCc,
+                 "the baseline tier's compiler (TinyCC): functions are served from its object "
+                 "at once and the optimized object is swapped in when built; \"\" turns the "
+                 "baseline tier off")
+      ->capture_default_str();
   app.add_option("--compile-concurrency", cl.concurrency,
                  "compiles at once; more wait in arrival order")
       ->check(CLI::Range(1u, 256u))

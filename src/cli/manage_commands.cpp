@@ -112,6 +112,14 @@ Result<std::string> deployTarget(const DeployOptions& o) {
   for (const auto& site : o.sites) query.push_back("site=" + percentEncode(site));
   if (!o.tier.empty()) query.push_back("tier=" + percentEncode(o.tier));
   for (const auto& l : o.labels) query.push_back("label=" + percentEncode(l));
+  if (!o.compileTier.empty()) {
+    if (o.compileTier != "auto" && o.compileTier != "baseline" && o.compileTier != "optimized") {
+      return Error(ErrorCode::kInvalidArgument,
+                   fmt::format("--compile-tier must be auto, baseline or optimized, got \"{}\"",
+                               terminalSafe(o.compileTier)));
+    }
+    query.push_back("compile_tier=" + o.compileTier);
+  }
   std::string target = functionPath(o.name);
   for (size_t i = 0; i < query.size(); ++i) target += (i == 0 ? "?" : "&") + query[i];
   return target;

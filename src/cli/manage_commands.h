@@ -41,6 +41,9 @@ struct DeployOptions {
   std::vector<std::string> sites;
   std::string tier;
   std::vector<std::string> labels;
+  // Which compiler builds the function's object: auto, baseline or optimized (unset: the
+  // node's default, auto; docs/design/tiers.md).
+  std::string compileTier;
 };
 
 // The PUT target for a deploy, "/v1/functions/NAME?memory_mb=...&env=K%3DV", after

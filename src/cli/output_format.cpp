@@ -263,6 +263,17 @@ std::string formatFunctionInfo(const json& info, int64_t nowMs) {
   int64_t created = num(info, "created_at_ms");
   fields.emplace_back("deployed",
                       fmt::format("{} ({})", formatTimestamp(created), formatAge(created, nowMs)));
+  if (std::string tier = str(info, "tier"); !tier.empty()) {
+    // The tier served now, the setting when it is not the default, and why, when not final.
+    std::string text = terminalSafe(tier);
+    if (std::string setting = str(info, "compile_tier"); !setting.empty() && setting != "auto") {
+      text += " (compile tier " + terminalSafe(setting) + ")";
+    }
+    if (std::string note = str(info, "tier_note"); !note.empty()) {
+      text += ": " + terminalSafe(note);
+    }
+    fields.emplace_back("tier", text);
+  }
   if (field(info, "in_flight")) {
     fields.emplace_back("in flight", std::to_string(num(info, "in_flight")));
   }

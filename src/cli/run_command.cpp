@@ -21,6 +21,34 @@ std::string percentileUs(std::vector<int64_t> ns, double p) {
   return fmt::format("{:.2f}", static_cast<double>(ns[i]) / 1000.0);
 }
 
+// The module at the tier options.compileTier asks for (see RunOptions).
+Result<std::shared_ptr<const wasm::CompiledModule>> load(wasm::Engine& engine,
+                                                         const RunOptions& options) {
+  wasm::CompileOptions co;
+  if (options.compileTier == "baseline") {
+    co.tier = wasm::Tier::kBaseline;
+  } else if (options.compileTier == "auto") {
+    std::error_code ec;
+    auto size = std::filesystem::file_size(options.modulePath, ec);
+    if (ec) return Error(ErrorCode::kIo, "cannot read " + options.modulePath + ": " + ec.message());
+    if (size > engine.compiler().config().maxModuleBytes) return engine.loadFile(options.modulePath);
+    std::ifstream f(options.modulePath, std::ios::binary);
+    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (!f.good() && !f.eof()) return Error(ErrorCode::kIo, "cannot read " + options.modulePath);
+    auto cached = engine.compiler().loadIfCached(bytes, co);
+    if (!cached.ok() || *cached) return cached;
+    if (options.repeat == 1 && engine.compiler().baselineAvailable()) {
+      co.tier = wasm::Tier::kBaseline;
+    }
+    return engine.load(bytes, co);
+  } else if (options.compileTier != "optimized") {
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("--compile-tier must be auto, baseline or optimized, got \"{}\"",
+                             options.compileTier));
+  }
+  return engine.loadFile(options.modulePath, co);
+}
+
 }  // namespace
 
 int runCommand(const RunOptions& options, std::istream& in, std::ostream& out, std::ostream& err) {
@@ -52,7 +80,7 @@ int runCommand(const RunOptions& options, std::istream& in, std::ostream& out, s
   config.compiler.cacheDir =
       options.cacheDir.empty() ? wasm::defaultCacheDir() : std::filesystem::path(options.cacheDir);
   wasm::Engine engine(config);
-  auto module = engine.loadFile(options.modulePath);
+  auto module = load(engine, options);
   if (!module.ok()) return reportFailure(err, module.error());
 
   wasm::InvocationRequest request;

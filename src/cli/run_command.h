@@ -19,6 +19,10 @@ struct RunOptions {
   uint32_t memoryMb = 128;
   uint32_t repeat = 1;
   std::string cacheDir;             // empty: the default cache
+  // auto: the optimized object when it is cached, else the baseline tier for a single run
+  // (compiled in tens of milliseconds) and the optimized tier for --repeat (which measures
+  // the code a node would serve); baseline; optimized. See docs/design/tiers.md.
+  std::string compileTier = "auto";
 };
 
 // Runs the command. Returns the process exit status: the guest's exit code when it exits

@@ -27,7 +27,8 @@ json settingsJson(const store::FunctionSettings& s) {
               {"placement",
                {{"sites", s.placement.sites},
                 {"tier", s.placement.tier},
-                {"labels", s.placement.labels}}}};
+                {"labels", s.placement.labels}}},
+              {"compile_tier", store::compileTierName(s.compileTier)}};
 }
 
 Error bad(std::string_view what) {
@@ -132,6 +133,13 @@ Result<FunctionRecord> decodeFunctionRecord(std::string_view payload) {
   if (p == s->end() || !p->is_object() || !strings(*p, "sites", st.placement.sites) ||
       !stringField(*p, "tier", st.placement.tier) || !strings(*p, "labels", st.placement.labels)) {
     return bad("bad placement");
+  }
+  // Absent in records of nodes that predate compile tiers: auto.
+  if (auto t = s->find("compile_tier"); t != s->end()) {
+    auto tier = t->is_string() ? store::parseCompileTier(t->get<std::string>())
+                               : Result<store::CompileTier>(bad("compile_tier is not a string"));
+    if (!tier.ok()) return bad(tier.error().message());
+    st.compileTier = *tier;
   }
   if (auto ok = store::checkPlacement(st.placement); !ok.ok()) return bad(ok.error().message());
   if (auto ok = store::checkObjectiveSettings(st); !ok.ok()) return bad(ok.error().message());

@@ -63,6 +63,18 @@ void FunctionEntry::setActive(std::shared_ptr<const ActiveVersion> v) {
   active_ = std::move(v);
 }
 
+bool FunctionEntry::replaceModule(const std::shared_ptr<const wasm::CompiledModule>& from,
+                                  std::shared_ptr<const wasm::CompiledModule> to,
+                                  std::string note) {
+  MutexLock lock(mu_);
+  if (!active_ || active_->module != from) return false;
+  auto next = std::make_shared<ActiveVersion>(*active_);
+  next->module = std::move(to);
+  next->tierNote = std::move(note);
+  active_ = std::move(next);
+  return true;
+}
+
 FunctionTable::FunctionTable(MetricsRegistry& metrics) : metrics_(metrics) {}
 
 std::shared_ptr<FunctionEntry> FunctionTable::find(const std::string& name) const {

@@ -47,8 +47,12 @@ wasm::SandboxLimits sandboxLimits(const FunctionVersionConfig& config);
 
 struct ActiveVersion {
   FunctionVersionConfig config;
-  std::shared_ptr<const wasm::CompiledModule> module;
+  std::shared_ptr<const wasm::CompiledModule> module;  // module->tier(): the tier served
   Capabilities capabilities;  // parsed from config.allow
+  // Why the function is served at the tier it is when that is not what its setting asks
+  // for (no baseline compiler, a compile that failed), or that the optimized object is
+  // being built; "" otherwise. Shown by `tern info` (docs/design/tiers.md).
+  std::string tierNote;
 };
 
 struct InvocationRecord {
@@ -99,6 +103,12 @@ struct FunctionEntry {
 
   std::shared_ptr<const ActiveVersion> active() const;
   void setActive(std::shared_ptr<const ActiveVersion> v);
+  // Swaps `to` in for the active version's module, with `note` as its tierNote, if the
+  // active version still runs `from`: invocations in flight keep the version (and object)
+  // they started with. False when the function has moved on (a deploy, rollback or
+  // removal since), and nothing changes.
+  bool replaceModule(const std::shared_ptr<const wasm::CompiledModule>& from,
+                     std::shared_ptr<const wasm::CompiledModule> to, std::string note);
 
   // Whether invocations run on the serving thread that received them: only for functions
   // whose recent invocations were short (an exponentially weighted mean under

@@ -133,6 +133,9 @@ struct Node::Impl {
   std::unique_ptr<exec::Executor> executor;
   std::unique_ptr<exec::Invoker> invoker;
   std::unique_ptr<store::Deployments> deployments;
+  // Builds optimized objects of functions served at the baseline tier; declared after the
+  // engine and table it uses, so it stops before they go.
+  std::unique_ptr<store::TierUp> tierUp;
   std::unique_ptr<WorkQueue> managementQueue;
   SystemClock asyncClock;
   SystemRandom asyncRandom;
@@ -518,8 +521,40 @@ std::string Node::Impl::engineMetrics() const {
   auto line = [&](const char* name, const char* type, const char* help, double v) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, v);
   };
-  line("tern_compiles_total", "counter", "Modules compiled by this node", double(c.compiles));
-  line("tern_compile_seconds_total", "counter", "Time spent compiling modules", c.compileSeconds);
+  // Compiles by tier (docs/design/tiers.md), and what each function is served from now.
+  out += fmt::format(
+      "# HELP tern_compiles_total Modules compiled by this node\n"
+      "# TYPE tern_compiles_total counter\n"
+      "tern_compiles_total{{tier=\"baseline\"}} {}\n"
+      "tern_compiles_total{{tier=\"optimized\"}} {}\n"
+      "# HELP tern_compile_seconds_total Time spent compiling modules\n"
+      "# TYPE tern_compile_seconds_total counter\n"
+      "tern_compile_seconds_total{{tier=\"baseline\"}} {}\n"
+      "tern_compile_seconds_total{{tier=\"optimized\"}} {}\n",
+      c.baselineCompiles, c.compiles - c.baselineCompiles, c.baselineCompileSeconds,
+      c.compileSeconds - c.baselineCompileSeconds);
+  out += "# HELP tern_function_tier 1 for the tier whose object serves the function now\n"
+         "# TYPE tern_function_tier gauge\n";
+  for (const auto& fn : table->all()) {
+    auto active = fn->active();
+    if (!active || !active->module) continue;
+    bool baseline = active->module->tier() == wasm::Tier::kBaseline;
+    out += fmt::format(
+        "tern_function_tier{{function=\"{}\",tier=\"baseline\"}} {}\n"
+        "tern_function_tier{{function=\"{}\",tier=\"optimized\"}} {}\n",
+        fn->name, baseline ? 1 : 0, fn->name, baseline ? 0 : 1);
+  }
+  if (tierUp) {
+    auto t = tierUp->stats();
+    line("tern_tier_swaps_total", "counter",
+         "Optimized objects swapped in for functions served at the baseline tier",
+         double(t.swaps));
+    line("tern_tier_up_failures_total", "counter",
+         "Optimized compiles that failed (the function stays at the baseline tier)",
+         double(t.failures));
+    line("tern_tier_ups_pending", "gauge", "Optimized compiles queued or running",
+         double(t.waiting + (t.compiling ? 1 : 0)));
+  }
   line("tern_compile_cache_hits_total", "counter", "Module loads served from the compile cache",
        double(c.cacheHits));
   line("tern_compiles_running", "gauge", "Compiles running now", double(c.slots.running));
@@ -633,6 +668,7 @@ Result<void> Node::start() {
   ec2.compiler.moduleLimits = cfg.moduleLimits;
   ec2.compiler.compileLimits = cfg.compileLimits;
   ec2.compiler.cc = cfg.cc;
+  ec2.compiler.baselineCc = cfg.baselineCc;
   n.engine = std::make_unique<wasm::Engine>(ec2);
   auto registry = store::Registry::open(cfg.dataDir);
   if (!registry.ok()) return registry.error();
@@ -662,6 +698,9 @@ Result<void> Node::start() {
   n.deployments =
       std::make_unique<store::Deployments>(*n.registry, *n.engine, *n.table, n.kv.get());
   n.deployments->setDiskReserve(n.reserve.get());
+  n.tierUp = std::make_unique<store::TierUp>(*n.engine, *n.table);
+  n.tierUp->start();
+  n.deployments->setTierUp(n.tierUp.get());
 
   // Compiles that a crash interrupted leave work directories; compiles in progress in
   // another process sharing the cache keep theirs (compile_cache.h).
@@ -870,6 +909,8 @@ void Node::stop() {
   if (n.mqtt) n.mqtt->stop();
   bool drained = n.executor->stop(std::chrono::milliseconds(100));
   n.managementQueue->stop();
+  // An optimized compile in progress finishes (its object is cached for the next start).
+  n.tierUp->stop();
   n.workers->stop();
   spdlog::info(drained ? "stopped" : "stopped (drain timed out)");
 }

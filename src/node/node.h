@@ -61,6 +61,10 @@ struct NodeConfig {
   // The C compiler that builds this node's own objects (a cross compiler when the node runs
   // under emulation, e.g. aarch64-linux-gnu-gcc for an aarch64 ternd under qemu-user).
   std::string cc = "cc";
+  // The baseline tier's compiler (docs/design/tiers.md): new functions are served from its
+  // object at once while the optimized one is built in the background. "" or a compiler
+  // that is not installed: every function is compiled optimized before it is served.
+  std::string baselineCc = "tcc";
   size_t maxHeaderBytes = 16u << 10;
   // HTTP connection limits (http::ServerOptions, docs/security-model.md).
   size_t maxConnections = 10000;

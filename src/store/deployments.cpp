@@ -87,11 +87,73 @@ std::mutex& Deployments::lockFor(const std::string& name) {
   return *m;
 }
 
-Result<std::shared_ptr<const wasm::CompiledModule>> Deployments::load(
-    std::span<const uint8_t> module, const exec::FunctionVersionConfig& config) {
+Result<Deployments::Loaded> Deployments::load(std::span<const uint8_t> module,
+                                               const exec::FunctionVersionConfig& config,
+                                               CompileTier tier) {
   wasm::CompileOptions options;
   options.instanceLimits = exec::sandboxLimits(config);
-  return engine_.load(module, options);
+  wasm::Compiler& compiler = engine_.compiler();
+  TierView view;
+  view.baselineAvailable = compiler.baselineAvailable();
+  view.backgroundAvailable = tierUp_ != nullptr;
+  if (tier == CompileTier::kAuto) {
+    auto cached = compiler.loadIfCached(module, options);
+    if (!cached.ok()) return cached.error();
+    if (*cached) return Loaded{*cached, "", false};
+  }
+  const TierPlan plan = planTiers(tier, view);
+  Loaded out;
+  if (plan.first == wasm::Tier::kBaseline) {
+    options.tier = wasm::Tier::kBaseline;
+    auto baseline = engine_.load(module, options);
+    if (baseline.ok()) {
+      out.module = *baseline;
+      out.optimizeLater = plan.optimizeLater;
+      if (out.optimizeLater) out.tierNote = "the optimized object is being built in the background";
+      return out;
+    }
+    // Invalid or too costly modules are refused as they are; the optimized compile would
+    // refuse them too.
+    ErrorCode code = baseline.error().code();
+    if (code != ErrorCode::kCompileFailed && code != ErrorCode::kUnavailable) {
+      return baseline.error();
+    }
+    out.tierNote = fmt::format(
+        "the baseline compiler could not build this module, so it is served at the optimized "
+        "tier: {}",
+        baseline.error().describe());
+    options.tier = wasm::Tier::kOptimized;
+  } else if (tier == CompileTier::kBaseline) {
+    out.tierNote = fmt::format(
+        "the baseline compiler ({}) is not installed on this node, so it is served at the "
+        "optimized tier",
+        compiler.config().baselineCc.empty() ? std::string("none configured")
+                                             : compiler.config().baselineCc);
+  }
+  auto optimized = engine_.load(module, options);
+  if (!optimized.ok()) return optimized.error();
+  out.module = *optimized;
+  return out;
+}
+
+void Deployments::install(const FunctionVersion& v, std::span<const uint8_t> module,
+                          Loaded loaded, exec::Capabilities capabilities) {
+  auto active = std::make_shared<exec::ActiveVersion>();
+  active->config = toConfig(v);
+  active->module = loaded.module;
+  active->capabilities = std::move(capabilities);
+  active->tierNote = std::move(loaded.tierNote);
+  const auto limits = exec::sandboxLimits(active->config);
+  table_.install(std::move(active));
+  // Queued after the install: the swap replaces only what the table serves.
+  if (loaded.optimizeLater && tierUp_) {
+    TierUp::Job job;
+    job.function = v.name;
+    job.wasm.assign(module.begin(), module.end());
+    job.options.instanceLimits = limits;
+    job.baseline = std::move(loaded.module);
+    (void)tierUp_->enqueue(std::move(job));
+  }
 }
 
 Result<void> Deployments::activate(const FunctionVersion& v) {
@@ -99,13 +161,9 @@ Result<void> Deployments::activate(const FunctionVersion& v) {
   if (!caps.ok()) return caps.error();
   auto bytes = registry_.readModule(v.moduleHash);
   if (!bytes.ok()) return bytes.error();
-  auto module = load(*bytes, toConfig(v));
-  if (!module.ok()) return module.error();
-  auto active = std::make_shared<exec::ActiveVersion>();
-  active->config = toConfig(v);
-  active->module = *module;
-  active->capabilities = std::move(*caps);
-  table_.install(std::move(active));
+  auto loaded = load(*bytes, toConfig(v), v.settings.compileTier);
+  if (!loaded.ok()) return loaded.error();
+  install(v, *bytes, std::move(*loaded), std::move(*caps));
   return {};
 }
 
@@ -136,7 +194,7 @@ Result<FunctionVersion> Deployments::deploy(const std::string& name,
   FunctionVersion draft;
   draft.name = name;
   draft.settings = settings;
-  auto compiled = load(module, toConfig(draft));
+  auto compiled = load(module, toConfig(draft), settings.compileTier);
   if (!compiled.ok()) {
     // wasm2c and the C compiler report a full disk as their own failure.
     const auto& cacheDir = engine_.compiler().config().cacheDir;
@@ -147,7 +205,7 @@ Result<FunctionVersion> Deployments::deploy(const std::string& name,
     }
     return compiled.error();
   }
-  if (!(*compiled)->findExport("_start")) {
+  if (!compiled->module->findExport("_start")) {
     return Error(ErrorCode::kInvalidModule,
                  "module has no `_start` function export: it is not a WASI command");
   }
@@ -155,11 +213,7 @@ Result<FunctionVersion> Deployments::deploy(const std::string& name,
   if (!hash.ok()) return hash.error();
   auto version = registry_.addVersion(name, *hash, module.size(), settings);
   if (!version.ok()) return version.error();
-  auto active = std::make_shared<exec::ActiveVersion>();
-  active->config = toConfig(*version);
-  active->module = *compiled;
-  active->capabilities = std::move(*caps);
-  table_.install(std::move(active));
+  install(*version, module, std::move(*compiled), std::move(*caps));
   if (listener_) listener_(name, &*version);
   return version;
 }
@@ -238,6 +292,9 @@ GarbageReport Deployments::collectGarbage() {
     std::set<std::string> keys;
     for (const auto& hash : live) {
       keys.insert(compiler.cacheKey(hash));
+      wasm::CompileOptions baseline;
+      baseline.tier = wasm::Tier::kBaseline;
+      keys.insert(compiler.cacheKey(hash, baseline));
       // Objects built for devices of other machines (GET /v1/functions/NAME/object).
       for (auto target : wasm::kObjectTargets) {
         keys.insert(compiler.cacheKey(hash, {}, std::string(target)));
@@ -263,14 +320,10 @@ Result<void> Deployments::adopt(const FunctionVersion& v) {
   auto hold = registry_.holdModule(v.moduleHash);
   auto bytes = registry_.readModule(v.moduleHash);
   if (!bytes.ok()) return bytes.error();
-  auto module = load(*bytes, toConfig(v));
-  if (!module.ok()) return module.error();
+  auto loaded = load(*bytes, toConfig(v), v.settings.compileTier);
+  if (!loaded.ok()) return loaded.error();
   if (auto ok = registry_.adoptVersion(v); !ok.ok()) return ok.error();
-  auto active = std::make_shared<exec::ActiveVersion>();
-  active->config = toConfig(v);
-  active->module = *module;
-  active->capabilities = std::move(*caps);
-  table_.install(std::move(active));
+  install(v, *bytes, std::move(*loaded), std::move(*caps));
   return {};
 }
 

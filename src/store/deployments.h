@@ -27,6 +27,7 @@
 #include "store/disk_reserve.h"
 #include "store/kv_store.h"
 #include "store/registry.h"
+#include "store/tiers.h"
 #include "util/error.h"
 #include "wasm/engine.h"
 
@@ -78,6 +79,11 @@ class Deployments {
   // node serves.
   void setDiskReserve(DiskReserve* reserve) { reserve_ = reserve; }
 
+  // The service that builds optimized objects in the background; null (the default): a
+  // function of compile tier auto is compiled optimized before it is served, as if it
+  // asked for optimized. Set before the node serves (docs/design/tiers.md).
+  void setTierUp(TierUp* tierUp) { tierUp_ = tierUp; }
+
   // The active version's compiled object for a device of `target` (x86_64, aarch64),
   // built by that target's C compiler on first request and cached like the node's own.
   // Errors: kNotFound, kInvalidArgument (unknown target), kUnavailable (no compiler for
@@ -100,10 +106,22 @@ class Deployments {
 
  private:
   Result<void> activate(const FunctionVersion& v);
-  // Compiles (or finds compiled) a module for a version with this configuration, refusing
-  // one that could not start under the version's sandbox limits.
-  Result<std::shared_ptr<const wasm::CompiledModule>> load(
-      std::span<const uint8_t> module, const exec::FunctionVersionConfig& config);
+  // A module loaded for a version: the object to serve first, why it is at that tier
+  // (ActiveVersion::tierNote), and whether the optimized object is still to be built.
+  struct Loaded {
+    std::shared_ptr<const wasm::CompiledModule> module;
+    std::string tierNote;
+    bool optimizeLater = false;
+  };
+  // Compiles (or finds compiled) a module for a version with this configuration at the
+  // tier planTiers picks for `tier`, refusing one that could not start under the version's
+  // sandbox limits. A baseline compile that fails for a reason other than the module
+  // (the baseline compiler's own limits) falls back to the optimized tier.
+  Result<Loaded> load(std::span<const uint8_t> module, const exec::FunctionVersionConfig& config,
+                      CompileTier tier);
+  // Installs a loaded version into the table, then queues its optimized compile if due.
+  void install(const FunctionVersion& v, std::span<const uint8_t> module, Loaded loaded,
+               exec::Capabilities capabilities);
   std::mutex& lockFor(const std::string& name);
   // What follows a removal: garbage collection, the function's key-value state (with
   // StateOnWithdraw::kDelete), shorter write-ahead logs, the reserve taken again.
@@ -118,6 +136,7 @@ class Deployments {
   exec::FunctionTable& table_;
   KvStore* kv_;
   DiskReserve* reserve_ = nullptr;
+  TierUp* tierUp_ = nullptr;
   Listener listener_;
   std::mutex locksMu_;
   std::map<std::string, std::unique_ptr<std::mutex>> locks_;

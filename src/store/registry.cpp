@@ -128,6 +128,9 @@ Result<std::string> encodeOptions(const FunctionSettings& settings) {
     if (!pl.sites.empty() || !pl.tier.empty() || !pl.labels.empty()) {
       o["placement"] = {{"sites", pl.sites}, {"tier", pl.tier}, {"labels", pl.labels}};
     }
+    if (settings.compileTier != CompileTier::kAuto) {  // absent: auto
+      o["compile_tier"] = compileTierName(settings.compileTier);
+    }
     return o.dump();
   } catch (const nlohmann::json::exception&) {
     return Error(ErrorCode::kInvalidArgument, "triggers, reply topic and capabilities must be valid UTF-8");
@@ -194,6 +197,12 @@ Result<FunctionVersion> readVersion(const Statement& s) {
       return corrupt(std::string(key) + " is not a positive number");
     }
     *out = it->get<double>();
+  }
+  if (auto it = options.find("compile_tier"); it != options.end()) {
+    auto tier = it->is_string() ? parseCompileTier(it->get<std::string>())
+                                : Result<CompileTier>(Error(ErrorCode::kInvalidArgument, ""));
+    if (!tier.ok()) return corrupt("compile_tier is not auto, baseline or optimized");
+    v.settings.compileTier = *tier;
   }
   if (auto it = options.find("placement"); it != options.end()) {
     if (!it->is_object()) return corrupt("placement is not an object");

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "store/compile_tier.h"
 #include "util/error.h"
 
 namespace tern::store {
@@ -51,6 +52,8 @@ struct FunctionSettings {
     std::vector<std::string> labels;
     bool operator==(const Placement&) const = default;
   } placement;
+  // Which compiler builds the function's object (store/compile_tier.h).
+  CompileTier compileTier = CompileTier::kAuto;
 };
 
 struct FunctionVersion {

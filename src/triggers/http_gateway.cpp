@@ -93,6 +93,7 @@ json versionJson(const store::FunctionVersion& v) {
                {{"sites", v.settings.placement.sites},
                 {"tier", v.settings.placement.tier},
                 {"labels", v.settings.placement.labels}}},
+              {"compile_tier", store::compileTierName(v.settings.compileTier)},
               {"created_at_ms", v.createdAtMs}};
 }
 
@@ -165,9 +166,9 @@ json scheduleJson(const exec::Executor::FunctionReport& r) {
 // given at most once (their parsers refuse a repeat).
 constexpr std::array<std::string_view, 5> kDeployListParams = {"env", "trigger", "allow", "site",
                                                                "label"};
-constexpr std::array<std::string_view, 8> kDeployOneParams = {
+constexpr std::array<std::string_view, 9> kDeployOneParams = {
     "memory_mb", "timeout_ms", "concurrency", "reply_topic", "slo_ms", "slo_percentile",
-    "weight",    "tier"};
+    "weight",    "tier",       "compile_tier"};
 
 
 // CGI variable name for an HTTP header: HTTP_ + upper case, '-' -> '_'.
@@ -495,6 +496,16 @@ http::Response HttpGateway::management(const http::Request& req) {
       if (tier.size() > 1) return fail(Error(ErrorCode::kInvalidArgument, "tier may be given once"));
       if (!tier.empty()) s.placement.tier = std::move(tier[0]);
       s.placement.labels = http::queryValues(req.query, "label");
+      // Which compiler builds the function's object (docs/design/tiers.md).
+      auto compileTier = http::queryValues(req.query, "compile_tier");
+      if (compileTier.size() > 1) {
+        return fail(Error(ErrorCode::kInvalidArgument, "compile_tier may be given once"));
+      }
+      if (!compileTier.empty()) {
+        auto t = store::parseCompileTier(compileTier[0]);
+        if (!t.ok()) return fail(t.error());
+        s.compileTier = *t;
+      }
       if (req.body.empty()) {
         return fail(Error(ErrorCode::kInvalidModule, "the request body must be a .wasm module"));
       }
@@ -522,6 +533,11 @@ http::Response HttpGateway::management(const http::Request& req) {
         }
         info["invocations"] = outcomes;
         info["in_flight"] = fn->inFlight->value();
+        // The tier of the object serving the function now, and why, when it is not final.
+        if (auto active = fn->active(); active && active->module) {
+          info["tier"] = wasm::tierName(active->module->tier());
+          if (!active->tierNote.empty()) info["tier_note"] = active->tierNote;
+        }
         info["schedule"] = scheduleJson(deps_.executor.report(fn->admission));
       }
       return jsonResponse(200, info);

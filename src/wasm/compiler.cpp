@@ -41,6 +41,10 @@ std::string wasm2cMangle(std::string_view name) {
   return out;
 }
 
+const char* tierName(Tier tier) {
+  return tier == Tier::kBaseline ? "baseline" : "optimized";
+}
+
 namespace {
 
 const char* cType(ValType t) {
@@ -266,12 +270,15 @@ const tern_export_t* CompiledModule::findExport(std::string_view name) const {
 }
 
 Compiler::Compiler(CompilerConfig config)
-    : config_(std::move(config)), slots_(config_.compileLimits.concurrency) {}
+    : config_(std::move(config)),
+      slots_(config_.compileLimits.concurrency),
+      baselineSlots_(config_.compileLimits.concurrency) {}
 
 CompileStats Compiler::stats() const {
   MutexLock lock(mu_);
   CompileStats s = stats_;
   s.slots = slots_.stats();
+  s.baselineSlots = baselineSlots_.stats();
   return s;
 }
 
@@ -359,6 +366,59 @@ constexpr std::string_view kFloatHeader =
     "#undef isnan\n"
     "#define isnan(x) ((x) != (x))\n";
 
+// Included before wasm2c's output when the baseline compiler (TinyCC) builds it, in place of
+// kFloatHeader (which it contains). wasm2c 1.0.32 calls GCC's bit-counting builtins for
+// every compiler but MSVC; TinyCC has none of them, so they are defined here in portable C
+// (wasm2c calls the clz and ctz ones only with a non-zero argument). Part of the baseline
+// tier's cache key.
+constexpr std::string_view kBaselinePrelude =
+    "/* Written by tern: included before wasm2c's output for TinyCC. */\n"
+    "#include <math.h>\n"
+    "#undef isnan\n"
+    "#define isnan(x) ((x) != (x))\n"
+    "static inline int tern_clz32(unsigned int x) {\n"
+    "  int n = 0;\n"
+    "  if (x <= 0x0000ffffu) { n += 16; x <<= 16; }\n"
+    "  if (x <= 0x00ffffffu) { n += 8; x <<= 8; }\n"
+    "  if (x <= 0x0fffffffu) { n += 4; x <<= 4; }\n"
+    "  if (x <= 0x3fffffffu) { n += 2; x <<= 2; }\n"
+    "  if (x <= 0x7fffffffu) { n += 1; }\n"
+    "  return n;\n"
+    "}\n"
+    "static inline int tern_clz64(unsigned long long x) {\n"
+    "  unsigned int hi = (unsigned int)(x >> 32);\n"
+    "  return hi ? tern_clz32(hi) : 32 + tern_clz32((unsigned int)x);\n"
+    "}\n"
+    "static inline int tern_ctz32(unsigned int x) {\n"
+    "  int n = 0;\n"
+    "  if (!(x & 0xffffu)) { n += 16; x >>= 16; }\n"
+    "  if (!(x & 0xffu)) { n += 8; x >>= 8; }\n"
+    "  if (!(x & 0xfu)) { n += 4; x >>= 4; }\n"
+    "  if (!(x & 0x3u)) { n += 2; x >>= 2; }\n"
+    "  if (!(x & 0x1u)) { n += 1; }\n"
+    "  return n;\n"
+    "}\n"
+    "static inline int tern_ctz64(unsigned long long x) {\n"
+    "  unsigned int lo = (unsigned int)x;\n"
+    "  return lo ? tern_ctz32(lo) : 32 + tern_ctz32((unsigned int)(x >> 32));\n"
+    "}\n"
+    "static inline int tern_popcount64(unsigned long long x) {\n"
+    "  x = x - ((x >> 1) & 0x5555555555555555ull);\n"
+    "  x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);\n"
+    "  x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;\n"
+    "  return (int)((x * 0x0101010101010101ull) >> 56);\n"
+    "}\n"
+    "#define __builtin_clz(x) tern_clz32((unsigned int)(x))\n"
+    "#define __builtin_clzll(x) tern_clz64((unsigned long long)(x))\n"
+    "#define __builtin_ctz(x) tern_ctz32((unsigned int)(x))\n"
+    "#define __builtin_ctzll(x) tern_ctz64((unsigned long long)(x))\n"
+    "#define __builtin_popcount(x) tern_popcount64((unsigned int)(x))\n"
+    "#define __builtin_popcountll(x) tern_popcount64((unsigned long long)(x))\n";
+
+// The baseline compiler's flags besides its prelude. TinyCC neither optimises nor turns
+// calls into jumps, so recursion stays recursion and floating point stays as written.
+constexpr const char* kBaselineFlags[] = {"-shared", "-fPIC"};
+
 const char* optFlag(OptLevel o) {
   switch (o) {
     case OptLevel::kO0: return "-O0";
@@ -436,7 +496,8 @@ Result<fs::path> Compiler::buildObject(std::span<const uint8_t> wasm, const Modu
   }
 
   // The compile sandbox: a slot (waiting in arrival order), then each tool under the limits.
-  auto slot = slots_.acquire();
+  const bool baseline = options.tier == Tier::kBaseline;
+  auto slot = (baseline ? baselineSlots_ : slots_).acquire();
   const CompileLimits& limits = config_.compileLimits;
   const SubprocessOptions sandbox{std::chrono::duration_cast<std::chrono::milliseconds>(
                                       limits.timeout),
@@ -475,7 +536,8 @@ Result<fs::path> Compiler::buildObject(std::span<const uint8_t> wasm, const Modu
                  std::char_traits<char>::length(kModuleAbiHeaderText)) ||
       !writeFile(work / "wasm-rt.h", kWasmRtHeaderText,
                  std::char_traits<char>::length(kWasmRtHeaderText)) ||
-      !writeFile(work / "tern_float.h", kFloatHeader.data(), kFloatHeader.size())) {
+      !writeFile(work / "tern_float.h", kFloatHeader.data(), kFloatHeader.size()) ||
+      !writeFile(work / "tern_tcc.h", kBaselinePrelude.data(), kBaselinePrelude.size())) {
     return Error(ErrorCode::kIo, "cannot write to " + work.string());
   }
 
@@ -504,10 +566,15 @@ Result<fs::path> Compiler::buildObject(std::span<const uint8_t> wasm, const Modu
     return Error(ErrorCode::kIo, "cannot write to " + work.string());
   }
   fs::path tmpObject = work / "module.so";
-  std::vector<std::string> ccArgs{ccTool, optFlag(options.opt)};
-  ccArgs.insert(ccArgs.end(), std::begin(kCodeFlags), std::end(kCodeFlags));
+  std::vector<std::string> ccArgs{ccTool};
+  if (baseline) {
+    ccArgs.insert(ccArgs.end(), std::begin(kBaselineFlags), std::end(kBaselineFlags));
+  } else {
+    ccArgs.emplace_back(optFlag(options.opt));
+    ccArgs.insert(ccArgs.end(), std::begin(kCodeFlags), std::end(kCodeFlags));
+  }
   for (const char* a : {"-DNDEBUG", "-w", "-include"}) ccArgs.emplace_back(a);
-  ccArgs.push_back((work / "tern_float.h").string());
+  ccArgs.push_back((work / (baseline ? "tern_tcc.h" : "tern_float.h")).string());
   ccArgs.emplace_back("-I");
   for (const auto& a : {work.string(), std::string("-o"), tmpObject.string(), (work / "glue.c").string()}) {
     ccArgs.push_back(a);
@@ -526,11 +593,16 @@ Result<fs::path> Compiler::buildObject(std::span<const uint8_t> wasm, const Modu
   MutexLock g(mu_);
   ++stats_.compiles;
   stats_.compileSeconds += seconds;
+  if (baseline) {
+    ++stats_.baselineCompiles;
+    stats_.baselineCompileSeconds += seconds;
+  }
   return object;
 }
 
 Result<std::shared_ptr<const CompiledModule>> Compiler::open(const fs::path& object,
-                                                             ModuleInfo info, std::string hash) {
+                                                             ModuleInfo info, std::string hash,
+                                                             Tier tier) {
   void* handle = dlopen(object.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle) {
     const char* why = dlerror();
@@ -557,6 +629,7 @@ Result<std::shared_ptr<const CompiledModule>> Compiler::open(const fs::path& obj
   m->abi_ = abi;
   m->info_ = std::move(info);
   m->hash_ = std::move(hash);
+  m->tier_ = tier;
   m->objectPath_ = object;
   return std::shared_ptr<const CompiledModule>(std::move(m));
 }
@@ -590,8 +663,23 @@ std::string Compiler::ccFor(const std::string& target) const {
   return target + "-linux-gnu-gcc";
 }
 
+const std::string& Compiler::ccForTier(Tier tier) const {
+  return tier == Tier::kBaseline ? config_.baselineCc : config_.cc;
+}
+
+bool Compiler::baselineAvailable() const {
+  return !config_.baselineCc.empty() && !executableStamp(config_.baselineCc).empty();
+}
+
 std::string Compiler::cacheKey(const std::string& hash, const CompileOptions& options,
                                const std::string& target) {
+  if (options.tier == Tier::kBaseline) {
+    // Only the host has a baseline compiler; the key names it, its flags and its prelude.
+    return sha256Hex(fmt::format("{}|{}|baseline {}|{}|{}|abi{}", hash,
+                                 toolchainId(config_.baselineCc), fmt::join(kBaselineFlags, " "),
+                                 kBaselinePrelude, static_cast<int>(options.imports),
+                                 TERN_MODULE_ABI_VERSION));
+  }
   return sha256Hex(fmt::format("{}|{}|{} {}|{}|{}|abi{}", hash, toolchainId(ccFor(target)),
                                optFlag(options.opt), fmt::join(kCodeFlags, " "), kFloatHeader,
                                static_cast<int>(options.imports), TERN_MODULE_ABI_VERSION));
@@ -654,14 +742,44 @@ Result<std::shared_ptr<const CompiledModule>> Compiler::load(std::span<const uin
       }
     }
   }
-  auto object = objectOnce(wasm, *module, key, config_.cc, options);
+  if (options.tier == Tier::kBaseline && !baselineAvailable()) {
+    return Error(ErrorCode::kUnavailable,
+                 fmt::format("the baseline compiler {} is not installed (Debian package tcc)",
+                             config_.baselineCc.empty() ? std::string("(none)")
+                                                        : config_.baselineCc));
+  }
+  auto object = objectOnce(wasm, *module, key, ccForTier(options.tier), options);
   if (!object.ok()) return object.error();
   MutexLock lock(mu_);
   if (auto it = loaded_.find(key); it != loaded_.end()) {
     if (auto live = it->second.lock()) return live;
   }
-  auto loaded = open(*object, std::move(module->info), module->hash);
+  auto loaded = open(*object, std::move(module->info), module->hash, options.tier);
   if (loaded.ok()) loaded_[key] = *loaded;
+  return loaded;
+}
+
+Result<std::shared_ptr<const CompiledModule>> Compiler::loadIfCached(
+    std::span<const uint8_t> wasm, const CompileOptions& options) {
+  auto module = check(wasm, options);
+  if (!module.ok()) return module.error();
+  std::string key = cacheKey(module->hash, options);
+  fs::path object = config_.cacheDir / "objects" / (key + ".so");
+  MutexLock lock(mu_);
+  if (auto it = loaded_.find(key); it != loaded_.end()) {
+    if (auto live = it->second.lock()) {
+      ++stats_.cacheHits;
+      return live;
+    }
+  }
+  // Objects are published by rename: one that exists is complete.
+  std::error_code ec;
+  if (!fs::exists(object, ec)) return std::shared_ptr<const CompiledModule>();
+  auto loaded = open(object, std::move(module->info), module->hash, options.tier);
+  if (loaded.ok()) {
+    loaded_[key] = *loaded;
+    ++stats_.cacheHits;
+  }
   return loaded;
 }
 
@@ -673,6 +791,10 @@ Result<fs::path> Compiler::objectFor(std::span<const uint8_t> wasm, const std::s
     return Error(ErrorCode::kInvalidArgument,
                  fmt::format("unknown target \"{}\": objects are built for x86_64 and aarch64",
                              target));
+  }
+  if (options.tier == Tier::kBaseline) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "objects for devices are built by the optimized tier only");
   }
   std::string cc = ccFor(target);
   if (executableStamp(cc).empty()) {
@@ -706,7 +828,7 @@ Result<std::shared_ptr<const CompiledModule>> Compiler::loadPrebuilt(
                                             : fmt::format("an object for {}", target),
                              hostTarget()));
   }
-  return open(object, std::move(module->info), module->hash);
+  return open(object, std::move(module->info), module->hash, Tier::kOptimized);
 }
 
 }  // namespace tern::wasm

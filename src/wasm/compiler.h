@@ -32,16 +32,25 @@ namespace tern::wasm {
 
 enum class OptLevel : uint8_t { kO0, kO1, kO2 };
 
+// Which compiler builds a module's object (docs/design/tiers.md). The optimized tier is the
+// system C compiler at CompileOptions::opt; the baseline tier is TinyCC, which compiles
+// the same wasm2c output 20-40x faster into code about 10x slower, so a new module is
+// served at once while its optimized object is built in the background.
+enum class Tier : uint8_t { kOptimized, kBaseline };
+// "optimized" or "baseline".
+const char* tierName(Tier tier);
+
 // Which imports a module may have. Functions may import only tern's host modules; the
 // conformance harness links spec-test modules to each other through tern_import_env.
 enum class ImportPolicy : uint8_t { kHostOnly, kLinkForeign };
 
 struct CompileOptions {
-  OptLevel opt = OptLevel::kO2;
+  OptLevel opt = OptLevel::kO2;  // the optimized tier's level; the baseline tier has none
   ImportPolicy imports = ImportPolicy::kHostOnly;
   // When set, a module that no instance could start under these limits (its initial linear
   // memory or a table is larger than they allow) is refused before it is compiled.
   std::optional<SandboxLimits> instanceLimits{};
+  Tier tier = Tier::kOptimized;
 };
 
 // The sandbox wasm2c and the C compiler run in. The memory and CPU limits apply to each
@@ -66,6 +75,9 @@ std::string objectTarget(std::span<const uint8_t> bytes);
 struct CompilerConfig {
   std::filesystem::path cacheDir;
   std::string cc = "cc";  // builds objects for hostTarget()
+  // The baseline tier's compiler (Debian package tcc), for hostTarget() only; "" or a
+  // compiler that is not installed: no baseline tier (baselineAvailable() is false).
+  std::string baselineCc = "tcc";
   // The C compilers for other targets; a target not named here uses Debian's cross
   // compiler "<target>-linux-gnu-gcc" (crossbuild-essential-arm64 for aarch64).
   std::map<std::string, std::string> targetCc;
@@ -85,6 +97,7 @@ class CompiledModule {
   const tern_module_t& abi() const { return *abi_; }
   const ModuleInfo& info() const { return info_; }
   const std::string& hash() const { return hash_; }  // SHA-256 of the wasm bytes
+  Tier tier() const { return tier_; }  // which compiler built the object
   const std::filesystem::path& objectPath() const { return objectPath_; }
   // The export with that name, or nullptr.
   const tern_export_t* findExport(std::string_view name) const;
@@ -96,15 +109,19 @@ class CompiledModule {
   const tern_module_t* abi_ = nullptr;
   ModuleInfo info_;
   std::string hash_;
+  Tier tier_ = Tier::kOptimized;
   std::filesystem::path objectPath_;
 };
 
 struct CompileStats {
-  uint64_t compiles = 0;    // objects built by this process
+  uint64_t compiles = 0;    // objects built by this process, both tiers
+  uint64_t baselineCompiles = 0;  // of which by the baseline compiler
+  double baselineCompileSeconds = 0;
   uint64_t cacheHits = 0;   // objects found on disk or in memory
   double compileSeconds = 0;
   uint64_t stoppedByLimits = 0;  // compiles the sandbox stopped (memory or CPU limit)
-  CompileSlots::Stats slots;     // compiles running and waiting
+  CompileSlots::Stats slots;     // optimized compiles running and waiting
+  CompileSlots::Stats baselineSlots;  // baseline compiles running and waiting
 };
 
 class Compiler {
@@ -117,6 +134,15 @@ class Compiler {
   // options.instanceLimits, or wasm2c's message for invalid code), kCompileFailed, kIo.
   Result<std::shared_ptr<const CompiledModule>> load(std::span<const uint8_t> wasm,
                                                      const CompileOptions& options = {});
+
+  // The module loaded from an object already compiled (in this process or in the on-disk
+  // cache) for these options, or null when there is none: compiles nothing. Errors: as
+  // load() for the module's checks, kCompileFailed when the cached object does not load.
+  Result<std::shared_ptr<const CompiledModule>> loadIfCached(std::span<const uint8_t> wasm,
+                                                             const CompileOptions& options = {});
+
+  // Whether the baseline tier's compiler is installed (config().baselineCc).
+  bool baselineAvailable() const;
 
   // Builds (or finds in the cache) a module's object for `target` without loading it: what
   // a node serves to devices. The host's own target is the object load() uses. Errors: as
@@ -142,6 +168,8 @@ class Compiler {
 
   // The C compiler that builds objects for `target` ("" or hostTarget(): config().cc).
   std::string ccFor(const std::string& target) const;
+  // The compiler of a tier for the host: config().cc or config().baselineCc.
+  const std::string& ccForTier(Tier tier) const;
 
   CompileStats stats() const;
   const CompilerConfig& config() const { return config_; }
@@ -162,7 +190,8 @@ class Compiler {
                                             const std::string& key, const std::string& cc,
                                             const CompileOptions& options);
   Result<std::shared_ptr<const CompiledModule>> open(const std::filesystem::path& object,
-                                                     ModuleInfo info, std::string hash);
+                                                     ModuleInfo info, std::string hash,
+                                                     Tier tier);
   // The identity of `cc` with wasm2c; "" when `cc` is not installed.
   std::string toolchainId(const std::string& cc);
 
@@ -175,6 +204,9 @@ class Compiler {
   std::map<std::string, std::weak_ptr<const CompiledModule>> loaded_ TERN_GUARDED_BY(mu_);
   CompileStats stats_ TERN_GUARDED_BY(mu_);
   CompileSlots slots_;
+  // Baseline compiles have slots of their own (as many), so a deploy's baseline compile
+  // never waits behind another module's long optimized one.
+  CompileSlots baselineSlots_;
 };
 
 // wasm2c's name mangling for module, import and export names.

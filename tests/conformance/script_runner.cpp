@@ -173,7 +173,8 @@ class ScriptExecution {
 
     std::vector<std::optional<Result<Module>>> results(jobs.size());
     std::atomic<size_t> next{0};
-    const wasm::CompileOptions compileOptions{options_.opt, wasm::ImportPolicy::kLinkForeign};
+    const wasm::CompileOptions compileOptions{options_.opt, wasm::ImportPolicy::kLinkForeign,
+                                              std::nullopt, options_.tier};
     auto worker = [&] {
       for (size_t n; (n = next.fetch_add(1)) < order.size();) {
         const Job& job = jobs[order[n]];

@@ -22,6 +22,8 @@ struct RunnerOptions {
   // The C compiler's optimisation level: -O0 checks wasm2c's translation as written, -O2
   // is the level functions are served at, where the compiler may reshape the code.
   wasm::OptLevel opt = wasm::OptLevel::kO0;
+  // The baseline tier (TinyCC) compiles without levels: the code as wasm2c wrote it.
+  wasm::Tier tier = wasm::Tier::kOptimized;
   std::chrono::milliseconds callTimeout{60000};  // per invocation and start function
 };
 

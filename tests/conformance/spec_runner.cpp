@@ -40,16 +40,17 @@ int main(int argc, char** argv) {
   app.add_option("--wast2json", options.wast2json, "The wast2json program");
   app.add_option("-j,--jobs", options.compileJobs, "Modules compiled in parallel")
       ->check(CLI::PositiveNumber);
-  app.add_option("--opt", options.opt,
-                 "The C compiler's optimisation level for the modules: O0 (default) or O2, the "
-                 "level functions are served at")
-      ->transform(CLI::CheckedTransformer(
-          std::map<std::string, tern::wasm::OptLevel>{{"O0", tern::wasm::OptLevel::kO0},
-                                                      {"O2", tern::wasm::OptLevel::kO2}}));
+  std::string level = "O0";
+  app.add_option("--opt", level,
+                 "How the modules are compiled: O0 (default), O2 (the optimized tier functions "
+                 "are served at) or baseline (TinyCC, the baseline tier)")
+      ->check(CLI::IsMember({"O0", "O2", "baseline"}));
   app.add_option("--max-failures", options.maxReportedFailures, "Failures printed per file");
   app.add_option("--expect-failures", options.expectFailures,
                  "Self-test: succeed only if exactly this many commands fail");
   CLI11_PARSE(app, argc, argv);
+  options.opt = level == "O2" ? tern::wasm::OptLevel::kO2 : tern::wasm::OptLevel::kO0;
+  options.tier = level == "baseline" ? tern::wasm::Tier::kBaseline : tern::wasm::Tier::kOptimized;
 
   return runSuite(options, std::cout);
 }

@@ -142,6 +142,7 @@ int runSuite(const SuiteOptions& options, std::ostream& out) {
                                       std::istreambuf_iterator<char>());
   runnerOptions.compileJobs = options.compileJobs;
   runnerOptions.opt = options.opt;
+  runnerOptions.tier = options.tier;
 
   wasm::EngineConfig config;
   config.compiler.cacheDir = options.cacheDir;
@@ -209,7 +210,9 @@ int runSuite(const SuiteOptions& options, std::ostream& out) {
   fmt::print(out,
              "total at {}: {} files run ({} failed), {} skipped; commands: {} passed, {} failed, "
              "{} skipped\n",
-             options.opt == wasm::OptLevel::kO0 ? "-O0" : "-O2", totals.filesRun,
+             options.tier == wasm::Tier::kBaseline ? "baseline"
+             : options.opt == wasm::OptLevel::kO0  ? "-O0"
+                                                   : "-O2", totals.filesRun,
              totals.filesFailed, totals.filesSkipped, totals.passed, totals.failed,
              totals.skipped);
   fmt::print(out,

@@ -31,6 +31,7 @@ struct SuiteOptions {
   std::string wast2json = "wast2json";
   unsigned compileJobs = 2;
   wasm::OptLevel opt = wasm::OptLevel::kO0;  // the C compiler's level for every module
+  wasm::Tier tier = wasm::Tier::kOptimized;  // kBaseline: TinyCC, and `opt` does not apply
   size_t maxReportedFailures = 50;  // per file
   // Self-test mode: the run passes only if exactly this many commands fail.
   std::optional<size_t> expectFailures;

@@ -55,6 +55,19 @@ TEST_F(TernRunTest, HelloPrintsAndExitsZero) {
   EXPECT_EQ(r.err, "");
 }
 
+// Every compile tier runs the function the same; an unknown tier is refused.
+TEST_F(TernRunTest, EveryCompileTierRunsTheFunction) {
+  for (const char* tier : {"auto", "baseline", "optimized"}) {
+    auto r = tern({example("hello_rust"), "--compile-tier", tier, "--env", "REQUEST_METHOD=PUT"},
+                  "abc");
+    EXPECT_EQ(r.status, 0) << tier << ": " << r.err;
+    EXPECT_NE(r.out.find("got 3 bytes"), std::string::npos) << tier << ": " << r.out;
+  }
+  auto bad = tern({example("hello"), "--compile-tier", "fast"});
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("--compile-tier"), std::string::npos) << bad.err;
+}
+
 TEST_F(TernRunTest, StdinOrInputFileIsTheRequest) {
   EXPECT_EQ(tern({example("echo")}, "from stdin").out, "from stdin");
   std::ofstream(dir.path() / "req.bin") << "from a file";

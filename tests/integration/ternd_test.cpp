@@ -89,6 +89,14 @@ TEST_F(TerndTest, FunctionsSurviveRestartAndKill9WithoutRecompiling) {
     node.restart();
     EXPECT_EQ(request(node.port(), "GET", "/fn/a").body, "Hello from tern!\n");
     ASSERT_EQ(deploy(node, "c", module("echo")).status, 201);
+    // Served at the baseline tier at once; the optimized objects are built in the
+    // background (those a SIGTERM left unbuilt, again after the restart).
+    for (const char* fn : {"a", "b", "c"}) {
+      EXPECT_TRUE(test::eventually([&] {
+        return request(node.port(), "GET", std::string("/v1/functions/") + fn, "", node.auth())
+                   .body.find("\"tier\":\"optimized\"") != std::string::npos;
+      })) << fn;
+    }
     node.kill9();  // the deploy above answered: it must survive
   }
   test::TerndProcess node(data());
@@ -96,9 +104,80 @@ TEST_F(TerndTest, FunctionsSurviveRestartAndKill9WithoutRecompiling) {
   EXPECT_NE(request(node.port(), "GET", "/fn/b").body.find("Hello from Rust"), std::string::npos);
   EXPECT_EQ(request(node.port(), "POST", "/fn/c", "still here").body, "still here");
   auto metrics = request(node.port(), "GET", "/metrics").body;
-  EXPECT_NE(metrics.find("tern_compiles_total 0\n"), std::string::npos)
+  EXPECT_NE(metrics.find("tern_compiles_total{tier=\"baseline\"} 0\n"), std::string::npos)
       << "a restart must reuse compiled objects:\n"
       << metrics.substr(0, 2000);
+  EXPECT_NE(metrics.find("tern_compiles_total{tier=\"optimized\"} 0\n"), std::string::npos)
+      << "a restart must reuse compiled objects:\n"
+      << metrics.substr(0, 2000);
+  EXPECT_NE(metrics.find("tern_function_tier{function=\"c\",tier=\"optimized\"} 1\n"),
+            std::string::npos)
+      << metrics;
+}
+
+// Tiered compilation (docs/design/tiers.md): a deploy answers once the baseline object
+// is built; requests keep succeeding while the optimized object is built and swapped in;
+// the tier shows in the function's info and the metrics; --compile-tier overrides it.
+TEST_F(TerndTest, DeploysServeAtOnceAndTheOptimizedObjectTakesOverUnderLoad) {
+  test::TerndProcess node(data());
+  auto d = deploy(node, "cgi", guest("cgi"));
+  ASSERT_EQ(d.status, 201) << d.raw;
+  EXPECT_NE(d.body.find("\"compile_tier\":\"auto\""), std::string::npos) << d.body;
+  auto metrics = request(node.port(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("tern_compiles_total{tier=\"baseline\"} 1\n"), std::string::npos)
+      << metrics;
+
+  std::atomic<bool> done{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::string firstFailure;
+  std::thread client([&] {
+    while (!done.load()) {
+      auto r = request(node.port(), "POST", "/fn/cgi", "payload");
+      if (r.status == 201 && r.body.find("body=payload") != std::string::npos) {
+        ++ok;
+      } else if (failed++ == 0) {
+        firstFailure = r.raw;
+      }
+    }
+  });
+  EXPECT_TRUE(test::eventually([&] {
+    return request(node.port(), "GET", "/v1/functions/cgi", "", node.auth())
+               .body.find("\"tier\":\"optimized\"") != std::string::npos;
+  }));
+  const int atSwap = ok.load();
+  EXPECT_TRUE(test::eventually([&] { return ok.load() >= atSwap + 20; }));
+  done = true;
+  client.join();
+  EXPECT_EQ(failed.load(), 0) << firstFailure;
+  metrics = request(node.port(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("tern_function_tier{function=\"cgi\",tier=\"optimized\"} 1\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("tern_tier_swaps_total 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tern_compiles_total{tier=\"optimized\"} 1\n"), std::string::npos)
+      << metrics;
+
+  // baseline: never optimized; the setting is kept with the version.
+  ASSERT_EQ(deploy(node, "quick", module("hello"), "?compile_tier=baseline").status, 201);
+  auto info = request(node.port(), "GET", "/v1/functions/quick", "", node.auth()).body;
+  EXPECT_NE(info.find("\"tier\":\"baseline\""), std::string::npos) << info;
+  EXPECT_NE(info.find("\"compile_tier\":\"baseline\""), std::string::npos) << info;
+  EXPECT_EQ(info.find("tier_note"), std::string::npos) << info;
+  metrics = request(node.port(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("tern_tier_ups_pending 0\n"), std::string::npos) << metrics;
+  EXPECT_EQ(request(node.port(), "GET", "/fn/quick").body, "Hello from tern!\n");
+
+  // optimized: compiled before the deploy answers.
+  ASSERT_EQ(deploy(node, "steady", module("echo"), "?compile_tier=optimized").status, 201);
+  info = request(node.port(), "GET", "/v1/functions/steady", "", node.auth()).body;
+  EXPECT_NE(info.find("\"tier\":\"optimized\""), std::string::npos) << info;
+
+  auto bad = deploy(node, "odd", module("hello"), "?compile_tier=fast");
+  EXPECT_EQ(bad.status, 400) << bad.raw;
+  EXPECT_NE(bad.body.find("compile tier must be auto, baseline or optimized, got \\\"fast\\\""),
+            std::string::npos)
+      << bad.body;
+  EXPECT_EQ(request(node.port(), "GET", "/fn/odd").status, 404);
 }
 
 TEST_F(TerndTest, ManagementNeedsTheToken) {
@@ -162,7 +241,10 @@ TEST_F(TerndTest, ModulesTooCostlyToCompileOrThatCouldNeverStartAreRefused) {
         << table.body;
     EXPECT_EQ(request(node.port(), "GET", "/fn/big").status, 404);  // nothing recorded
     auto metrics = request(node.port(), "GET", "/metrics").body;
-    EXPECT_NE(metrics.find("tern_compiles_total 0\n"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("tern_compiles_total{tier=\"baseline\"} 0\n"), std::string::npos)
+        << metrics;
+    EXPECT_NE(metrics.find("tern_compiles_total{tier=\"optimized\"} 0\n"), std::string::npos)
+        << metrics;
     ASSERT_EQ(deploy(node, "greet", module("hello")).status, 201);
     EXPECT_EQ(request(node.port(), "GET", "/fn/greet").body, "Hello from tern!\n");
   }

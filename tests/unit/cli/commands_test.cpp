@@ -62,6 +62,20 @@ TEST(DeployTargetTest, PassesTriggersReplyTopicAndCapabilitiesEncoded) {
             "&allow=kv&allow=publish%3Aalerts%2F%23");
 }
 
+TEST(DeployTargetTest, PassesTheCompileTierAndRefusesAnUnknownOne) {
+  DeployOptions o;
+  o.name = "hello";
+  o.compileTier = "baseline";
+  auto t = deployTarget(o);
+  ASSERT_TRUE(t.ok()) << t.error().describe();
+  EXPECT_EQ(*t, "/v1/functions/hello?compile_tier=baseline");
+  o.compileTier = "O2";
+  auto bad = deployTarget(o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message(),
+            "--compile-tier must be auto, baseline or optimized, got \"O2\"");
+}
+
 TEST(DeployTargetTest, RefusesOutOfRangeSettingsAndBadEnv) {
   // Applies `change` to valid options and reports whether deployTarget refuses them.
   auto refused = [](auto change) {
