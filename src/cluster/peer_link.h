@@ -55,7 +55,7 @@ struct PeerLinkOptions {
   // side's first frame).
   std::chrono::milliseconds handshakeTimeout{5000};
   // Mutual TLS on every link, in both directions (null: plain frames).
-  std::shared_ptr<const http::LinkTls> tls;
+  std::shared_ptr<const http::LinkTls> tls{};
 };
 
 class PeerLinks {
