@@ -110,7 +110,9 @@ TEST_F(ClusterTlsTest, TlsNodesForwardOverTheirLinkAndOthersAreRefusedOne) {
       EXPECT_TRUE(m["direct"].get<std::string>().starts_with("127.0.0.1:")) << view.dump();
       EXPECT_TRUE(m["direct_tls"].get<bool>()) << view.dump();
     }
-    if (m["id"] == "p1") EXPECT_FALSE(m["direct_tls"].get<bool>()) << view.dump();
+    if (m["id"] == "p1") {
+      EXPECT_FALSE(m["direct_tls"].get<bool>()) << view.dump();
+    }
   }
   EXPECT_NE(t1->log().find("direct links (mutual TLS) from peers of site site-a"),
             std::string::npos)
