@@ -284,6 +284,10 @@ int main(int argc, char** argv) {
                  "serve HTTPS (API, /fn, /v1/streams) with this certificate chain (PEM); "
                  "needs --tls-key");
   app.add_option("--tls-key", cfg.tls.keyFile, "the private key (PEM) of --tls-cert");
+  app.add_option("--peer-ca", cfg.tls.peerCaFile,
+                 "the site's CA (PEM): direct links to and from peers use mutual TLS with "
+                 "--tls-cert, and a peer's certificate must be signed by this CA (a node with "
+                 "--tls-cert and without --peer-ca takes no direct links)");
   app.add_option("--nats-ca", cc.natsCaFile,
                  "connect to NATS over TLS, verifying the server against this CA (PEM)");
   app.add_option("--nats-cert", cc.natsCertFile,

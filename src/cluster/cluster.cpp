@@ -173,6 +173,7 @@ std::string Cluster::nodesJson() const {
                          {"labels", m.info.identity.labels},
                          {"http", m.info.httpAddress},
                          {"direct", m.info.directAddress},
+                         {"direct_tls", m.info.directSecurity == LinkSecurity::kTls},
                          {"state", memberStateName(m.state)},
                          {"last_seen_ms_ago", c.deps.clock() - m.lastSeenMs},
                          {"slots", m.info.load.slots},

@@ -17,6 +17,7 @@
 #include "exec/executor.h"
 #include "exec/function_table.h"
 #include "exec/invoker.h"
+#include "http/tls.h"
 #include "store/deployments.h"
 #include "store/registry.h"
 #include "util/error.h"
@@ -38,6 +39,8 @@ struct ClusterOptions {
   std::string directListen;
   // The host peers are told to reach the direct links at; empty: directListen's host.
   std::string directAdvertiseHost;
+  // Mutual TLS on the direct links, both directions (docs/design/tls.md); null: plain.
+  std::shared_ptr<const http::LinkTls> directTls;
   std::chrono::milliseconds heartbeat{1000};
   std::chrono::milliseconds ttl{5000};            // a silent node drops out after this
   uint32_t hopLimit = 2;                          // forwards per call

@@ -50,6 +50,7 @@ Result<void> Forwarding::listen() {
   if (!hp.ok()) return hp.error();
   PeerLinkOptions po;
   po.maxEnvelopeBytes = c_.opt.maxMessageBytes;
+  po.tls = c_.opt.directTls;
   links_ = std::make_unique<PeerLinks>(
       po,
       [this](std::span<const uint8_t> bytes, PeerLinks::Reply reply) {
@@ -75,8 +76,8 @@ Result<void> Forwarding::listen() {
   directAddress_ = host.find(':') != std::string::npos
                        ? fmt::format("[{}]:{}", host, links_->port())
                        : fmt::format("{}:{}", host, links_->port());
-  spdlog::info("cluster: direct links from peers of site {} on {}", c_.opt.identity.site,
-               directAddress_);
+  spdlog::info("cluster: direct links ({}) from peers of site {} on {}",
+               c_.opt.directTls ? "mutual TLS" : "plain", c_.opt.identity.site, directAddress_);
   return {};
 }
 
@@ -213,7 +214,25 @@ bool Forwarding::forward(exec::InvokeInput& input, std::function<void(exec::Invo
 std::string Forwarding::directAddressOf(const std::string& target) {
   if (!links_) return {};
   auto m = view_.find(target, c_.deps.clock());
-  if (!m || m->info.identity.site != c_.opt.identity.site) return {};
+  if (!m || m->info.identity.site != c_.opt.identity.site || m->info.directAddress.empty()) {
+    return {};
+  }
+  auto mine = c_.opt.directTls ? LinkSecurity::kTls : LinkSecurity::kPlain;
+  if (m->info.directSecurity != mine) {
+    bool first;
+    {
+      MutexLock lock(mismatchMu_);
+      first = mismatched_.insert(target).second;
+    }
+    if (first) {
+      spdlog::warn("cluster: no direct link to node {} ({}): its direct links {} and this "
+                   "node's {}; calls to it go through NATS",
+                   target, m->info.directAddress,
+                   m->info.directSecurity == LinkSecurity::kTls ? "use TLS" : "are plain",
+                   mine == LinkSecurity::kTls ? "use TLS" : "are plain");
+    }
+    return {};
+  }
   return m->info.directAddress;
 }
 

@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <thread>
@@ -26,6 +27,7 @@
 #include "cluster/peer_link.h"
 #include "cluster/policy.h"
 #include "exec/invoker.h"
+#include "util/thread_annotations.h"
 
 namespace tern::cluster {
 
@@ -86,7 +88,8 @@ class Forwarding {
   void sendNext(uint64_t id, std::string target = {});
   void complete(uint64_t id, exec::InvokeOutput out);
   // The direct-link address of `target` when calls to it may take one: same site, and it
-  // announces one. Empty otherwise (NATS).
+  // announces links protected as this node's are (both TLS or both plain; a mismatch is
+  // logged once per peer). Empty otherwise (NATS).
   std::string directAddressOf(const std::string& target);
   void onReply(natsMsg* msg);
   void acceptReply(uint64_t id, std::span<const uint8_t> bytes);
@@ -106,6 +109,9 @@ class Forwarding {
   // the address announced for them.
   std::unique_ptr<PeerLinks> links_;
   std::string directAddress_;
+  // Peers whose direct links are not protected as this node's are, already logged.
+  Mutex mismatchMu_;
+  std::set<std::string> mismatched_ TERN_GUARDED_BY(mismatchMu_);
   natsSubscription* invokeSub_ = nullptr;
   natsSubscription* replySub_ = nullptr;
 

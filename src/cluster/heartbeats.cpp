@@ -68,6 +68,7 @@ NodeInfo Heartbeats::selfInfo(int64_t nowMs) {
   n.identity = c_.opt.identity;
   n.httpAddress = c_.opt.httpAddress;
   n.directAddress = directAddress_;
+  n.directSecurity = c_.opt.directTls ? LinkSecurity::kTls : LinkSecurity::kPlain;
   auto ex = c_.deps.executor.stats();
   n.load = NodeLoad{ex.slots, ex.running, ex.queued, ex.rejected};
   double seconds = lastTotalsMs_ ? static_cast<double>(nowMs - lastTotalsMs_) / 1000.0 : 0;

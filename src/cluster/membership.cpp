@@ -53,12 +53,15 @@ const char* memberStateName(MemberState s) {
 std::string encodeNodeInfo(const NodeInfo& n) {
   json fns = json::object();
   for (const auto& [name, rate] : n.functions) fns[name] = rate;
+  // A TLS link's address goes in a field of its own: a node that knows only "direct"
+  // (plain links) then sees none and never sends a TLS node plain frames.
+  bool tls = n.directSecurity == LinkSecurity::kTls;
   return json{{"id", n.id},
               {"site", n.identity.site},
               {"tier", tierName(n.identity.tier)},
               {"labels", n.identity.labels},
               {"http", n.httpAddress},
-              {"direct", n.directAddress},
+              {tls ? "direct_tls" : "direct", n.directAddress},
               {"slots", n.load.slots},
               {"running", n.load.running},
               {"queued", n.load.queued},
@@ -101,12 +104,20 @@ Result<NodeInfo> decodeNodeInfo(std::string_view payload) {
   if (!t.ok()) return bad(t.error().message());
   n.identity.tier = *t;
   if (!str("http", n.httpAddress) || n.httpAddress.size() > 255) return bad("missing http address");
-  // Optional: nodes without direct links (and earlier versions) leave it out or empty.
-  if (j.contains("direct") &&
-      (!str("direct", n.directAddress) || n.directAddress.size() > 255 ||
-       (!n.directAddress.empty() &&
-        (!splitHostPort(n.directAddress).ok() || splitHostPort(n.directAddress)->second == 0)))) {
-    return bad("bad direct address");
+  // Optional: nodes without direct links (and earlier versions) leave them out or empty;
+  // a node announces plain links ("direct") or TLS ones ("direct_tls"), not both.
+  for (const char* key : {"direct", "direct_tls"}) {
+    std::string address;
+    if (!j.contains(key)) continue;
+    if (!str(key, address) || address.size() > 255 ||
+        (!address.empty() &&
+         (!splitHostPort(address).ok() || splitHostPort(address)->second == 0))) {
+      return bad(fmt::format("bad {} address", key));
+    }
+    if (address.empty()) continue;
+    if (!n.directAddress.empty()) return bad("both a direct and a direct_tls address");
+    n.directAddress = std::move(address);
+    n.directSecurity = std::string_view(key) == "direct" ? LinkSecurity::kPlain : LinkSecurity::kTls;
   }
   if (!uns("slots", n.load.slots) || !uns("running", n.load.running) ||
       !uns("queued", n.load.queued) || !uns("rejected", n.load.rejected) ||

@@ -34,6 +34,9 @@ struct NodeLoad {
   int64_t spare() const { return int64_t{slots} - running - queued; }
 };
 
+// What protects a node's direct links (peer_link.h, docs/design/tls.md).
+enum class LinkSecurity : uint8_t { kPlain, kTls };
+
 struct NodeInfo {
   std::string id;
   NodeIdentity identity;
@@ -41,6 +44,9 @@ struct NodeInfo {
   // HOST:PORT where the node accepts direct links from peers of its site (peer_link.h);
   // empty when it does not.
   std::string directAddress;
+  // Whether those links are mutual TLS (heartbeat field "direct_tls") or plain ("direct").
+  // A node opens links only to peers whose links are like its own.
+  LinkSecurity directSecurity = LinkSecurity::kPlain;
   NodeLoad load;
   // The functions this node serves and their invocation rate (per second) over the last
   // heartbeat interval.

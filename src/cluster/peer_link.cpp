@@ -11,17 +11,26 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <climits>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
 
 #include <fmt/format.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "util/thread_annotations.h"
 
 namespace tern::cluster {
 
@@ -61,7 +70,7 @@ bool toSockaddr(const std::string& host, uint16_t port, sockaddr_storage& out, s
   return false;
 }
 
-// Reads exactly `n` bytes; false on end of stream, error or timeout.
+// Reads exactly `n` bytes from a blocking socket; false on end of stream, error or timeout.
 bool readExact(int fd, uint8_t* p, size_t n) {
   while (n > 0) {
     ssize_t r = ::recv(fd, p, n, 0);
@@ -77,11 +86,16 @@ bool readExact(int fd, uint8_t* p, size_t n) {
   return true;
 }
 
-// Writes a frame (header and envelope) completely; false when the connection failed.
+void putHeader(uint8_t* header, uint64_t id, size_t envelopeBytes) {
+  putU32(header, static_cast<uint32_t>(8 + envelopeBytes));
+  putU64(header + 4, id);
+}
+
+// Writes a frame (header and envelope) completely to a blocking socket; false when the
+// connection failed.
 bool writeFrame(int fd, uint64_t id, std::string_view envelope) {
   uint8_t header[kFrameHeaderBytes];
-  putU32(header, static_cast<uint32_t>(8 + envelope.size()));
-  putU64(header + 4, id);
+  putHeader(header, id, envelope.size());
   iovec iov[2] = {{header, sizeof header},
                   {const_cast<char*>(envelope.data()), envelope.size()}};
   msghdr msg{};
@@ -122,29 +136,275 @@ void setReceiveTimeout(int fd, std::chrono::milliseconds t) {
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 }
 
-// One TCP connection. The descriptor is closed only when the last user lets go, so a
-// late reply never writes to a number the process has reused; shutdown() ends its use.
-struct Connection {
-  explicit Connection(int f) : fd(f) {}
-  ~Connection() { ::close(fd); }
+void setBlocking(int fd, bool blocking) {
+  int flags = ::fcntl(fd, F_GETFL);
+  ::fcntl(fd, F_SETFL, blocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK);
+}
+
+// "HOST:PORT" of a socket address, for log lines.
+std::string describe(const sockaddr_storage& sa) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (sa.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&sa);
+    ::inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
+    return fmt::format("{}:{}", host, ntohs(v4->sin_port));
+  }
+  const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&sa);
+  ::inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
+  return fmt::format("[{}]:{}", host, ntohs(v6->sin6_port));
+}
+
+// OpenSSL's socket BIO writes with write(2), which raises SIGPIPE on a connection the peer
+// has closed; this one sends with MSG_NOSIGNAL (the process's signal dispositions are not
+// the library's to change). The descriptor is the BIO's data. The method table is made once
+// and never changed.
+BIO_METHOD* linkBioMethod() {
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "tern direct link");
+    BIO_meth_set_write(m, [](BIO* bio, const char* p, int n) -> int {
+      BIO_clear_retry_flags(bio);
+      int fd = static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(bio)));
+      ssize_t w = ::send(fd, p, static_cast<size_t>(n), MSG_NOSIGNAL);
+      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        BIO_set_retry_write(bio);
+      }
+      return static_cast<int>(w);
+    });
+    BIO_meth_set_read(m, [](BIO* bio, char* p, int n) -> int {
+      BIO_clear_retry_flags(bio);
+      int fd = static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(bio)));
+      ssize_t r = ::recv(fd, p, static_cast<size_t>(n), 0);
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        BIO_set_retry_read(bio);
+      }
+      return static_cast<int>(r);
+    });
+    BIO_meth_set_ctrl(m, [](BIO*, int cmd, long, void*) -> long {
+      return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+    });
+    BIO_meth_set_create(m, [](BIO* bio) -> int {
+      BIO_set_init(bio, 1);
+      return 1;
+    });
+    return m;
+  }();
+  return method;
+}
+
+// OpenSSL's reason for the last failure on this thread, and its error queue emptied.
+std::string openSslReason(int sslError) {
+  unsigned long e = ERR_peek_last_error();
+  std::string why;
+  if (e != 0) {
+    const char* r = ERR_reason_error_string(e);
+    why = r ? r : "unknown TLS error";
+  } else if (sslError == SSL_ERROR_SYSCALL || sslError == SSL_ERROR_ZERO_RETURN) {
+    why = errno != 0 ? std::strerror(errno) : "the connection closed";
+  } else {
+    why = fmt::format("TLS error {}", sslError);
+  }
+  ERR_clear_error();
+  return why;
+}
+
+// One TCP connection, plain or TLS. The descriptor is closed only when the last user lets
+// go, so a late reply never writes to a number the process has reused; shut() ends its use.
+//
+// A plain connection's socket blocks. A TLS connection's does not: OpenSSL's SSL object
+// does not allow an SSL_read on one thread while another thread calls SSL_write, so every
+// call on it is made under `sslMu_`, and a call that needs the socket to be readable or
+// writable returns at once (WANT_READ / WANT_WRITE), lets go of the mutex and waits with
+// poll() before it tries again. The mutex is thus held only while OpenSSL works on bytes
+// already there, never while one direction waits for the network, so a reader blocked on
+// an idle link never delays a writer, nor the reverse.
+class Connection {
+ public:
+  Connection(int fd, SSL* ssl) : fd_(fd), ssl_(ssl) {}
+  ~Connection() {
+    if (ssl_) SSL_free(ssl_);
+    ::close(fd_);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  int fd() const { return fd_; }
+  bool tls() const { return ssl_ != nullptr; }
+
   void shut() {
-    if (!shut_.exchange(true)) ::shutdown(fd, SHUT_RDWR);
+    if (!shut_.exchange(true)) ::shutdown(fd_, SHUT_RDWR);
   }
   // Ends reading only: replies to calls already received can still be written.
-  void stopReading() { ::shutdown(fd, SHUT_RD); }
+  void stopReading() { ::shutdown(fd_, SHUT_RD); }
   // Whether the other end has closed or reset the connection (without reading from it).
   bool peerClosed() const {
-    pollfd p{fd, POLLRDHUP, 0};
+    pollfd p{fd_, POLLRDHUP, 0};
     return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
   }
-  bool write(uint64_t id, std::string_view envelope) {
-    std::lock_guard lock(writeMu);
-    return !shut_ && writeFrame(fd, id, envelope);
+
+  // TLS: runs the handshake (on the thread that owns the connection before it is shared),
+  // by `deadline`. Empty on success, else why it failed.
+  std::string handshake(Clock::time_point deadline) {
+    while (true) {
+      int r = 0, err = 0;
+      std::string why;
+      {
+        MutexLock lock(sslMu_);
+        ERR_clear_error();
+        errno = 0;
+        r = SSL_do_handshake(ssl_);
+        if (r == 1) return {};
+        err = SSL_get_error(ssl_, r);
+        if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+          long verdict = SSL_get_verify_result(ssl_);
+          why = verdict != X509_V_OK ? verdictText(verdict) : openSslReason(err);
+        }
+      }
+      if (!why.empty()) return why;
+      if (!waitFor(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) {
+        return "the TLS handshake timed out";
+      }
+    }
   }
-  const int fd;
-  std::mutex writeMu;
+
+  // Reads exactly `n` bytes; false on end of stream, error, or (TLS) `deadline` passing
+  // (a plain socket's own receive timeout bounds its reads). failure() then says why.
+  bool read(uint8_t* p, size_t n, std::optional<Clock::time_point> deadline = {}) {
+    if (!ssl_) return readExact(fd_, p, n);
+    while (n > 0) {
+      int r = 0, err = 0;
+      {
+        MutexLock lock(sslMu_);
+        ERR_clear_error();
+        errno = 0;
+        r = SSL_read(ssl_, p, static_cast<int>(std::min<size_t>(n, INT_MAX)));
+        if (r <= 0) {
+          err = SSL_get_error(ssl_, r);
+          if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+            failure_ = openSslReason(err);
+            return false;
+          }
+        }
+      }
+      if (r > 0) {
+        p += r;
+        n -= static_cast<size_t>(r);
+      } else if (!waitFor(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) {
+        failure_ = "timed out";
+        return false;
+      }
+    }
+    return true;
+  }
+  // Why the last read failed (TLS; the reading thread's own).
+  const std::string& failure() const { return failure_; }
+
+  // Writes one frame, whole, after any frame another thread is writing.
+  bool write(uint64_t id, std::string_view envelope) {
+    MutexLock order(writeMu_);
+    if (shut_) return false;
+    if (!ssl_) return writeFrame(fd_, id, envelope);
+    // One buffer, so that a frame goes out as one TLS record when it fits in one.
+    std::string frame(kFrameHeaderBytes + envelope.size(), '\0');
+    putHeader(reinterpret_cast<uint8_t*>(frame.data()), id, envelope.size());
+    std::memcpy(frame.data() + kFrameHeaderBytes, envelope.data(), envelope.size());
+    size_t done = 0;
+    while (done < frame.size()) {
+      int r = 0, err = 0;
+      {
+        MutexLock lock(sslMu_);
+        ERR_clear_error();
+        r = SSL_write(ssl_, frame.data() + done,
+                      static_cast<int>(std::min<size_t>(frame.size() - done, INT_MAX)));
+        if (r <= 0) err = SSL_get_error(ssl_, r);
+        ERR_clear_error();
+      }
+      if (r > 0) {
+        done += static_cast<size_t>(r);
+      } else if (shut_) {
+        return false;
+      } else if (err == SSL_ERROR_WANT_WRITE) {
+        if (!waitFor(POLLOUT, std::nullopt)) return false;
+      } else if (err == SSL_ERROR_WANT_READ) {
+        // TLS 1.3 without renegotiation gives a writer no handshake to wait for; should
+        // OpenSSL still ask, the reading thread consumes what arrives, so this waits a
+        // little and tries again rather than wait for bytes another thread may take.
+        waitFor(POLLIN, Clock::now() + std::chrono::milliseconds(10));
+      } else {
+        return false;
+      }
+    }
+    return true;
+  }
+
+ private:
+  static std::string verdictText(long verdict) {
+    switch (verdict) {
+      case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        return "its certificate does not name the address connected to";
+      case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+      case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+      case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+      case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+      case X509_V_ERR_CERT_UNTRUSTED:
+      case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+        return fmt::format("its certificate is not signed by the site's CA (--peer-ca): {}",
+                           X509_verify_cert_error_string(verdict));
+      default:
+        return fmt::format("its certificate was refused: {}",
+                           X509_verify_cert_error_string(verdict));
+    }
+  }
+
+  // Waits (no lock held) until the socket is ready for `events`, or has failed or closed;
+  // false when `deadline` passed first.
+  bool waitFor(short events, std::optional<Clock::time_point> deadline) {
+    while (true) {
+      int timeout = -1;
+      if (deadline) {
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now());
+        if (left.count() <= 0) return false;
+        timeout = static_cast<int>(std::min<int64_t>(left.count(), INT_MAX));
+      }
+      pollfd p{fd_, events, 0};
+      int n = ::poll(&p, 1, timeout);
+      if (n > 0) return true;
+      if (n == 0) return false;
+      if (errno != EINTR) return true;  // the next call reports the failure
+    }
+  }
+
+  const int fd_;
+  SSL* const ssl_;     // null: plain; every call on it holds sslMu_
+  Mutex sslMu_;
+  Mutex writeMu_;      // frames are written whole, one at a time
   std::atomic<bool> shut_{false};
+  std::string failure_;
 };
+
+// A TLS object for a new connection on `fd`, accepting or connecting (then expecting the
+// peer's certificate to name `host`, an IP literal). Null when OpenSSL cannot make one.
+SSL* newTls(const http::LinkTls& tls, int fd, bool accepting, const std::string& host = {}) {
+  SSL* ssl = SSL_new(tls.ctx);
+  BIO* bio = ssl ? BIO_new(linkBioMethod()) : nullptr;
+  if (!bio) {
+    SSL_free(ssl);
+    ERR_clear_error();
+    return nullptr;
+  }
+  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
+  SSL_set_bio(ssl, bio, bio);
+  if (accepting) {
+    SSL_set_accept_state(ssl);
+  } else {
+    SSL_set_connect_state(ssl);
+    if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()) != 1) {
+      SSL_free(ssl);
+      ERR_clear_error();
+      return nullptr;
+    }
+  }
+  return ssl;
+}
 
 }  // namespace
 
@@ -172,7 +432,11 @@ struct PeerLinks::Impl : std::enable_shared_from_this<PeerLinks::Impl> {
   std::map<std::string, std::shared_ptr<Link>> links;
   std::map<std::string, Clock::time_point> unreachableUntil;
   std::set<std::string> connecting;  // links being opened
+  // Why the last attempt to open a link to each peer failed, so that a failure is logged
+  // as a warning when it is new and not again every retryAfter.
+  std::map<std::string, std::string> lastFailure;
   std::vector<std::weak_ptr<Connection>> inbound;
+  std::vector<std::weak_ptr<Connection>> opening;  // outgoing, connecting or in a handshake
   uint32_t inboundOpen = 0;
   // Threads running (the acceptor excluded); stop() waits until there are none.
   uint32_t threads = 0;
@@ -192,8 +456,12 @@ struct PeerLinks::Impl : std::enable_shared_from_this<PeerLinks::Impl> {
   }
 
   void acceptLoop();
-  void serve(std::shared_ptr<Connection> conn);
-  std::shared_ptr<Link> open(const std::string& address);
+  // Reads and answers the requests of one accepted connection (TLS: after the handshake)
+  // until it ends; `peer` names the other end in log lines.
+  void serve(std::shared_ptr<Connection> conn, const std::string& peer);
+  // Connects to `address` (and, with TLS, completes the handshake and receives the
+  // accepting side's first frame). Null, with `why`, when the link cannot be used.
+  std::shared_ptr<Link> open(const std::string& address, std::string& why);
   // Opens a link to `address` (on its own thread), installs it and reads its replies until
   // it breaks; marks the peer unreachable for retryAfter when it cannot be opened.
   void connect(const std::string& address);
@@ -209,9 +477,17 @@ void PeerLinks::Impl::acceptLoop() {
     if (n < 0 && errno == EINTR) continue;
     if (stopping || fds[1].revents) break;
     if (!(fds[0].revents & POLLIN)) continue;
-    int fd = ::accept4(listenFd, nullptr, nullptr, SOCK_CLOEXEC);
+    sockaddr_storage from{};
+    socklen_t fromLen = sizeof from;
+    int fd = ::accept4(listenFd, reinterpret_cast<sockaddr*>(&from), &fromLen, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    auto conn = std::make_shared<Connection>(fd);
+    SSL* ssl = nullptr;
+    if (opt.tls && !(ssl = newTls(*opt.tls, fd, /*accepting=*/true))) {
+      spdlog::warn("cluster: direct link from {} refused: cannot start TLS", describe(from));
+      ::close(fd);
+      continue;
+    }
+    auto conn = std::make_shared<Connection>(fd, ssl);
     {
       std::lock_guard lock(mu);
       if (inboundOpen >= opt.maxConnections) {
@@ -225,38 +501,78 @@ void PeerLinks::Impl::acceptLoop() {
     }
     setNoDelay(fd);
     setReceiveTimeout(fd, opt.firstFrameTimeout);
-    startThread([this, conn] {
-      serve(conn);
+    startThread([this, conn, peer = describe(from)] {
+      serve(conn, peer);
       std::lock_guard lock(mu);
       --inboundOpen;
     });
   }
 }
 
-void PeerLinks::Impl::serve(std::shared_ptr<Connection> conn) {
-  bool first = true;
+void PeerLinks::Impl::serve(std::shared_ptr<Connection> conn, const std::string& peer) {
+  const auto firstFrameBy = Clock::now() + opt.firstFrameTimeout;
+  // Both ends speak the same: TLS begins with a handshake record (0x16); a frame begins
+  // with its length's high byte, 0 for any frame within the limits.
+  uint8_t first = 0;
+  ssize_t peeked;
+  do {
+    peeked = ::recv(conn->fd(), &first, 1, MSG_PEEK);  // bounded by the receive timeout
+  } while (peeked < 0 && errno == EINTR);
+  if (peeked != 1) {
+    conn->stopReading();
+    return;
+  }
+  if (conn->tls() != (first == 0x16)) {
+    if (conn->tls()) {
+      spdlog::warn("cluster: direct link from {} refused: it sends plain frames and this "
+                   "node's direct links use TLS (a peer without --peer-ca?)",
+                   peer);
+    } else {
+      spdlog::warn("cluster: direct link from {} refused: it begins a TLS handshake and this "
+                   "node's direct links are plain (a peer with --peer-ca?)",
+                   peer);
+    }
+    conn->shut();
+    return;
+  }
+  if (conn->tls()) {
+    setBlocking(conn->fd(), false);
+    if (std::string why = conn->handshake(firstFrameBy); !why.empty()) {
+      if (!stopping) spdlog::warn("cluster: direct link from {} refused: {}", peer, why);
+      conn->shut();
+      return;
+    }
+    // The link is accepted: the connecting side waits for this before it sends a call.
+    if (!conn->write(0, {})) {
+      conn->shut();
+      return;
+    }
+  }
+  bool firstFrame = true;
   std::vector<uint8_t> frame;
   while (!stopping) {
+    std::optional<Clock::time_point> by;
+    if (firstFrame) by = firstFrameBy;
     uint8_t header[kFrameHeaderBytes];
-    if (!readExact(conn->fd, header, sizeof header)) break;
+    if (!conn->read(header, sizeof header, by)) break;
     uint64_t length = getBE(header, 4);
     if (length < 8 || length - 8 > opt.maxEnvelopeBytes) {
-      spdlog::warn("cluster: direct link closed: a frame of {} bytes (limit {})", length,
-                   opt.maxEnvelopeBytes + 8);
+      spdlog::warn("cluster: direct link from {} closed: a frame of {} bytes (limit {})", peer,
+                   length, opt.maxEnvelopeBytes + 8);
       break;
     }
     uint64_t id = getBE(header + 4, 8);
     frame.resize(length - 8);
-    if (!readExact(conn->fd, frame.data(), frame.size())) break;
+    if (!conn->read(frame.data(), frame.size(), by)) break;
     // The reply keeps the connection open until it is written.
     Reply reply = [conn, id](std::string envelope) { conn->write(id, envelope); };
     if (!onRequest(frame, std::move(reply))) {  // refused: logged and counted there
       conn->shut();
       return;
     }
-    if (first) {
-      first = false;
-      setReceiveTimeout(conn->fd, std::chrono::milliseconds(0));  // idle links are normal
+    if (firstFrame) {
+      firstFrame = false;
+      setReceiveTimeout(conn->fd(), std::chrono::milliseconds(0));  // idle links are normal
     }
   }
   // The peer went away, sent a bad frame, or this node is stopping: calls still running
@@ -264,27 +580,75 @@ void PeerLinks::Impl::serve(std::shared_ptr<Connection> conn) {
   conn->stopReading();
 }
 
-std::shared_ptr<PeerLinks::Impl::Link> PeerLinks::Impl::open(const std::string& address) {
+std::shared_ptr<PeerLinks::Impl::Link> PeerLinks::Impl::open(const std::string& address,
+                                                              std::string& why) {
   auto hp = splitHostPort(address);
   sockaddr_storage sa;
   socklen_t len = 0;
-  if (!hp.ok() || !toSockaddr(hp->first, hp->second, sa, len)) return nullptr;
+  if (!hp.ok() || !toSockaddr(hp->first, hp->second, sa, len)) {
+    why = "not an IP address and port";
+    return nullptr;
+  }
   int fd = ::socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return nullptr;
-  auto conn = std::make_shared<Connection>(fd);
+  if (fd < 0) {
+    why = fmt::format("socket: {}", std::strerror(errno));
+    return nullptr;
+  }
+  SSL* ssl = opt.tls ? newTls(*opt.tls, fd, /*accepting=*/false, hp->first) : nullptr;
+  auto conn = std::make_shared<Connection>(fd, ssl);
+  if (opt.tls && !ssl) {
+    why = "cannot start TLS";
+    return nullptr;
+  }
+  {
+    // stop() ends a connection still being opened rather than wait for its handshake.
+    std::lock_guard lock(mu);
+    if (stopping) {
+      why = "this node is stopping";
+      return nullptr;
+    }
+    std::erase_if(opening, [](const auto& w) { return w.expired(); });
+    opening.push_back(conn);
+  }
   int r = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), len);
   if (r < 0 && errno == EINPROGRESS) {
     pollfd p{fd, POLLOUT, 0};
-    if (::poll(&p, 1, static_cast<int>(opt.connectTimeout.count())) != 1) return nullptr;
+    if (::poll(&p, 1, static_cast<int>(opt.connectTimeout.count())) != 1) {
+      why = "the connection timed out";
+      return nullptr;
+    }
     int err = 0;
     socklen_t el = sizeof err;
     ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
-    if (err != 0) return nullptr;
+    if (err != 0) {
+      why = std::strerror(err);
+      return nullptr;
+    }
   } else if (r < 0) {
+    why = std::strerror(errno);
     return nullptr;
   }
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   setNoDelay(fd);
+  if (conn->tls()) {
+    auto by = Clock::now() + opt.handshakeTimeout;
+    if (std::string failed = conn->handshake(by); !failed.empty()) {
+      why = "TLS handshake: " + failed;
+      return nullptr;
+    }
+    // TLS 1.3 ends the connecting side's handshake before the other side has checked its
+    // certificate: the link is used once that side says it accepted it.
+    uint8_t header[kFrameHeaderBytes];
+    if (!conn->read(header, sizeof header, by)) {
+      why = fmt::format("the peer did not accept the link ({})", conn->failure());
+      return nullptr;
+    }
+    if (getBE(header, 4) != 8 || getBE(header + 4, 8) != 0) {
+      why = "the peer's first frame is not the link's acceptance";
+      return nullptr;
+    }
+  } else {
+    setBlocking(fd, true);
+  }
   auto link = std::make_shared<Link>();
   link->conn = std::move(conn);
   link->address = address;
@@ -301,16 +665,33 @@ std::vector<uint64_t> PeerLinks::Impl::breakLink(Link& link) {
 }
 
 void PeerLinks::Impl::connect(const std::string& address) {
-  auto link = open(address);
+  std::string why;
+  auto link = open(address, why);
+  bool newFailure = false;
   {
     std::lock_guard lock(mu);
     connecting.erase(address);
     if (!link || stopping) {
       unreachableUntil[address] = Clock::now() + opt.retryAfter;
-      return;
+      if (!link) {
+        auto& last = lastFailure[address];
+        newFailure = last != why;
+        last = why;
+      }
+    } else {
+      unreachableUntil.erase(address);
+      lastFailure.erase(address);
+      links[address] = link;
     }
-    unreachableUntil.erase(address);
-    links[address] = link;
+  }
+  if (!link || stopping) {
+    if (!link && !stopping) {
+      spdlog::log(newFailure ? spdlog::level::warn : spdlog::level::debug,
+                  "cluster: no direct link to {}: {}; calls to it go through NATS (tried "
+                  "again after {} ms)",
+                  address, why, opt.retryAfter.count());
+    }
+    return;
   }
   readReplies(link);  // until the link breaks
 }
@@ -320,7 +701,7 @@ void PeerLinks::Impl::readReplies(std::shared_ptr<Link> link) {
   std::string why = "the connection closed";
   while (true) {
     uint8_t header[kFrameHeaderBytes];
-    if (!readExact(link->conn->fd, header, sizeof header)) break;
+    if (!link->conn->read(header, sizeof header)) break;
     uint64_t length = getBE(header, 4);
     if (length < 8 || length - 8 > opt.maxEnvelopeBytes) {
       why = fmt::format("the peer sent a frame of {} bytes", length);
@@ -328,7 +709,7 @@ void PeerLinks::Impl::readReplies(std::shared_ptr<Link> link) {
     }
     uint64_t id = getBE(header + 4, 8);
     frame.resize(length - 8);
-    if (!readExact(link->conn->fd, frame.data(), frame.size())) break;
+    if (!link->conn->read(frame.data(), frame.size())) break;
     {
       std::lock_guard lock(link->mu);
       if (link->outstanding.erase(id) == 0) continue;  // not a call of ours
@@ -457,6 +838,9 @@ void PeerLinks::stop() {
       if (auto conn = w.lock()) in.push_back(std::move(conn));
     }
     for (auto& [address, link] : c.links) out.push_back(link->conn);
+    for (auto& w : c.opening) {
+      if (auto conn = w.lock()) out.push_back(std::move(conn));
+    }
   }
   for (auto& conn : in) conn->stopReading();  // replies to running calls still go out
   for (auto& conn : out) conn->shut();

@@ -16,6 +16,17 @@
 // in a frame is trusted before its envelope's MAC verifies (the request handler does that);
 // a connection whose first frame does not arrive within `firstFrameTimeout`, whose frame is
 // oversized or refused by the handler, is closed.
+//
+// With `PeerLinkOptions::tls` the links are mutual TLS (docs/design/tls.md, "Direct
+// links"): the frames above travel inside TLS 1.3, both nodes present their certificate
+// and each verifies the other's against the site's CA; the connecting node also checks
+// that the certificate names the IP address it connected to. Once its handshake is done,
+// the accepting side sends one empty frame (call id 0, no envelope): the connecting side
+// uses the link only after it arrives, so a refusal of its certificate (which TLS 1.3
+// reports after the connecting side's handshake has ended) never costs a call. A link is
+// TLS at both ends or plain at both ends: a listener refuses, and logs, a connection that
+// speaks the other (told apart by its first byte: a TLS handshake begins with 0x16, a
+// frame's length never does).
 
 #include <chrono>
 #include <cstdint>
@@ -25,6 +36,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/tls.h"
 #include "util/error.h"
 
 namespace tern::cluster {
@@ -39,6 +51,11 @@ struct PeerLinkOptions {
   // A peer that could not be reached is not tried again for this long (calls to it take
   // the other path meanwhile).
   std::chrono::milliseconds retryAfter{2000};
+  // How long opening a TLS link may take once connected (handshake and the accepting
+  // side's first frame).
+  std::chrono::milliseconds handshakeTimeout{5000};
+  // Mutual TLS on every link, in both directions (null: plain frames).
+  std::shared_ptr<const http::LinkTls> tls{};
 };
 
 class PeerLinks {

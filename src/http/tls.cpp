@@ -45,15 +45,9 @@ bool isIpAddress(const std::string& host) {
   return !ec;
 }
 
-}  // namespace
-
-Result<std::shared_ptr<const ServerTls>> loadServerTls(const std::string& certFile,
-                                                       const std::string& keyFile) {
-  auto tls = std::make_shared<ServerTls>();
-  SSL_CTX* ctx = tls->ctx.native_handle();
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+// Gives `ctx` the certificate chain of `certFile` and the private key of `keyFile`.
+Result<void> useIdentity(SSL_CTX* ctx, const std::string& certFile, const std::string& keyFile) {
   ERR_clear_error();
-
   auto cert = openFile("certificate file", certFile);
   if (!cert) return cert.error();
   X509* leaf = PEM_read_X509(cert->get(), nullptr, nullptr, nullptr);
@@ -81,6 +75,35 @@ Result<std::shared_ptr<const ServerTls>> loadServerTls(const std::string& certFi
     return badFile("key file", keyFile,
                    fmt::format("does not match the certificate in \"{}\"", certFile));
   }
+  return {};
+}
+
+// Makes `ctx` trust the CAs of `caFile` (PEM, at least one certificate).
+Result<void> trustCaFile(SSL_CTX* ctx, const std::string& caFile) {
+  ERR_clear_error();
+  auto file = openFile("CA file", caFile);
+  if (!file) return file.error();
+  X509* first = PEM_read_X509(file->get(), nullptr, nullptr, nullptr);
+  if (!first) {
+    return badFile("CA file", caFile,
+                   fmt::format("holds no PEM certificate ({})", lastOpenSslError()));
+  }
+  X509_free(first);
+  if (SSL_CTX_load_verify_locations(ctx, caFile.c_str(), nullptr) != 1) {
+    return badFile("CA file", caFile,
+                   fmt::format("cannot load its certificates ({})", lastOpenSslError()));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const ServerTls>> loadServerTls(const std::string& certFile,
+                                                       const std::string& keyFile) {
+  auto tls = std::make_shared<ServerTls>();
+  SSL_CTX* ctx = tls->ctx.native_handle();
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  if (auto ok = useIdentity(ctx, certFile, keyFile); !ok.ok()) return ok.error();
   return std::shared_ptr<const ServerTls>(std::move(tls));
 }
 
@@ -98,19 +121,34 @@ Result<std::shared_ptr<const ClientTls>> loadClientTls(const std::string& caFile
     }
     return std::shared_ptr<const ClientTls>(std::move(tls));
   }
-  auto file = openFile("CA file", caFile);
-  if (!file) return file.error();
-  X509* first = PEM_read_X509(file->get(), nullptr, nullptr, nullptr);
-  if (!first) {
-    return badFile("CA file", caFile,
-                   fmt::format("holds no PEM certificate ({})", lastOpenSslError()));
-  }
-  X509_free(first);
-  if (SSL_CTX_load_verify_locations(ctx, caFile.c_str(), nullptr) != 1) {
-    return badFile("CA file", caFile,
-                   fmt::format("cannot load its certificates ({})", lastOpenSslError()));
-  }
+  if (auto ok = trustCaFile(ctx, caFile); !ok.ok()) return ok.error();
   return std::shared_ptr<const ClientTls>(std::move(tls));
+}
+
+LinkTls::LinkTls() : ctx(SSL_CTX_new(TLS_method())) {}
+LinkTls::~LinkTls() { SSL_CTX_free(ctx); }
+
+Result<std::shared_ptr<const LinkTls>> loadLinkTls(const std::string& certFile,
+                                                   const std::string& keyFile,
+                                                   const std::string& caFile) {
+  auto tls = std::make_shared<LinkTls>();
+  tls->caFile = caFile;
+  SSL_CTX* ctx = tls->ctx;
+  if (!ctx) {
+    return Error(ErrorCode::kInternal,
+                 fmt::format("cannot make a TLS context ({})", lastOpenSslError()));
+  }
+  SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+  // Both sides present a certificate; one that is missing or does not chain to the CA ends
+  // the handshake. Session tickets are not sent: links are long-lived and never resumed.
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  SSL_CTX_set_num_tickets(ctx, 0);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  if (auto ok = useIdentity(ctx, certFile, keyFile); !ok.ok()) return ok.error();
+  if (caFile.empty()) return badFile("CA file", caFile, "no file given");
+  if (auto ok = trustCaFile(ctx, caFile); !ok.ok()) return ok.error();
+  return std::shared_ptr<const LinkTls>(std::move(tls));
 }
 
 bool expectHost(SSL* ssl, const std::string& host) {

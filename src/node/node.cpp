@@ -145,6 +145,7 @@ struct Node::Impl {
   std::unique_ptr<triggers::HttpGateway> gateway;
   std::unique_ptr<http::Server> server;
   std::shared_ptr<const http::ServerTls> serverTls;  // null: plain HTTP
+  std::shared_ptr<const http::LinkTls> linkTls;      // null: plain direct links (or none)
   Result<void> loadTls();
   std::unique_ptr<triggers::CoapServer> coap;
   // MQTT and time triggers (see triggers/event_router.h); mqtt only with a broker.
@@ -398,12 +399,13 @@ Result<void> Node::Impl::openCluster() {
                        : cc.advertise;
   // Peers and devices reach a node that serves TLS by an https:// URL.
   if (serverTls) co.httpAddress = "https://" + co.httpAddress;
-  if (cc.directListen != "off" && serverTls) {
-    // Direct links carry calls as plain TCP frames: a node that serves TLS keeps its calls
-    // on NATS (TLS with --nats-ca) rather than send them in clear.
-    spdlog::info("cluster: direct links are off: this node serves TLS and direct links are "
-                 "not encrypted; forwarded calls go through NATS");
+  if (cc.directListen != "off" && serverTls && !linkTls) {
+    // A node that serves TLS does not send calls in clear: without a CA to verify its
+    // peers with, it keeps them on NATS (TLS with --nats-ca).
+    spdlog::info("cluster: direct links are off: this node serves TLS and has no --peer-ca to "
+                 "verify its peers' certificates with; forwarded calls go through NATS");
   } else if (cc.directListen != "off") {
+    co.directTls = linkTls;
     const std::string& host = config.listenAddress;
     co.directListen = !cc.directListen.empty()              ? cc.directListen
                       : host.find(':') != std::string::npos ? fmt::format("[{}]:0", host)
@@ -625,6 +627,16 @@ Result<void> Node::Impl::loadTls() {
       return Error(identity.error().code(), "TLS: " + identity.error().message());
     }
     serverTls = std::move(*identity);
+  }
+  if (!t.peerCaFile.empty()) {
+    if (t.certFile.empty()) {
+      return Error(ErrorCode::kInvalidArgument,
+                   "--peer-ca needs --tls-cert and --tls-key: a node presents its certificate to "
+                   "its peers on direct links");
+    }
+    auto links = http::loadLinkTls(t.certFile, t.keyFile, t.peerCaFile);
+    if (!links.ok()) return Error(links.error().code(), "--peer-ca: " + links.error().message());
+    linkTls = std::move(*links);
   }
   if (!config.cluster.url.empty()) {
     if (auto ok = cluster::checkNatsSecurity(natsSecurity(config.cluster)); !ok.ok()) return ok;

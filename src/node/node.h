@@ -22,12 +22,14 @@ struct NodeConfig {
   std::string listenAddress = "127.0.0.1";
   uint16_t port = 8080;                      // 0: any free port
   // TLS (docs/design/tls.md): with a certificate chain and its key (PEM) the node serves
-  // HTTPS (API, /fn, /v1/streams) and advertises an https:// URL to its peers; its direct
-  // links are then off (they are not encrypted) and forwarded calls take NATS. Both
-  // empty: plain HTTP.
+  // HTTPS (API, /fn, /v1/streams) and advertises an https:// URL to its peers. Its direct
+  // links are then mutual TLS with the same certificate, peers verified against
+  // `peerCaFile` (the site's CA); without one they are off and forwarded calls take NATS.
+  // Both empty: plain HTTP (and plain direct links).
   struct Tls {
     std::string certFile;
     std::string keyFile;
+    std::string peerCaFile;  // needs certFile and keyFile
   } tls;
   // The CoAP trigger's UDP endpoint, coap://ADDRESS:PORT/fn/NAME (docs/coap.md).
   struct Coap {

@@ -18,7 +18,8 @@ namespace {
 bool same(const NodeInfo& a, const NodeInfo& b) {
   return a.id == b.id && a.identity.site == b.identity.site && a.identity.tier == b.identity.tier &&
          a.identity.labels == b.identity.labels && a.httpAddress == b.httpAddress &&
-         a.directAddress == b.directAddress && a.load.slots == b.load.slots &&
+         a.directAddress == b.directAddress && a.directSecurity == b.directSecurity &&
+         a.load.slots == b.load.slots &&
          a.load.running == b.load.running && a.load.queued == b.load.queued &&
          a.load.rejected == b.load.rejected && a.functions == b.functions &&
          a.startedAtMs == b.startedAtMs && a.sequence == b.sequence;

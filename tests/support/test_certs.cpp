@@ -26,6 +26,9 @@ TestCerts::TestCerts(fs::path dir) : dir_(std::move(dir)) {
   issueDated("expired", "/CN=localhost",
              "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
              "20200101000000Z", "20200102000000Z");
+  issue("foreign-node", "/CN=localhost",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
+        "other-ca");
 }
 
 void TestCerts::issueDated(const std::string& name, const std::string& subject,
@@ -52,13 +55,13 @@ void TestCerts::issueDated(const std::string& name, const std::string& subject,
 }
 
 void TestCerts::issue(const std::string& name, const std::string& subject,
-                      const std::string& extensions) {
+                      const std::string& extensions, const std::string& ca) {
   fs::path key = dir_ / (name + ".key"), csr = dir_ / (name + ".csr"), ext = dir_ / (name + ".ext");
   std::ofstream(ext) << extensions;
   run({"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
        "-keyout", key.string(), "-out", csr.string(), "-subj", subject});
-  run({"openssl", "x509", "-req", "-in", csr.string(), "-CA", ca().string(), "-CAkey",
-       (dir_ / "ca.key").string(), "-CAcreateserial", "-out", (dir_ / (name + ".pem")).string(),
+  run({"openssl", "x509", "-req", "-in", csr.string(), "-CA", (dir_ / (ca + ".pem")).string(),
+       "-CAkey", (dir_ / (ca + ".key")).string(), "-CAcreateserial", "-out", (dir_ / (name + ".pem")).string(),
        "-days", "2", "-extfile", ext.string()});
 }
 

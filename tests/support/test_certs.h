@@ -1,8 +1,8 @@
 #pragma once
 // Throwaway certificates for TLS tests, made at test time with the `openssl` command in the
 // test's directory: a CA, a node certificate it signs (localhost, 127.0.0.1), one for a
-// host the tests never use, one that expired long ago, a second CA that signed nothing the
-// nodes present, and a NATS client certificate. Nothing is kept between runs.
+// host the tests never use, one that expired long ago, a second CA and a node certificate
+// it signs, and a NATS client certificate. Nothing is kept between runs.
 
 #include <filesystem>
 #include <string>
@@ -31,13 +31,13 @@ class TestCerts {
   CertPair expired() const { return {dir_ / "expired.pem", dir_ / "expired.key"}; }
   // Signed by ca(), for a client (NATS client certificates).
   CertPair client() const { return {dir_ / "client.pem", dir_ / "client.key"}; }
+  // Like node() (same names and uses) but signed by otherCa(): a node of another site.
+  CertPair foreignNode() const { return {dir_ / "foreign-node.pem", dir_ / "foreign-node.key"}; }
 
  private:
   void run(const std::vector<std::string>& argv);
-  void issue(const std::string& name, const std::string& subject, const std::string& extensions);
-  // Like issue(), with the validity period fixed (openssl's YYYYMMDDHHMMSSZ times).
-  void issueDated(const std::string& name, const std::string& subject,
-                  const std::string& extensions, const std::string& start, const std::string& end);
+// host the tests never use, one that expired long ago, a second CA and a node certificate
+// it signs, and a NATS client certificate. Nothing is kept between runs.
 
   std::filesystem::path dir_;
 };

@@ -1,6 +1,8 @@
 // Direct links between nodes (PeerLinks) on loopback, without NATS: calls and replies
 // matched by id, a peer that cannot be reached, a peer that goes away mid-call, oversized
-// and refused frames.
+// and refused frames; mutual TLS links (certificates made with `openssl`, test_certs.h):
+// calls from several threads and large frames, certificates from another CA or for another
+// address refused, and plain and TLS ends refusing each other, each with its log line.
 #include "cluster/peer_link.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +15,13 @@
 #include <string>
 #include <thread>
 
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <vector>
+
+#include "http/tls.h"
+#include "test_certs.h"
 #include "test_support.h"
 
 namespace tern::cluster {
@@ -79,9 +88,11 @@ PeerLinks::LinkState settled(PeerLinks& c, const std::string& address) {
 
 // A server that answers "re:" + the request, refuses "refuse", and keeps "hold" waiting.
 struct Server {
+  explicit Server(PeerLinkOptions o = PeerLinkOptions{64, 64}) : options(std::move(o)) {}
+  PeerLinkOptions options;
   std::mutex mu;
   std::vector<PeerLinks::Reply> held;
-  PeerLinks links{PeerLinkOptions{64, 64},
+  PeerLinks links{options,
                   [this](std::span<const uint8_t> bytes, PeerLinks::Reply reply) {
                     std::string s(bytes.begin(), bytes.end());
                     if (s == "refuse") return false;
@@ -182,6 +193,169 @@ TEST(PeerLinkTest, RefusedAndOversizedFramesCloseTheConnection) {
   ASSERT_TRUE(c->send(server.address(), 5, std::string(65, 'x')));
   ASSERT_TRUE(seen.waitFor(5));
   EXPECT_EQ(seen.lostNow().count(5), 1u);
+}
+
+
+// The log lines of the process (spdlog's default logger) while it lives. Made before the
+// links of a test and destroyed after them, so no link thread logs while it is swapped.
+class LogCapture {
+ public:
+  LogCapture() : sink_(std::make_shared<Sink>()), previous_(spdlog::default_logger()) {
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink_));
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  // Waits until a line containing `text` was logged (true), or 30 s (false).
+  bool waitFor(const std::string& text) { return sink_->waitFor(text); }
+  std::string text() { return sink_->text(); }
+
+ private:
+  class Sink : public spdlog::sinks::base_sink<std::mutex> {
+   public:
+    bool waitFor(const std::string& text) {
+      std::unique_lock lock(mutex_);
+      return cv_.wait_for(lock, std::chrono::seconds(30),
+                          [&] { return lines_.find(text) != std::string::npos; });
+    }
+    std::string text() {
+      std::lock_guard lock(mutex_);
+      return lines_;
+    }
+
+   protected:
+    void sink_it_(const spdlog::details::log_msg& m) override {
+      lines_.append(m.payload.data(), m.payload.size());
+      lines_ += '\n';
+      cv_.notify_all();
+    }
+    void flush_() override {}
+
+   private:
+    std::condition_variable cv_;
+    std::string lines_;
+  };
+  std::shared_ptr<Sink> sink_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+class PeerLinkTlsTest : public ::testing::Test {
+ protected:
+  test::TempDir dir;
+  test::TestCerts certs{dir.path() / "certs"};
+
+  // Link options with mutual TLS: `pair` as this end's certificate, peers checked against
+  // the CA of the test certificates.
+  PeerLinkOptions withTls(const test::CertPair& pair, PeerLinkOptions o = {}) {
+    auto tls = http::loadLinkTls(pair.cert.string(), pair.key.string(), certs.ca().string());
+    EXPECT_TRUE(tls.ok()) << tls.error().message();
+    if (tls.ok()) o.tls = *tls;
+    o.retryAfter = std::chrono::hours(1);  // a refused peer stays refused during the test
+    return o;
+  }
+};
+
+TEST_F(PeerLinkTlsTest, TlsLinksCarryCallsFromSeveralThreadsAndLargeFrames) {
+  LogCapture log;
+  PeerLinkOptions so{4u << 20, 64};
+  Server server(withTls(certs.node(), so));
+  ASSERT_TRUE(server.links.listen("127.0.0.1", 0).ok());
+  Seen seen;
+  auto c = client(seen, withTls(certs.node(), PeerLinkOptions{4u << 20}));
+  ASSERT_TRUE(sendLinked(*c, server.address(), 1, "hold"));
+  EXPECT_EQ(c->state(server.address()), PeerLinks::LinkState::kOpen);
+  // Calls from four threads on the one link while its thread reads replies; a call held
+  // by the server does not stop the others.
+  std::vector<std::thread> callers;
+  for (uint64_t t = 0; t < 4; ++t) {
+    callers.emplace_back([&, t] {
+      for (uint64_t i = 0; i < 50; ++i) {
+        uint64_t id = 100 + t * 50 + i;
+        EXPECT_TRUE(c->send(server.address(), id, "call " + std::to_string(id)));
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  for (uint64_t id = 100; id < 300; ++id) {
+    ASSERT_TRUE(seen.waitFor(id));
+    EXPECT_EQ(seen.repliesNow()[id], "re:call " + std::to_string(id));
+  }
+  // Frames of many TLS records, in both directions, while the other direction is busy.
+  std::string big(3u << 20, 'b');
+  ASSERT_TRUE(c->send(server.address(), 2, big));
+  ASSERT_TRUE(c->send(server.address(), 3, "after"));
+  ASSERT_TRUE(seen.waitFor(2));
+  ASSERT_TRUE(seen.waitFor(3));
+  EXPECT_EQ(seen.repliesNow()[2], "re:" + big);
+  EXPECT_EQ(seen.repliesNow()[3], "re:after");
+  // The held call is answered last.
+  {
+    std::lock_guard lock(server.mu);
+    ASSERT_EQ(server.held.size(), 1u);
+    server.held.front()("held");
+  }
+  ASSERT_TRUE(seen.waitFor(1));
+  EXPECT_EQ(seen.repliesNow()[1], "held");
+  EXPECT_TRUE(seen.lostNow().empty());
+  EXPECT_EQ(log.text().find("refused"), std::string::npos) << log.text();
+}
+
+TEST_F(PeerLinkTlsTest, APeerWithACertificateFromAnotherCaIsRefused) {
+  LogCapture log;
+  Server server(withTls(certs.node(), PeerLinkOptions{64, 64}));
+  ASSERT_TRUE(server.links.listen("127.0.0.1", 0).ok());
+  Seen seen;
+  // The connecting node's certificate is not from the site's CA: the accepting node ends
+  // the link, and the connecting node sends nothing on it (its call takes the other path).
+  auto foreign = client(seen, withTls(certs.foreignNode()));
+  EXPECT_FALSE(foreign->send(server.address(), 1, "x"));
+  EXPECT_EQ(settled(*foreign, server.address()), PeerLinks::LinkState::kUnreachable);
+  EXPECT_FALSE(foreign->send(server.address(), 2, "x"));
+  EXPECT_TRUE(log.waitFor("refused: its certificate is not signed by the site's CA"))
+      << log.text();
+  EXPECT_TRUE(log.waitFor("no direct link to " + server.address() +
+                          ": the peer did not accept the link"))
+      << log.text();
+
+  // The accepting node's certificate is from another CA, or does not name the address:
+  // the connecting node refuses it.
+  for (const auto& [pair, says] : std::vector<std::pair<test::CertPair, std::string>>{
+           {certs.foreignNode(), "its certificate is not signed by the site's CA"},
+           {certs.wrongHost(), "its certificate does not name the address connected to"}}) {
+    Server impostor(withTls(pair, PeerLinkOptions{64, 64}));
+    ASSERT_TRUE(impostor.links.listen("127.0.0.1", 0).ok());
+    auto c = client(seen, withTls(certs.node()));
+    EXPECT_FALSE(c->send(impostor.address(), 3, "x"));
+    EXPECT_EQ(settled(*c, impostor.address()), PeerLinks::LinkState::kUnreachable);
+    EXPECT_TRUE(log.waitFor("no direct link to " + impostor.address() + ": TLS handshake: " + says))
+        << log.text();
+  }
+  EXPECT_TRUE(seen.repliesNow().empty());
+  EXPECT_TRUE(seen.lostNow().empty());
+}
+
+TEST_F(PeerLinkTlsTest, PlainAndTlsEndsRefuseEachOther) {
+  LogCapture log;
+  Seen seen;
+  // A TLS node connecting to a plain one: refused there; nothing is sent.
+  Server plain;
+  ASSERT_TRUE(plain.links.listen("127.0.0.1", 0).ok());
+  auto tlsClient = client(seen, withTls(certs.node()));
+  EXPECT_FALSE(tlsClient->send(plain.address(), 1, "x"));
+  EXPECT_EQ(settled(*tlsClient, plain.address()), PeerLinks::LinkState::kUnreachable);
+  EXPECT_TRUE(log.waitFor("begins a TLS handshake and this node's direct links are plain"))
+      << log.text();
+  EXPECT_TRUE(log.waitFor("no direct link to " + plain.address()));
+
+  // A plain node connecting to a TLS one: its first frame is refused and the connection
+  // closed, so the call is lost (nodes avoid this: a TLS node announces its links in a
+  // heartbeat field plain nodes do not use, membership.h).
+  Server tls(withTls(certs.node(), PeerLinkOptions{64, 64}));
+  ASSERT_TRUE(tls.links.listen("127.0.0.1", 0).ok());
+  auto plainClient = client(seen);
+  ASSERT_TRUE(sendLinked(*plainClient, tls.address(), 2, "x"));
+  ASSERT_TRUE(seen.waitFor(2));
+  EXPECT_EQ(seen.lostNow().count(2), 1u);
+  EXPECT_TRUE(log.waitFor("sends plain frames and this node's direct links use TLS")) << log.text();
+  EXPECT_TRUE(seen.repliesNow().empty());
 }
 
 }  // namespace

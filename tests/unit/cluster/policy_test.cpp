@@ -166,6 +166,37 @@ TEST(MembershipTest, TheDirectLinkAddressIsOptionalButMustBeHostAndPort) {
   }
 }
 
+TEST(MembershipTest, TlsDirectLinksAreAnnouncedInAFieldOfTheirOwn) {
+  NodeInfo n;
+  n.id = "n1";
+  n.identity = NodeIdentity{"s", Tier::kEdge, {}};
+  n.httpAddress = "127.0.0.1:80";
+  n.directAddress = "127.0.0.1:7000";
+  n.directSecurity = LinkSecurity::kTls;
+  std::string text = encodeNodeInfo(n);
+  // A node that knows only "direct" sees no address, so it never sends a TLS node plain
+  // frames.
+  EXPECT_EQ(text.find(R"("direct":)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("direct_tls":"127.0.0.1:7000")"), std::string::npos) << text;
+  auto back = decodeNodeInfo(text);
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(back->directAddress, "127.0.0.1:7000");
+  EXPECT_EQ(back->directSecurity, LinkSecurity::kTls);
+  n.directSecurity = LinkSecurity::kPlain;
+  back = decodeNodeInfo(encodeNodeInfo(n));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->directSecurity, LinkSecurity::kPlain);
+
+  std::string base = R"({"id":"n","site":"s","tier":"edge","labels":[],"http":"h","slots":1,)"
+                     R"("running":0,"queued":0,"rejected":0,"functions":{},"started_at_ms":1,)"
+                     R"("seq":1)";
+  EXPECT_TRUE(decodeNodeInfo(base + R"(,"direct":"","direct_tls":"h:1"})").ok());
+  for (const char* bad : {R"(,"direct":"h:1","direct_tls":"h:2"})", R"(,"direct_tls":"h:0"})",
+                          R"(,"direct_tls":7})"}) {
+    EXPECT_FALSE(decodeNodeInfo(base + bad).ok()) << bad;
+  }
+}
+
 TEST(MembershipTest, SplitsHostAndPort) {
   struct Case {
     const char* in;
