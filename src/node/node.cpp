@@ -702,9 +702,12 @@ Result<void> Node::start() {
     n.tokenStore = std::move(*tokens);
   } else {
     // Valid on every node of the cluster; connected in the background like the streams.
-    auto tokens = cluster::JetStreamTokenStore::connect(
-        cluster::JetStreamTokenOptions{cfg.cluster.url, cfg.cluster.jetStreamDomain, std::chrono::milliseconds(5000),
-                                       natsSecurity(cfg.cluster)});
+    cluster::JetStreamTokenOptions to;
+    to.url = cfg.cluster.url;
+    to.jetStreamDomain = cfg.cluster.jetStreamDomain;
+    to.nats = natsSecurity(cfg.cluster);
+    to.maxStaleness = cfg.cluster.tokenMaxStaleness;
+    auto tokens = cluster::JetStreamTokenStore::connect(std::move(to), n.metrics);
     if (!tokens.ok()) return tokens.error();
     n.tokenStore = std::move(*tokens);
   }
