@@ -29,6 +29,7 @@
 #include "store/registry.h"
 #include "util/error.h"
 #include "wasm/engine.h"
+#include "util/thread_annotations.h"
 
 namespace tern::store {
 
@@ -104,7 +105,7 @@ class Deployments {
   // one that could not start under the version's sandbox limits.
   Result<std::shared_ptr<const wasm::CompiledModule>> load(
       std::span<const uint8_t> module, const exec::FunctionVersionConfig& config);
-  std::mutex& lockFor(const std::string& name);
+  Mutex& lockFor(const std::string& name) TERN_EXCLUDES(locksMu_);
   // What follows a removal: garbage collection, the function's key-value state (with
   // StateOnWithdraw::kDelete), shorter write-ahead logs, the reserve taken again.
   Result<void> reclaim(const std::string& name, StateOnWithdraw state);
@@ -119,8 +120,8 @@ class Deployments {
   KvStore* kv_;
   DiskReserve* reserve_ = nullptr;
   Listener listener_;
-  std::mutex locksMu_;
-  std::map<std::string, std::unique_ptr<std::mutex>> locks_;
+  Mutex locksMu_;
+  std::map<std::string, std::unique_ptr<Mutex>> locks_ TERN_GUARDED_BY(locksMu_);
 };
 
 exec::FunctionVersionConfig toConfig(const FunctionVersion& v);
