@@ -280,6 +280,7 @@ int main(int argc, char** argv) {
   unsigned ttlMs = static_cast<unsigned>(cc.ttl.count());
   unsigned forwardTimeoutMs = static_cast<unsigned>(cc.forwardTimeout.count());
   unsigned asyncAckMarginMs = static_cast<unsigned>(cc.asyncAckMargin.count());
+  unsigned tokenMaxStalenessMs = static_cast<unsigned>(cc.tokenMaxStaleness.count());
   app.add_option("--tls-cert", cfg.tls.certFile,
                  "serve HTTPS (API, /fn, /v1/streams) with this certificate chain (PEM); "
                  "needs --tls-key");
@@ -332,6 +333,12 @@ int main(int argc, char** argv) {
                  "within the function's timeout plus this margin")
       ->check(CLI::Range(100u, 3600000u))
       ->capture_default_str();
+  app.add_option("--token-max-staleness-ms", tokenMaxStalenessMs,
+                 "in a cluster, token checks answer from this node's copy of the tokens for at "
+                 "most this long after it was last known current (the longest a revocation "
+                 "made elsewhere may go unseen here), then 503 until it is current again")
+      ->check(CLI::Range(2000u, 86400000u))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -356,6 +363,7 @@ int main(int argc, char** argv) {
   cc.ttl = std::chrono::milliseconds(ttlMs);
   cc.forwardTimeout = std::chrono::milliseconds(forwardTimeoutMs);
   cc.asyncAckMargin = std::chrono::milliseconds(asyncAckMarginMs);
+  cc.tokenMaxStaleness = std::chrono::milliseconds(tokenMaxStalenessMs);
   for (size_t start = 0; start < labels.size();) {
     size_t comma = labels.find(',', start);
     if (comma == std::string::npos) comma = labels.size();

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 #include <system_error>
 
 #include "cli/output_format.h"
@@ -200,6 +201,24 @@ Result<HttpResponse> NodeClient::send(const HttpRequest& request,
   options.responseTimeout = timeout;
   options.tls = tls_;
   return sendHttp(url_, request, options);
+}
+
+int printReply(const NodeOptions& node, const ApiReply& reply, std::ostream& out,
+               const std::string& human) {
+  if (node.format == OutputFormat::kJson) {
+    out << reply.raw;
+    if (!reply.raw.ends_with('\n')) out << '\n';
+  } else {
+    out << human;
+  }
+  return 0;
+}
+
+Result<ApiReply> callWithToken(const NodeOptions& node, const std::string& method,
+                               const std::string& target, std::string body) {
+  auto client = NodeClient::open(node, NodeClient::TokenUse::kRequired);
+  if (!client.ok()) return client.error();
+  return client->call(method, target, std::move(body));
 }
 
 }  // namespace tern::cli

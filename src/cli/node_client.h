@@ -4,6 +4,7 @@
 // errors become tern Errors with the kind's exit status.
 
 #include <chrono>
+#include <iosfwd>
 #include <memory>
 #include <optional>
 #include <string>
@@ -81,6 +82,14 @@ struct ApiReply {
   std::string raw;
   nlohmann::json doc;
 };
+
+// Prints a management call's answer: the raw JSON with --json, else `human`. Returns 0.
+int printReply(const NodeOptions& node, const ApiReply& reply, std::ostream& out,
+               const std::string& human);
+
+// Opens a client with the token (NodeClient::TokenUse::kRequired) and makes one /v1 call.
+Result<ApiReply> callWithToken(const NodeOptions& node, const std::string& method,
+                               const std::string& target, std::string body = {});
 
 // A resolved connection to a node.
 class NodeClient {

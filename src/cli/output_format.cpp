@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <ctime>
 #include <utility>
 
@@ -188,6 +189,25 @@ std::string terminalSafe(std::string_view text) {
     i += len;
   }
   return out;
+}
+
+const nlohmann::json* answerField(const nlohmann::json& j, const char* key) {
+  if (!j.is_object()) return nullptr;
+  auto it = j.find(key);
+  return it == j.end() ? nullptr : &*it;
+}
+
+std::string answerText(const nlohmann::json& j, const char* key) {
+  const nlohmann::json* f = answerField(j, key);
+  return f && f->is_string() ? terminalSafe(f->get<std::string>()) : std::string();
+}
+
+std::optional<double> answerNumber(const nlohmann::json& j, const char* key) {
+  const nlohmann::json* f = answerField(j, key);
+  if (!f || !f->is_number()) return std::nullopt;
+  double v = f->get<double>();
+  if (!std::isfinite(v)) return std::nullopt;
+  return v;
 }
 
 std::string renderTable(const std::vector<std::vector<std::string>>& rows) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,14 @@ std::string shortHash(std::string_view sha256);
 // Replaces control characters and invalid UTF-8 with \xNN so that guest text cannot move
 // the cursor or change the terminal; tabs stay.
 std::string terminalSafe(std::string_view text);
+
+// Fields of a node's JSON answer, read without trusting it (it is input): the member, or
+// null when `j` is not an object or has none; a string member made terminal-safe (empty
+// when absent or not a string); a number member (nullopt when absent, not a number or not
+// finite).
+const nlohmann::json* answerField(const nlohmann::json& j, const char* key);
+std::string answerText(const nlohmann::json& j, const char* key);
+std::optional<double> answerNumber(const nlohmann::json& j, const char* key);
 
 // Columns padded to their widest cell, separated by two spaces; the first row is the
 // header. The last column is not padded.

@@ -36,37 +36,17 @@ Result<void> checkProviderName(std::string_view name) {
                              terminalSafe(name)));
 }
 
-// A field of the node's answer, tolerant of what it holds (it is input).
-const json* field(const json& j, const char* key) {
-  if (!j.is_object()) return nullptr;
-  auto it = j.find(key);
-  return it == j.end() ? nullptr : &*it;
-}
-
-std::string text(const json& j, const char* key) {
-  const json* f = field(j, key);
-  return f && f->is_string() ? terminalSafe(f->get<std::string>()) : std::string();
-}
-
-std::optional<double> number(const json& j, const char* key) {
-  const json* f = field(j, key);
-  if (!f || !f->is_number()) return std::nullopt;
-  double v = f->get<double>();
-  if (!std::isfinite(v)) return std::nullopt;
-  return v;
-}
-
 std::string orDash(std::string s) { return s.empty() ? "-" : s; }
 
 // "0.0002", "-" when absent.
 std::string priceText(const json& provider) {
-  auto price = number(provider, "price_per_call");
+  auto price = answerNumber(provider, "price_per_call");
   return price ? fmt::format("{}", *price) : "-";
 }
 
 // The route's providers joined by `separator`.
 std::string providersText(const json& route, std::string_view separator) {
-  const json* list = field(route, "providers");
+  const json* list = answerField(route, "providers");
   std::vector<std::string> names;
   if (list && list->is_array()) {
     for (const auto& n : *list) names.push_back(n.is_string() ? terminalSafe(n.get<std::string>()) : "?");
@@ -77,37 +57,20 @@ std::string providersText(const json& route, std::string_view separator) {
 // One row per function a provider served: SAMPLES EWMA P95 FAILURE% IN-FLIGHT. The means
 // have no value before a call was answered ("-"); the failure share has one at once.
 std::vector<std::string> statsCells(const json& s) {
-  auto samples = number(s, "samples");
+  auto samples = answerNumber(s, "samples");
   bool measured = samples && *samples > 0;
   auto ms = [&](const char* key) {
-    auto v = number(s, key);
+    auto v = answerNumber(s, key);
     return measured && v ? fmt::format("{:.1f}", *v) : std::string("-");
   };
-  auto failures = number(s, "failure_rate");
-  auto inFlight = number(s, "in_flight");
-  return {orDash(text(s, "function")),
+  auto failures = answerNumber(s, "failure_rate");
+  auto inFlight = answerNumber(s, "in_flight");
+  return {orDash(answerText(s, "function")),
           samples ? fmt::format("{}", static_cast<uint64_t>(*samples)) : "-",
           ms("ewma_ms"),
           ms("p95_ms"),
           failures ? fmt::format("{:.1f}", *failures * 100) : "-",
           inFlight ? fmt::format("{}", static_cast<uint64_t>(*inFlight)) : "-"};
-}
-
-int printReply(const NodeOptions& node, const ApiReply& reply, std::ostream& out, const std::string& human) {
-  if (node.format == OutputFormat::kJson) {
-    out << reply.raw;
-    if (!reply.raw.ends_with('\n')) out << '\n';
-  } else {
-    out << human;
-  }
-  return 0;
-}
-
-Result<ApiReply> call(const NodeOptions& node, const std::string& method, const std::string& target,
-                      std::string body = {}) {
-  auto client = NodeClient::open(node, NodeClient::TokenUse::kRequired);
-  if (!client.ok()) return client.error();
-  return client->call(method, target, std::move(body));
 }
 
 }  // namespace
@@ -172,21 +135,21 @@ Result<std::string> routeSetBody(const RouteSetOptions& o) {
 }
 
 std::string formatProviderAdded(const json& p) {
-  auto price = number(p, "price_per_call");
+  auto price = answerNumber(p, "price_per_call");
   std::string cost = price && *price > 0 ? fmt::format("price {} per call", *price) : std::string("free");
-  return fmt::format("added provider {} ({} {}, {}, {})\n", text(p, "name"), orDash(text(p, "kind")),
-                     orDash(text(p, "url")), orDash(text(p, "tier")), cost);
+  return fmt::format("added provider {} ({} {}, {}, {})\n", answerText(p, "name"), orDash(answerText(p, "kind")),
+                     orDash(answerText(p, "url")), orDash(answerText(p, "tier")), cost);
 }
 
 std::string formatProviderList(const json& list) {
-  const json* providers = field(list, "providers");
+  const json* providers = answerField(list, "providers");
   if (!providers || !providers->is_array() || providers->empty()) return "no providers\n";
   std::vector<std::vector<std::string>> rows{{"PROVIDER", "KIND", "TIER", "PRICE", "FUNCTION", "SAMPLES",
                                               "EWMA MS", "P95 MS", "FAILURE %", "IN FLIGHT"}};
   for (const auto& p : *providers) {
-    std::vector<std::string> head{orDash(text(p, "name")), orDash(text(p, "kind")), orDash(text(p, "tier")),
+    std::vector<std::string> head{orDash(answerText(p, "name")), orDash(answerText(p, "kind")), orDash(answerText(p, "tier")),
                                   priceText(p)};
-    const json* functions = field(p, "functions");
+    const json* functions = answerField(p, "functions");
     bool any = false;
     if (functions && functions->is_array()) {
       for (const auto& s : *functions) {
@@ -207,16 +170,16 @@ std::string formatProviderList(const json& list) {
 }
 
 std::string formatRouteSet(const json& route) {
-  return fmt::format("route {}: {} ({})\n", text(route, "function"), providersText(route, ", "),
-                     orDash(text(route, "policy")));
+  return fmt::format("route {}: {} ({})\n", answerText(route, "function"), providersText(route, ", "),
+                     orDash(answerText(route, "policy")));
 }
 
 std::string formatRouteList(const json& list) {
-  const json* routes = field(list, "routes");
+  const json* routes = answerField(list, "routes");
   if (!routes || !routes->is_array() || routes->empty()) return "no routes\n";
   std::vector<std::vector<std::string>> rows{{"FUNCTION", "PROVIDERS", "POLICY"}};
   for (const auto& r : *routes) {
-    rows.push_back({orDash(text(r, "function")), providersText(r, ","), orDash(text(r, "policy"))});
+    rows.push_back({orDash(answerText(r, "function")), providersText(r, ","), orDash(answerText(r, "policy"))});
   }
   return renderTable(rows);
 }
@@ -225,13 +188,13 @@ int providerAddCommand(const NodeOptions& node, const ProviderAddOptions& option
                        std::ostream& err) {
   auto body = providerAddBody(options);
   if (!body.ok()) return reportFailure(err, body.error());
-  auto reply = call(node, "PUT", fmt::format("/v1/providers/{}", options.name), std::move(*body));
+  auto reply = callWithToken(node, "PUT", fmt::format("/v1/providers/{}", options.name), std::move(*body));
   if (!reply.ok()) return reportFailure(err, reply.error());
   return printReply(node, *reply, out, formatProviderAdded(reply->doc));
 }
 
 int providerListCommand(const NodeOptions& node, std::ostream& out, std::ostream& err) {
-  auto reply = call(node, "GET", "/v1/providers");
+  auto reply = callWithToken(node, "GET", "/v1/providers");
   if (!reply.ok()) return reportFailure(err, reply.error());
   return printReply(node, *reply, out, formatProviderList(reply->doc));
 }
@@ -239,7 +202,7 @@ int providerListCommand(const NodeOptions& node, std::ostream& out, std::ostream
 int providerRemoveCommand(const NodeOptions& node, const std::string& name, std::ostream& out,
                           std::ostream& err) {
   if (auto ok = checkProviderName(name); !ok.ok()) return reportFailure(err, ok.error());
-  auto reply = call(node, "DELETE", fmt::format("/v1/providers/{}", name));
+  auto reply = callWithToken(node, "DELETE", fmt::format("/v1/providers/{}", name));
   if (!reply.ok()) return reportFailure(err, reply.error());
   return printReply(node, *reply, out, fmt::format("removed provider {}\n", name));
 }
@@ -248,13 +211,13 @@ int routeSetCommand(const NodeOptions& node, const RouteSetOptions& options, std
                     std::ostream& err) {
   auto body = routeSetBody(options);
   if (!body.ok()) return reportFailure(err, body.error());
-  auto reply = call(node, "PUT", fmt::format("/v1/routes/{}", options.function), std::move(*body));
+  auto reply = callWithToken(node, "PUT", fmt::format("/v1/routes/{}", options.function), std::move(*body));
   if (!reply.ok()) return reportFailure(err, reply.error());
   return printReply(node, *reply, out, formatRouteSet(reply->doc));
 }
 
 int routeListCommand(const NodeOptions& node, std::ostream& out, std::ostream& err) {
-  auto reply = call(node, "GET", "/v1/routes");
+  auto reply = callWithToken(node, "GET", "/v1/routes");
   if (!reply.ok()) return reportFailure(err, reply.error());
   return printReply(node, *reply, out, formatRouteList(reply->doc));
 }
@@ -262,7 +225,7 @@ int routeListCommand(const NodeOptions& node, std::ostream& out, std::ostream& e
 int routeRemoveCommand(const NodeOptions& node, const std::string& function, std::ostream& out,
                        std::ostream& err) {
   if (auto ok = checkFunctionName(function); !ok.ok()) return reportFailure(err, ok.error());
-  auto reply = call(node, "DELETE", fmt::format("/v1/routes/{}", function));
+  auto reply = callWithToken(node, "DELETE", fmt::format("/v1/routes/{}", function));
   if (!reply.ok()) return reportFailure(err, reply.error());
   return printReply(node, *reply, out, fmt::format("removed route {}\n", function));
 }

@@ -37,21 +37,16 @@ Result<void> checkAppName(std::string_view name) {
                              terminalSafe(name)));
 }
 
-// A field of a frame or answer, tolerant of what the node sent (it is input).
-const json* field(const json& j, const char* key) {
-  if (!j.is_object()) return nullptr;
-  auto it = j.find(key);
-  return it == j.end() ? nullptr : &*it;
-}
-
-std::string text(const json& j, const char* key) {
-  const json* f = field(j, key);
+// A string field of a frame or answer as sent (callers make it terminal-safe), tolerant of
+// what the node sent (it is input).
+std::string rawText(const json& j, const char* key) {
+  const json* f = answerField(j, key);
   return f && f->is_string() ? f->get<std::string>() : std::string();
 }
 
 // A non-negative integer field (sequence numbers, stream ids).
 std::optional<uint64_t> unsignedField(const json& j, const char* key) {
-  const json* f = field(j, key);
+  const json* f = answerField(j, key);
   if (!f || !f->is_number_integer()) return std::nullopt;
   if (!f->is_number_unsigned() && f->get<int64_t>() < 0) return std::nullopt;
   return f->get<uint64_t>();
@@ -59,34 +54,16 @@ std::optional<uint64_t> unsignedField(const json& j, const char* key) {
 
 // An app's processor ("-" when none) and rate ("-" when unlimited), as the table shows them.
 std::string processorText(const json& app) {
-  std::string p = text(app, "processor");
+  std::string p = rawText(app, "processor");
   return p.empty() ? "-" : terminalSafe(p);
 }
 
 std::optional<double> rateOf(const json& app) {
-  const json* r = field(app, "max_per_second");
+  const json* r = answerField(app, "max_per_second");
   if (!r || !r->is_number()) return std::nullopt;
   double v = r->get<double>();
   if (!(v > 0) || !std::isfinite(v)) return std::nullopt;
   return v;
-}
-
-int printReply(const NodeOptions& node, const ApiReply& reply, std::ostream& out,
-               const std::string& human) {
-  if (node.format == OutputFormat::kJson) {
-    out << reply.raw;
-    if (!reply.raw.ends_with('\n')) out << '\n';
-  } else {
-    out << human;
-  }
-  return 0;
-}
-
-Result<ApiReply> call(const NodeOptions& node, const std::string& method,
-                      const std::string& target, std::string body = {}) {
-  auto client = NodeClient::open(node, NodeClient::TokenUse::kRequired);
-  if (!client.ok()) return client.error();
-  return client->call(method, target, std::move(body));
 }
 
 // The Authorization header for the stream endpoint: the admin token when one is found
@@ -101,8 +78,8 @@ std::vector<HttpHeader> streamHeaders(const NodeOptions& node, const NodeUrl& ur
 
 // "tern: stream terminated: <reason>: <message>" and the reason's exit status.
 int reportTerminate(std::ostream& err, const json& frame) {
-  std::string reason = text(frame, "reason");
-  std::string message = text(frame, "message");
+  std::string reason = rawText(frame, "reason");
+  std::string message = rawText(frame, "message");
   err << fmt::format("tern: stream terminated: {}: {}\n",
                      terminalSafe(reason.empty() ? "unknown" : reason), terminalSafe(message));
   return errorKind(terminateReasonKind(reason)).exitStatus;
@@ -113,7 +90,7 @@ int reportTerminate(std::ostream& err, const json& frame) {
 std::string subscribedLine(const json& frame) {
   uint64_t first = unsignedField(frame, "first_seq").value_or(1);
   uint64_t last = unsignedField(frame, "last_seq").value_or(0);
-  std::string topic = terminalSafe(text(frame, "topic"));
+  std::string topic = terminalSafe(rawText(frame, "topic"));
   if (last == 0 || first > last) return fmt::format("subscribed to {} (no retained updates)\n", topic);
   return fmt::format("subscribed to {} (retained updates {}..{})\n", topic, first, last);
 }
@@ -131,7 +108,7 @@ int streamPublishCommand(const NodeOptions& node, const PublishOptions& options,
                          ? *options.data
                          : std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   if (in.bad()) return reportFailure(err, Error(ErrorCode::kIo, "cannot read the update from stdin"));
-  auto reply = call(node, "POST", *target, std::move(body));
+  auto reply = callWithToken(node, "POST", *target, std::move(body));
   if (!reply.ok()) return reportFailure(err, reply.error());
   auto seq = unsignedField(reply->doc, "seq");
   if (!seq) {
@@ -175,12 +152,12 @@ Result<std::string> subscribeFrame(const SubscribeOptions& o) {
 
 std::string dataFrameLine(const json& frame, OutputFormat format) {
   static const json kNull;
-  const json* p = field(frame, "payload");
+  const json* p = answerField(frame, "payload");
   const json& payload = p ? *p : kNull;
   if (format == OutputFormat::kJson) {
     nlohmann::ordered_json line;
     line["seq"] = unsignedField(frame, "seq").value_or(0);
-    line["topic"] = text(frame, "topic");
+    line["topic"] = rawText(frame, "topic");
     line["payload"] = payload;
     return line.dump(-1, ' ', false, json::error_handler_t::replace);
   }
@@ -247,7 +224,7 @@ int streamSubscribeCommand(const NodeOptions& node, const SubscribeOptions& o, s
                                       fmt::format("{} sent a frame that is not a JSON object: {}",
                                                   url->text(), terminalSafe(r.text.substr(0, 80)))));
     }
-    std::string type = text(f, "type");
+    std::string type = rawText(f, "type");
     auto stream = unsignedField(f, "stream");
     if (type == "terminate" && (!stream || *stream == kSubscribeStreamId)) {
       (void)ws.close();
@@ -296,22 +273,22 @@ Result<std::string> appDeployBody(const AppDeployOptions& o) {
 }
 
 std::string formatAppDeployed(const json& app) {
-  std::string processor = text(app, "processor");
+  std::string processor = rawText(app, "processor");
   std::string how = processor.empty() ? "no processor"
                                       : fmt::format("processor {}", terminalSafe(processor));
   auto rate = rateOf(app);
   how += rate ? fmt::format(", at most {} updates per second per subscriber", *rate)
               : std::string(", no rate limit");
-  return fmt::format("deployed app {} ({})\n", terminalSafe(text(app, "name")), how);
+  return fmt::format("deployed app {} ({})\n", terminalSafe(rawText(app, "name")), how);
 }
 
 std::string formatAppList(const json& list) {
-  const json* apps = field(list, "apps");
+  const json* apps = answerField(list, "apps");
   if (!apps || !apps->is_array() || apps->empty()) return "no apps deployed\n";
   std::vector<std::vector<std::string>> rows{{"NAME", "PROCESSOR", "MAX/S"}};
   for (const auto& a : *apps) {
     auto rate = rateOf(a);
-    rows.push_back({terminalSafe(text(a, "name")), processorText(a),
+    rows.push_back({terminalSafe(rawText(a, "name")), processorText(a),
                     rate ? fmt::format("{}", *rate) : "-"});
   }
   return renderTable(rows);
@@ -321,13 +298,13 @@ int appDeployCommand(const NodeOptions& node, const AppDeployOptions& options, s
                      std::ostream& err) {
   auto body = appDeployBody(options);
   if (!body.ok()) return reportFailure(err, body.error());
-  auto reply = call(node, "PUT", "/v1/apps/" + options.name, std::move(*body));
+  auto reply = callWithToken(node, "PUT", "/v1/apps/" + options.name, std::move(*body));
   if (!reply.ok()) return reportFailure(err, reply.error());
   return printReply(node, *reply, out, formatAppDeployed(reply->doc));
 }
 
 int appListCommand(const NodeOptions& node, std::ostream& out, std::ostream& err) {
-  auto reply = call(node, "GET", "/v1/apps");
+  auto reply = callWithToken(node, "GET", "/v1/apps");
   if (!reply.ok()) return reportFailure(err, reply.error());
   return printReply(node, *reply, out, formatAppList(reply->doc));
 }
@@ -335,7 +312,7 @@ int appListCommand(const NodeOptions& node, std::ostream& out, std::ostream& err
 int appRemoveCommand(const NodeOptions& node, const std::string& name, std::ostream& out,
                      std::ostream& err) {
   if (auto ok = checkAppName(name); !ok.ok()) return reportFailure(err, ok.error());
-  auto reply = call(node, "DELETE", "/v1/apps/" + name);
+  auto reply = callWithToken(node, "DELETE", "/v1/apps/" + name);
   if (!reply.ok()) return reportFailure(err, reply.error());
   return printReply(node, *reply, out, fmt::format("removed app {}\n", name));
 }

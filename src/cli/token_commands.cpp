@@ -25,62 +25,28 @@ int64_t nowMs() {
       .count();
 }
 
-const json* field(const json& j, const char* key) {
-  if (!j.is_object()) return nullptr;
-  auto it = j.find(key);
-  return it == j.end() ? nullptr : &*it;
-}
-
-std::string text(const json& j, const char* key) {
-  const json* f = field(j, key);
-  return f && f->is_string() ? terminalSafe(f->get<std::string>()) : std::string();
-}
-
-std::optional<double> number(const json& j, const char* key) {
-  const json* f = field(j, key);
-  if (!f || !f->is_number() || !std::isfinite(f->get<double>())) return std::nullopt;
-  return f->get<double>();
-}
-
 std::string scopesText(const json& t) {
   std::vector<std::string> scopes;
-  if (const json* s = field(t, "scopes"); s && s->is_array()) {
+  if (const json* s = answerField(t, "scopes"); s && s->is_array()) {
     for (const auto& v : *s) scopes.push_back(v.is_string() ? terminalSafe(v.get<std::string>()) : "?");
   }
   return scopes.empty() ? "-" : fmt::format("{}", fmt::join(scopes, ","));
 }
 
 std::string expiresText(const json& t, int64_t now) {
-  auto at = number(t, "expires_ms");
+  auto at = answerNumber(t, "expires_ms");
   if (!at) return "never";
-  const json* expired = field(t, "expired");
+  const json* expired = answerField(t, "expired");
   if (expired && expired->is_boolean() && expired->get<bool>()) return "expired";
   (void)now;
   return formatTimestamp(static_cast<int64_t>(*at));
 }
 
 std::string rateText(const json& t) {
-  auto rate = number(t, "rate");
+  auto rate = answerNumber(t, "rate");
   if (!rate) return "-";
-  auto burst = number(t, "burst");
+  auto burst = answerNumber(t, "burst");
   return burst ? fmt::format("{}/s burst {}", *rate, *burst) : fmt::format("{}/s", *rate);
-}
-
-int printReply(const NodeOptions& node, const ApiReply& reply, std::ostream& out, const std::string& human) {
-  if (node.format == OutputFormat::kJson) {
-    out << reply.raw;
-    if (!reply.raw.ends_with('\n')) out << '\n';
-  } else {
-    out << human;
-  }
-  return 0;
-}
-
-Result<ApiReply> call(const NodeOptions& node, const std::string& method, const std::string& target,
-                      std::string body = {}) {
-  auto client = NodeClient::open(node, NodeClient::TokenUse::kRequired);
-  if (!client.ok()) return client.error();
-  return client->call(method, target, std::move(body));
 }
 
 }  // namespace
@@ -134,20 +100,20 @@ Result<std::string> tokenCreateBody(const TokenCreateOptions& o) {
 }
 
 std::string formatTokenCreated(const json& t, int64_t now) {
-  std::string token = text(t, "token");
+  std::string token = answerText(t, "token");
   return fmt::format("created token {} ({}; expires {}; rate {})\n"
                      "{}\n"
                      "This is the only time the token is shown: keep it now.\n",
-                     text(t, "name"), scopesText(t), expiresText(t, now), rateText(t), token);
+                     answerText(t, "name"), scopesText(t), expiresText(t, now), rateText(t), token);
 }
 
 std::string formatTokenList(const json& list, int64_t now) {
-  const json* tokens = field(list, "tokens");
+  const json* tokens = answerField(list, "tokens");
   if (!tokens || !tokens->is_array() || tokens->empty()) return "no tokens\n";
   std::vector<std::vector<std::string>> rows{{"NAME", "SCOPES", "CREATED", "EXPIRES", "RATE"}};
   for (const auto& t : *tokens) {
-    auto created = number(t, "created_ms");
-    rows.push_back({text(t, "name"), scopesText(t), created ? formatAge(static_cast<int64_t>(*created), now) : "-",
+    auto created = answerNumber(t, "created_ms");
+    rows.push_back({answerText(t, "name"), scopesText(t), created ? formatAge(static_cast<int64_t>(*created), now) : "-",
                     expiresText(t, now), rateText(t)});
   }
   return renderTable(rows);
@@ -157,13 +123,13 @@ int tokenCreateCommand(const NodeOptions& node, const TokenCreateOptions& option
                        std::ostream& err) {
   auto body = tokenCreateBody(options);
   if (!body.ok()) return reportFailure(err, body.error());
-  auto reply = call(node, "POST", "/v1/tokens", std::move(*body));
+  auto reply = callWithToken(node, "POST", "/v1/tokens", std::move(*body));
   if (!reply.ok()) return reportFailure(err, reply.error());
   return printReply(node, *reply, out, formatTokenCreated(reply->doc, nowMs()));
 }
 
 int tokenListCommand(const NodeOptions& node, std::ostream& out, std::ostream& err) {
-  auto reply = call(node, "GET", "/v1/tokens");
+  auto reply = callWithToken(node, "GET", "/v1/tokens");
   if (!reply.ok()) return reportFailure(err, reply.error());
   return printReply(node, *reply, out, formatTokenList(reply->doc, nowMs()));
 }
@@ -172,7 +138,7 @@ int tokenRevokeCommand(const NodeOptions& node, const std::string& name, std::os
   if (!isFunctionName(name)) {
     return reportFailure(err, invalid(fmt::format("invalid token name \"{}\"", terminalSafe(name))));
   }
-  auto reply = call(node, "DELETE", fmt::format("/v1/tokens/{}", name));
+  auto reply = callWithToken(node, "DELETE", fmt::format("/v1/tokens/{}", name));
   if (!reply.ok()) return reportFailure(err, reply.error());
   return printReply(node, *reply, out, fmt::format("revoked token {}\n", name));
 }

@@ -99,7 +99,7 @@ Result<void> Cluster::start() {
     impl->resync = true;
     impl->connectedGauge->set(1);
     spdlog::info("cluster: connected to NATS");
-    impl->wake.notify_all();
+    impl->wakeAll();
   };
   natsOptions_SetRetryOnFailedConnect(o, true, onConnected, &c);
   natsOptions_SetReconnectedCB(o, onConnected, &c);
@@ -142,7 +142,7 @@ Result<void> Cluster::start() {
 void Cluster::stop() {
   Impl& c = *impl_;
   if (c.stopping.exchange(true)) return;
-  c.wake.notify_all();
+  c.wakeAll();
   // No new calls from peers; calls already running here answer before the connection goes.
   c.forwarding.stopTaking();
   c.heartbeats.stop();

@@ -8,8 +8,13 @@
 namespace tern::cluster {
 
 void ClusterContext::pause(std::chrono::milliseconds d) {
-  std::unique_lock lock(wakeMu);
-  wake.wait_for(lock, d, [this] { return stopping.load(); });
+  MutexLock lock(wakeMu);
+  lock.waitFor(wake, d, [this] { return stopping.load(); });
+}
+
+void ClusterContext::wakeAll() {
+  { MutexLock lock(wakeMu); }
+  wake.notify_all();
 }
 
 void ClusterContext::reject(Rejection r, std::string_view where, const std::string& message) {

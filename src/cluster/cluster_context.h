@@ -13,7 +13,6 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -23,6 +22,7 @@
 #include "cluster/envelope.h"
 #include "util/error.h"
 #include "util/metrics.h"
+#include "util/thread_annotations.h"
 
 namespace tern::cluster {
 
@@ -50,15 +50,19 @@ struct ClusterContext {
   // Set on every (re)connect: the registry sync reads the whole bucket again.
   std::atomic<bool> resync{true};
   std::atomic<bool> stopping{false};
-  // Wakes the services' threads: a (re)connect, a local change, stop.
-  std::mutex wakeMu;
+  // Wakes the services' threads: a (re)connect, a local change, stop. The flags they wait
+  // for are atomics; wakeAll() passes through wakeMu so that a thread between checking
+  // them and blocking in pause() cannot miss the notification.
+  Mutex wakeMu;
   std::condition_variable wake;
 
   Gauge* connectedGauge = nullptr;
   Counter* rejected[kRejectionKinds] = {};
 
   // Waits for `d`, or less when stop() or a wake comes first.
-  void pause(std::chrono::milliseconds d);
+  void pause(std::chrono::milliseconds d) TERN_EXCLUDES(wakeMu);
+  // Wakes every thread in pause(), after the caller changed what they wait for.
+  void wakeAll() TERN_EXCLUDES(wakeMu);
   // Counts and logs a refused peer message.
   void reject(Rejection r, std::string_view where, const std::string& message);
   // Decodes and authenticates a message; checks the kind and, for live messages, the age.

@@ -109,16 +109,17 @@ void Forwarding::stopTaking() {
 }
 
 bool Forwarding::stop() {
-  c_.wake.notify_all();
+  c_.wakeAll();
   if (timeoutThread_.joinable()) timeoutThread_.join();
   bool drained;
   {
-    std::unique_lock lock(servingMu_);
-    drained = servedAll_.wait_for(lock, std::chrono::seconds(30), [this] { return serving_ == 0; });
+    MutexLock lock(servingMu_);
+    drained = lock.waitFor(servedAll_, std::chrono::seconds(30),
+                           [this]() TERN_REQUIRES(servingMu_) { return serving_ == 0; });
   }
   std::vector<std::function<void(exec::InvokeOutput)>> waiting;
   {
-    std::lock_guard lock(pendingMu_);
+    MutexLock lock(pendingMu_);
     for (auto& [id, p] : pending_) waiting.push_back(std::move(p.done));
     pending_.clear();
   }
@@ -198,7 +199,7 @@ bool Forwarding::forward(exec::InvokeInput& input, std::function<void(exec::Invo
   }
   uint64_t id;
   {
-    std::lock_guard lock(pendingMu_);
+    MutexLock lock(pendingMu_);
     id = nextRequest_++;
     Pending& p = pending_[id];
     p.function = input.function;
@@ -241,7 +242,7 @@ void Forwarding::sendNext(uint64_t id, std::string target) {
   exec::InvokeOutput out;
   std::shared_ptr<const std::string> request;
   {
-    std::lock_guard lock(pendingMu_);
+    MutexLock lock(pendingMu_);
     auto it = pending_.find(id);
     if (it == pending_.end()) return;
     Pending& p = it->second;
@@ -285,7 +286,7 @@ void Forwarding::sendNext(uint64_t id, std::string target) {
       sentNats_->inc();
       return;
     }
-    std::lock_guard lock(pendingMu_);
+    MutexLock lock(pendingMu_);
     auto it = pending_.find(id);
     if (it == pending_.end()) return;
     out.error = natsError("cannot forward the call", s);
@@ -299,7 +300,7 @@ void Forwarding::sendNext(uint64_t id, std::string target) {
 void Forwarding::complete(uint64_t id, exec::InvokeOutput out) {
   std::function<void(exec::InvokeOutput)> done;
   {
-    std::lock_guard lock(pendingMu_);
+    MutexLock lock(pendingMu_);
     auto it = pending_.find(id);
     if (it == pending_.end()) return;
     done = std::move(it->second.done);
@@ -318,7 +319,7 @@ void Forwarding::onReply(natsMsg* msg) {
   if (natsMsg_IsNoResponders(msg)) {
     // The peer is gone (its subscription with it): try the next one.
     {
-      std::lock_guard lock(pendingMu_);
+      MutexLock lock(pendingMu_);
       auto it = pending_.find(id);
       if (it == pending_.end()) return;
       it->second.lastError = Error(ErrorCode::kUnavailable,
@@ -337,7 +338,7 @@ void Forwarding::acceptReply(uint64_t id, std::span<const uint8_t> bytes) {
     if (!e) return;
     std::string target;
     {
-      std::lock_guard lock(pendingMu_);
+      MutexLock lock(pendingMu_);
       auto it = pending_.find(id);
       if (it == pending_.end()) return;  // timed out already
       target = it->second.target;
@@ -384,7 +385,7 @@ void Forwarding::acceptReply(uint64_t id, std::span<const uint8_t> bytes) {
                   out.error->code() == ErrorCode::kNotFound ||
                   out.error->code() == ErrorCode::kUnavailable);
     if (!retry) return complete(id, std::move(out));
-    std::lock_guard lock(pendingMu_);
+    MutexLock lock(pendingMu_);
     auto it = pending_.find(id);
     if (it == pending_.end()) return;
     it->second.lastError = *out.error;
@@ -451,7 +452,7 @@ bool Forwarding::serveCall(std::span<const uint8_t> bytes, std::string_view wher
   input.body.assign(raw.data(), raw.size());
   servedForPeers_->inc();
   {
-    std::lock_guard lock(servingMu_);
+    MutexLock lock(servingMu_);
     ++serving_;
   }
   auto answer = [this, replyLimit, send = std::move(send)](exec::InvokeOutput out) {
@@ -477,7 +478,7 @@ bool Forwarding::serveCall(std::span<const uint8_t> bytes, std::string_view wher
                                          framePayload(h, "")});
     }
     send(std::move(msg));
-    std::lock_guard lock(servingMu_);
+    MutexLock lock(servingMu_);
     if (--serving_ == 0) servedAll_.notify_all();
   };
   if (!segment) {
@@ -496,7 +497,7 @@ void Forwarding::reapTimeouts() {
   auto now = std::chrono::steady_clock::now();
   std::vector<std::pair<std::function<void(exec::InvokeOutput)>, std::string>> expired;
   {
-    std::lock_guard lock(pendingMu_);
+    MutexLock lock(pendingMu_);
     for (auto it = pending_.begin(); it != pending_.end();) {
       if (it->second.deadline != std::chrono::steady_clock::time_point{} &&
           it->second.deadline < now) {

@@ -115,14 +115,14 @@ class Forwarding {
   natsSubscription* invokeSub_ = nullptr;
   natsSubscription* replySub_ = nullptr;
 
-  std::mutex pendingMu_;
-  std::map<uint64_t, Pending> pending_;  // guarded by pendingMu_
-  uint64_t nextRequest_ = 1;             // guarded by pendingMu_
+  Mutex pendingMu_;
+  std::map<uint64_t, Pending> pending_ TERN_GUARDED_BY(pendingMu_);
+  uint64_t nextRequest_ TERN_GUARDED_BY(pendingMu_) = 1;
 
   // Calls served for peers whose reply is not yet sent; stop() waits for them.
-  std::mutex servingMu_;
+  Mutex servingMu_;
   std::condition_variable servedAll_;
-  uint64_t serving_ = 0;  // guarded by servingMu_
+  uint64_t serving_ TERN_GUARDED_BY(servingMu_) = 0;
 
   std::thread timeoutThread_;
 

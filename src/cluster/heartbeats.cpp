@@ -47,10 +47,10 @@ Result<void> Heartbeats::start(std::string directAddress) {
 
 void Heartbeats::stop() {
   {
-    std::lock_guard lock(recordMu_);
+    MutexLock lock(recordMu_);
     recordReady_.notify_all();
   }
-  c_.wake.notify_all();
+  c_.wakeAll();
   if (beatThread_.joinable()) beatThread_.join();
   if (recordThread_.joinable()) recordThread_.join();
 }
@@ -102,7 +102,7 @@ void Heartbeats::beatLoop() {
           c_.key, Envelope{MessageKind::kHeartbeat, c_.opt.nodeId, nowMs, encodeNodeInfo(info)});
       std::string subject = "tern.v1.hb." + c_.opt.nodeId;
       natsConnection_Publish(c_.conn, subject.c_str(), msg.data(), static_cast<int>(msg.size()));
-      std::lock_guard lock(recordMu_);
+      MutexLock lock(recordMu_);
       record_ = std::move(msg);
       recordReady_.notify_all();
     }
@@ -133,8 +133,8 @@ void Heartbeats::recordLoop() {
     }
     std::string msg;
     {
-      std::unique_lock lock(recordMu_);
-      recordReady_.wait(lock, [this] { return c_.stopping || !record_.empty(); });
+      MutexLock lock(recordMu_);
+      lock.wait(recordReady_, [this]() TERN_REQUIRES(recordMu_) { return c_.stopping || !record_.empty(); });
       if (c_.stopping) break;
       msg = std::move(record_);
       record_.clear();

@@ -20,6 +20,7 @@
 
 #include "cluster/cluster_context.h"
 #include "cluster/membership.h"
+#include "util/thread_annotations.h"
 
 namespace tern::cluster {
 
@@ -67,9 +68,9 @@ class Heartbeats {
 
   // The latest heartbeat not yet written to the bucket, handed from the beat thread to
   // the record thread.
-  std::mutex recordMu_;
+  Mutex recordMu_;
   std::condition_variable recordReady_;
-  std::string record_;  // guarded by recordMu_; empty: nothing new
+  std::string record_ TERN_GUARDED_BY(recordMu_);  // empty: nothing new
 
   kvStore* nodesKv_ = nullptr;  // record thread only; freed by release()
   std::thread beatThread_, recordThread_;

@@ -15,6 +15,7 @@
 
 #include "cluster/nats_options.h"
 #include "cluster/nats_text.h"
+#include "util/thread_annotations.h"
 #include "cluster/async_job.h"
 
 namespace tern::cluster {
@@ -59,9 +60,9 @@ struct JobStream::Impl {
   kvStore* jobsKv = nullptr;        // written once by the worker thread before `bound`
 
   // Callers from other threads (hand-offs, lookups) in progress; stop() waits for them.
-  std::mutex usersMu;
+  Mutex usersMu;
   std::condition_variable usersDone;
-  int users = 0;
+  int users TERN_GUARDED_BY(usersMu) = 0;
 
   struct Consumer {
     natsSubscription* sub = nullptr;
@@ -88,13 +89,13 @@ struct JobStream::Impl {
     // node), carried in its tern_jobs record from one delivery to the next.
     uint32_t handedBack = 0;
   };
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable wake;
-  std::vector<std::unique_ptr<Running>> finished;  // attempts that ended
-  std::vector<std::unique_ptr<Running>> adopted;   // final outcomes recorded here
-  std::vector<std::unique_ptr<Running>> held;      // waiting here for a slot; worker thread only
-  std::map<std::string, async::JobRecord> outbox;  // records to write to tern_jobs
-  uint32_t inFlight = 0;                           // messages fetched and not settled
+  std::vector<std::unique_ptr<Running>> finished TERN_GUARDED_BY(mu);  // attempts that ended
+  std::vector<std::unique_ptr<Running>> adopted TERN_GUARDED_BY(mu);   // final outcomes recorded here
+  std::vector<std::unique_ptr<Running>> held;  // waiting here for a slot; worker thread only
+  std::map<std::string, async::JobRecord> outbox TERN_GUARDED_BY(mu);  // records to write to tern_jobs
+  uint32_t inFlight TERN_GUARDED_BY(mu) = 0;  // messages fetched and not settled
   std::thread worker;
 
   Counter* rejected[kRejectionKinds] = {};
@@ -146,14 +147,14 @@ void JobStream::Impl::initMetrics() {
 }
 
 bool JobStream::Impl::enter() {
-  std::lock_guard lock(usersMu);
+  MutexLock lock(usersMu);
   if (stopping || !connected || !bound) return false;
   ++users;
   return true;
 }
 
 void JobStream::Impl::leave() {
-  std::lock_guard lock(usersMu);
+  MutexLock lock(usersMu);
   if (--users == 0) usersDone.notify_all();
 }
 
@@ -269,7 +270,7 @@ bool JobStream::Impl::fetchRound() {
   for (natsSubscription* sub : subs) {
     uint32_t free;
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       free = opt.maxInFlight > inFlight ? opt.maxInFlight - inFlight : 0;
     }
     if (free == 0 || draining) break;
@@ -331,7 +332,7 @@ void JobStream::Impl::runJob(natsMsg* msg) {
   r->job = std::move(*job);
   r->startedMs = deps.clock();
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     ++inFlight;
   }
   if (r->attempt > r->job.maxAttempts) {
@@ -361,7 +362,7 @@ void JobStream::Impl::attempt(std::unique_ptr<Running> r) {
   deps.invoker.invoke(std::move(in), [self = weakSelf.lock(), raw](exec::InvokeOutput out) {
     raw->out = std::move(out);
     {
-      std::lock_guard lock(self->mu);
+      MutexLock lock(self->mu);
       self->finished.emplace_back(raw);
     }
     self->wake.notify_all();
@@ -432,7 +433,7 @@ void JobStream::Impl::settle(std::unique_ptr<Running> r) {
   natsMsg_NakWithDelay(r->msg, step.delayMs, nullptr);
   natsMsg_Destroy(r->msg);
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     --inFlight;
   }
   wake.notify_all();
@@ -445,7 +446,7 @@ void JobStream::Impl::finalize(std::unique_ptr<Running> r, async::JobRecord reco
                    [self = weakSelf.lock(), raw](Result<async::JobRecord> done) {
                      raw->adopted = std::move(done);
                      {
-                       std::lock_guard lock(self->mu);
+                       MutexLock lock(self->mu);
                        self->adopted.emplace_back(raw);
                      }
                      self->wake.notify_all();
@@ -490,7 +491,7 @@ void JobStream::Impl::finishAdopted(std::unique_ptr<Running> r) {
   }
   natsMsg_Destroy(r->msg);
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     --inFlight;
   }
   wake.notify_all();
@@ -524,13 +525,13 @@ bool JobStream::Impl::putRecord(const async::JobRecord& job, bool onlyIfAbsent,
 void JobStream::Impl::flushOutbox() {
   std::map<std::string, async::JobRecord> batch;
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     batch.swap(outbox);
   }
   for (auto it = batch.begin(); it != batch.end(); ++it) {
     if (!putRecord(it->second, false)) {
       // Kept for the next round, unless a newer record of the job arrived meanwhile.
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       for (auto rest = it; rest != batch.end(); ++rest) outbox.insert(*rest);
       return;
     }
@@ -539,7 +540,7 @@ void JobStream::Impl::flushOutbox() {
 
 void JobStream::Impl::changed(const async::JobRecord& job) {
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     if (outbox.size() >= kMaxOutbox && !outbox.contains(job.id)) return;
     outbox[job.id] = job;
   }
@@ -562,7 +563,7 @@ Result<void> JobStream::Impl::handOff(const async::JobRecord& job) {
   }
   {
     // An older record of the job waiting here must not overwrite what the cluster writes.
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     outbox.erase(job.id);
   }
   std::string subject = "tern.v1.async." + job.function;
@@ -638,13 +639,15 @@ Result<std::optional<async::JobRecord>> JobStream::Impl::lookup(const std::strin
 
 void JobStream::Impl::loop() {
   auto pause = [this](std::chrono::milliseconds d) {
-    std::unique_lock lock(mu);
-    wake.wait_for(lock, d, [this] { return stopping.load() || !finished.empty() || !adopted.empty(); });
+    MutexLock lock(mu);
+    lock.waitFor(wake, d, [this]() TERN_REQUIRES(mu) {
+      return stopping.load() || !finished.empty() || !adopted.empty();
+    });
   };
   while (!stopping) {
     std::vector<std::unique_ptr<Running>> ended, recorded;
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       ended.swap(finished);
       recorded.swap(adopted);
     }
@@ -668,7 +671,7 @@ void JobStream::Impl::loop() {
     if (!fetchRound()) {
       bool full;
       {
-        std::lock_guard lock(mu);
+        MutexLock lock(mu);
         full = inFlight >= opt.maxInFlight;
       }
       if (full || consumers.empty()) pause(std::chrono::milliseconds(100));
@@ -737,21 +740,25 @@ void JobStream::stop() {
   c.deps.queue.setClusterLink({});
   // Jobs running here finish and are settled (recorded and acked) by the worker thread.
   {
-    std::unique_lock lock(c.mu);
-    c.wake.wait_for(lock, std::chrono::seconds(30), [&c] { return c.inFlight == 0; });
+    MutexLock lock(c.mu);
+    lock.waitFor(c.wake, std::chrono::seconds(30), [&c]() TERN_REQUIRES(c.mu) { return c.inFlight == 0; });
   }
-  c.stopping = true;
+  {
+    // Under the lock: the worker is either before its wait's check or inside the wait.
+    MutexLock lock(c.mu);
+    c.stopping = true;
+  }
   c.wake.notify_all();
   if (c.worker.joinable()) c.worker.join();
   {
-    std::unique_lock lock(c.usersMu);
-    c.usersDone.wait_for(lock, std::chrono::seconds(10), [&c] { return c.users == 0; });
+    MutexLock lock(c.usersMu);
+    lock.waitFor(c.usersDone, std::chrono::seconds(10), [&c]() TERN_REQUIRES(c.usersMu) { return c.users == 0; });
   }
   // Attempts still running here: their outcomes are recorded by the queue only if they
   // finish before the node stops; unacked, they are delivered again after AckWait.
   bool running;
   {
-    std::lock_guard lock(c.mu);
+    MutexLock lock(c.mu);
     running = c.inFlight > 0;
   }
   if (running) {

@@ -143,7 +143,7 @@ Result<NodeInfo> decodeNodeInfo(std::string_view payload) {
 }
 
 void MemberView::observe(NodeInfo info, int64_t nowMs) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = members_.find(info.id);
   if (it != members_.end() && it->second.info.startedAtMs == info.startedAtMs &&
       it->second.info.sequence > info.sequence) {
@@ -156,7 +156,7 @@ void MemberView::observe(NodeInfo info, int64_t nowMs) {
 }
 
 void MemberView::setSelf(NodeInfo info, int64_t nowMs) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Member& m = members_[selfId_];
   m.info = std::move(info);
   m.lastSeenMs = nowMs;
@@ -164,7 +164,7 @@ void MemberView::setSelf(NodeInfo info, int64_t nowMs) {
 }
 
 std::vector<std::string> MemberView::expire(int64_t nowMs) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<std::string> gone;
   for (auto it = members_.begin(); it != members_.end();) {
     if (it->first != selfId_ && nowMs - it->second.lastSeenMs > ttlMs_) {
@@ -178,7 +178,7 @@ std::vector<std::string> MemberView::expire(int64_t nowMs) {
 }
 
 std::vector<Member> MemberView::members(int64_t nowMs) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<Member> out;
   if (auto self = members_.find(selfId_); self != members_.end()) out.push_back(self->second);
   for (const auto& [id, m] : members_) {
@@ -190,7 +190,7 @@ std::vector<Member> MemberView::members(int64_t nowMs) const {
 }
 
 std::optional<Member> MemberView::find(const std::string& id, int64_t nowMs) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = members_.find(id);
   if (it == members_.end() || (id != selfId_ && nowMs - it->second.lastSeenMs > ttlMs_)) {
     return std::nullopt;
@@ -205,7 +205,7 @@ Member MemberView::asOf(const Member& m, int64_t nowMs) const {
 }
 
 size_t MemberView::size() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return members_.size();
 }
 

@@ -12,6 +12,8 @@
 
 #include "util/error.h"
 
+#include "util/thread_annotations.h"
+
 namespace tern::cluster {
 
 enum class Tier : uint8_t { kEdge, kCloud };
@@ -101,8 +103,8 @@ class MemberView {
 
   const std::string selfId_;
   const int64_t heartbeatMs_, ttlMs_;
-  mutable std::mutex mu_;
-  std::map<std::string, Member> members_;
+  mutable Mutex mu_;
+  std::map<std::string, Member> members_ TERN_GUARDED_BY(mu_);
 };
 
 }  // namespace tern::cluster

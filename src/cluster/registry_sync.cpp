@@ -33,13 +33,13 @@ void RegistrySync::start() {
   // makes them; the listener only wakes the registry thread to publish them.
   c_.deps.registry.setChangeJournal(store::ChangeJournal::kOn);
   c_.deps.deployments.setListener([this](const std::string&, const store::FunctionVersion*) {
-    c_.wake.notify_all();
+    c_.wakeAll();
   });
   thread_ = std::thread([this] { loop(); });
 }
 
 void RegistrySync::stop() {
-  c_.wake.notify_all();
+  c_.wakeAll();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -165,7 +165,7 @@ void RegistrySync::flushOutbox() {
   }
   std::set<std::string> names;
   {
-    std::lock_guard lock(outboxMu_);
+    MutexLock lock(outboxMu_);
     names = localOnly_;
   }
   for (const auto& name : names) {
@@ -173,7 +173,7 @@ void RegistrySync::flushOutbox() {
       spdlog::warn("cluster: cannot publish function {} yet: {}", name, ok.error().describe());
       return;  // kept for the next round
     }
-    std::lock_guard lock(outboxMu_);
+    MutexLock lock(outboxMu_);
     localOnly_.erase(name);
   }
 }
@@ -181,7 +181,7 @@ void RegistrySync::flushOutbox() {
 void RegistrySync::reconcileLocalOnly(const std::set<std::string>& inCluster) {
   auto list = c_.deps.registry.list();
   if (!list.ok()) return;
-  std::lock_guard lock(outboxMu_);
+  MutexLock lock(outboxMu_);
   for (const auto& f : *list) {
     if (!inCluster.contains(f.name)) localOnly_.insert(f.name);
   }
@@ -206,7 +206,7 @@ bool RegistrySync::applyRecord(std::string_view keyName, std::string_view value)
   // A change made here and not yet acknowledged is newer than this entry (it is written
   // to the bucket after it, and the last write wins): the entry is not applied.
   {
-    std::lock_guard lock(outboxMu_);
+    MutexLock lock(outboxMu_);
     if (localOnly_.contains(name)) return true;
   }
   auto unpublished = c_.deps.registry.isUnpublished(name);

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cluster/cluster_context.h"
+#include "util/thread_annotations.h"
 #include "store/registry.h"
 
 namespace tern::cluster {
@@ -51,8 +52,8 @@ class RegistrySync {
   // Functions here that the cluster registry has never had (found at each catch-up),
   // still to be written to it. Changes made through this node's API wait in the
   // registry's durable outbox instead (Registry::unpublished).
-  std::mutex outboxMu_;
-  std::set<std::string> localOnly_;  // guarded by outboxMu_
+  Mutex outboxMu_;
+  std::set<std::string> localOnly_ TERN_GUARDED_BY(outboxMu_);
 
   // Registry thread only (set once bound); freed by release().
   kvStore* functionsKv_ = nullptr;

@@ -114,11 +114,12 @@ Result<size_t> makeDataPrivate(const fs::path& dataDir) {
 struct Node::Impl {
   NodeConfig config;
   std::string token;
-  // Scoped tokens: <data>/tokens.db standalone, the tern_tokens bucket in a cluster; the
+  MetricsRegistry metrics;
+  // Scoped tokens: <data>/tokens.db standalone, the tern_tokens bucket in a cluster (whose
+  // thread counts into `metrics`, so it is declared after them and destroyed first); the
   // checks of every request that needs a token.
   std::unique_ptr<store::TokenStore> tokenStore;
   std::unique_ptr<triggers::TokenAuth> auth;
-  MetricsRegistry metrics;
   std::unique_ptr<wasm::Engine> engine;
   std::unique_ptr<store::Registry> registry;
   std::unique_ptr<store::KvStore> kv;  // functions' key-value state, <data>/kv.db
@@ -757,9 +758,12 @@ Result<void> Node::start() {
     n.tokenStore = std::move(*tokens);
   } else {
     // Valid on every node of the cluster; connected in the background like the streams.
-    auto tokens = cluster::JetStreamTokenStore::connect(
-        cluster::JetStreamTokenOptions{cfg.cluster.url, cfg.cluster.jetStreamDomain, std::chrono::milliseconds(5000),
-                                       natsSecurity(cfg.cluster)});
+    cluster::JetStreamTokenOptions to;
+    to.url = cfg.cluster.url;
+    to.jetStreamDomain = cfg.cluster.jetStreamDomain;
+    to.nats = natsSecurity(cfg.cluster);
+    to.maxStaleness = cfg.cluster.tokenMaxStaleness;
+    auto tokens = cluster::JetStreamTokenStore::connect(std::move(to), n.metrics);
     if (!tokens.ok()) return tokens.error();
     n.tokenStore = std::move(*tokens);
   }

@@ -155,6 +155,9 @@ struct NodeConfig {
     // Async jobs in the cluster's work queue are delivered again when the node running
     // one has not acked it within the function's timeout plus this margin.
     std::chrono::milliseconds asyncAckMargin{10000};
+    // Token checks answer from the node's copy of the cluster's tokens for at most this
+    // long after it was last known current (docs/design/tokens.md); then 503 until it is.
+    std::chrono::milliseconds tokenMaxStaleness{30000};
   } cluster;
 };
 

@@ -80,10 +80,10 @@ Deployments::Deployments(Registry& registry, wasm::Engine& engine, exec::Functio
                          KvStore* kv)
     : registry_(registry), engine_(engine), table_(table), kv_(kv) {}
 
-std::mutex& Deployments::lockFor(const std::string& name) {
-  std::lock_guard lock(locksMu_);
+Mutex& Deployments::lockFor(const std::string& name) {
+  MutexLock lock(locksMu_);
   auto& m = locks_[name];
-  if (!m) m = std::make_unique<std::mutex>();
+  if (!m) m = std::make_unique<Mutex>();
   return *m;
 }
 
@@ -184,7 +184,7 @@ Result<FunctionVersion> Deployments::deploy(const std::string& name,
   }
   if (auto ok = checkObjectiveSettings(settings); !ok.ok()) return ok.error();
   if (auto ok = checkPlacement(settings.placement); !ok.ok()) return ok.error();
-  std::lock_guard lock(lockFor(name));
+  MutexLock lock(lockFor(name));
   // Held until the version is recorded: garbage collection leaves the module file and its
   // compiled object alone in between.
   auto hold =
@@ -219,7 +219,7 @@ Result<FunctionVersion> Deployments::deploy(const std::string& name,
 }
 
 Result<FunctionVersion> Deployments::rollback(const std::string& name) {
-  std::lock_guard lock(lockFor(name));
+  MutexLock lock(lockFor(name));
   auto v = registry_.rollback(name);
   if (!v.ok()) return v.error();
   if (auto ok = activate(*v); !ok.ok()) return ok.error();
@@ -256,7 +256,7 @@ Result<void> Deployments::reclaim(const std::string& name, StateOnWithdraw state
 }
 
 Result<void> Deployments::remove(const std::string& name) {
-  std::lock_guard lock(lockFor(name));
+  MutexLock lock(lockFor(name));
   auto removed = withReserve([&] { return registry_.remove(name); });
   if (!removed.ok()) return removed.error();
   if (!*removed) {
@@ -316,7 +316,7 @@ GarbageReport Deployments::collectGarbage() {
 Result<void> Deployments::adopt(const FunctionVersion& v) {
   auto caps = exec::parseCapabilities(v.settings.allow);
   if (!caps.ok()) return caps.error();
-  std::lock_guard lock(lockFor(v.name));
+  MutexLock lock(lockFor(v.name));
   auto hold = registry_.holdModule(v.moduleHash);
   auto bytes = registry_.readModule(v.moduleHash);
   if (!bytes.ok()) return bytes.error();
@@ -328,7 +328,7 @@ Result<void> Deployments::adopt(const FunctionVersion& v) {
 }
 
 Result<bool> Deployments::withdraw(const std::string& name, StateOnWithdraw state) {
-  std::lock_guard lock(lockFor(name));
+  MutexLock lock(lockFor(name));
   auto removed = withReserve([&] { return registry_.remove(name, ChangeSource::kCluster); });
   if (!removed.ok()) return removed.error();
   table_.remove(name);

@@ -30,6 +30,7 @@
 #include "store/tiers.h"
 #include "util/error.h"
 #include "wasm/engine.h"
+#include "util/thread_annotations.h"
 
 namespace tern::store {
 
@@ -122,7 +123,7 @@ class Deployments {
   // Installs a loaded version into the table, then queues its optimized compile if due.
   void install(const FunctionVersion& v, std::span<const uint8_t> module, Loaded loaded,
                exec::Capabilities capabilities);
-  std::mutex& lockFor(const std::string& name);
+  Mutex& lockFor(const std::string& name) TERN_EXCLUDES(locksMu_);
   // What follows a removal: garbage collection, the function's key-value state (with
   // StateOnWithdraw::kDelete), shorter write-ahead logs, the reserve taken again.
   Result<void> reclaim(const std::string& name, StateOnWithdraw state);
@@ -138,8 +139,8 @@ class Deployments {
   DiskReserve* reserve_ = nullptr;
   TierUp* tierUp_ = nullptr;
   Listener listener_;
-  std::mutex locksMu_;
-  std::map<std::string, std::unique_ptr<std::mutex>> locks_;
+  Mutex locksMu_;
+  std::map<std::string, std::unique_ptr<Mutex>> locks_ TERN_GUARDED_BY(locksMu_);
 };
 
 exec::FunctionVersionConfig toConfig(const FunctionVersion& v);

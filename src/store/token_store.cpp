@@ -136,7 +136,7 @@ SqliteTokenStore::SqliteTokenStore(std::unique_ptr<Database> db) : db_(std::move
 SqliteTokenStore::~SqliteTokenStore() = default;
 
 Result<void> SqliteTokenStore::create(const TokenRecord& record) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto tx = Transaction::begin(*db_);
   if (!tx.ok()) return tx.error();
   auto taken = db_->prepare("SELECT 1 FROM tokens WHERE name = ?1 AND revoked_ms = 0");
@@ -159,7 +159,7 @@ Result<void> SqliteTokenStore::create(const TokenRecord& record) {
 }
 
 Result<std::optional<TokenRecord>> SqliteTokenStore::revoke(std::string_view name, int64_t nowMs) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto tx = Transaction::begin(*db_);
   if (!tx.ok()) return tx.error();
   auto select = db_->prepare("SELECT id, record FROM tokens WHERE name = ?1 AND revoked_ms = 0");
@@ -182,7 +182,7 @@ Result<std::optional<TokenRecord>> SqliteTokenStore::revoke(std::string_view nam
 }
 
 Result<std::vector<TokenRecord>> SqliteTokenStore::list() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto select = db_->prepare("SELECT id, record FROM tokens WHERE revoked_ms = 0 ORDER BY name");
   if (!select.ok()) return select.error();
   std::vector<TokenRecord> out;
@@ -199,7 +199,7 @@ Result<std::vector<TokenRecord>> SqliteTokenStore::list() {
 
 Result<std::optional<TokenRecord>> SqliteTokenStore::find(std::string_view id) {
   if (!isTokenId(id)) return std::optional<TokenRecord>();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto select = db_->prepare("SELECT record FROM tokens WHERE id = ?1");
   if (!select.ok()) return select.error();
   if (auto b = select->bindAll(id); !b.ok()) return b.error();

@@ -13,13 +13,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "util/error.h"
+#include "util/thread_annotations.h"
 
 namespace tern {
 class Database;
@@ -77,8 +77,8 @@ class SqliteTokenStore final : public TokenStore {
  private:
   explicit SqliteTokenStore(std::unique_ptr<Database> db);
 
-  std::mutex mu_;
-  std::unique_ptr<Database> db_;
+  Mutex mu_;
+  std::unique_ptr<Database> db_ TERN_PT_GUARDED_BY(mu_);
 };
 
 }  // namespace tern::store

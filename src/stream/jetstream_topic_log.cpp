@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cluster/jetstream_kv.h"
 #include "cluster/nats_options.h"
 #include "cluster/nats_text.h"
 #include "util/names.h"
@@ -59,11 +60,12 @@ struct JetStreamConnection {
   natsConnection* conn = nullptr;
   jsCtx* js = nullptr;
 
-  std::mutex mu;
-  kvStore* apps = nullptr;  // bound on first use (mu)
+  // tern_apps, bound on first use; released before the connection.
+  std::unique_ptr<cluster::LazyBucket> apps =
+      std::make_unique<cluster::LazyBucket>(cluster::KvBucketSpec{kAppsBucket, 1});
 
   ~JetStreamConnection() {
-    kvStore_Destroy(apps);
+    apps.reset();
     jsCtx_Destroy(js);
     cluster::closeNats(conn, options);
   }
@@ -80,57 +82,15 @@ struct JetStreamConnection {
                  fmt::format("{}: NATS at {} is not connected", what, opt.url));
   }
 
-  // A failed libnats call as an error: an unreachable server is kUnavailable, anything
-  // JetStream refused is kIo.
+  // A failed libnats call as an error (cluster/jetstream_kv.h).
   Error failure(std::string_view what, natsStatus s, jsErrCode err = static_cast<jsErrCode>(0)) const {
-    switch (s) {
-      case NATS_TIMEOUT:
-      case NATS_NO_RESPONDERS:
-      case NATS_NO_SERVER:
-      case NATS_NOT_YET_CONNECTED:
-      case NATS_CONNECTION_CLOSED:
-      case NATS_CONNECTION_DISCONNECTED:
-      case NATS_STALE_CONNECTION:
-        return Error(ErrorCode::kUnavailable,
-                     fmt::format("{}: JetStream at {} does not answer: {}", what, opt.url,
-                                 natsText(s)));
-      case NATS_MAX_PAYLOAD:
-        return Error(ErrorCode::kBodyTooLarge,
-                     fmt::format("{}: larger than the NATS server accepts", what));
-      default:
-        if (err != 0) {
-          return Error(ErrorCode::kIo, fmt::format("{}: JetStream error {}: {}", what,
-                                                   static_cast<int>(err), natsText(s)));
-        }
-        return Error(ErrorCode::kIo, fmt::format("{}: {}", what, natsText(s)));
-    }
+    return cluster::natsFailure(what, opt.url, s, err);
   }
 
   Result<kvStore*> appsBucket() {
-    {
-      std::lock_guard lock(mu);
-      if (apps) return apps;
-    }
+    if (kvStore* kv = apps->bound()) return kv;
     if (auto ok = ready("apps"); !ok) return ok.error();
-    kvStore* kv = nullptr;
-    natsStatus s = js_KeyValue(&kv, js, kAppsBucket);
-    if (s == NATS_NOT_FOUND) {
-      kvConfig cfg;
-      kvConfig_Init(&cfg);
-      cfg.Bucket = kAppsBucket;
-      cfg.History = 1;
-      cfg.StorageType = js_FileStorage;
-      cfg.Replicas = 1;
-      s = js_CreateKeyValue(&kv, js, &cfg);
-    }
-    if (s != NATS_OK) return failure(fmt::format("bucket {}", kAppsBucket), s);
-    std::lock_guard lock(mu);
-    if (apps) {
-      kvStore_Destroy(kv);  // another thread bound it meanwhile
-    } else {
-      apps = kv;
-    }
-    return apps;
+    return apps->get(js, "", opt.url);
   }
 };
 
@@ -167,7 +127,7 @@ Result<TopicBounds> JetStreamTopicLog::ensureStream(std::string_view topic) {
   if (s != NATS_OK) return nats_.failure(fmt::format("creating stream {}", name), s, err);
   TopicBounds b = boundsOf(si->State);
   jsStreamInfo_Destroy(si);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ensured_.emplace(topic);
   return b;
 }
@@ -178,7 +138,7 @@ Result<uint64_t> JetStreamTopicLog::publish(std::string_view topic, std::string_
   if (auto ok = nats_.ready(what); !ok) return ok.error();
   bool ensured;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     ensured = ensured_.contains(topic);
   }
   if (!ensured) {
@@ -332,12 +292,12 @@ namespace {
 struct FeedState {
   std::string topic;
   TopicLog::OnUpdate onUpdate;
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable idle;
-  bool closed = false;           // the feed was destroyed: no more calls (mu)
-  bool calling = false;          // onUpdate is running (mu)
-  std::thread::id caller;        // the thread running it (mu)
-  uint64_t last = 0;             // the highest sequence seen (mu)
+  bool closed TERN_GUARDED_BY(mu) = false;   // the feed was destroyed: no more calls
+  bool calling TERN_GUARDED_BY(mu) = false;  // onUpdate is running
+  std::thread::id caller TERN_GUARDED_BY(mu);  // the thread running it
+  uint64_t last TERN_GUARDED_BY(mu) = 0;     // the highest sequence seen
 };
 
 void onFeedMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
@@ -346,7 +306,7 @@ void onFeedMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closu
   natsMsg_Destroy(msg);
   if (!u) return;
   {
-    std::lock_guard lock(state.mu);
+    MutexLock lock(state.mu);
     // A re-created consumer may deliver again what was seen; the first message of a feed
     // is the topic's last update before it started.
     if (state.closed || u->seq <= state.last) return;
@@ -356,7 +316,7 @@ void onFeedMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closu
   }
   state.onUpdate(std::make_shared<const Update>(std::move(*u)));
   {
-    std::lock_guard lock(state.mu);
+    MutexLock lock(state.mu);
     state.calling = false;
   }
   state.idle.notify_all();
@@ -371,11 +331,12 @@ class JetStreamFeed final : public TopicLog::Feed {
 
   ~JetStreamFeed() override {
     {
-      std::unique_lock lock(state_->mu);
-      state_->closed = true;
+      FeedState& state = *state_;
+      MutexLock lock(state.mu);
+      state.closed = true;
       // A callback that destroys its own feed does not wait for itself.
-      if (state_->caller != std::this_thread::get_id()) {
-        state_->idle.wait(lock, [this] { return !state_->calling; });
+      if (state.caller != std::this_thread::get_id()) {
+        lock.wait(state.idle, [&state]() TERN_REQUIRES(state.mu) { return !state.calling; });
       }
     }
     // Removes the interest at once; the server drops the ephemeral consumer when it sees
@@ -401,7 +362,10 @@ Result<std::unique_ptr<TopicLog::Feed>> JetStreamTopicLog::follow(std::string_vi
   auto state = std::make_shared<FeedState>();
   state->topic = std::string(topic);
   state->onUpdate = std::move(onUpdate);
-  state->last = b->last;
+  {
+    MutexLock lock(state->mu);  // nobody else sees it yet
+    state->last = b->last;
+  }
   std::string name = streamName(topic);
   std::string subject = subjectOf(topic);
   jsSubOptions so;

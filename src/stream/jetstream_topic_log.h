@@ -26,7 +26,6 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -37,6 +36,7 @@
 #include "stream/app_store.h"
 #include "stream/topic_log.h"
 #include "util/error.h"
+#include "util/thread_annotations.h"
 
 namespace tern::stream {
 
@@ -69,8 +69,9 @@ class JetStreamTopicLog final : public TopicLog {
   Result<TopicBounds> ensureStream(std::string_view topic);
 
   JetStreamConnection& nats_;
-  std::mutex mu_;
-  std::set<std::string, std::less<>> ensured_;  // topics whose stream this node set up (mu_)
+  Mutex mu_;
+  // Topics whose stream this node set up.
+  std::set<std::string, std::less<>> ensured_ TERN_GUARDED_BY(mu_);
 };
 
 class JetStreamAppStore final : public AppStore {

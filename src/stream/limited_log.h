@@ -5,10 +5,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include <mutex>
 #include <string>
 
 #include "triggers/coap_datagram.h"
+#include "util/thread_annotations.h"
 
 namespace tern::stream {
 
@@ -18,7 +18,7 @@ class LimitedLog {
 
   // Thread-safe.
   void warn(const std::string& line, Clock::time_point now = Clock::now()) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (uint64_t n = limiter_.takeSuppressed(now)) {
       spdlog::warn("{} more warning(s) like the ones above were not logged", n);
     }
@@ -26,8 +26,8 @@ class LimitedLog {
   }
 
  private:
-  std::mutex mu_;
-  triggers::LogLineLimiter limiter_{triggers::LogLineLimiter::Options{}};
+  Mutex mu_;
+  triggers::LogLineLimiter limiter_ TERN_GUARDED_BY(mu_){triggers::LogLineLimiter::Options{}};
 };
 
 }  // namespace tern::stream

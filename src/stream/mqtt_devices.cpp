@@ -14,6 +14,7 @@
 #include "util/quote.h"
 #include "stream/frames.h"
 #include "stream/limited_log.h"
+#include "util/thread_annotations.h"
 
 namespace tern::stream {
 
@@ -88,8 +89,8 @@ struct MqttDevices::Impl {
     (void)deps.publish(topic, frame, ignoreAcknowledgement);
   }
   // Takes the connection of `outlet` off the map (it closed); false if it was not there.
-  bool forget(const DeviceOutlet* outlet);
-  void updateGauge() { open.set(static_cast<double>(devices.size())); }  // under mu
+  bool forget(const DeviceOutlet* outlet) TERN_EXCLUDES(mu);
+  void updateGauge() TERN_REQUIRES(mu) { open.set(static_cast<double>(devices.size())); }
 
   const MqttDeviceOptions options;
   const MqttDeviceDeps deps;
@@ -106,13 +107,13 @@ struct MqttDevices::Impl {
     std::shared_ptr<Connection> conn;
     std::chrono::steady_clock::time_point lastUp;
   };
-  mutable std::mutex mu;  // never held across a call into the hub or the publisher
-  std::map<std::string, Entry, std::less<>> devices;
-  bool stopped = false;
+  mutable Mutex mu;  // never held across a call into the hub or the publisher
+  std::map<std::string, Entry, std::less<>> devices TERN_GUARDED_BY(mu);
+  bool stopped TERN_GUARDED_BY(mu) = false;
 
-  std::mutex threadMu;
+  Mutex threadMu;
   std::condition_variable wake;
-  bool stopping = false;  // guarded by threadMu
+  bool stopping TERN_GUARDED_BY(threadMu) = false;
   std::thread sweeper;
 };
 
@@ -127,7 +128,7 @@ class DeviceOutlet : public Outlet, public std::enable_shared_from_this<DeviceOu
   const std::string& device() const { return device_; }
   const std::string& downTopic() const { return down_; }
   void attach(std::weak_ptr<Connection> conn) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     conn_ = std::move(conn);
   }
 
@@ -136,7 +137,7 @@ class DeviceOutlet : public Outlet, public std::enable_shared_from_this<DeviceOu
     if (!owner) return false;
     size_t n = frame.size();
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (closing_) return false;
       // One frame always fits an idle device, however large; the total is strict.
       bool overDevice = unacked_ > 0 && unacked_ + n > budget_;
@@ -155,7 +156,7 @@ class DeviceOutlet : public Outlet, public std::enable_shared_from_this<DeviceOu
     if (sent.ok()) return true;
     // Not connected to the broker: congested until the sweep finds it connected again.
     owner->unackedTotal.fetch_sub(n);
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     unacked_ -= n;
     congested_ = true;
     return false;
@@ -170,18 +171,18 @@ class DeviceOutlet : public Outlet, public std::enable_shared_from_this<DeviceOu
   }
 
   bool closing() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return closing_;
   }
   // Refuses further frames; false if it was closing already.
   bool markClosing() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return !std::exchange(closing_, true);
   }
 
   // Whether a congested device has room again (for the sweep); clears the congestion.
   bool takeRoom(size_t total, size_t totalBudget) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!congested_ || closing_ || unacked_ > budget_ / 2 || total >= totalBudget) return false;
     congested_ = false;
     return true;
@@ -191,7 +192,7 @@ class DeviceOutlet : public Outlet, public std::enable_shared_from_this<DeviceOu
   void settled(size_t n) {
     std::shared_ptr<Connection> conn;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       unacked_ -= n;
       if (!congested_ || closing_ || unacked_ > budget_ / 2) return;
       congested_ = false;
@@ -204,17 +205,17 @@ class DeviceOutlet : public Outlet, public std::enable_shared_from_this<DeviceOu
   const std::string device_;
   const std::string down_;
   const size_t budget_;
-  std::mutex mu_;
-  std::weak_ptr<Connection> conn_;
-  size_t unacked_ = 0;
-  bool congested_ = false;
-  bool closing_ = false;
+  Mutex mu_;
+  std::weak_ptr<Connection> conn_ TERN_GUARDED_BY(mu_);
+  size_t unacked_ TERN_GUARDED_BY(mu_) = 0;
+  bool congested_ TERN_GUARDED_BY(mu_) = false;
+  bool closing_ TERN_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace
 
 bool MqttDevices::Impl::forget(const DeviceOutlet* outlet) {
-  std::lock_guard lock(mu);
+  MutexLock lock(mu);
   auto it = devices.find(outlet->device());
   if (it == devices.end() || it->second.outlet.get() != outlet) return false;
   devices.erase(it);
@@ -232,8 +233,8 @@ void MqttDevices::start() {
   if (s.sweeper.joinable()) return;
   s.sweeper = std::thread([this] {
     Impl& s = *impl_;
-    std::unique_lock lock(s.threadMu);
-    while (!s.wake.wait_for(lock, s.options.sweepInterval, [&] { return s.stopping; })) {
+    MutexLock lock(s.threadMu);
+    while (!lock.waitFor(s.wake, s.options.sweepInterval, [&s]() TERN_REQUIRES(s.threadMu) { return s.stopping; })) {
       lock.unlock();
       sweep();
       lock.lock();
@@ -244,14 +245,14 @@ void MqttDevices::start() {
 void MqttDevices::stop() {
   Impl& s = *impl_;
   {
-    std::lock_guard lock(s.threadMu);
+    MutexLock lock(s.threadMu);
     s.stopping = true;
   }
   s.wake.notify_all();
   if (s.sweeper.joinable()) s.sweeper.join();
   std::map<std::string, Impl::Entry, std::less<>> left;
   {
-    std::lock_guard lock(s.mu);
+    MutexLock lock(s.mu);
     s.stopped = true;
     left.swap(s.devices);
     s.updateGauge();
@@ -279,7 +280,7 @@ Result<void> MqttDevices::onMqttMessage(std::string_view topic, std::string_view
     // Answered while the device has a connection: one that gets no pong has none (the node
     // restarted or closed it) and subscribes again.
     {
-      std::lock_guard lock(s.mu);
+      MutexLock lock(s.mu);
       auto it = s.devices.find(device);
       if (it == s.devices.end()) return {};
       it->second.lastUp = now;
@@ -290,7 +291,7 @@ Result<void> MqttDevices::onMqttMessage(std::string_view topic, std::string_view
   if (own == TransportFrame::kClose) {
     Impl::Entry e;
     {
-      std::lock_guard lock(s.mu);
+      MutexLock lock(s.mu);
       auto it = s.devices.find(device);
       if (it == s.devices.end()) return {};
       e = std::move(it->second);
@@ -306,7 +307,7 @@ Result<void> MqttDevices::onMqttMessage(std::string_view topic, std::string_view
   std::shared_ptr<Connection> conn;
   bool full = false;
   {
-    std::lock_guard lock(s.mu);
+    MutexLock lock(s.mu);
     if (s.stopped) return Error(ErrorCode::kUnavailable, "device connections over MQTT are stopped");
     if (auto it = s.devices.find(device); it != s.devices.end()) {
       it->second.lastUp = now;
@@ -329,7 +330,7 @@ Result<void> MqttDevices::onMqttMessage(std::string_view topic, std::string_view
     outlet->attach(conn);
     if (outlet->closing()) return {};
     // Frames arrive on one thread, so the device cannot have been added meanwhile.
-    std::lock_guard lock(s.mu);
+    MutexLock lock(s.mu);
     if (outlet->closing()) return {};  // closed (a stopping hub) before it could be listed
     s.devices[std::string(device)] = Impl::Entry{outlet, conn, now};
     s.updateGauge();
@@ -344,7 +345,7 @@ void MqttDevices::sweep() {
   auto now = s.deps.now();
   std::vector<Impl::Entry> idle, wake;
   {
-    std::lock_guard lock(s.mu);
+    MutexLock lock(s.mu);
     size_t total = s.unackedTotal.load();
     for (auto it = s.devices.begin(); it != s.devices.end();) {
       if (now - it->second.lastUp >= s.options.idleTimeout) {
@@ -372,7 +373,7 @@ void MqttDevices::sweep() {
 }
 
 size_t MqttDevices::connections() const {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->devices.size();
 }
 

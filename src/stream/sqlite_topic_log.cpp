@@ -19,7 +19,7 @@ class SqliteStreamStore::FeedImpl : public TopicLog::Feed {
  public:
   FeedImpl(SqliteStreamStore& store, std::list<Follower>::iterator at) : store_(store), at_(at) {}
   ~FeedImpl() override {
-    std::lock_guard lock(store_.mu_);
+    MutexLock lock(store_.mu_);
     store_.followers_.erase(at_);
   }
 
@@ -77,7 +77,7 @@ Result<void> SqliteStreamStore::trim(std::string_view topic, int64_t nowMs) {
 Result<uint64_t> SqliteStreamStore::publish(std::string_view topic, std::string_view payload) {
   if (auto ok = checkPublish(topic, payload, retention_); !ok.ok()) return ok.error();
   int64_t now = unixMillis();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto tx = Transaction::begin(*db_);
   if (!tx.ok()) return tx.error();
   auto next = statement(next_,
@@ -120,7 +120,7 @@ Result<uint64_t> SqliteStreamStore::publish(std::string_view topic, std::string_
 }
 
 Result<std::vector<Update>> SqliteStreamStore::read(std::string_view topic, uint64_t after, size_t max) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto stmt = statement(read_,
                         "SELECT seq, payload, published_ms FROM updates WHERE topic = ?1 AND seq > ?2 "
                         "AND published_ms >= ?4 ORDER BY seq LIMIT ?3");
@@ -161,12 +161,12 @@ Result<TopicBounds> SqliteStreamStore::boundsLocked(std::string_view topic, int6
 }
 
 Result<TopicBounds> SqliteStreamStore::bounds(std::string_view topic) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return boundsLocked(topic, unixMillis());
 }
 
 Result<std::vector<TopicInfo>> SqliteStreamStore::topics() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto stmt = db_->prepare("SELECT name FROM topics ORDER BY name");
   if (!stmt.ok()) return stmt.error();
   std::vector<std::string> names;
@@ -188,13 +188,13 @@ Result<std::vector<TopicInfo>> SqliteStreamStore::topics() {
 
 Result<std::unique_ptr<TopicLog::Feed>> SqliteStreamStore::follow(std::string_view topic, OnUpdate onUpdate) {
   if (!isTopicName(topic)) return Error(ErrorCode::kInvalidArgument, "not a topic name");
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   followers_.push_back(Follower{std::string(topic), std::move(onUpdate)});
   return std::unique_ptr<Feed>(new FeedImpl(*this, std::prev(followers_.end())));
 }
 
 Result<void> SqliteStreamStore::put(const App& app) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto stmt = db_->prepare("INSERT INTO apps (name, spec) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET spec = ?2");
   if (!stmt.ok()) return stmt.error();
   if (auto b = stmt->bindAll(app.name, appJson(app)); !b.ok()) return b.error();
@@ -202,7 +202,7 @@ Result<void> SqliteStreamStore::put(const App& app) {
 }
 
 Result<std::optional<App>> SqliteStreamStore::get(std::string_view name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto stmt = db_->prepare("SELECT spec FROM apps WHERE name = ?1");
   if (!stmt.ok()) return stmt.error();
   if (auto b = stmt->bindAll(name); !b.ok()) return b.error();
@@ -215,7 +215,7 @@ Result<std::optional<App>> SqliteStreamStore::get(std::string_view name) {
 }
 
 Result<std::vector<App>> SqliteStreamStore::list() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto stmt = db_->prepare("SELECT name, spec FROM apps ORDER BY name");
   if (!stmt.ok()) return stmt.error();
   std::vector<App> out;
@@ -230,7 +230,7 @@ Result<std::vector<App>> SqliteStreamStore::list() {
 }
 
 Result<bool> SqliteStreamStore::remove(std::string_view name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto stmt = db_->prepare("DELETE FROM apps WHERE name = ?1");
   if (!stmt.ok()) return stmt.error();
   if (auto b = stmt->bindAll(name); !b.ok()) return b.error();

@@ -9,12 +9,12 @@
 #include <list>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 
 #include "util/sqlite.h"
 #include "stream/app_store.h"
 #include "stream/topic_log.h"
+#include "util/thread_annotations.h"
 
 namespace tern::stream {
 
@@ -43,20 +43,21 @@ class SqliteStreamStore : public TopicLog, public AppStore {
   };
   class FeedImpl;
   SqliteStreamStore(std::unique_ptr<Database> db, Retention retention);
-  Result<void> trim(std::string_view topic, int64_t nowMs);  // under mu_
-  Result<TopicBounds> boundsLocked(std::string_view topic, int64_t nowMs);
+  Result<void> trim(std::string_view topic, int64_t nowMs) TERN_REQUIRES(mu_);
+  Result<TopicBounds> boundsLocked(std::string_view topic, int64_t nowMs) TERN_REQUIRES(mu_);
   int64_t oldestKeptMs(int64_t nowMs) const {
     return nowMs - static_cast<int64_t>(retention_.maxAge.count()) * 1000;
   }
-  Result<Statement*> statement(std::optional<Statement>& slot, const char* sql);
+  Result<Statement*> statement(std::optional<Statement>& slot, const char* sql) TERN_REQUIRES(mu_);
 
   // One lock for the connection and the followers: a feed's destructor waits for a
   // notification in progress, so no call follows it.
-  std::mutex mu_;
-  std::unique_ptr<Database> db_;
+  Mutex mu_;
+  std::unique_ptr<Database> db_ TERN_PT_GUARDED_BY(mu_);
   Retention retention_;
-  std::list<Follower> followers_;
-  std::optional<Statement> next_, insert_, trim_, read_, bounds_;
+  std::list<Follower> followers_ TERN_GUARDED_BY(mu_);
+  std::optional<Statement> next_ TERN_GUARDED_BY(mu_), insert_ TERN_GUARDED_BY(mu_),
+      trim_ TERN_GUARDED_BY(mu_), read_ TERN_GUARDED_BY(mu_), bounds_ TERN_GUARDED_BY(mu_);
 };
 
 }  // namespace tern::stream

@@ -23,6 +23,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "util/thread_annotations.h"
+
 namespace tern::triggers {
 
 int coapCode(ErrorCode code) {
@@ -62,8 +64,8 @@ constexpr size_t kMaxDiagnosticBytes = 512;
 // a plain function pointer without a context argument, so this limiter is process-wide
 // too (the one piece of mutable state here that is not owned by a CoapServer).
 struct LibcoapLog {
-  std::mutex mu;
-  LogLineLimiter limiter{LogLineLimiter::Options{}};
+  Mutex mu;
+  LogLineLimiter limiter TERN_GUARDED_BY(mu){LogLineLimiter::Options{}};
 };
 
 LibcoapLog& libcoapLog() {
@@ -75,7 +77,7 @@ void reportSuppressedLibcoapLines(LogLineLimiter::Clock::time_point now) {
   LibcoapLog& log = libcoapLog();
   uint64_t suppressed;
   {
-    std::lock_guard lock(log.mu);
+    MutexLock lock(log.mu);
     suppressed = log.limiter.takeSuppressed(now);
   }
   if (suppressed) spdlog::warn("libcoap: {} log line(s) suppressed (rate limit)", suppressed);
@@ -85,7 +87,7 @@ void onLibcoapLog(coap_log_t level, const char* message) {
   LibcoapLog& log = libcoapLog();
   auto now = LogLineLimiter::Clock::now();
   {
-    std::lock_guard lock(log.mu);
+    MutexLock lock(log.mu);
     if (!log.limiter.admit(now)) return;
   }
   reportSuppressedLibcoapLines(now);
@@ -111,7 +113,7 @@ class Completions {
 
   void push(uint64_t id, exec::InvokeOutput out) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (closed_) return;
       done_.emplace_back(id, std::move(out));
     }
@@ -124,7 +126,7 @@ class Completions {
   }
   // The result of `id` when it is already here (the invocation finished inside invoke()).
   std::optional<exec::InvokeOutput> take(uint64_t id) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (auto it = done_.begin(); it != done_.end(); ++it) {
       if (it->first == id) {
         auto out = std::move(it->second);
@@ -138,20 +140,20 @@ class Completions {
     uint64_t count;
     ssize_t n = ::read(fd_, &count, sizeof count);
     (void)n;  // EAGAIN when nothing was signalled
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return std::exchange(done_, {});
   }
   void close() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     closed_ = true;
     done_.clear();
   }
 
  private:
   const int fd_;
-  std::mutex mu_;
-  std::vector<std::pair<uint64_t, exec::InvokeOutput>> done_;
-  bool closed_ = false;
+  Mutex mu_;
+  std::vector<std::pair<uint64_t, exec::InvokeOutput>> done_ TERN_GUARDED_BY(mu_);
+  bool closed_ TERN_GUARDED_BY(mu_) = false;
 };
 
 std::string methodName(coap_pdu_code_t code) {

@@ -118,7 +118,7 @@ std::variant<Caller, Refusal> TokenAuth::authenticate(std::optional<std::string_
 std::optional<Refusal> TokenAuth::takeRate(const store::TokenRecord& r) {
   if (r.rate <= 0) return std::nullopt;
   int64_t now = clocks_.steadyNs();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = buckets_.find(r.id);
   if (it == buckets_.end()) {
     it = buckets_.emplace(r.id, TokenBucket(r.rate, r.burst > 0 ? r.burst : std::max(1.0, r.rate))).first;
@@ -229,7 +229,7 @@ Result<store::TokenRecord> TokenAuth::revoke(std::string_view name) {
   if (!*revoked) {
     return Error(ErrorCode::kNotFound, fmt::format("no token named \"{}\"", std::string(name).substr(0, 64)));
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   buckets_.erase((*revoked)->id);
   return std::move(**revoked);
 }

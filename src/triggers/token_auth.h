@@ -11,7 +11,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +21,7 @@
 #include "store/token_store.h"
 #include "triggers/access.h"
 #include "util/error.h"
+#include "util/thread_annotations.h"
 #include "util/token_bucket.h"
 
 namespace tern::triggers {
@@ -92,20 +92,20 @@ class TokenAuth {
   Result<CreatedToken> create(const TokenRequest& request);
   Result<std::vector<store::TokenRecord>> list();
   // Errors: kNotFound when no token that is not revoked has the name; the store's.
-  Result<store::TokenRecord> revoke(std::string_view name);
+  Result<store::TokenRecord> revoke(std::string_view name) TERN_EXCLUDES(mu_);
   int64_t nowMs() const { return clocks_.unixMs(); }
 
  private:
   // The caller of `token`, and its record (not for the admin token).
   std::variant<Caller, Refusal> authenticate(std::optional<std::string_view> token,
                                              std::optional<store::TokenRecord>& record);
-  std::optional<Refusal> takeRate(const store::TokenRecord& record);
+  std::optional<Refusal> takeRate(const store::TokenRecord& record) TERN_EXCLUDES(mu_);
 
   store::TokenStore* store_;
   std::string adminToken_;
   TokenClocks clocks_;
-  std::mutex mu_;
-  std::unordered_map<std::string, TokenBucket> buckets_;  // by token id (mu_)
+  Mutex mu_;
+  std::unordered_map<std::string, TokenBucket> buckets_ TERN_GUARDED_BY(mu_);  // by token id
 };
 
 // "tern_<id>_<secret>" split into the id and the whole token; nullopt if not that shape.

@@ -98,7 +98,7 @@ void Run::start() {
 }
 
 void Run::post(std::function<void()> event) {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   events_.push_back(std::move(event));
   if (driving_) return;
   driving_ = true;

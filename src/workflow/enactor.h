@@ -15,7 +15,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -26,6 +25,7 @@
 #include "util/error.h"
 #include "workflow/afcl.h"
 #include "workflow/run_store.h"
+#include "util/thread_annotations.h"
 
 namespace tern::workflow {
 
@@ -146,8 +146,12 @@ class Run : public std::enable_shared_from_this<Run> {
   std::function<void(TaskRecord)> onTask_;
   std::function<void(RunOutcome)> onDone_;
 
-  std::mutex mu_;
-  bool driving_ = false;
+  // mu_ orders the events: post() queues them and the thread that finds nobody driving
+  // runs them, with mu_ held. The state below driving_ is only touched by post() and by
+  // the events it runs, so always with mu_ held; the analysis cannot follow the events
+  // (type-erased callbacks), so only driving_ is marked.
+  Mutex mu_;
+  bool driving_ TERN_GUARDED_BY(mu_) = false;
   std::deque<std::function<void()>> events_;
   std::vector<std::unique_ptr<Scope>> scopes_;
   std::vector<Waiter> waiters_;

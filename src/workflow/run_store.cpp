@@ -77,7 +77,7 @@ RunStore::RunStore(std::unique_ptr<Database> db) : db_(std::move(db)) {
 
 RunStore::~RunStore() {
   {
-    std::lock_guard lock(queueMu_);
+    MutexLock lock(queueMu_);
     stopping_ = true;
   }
   queueCv_.notify_all();
@@ -86,7 +86,7 @@ RunStore::~RunStore() {
 
 void RunStore::enqueue(Write w) {
   {
-    std::lock_guard lock(queueMu_);
+    MutexLock lock(queueMu_);
     queue_.push_back(std::move(w));
   }
   queueCv_.notify_one();
@@ -103,8 +103,8 @@ void RunStore::writerLoop() {
   std::vector<Write> batch;
   while (true) {
     {
-      std::unique_lock lock(queueMu_);
-      queueCv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      MutexLock lock(queueMu_);
+      lock.wait(queueCv_, [this]() TERN_REQUIRES(queueMu_) { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, everything written
       while (!queue_.empty() && batch.size() < kMaxBatch) {
         batch.push_back(std::move(queue_.front()));
@@ -116,7 +116,7 @@ void RunStore::writerLoop() {
     // only itself; a failed commit fails the batch.
     std::vector<Result<void>> results(batch.size());
     {
-      std::lock_guard lock(dbMu_);
+      MutexLock lock(dbMu_);
       auto tx = Transaction::begin(*db_);
       if (!tx.ok()) {
         for (auto& r : results) r = tx.error();
@@ -130,7 +130,7 @@ void RunStore::writerLoop() {
       stats_.commits += 1;
     }
     {
-      std::lock_guard lock(queueMu_);
+      MutexLock lock(queueMu_);
       writing_ = false;
     }
     for (size_t i = 0; i < batch.size(); ++i) {
@@ -174,7 +174,7 @@ Result<void> RunStore::startRun(const RunRecord& r, Durability durability) {
 
 Result<void> RunStore::flush() {
   {
-    std::lock_guard lock(queueMu_);
+    MutexLock lock(queueMu_);
     if (queue_.empty() && !writing_) return {};
   }
   return enqueueAndWait([](Database&) -> Result<void> { return {}; });
@@ -225,7 +225,7 @@ void RunStore::purgeEndedBefore(int64_t beforeMs) {
 
 Result<std::vector<WorkflowRecord>> RunStore::workflows() {
   if (auto ok = flush(); !ok.ok()) return ok.error();
-  std::lock_guard lock(dbMu_);
+  MutexLock lock(dbMu_);
   auto st = db_->prepare("SELECT name, afcl, types, options, deployed_ms FROM workflows ORDER BY name");
   if (!st.ok()) return st.error();
   std::vector<WorkflowRecord> out;
@@ -260,7 +260,7 @@ Result<std::vector<RunRecord>> queryRuns(Database& db, const std::string& sql,
 
 Result<std::vector<RunRecord>> RunStore::runs(const std::string& workflow, size_t limit) {
   if (auto ok = flush(); !ok.ok()) return ok.error();
-  std::lock_guard lock(dbMu_);
+  MutexLock lock(dbMu_);
   return queryRuns(*db_,
                    fmt::format("SELECT {} FROM runs WHERE workflow = ? ORDER BY started_ms DESC, id DESC LIMIT ?", kRunColumns),
                    [&](Statement& s) { return s.bindAll(workflow, static_cast<int64_t>(limit)); });
@@ -268,7 +268,7 @@ Result<std::vector<RunRecord>> RunStore::runs(const std::string& workflow, size_
 
 Result<std::optional<RunRecord>> RunStore::run(const std::string& id) {
   if (auto ok = flush(); !ok.ok()) return ok.error();
-  std::lock_guard lock(dbMu_);
+  MutexLock lock(dbMu_);
   auto rs = queryRuns(*db_, fmt::format("SELECT {} FROM runs WHERE id = ?", kRunColumns),
                       [&](Statement& s) { return s.bindAll(id); });
   if (!rs.ok()) return rs.error();
@@ -277,7 +277,7 @@ Result<std::optional<RunRecord>> RunStore::run(const std::string& id) {
 }
 
 Result<std::vector<RunRecord>> RunStore::unfinishedRuns() {
-  std::lock_guard lock(dbMu_);
+  MutexLock lock(dbMu_);
   return queryRuns(*db_,
                    fmt::format("SELECT {} FROM runs WHERE status = 'running' ORDER BY started_ms", kRunColumns),
                    [](Statement&) -> Result<void> { return {}; });
@@ -285,7 +285,7 @@ Result<std::vector<RunRecord>> RunStore::unfinishedRuns() {
 
 Result<std::vector<TaskRecord>> RunStore::tasks(const std::string& runId) {
   if (auto ok = flush(); !ok.ok()) return ok.error();
-  std::lock_guard lock(dbMu_);
+  MutexLock lock(dbMu_);
   auto st = db_->prepare(
       "SELECT run_id, key, task, iteration, resource, start_us, queue_us, duration_us, exec_us, "
       "attempts, outcome, output, error, place, grp FROM tasks WHERE run_id = ? ORDER BY start_us, key");
@@ -318,7 +318,7 @@ Result<std::vector<TaskRecord>> RunStore::tasks(const std::string& runId) {
 }
 
 RunStore::Stats RunStore::stats() const {
-  std::lock_guard lock(dbMu_);
+  MutexLock lock(dbMu_);
   return stats_;
 }
 

@@ -15,13 +15,13 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "util/error.h"
+#include "util/thread_annotations.h"
 
 namespace tern {
 class Database;
@@ -110,14 +110,15 @@ class RunStore {
   Result<void> flush();
   void writerLoop();
 
-  std::unique_ptr<Database> db_;
-  mutable std::mutex dbMu_;  // every use of db_
-  mutable std::mutex queueMu_;
+  mutable Mutex dbMu_;
+  std::unique_ptr<Database> db_ TERN_PT_GUARDED_BY(dbMu_);
+  mutable Mutex queueMu_;
   std::condition_variable queueCv_;
-  std::deque<Write> queue_;
-  bool stopping_ = false;
-  bool writing_ = false;  // a batch taken from queue_ is being committed
-  Stats stats_;
+  std::deque<Write> queue_ TERN_GUARDED_BY(queueMu_);
+  bool stopping_ TERN_GUARDED_BY(queueMu_) = false;
+  // A batch taken from queue_ is being committed.
+  bool writing_ TERN_GUARDED_BY(queueMu_) = false;
+  Stats stats_ TERN_GUARDED_BY(dbMu_);
   std::thread writer_;
 };
 

@@ -14,6 +14,7 @@
 #include "workflow/costless.h"
 #include "workflow/type_map.h"
 #include "util/names.h"
+#include "util/thread_annotations.h"
 
 namespace tern::workflow {
 
@@ -120,17 +121,17 @@ struct WorkflowService::Deployed : TaskRunner {
     std::string function;
     std::vector<std::string> unit;  // a fused unit: every member's function, in order
   };
-  std::mutex mu;
-  std::deque<Waiting> waiting;
-  std::map<std::string, uint32_t> inFlight;     // resource id -> tasks
-  std::map<std::string, double> meanMs;          // resource id + function -> EWMA
-  std::mt19937_64 random{std::random_device{}()};
-  bool pumping = false;
-  bool again = false;
+  Mutex mu;
+  std::deque<Waiting> waiting TERN_GUARDED_BY(mu);
+  std::map<std::string, uint32_t> inFlight TERN_GUARDED_BY(mu);  // resource id -> tasks
+  std::map<std::string, double> meanMs TERN_GUARDED_BY(mu);      // resource id + function -> EWMA
+  std::mt19937_64 random TERN_GUARDED_BY(mu){std::random_device{}()};
+  bool pumping TERN_GUARDED_BY(mu) = false;
+  bool again TERN_GUARDED_BY(mu) = false;
 
   void runTask(const TaskCall& call, std::function<void(TaskResult)> done) override {
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       waiting.push_back(Waiting{call, std::move(done)});
     }
     pump();
@@ -226,7 +227,7 @@ struct WorkflowService::Deployed : TaskRunner {
   // finish at once do not nest. The cluster's view is read before the lock is taken.
   void pump() {
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       if (pumping) {
         again = true;
         return;
@@ -236,7 +237,7 @@ struct WorkflowService::Deployed : TaskRunner {
     while (true) {
       std::vector<PeerView> peers;
       if (service->deps_.peers) peers = service->deps_.peers();
-      std::unique_lock lock(mu);
+      MutexLock lock(mu);
       again = false;
       while (!waiting.empty()) {
         if (service->closed()) {
@@ -293,7 +294,7 @@ struct WorkflowService::Deployed : TaskRunner {
   }
 
   void finished(const Resource& r, TaskResult& result) {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     --inFlight[r.id];
     if (!result.error) {
       double ms = static_cast<double>(result.durationUs) / 1000.0;
@@ -432,6 +433,7 @@ Result<std::unique_ptr<WorkflowService>> WorkflowService::open(const std::filesy
       spdlog::error("workflow {}: {}", w.name, d.error().message());
       continue;
     }
+    MutexLock lock(s->mu_);  // nobody else sees it yet
     s->deployed_[w.name] = *d;
   }
   return s;
@@ -499,7 +501,7 @@ Result<json> WorkflowService::deploy(const std::string& name, const std::string&
   std::vector<std::string> fns;
   for (const auto* f : (*d)->wf->functions) fns.push_back(f->name);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     deployed_[name] = *d;
   }
   return json{{"name", name},
@@ -510,7 +512,7 @@ Result<json> WorkflowService::deploy(const std::string& name, const std::string&
 
 Result<void> WorkflowService::remove(const std::string& name) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!deployed_.erase(name)) {
       return Error(ErrorCode::kNotFound, fmt::format("no workflow named \"{}\"", name));
     }
@@ -522,7 +524,7 @@ Result<void> WorkflowService::remove(const std::string& name) {
 Result<json> WorkflowService::list() const {
   std::vector<std::pair<std::string, std::shared_ptr<Deployed>>> all;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& [n, d] : deployed_) all.emplace_back(n, d);
   }
   json out = json::array();
@@ -587,7 +589,7 @@ Result<json> WorkflowService::trace(const std::string& runId) const {
 Result<json> WorkflowService::profile(const std::string& name, size_t runs) const {
   std::shared_ptr<Deployed> d;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = deployed_.find(name);
     if (it == deployed_.end()) return Error(ErrorCode::kNotFound, fmt::format("no workflow named \"{}\"", name));
     d = it->second;
@@ -684,7 +686,7 @@ std::string WorkflowService::start(const std::string& name, const std::string& i
   std::shared_ptr<Deployed> d;
   std::string id;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return refuse(Error(ErrorCode::kUnavailable, "the node is shutting down"));
     auto it = deployed_.find(name);
     if (it == deployed_.end()) return refuse(Error(ErrorCode::kNotFound, fmt::format("no workflow named \"{}\"", name)));
@@ -724,12 +726,12 @@ void WorkflowService::launch(const std::shared_ptr<Deployed>& d, const std::stri
        &seconds](RunOutcome outcome) mutable {
         bool stopping;
         {
-          std::lock_guard lock(mu_);
+          MutexLock lock(mu_);
           stopping = stopping_;
         }
         auto end = [this, runId, done = std::move(done)](RunOutcome o) mutable {
           done(runId, std::move(o));
-          std::lock_guard lock(mu_);
+          MutexLock lock(mu_);
           active_.erase(runId);
           idle_.notify_all();
         };
@@ -759,7 +761,7 @@ void WorkflowService::launch(const std::shared_ptr<Deployed>& d, const std::stri
       },
       d->fusion ? &*d->fusion : nullptr);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     active_[runId] = {run, d};
   }
   run->start();
@@ -793,7 +795,7 @@ size_t WorkflowService::resumeUnfinished() {
     }
     std::shared_ptr<Deployed> d;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       auto it = deployed_.find(r.workflow);
       if (it != deployed_.end() && it->second->definition == r.definition) d = it->second;
     }
@@ -821,9 +823,9 @@ size_t WorkflowService::resumeUnfinished() {
 
 void WorkflowService::stop(std::chrono::milliseconds drain) {
   {
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
-    idle_.wait_for(lock, drain, [this] { return active_.empty(); });
+    lock.waitFor(idle_, drain, [this]() TERN_REQUIRES(mu_) { return active_.empty(); });
   }
   // Runs still going start no more tasks: those waiting fail at once, and the runs stay
   // unfinished on disk for the next start.

@@ -25,6 +25,7 @@
 #include "workflow/enactor.h"
 #include "workflow/fusion.h"
 #include "workflow/placement.h"
+#include "util/thread_annotations.h"
 
 namespace tern::workflow {
 
@@ -139,10 +140,11 @@ class WorkflowService {
   std::unique_ptr<RunStore> store_;
   ServiceDeps deps_;
   WorkQueue serverless_;  // blocking HTTP calls to Serverless resources
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable idle_;
-  std::map<std::string, std::shared_ptr<Deployed>> deployed_;
-  std::map<std::string, std::pair<std::shared_ptr<Run>, std::shared_ptr<Deployed>>> active_;
+  std::map<std::string, std::shared_ptr<Deployed>> deployed_ TERN_GUARDED_BY(mu_);
+  std::map<std::string, std::pair<std::shared_ptr<Run>, std::shared_ptr<Deployed>>> active_
+      TERN_GUARDED_BY(mu_);
   std::atomic<bool> stopping_{false};  // no new runs
   std::atomic<bool> closed_{false};    // no new tasks
   uint64_t runCounter_ = 0;

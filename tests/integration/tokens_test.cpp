@@ -1,7 +1,8 @@
 // Scoped tokens on a real ternd: `tern token create|ls|revoke`, every refusal (401 naming
 // why, 403 naming the scope, 429 with Retry-After) while other clients are served, every
-// /v1 route of the table checked, --invoke-auth required over HTTP and CoAP, and a token
-// made on one node of a cluster used on the other.
+// /v1 route of the table checked, --invoke-auth required over HTTP and CoAP, and in a
+// cluster: a token made or revoked on one node seen on the other through its watch, checks
+// that never wait for JetStream, and a node cut off from NATS failing closed.
 
 #include <gtest/gtest.h>
 
@@ -310,44 +311,16 @@ TEST_F(TokensTest, RateLimitsAnswer429WithRetryAfterPerToken) {
 
 class TokensClusterTest : public test::ClusterFixture {
  protected:
-  std::unique_ptr<test::TerndProcess> node(const std::string& name) {
-    return std::make_unique<test::TerndProcess>(
-        dir.path() / name,
-        std::vector<std::string>{"--coap-listen", "off", "--cluster", nats->url(), "--cluster-secret-file",
-                                 secret.string(), "--node-name", name, "--heartbeat-ms", "100"});
+  std::unique_ptr<test::TerndProcess> node(const std::string& name, std::vector<std::string> extra = {},
+                                           const std::string& url = "") {
+    std::vector<std::string> args{"--coap-listen", "off", "--cluster", url.empty() ? nats->url() : url,
+                                  "--cluster-secret-file", secret.string(), "--node-name", name,
+                                  "--heartbeat-ms", "100"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<test::TerndProcess>(dir.path() / name, args);
   }
-};
-
-TEST_F(TokensClusterTest, ATokenMadeOnOneNodeWorksOnTheOther) {
-  auto a = node("a");
-  auto b = node("b");
-  // The token bucket's connection is made in the background just after a node starts.
-  test::HttpReply made;
-  ASSERT_TRUE(test::eventually([&] {
-    made = test::request(a->port(), "POST", "/v1/tokens", R"({"name":"ops","scopes":["read"]})", a->auth());
-    return made.status == 201;
-  })) << made.raw;
-  std::string token = json::parse(made.body)["token"];
-  ASSERT_TRUE(test::eventually([&] {
-    return test::request(b->port(), "GET", "/v1/functions", "", bearer(token)).status == 200;
-  }));
-  auto listed = json::parse(test::request(b->port(), "GET", "/v1/tokens", "", b->auth()).body);
-  ASSERT_EQ(listed["tokens"].size(), 1u) << listed.dump();
-  EXPECT_EQ(listed["tokens"][0]["name"], "ops");
-  // The name is taken on every node.
-  EXPECT_EQ(test::request(b->port(), "POST", "/v1/tokens", R"({"name":"ops","scopes":["read"]})", b->auth()).status,
-            409);
-  // Revoked on b, refused on a.
-  ASSERT_EQ(test::request(b->port(), "DELETE", "/v1/tokens/ops", "", b->auth()).status, 200);
-  auto refused = test::request(a->port(), "GET", "/v1/functions", "", bearer(token));
-  EXPECT_EQ(refused.status, 401) << refused.raw;
-  EXPECT_EQ(refusalOf(refused).first, "revoked");
-}
-
-TEST_F(TokensClusterTest, ATokenANodeHasSeenKeepsWorkingThroughANatsOutage) {
-  auto a = node("a");
-  auto b = node("b");
-  auto make = [&](test::TerndProcess& n, const std::string& name) {
+  // Makes a token with scope read on `n`, waiting for the node's token connection.
+  static std::string make(test::TerndProcess& n, const std::string& name) {
     test::HttpReply made;
     EXPECT_TRUE(test::eventually([&] {
       made = test::request(n.port(), "POST", "/v1/tokens", R"({"name":")" + name + R"(","scopes":["read"]})",
@@ -356,23 +329,139 @@ TEST_F(TokensClusterTest, ATokenANodeHasSeenKeepsWorkingThroughANatsOutage) {
     })) << made.raw;
     json doc = json::parse(made.body, nullptr, false);
     return doc.is_object() ? doc.value("token", std::string()) : std::string();
-  };
-  std::string seen = make(*a, "seen");
-  std::string unseen = make(*b, "unseen");  // a never reads it
-  ASSERT_EQ(test::request(a->port(), "GET", "/v1/functions", "", bearer(seen)).status, 200);
-  nats->stop();
+  }
+  // A token check on `n`: a read route with `token`.
+  static test::HttpReply check(test::TerndProcess& n, const std::string& token) {
+    return test::request(n.port(), "GET", "/v1/functions", "", bearer(token));
+  }
+  static std::string messageOf(const test::HttpReply& r) {
+    json doc = json::parse(r.body, nullptr, false);
+    if (!doc.is_object() || !doc.contains("error") || !doc["error"].is_object()) return r.raw;
+    return doc["error"].value("message", std::string());
+  }
+};
+
+TEST_F(TokensClusterTest, ATokenMadeOnOneNodeWorksOnTheOtherAndARevocationReachesIt) {
+  auto a = node("a");
+  auto b = node("b");
+  std::string token = make(*a, "ops");
+  // b learns of the token from its watch of the bucket, not by asking at each request.
+  ASSERT_TRUE(test::eventually([&] { return check(*b, token).status == 200; }));
+  auto listed = json::parse(test::request(b->port(), "GET", "/v1/tokens", "", b->auth()).body);
+  ASSERT_EQ(listed["tokens"].size(), 1u) << listed.dump();
+  EXPECT_EQ(listed["tokens"][0]["name"], "ops");
+  // The name is taken on every node.
+  EXPECT_EQ(test::request(b->port(), "POST", "/v1/tokens", R"({"name":"ops","scopes":["read"]})", b->auth()).status,
+            409);
+  // Revoked on a: refused on a at once, and on b as soon as its watch delivers the revocation.
+  ASSERT_EQ(test::request(a->port(), "DELETE", "/v1/tokens/ops", "", a->auth()).status, 200);
+  EXPECT_EQ(refusalOf(check(*a, token)).first, "revoked");
+  test::HttpReply refused;
   ASSERT_TRUE(test::eventually([&] {
-    return test::request(a->port(), "GET", "/v1/tokens", "", a->auth()).status == 503;
-  }));
-  // The node answers from the record it read; one it never read cannot be checked (503,
-  // not 401: the token may be valid); the admin token is the node's own.
-  EXPECT_EQ(test::request(a->port(), "GET", "/v1/functions", "", bearer(seen)).status, 200);
-  EXPECT_EQ(test::request(a->port(), "GET", "/v1/functions", "", bearer(unseen)).status, 503);
-  EXPECT_EQ(test::request(a->port(), "GET", "/v1/functions", "", a->auth()).status, 200);
-  nats->start();
+    refused = check(*b, token);
+    return refused.status == 401;
+  })) << refused.raw;
+  EXPECT_EQ(refusalOf(refused).first, "revoked");
+  EXPECT_EQ(json::parse(test::request(b->port(), "GET", "/v1/tokens", "", b->auth()).body)["tokens"].size(), 0u);
+  EXPECT_GE(metric(*b, "tern_tokens_copy_loads_total{result=\"ok\"}"), 1);
+  EXPECT_TRUE(test::eventually([&] { return metric(*b, "tern_tokens_copy_usable") == 1; }));
+}
+
+// A JetStream that hangs (its server stopped with SIGSTOP behind the site's leaf node, so
+// the node's own connection stays up and every JetStream request waits for its timeout):
+// token checks still answer at once from the node's copy. Each confirmation of the copy
+// is one JetStream request that fails only after the 5-second request timeout; if a check
+// asked JetStream, each of the checks below would wait for one such timeout too.
+TEST_F(TokensClusterTest, TokenChecksDoNotWaitForAHangingJetStream) {
+  uint16_t leafPort = test::freeLoopbackPort();
+  test::NatsProcess hub(dir.path() / "hub",
+                        "server_name: hub\njetstream { store_dir: \"{dir}/js\", domain: hub }\n"
+                        "leafnodes { listen: 127.0.0.1:" + std::to_string(leafPort) + " }");
+  test::NatsProcess leaf(dir.path() / "leaf",
+                         "server_name: leaf\nleafnodes { remotes: [ { url: \"nats-leaf://127.0.0.1:" +
+                             std::to_string(leafPort) + "\" } ] }");
+  // A staleness far beyond the test's length: the copy stays usable throughout.
+  std::vector<std::string> viaLeaf{"--cluster-js-domain", "hub", "--token-max-staleness-ms", "3600000"};
+  auto a = node("a", viaLeaf, leaf.url());
+  auto b = node("b", viaLeaf, leaf.url());
+  std::string token = make(*a, "ops");
+  ASSERT_TRUE(test::eventually([&] { return check(*b, token).status == 200; }));
+  const std::string failed = "tern_tokens_copy_confirms_total{result=\"failed\"}";
+  const std::string current = "tern_tokens_copy_confirms_total{result=\"current\"}";
+  ASSERT_TRUE(test::eventually([&] { return metric(*b, current) >= 1; }));
+
+  hub.pause();
+  double failedAtPause = metric(*b, failed);
+  ASSERT_TRUE(test::eventually([&] { return metric(*b, failed) >= failedAtPause + 1; })) << b->log();
+  double before = metric(*b, failed);
+  constexpr int kChecks = 10;
+  for (int i = 0; i < kChecks; ++i) {
+    auto r = check(*b, token);
+    ASSERT_EQ(r.status, 200) << "check " << i << ": " << r.raw;
+  }
+  EXPECT_EQ(refusalOf(check(*b, "tern_00000000000000aa_" + std::string(64, '0'))).first, "unknown");
+  // All of them within at most one more JetStream timeout (a check that asked JetStream
+  // would have taken one timeout each).
+  EXPECT_LE(metric(*b, failed), before + 1) << b->log();
+
+  hub.resume();
+  double currentAtResume = metric(*b, current);
+  EXPECT_TRUE(test::eventually([&] { return metric(*b, current) > currentAtResume; })) << b->log();
+  EXPECT_EQ(check(*b, token).status, 200);
+}
+
+// A node cut off from NATS while the token is revoked elsewhere: once its copy is older
+// than --token-max-staleness-ms it refuses scoped tokens with 503 (it cannot know of the
+// revocation); the node's admin token keeps working; back on NATS it loads the bucket
+// again and refuses the token as revoked.
+TEST_F(TokensClusterTest, ANodeCutOffFromNatsFailsClosedAndLearnsOfTheRevocationWhenBack) {
+  uint16_t leafPort = test::freeLoopbackPort();
+  test::NatsProcess hub(dir.path() / "hub",
+                        "server_name: hub\njetstream { store_dir: \"{dir}/js\", domain: hub }\n"
+                        "leafnodes { listen: 127.0.0.1:" + std::to_string(leafPort) + " }");
+  test::NatsProcess leaf(dir.path() / "leaf",
+                         "server_name: leaf\nleafnodes { remotes: [ { url: \"nats-leaf://127.0.0.1:" +
+                             std::to_string(leafPort) + "\" } ] }");
+  auto a = node("a", {"--cluster-js-domain", "hub"}, hub.url());
+  auto b = node("b", {"--cluster-js-domain", "hub", "--token-max-staleness-ms", "2000"}, leaf.url());
+  std::string token = make(*a, "ops");
+  ASSERT_TRUE(test::eventually([&] { return check(*b, token).status == 200; }));
+
+  leaf.pause();  // b's NATS server hangs: b hears nothing more
+  ASSERT_EQ(test::request(a->port(), "DELETE", "/v1/tokens/ops", "", a->auth()).status, 200);
+  EXPECT_EQ(refusalOf(check(*a, token)).first, "revoked");
+  test::HttpReply closed;
+  ASSERT_TRUE(test::eventually([&] {
+    closed = check(*b, token);
+    return closed.status == 503;
+  })) << closed.raw << b->log();
+  EXPECT_NE(messageOf(closed).find("scoped tokens are refused until it is current again"), std::string::npos)
+      << closed.raw;
+  EXPECT_TRUE(test::eventually([&] { return metric(*b, "tern_tokens_copy_usable") == 0; }));
+  EXPECT_EQ(test::request(b->port(), "GET", "/v1/tokens", "", b->auth()).status, 503);
+  EXPECT_EQ(test::request(b->port(), "GET", "/v1/functions", "", b->auth()).status, 200);
+
+  leaf.resume();
+  test::HttpReply revoked;
   EXPECT_TRUE(test::eventually([&] {
-    return test::request(a->port(), "GET", "/v1/functions", "", bearer(unseen)).status == 200;
-  }));
+    revoked = check(*b, token);
+    return revoked.status == 401;
+  })) << revoked.raw << b->log();
+  EXPECT_EQ(refusalOf(revoked).first, "revoked");
+}
+
+TEST_F(TokensClusterTest, AfterANatsRestartANodeLoadsTheBucketAgain) {
+  auto a = node("a");
+  std::string first = make(*a, "first");
+  ASSERT_EQ(check(*a, first).status, 200);
+  nats->stop();
+  nats->start();
+  // a loads the bucket again after its reconnect, and follows it from there.
+  auto b = node("b");
+  std::string second = make(*b, "second");
+  EXPECT_TRUE(test::eventually([&] { return check(*a, second).status == 200; })) << a->log();
+  EXPECT_EQ(check(*b, first).status, 200);
+  EXPECT_GE(metric(*a, "tern_tokens_copy_loads_total{result=\"ok\"}"), 2);
 }
 
 }  // namespace
