@@ -17,22 +17,28 @@ MemoryPool::MemoryPool(size_t maxSlots)
 
 MemoryPool::~MemoryPool() {
   size_t n = chunkCount_.load();
-  for (size_t i = 0; i < n; ++i) {
-    munmap(chunks_[i].load(), kSlotBytes * kSlotsPerChunk);
-  }
+  for (size_t i = 0; i < n; ++i) munmap(chunks_[i].base.load(), kSlotBytes * chunks_[i].slots);
 }
 
 bool MemoryPool::reserveChunk() {
   size_t n = chunkCount_.load();
   if (n >= kMaxChunks || slots_.size() >= maxSlots_) return false;
-  void* p = mmap(nullptr, kSlotBytes * kSlotsPerChunk, PROT_NONE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  // A chunk of kSlotsPerChunk slots, or fewer where the address space is limited (an
+  // RLIMIT_AS, valgrind's 32 GiB mappings): halve until one fits.
+  size_t add = std::min(kSlotsPerChunk, maxSlots_ - slots_.size());
+  void* p = MAP_FAILED;
+  for (; add > 0; add /= 2) {
+    p = mmap(nullptr, kSlotBytes * add, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+             -1, 0);
+    if (p != MAP_FAILED) break;
+  }
   if (p == MAP_FAILED) return false;
   auto* base = static_cast<uint8_t*>(p);
-  chunks_[n].store(base);
-  chunkCount_.store(n + 1);
-  size_t add = std::min(kSlotsPerChunk, maxSlots_ - slots_.size());
   size_t first = slots_.size();
+  chunks_[n].first = first;
+  chunks_[n].slots = add;
+  chunks_[n].base.store(base);
+  chunkCount_.store(n + 1);
   for (size_t i = 0; i < add; ++i) slots_.push_back(Slot{base + i * kSlotBytes, 0});
   slotCount_.store(slots_.size(), std::memory_order_release);
   // The free list pops from the back: push in reverse so low addresses go out first.
@@ -44,9 +50,10 @@ MemoryPool::Slot* MemoryPool::slotFor(uint8_t* base) {
   size_t count = slotCount_.load(std::memory_order_acquire);
   size_t n = chunkCount_.load(std::memory_order_acquire);
   for (size_t c = 0; c < n; ++c) {
-    uint8_t* chunk = chunks_[c].load(std::memory_order_relaxed);
-    if (base >= chunk && base < chunk + kSlotBytes * kSlotsPerChunk) {
-      size_t index = c * kSlotsPerChunk + static_cast<size_t>(base - chunk) / kSlotBytes;
+    const Chunk& chunk = chunks_[c];
+    uint8_t* start = chunk.base.load(std::memory_order_relaxed);
+    if (base >= start && base < start + kSlotBytes * chunk.slots) {
+      size_t index = chunk.first + static_cast<size_t>(base - start) / kSlotBytes;
       return index < count ? slotsBase_ + index : nullptr;
     }
   }
@@ -138,8 +145,8 @@ bool MemoryPool::contains(const void* addr) const {
   auto* p = static_cast<const uint8_t*>(addr);
   size_t n = chunkCount_.load(std::memory_order_acquire);
   for (size_t c = 0; c < n; ++c) {
-    const uint8_t* chunk = chunks_[c].load(std::memory_order_relaxed);
-    if (p >= chunk && p < chunk + kSlotBytes * kSlotsPerChunk) return true;
+    const uint8_t* start = chunks_[c].base.load(std::memory_order_relaxed);
+    if (p >= start && p < start + kSlotBytes * chunks_[c].slots) return true;
   }
   return false;
 }

@@ -32,7 +32,7 @@ class MemoryPool {
   static constexpr uint64_t kWasmPageSize = 65536;
   // 4 GiB of index space + 4 GiB of static offset + one guard page for access widths.
   static constexpr uint64_t kSlotBytes = (8ull << 30) + kWasmPageSize;
-  static constexpr size_t kSlotsPerChunk = 32;
+  static constexpr size_t kSlotsPerChunk = 32;  // fewer where the address space is limited
   static constexpr size_t kMaxChunks = 512;
   static constexpr uint64_t kOsPage = 4096;
   // Memories up to this size are scanned for resident pages on release.
@@ -73,8 +73,16 @@ class MemoryPool {
   Slot* slotFor(uint8_t* base);
   bool reserveChunk() TERN_REQUIRES(mu_);
 
+  // A reserved range of slots. first and slots are written before chunkCount_ publishes
+  // the chunk and never change.
+  struct Chunk {
+    std::atomic<uint8_t*> base{nullptr};
+    size_t first = 0;  // index of its first slot
+    size_t slots = 0;
+  };
+
   const size_t maxSlots_;
-  std::atomic<uint8_t*> chunks_[kMaxChunks] = {};
+  Chunk chunks_[kMaxChunks];
   std::atomic<size_t> chunkCount_{0};
   mutable Mutex mu_;
   // All reserved slots, by index. The vector is guarded; a Slot is owned by the thread that
