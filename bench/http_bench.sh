@@ -1,27 +1,37 @@
 #!/usr/bin/env bash
 # HTTP benchmark of a node against nginx, side by side in one run, on loopback:
-#   - wrk (closed loop) against ternd's /fn/hello (a fresh sandbox per request) and against
-#     nginx returning the same 17-byte body from its config (no file I/O), same parameters;
-#     several alternating rounds, median of each side reported with the ratio;
+#   - wrk (closed loop) against ternd's /fn/hello (a fresh sandbox per request, 17 bytes from
+#     fputs) and /fn/greet (bench/guests/greet.c: wasi-libc, reads its CGI environment and
+#     stdin, answers with printf), and against nginx returning the same bodies from its
+#     config (no file I/O), same parameters; several alternating rounds, median of each
+#     side reported with the ratio;
 #   - deploy-to-first-response: PUT a module into a fresh node (cold compile cache) and into
 #     a node that compiled it before (warm), then the first GET.
 #
 #   bench/http_bench.sh [ROUNDS] [DURATION]      (defaults 5 rounds of 5 s)
-#   TERN_BENCH_TERND=PATH selects another ternd binary (a baseline build).
+#   TERN_BENCH_TERND=PATH selects another ternd binary.
+#   TERN_BENCH_BASELINE=PATH adds a second node running that ternd (a build before a
+#     change) to every round, so the change is measured against it in the same run.
+#   TERN_BENCH_BUILD=DIR takes the build from DIR instead of build/release.
 #
-# Needs: build/release (ternd, examples), nginx and wrk (scripts/install-deps.sh has wrk;
-# nginx comes from Debian's nginx-light package).
+# Needs: build/release (ternd, examples, bench guests), nginx and wrk
+# (scripts/install-deps.sh installs both: wrk and nginx-light).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-bin="$root/build/release/bin"
-hello="$root/build/release/examples/functions/hello.wasm"
+build="${TERN_BENCH_BUILD:-$root/build/release}"
+bin="$build/bin"
+hello="$build/examples/functions/hello.wasm"
+greet="$build/bench/guests/greet.wasm"
+greet_body='Hello, world! GET, 0 bytes, 1 headers\n'  # greet's answer to wrk's request
 rounds="${1:-5}"
 duration="${2:-5}s"
 work="$(mktemp -d /tmp/tern-http-bench.XXXXXX)"
 tern_port=18480
 nginx_port=18481
+base_port=18482
 cleanup() {
   [ -n "${ternd_pid:-}" ] && kill -TERM "$ternd_pid" 2>/dev/null || true
+  [ -n "${base_pid:-}" ] && kill -TERM "$base_pid" 2>/dev/null || true
   [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$work"
@@ -45,17 +55,32 @@ http {
   server {
     listen 127.0.0.1:$nginx_port;
     location / { default_type application/octet-stream; return 200 "Hello from tern!\n"; }
+    location /fn/greet { default_type application/octet-stream; return 200 "$greet_body"; }
   }
 }
 EOF2
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 nginx -c "$work/nginx.conf" -p "$work" &
 "${TERN_BENCH_TERND:-$bin/ternd}" --listen 127.0.0.1:$tern_port --data "$work/node" 2>"$work/ternd.log" &
 ternd_pid=$!
-for _ in $(seq 1 100); do
-  [ -f "$work/node/admin.token" ] && curl -sf "http://127.0.0.1:$tern_port/healthz" >/dev/null && break
-  sleep 0.1
-done
+if [ -n "${TERN_BENCH_BASELINE:-}" ]; then
+  "$TERN_BENCH_BASELINE" --listen 127.0.0.1:$base_port --data "$work/base" 2>"$work/base.log" &
+  base_pid=$!
+fi
+wait_node() {  # data-dir port
+  for _ in $(seq 1 100); do
+    [ -f "$1/admin.token" ] && curl -sf "http://127.0.0.1:$2/healthz" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "http_bench.sh: the node on port $2 did not start" >&2
+  exit 1
+}
+wait_node "$work/node" $tern_port
 token="$(cat "$work/node/admin.token")"
+deploy() {  # port token name module
+  curl -sf -o /dev/null -X PUT -H "Authorization: Bearer $2" --data-binary @"$4" \
+    "http://127.0.0.1:$1/v1/functions/$3"
+}
 
 # Time of one request as curl measures it (connect to last byte), in ms: process start-up
 # of curl itself is not counted.
@@ -69,6 +94,22 @@ d_warm=$(timed -X PUT -H "Authorization: Bearer $token" --data-binary @"$hello" 
   "http://127.0.0.1:$tern_port/v1/functions/hello2")
 f_warm=$(timed "http://127.0.0.1:$tern_port/fn/hello2")
 
+deploy $tern_port "$token" greet "$greet"
+if [ -n "${base_pid:-}" ]; then
+  wait_node "$work/base" $base_port
+  base_token="$(cat "$work/base/admin.token")"
+  deploy $base_port "$base_token" hello "$hello"
+  deploy $base_port "$base_token" greet "$greet"
+fi
+for port in $tern_port ${base_pid:+$base_port}; do
+  for fn in hello greet; do
+    want="Hello from tern!"
+    [ $fn = greet ] && want="$(printf "$greet_body")"
+    got="$(curl -sf -H "User-Agent:" -H "Accept:" "http://127.0.0.1:$port/fn/$fn")"  # Host only, as wrk
+    [ "$got" = "$want" ] || { echo "http_bench.sh: /fn/$fn on port $port answered \"$got\"" >&2; exit 1; }
+  done
+done
+
 run_wrk() {  # url -> "rps p50 p99" (latencies in ms)
   wrk -t1 -c32 -d"$duration" --latency "$1" 2>&1 | awk '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
@@ -78,30 +119,45 @@ run_wrk() {  # url -> "rps p50 p99" (latencies in ms)
     END { printf "%d %.3f %.3f\n", rps, p50, p99 }'
 }
 
-wrk -t1 -c32 -d2s "http://127.0.0.1:$tern_port/fn/hello" >/dev/null 2>&1  # warm-up
-wrk -t1 -c32 -d2s "http://127.0.0.1:$nginx_port/fn/hello" >/dev/null 2>&1
-: > "$work/tern.txt"
-: > "$work/nginx.txt"
+servers=("nginx:$nginx_port" "ternd:$tern_port")
+[ -n "${base_pid:-}" ] && servers+=("baseline:$base_port")
+for fn in hello greet; do
+  for sp in "${servers[@]}"; do
+    wrk -t1 -c32 -d2s "http://127.0.0.1:${sp#*:}/fn/$fn" >/dev/null 2>&1  # warm-up
+    : > "$work/${sp%%:*}-$fn.txt"
+  done
+done
 for r in $(seq 1 "$rounds"); do
-  run_wrk "http://127.0.0.1:$nginx_port/fn/hello" >> "$work/nginx.txt"
-  run_wrk "http://127.0.0.1:$tern_port/fn/hello" >> "$work/tern.txt"
+  for fn in hello greet; do
+    for sp in "${servers[@]}"; do
+      run_wrk "http://127.0.0.1:${sp#*:}/fn/$fn" >> "$work/${sp%%:*}-$fn.txt"
+    done
+  done
 done
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-t_rps=$(cut -d' ' -f1 "$work/tern.txt" | median); n_rps=$(cut -d' ' -f1 "$work/nginx.txt" | median)
-t_p50=$(cut -d' ' -f2 "$work/tern.txt" | median); n_p50=$(cut -d' ' -f2 "$work/nginx.txt" | median)
-t_p99=$(cut -d' ' -f3 "$work/tern.txt" | median); n_p99=$(cut -d' ' -f3 "$work/nginx.txt" | median)
+col() { cut -d' ' -f"$2" "$work/$1.txt" | median; }
 
-echo "## HTTP: ternd /fn/hello vs nginx (wrk -t1 -c32 -d$duration, $rounds alternating rounds, medians)"
+echo "## HTTP: ternd vs nginx (wrk -t1 -c32 -d$duration, $rounds alternating rounds, medians)"
 echo
-echo "| server | req/s | p50 ms | p99 ms |"
-echo "|---|---|---|---|"
-echo "| nginx (static body) | $n_rps | $n_p50 | $n_p99 |"
-echo "| ternd (fresh sandbox per request) | $t_rps | $t_p50 | $t_p99 |"
+echo "Load average before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
-awk -v t="$t_rps" -v n="$n_rps" 'BEGIN { printf "throughput ratio ternd/nginx: %.2f\n", t / n }'
+echo "| function | server | req/s | p50 ms | p99 ms | req/s vs nginx |"
+echo "|---|---|---:|---:|---:|---:|"
+for fn in hello greet; do
+  n_rps=$(col "nginx-$fn" 1)
+  for sp in "${servers[@]}"; do
+    s=${sp%%:*}
+    rps=$(col "$s-$fn" 1)
+    ratio=$(awk -v t="$rps" -v n="$n_rps" 'BEGIN { printf "%.2f", t / n }')
+    echo "| $fn | $s | $rps | $(col "$s-$fn" 2) | $(col "$s-$fn" 3) | $ratio |"
+  done
+done
 echo
-echo "per round (req/s p50 p99): nginx: $(tr '\n' ';' < "$work/nginx.txt")"
-echo "per round (req/s p50 p99): ternd: $(tr '\n' ';' < "$work/tern.txt")"
+for fn in hello greet; do
+  for sp in "${servers[@]}"; do
+    echo "per round (req/s p50 p99), ${sp%%:*} $fn: $(tr '\n' ';' < "$work/${sp%%:*}-$fn.txt")"
+  done
+done
 echo
 echo "## Deploy to first response (hello.wasm, $(stat -c %s "$hello") bytes)"
 echo

@@ -24,6 +24,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # clang's sanitizer and libFuzzer runtimes (the asan preset with clang, -DTERN_FUZZ=ON)
   libclang-rt-14-dev
+  # benchmarks: wrk and nginx (bench/http_bench.sh), valgrind (bench/invoke_cost.sh counts
+  # instructions, atomic operations and locks with callgrind)
+  wrk nginx-light valgrind
 )
 
 # Cross-building for 64-bit ARM (the aarch64 preset, docs/arm64.md): Debian's cross

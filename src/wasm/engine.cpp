@@ -56,9 +56,9 @@ std::string mib(uint64_t bytes) {
                                                             : fmt::format("{:.2f} MiB", m);
 }
 
+// The import instance of each of the module's import modules, into out[0..count).
 void importInstances(const tern_module_t& abi, Sandbox* sandbox, tern_import_env_t* foreign,
-                     std::vector<void*>& out) {
-  out.resize(abi.import_module_count);
+                     void** out) {
   for (uint32_t i = 0; i < abi.import_module_count; ++i) {
     std::string_view name = abi.import_modules[i];
     out[i] = name == kWasiModule   ? static_cast<void*>(&sandbox->wasiInstance)
@@ -192,15 +192,22 @@ InvocationResult Engine::invoke(const std::shared_ptr<const CompiledModule>& mod
   sandbox.stdinData = request.input;
   sandbox.host = request.host;
   sandbox.startNs = monotonicNs();
-  void* instance = calloc(1, abi.instance_size);
+  void* instance = zeroedAlloc(1, abi.instance_size);
   if (!instance) {
     result.outcome = Outcome::kResourceExhausted;
     result.detail = "out of host memory for the instance";
     return result;
   }
-  std::vector<void*> imports;
+  // Modules import from at most a few modules (WASI, tern): no allocation for those.
+  void* importsInline[4];
+  std::vector<void*> importsMore;
+  void** imports = importsInline;
+  if (abi.import_module_count > std::size(importsInline)) {
+    importsMore.resize(abi.import_module_count);
+    imports = importsMore.data();
+  }
   importInstances(abi, &sandbox, nullptr, imports);
-  GuestEntry entry{&abi, instance, imports.data(), start};
+  GuestEntry entry{&abi, instance, imports, start};
   int64_t deadline = request.timeout.count() > 0
                          ? sandbox.startNs + request.timeout.count() * 1000000
                          : 0;
@@ -286,12 +293,12 @@ Result<std::unique_ptr<Instance>> Engine::instantiate(std::shared_ptr<const Comp
   sb.limits = options.limits;
   sb.startNs = monotonicNs();
   const tern_module_t& abi = inst->module_->abi();
-  inst->memory_ = calloc(1, abi.instance_size);
+  inst->memory_ = zeroedAlloc(1, abi.instance_size);
   if (!inst->memory_) return Error(ErrorCode::kResourceExhausted, "out of host memory");
   inst->foreignEnv_ =
       tern_import_env_t{&inst->foreignEnv_, options.foreign, foreignCall, foreignAddress};
-  std::vector<void*> imports;
-  importInstances(abi, &sb, options.foreign ? &inst->foreignEnv_ : nullptr, imports);
+  std::vector<void*> imports(abi.import_module_count);
+  importInstances(abi, &sb, options.foreign ? &inst->foreignEnv_ : nullptr, imports.data());
   for (uint32_t i = 0; i < abi.import_module_count; ++i) {
     if (!imports[i]) {
       return Error(ErrorCode::kInvalidModule,

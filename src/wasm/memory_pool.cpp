@@ -7,34 +7,56 @@
 
 namespace tern::wasm {
 
+namespace {
+
+std::atomic<uint64_t> gNextPoolId{1};
+
+// The slot the calling thread released last: its pool's id (0: none) and index. One entry
+// per thread, so a thread that runs one invocation at a time reuses one slot, whose pages
+// and page tables stay warm in its core's caches, and never touches the pool's lock.
+struct ThreadSlotCache {
+  uint64_t pool = 0;
+  uint32_t index = 0;
+};
+thread_local ThreadSlotCache tSlotCache;
+
+}  // namespace
+
 MemoryPool::MemoryPool(size_t maxSlots)
-    : maxSlots_(std::min(maxSlots, kSlotsPerChunk * kMaxChunks)) {
-  // Slots never move: threads hold references to their slot outside the lock.
-  slots_.reserve(maxSlots_);
-  slotsBase_ = slots_.data();
+    : maxSlots_(std::min(maxSlots, kSlotsPerChunk * kMaxChunks)),
+      id_(gNextPoolId.fetch_add(1)),
+      slots_(new Slot[std::max<size_t>(maxSlots_, 1)]) {
+  MutexLock lock(mu_);
   free_.reserve(maxSlots_);
 }
 
 MemoryPool::~MemoryPool() {
   size_t n = chunkCount_.load();
-  for (size_t i = 0; i < n; ++i) {
-    munmap(chunks_[i].load(), kSlotBytes * kSlotsPerChunk);
-  }
+  for (size_t i = 0; i < n; ++i) munmap(chunks_[i].base.load(), kSlotBytes * chunks_[i].slots);
 }
 
 bool MemoryPool::reserveChunk() {
   size_t n = chunkCount_.load();
-  if (n >= kMaxChunks || slots_.size() >= maxSlots_) return false;
-  void* p = mmap(nullptr, kSlotBytes * kSlotsPerChunk, PROT_NONE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (n >= kMaxChunks || reserved_ >= maxSlots_) return false;
+  // A chunk of kSlotsPerChunk slots, or fewer where the address space is limited (an
+  // RLIMIT_AS, valgrind's 32 GiB mappings): halve until one fits.
+  size_t add = std::min(kSlotsPerChunk, maxSlots_ - reserved_);
+  void* p = MAP_FAILED;
+  for (; add > 0; add /= 2) {
+    p = mmap(nullptr, kSlotBytes * add, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+             -1, 0);
+    if (p != MAP_FAILED) break;
+  }
   if (p == MAP_FAILED) return false;
   auto* base = static_cast<uint8_t*>(p);
-  chunks_[n].store(base);
+  size_t first = reserved_;
+  chunks_[n].first = first;
+  chunks_[n].slots = add;
+  chunks_[n].base.store(base);
   chunkCount_.store(n + 1);
-  size_t add = std::min(kSlotsPerChunk, maxSlots_ - slots_.size());
-  size_t first = slots_.size();
-  for (size_t i = 0; i < add; ++i) slots_.push_back(Slot{base + i * kSlotBytes, 0});
-  slotCount_.store(slots_.size(), std::memory_order_release);
+  for (size_t i = 0; i < add; ++i) slots_[first + i].base = base + i * kSlotBytes;
+  reserved_ += add;
+  slotCount_.store(reserved_, std::memory_order_release);
   // The free list pops from the back: push in reverse so low addresses go out first.
   for (size_t i = add; i-- > 0;) free_.push_back(static_cast<uint32_t>(first + i));
   return true;
@@ -44,10 +66,29 @@ MemoryPool::Slot* MemoryPool::slotFor(uint8_t* base) {
   size_t count = slotCount_.load(std::memory_order_acquire);
   size_t n = chunkCount_.load(std::memory_order_acquire);
   for (size_t c = 0; c < n; ++c) {
-    uint8_t* chunk = chunks_[c].load(std::memory_order_relaxed);
-    if (base >= chunk && base < chunk + kSlotBytes * kSlotsPerChunk) {
-      size_t index = c * kSlotsPerChunk + static_cast<size_t>(base - chunk) / kSlotBytes;
-      return index < count ? slotsBase_ + index : nullptr;
+    const Chunk& chunk = chunks_[c];
+    uint8_t* start = chunk.base.load(std::memory_order_relaxed);
+    if (base >= start && base < start + kSlotBytes * chunk.slots) {
+      size_t index = chunk.first + static_cast<size_t>(base - start) / kSlotBytes;
+      return index < count ? &slots_[index] : nullptr;
+    }
+  }
+  return nullptr;
+}
+
+MemoryPool::Slot* MemoryPool::takeShared() {
+  if (free_.empty()) reserveChunk();
+  if (!free_.empty()) {
+    uint32_t index = free_.back();
+    free_.pop_back();
+    slots_[index].state.store(kInUse, std::memory_order_relaxed);
+    return &slots_[index];
+  }
+  // Every slot is in use or kept by a thread: take one a thread keeps.
+  for (size_t i = 0; i < reserved_; ++i) {
+    uint8_t expected = kCached;
+    if (slots_[i].state.compare_exchange_strong(expected, kInUse, std::memory_order_acquire)) {
+      return &slots_[i];
     }
   }
   return nullptr;
@@ -55,15 +96,25 @@ MemoryPool::Slot* MemoryPool::slotFor(uint8_t* base) {
 
 uint8_t* MemoryPool::acquire(uint64_t bytes) {
   if (bytes > (4ull << 30)) return nullptr;
-  MutexLock lock(mu_);
-  if (free_.empty() && !reserveChunk()) return nullptr;
-  uint32_t index = free_.back();
-  free_.pop_back();
-  Slot& slot = slots_[index];
-  ++inUse_;
-  ++acquires_;
-  lock.unlock();
+  Slot* slot = nullptr;
+  if (tSlotCache.pool == id_) {
+    tSlotCache.pool = 0;
+    Slot& cached = slots_[tSlotCache.index];
+    uint8_t expected = kCached;
+    // Fails only if another thread took it because the pool was otherwise exhausted.
+    if (cached.state.compare_exchange_strong(expected, kInUse, std::memory_order_acquire)) {
+      slot = &cached;
+    }
+  }
+  if (!slot) {
+    MutexLock lock(mu_);
+    slot = takeShared();
+    if (!slot) return nullptr;
+  }
+  return prepare(*slot, bytes);
+}
 
+uint8_t* MemoryPool::prepare(Slot& slot, uint64_t bytes) {
   // Only this thread touches the slot now. Adjust the accessible prefix if the last user
   // had a different size; the same module reusing the slot needs no system call.
   bool ok = true;
@@ -75,11 +126,12 @@ uint8_t* MemoryPool::acquire(uint64_t bytes) {
   }
   if (!ok) {
     MutexLock relock(mu_);
-    free_.push_back(index);
-    --inUse_;
+    slot.state.store(kShared, std::memory_order_relaxed);
+    free_.push_back(static_cast<uint32_t>(&slot - slots_.get()));
     return nullptr;
   }
   slot.accessible = bytes;
+  slot.uses.store(slot.uses.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   return slot.base;
 }
 
@@ -127,27 +179,45 @@ void MemoryPool::release(uint8_t* base, uint64_t usedBytes) {
     if (dirty > 0) madvise(base, dirty, MADV_DONTNEED);
     resident = 0;
   }
-  warmBytes_.fetch_add(resident - slot->warm, std::memory_order_relaxed);
-  slot->warm = resident;
+  // A slot that keeps as many warm pages as before (the usual case) leaves the shared
+  // count alone.
+  if (resident != slot->warm) {
+    warmBytes_.fetch_add(resident - slot->warm, std::memory_order_relaxed);
+    slot->warm = resident;
+  }
+  auto index = static_cast<uint32_t>(slot - slots_.get());
+  if (tSlotCache.pool != id_) {
+    tSlotCache = ThreadSlotCache{id_, index};
+    slot->state.store(kCached, std::memory_order_release);
+    return;
+  }
+  // This thread already keeps a slot (it ran nested invocations or holds instances).
   MutexLock lock(mu_);
-  free_.push_back(static_cast<uint32_t>(slot - slotsBase_));
-  --inUse_;
+  slot->state.store(kShared, std::memory_order_relaxed);
+  free_.push_back(index);
 }
 
 bool MemoryPool::contains(const void* addr) const {
   auto* p = static_cast<const uint8_t*>(addr);
   size_t n = chunkCount_.load(std::memory_order_acquire);
   for (size_t c = 0; c < n; ++c) {
-    const uint8_t* chunk = chunks_[c].load(std::memory_order_relaxed);
-    if (p >= chunk && p < chunk + kSlotBytes * kSlotsPerChunk) return true;
+    const uint8_t* start = chunks_[c].base.load(std::memory_order_relaxed);
+    if (p >= start && p < start + kSlotBytes * chunks_[c].slots) return true;
   }
   return false;
 }
 
 MemoryPoolStats MemoryPool::stats() const {
   MutexLock lock(mu_);
-  return MemoryPoolStats{slots_.size(), inUse_, maxSlots_, acquires_,
-                         warmBytes_.load(std::memory_order_relaxed)};
+  MemoryPoolStats s;
+  s.slotsReserved = reserved_;
+  s.maxSlots = maxSlots_;
+  for (size_t i = 0; i < reserved_; ++i) {
+    if (slots_[i].state.load(std::memory_order_relaxed) == kInUse) ++s.slotsInUse;
+    s.acquires += slots_[i].uses.load(std::memory_order_relaxed);
+  }
+  s.warmBytes = warmBytes_.load(std::memory_order_relaxed);
+  return s;
 }
 
 }  // namespace tern::wasm

@@ -7,11 +7,14 @@
 // its contents: the few pages a small invocation touched are zeroed in place and stay
 // resident (within a pool-wide budget), larger ones are discarded with madvise. Steady-state
 // invocations of small functions make no memory-management system call that changes
-// mappings, so no TLB shootdowns.
+// mappings, so no TLB shootdowns. A thread keeps the slot it released last and takes it back
+// on its next acquire without touching the pool's lock or any shared cache line
+// (docs/design/sandbox.md, "Per-thread fast paths").
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -32,7 +35,7 @@ class MemoryPool {
   static constexpr uint64_t kWasmPageSize = 65536;
   // 4 GiB of index space + 4 GiB of static offset + one guard page for access widths.
   static constexpr uint64_t kSlotBytes = (8ull << 30) + kWasmPageSize;
-  static constexpr size_t kSlotsPerChunk = 32;
+  static constexpr size_t kSlotsPerChunk = 32;  // fewer where the address space is limited
   static constexpr size_t kMaxChunks = 512;
   static constexpr uint64_t kOsPage = 4096;
   // Memories up to this size are scanned for resident pages on release.
@@ -51,41 +54,68 @@ class MemoryPool {
 
   // A slot with its first `bytes` readable and writable and zero-filled, the rest
   // inaccessible. nullptr when every slot is in use or the address space is exhausted.
+  // The calling thread's own released slot comes first, without a lock (see release).
   uint8_t* acquire(uint64_t bytes);
   // Makes [0, newBytes) accessible; false if the kernel refuses.
   bool grow(uint8_t* slot, uint64_t oldBytes, uint64_t newBytes);
-  // Returns the slot; its contents are discarded.
+  // Returns the slot; its contents are discarded. The slot stays with the calling thread
+  // (one per thread), which takes it back on its next acquire without a lock; other
+  // threads take it only when every other slot is in use.
   void release(uint8_t* slot, uint64_t usedBytes);
 
   // Whether `addr` lies inside any slot reserved by this pool. Async-signal-safe.
   bool contains(const void* addr) const;
 
+  // Counts every slot; for metrics and tests, not the invocation path.
   MemoryPoolStats stats() const;
 
  private:
+  enum SlotState : uint8_t {
+    kShared,  // on the shared free list
+    kCached,  // free, kept by the thread that released it last
+    kInUse,
+  };
   struct Slot {
     uint8_t* base = nullptr;
+    // Owned by the thread that holds the slot (in use or cached); handed over with it.
     uint64_t accessible = 0;  // bytes currently mapped read/write
     uint64_t warm = 0;        // resident zeroed bytes kept from the last use
+    // Taking a cached slot is a compare-and-swap kCached -> kInUse, by its thread (no
+    // contention) or by another one when the pool is otherwise exhausted.
+    std::atomic<uint8_t> state{kShared};
+    // Times the slot was acquired; written only by its holder, summed by stats().
+    std::atomic<uint64_t> uses{0};
   };
-  // The slot whose base is `base`, or nullptr. Lock-free: slots never move (the vector's
-  // capacity is reserved up front) and slotCount_ publishes each chunk's slots.
+  // The slot whose base is `base`, or nullptr. Lock-free: slots never move (the array is
+  // allocated up front) and slotCount_ publishes each chunk's slots.
   Slot* slotFor(uint8_t* base);
   bool reserveChunk() TERN_REQUIRES(mu_);
+  // A slot from the shared list (reserving a chunk when it is empty), else one cached by a
+  // thread; nullptr when all are in use.
+  Slot* takeShared() TERN_REQUIRES(mu_);
+  uint8_t* prepare(Slot& slot, uint64_t bytes);
+
+  // A reserved range of slots. first and slots are written before chunkCount_ publishes
+  // the chunk and never change.
+  struct Chunk {
+    std::atomic<uint8_t*> base{nullptr};
+    size_t first = 0;  // index of its first slot
+    size_t slots = 0;
+  };
 
   const size_t maxSlots_;
-  std::atomic<uint8_t*> chunks_[kMaxChunks] = {};
+  const uint64_t id_;  // unique per pool in the process: keys the threads' slot caches
+  Chunk chunks_[kMaxChunks];
   std::atomic<size_t> chunkCount_{0};
   mutable Mutex mu_;
-  // All reserved slots, by index. The vector is guarded; a Slot is owned by the thread that
-  // acquired it, which uses it outside the lock.
-  std::vector<Slot> slots_ TERN_GUARDED_BY(mu_);
+  // Every slot, by index; the first slotCount_ are reserved. The array itself never
+  // changes; a slot's fields belong to whoever holds it (see Slot).
+  const std::unique_ptr<Slot[]> slots_;
+  size_t reserved_ TERN_GUARDED_BY(mu_) = 0;
   std::vector<uint32_t> free_ TERN_GUARDED_BY(mu_);  // free slot indices, most recent last
-  size_t inUse_ TERN_GUARDED_BY(mu_) = 0;
-  uint64_t acquires_ TERN_GUARDED_BY(mu_) = 0;
   std::atomic<size_t> slotCount_{0};
-  Slot* slotsBase_ = nullptr;
-  // Updated by every release from any thread: kept off the cache line of the lock.
+  // Changed only when a released slot keeps more or fewer warm pages than before, which a
+  // steady workload does not do: kept off the cache line of the lock.
   alignas(64) std::atomic<uint64_t> warmBytes_{0};
 };
 

@@ -21,6 +21,7 @@
 
 #include "util/sanitizers.h"
 #include "wasm/memory_pool.h"
+#include "wasm/watchdog.h"
 
 namespace tern::wasm {
 
@@ -43,6 +44,7 @@ struct ThreadStateOwner {
   std::unique_ptr<ThreadState> state;
   ~ThreadStateOwner() {
     if (!state) return;
+    Watchdog::forgetThread(*state);
     if (state->altStack) {
       stack_t ss{};
       ss.ss_flags = SS_DISABLE;
@@ -120,7 +122,8 @@ void onFault(int sig, siginfo_t* info, void* uctx) {
 
 void onPreempt(int, siginfo_t*, void*) {
   ThreadState* ts = tState;
-  if (!ts || !ts->inWasm || ts->killEpoch.load(std::memory_order_relaxed) != ts->epoch) return;
+  if (!ts || !ts->inWasm || ts->killEpoch.load(std::memory_order_relaxed) !=
+                                     ts->epoch.load(std::memory_order_relaxed)) return;
   if (ts->hostDepth > 0) {
     ts->preemptPending = 1;
     return;
@@ -220,7 +223,9 @@ void checkPreemption() {
   if (!ts) return;
   if (ts->preemptPending && ts->hostDepth == 0) {
     ts->preemptPending = 0;
-    if (ts->killEpoch.load(std::memory_order_relaxed) == ts->epoch) trapNow(kTrapTimeout);
+    if (ts->killEpoch.load(std::memory_order_relaxed) == ts->epoch.load(std::memory_order_relaxed)) {
+      trapNow(kTrapTimeout);
+    }
   }
 }
 
@@ -235,6 +240,18 @@ int64_t monotonicNs() {
   timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+void* zeroedAlloc(size_t count, size_t size) {
+  size_t bytes = 0;
+  if (__builtin_mul_overflow(count, size, &bytes)) return nullptr;
+  // Large blocks come from mmap, already zero: calloc touches none of their pages.
+  if (bytes > (64u << 10)) return calloc(count, size);
+  void* p = malloc(bytes);
+  // Hides that p came from malloc: GCC would otherwise turn malloc and memset into calloc.
+  __asm__("" : "+r"(p));
+  if (p) memset(p, 0, bytes);
+  return p;
 }
 
 Result<void> checkInstantiable(const ModuleInfo& info, const SandboxLimits& limits) {
@@ -444,7 +461,8 @@ void wasm_rt_free_memory(wasm_rt_memory_t* memory) {
         table->size = elements;                                                            \
         table->max_size = std::min(max_elements, limit);                                   \
         table->data = static_cast<wasm_rt_##type##_t*>(                                    \
-            calloc(std::max<uint32_t>(elements, 1), sizeof(wasm_rt_##type##_t)));          \
+            tern::wasm::zeroedAlloc(std::max<uint32_t>(elements, 1),                       \
+                                    sizeof(wasm_rt_##type##_t)));                          \
         if (!table->data) {                                                                \
           trap = tern::wasm::kTrapTableLimit;                                              \
         } else {                                                                           \

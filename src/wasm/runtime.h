@@ -68,6 +68,7 @@ Result<void> checkInstantiable(const ModuleInfo& info, const SandboxLimits& limi
 
 struct Sandbox;
 class HostHandler;
+class Watchdog;
 
 inline const std::vector<std::string> kNoStrings;
 
@@ -146,13 +147,21 @@ struct ThreadState {
   // stopped; the signal handler acts only if that is still the running invocation. The
   // watchdog's thread writes killEpoch while this one reads it, hence an atomic (lock-free,
   // so the signal handler may read it).
-  volatile uint64_t epoch = 0;
   std::atomic<uint64_t> killEpoch{0};
   static_assert(std::atomic<uint64_t>::is_always_lock_free);
+  // The running invocation's epoch and deadline (CLOCK_MONOTONIC, 0: none), written only
+  // by this thread and read by the watchdog without a lock: watchSeq is a sequence count
+  // (odd while the pair changes), so the watchdog reads a consistent pair or retries on its
+  // next tick (Watchdog::publish and the scan in watchdog.cpp).
+  std::atomic<uint64_t> watchSeq{0};
+  std::atomic<uint64_t> epoch{0};
+  std::atomic<int64_t> deadlineNs{0};
   uint64_t lastEpoch = 0;  // the last epoch handed out on this thread; epochs never repeat
   pthread_t thread{};
-  int64_t deadlineNs = 0;  // read by the watchdog under its lock
-  ThreadState* prev = nullptr;  // watchdog's active list
+  // The watchdog this thread is registered with (null: none). Set under the watchdogs'
+  // registration lock; read without it by this thread, to skip registering again.
+  std::atomic<Watchdog*> watchdog{nullptr};
+  ThreadState* prev = nullptr;  // the registered watchdog's list, under its lock
   ThreadState* next = nullptr;
 };
 
@@ -195,6 +204,13 @@ void checkPreemption();
 void checkHostStack();
 
 int64_t monotonicNs();
+
+// `count` zeroed elements of `size` bytes from malloc, or nullptr (also when the product
+// overflows). Unlike calloc, which glibc serves from the arena under its lock and never from
+// the thread's cache, a small block comes from the thread's cache without an atomic
+// operation: the instance and tables of every invocation are allocated this way. Blocks
+// above 64 KiB still come from calloc (mmap'ed, zero without being touched).
+void* zeroedAlloc(size_t count, size_t size);
 
 // Runs a host call's body inside a catch-all: an exception never unwinds through the
 // generated code's frames. Returns the body's result, or nullopt with the failure recorded

@@ -274,6 +274,32 @@ TEST_F(EngineTest, PreemptionDoesNotDisturbConcurrentInvocations) {
   EXPECT_EQ(greetings, 4000);
 }
 
+// A thread registers with the watchdog of the engine it invokes; moving to another engine,
+// and that first engine going away, must leave preemption working on the new one.
+TEST(EngineWatchdogTest, PreemptionFollowsAThreadFromOneEngineToTheNext) {
+  std::thread worker([] {
+    InvocationRequest quick;
+    quick.timeout = std::chrono::milliseconds(5000);
+    {
+      Engine first(test::engineConfig());
+      auto hello = loadExample(first, "hello");
+      EXPECT_EQ(first.invoke(hello, quick).outcome, Outcome::kOk);
+    }
+    Engine second(test::engineConfig());
+    auto hello = loadExample(second, "hello");
+    auto loop = loadExample(second, "loop");
+    InvocationRequest runaway;
+    runaway.timeout = std::chrono::milliseconds(50);
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(second.invoke(hello, quick).outcome, Outcome::kOk);
+      auto r = second.invoke(loop, runaway);
+      EXPECT_EQ(r.outcome, Outcome::kTimeout);
+      EXPECT_GE(r.durationNs, 50'000'000);
+    }
+  });
+  worker.join();
+}
+
 TEST_F(EngineTest, SleepIsCutAtTheDeadline) {
   // poll_oneoff on a 60 s relative clock, with a 50 ms timeout.
   auto m = load(wat(R"((module

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <thread>
 
 namespace tern::wasm {
 namespace {
@@ -52,6 +53,43 @@ TEST(MemoryPoolTest, ExhaustionReturnsNull) {
   pool.release(a, kPage);
   EXPECT_NE(pool.acquire(kPage), nullptr);
   EXPECT_EQ(pool.stats().slotsInUse, 2u);
+}
+
+TEST(MemoryPoolTest, AThreadTakesBackTheSlotItReleasedLast) {
+  MemoryPool pool(8);
+  uint8_t* a = pool.acquire(kPage);
+  uint8_t* b = pool.acquire(kPage);
+  ASSERT_TRUE(a && b);
+  pool.release(a, kPage);  // kept by this thread
+  pool.release(b, kPage);  // this thread keeps one already: back to the shared list
+  EXPECT_EQ(pool.acquire(kPage), a);
+  EXPECT_EQ(pool.acquire(kPage), b);
+  EXPECT_EQ(pool.stats().slotsInUse, 2u);
+  EXPECT_EQ(pool.stats().acquires, 4u);
+}
+
+TEST(MemoryPoolTest, ASlotAnotherThreadKeepsIsTakenWhenThePoolIsOtherwiseExhausted) {
+  MemoryPool pool(2);
+  uint8_t* kept = nullptr;
+  std::thread other([&] {
+    kept = pool.acquire(kPage);
+    ASSERT_TRUE(kept);
+    memset(kept, 0xcd, kPage);
+    pool.release(kept, kPage);  // kept by the other thread, which then ends
+  });
+  other.join();
+  ASSERT_TRUE(kept);
+  uint8_t* first = pool.acquire(kPage);  // the shared list's slot
+  ASSERT_TRUE(first);
+  EXPECT_NE(first, kept);
+  uint8_t* second = pool.acquire(kPage);  // none left there: the one the thread kept
+  ASSERT_EQ(second, kept);
+  for (uint64_t i = 0; i < kPage; i += 512) ASSERT_EQ(second[i], 0) << i;
+  EXPECT_EQ(pool.acquire(kPage), nullptr);
+  EXPECT_EQ(pool.stats().slotsInUse, 2u);
+  pool.release(first, kPage);
+  pool.release(second, kPage);
+  EXPECT_EQ(pool.stats().slotsInUse, 0u);
 }
 
 }  // namespace
