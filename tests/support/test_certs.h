@@ -36,8 +36,12 @@ class TestCerts {
 
  private:
   void run(const std::vector<std::string>& argv);
-// host the tests never use, one that expired long ago, a second CA and a node certificate
-// it signs, and a NATS client certificate. Nothing is kept between runs.
+  void issue(const std::string& name, const std::string& subject, const std::string& extensions,
+             const std::string& ca = "ca");
+  // Like issue() (signed by ca()), with the validity period fixed (openssl's
+  // YYYYMMDDHHMMSSZ times).
+  void issueDated(const std::string& name, const std::string& subject,
+                  const std::string& extensions, const std::string& start, const std::string& end);
 
   std::filesystem::path dir_;
 };
