@@ -12,6 +12,7 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <random>
 #include <set>
@@ -413,11 +414,50 @@ constexpr std::string_view kBaselinePrelude =
     "#define __builtin_ctz(x) tern_ctz32((unsigned int)(x))\n"
     "#define __builtin_ctzll(x) tern_ctz64((unsigned long long)(x))\n"
     "#define __builtin_popcount(x) tern_popcount64((unsigned int)(x))\n"
-    "#define __builtin_popcountll(x) tern_popcount64((unsigned long long)(x))\n";
+    "#define __builtin_popcountll(x) tern_popcount64((unsigned long long)(x))\n"
+    // wasm's f32.neg and f64.neg flip the sign bit and nothing else (flipFloatNegations).
+    "static inline float tern_fneg32(float x) {\n"
+    "  union { float f; unsigned int u; } v;\n"
+    "  v.f = x;\n"
+    "  v.u ^= 0x80000000u;\n"
+    "  return v.f;\n"
+    "}\n"
+    "static inline double tern_fneg64(double x) {\n"
+    "  union { double f; unsigned long long u; } v;\n"
+    "  v.f = x;\n"
+    "  v.u ^= 0x8000000000000000ull;\n"
+    "  return v.f;\n"
+    "}\n";
+
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
 
 // The baseline compiler's flags besides its prelude. TinyCC neither optimises nor turns
 // calls into jumps, so recursion stays recursion and floating point stays as written.
 constexpr const char* kBaselineFlags[] = {"-shared", "-fPIC"};
+
+}  // namespace
+
+std::string flipFloatNegations(std::string_view c) {
+  // wasm2c 1.0.32 writes f32.neg and f64.neg, and only them, as a unary minus of a stack
+  // variable, named by its type: w2c_f<N> for f32, w2c_d<N> for f64.
+  std::string out;
+  out.reserve(c.size() + c.size() / 64);
+  size_t at = 0;
+  for (size_t i = c.find("-(w2c_"); i != std::string_view::npos; i = c.find("-(w2c_", i + 1)) {
+    size_t type = i + 6, digits = type + 1, end = digits;
+    if (type >= c.size() || (c[type] != 'f' && c[type] != 'd')) continue;
+    while (end < c.size() && isDigit(c[end])) ++end;
+    if (end == digits || end >= c.size() || c[end] != ')') continue;
+    out.append(c.substr(at, i - at));
+    out.append(c[type] == 'f' ? "tern_fneg32(" : "tern_fneg64(");
+    out.append(c.substr(i + 2, end + 1 - (i + 2)));
+    at = end + 1;
+  }
+  out.append(c.substr(at));
+  return out;
+}
+
+namespace {
 
 const char* optFlag(OptLevel o) {
   switch (o) {
@@ -559,6 +599,21 @@ Result<fs::path> Compiler::buildObject(std::span<const uint8_t> wasm, const Modu
   if (w2c->exitStatus != 0) {
     // wasm2c validates the module first; its message names the offset and the problem.
     return Error(ErrorCode::kInvalidModule, firstLines(w2c->output, work, 3));
+  }
+
+  if (baseline) {
+    std::string translated;
+    {
+      std::ifstream in(work / "module.c", std::ios::binary);
+      translated.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      if (!in.good() && !in.eof()) {
+        return Error(ErrorCode::kIo, "cannot read " + (work / "module.c").string());
+      }
+    }
+    std::string flipped = flipFloatNegations(translated);
+    if (!writeFile(work / "module.c", flipped.data(), flipped.size())) {
+      return Error(ErrorCode::kIo, "cannot write to " + work.string());
+    }
   }
 
   std::string glue = generateGlue(info, moduleName, hash, options.imports);

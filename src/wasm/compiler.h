@@ -212,6 +212,12 @@ class Compiler {
 // wasm2c's name mangling for module, import and export names.
 std::string wasm2cMangle(std::string_view name);
 
+// wasm2c's output with its float negations, `-(w2c_fN)` (f32) and `-(w2c_dN)` (f64) of a
+// stack variable, made calls of the baseline prelude's sign-bit flips: TinyCC compiles the
+// unary minus as arithmetic, which keeps a NaN's sign and quiets a signaling NaN, where
+// wasm's f32.neg and f64.neg flip the sign bit only. Other text is left as it is.
+std::string flipFloatNegations(std::string_view wasm2cOutput);
+
 // The glue C source for the module with SHA-256 `hash` compiled by wasm2c under `moduleName`.
 std::string generateGlue(const ModuleInfo& info, const std::string& moduleName,
                          const std::string& hash, ImportPolicy imports);

@@ -154,6 +154,64 @@ TEST_F(BaselineTierTest, BitCountingMatchesTheOptimizedTier) {
   }
 }
 
+TEST(FlipFloatNegationsTest, RewritesOnlyNegatedFloatStackVariables) {
+  struct Case {
+    std::string_view in, out;
+  };
+  const Case cases[] = {
+      {"w2c_f0 = -(w2c_f0);", "w2c_f0 = tern_fneg32(w2c_f0);"},
+      {"w2c_d12 = -(w2c_d12);", "w2c_d12 = tern_fneg64(w2c_d12);"},
+      {"a = -(w2c_f1); b = -(w2c_d2);", "a = tern_fneg32(w2c_f1); b = tern_fneg64(w2c_d2);"},
+      // Not a float stack variable: integer variables, calls, names, unfinished text.
+      {"w2c_i0 = -(w2c_i0);", "w2c_i0 = -(w2c_i0);"},
+      {"x = -(w2c_f3(instance));", "x = -(w2c_f3(instance));"},
+      {"x = -(w2c_fx);", "x = -(w2c_fx);"},
+      {"x = -(w2c_f);", "x = -(w2c_f);"},
+      {"x = -(w2c_d7", "x = -(w2c_d7"},
+      {"-(w2c_", "-(w2c_"},
+      {"", ""},
+  };
+  for (const auto& c : cases) EXPECT_EQ(flipFloatNegations(c.in), c.out) << c.in;
+}
+
+TEST_F(BaselineTierTest, NegationFlipsOnlyTheSignBitAsAtTheOptimizedTier) {
+  // wasm's f32.neg and f64.neg flip the sign bit of any value, NaNs (quiet or signaling,
+  // with any payload) included (the spec's f32_bitwise and f64_bitwise scripts).
+  auto bytes = wat(R"((module
+    (func (export "neg32") (param i32) (result i32)
+      (i32.reinterpret_f32 (f32.neg (f32.reinterpret_i32 (local.get 0)))))
+    (func (export "neg64") (param i64) (result i64)
+      (i64.reinterpret_f64 (f64.neg (f64.reinterpret_i64 (local.get 0)))))))");
+  auto m = both(bytes);
+  ASSERT_TRUE(m[0] && m[1]);
+  auto o = engine.instantiate(m[0], {});
+  auto b = engine.instantiate(m[1], {});
+  ASSERT_TRUE(o.ok() && b.ok());
+  struct Case {
+    const char* fn;
+    uint64_t arg, sign;
+  };
+  const Case cases[] = {
+      {"neg32", 0x7fc00000, 0x80000000},  {"neg32", 0xffc00000, 0x80000000},
+      {"neg32", 0x7fa00000, 0x80000000},  {"neg32", 0x7f800001, 0x80000000},
+      {"neg32", 0x00000000, 0x80000000},  {"neg32", 0x3f800000, 0x80000000},
+      {"neg64", 0x7ff8000000000000ull, 1ull << 63}, {"neg64", 0xfff8000000000001ull, 1ull << 63},
+      {"neg64", 0x7ff4000000000000ull, 1ull << 63}, {"neg64", 0x0000000000000000ull, 1ull << 63},
+      {"neg64", 0x3ff0000000000000ull, 1ull << 63},
+  };
+  for (const auto& c : cases) {
+    const tern_export_t* eo = (*o)->module().findExport(c.fn);
+    const tern_export_t* eb = (*b)->module().findExport(c.fn);
+    ASSERT_TRUE(eo && eb) << c.fn;
+    uint64_t arg = c.arg, ro = 0, rb = 0;
+    ASSERT_EQ((*o)->call(*eo, &arg, &ro), kTrapNone);
+    ASSERT_EQ((*b)->call(*eb, &arg, &rb), kTrapNone);
+    const uint64_t mask = c.sign == 0x80000000 ? 0xffffffffull : ~0ull;
+    EXPECT_EQ(rb & mask, (c.arg ^ c.sign) & mask) << c.fn << " " << std::hex << c.arg;
+    EXPECT_EQ(ro & mask, (c.arg ^ c.sign) & mask) << c.fn << " " << std::hex << c.arg;
+  }
+}
+
 TEST(BaselineCacheTest, ObjectsAreCachedPerTierAndFoundWithoutCompiling) {
   test::TempDir cache;
   auto bytes = uniqueModule();
