@@ -20,8 +20,6 @@
 namespace tern::http {
 namespace {
 
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
@@ -205,13 +203,8 @@ TEST(WebSocketClientTest, AMessageAboveTheLimitFailsTheConnection) {
 }
 
 TEST(WebSocketClientTest, AClosedPortIsAClearConnectError) {
-  uint16_t port = 0;
-  {
-    // A port that was free a moment ago and now has no listener.
-    asio::io_context ioc;
-    tcp::acceptor a(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    port = a.local_endpoint().port();
-  }
+  // A port that was free a moment ago and now has no listener.
+  const uint16_t port = test::freeLoopbackPort();
   NodeUrl url;
   url.host = "127.0.0.1";
   url.port = port;
