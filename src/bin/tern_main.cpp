@@ -34,6 +34,7 @@ void addName(CLI::App* cmd, std::string& name) {
 int main(int argc, char** argv) {
   namespace cli = tern::cli;
   CLI::App app{"tern: a serverless platform for the edge, running WebAssembly functions"};
+  app.set_version_flag("--version", std::string("tern ") + TERN_VERSION);
   app.require_subcommand(1);
   // Global options may also follow the subcommand: `tern ls --json`.
   app.fallthrough();

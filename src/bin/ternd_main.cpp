@@ -53,6 +53,7 @@ bool parseCoapListen(const std::string& s, tern::node::NodeConfig& cfg) {
 
 int main(int argc, char** argv) {
   CLI::App app{"ternd: a tern node serving WebAssembly functions over HTTP"};
+  app.set_version_flag("--version", std::string("ternd ") + TERN_VERSION);
   tern::node::NodeConfig cfg;
   std::string listen = "127.0.0.1:8080";
   std::string dataDir;

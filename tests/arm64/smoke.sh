@@ -7,6 +7,7 @@
 #   smoke.sh device-local   tern device call --policy local: run on the device itself
 #   smoke.sh device-c-api   the same two through tern/device.h (tern_device_smoke)
 #   smoke.sh stop           SIGTERM the node and check that it drained and exited 0
+#   smoke.sh package        the build's .deb: its architecture, and its programs run
 #
 # The environment (tests/arm64/CMakeLists.txt) names the emulator (TERN_SMOKE_EMULATOR,
 # "qemu-aarch64 -L /" in the aarch64 build, empty in a native one), the target (TERN_SMOKE_ARCH), the cross
@@ -16,7 +17,7 @@
 # against a deadline; qemu is slow, so deadlines are generous.
 set -euo pipefail
 
-step="${1:?usage: smoke.sh start|http|device-edge|device-local|device-c-api|stop}"
+step="${1:?usage: smoke.sh start|http|device-edge|device-local|device-c-api|stop|package}"
 read -r -a emulator <<<"${TERN_SMOKE_EMULATOR-}"  # empty in a native build
 arch="${TERN_SMOKE_ARCH:?}"
 cc="${TERN_SMOKE_CC:?}"
@@ -203,8 +204,31 @@ stop)
   say "ternd drained and exited 0"
   ;;
 
+package)
+  # The .deb of this build (cmake/packaging.cmake, docs/packages.md): made by cpack, for
+  # the target's architecture, and its programs run.
+  build="${TERN_SMOKE_BUILD:?}"
+  pkg="$work/package"
+  rm -rf "$pkg"; mkdir -p "$pkg"
+  (cd "$build" && cpack -G DEB -B "$pkg/out") > "$pkg/cpack.log" 2>&1 ||
+    { cat "$pkg/cpack.log" >&2; fail "cpack"; }
+  deb=$(ls "$pkg"/out/tern_*.deb)
+  want=$([ "$arch" = aarch64 ] && echo arm64 || dpkg --print-architecture)
+  [ "$(dpkg-deb -f "$deb" Architecture)" = "$want" ] ||
+    fail "$(basename "$deb") is for $(dpkg-deb -f "$deb" Architecture), not $want"
+  dpkg-deb -x "$deb" "$pkg/root"
+  for p in ternd tern; do
+    [ "$(elf_machine "$pkg/root/usr/bin/$p")" = "$arch" ] ||
+      fail "the packaged $p is for $(elf_machine "$pkg/root/usr/bin/$p")"
+    v=$(target "$pkg/root/usr/bin/$p" --version) || fail "the packaged $p --version"
+    [[ "$v" == "$p "* ]] || fail "the packaged $p --version said '$v'"
+  done
+  [ -f "$pkg/root/lib/systemd/system/ternd.service" ] || fail "no systemd unit in the package"
+  say "$(basename "$deb"): $want, $(dpkg-deb -f "$deb" Installed-Size) KiB, ternd and tern run: $v"
+  ;;
+
 *)
-  echo "usage: smoke.sh start|http|device-edge|device-local|device-c-api|stop" >&2
+  echo "usage: smoke.sh start|http|device-edge|device-local|device-c-api|stop|package" >&2
   exit 64
   ;;
 esac
