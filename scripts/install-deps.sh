@@ -27,6 +27,8 @@ packages=(
   # benchmarks: wrk and nginx (bench/http_bench.sh), valgrind (bench/invoke_cost.sh counts
   # instructions, atomic operations and locks with callgrind)
   wrk nginx-light valgrind
+  # the package test (tests/package): a network namespace's loopback is brought up with ip
+  iproute2
 )
 
 # Cross-building for 64-bit ARM (the aarch64 preset, docs/arm64.md): Debian's cross
