@@ -36,7 +36,7 @@ if [ "${1:-}" = --inside ]; then
   # What the maintainer scripts made.
   in_root getent passwd tern | grep -q ":/var/lib/tern:/usr/sbin/nologin$" \
     || fail "no tern system user: $(in_root getent passwd tern || true)"
-  [ "$(in_root stat -c '%U:%G %a' /var/lib/tern)" = "tern:tern 750" ] \
+  [ "$(in_root stat -c '%U:%G %a' /var/lib/tern)" = "tern:tern 700" ] \
     || fail "/var/lib/tern is $(in_root stat -c '%U:%G %a' /var/lib/tern)"
 
   # ternd as systemd would start it: the unit's user and command line.
