@@ -54,7 +54,10 @@ void TerndProcess::start() {
   ASSERT_EQ(rc, 0) << "cannot start ternd";
   std::regex serving(R"(serving on https?://127\.0\.0\.1:(\d+))");
   std::regex servingCoap(R"(serving CoAP on coap://\S+:(\d+))");
-  for (int i = 0; i < 300; ++i) {
+  // A deadline for a start that hangs, not a guess at how long one takes: under a
+  // sanitizer on a busy machine a node takes several seconds to say it is serving.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  while (std::chrono::steady_clock::now() < deadline) {
     std::smatch m;
     std::string text = log();
     if (std::regex_search(text, m, serving)) {
@@ -70,7 +73,7 @@ void TerndProcess::start() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  FAIL() << "ternd did not start:\n" << log();
+  FAIL() << "ternd did not say it was serving within 90 s:\n" << log();
 }
 
 std::string TerndProcess::log() const {
