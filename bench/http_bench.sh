@@ -7,6 +7,9 @@
 #     side reported with the ratio;
 #   - deploy-to-first-response: PUT a module into a fresh node (cold compile cache) and into
 #     a node that compiled it before (warm), then the first GET.
+# The wrk rounds begin once every function is served by its optimised (-O2) object: with
+# the default compile tier a new function is first served from the baseline object while
+# the -O2 compile runs in the background, and that compile competes with both servers.
 #
 #   bench/http_bench.sh [ROUNDS] [DURATION]      (defaults 5 rounds of 5 s)
 #   TERN_BENCH_TERND=PATH selects another ternd binary.
@@ -100,6 +103,23 @@ if [ -n "${base_pid:-}" ]; then
   base_token="$(cat "$work/base/admin.token")"
   deploy $base_port "$base_token" hello "$hello"
   deploy $base_port "$base_token" greet "$greet"
+fi
+# Functions are deployed with the default compile tier (auto): served at once from the
+# baseline object while the optimised one is compiled in the background. The rounds measure
+# the steady state, so they wait until every function is served by its optimised object
+# (and the compiler has finished taking CPU time from both servers).
+wait_optimized() {  # port token name
+  for _ in $(seq 1 1200); do
+    curl -sf -H "Authorization: Bearer $2" "http://127.0.0.1:$1/v1/functions/$3" |
+      grep -q '"tier":"optimized"' && return 0
+    sleep 0.1
+  done
+  echo "http_bench.sh: /fn/$3 on port $1 is not served by its optimised object after 120 s" >&2
+  exit 1
+}
+for fn in hello hello2 greet; do wait_optimized $tern_port "$token" $fn; done
+if [ -n "${base_pid:-}" ]; then
+  for fn in hello greet; do wait_optimized $base_port "$base_token" $fn; done
 fi
 for port in $tern_port ${base_pid:+$base_port}; do
   for fn in hello greet; do

@@ -21,7 +21,14 @@ Invoker::Invoker(wasm::Engine& engine, Executor& executor, FunctionTable& table,
       idPrefix_(static_cast<uint32_t>(std::random_device{}())) {}
 
 std::string Invoker::nextInvocationId() {
-  return fmt::format("{:08x}{:012x}", idPrefix_, idCounter_.fetch_add(1) + 1);
+  // "%08x%012x" of the node's prefix and the counter, written directly (on every request).
+  static constexpr char kHex[] = "0123456789abcdef";
+  uint64_t n = idCounter_.fetch_add(1) + 1;
+  if (n >> 48) return fmt::format("{:08x}{:012x}", idPrefix_, n);
+  std::string id(20, '0');
+  for (int i = 7; i >= 0; --i) id[static_cast<size_t>(7 - i)] = kHex[(idPrefix_ >> (i * 4)) & 0xf];
+  for (int i = 11; i >= 0; --i) id[static_cast<size_t>(19 - i)] = kHex[(n >> (i * 4)) & 0xf];
+  return id;
 }
 
 void Invoker::invoke(InvokeInput input, std::function<void(InvokeOutput)> done) {

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <iterator>
@@ -130,6 +131,22 @@ std::string clientKey(const asio::ip::address& address) {
   auto bytes = v6.to_bytes();
   std::fill(bytes.begin() + 8, bytes.end(), 0);
   return asio::ip::address_v6(bytes).to_string() + "/64";
+}
+
+// Appends `v` in decimal (the status code and Content-Length of every response).
+void appendDecimal(std::string& out, uint64_t v) {
+  char digits[20];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
+  out.append(digits, static_cast<size_t>(end - digits));
+}
+
+// Whether a header name or value can be sent as it is: no CR, LF or NUL, which could split
+// the response.
+bool fieldSafe(std::string_view v) {
+  for (char c : v) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  return true;
 }
 
 // The first byte of a TLS connection: a handshake record (RFC 8446 5.1, content type 22).
@@ -562,27 +579,31 @@ class Session : public std::enable_shared_from_this<Session> {
     bool keepAlive = keepAlive_ && !server_.stopping.load();
     bool bodyless = res.status < 200 || res.status == 204 || res.status == 304;
     outHead_.clear();
-    fmt::format_to(std::back_inserter(outHead_), "HTTP/1.{} {} {}\r\nServer: {}\r\n",
-                   version_ == 10 ? 0 : 1, res.status,
-                   std::string_view(bhttp::obsolete_reason(static_cast<bhttp::status>(res.status))),
-                   server_.options.serverHeader);
-    auto safe = [](std::string_view v) {
-      return v.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
-    };
-    if (!bodyless && safe(res.contentType)) {
+    outHead_ += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    appendDecimal(outHead_, static_cast<uint64_t>(res.status));
+    outHead_ += ' ';
+    outHead_ += std::string_view(bhttp::obsolete_reason(static_cast<bhttp::status>(res.status)));
+    outHead_ += "\r\nServer: ";
+    outHead_ += server_.options.serverHeader;
+    outHead_ += "\r\n";
+    if (!bodyless && fieldSafe(res.contentType)) {
       outHead_ += "Content-Type: ";
       outHead_ += res.contentType;
       outHead_ += "\r\n";
     }
     for (const auto& h : res.headers) {
       // A header that could split the response (CR, LF, NUL) is dropped, never sent.
-      if (h.name.empty() || !safe(h.name) || !safe(h.value)) continue;
+      if (h.name.empty() || !fieldSafe(h.name) || !fieldSafe(h.value)) continue;
       outHead_ += h.name;
       outHead_ += ": ";
       outHead_ += h.value;
       outHead_ += "\r\n";
     }
-    if (!bodyless) fmt::format_to(std::back_inserter(outHead_), "Content-Length: {}\r\n", res.body.size());
+    if (!bodyless) {
+      outHead_ += "Content-Length: ";
+      appendDecimal(outHead_, res.body.size());
+      outHead_ += "\r\n";
+    }
     if (!keepAlive) {
       outHead_ += "Connection: close\r\n";
     } else if (version_ == 10) {

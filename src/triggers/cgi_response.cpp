@@ -125,10 +125,12 @@ CgiResponse parseCgiResponse(std::string out) {
     }
     pos = eol + 1;
   }
-  // No header block: the whole output is the body.
-  result.response = http::Response{};
-  result.response.contentType = "application/octet-stream";
-  result.response.body = std::move(out);
+  // No header block: the whole output is the body (the response's fields are reset in
+  // place: a new Response would allocate its content type again).
+  r.status = 200;
+  r.headers.clear();
+  r.contentType = "application/octet-stream";
+  r.body = std::move(out);
   return result;
 }
 

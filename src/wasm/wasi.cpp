@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -66,10 +67,29 @@ uint32_t hostCall(void* instance, F&& body) {
   return *result;
 }
 
+// An iovec list: up to kInlineIovecs in place (printf and read use one or two), more on the
+// heap, so the common call allocates nothing.
+class IoVecList {
+ public:
+  static constexpr size_t kInlineIovecs = 8;
+  void resize(size_t n) {
+    if (n > kInlineIovecs) more_.resize(n);
+    size_ = n;
+  }
+  IoVec* begin() { return size_ > kInlineIovecs ? more_.data() : inline_.data(); }
+  IoVec* end() { return begin() + size_; }
+  IoVec& operator[](size_t i) { return begin()[i]; }
+
+ private:
+  std::array<IoVec, kInlineIovecs> inline_;
+  std::vector<IoVec> more_;
+  size_t size_ = 0;
+};
+
 // Reads an iovec list and checks every buffer it names, once: the calls use these copies,
 // so bytes a call writes into guest memory (fd_read into a buffer that overlaps the list)
 // cannot change a buffer after it was checked.
-bool loadIovecs(const GuestMemory& mem, uint32_t iovs, uint32_t count, std::vector<IoVec>& out) {
+bool loadIovecs(const GuestMemory& mem, uint32_t iovs, uint32_t count, IoVecList& out) {
   if (!mem.contains(iovs, uint64_t{count} * 8)) return false;
   out.resize(count);
   for (uint32_t i = 0; i < count; ++i) {
@@ -90,7 +110,7 @@ uint32_t writeOut(Sandbox& sb, int& trap, uint32_t fd, uint32_t iovs, uint32_t c
   GuestMemory mem(sb);
   if (count > kMaxIovecs) return kInval;
   // Validate everything before producing any output.
-  std::vector<IoVec> vecs;
+  IoVecList vecs;
   if (!mem.contains(nwrittenPtr, 4) || !loadIovecs(mem, iovs, count, vecs)) return kFault;
   std::string& out = fd == 1 ? sb.stdoutData : sb.stderrData;
   uint64_t limit = fd == 1 ? sb.limits.stdoutBytes : sb.limits.stderrBytes;
@@ -117,7 +137,7 @@ uint32_t readIn(Sandbox& sb, uint32_t fd, uint32_t iovs, uint32_t count, uint32_
   if (fd != 0) return kBadf;
   GuestMemory mem(sb);
   if (count > kMaxIovecs) return kInval;
-  std::vector<IoVec> vecs;
+  IoVecList vecs;
   if (!mem.contains(nreadPtr, 4) || !loadIovecs(mem, iovs, count, vecs)) return kFault;
   uint64_t got = 0;
   for (const IoVec& v : vecs) {

@@ -337,6 +337,13 @@ TEST_F(TerndTest, GuestFramingHeadersCannotForgeAResponse) {
   EXPECT_EQ(count("\r\nx-tern-invocation-id:"), 1u) << head;
   EXPECT_EQ(r.headers["content-length"], std::to_string(forged.size()));
   EXPECT_NE(r.headers["x-tern-invocation-id"], "forged");
+  // The node's own head: status line, server, and an invocation id of 20 lowercase hex
+  // digits (the node's 8-digit prefix and a 12-digit counter).
+  EXPECT_EQ(head.substr(0, head.find("\r\n")), "HTTP/1.1 200 OK");
+  EXPECT_EQ(r.headers["server"], "tern");
+  const std::string& id = r.headers["x-tern-invocation-id"];
+  EXPECT_EQ(id.size(), 20u) << id;
+  EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
   EXPECT_EQ(r.headers["connection"], "close");
   EXPECT_EQ(r.body, forged);
   auto metrics = request(node.port(), "GET", "/metrics");
