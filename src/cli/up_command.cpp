@@ -18,6 +18,8 @@
 #include "providers/provider.h"
 #include "util/sha256.h"
 #include "util/subprocess.h"
+#include "wasm/host_imports.h"
+#include "wasm/module_info.h"
 #include "workflow/afcl.h"
 
 namespace tern::cli {
@@ -209,6 +211,16 @@ Result<Loaded> load(const std::string& file, Build build, std::ostream& out) {
     if (bytes->empty()) {
       return manifestError(m, f.module.at, base + ".module", module.string() + " is empty");
     }
+    // The node's first checks of a module, so that one it would refuse stops the run before
+    // the first change rather than midway.
+    std::span<const uint8_t> view(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size());
+    auto info = wasm::readModuleInfo(view);
+    Result<void> usable = info.ok() ? wasm::checkHostImports(*info) : Result<void>(info.error());
+    if (!usable.ok()) {
+      Error e = manifestError(m, f.module.at, base + ".module",
+                              fmt::format("{}: {}", module.string(), usable.error().message()));
+      return Error(ErrorCode::kInvalidModule, e.message());
+    }
     std::string sha = sha256Hex(*bytes);
     l.declared.functions[f.name] = manifest::declaredFunction(f, sha);
     l.functions[f.name] = Prepared{&f, std::move(*bytes), std::move(sha)};
@@ -393,19 +405,24 @@ Result<void> applyPlan(const NodeClient& client, const Loaded& l, const manifest
                                        applied.empty() ? "nothing" : fmt::format("{}", fmt::join(applied, ", ")),
                                        fmt::join(notApplied, ", ")));
   };
+  // The record on the node as this run goes: the one written before the first step owns
+  // everything a step may create, so a failure midway leaves nothing unowned.
+  std::optional<manifest::AppRecord> onNode = plan.recordNow;
+  auto finalRecordPending = [&] { return plan.writeRecord && onNode != plan.record; };
   auto remaining = [&](size_t from) {
-    std::vector<std::string> out2;
+    std::vector<std::string> left;
     for (size_t i = from; i < plan.steps.size(); ++i) {
-      if (plan.steps[i].change != Change::kUnchanged) out2.push_back(describeStep(plan.steps[i]));
+      if (plan.steps[i].change != Change::kUnchanged) left.push_back(describeStep(plan.steps[i]));
     }
-    if (plan.writeRecord) out2.push_back("the app's final record");
-    if (plan.removeRecord) out2.push_back("removal of the app's record");
-    return out2;
+    if (plan.removeRecord) left.push_back("removal of the app's record");
+    else if (finalRecordPending()) left.push_back("the app's final record");
+    return left;
   };
-  if (plan.writeRecord && !(plan.recordBefore == plan.record) && !plan.removeRecord) {
+  if (plan.writeRecord && !plan.removeRecord && onNode != plan.recordBefore) {
     if (auto ok = writeRecord(client, l.m.app, plan.recordBefore); !ok.ok()) {
       return failure(ok.error(), remaining(0));
     }
+    onNode = plan.recordBefore;
   }
   for (size_t i = 0; i < plan.steps.size(); ++i) {
     const auto& s = plan.steps[i];
@@ -421,7 +438,7 @@ Result<void> applyPlan(const NodeClient& client, const Loaded& l, const manifest
     if (!reply.ok() && reply.error().code() != ErrorCode::kNotFound) {
       return failure(reply.error(), {"removal of the app's record"});
     }
-  } else if (plan.writeRecord) {
+  } else if (finalRecordPending()) {
     if (auto ok = writeRecord(client, l.m.app, plan.record); !ok.ok()) {
       return failure(ok.error(), {"the app's final record"});
     }

@@ -222,6 +222,7 @@ Result<Plan> planUp(const DeclaredState& declared, const DeployedState& deployed
   plan.recordBefore.streams.insert(plan.record.streams.begin(), plan.record.streams.end());
   for (const auto& [n, d] : declared.workflows) plan.recordBefore.workflows.try_emplace(n, "");
   plan.writeRecord = !deployed.record || !(*deployed.record == plan.record);
+  plan.recordNow = deployed.record;
   return plan;
 }
 
@@ -259,6 +260,7 @@ Plan planDown(const DeclaredState& declared, const DeployedState& deployed) {
     plan.record.functions.erase(n);
   }
   plan.recordBefore = before;
+  plan.recordNow = deployed.record;
   if (deployed.record) {
     plan.removeRecord = plan.record.empty();
     plan.writeRecord = !plan.removeRecord && !(plan.record == before);

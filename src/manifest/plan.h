@@ -127,6 +127,8 @@ struct Plan {
   // down that leaves the app owning nothing, removed.
   bool writeRecord = false;
   bool removeRecord = false;
+  // The record on the node now (none: the app has none).
+  std::optional<AppRecord> recordNow;
   size_t count(Change c) const;
 };
 
