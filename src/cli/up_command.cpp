@@ -245,11 +245,21 @@ std::vector<std::string> stringList(const json& j) {
   return out;
 }
 
+std::string objectPath(ObjectKind kind, const std::string& name) {
+  switch (kind) {
+    case ObjectKind::kFunction: return fmt::format("/v1/functions/{}", percentEncode(name));
+    case ObjectKind::kRoute: return fmt::format("/v1/routes/{}", percentEncode(name));
+    case ObjectKind::kStreamApp: return fmt::format("/v1/apps/{}", percentEncode(name));
+    case ObjectKind::kWorkflow: return fmt::format("/v1/workflows/{}", percentEncode(name));
+  }
+  return {};
+}
+
 // What the node has of the app's objects (and of the declared ones).
 Result<manifest::DeployedState> readDeployed(const NodeClient& client, const Loaded& l) {
   manifest::DeployedState d;
   auto fetchFunction = [&](const std::string& name) -> Result<std::optional<json>> {
-    auto reply = client.call("GET", "/v1/functions/" + percentEncode(name));
+    auto reply = client.call("GET", objectPath(ObjectKind::kFunction, name));
     if (!reply.ok()) {
       if (reply.error().code() == ErrorCode::kNotFound) return std::optional<json>();
       return reply.error();
@@ -317,15 +327,6 @@ Result<void> writeRecord(const NodeClient& client, std::string_view app,
   return {};
 }
 
-std::string objectPath(ObjectKind kind, const std::string& name) {
-  switch (kind) {
-    case ObjectKind::kFunction: return "/v1/functions/" + percentEncode(name);
-    case ObjectKind::kRoute: return "/v1/routes/" + percentEncode(name);
-    case ObjectKind::kStreamApp: return "/v1/apps/" + percentEncode(name);
-    case ObjectKind::kWorkflow: return "/v1/workflows/" + percentEncode(name);
-  }
-  return {};
-}
 
 Result<void> applyStep(const NodeClient& client, const Loaded& l, const manifest::Step& s) {
   if (s.change == Change::kDelete) {

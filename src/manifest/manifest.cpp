@@ -201,7 +201,7 @@ void require(const Result<void>& r, const YAML::Node& n, const std::string& fiel
 
 FunctionSpec function(const YAML::Node& key, const YAML::Node& body) {
   FunctionSpec f;
-  std::string base = "functions." + name(key, "functions." + key.Scalar(), "function");
+  std::string base = fmt::format("functions.{}", name(key, "functions." + key.Scalar(), "function"));
   f.name = key.Scalar();
   f.at = positionOf(key);
   if (f.name.rfind("tern-app-", 0) == 0) {
@@ -303,7 +303,7 @@ FunctionSpec function(const YAML::Node& key, const YAML::Node& body) {
 
 WorkflowSpec workflow(const YAML::Node& key, const YAML::Node& body) {
   WorkflowSpec w;
-  std::string base = "workflows." + name(key, "workflows." + key.Scalar(), "workflow");
+  std::string base = fmt::format("workflows.{}", name(key, "workflows." + key.Scalar(), "workflow"));
   w.name = key.Scalar();
   w.at = positionOf(key);
   bool haveFile = false;
@@ -342,7 +342,7 @@ WorkflowSpec workflow(const YAML::Node& key, const YAML::Node& body) {
 
 RouteSpec route(const YAML::Node& key, const YAML::Node& body) {
   RouteSpec r;
-  std::string base = "routes." + name(key, "routes." + key.Scalar(), "function");
+  std::string base = fmt::format("routes.{}", name(key, "routes." + key.Scalar(), "function"));
   r.function = key.Scalar();
   r.at = positionOf(key);
   YAML::Node providersNode;
@@ -366,7 +366,7 @@ RouteSpec route(const YAML::Node& key, const YAML::Node& body) {
 
 StreamAppSpec streamApp(const YAML::Node& key, const YAML::Node& body) {
   StreamAppSpec s;
-  std::string base = "streams." + name(key, "streams." + key.Scalar(), "stream app");
+  std::string base = fmt::format("streams.{}", name(key, "streams." + key.Scalar(), "stream app"));
   s.name = key.Scalar();
   s.at = positionOf(key);
   if (body.IsNull()) return s;
@@ -454,7 +454,7 @@ Result<void> checkCycles(const Manifest& m, const std::map<std::string, Workflow
     for (size_t i = 0; i < f.allow.size(); ++i) {
       const std::string& a = f.allow[i].value;
       if (a.rfind("invoke:", 0) != 0) continue;
-      std::string to = "fn:" + a.substr(7);
+      std::string to = fmt::format("fn:{}", a.substr(7));
       if (declared.count(to)) {
         edges["fn:" + f.name].push_back(
             Edge{to, f.allow[i].at, fmt::format("functions.{}.allow[{}]", f.name, i)});

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+
 namespace tern::manifest {
 namespace {
 
@@ -95,6 +97,15 @@ struct BadCase {
   const char* error;  // the whole message
 };
 
+// Test names from the case's description: "an unknown key" -> an_unknown_key.
+std::string caseName(const ::testing::TestParamInfo<BadCase>& info) {
+  std::string name;
+  for (const char* c = info.param.what; *c; ++c) {
+    name += std::isalnum(static_cast<unsigned char>(*c)) ? *c : '_';
+  }
+  return name;
+}
+
 class BadManifestTest : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(BadManifestTest, IsRefusedNamingFileLineAndField) {
@@ -164,7 +175,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "app/tern.yaml:4:1: (document): malformed YAML: end of sequence flow not found"},
         BadCase{"not a map", "- a\n- b\n",
                 "app/tern.yaml:1:1: (document): a manifest is a map with app, functions, "
-                "workflows, routes and streams"}));
+                "workflows, routes and streams"}),
+    caseName);
 
 Manifest cycleManifest(const char* allowA, const char* allowB) {
   std::string text = std::string("app: a\nfunctions:\n  a:\n    module: a.wasm\n    allow: [\"") +

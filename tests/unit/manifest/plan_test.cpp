@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+
 namespace tern::manifest {
 namespace {
 
@@ -31,6 +33,16 @@ struct UpCase {
 };
 
 class PlanUpTest : public ::testing::TestWithParam<UpCase> {};
+
+// Test names from a case's description.
+template <typename Case>
+std::string caseName(const ::testing::TestParamInfo<Case>& info) {
+  std::string name;
+  for (const char* c = info.param.what; *c; ++c) {
+    name += std::isalnum(static_cast<unsigned char>(*c)) ? *c : '_';
+  }
+  return name;
+}
 
 TEST_P(PlanUpTest, Steps) {
   const auto& c = GetParam();
@@ -106,7 +118,8 @@ INSTANTIATE_TEST_SUITE_P(
                DeclaredState{{}, {{"a", RouteState{{"cloud", "local"}, "single"}}}, {}, {}},
                DeployedState{{}, {{"a", RouteState{{"local", "cloud"}, "single"}}}, {}, {},
                              owning({}, {}, {"a"})},
-               {step(K::kRoute, "a", C::kUpdate, "providers changed")}, false}));
+               {step(K::kRoute, "a", C::kUpdate, "providers changed")}, false}),
+    caseName<UpCase>);
 
 TEST(PlanUpConflictTest, ADeclaredObjectThatTheAppDoesNotOwnIsRefusedBeforeAnyChange) {
   DeclaredState declared{{{"a", fn("1")}, {"b", fn("2")}}, {}, {}, {{"w", "d"}}};
@@ -168,7 +181,8 @@ INSTANTIATE_TEST_SUITE_P(
                  false, true},
         DownCase{"an app that is not deployed changes nothing",
                  DeclaredState{{{"a", fn("1")}}, {}, {}, {}}, DeployedState{},
-                 {step(K::kFunction, "a", C::kUnchanged, "not on the node")}, false, false}));
+                 {step(K::kFunction, "a", C::kUnchanged, "not on the node")}, false, false}),
+    caseName<DownCase>);
 
 TEST(AppRecordTest, RoundTripsAndRefusesMalformedText) {
   AppRecord r = owning({"a", "b"}, {{"w", "d"}}, {"a"}, {"s"});
