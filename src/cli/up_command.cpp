@@ -113,6 +113,17 @@ Result<Loaded> load(const std::string& file, Build build, std::ostream& out) {
                          fmt::format("no such file: {}", resolve(at.value).string()));
   };
 
+  if (build == Build::kSkipModules) {
+    // Names are all `down` needs: files that are gone are no reason to keep an app.
+    for (const auto& f : m.functions) l.declared.functions[f.name] = manifest::declaredFunction(f, "");
+    for (const auto& w : m.workflows) l.declared.workflows[w.name] = "";
+    for (const auto& r : m.routes) l.declared.routes[r.function] = manifest::RouteState{r.providers, r.policy};
+    for (const auto& s : m.streams) {
+      l.declared.streams[s.name] = manifest::StreamAppState{s.processor, s.maxPerSecond};
+    }
+    return l;
+  }
+
   // Files first: nothing is built or read while another part of the manifest is wrong.
   std::map<std::string, manifest::WorkflowCalls> calls;
   for (const auto& w : m.workflows) {
@@ -151,8 +162,7 @@ Result<Loaded> load(const std::string& file, Build build, std::ostream& out) {
         return missing(f.sources[i], fmt::format("{}.source[{}]", base, i));
       }
     }
-    if (build == Build::kWhenStale && f.build.empty() &&
-        !fs::is_regular_file(resolve(f.module.value), ec)) {
+    if (f.build.empty() && !fs::is_regular_file(resolve(f.module.value), ec)) {
       return missing(f.module, base + ".module");
     }
   }
@@ -162,10 +172,6 @@ Result<Loaded> load(const std::string& file, Build build, std::ostream& out) {
   for (const auto& f : m.functions) {
     std::string base = "functions." + f.name;
     fs::path module = resolve(f.module.value);
-    if (build == Build::kSkipModules) {
-      l.declared.functions[f.name] = manifest::declaredFunction(f, "");
-      continue;
-    }
     if (!f.build.empty()) {
       std::error_code ec;
       bool stale = !fs::exists(module, ec);
@@ -463,8 +469,6 @@ int run(const NodeOptions& node, const UpOptions& options, Direction direction, 
         std::ostream& err) {
   bool human = node.format == OutputFormat::kHuman;
   std::ostringstream buildLog;
-  // `down` needs the manifest's names, not its modules: a missing module is no reason to
-  // keep an app deployed.
   auto loaded = load(options.file,
                      direction == Direction::kUp ? Build::kWhenStale : Build::kSkipModules,
                      human ? out : buildLog);

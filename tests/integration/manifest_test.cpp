@@ -169,8 +169,11 @@ TEST_F(ManifestTest, UpDeploysTheAppASecondUpChangesNothingAnEditChangesOnlyWhat
   EXPECT_NE(rebuilt.output.find("0 to create, 0 to update, 0 to delete, 6 unchanged"), std::string::npos)
       << rebuilt.output;
 
-  // Down removes the app and its record, and nothing else.
+  // Down removes the app and its record, and nothing else; it needs the manifest's names,
+  // not its files.
   ASSERT_EQ(tern({"deploy", "bystander", (app / "echo.wasm").string()}).exitStatus, 0);
+  fs::remove(app / "caesar.yaml");
+  fs::remove(app / "split.wasm");
   auto down = tern({"down"});
   ASSERT_EQ(down.exitStatus, 0) << down.output;
   EXPECT_NE(down.output.find("0 to create, 0 to update, 6 to delete"), std::string::npos) << down.output;
