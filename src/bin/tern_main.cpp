@@ -19,6 +19,7 @@
 #include "cli/run_command.h"
 #include "cli/stream_commands.h"
 #include "cli/token_commands.h"
+#include "cli/up_command.h"
 #include "cli/workflow_commands.h"
 #include "util/error.h"
 
@@ -280,6 +281,15 @@ int main(int argc, char** argv) {
   auto* appRmCmd = appCmd->add_subcommand("rm", "Remove a stream app");
   appRmCmd->add_option("name", appName, "the app's name")->required();
 
+  cli::UpOptions up;
+  auto* upCmd = app.add_subcommand(
+      "up", "Build what changed and deploy an app's manifest, printing the plan first");
+  upCmd->add_option("-f,--file", up.file, "the manifest (default tern.yaml)");
+  upCmd->add_flag("--dry-run", up.dryRun, "print the plan and change nothing");
+  auto* downCmd = app.add_subcommand("down", "Remove what an app's manifest declares and the app owns");
+  downCmd->add_option("-f,--file", up.file, "the manifest (default tern.yaml)");
+  downCmd->add_flag("--dry-run", up.dryRun, "print the plan and change nothing");
+
   auto* providerCmd = app.add_subcommand("provider", "Add, list and remove the providers that may serve functions");
   providerCmd->require_subcommand(1);
   cli::ProviderAddOptions providerAdd;
@@ -471,6 +481,8 @@ int main(int argc, char** argv) {
   if (routeSetCmd->parsed()) return cli::routeSetCommand(node, routeSet, out, err);
   if (routeLsCmd->parsed()) return cli::routeListCommand(node, out, err);
   if (routeRmCmd->parsed()) return cli::routeRemoveCommand(node, routeFunction, out, err);
+  if (upCmd->parsed()) return cli::upCommand(node, up, out, err);
+  if (downCmd->parsed()) return cli::downCommand(node, up, out, err);
   if (deviceCallCmd->parsed()) {
     deviceCall.hasData = deviceDataOpt->count() > 0;
     deviceCall.json = json;
