@@ -306,7 +306,10 @@ class Connection {
     // One buffer, so that a frame goes out as one TLS record when it fits in one.
     std::string frame(kFrameHeaderBytes + envelope.size(), '\0');
     putHeader(reinterpret_cast<uint8_t*>(frame.data()), id, envelope.size());
-    std::memcpy(frame.data() + kFrameHeaderBytes, envelope.data(), envelope.size());
+    // An empty envelope (the acceptance frame) may have no data pointer at all.
+    if (!envelope.empty()) {
+      std::memcpy(frame.data() + kFrameHeaderBytes, envelope.data(), envelope.size());
+    }
     size_t done = 0;
     while (done < frame.size()) {
       int r = 0, err = 0;
