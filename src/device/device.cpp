@@ -478,6 +478,10 @@ Result<void> Device::Impl::fetch(const std::string& function) {
   return last ? *last : Error(ErrorCode::kNotFound, fmt::format("no node to fetch function \"{}\" from", function));
 }
 
+// How long a node may take to answer for a function's object: a -O2 compile of a large
+// module takes tens of seconds on a small machine (docs/benchmarks.md, compile time).
+constexpr std::chrono::milliseconds kObjectFetchTimeout{120000};
+
 Result<void> Device::Impl::fetchObject(const std::string& function, const std::string& hash, size_t first) {
   std::vector<size_t> order{first};
   for (size_t i : remoteOrder()) {
@@ -488,7 +492,9 @@ Result<void> Device::Impl::fetchObject(const std::string& function, const std::s
   for (size_t i : order) {
     http::HttpClientOptions o;
     o.tls = opt.tls;
-    o.responseTimeout = opt.remoteTimeout;
+    // The node may compile the object to answer (its optimized tier, for this machine):
+    // that is getting a function ready, not a call, so it may take as long as a compile.
+    o.responseTimeout = std::max(opt.remoteTimeout, kObjectFetchTimeout);
     auto r = http::sendHttp(urls[i],
                             {"GET", fmt::format("/v1/functions/{}/object?target={}", http::percentEncode(function), target),
                              authHeaders(), ""},
