@@ -223,7 +223,7 @@ package)
     v=$(target "$pkg/root/usr/bin/$p" --version) || fail "the packaged $p --version"
     [[ "$v" == "$p "* ]] || fail "the packaged $p --version said '$v'"
   done
-  [ -f "$pkg/root/lib/systemd/system/ternd.service" ] || fail "no systemd unit in the package"
+  [ -f "$pkg/root/usr/lib/systemd/system/ternd.service" ] || fail "no systemd unit in the package"
   say "$(basename "$deb"): $want, $(dpkg-deb -f "$deb" Installed-Size) KiB, ternd and tern run: $v"
   ;;
 

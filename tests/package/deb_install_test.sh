@@ -40,7 +40,7 @@ if [ "${1:-}" = --inside ]; then
     || fail "/var/lib/tern is $(in_root stat -c '%U:%G %a' /var/lib/tern)"
 
   # ternd as systemd would start it: the unit's user and command line.
-  unit=$root/lib/systemd/system/ternd.service
+  unit=$root/usr/lib/systemd/system/ternd.service
   user=$(sed -n 's/^User=//p' "$unit")
   exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
   [ "$user" = tern ] || fail "the unit runs as '$user'"
@@ -84,7 +84,7 @@ arch=$(dpkg --print-architecture)
 [ "$(dpkg-deb -f "$deb" Architecture)" = "$arch" ] || fail "architecture $(dpkg-deb -f "$deb" Architecture)"
 dpkg-deb -f "$deb" Depends | grep -q "wabt" || fail "Depends lacks wabt: $(dpkg-deb -f "$deb" Depends)"
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
-for f in ./usr/bin/ternd ./usr/bin/tern ./lib/systemd/system/ternd.service ./etc/tern/ternd.toml \
+for f in ./usr/bin/ternd ./usr/bin/tern ./usr/lib/systemd/system/ternd.service ./etc/tern/ternd.toml \
          ./usr/share/tern/examples/hello.wasm ./usr/share/doc/tern/packages.md; do
   grep -qx "$f" <<<"$contents" || fail "$f is not in the package"
 done
