@@ -90,7 +90,9 @@ HttpReply request(uint16_t port, const std::string& method, const std::string& t
   raw += "\r\n" + body;
   // A deploy (PUT) answers after the node compiled the module, which on a loaded two-core
   // machine with a cold compile cache can take far longer than any other request.
-  return sendRaw(port, raw, method == "PUT" ? 180000 : 10000);
+  // So does a device's object (GET /v1/functions/NAME/object), built on first request.
+  const bool compiles = method == "PUT" || target.find("/object?") != std::string::npos;
+  return sendRaw(port, raw, compiles ? 180000 : 10000);
 }
 
 }  // namespace tern::test

@@ -20,7 +20,8 @@ struct HttpReply {
 HttpReply sendRaw(uint16_t port, const std::string& raw, int timeoutMs = 10000);
 
 // A well-formed request with "Connection: close". Waits up to 10 s for the answer, or 180 s
-// for a PUT (a deploy compiles before it answers).
+// for a PUT (a deploy compiles before it answers) and for a function's object for a device
+// (compiled on first request).
 HttpReply request(uint16_t port, const std::string& method, const std::string& target,
                   const std::string& body = "", const std::map<std::string, std::string>& headers = {});
 
