@@ -389,6 +389,8 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
     tern::Error error(tern::ErrorCode::kInvalidArgument, e.what());
     std::cerr << "tern: " << error.describe() << " (see tern --help)\n";
