@@ -3,13 +3,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <fstream>
 #include <random>
 #include <nlohmann/json.hpp>
 
 #include "http/http_client.h"
 #include "util/data_dir.h"
 #include "util/device_id.h"
+#include "util/file.h"
 #include "util/names.h"
 #include "util/sha256.h"
 #include "util/clock.h"
@@ -48,12 +48,6 @@ bool isSha256Hex(const std::string& s) {
   return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
 
-
-Result<std::string> readFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return Error(ErrorCode::kIo, "cannot read " + p.string());
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 }  // namespace
 

@@ -2,12 +2,12 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
 
 #include <algorithm>
 
 #include "events/trigger_spec.h"
 #include "util/data_dir.h"
+#include "util/file.h"
 #include "util/sha256.h"
 #include "wasm/compile_cache.h"
 #include "util/names.h"
@@ -279,10 +279,9 @@ Result<Deployments::DeviceObject> Deployments::objectFor(const std::string& name
   if (!bytes.ok()) return bytes.error();
   auto object = engine_.compiler().objectFor(*bytes, target);
   if (!object.ok()) return object.error();
-  std::ifstream in(*object, std::ios::binary);
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) return Error(ErrorCode::kIo, "cannot read " + object->string());
-  return DeviceObject{(*v)->moduleHash, (*v)->version, std::move(data)};
+  auto data = readFile(*object);
+  if (!data.ok()) return data.error();
+  return DeviceObject{(*v)->moduleHash, (*v)->version, std::move(*data)};
 }
 
 GarbageReport Deployments::collectGarbage() {

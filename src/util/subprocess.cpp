@@ -50,8 +50,9 @@ rlimit boundedLimit(int resource, rlim_t soft, rlim_t hard) {
   return rlimit{soft, hard};
 }
 
-// Everything the child needs, prepared before fork: after fork the child of a
-// multi-threaded process may only make async-signal-safe calls (no allocation).
+// Everything the child needs, prepared before vfork: the child runs on this thread's
+// stack in this process's memory until it execs, so it only makes system calls (no
+// allocation, no writes to memory the parent uses).
 struct ChildPlan {
   const char* program;
   char* const* argv;
@@ -133,9 +134,20 @@ Result<SubprocessResult> runSubprocess(const std::vector<std::string>& argv,
                  // SIGXCPU at the limit; SIGKILL a second later should SIGXCPU be ignored.
                  boundedLimit(RLIMIT_CPU, lim.cpuSeconds, lim.cpuSeconds + 1)};
 
-  pid_t pid = fork();
+  // vfork: the child borrows this process's memory until it execs. fork would copy the
+  // page tables of a node (hundreds of MB mapped, many threads) and then make every
+  // thread's next write to a page fault until the child execs; that was most of the
+  // cost of starting wasm2c or the C compiler from a busy node. Signals stay blocked
+  // until the child has put every handler back to the default, so none of this
+  // process's handlers can run on the borrowed stack.
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  pid_t pid = vfork();
   if (pid == 0) runChild(plan);
   int forkErrno = errno;
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   close(outPipe[1]);
   close(errPipe[1]);
   if (pid < 0) {

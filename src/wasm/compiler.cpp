@@ -18,6 +18,7 @@
 #include <set>
 #include <sstream>
 
+#include "util/file.h"
 #include "util/sha256.h"
 #include "util/subprocess.h"
 #include "wasm/compile_cache.h"
@@ -602,15 +603,9 @@ Result<fs::path> Compiler::buildObject(std::span<const uint8_t> wasm, const Modu
   }
 
   if (baseline) {
-    std::string translated;
-    {
-      std::ifstream in(work / "module.c", std::ios::binary);
-      translated.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-      if (!in.good() && !in.eof()) {
-        return Error(ErrorCode::kIo, "cannot read " + (work / "module.c").string());
-      }
-    }
-    std::string flipped = flipFloatNegations(translated);
+    auto translated = readFile(work / "module.c");
+    if (!translated.ok()) return translated.error();
+    std::string flipped = flipFloatNegations(*translated);
     if (!writeFile(work / "module.c", flipped.data(), flipped.size())) {
       return Error(ErrorCode::kIo, "cannot write to " + work.string());
     }

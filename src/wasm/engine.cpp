@@ -4,9 +4,9 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iterator>
 
+#include "util/file.h"
 #include "wasm/host_imports.h"
 
 namespace tern::wasm {
@@ -111,10 +111,9 @@ Result<std::shared_ptr<const CompiledModule>> Engine::loadFile(const fs::path& p
                  fmt::format("{} is {} bytes, the limit is {} bytes", path.string(), size,
                              compiler_.config().maxModuleBytes));
   }
-  std::ifstream f(path, std::ios::binary);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (!f.good() && !f.eof()) return Error(ErrorCode::kIo, "cannot read " + path.string());
-  return load(bytes, options);
+  auto bytes = readFile(path);
+  if (!bytes.ok()) return bytes.error();
+  return load(std::span(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()), options);
 }
 
 int Engine::runGuest(Sandbox& sandbox, void (*fn)(void*), void* arg, int64_t deadlineNs) {

@@ -75,7 +75,9 @@ class MemoryPool {
     kCached,  // free, kept by the thread that released it last
     kInUse,
   };
-  struct Slot {
+  // One cache line per slot: two threads each using their own slot must not write to a
+  // shared line (each invocation writes its slot's state, size and counters).
+  struct alignas(64) Slot {
     uint8_t* base = nullptr;
     // Owned by the thread that holds the slot (in use or cached); handed over with it.
     uint64_t accessible = 0;  // bytes currently mapped read/write
