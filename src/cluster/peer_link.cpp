@@ -19,7 +19,6 @@
 #include <climits>
 #include <map>
 #include <optional>
-#include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
@@ -424,50 +423,55 @@ struct PeerLinks::Impl : std::enable_shared_from_this<PeerLinks::Impl> {
   struct Link {
     std::shared_ptr<Connection> conn;
     std::string address;
-    std::mutex mu;
-    std::set<uint64_t> outstanding;  // calls sent, not answered
-    bool broken = false;
+    Mutex mu;
+    std::set<uint64_t> outstanding TERN_GUARDED_BY(mu);  // calls sent, not answered
+    bool broken TERN_GUARDED_BY(mu) = false;
   };
-  std::mutex mu;
-  std::map<std::string, std::shared_ptr<Link>> links;
-  std::map<std::string, Clock::time_point> unreachableUntil;
-  std::set<std::string> connecting;  // links being opened
+  Mutex mu;
+  std::map<std::string, std::shared_ptr<Link>> links TERN_GUARDED_BY(mu);
+  std::map<std::string, Clock::time_point> unreachableUntil TERN_GUARDED_BY(mu);
+  std::set<std::string> connecting TERN_GUARDED_BY(mu);  // links being opened
   // Why the last attempt to open a link to each peer failed, so that a failure is logged
   // as a warning when it is new and not again every retryAfter.
-  std::map<std::string, std::string> lastFailure;
-  std::vector<std::weak_ptr<Connection>> inbound;
-  std::vector<std::weak_ptr<Connection>> opening;  // outgoing, connecting or in a handshake
-  uint32_t inboundOpen = 0;
+  std::map<std::string, std::string> lastFailure TERN_GUARDED_BY(mu);
+  std::vector<std::weak_ptr<Connection>> inbound TERN_GUARDED_BY(mu);
+  // Outgoing, connecting or in a handshake.
+  std::vector<std::weak_ptr<Connection>> opening TERN_GUARDED_BY(mu);
+  uint32_t inboundOpen TERN_GUARDED_BY(mu) = 0;
   // Threads running (the acceptor excluded); stop() waits until there are none.
-  uint32_t threads = 0;
+  uint32_t threads TERN_GUARDED_BY(mu) = 0;
   std::condition_variable threadsDone;
 
-  void startThread(std::function<void()> body) {
+  void startThread(std::function<void()> body) TERN_EXCLUDES(mu) {
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       ++threads;
     }
     std::thread([self = shared_from_this(), body = std::move(body)]() mutable {
       body();
       body = nullptr;  // what it holds (a connection) goes before the thread counts as done
-      std::lock_guard lock(self->mu);
-      if (--self->threads == 0) self->threadsDone.notify_all();
+      self->threadEnded();
     }).detach();
   }
+  // A thread counted in `threads` ends.
+  void threadEnded() TERN_EXCLUDES(mu) {
+    MutexLock lock(mu);
+    if (--threads == 0) threadsDone.notify_all();
+  }
 
-  void acceptLoop();
+  void acceptLoop() TERN_EXCLUDES(mu);
   // Reads and answers the requests of one accepted connection (TLS: after the handshake)
   // until it ends; `peer` names the other end in log lines.
-  void serve(std::shared_ptr<Connection> conn, const std::string& peer);
+  void serve(std::shared_ptr<Connection> conn, const std::string& peer) TERN_EXCLUDES(mu);
   // Connects to `address` (and, with TLS, completes the handshake and receives the
   // accepting side's first frame). Null, with `why`, when the link cannot be used.
-  std::shared_ptr<Link> open(const std::string& address, std::string& why);
+  std::shared_ptr<Link> open(const std::string& address, std::string& why) TERN_EXCLUDES(mu);
   // Opens a link to `address` (on its own thread), installs it and reads its replies until
   // it breaks; marks the peer unreachable for retryAfter when it cannot be opened.
-  void connect(const std::string& address);
-  void readReplies(std::shared_ptr<Link> link);
+  void connect(const std::string& address) TERN_EXCLUDES(mu);
+  void readReplies(std::shared_ptr<Link> link) TERN_EXCLUDES(mu);
   // Marks the link broken and returns its unanswered calls (each to be reported lost once).
-  std::vector<uint64_t> breakLink(Link& link);
+  std::vector<uint64_t> breakLink(Link& link) TERN_EXCLUDES(link.mu);
 };
 
 void PeerLinks::Impl::acceptLoop() {
@@ -489,7 +493,7 @@ void PeerLinks::Impl::acceptLoop() {
     }
     auto conn = std::make_shared<Connection>(fd, ssl);
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       if (inboundOpen >= opt.maxConnections) {
         spdlog::warn("cluster: direct link refused: {} connections already open",
                      opt.maxConnections);
@@ -503,7 +507,7 @@ void PeerLinks::Impl::acceptLoop() {
     setReceiveTimeout(fd, opt.firstFrameTimeout);
     startThread([this, conn, peer = describe(from)] {
       serve(conn, peer);
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       --inboundOpen;
     });
   }
@@ -602,7 +606,7 @@ std::shared_ptr<PeerLinks::Impl::Link> PeerLinks::Impl::open(const std::string& 
   }
   {
     // stop() ends a connection still being opened rather than wait for its handshake.
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     if (stopping) {
       why = "this node is stopping";
       return nullptr;
@@ -657,7 +661,7 @@ std::shared_ptr<PeerLinks::Impl::Link> PeerLinks::Impl::open(const std::string& 
 
 std::vector<uint64_t> PeerLinks::Impl::breakLink(Link& link) {
   link.conn->shut();
-  std::lock_guard lock(link.mu);
+  MutexLock lock(link.mu);
   link.broken = true;
   std::vector<uint64_t> lost(link.outstanding.begin(), link.outstanding.end());
   link.outstanding.clear();
@@ -669,7 +673,7 @@ void PeerLinks::Impl::connect(const std::string& address) {
   auto link = open(address, why);
   bool newFailure = false;
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     connecting.erase(address);
     if (!link || stopping) {
       unreachableUntil[address] = Clock::now() + opt.retryAfter;
@@ -711,13 +715,13 @@ void PeerLinks::Impl::readReplies(std::shared_ptr<Link> link) {
     frame.resize(length - 8);
     if (!link->conn->read(frame.data(), frame.size())) break;
     {
-      std::lock_guard lock(link->mu);
+      MutexLock lock(link->mu);
       if (link->outstanding.erase(id) == 0) continue;  // not a call of ours
     }
     onReply(id, frame);
   }
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     auto it = links.find(link->address);
     if (it != links.end() && it->second == link) links.erase(it);
   }
@@ -773,7 +777,7 @@ bool PeerLinks::send(const std::string& address, uint64_t id, std::string_view e
   if (c.stopping || envelope.size() > c.opt.maxEnvelopeBytes) return false;
   std::shared_ptr<Impl::Link> link;
   {
-    std::lock_guard lock(c.mu);
+    MutexLock lock(c.mu);
     if (auto it = c.links.find(address); it != c.links.end()) {
       link = it->second;
     } else {
@@ -785,8 +789,7 @@ bool PeerLinks::send(const std::string& address, uint64_t id, std::string_view e
         ++c.threads;
         std::thread([impl = impl_, address] {
           impl->connect(address);
-          std::lock_guard lock(impl->mu);
-          if (--impl->threads == 0) impl->threadsDone.notify_all();
+          impl->threadEnded();
         }).detach();
       }
       return false;
@@ -800,20 +803,20 @@ bool PeerLinks::send(const std::string& address, uint64_t id, std::string_view e
     return false;
   }
   {
-    std::lock_guard lock(link->mu);
+    MutexLock lock(link->mu);
     if (link->broken) return false;
     link->outstanding.insert(id);
   }
   if (link->conn->write(id, envelope)) return true;
   // Not (completely) written: unless the reading thread already reported it lost, the call
   // was not sent and takes another path.
-  std::lock_guard lock(link->mu);
+  MutexLock lock(link->mu);
   return link->outstanding.erase(id) == 0;
 }
 
 PeerLinks::LinkState PeerLinks::state(const std::string& address) const {
   Impl& c = *impl_;
-  std::lock_guard lock(c.mu);
+  MutexLock lock(c.mu);
   if (c.links.count(address)) return LinkState::kOpen;
   if (c.connecting.count(address)) return LinkState::kConnecting;
   auto down = c.unreachableUntil.find(address);
@@ -833,7 +836,7 @@ void PeerLinks::stop() {
   if (c.acceptor.joinable()) c.acceptor.join();
   std::vector<std::shared_ptr<Connection>> in, out;
   {
-    std::lock_guard lock(c.mu);
+    MutexLock lock(c.mu);
     for (auto& w : c.inbound) {
       if (auto conn = w.lock()) in.push_back(std::move(conn));
     }
@@ -846,9 +849,10 @@ void PeerLinks::stop() {
   for (auto& conn : out) conn->shut();
   in.clear();
   out.clear();
-  std::unique_lock lock(c.mu);
-  c.threadsDone.wait(lock, [&] { return c.threads == 0; });
-  lock.unlock();
+  {
+    MutexLock lock(c.mu);
+    lock.wait(c.threadsDone, [&]() TERN_REQUIRES(c.mu) { return c.threads == 0; });
+  }
   if (c.listenFd >= 0) ::close(c.listenFd);
   for (int& fd : c.wakePipe) {
     if (fd >= 0) ::close(fd);
