@@ -20,6 +20,7 @@
 #include <openssl/x509v3.h>
 
 #include "cluster/peer_link.h"
+#include "util/openssl_errors.h"
 
 namespace tern::cluster {
 
@@ -123,38 +124,26 @@ BIO_METHOD* linkBioMethod() {
   return method;
 }
 
-// OpenSSL's reason for the last failure on this thread, and its error queue emptied.
+// Why an SSL call failed: OpenSSL's reason for the last failure on this thread (its error
+// queue emptied), else what the socket said.
 std::string openSslReason(int sslError) {
-  unsigned long e = ERR_peek_last_error();
-  std::string why;
-  if (e != 0) {
-    const char* r = ERR_reason_error_string(e);
-    why = r ? r : "unknown TLS error";
-  } else if (sslError == SSL_ERROR_SYSCALL || sslError == SSL_ERROR_ZERO_RETURN) {
-    why = errno != 0 ? std::strerror(errno) : "the connection closed";
-  } else {
-    why = fmt::format("TLS error {}", sslError);
+  if (ERR_peek_last_error() != 0) return takeOpenSslError("unknown TLS error");
+  if (sslError == SSL_ERROR_SYSCALL || sslError == SSL_ERROR_ZERO_RETURN) {
+    return errno != 0 ? std::strerror(errno) : "the connection closed";
   }
-  ERR_clear_error();
-  return why;
+  return fmt::format("TLS error {}", sslError);
 }
 
 // Why the peer's certificate was refused, from the verification's verdict.
 std::string verdictText(long verdict) {
-  switch (verdict) {
-    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+  switch (certificateVerdict(verdict)) {
+    case CertificateVerdict::kNameMismatch:
       return "its certificate does not name the address connected to";
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-    case X509_V_ERR_CERT_UNTRUSTED:
-    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+    case CertificateVerdict::kUntrusted:
       return fmt::format("its certificate is not signed by the site's CA (--peer-ca): {}",
-                         X509_verify_cert_error_string(verdict));
+                         verifyResultText(verdict));
     default:
-      return fmt::format("its certificate was refused: {}",
-                         X509_verify_cert_error_string(verdict));
+      return fmt::format("its certificate was refused: {}", verifyResultText(verdict));
   }
 }
 
