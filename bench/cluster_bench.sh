@@ -35,10 +35,7 @@ for n in n1 n2 n3; do
   labels=()
   [ "$n" = n2 ] && labels=(--labels role=x)
   [ "$n" = n3 ] && labels=(--direct-listen off)
-  "$ternd" --data "$work/$n" --listen "127.0.0.1:${port[$n]}" --coap-listen off \
-    --cluster "nats://127.0.0.1:$nats_port" --cluster-secret-file "$work/secret" \
-    --node-name "$n" "${labels[@]}" 2>"$work/$n.log" &
-  pids+=($!)
+  start_node "$ternd" "$n" "${port[$n]}" "${labels[@]}"
 done
 for n in n1 n2 n3; do wait_http "${port[$n]}"; done
 
@@ -55,7 +52,6 @@ for _ in $(seq 1 400); do
   [ $ok = 1 ] && break
   sleep 0.05
 done
-node_of() { curl -s -D - -o /dev/null "$1" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-tern-node" { print $2 }'; }
 for n in n1 n3; do
   for _ in $(seq 1 100); do
     [ "$(node_of "http://127.0.0.1:${port[$n]}/fn/hello")" = n2 ] && break
@@ -65,17 +61,11 @@ for n in n1 n3; do
     { echo "cluster_bench: $n does not forward hello to n2" >&2; exit 1; }
 done
 sends() {  # node path -> forwarded calls it sent on that path
-  curl -s "http://127.0.0.1:${port[$1]}/metrics" |
-    awk -v s="tern_cluster_forward_sends_total{path=\"$2\"}" '$1 == s { print $2 }'
+  metric "http://127.0.0.1:${port[$1]}/metrics" "tern_cluster_forward_sends_total{path=\"$2\"}"
 }
 
-run_wrk() {  # threads connections url -> "rps p50 p99" (latencies in us)
-  wrk -t"$1" -c"$2" -d"$duration" --latency "$3" 2>&1 | awk '
-    function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1e6; return v }
-    /Requests\/sec/ { rps = $2 }
-    $1 == "50%" { p50 = us($2) }
-    $1 == "99%" { p99 = us($2) }
-    END { printf "%d %d %d\n", rps, p50, p99 }'
+run_wrk() {  # threads connections url -> "rps p50 p99 non2xx" (latencies in us)
+  wrk -t"$1" -c"$2" -d"$duration" --latency "$3" 2>&1 | wrk_stats
 }
 
 echo "## Cluster: forwarded vs local call"
@@ -85,9 +75,9 @@ echo
 echo "| round | local p50 / p99 (us) | local req/s | direct link p50 / p99 (us) | direct req/s | over NATS p50 / p99 (us) | NATS req/s | bare NATS round trip p50 / p99 (us) |"
 echo "|---|---|---|---|---|---|---|---|"
 for r in $(seq 1 "$rounds"); do
-  read -r lr lp50 lp99 < <(run_wrk 1 1 "http://127.0.0.1:${port[n2]}/fn/hello")
-  read -r dr dp50 dp99 < <(run_wrk 1 1 "http://127.0.0.1:${port[n1]}/fn/hello")
-  read -r nr np50 np99 < <(run_wrk 1 1 "http://127.0.0.1:${port[n3]}/fn/hello")
+  read -r lr lp50 lp99 _ < <(run_wrk 1 1 "http://127.0.0.1:${port[n2]}/fn/hello")
+  read -r dr dp50 dp99 _ < <(run_wrk 1 1 "http://127.0.0.1:${port[n1]}/fn/hello")
+  read -r nr np50 np99 _ < <(run_wrk 1 1 "http://127.0.0.1:${port[n3]}/fn/hello")
   read -r bp50 bp99 < <("$bin/tern_bench_nats_rtt" --url "nats://127.0.0.1:$nats_port" --count 5000)
   echo "| $r | $lp50 / $lp99 | $lr | $dp50 / $dp99 | $dr | $np50 / $np99 | $nr | $bp50 / $bp99 |"
 done
@@ -101,7 +91,7 @@ echo
 echo "| round | one node req/s | three nodes req/s (n1 + n2 + n3) |"
 echo "|---|---|---|"
 for r in $(seq 1 "$rounds"); do
-  read -r one _ _ < <(run_wrk 3 96 "http://127.0.0.1:${port[n1]}/fn/hello-all")
+  read -r one _ < <(run_wrk 3 96 "http://127.0.0.1:${port[n1]}/fn/hello-all")
   w=()
   for n in n1 n2 n3; do
     run_wrk 1 32 "http://127.0.0.1:${port[$n]}/fn/hello-all" >"$work/three.$n" &

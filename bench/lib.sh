@@ -5,6 +5,14 @@
 #   wait_http PORT      waits (up to 10 s) until the node on PORT answers /healthz
 #   start_nats          a nats-server with JetStream in $work (its port in $nats_port)
 #                       and a cluster secret in $work/secret
+#   start_node TERND NAME PORT [FLAG...]
+#                       the ternd binary TERND as node NAME of that cluster, serving
+#                       127.0.0.1:PORT, CoAP off, its data in $work/NAME and its log in
+#                       $work/NAME.log, with the extra flags (its pid in $pids)
+#   wrk_stats           reads `wrk --latency` output; prints "rps p50 p99 non2xx"
+#                       (latencies in us; non2xx: answers that were not 2xx)
+#   metric URL SERIES   the value of one series (e.g. name{label="x"}) of a /metrics page
+#   node_of URL         the X-Tern-Node header of the answer to URL (the node that ran it)
 
 bench_start() {
   work="$(mktemp -d "/tmp/tern-$1.XXXXXX")"
@@ -37,4 +45,31 @@ start_nats() {
   nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$work/js" 2>"$work/nats.log" &
   pids+=($!)
   openssl rand -hex 32 >"$work/secret"
+}
+
+start_node() {
+  local ternd="$1" name="$2" port="$3"
+  shift 3
+  "$ternd" --data "$work/$name" --listen "127.0.0.1:$port" --coap-listen off \
+    --cluster "nats://127.0.0.1:$nats_port" --cluster-secret-file "$work/secret" \
+    --node-name "$name" "$@" 2>"$work/$name.log" &
+  pids+=($!)
+}
+
+wrk_stats() {
+  awk '
+    function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1e6; return v }
+    /Requests\/sec/ { rps = $2 }
+    /Non-2xx/ { bad = $NF }
+    $1 == "50%" { p50 = us($2) }
+    $1 == "99%" { p99 = us($2) }
+    END { printf "%d %d %d %d\n", rps, p50, p99, bad }'
+}
+
+metric() {
+  curl -sk "$1" | awk -v s="$2" '$1 == s { print $2 }'
+}
+
+node_of() {
+  curl -sk -D - -o /dev/null "$1" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-tern-node" { print $2 }'
 }

@@ -54,10 +54,7 @@ for n in p1 p2 p3 t1 t2; do
       [ "$n" = t2 ] && extra+=(--labels role=t)
       ;;
   esac
-  "$bin/ternd" --data "$work/$n" --listen "127.0.0.1:${port[$n]}" --coap-listen off \
-    --cluster "nats://127.0.0.1:$nats_port" --cluster-secret-file "$work/secret" \
-    --node-name "$n" "${extra[@]}" 2>"$work/$n.log" &
-  pids+=($!)
+  start_node "$bin/ternd" "$n" "${port[$n]}" "${extra[@]}"
 done
 url() { echo "${scheme[$1]}://127.0.0.1:${port[$1]}$2"; }
 for n in p1 p2 p3 t1 t2; do
@@ -70,7 +67,6 @@ done
 tern() { "$bin/tern" --node "$(url p1 "")" --token "$(cat "$work/p1/admin.token")" "$@"; }
 tern deploy hello "$hello" --labels role=x >/dev/null
 tern deploy hello-tls "$hello" --labels role=t >/dev/null
-node_of() { curl -sk -D - -o /dev/null "$1" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-tern-node" { print $2 }'; }
 for pair in p1:hello:p2 p3:hello:p2 t1:hello-tls:t2; do
   IFS=: read -r from fn to <<<"$pair"
   for _ in $(seq 1 400); do
@@ -81,8 +77,7 @@ for pair in p1:hello:p2 p3:hello:p2 t1:hello-tls:t2; do
     { echo "peer_tls_bench: $from does not forward $fn to $to" >&2; exit 1; }
 done
 sends() {  # node path -> forwarded calls it sent on that path
-  curl -sk "$(url "$1" /metrics)" |
-    awk -v s="tern_cluster_forward_sends_total{path=\"$2\"}" '$1 == s { print $2 }'
+  metric "$(url "$1" /metrics)" "tern_cluster_forward_sends_total{path=\"$2\"}"
 }
 # Wait until the links are open (the first calls open them and take NATS).
 for n in p1 t1; do
@@ -93,13 +88,8 @@ for n in p1 t1; do
   done
 done
 
-run_wrk() {  # url -> "rps p50 p99" (latencies in us)
-  wrk -t1 -c1 -d"$duration" --latency "$1" 2>&1 | awk '
-    function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1e6; return v }
-    /Requests\/sec/ { rps = $2 }
-    $1 == "50%" { p50 = us($2) }
-    $1 == "99%" { p99 = us($2) }
-    END { printf "%d %d %d\n", rps, p50, p99 }'
+run_wrk() {  # url -> "rps p50 p99 non2xx" (latencies in us)
+  wrk -t1 -c1 -d"$duration" --latency "$1" 2>&1 | wrk_stats
 }
 
 echo "## Cluster: direct links with TLS"
@@ -109,11 +99,11 @@ echo
 echo "| round | local HTTP p50 / p99 (us) | plain link p50 / p99 | over NATS p50 / p99 | local HTTPS p50 / p99 | TLS link p50 / p99 | req/s: local HTTP, plain link, NATS, local HTTPS, TLS link |"
 echo "|---|---|---|---|---|---|---|"
 for r in $(seq 1 "$rounds"); do
-  read -r lr lp50 lp99 < <(run_wrk "$(url p2 /fn/hello)")
-  read -r pr pp50 pp99 < <(run_wrk "$(url p1 /fn/hello)")
-  read -r nr np50 np99 < <(run_wrk "$(url p3 /fn/hello)")
-  read -r sr sp50 sp99 < <(run_wrk "$(url t2 /fn/hello-tls)")
-  read -r tr tp50 tp99 < <(run_wrk "$(url t1 /fn/hello-tls)")
+  read -r lr lp50 lp99 _ < <(run_wrk "$(url p2 /fn/hello)")
+  read -r pr pp50 pp99 _ < <(run_wrk "$(url p1 /fn/hello)")
+  read -r nr np50 np99 _ < <(run_wrk "$(url p3 /fn/hello)")
+  read -r sr sp50 sp99 _ < <(run_wrk "$(url t2 /fn/hello-tls)")
+  read -r tr tp50 tp99 _ < <(run_wrk "$(url t1 /fn/hello-tls)")
   echo "| $r | $lp50 / $lp99 | $pp50 / $pp99 | $np50 / $np99 | $sp50 / $sp99 | $tp50 / $tp99 | $lr, $pr, $nr, $sr, $tr |"
 done
 echo

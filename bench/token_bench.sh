@@ -30,10 +30,7 @@ binary[new]="$ternd"
 binary[base]="$baseline"
 for n in new base; do
   port[$n]=$(free_port)
-  "${binary[$n]}" --data "$work/$n" --listen "127.0.0.1:${port[$n]}" --coap-listen off \
-    --cluster "nats://127.0.0.1:$nats_port" --cluster-secret-file "$work/secret" \
-    --node-name "$n" --invoke-auth required 2>"$work/$n.log" &
-  pids+=($!)
+  start_node "${binary[$n]}" "$n" "${port[$n]}" --invoke-auth required
 done
 for n in new base; do wait_http "${port[$n]}"; done
 tern() { "$bin/tern" --node "http://127.0.0.1:${port[new]}" --token "$(cat "$work/new/admin.token")" "$@"; }
@@ -53,14 +50,8 @@ for n in new base; do
   done
 done
 
-run_wrk() {  # url -> "rps p50 p99" (latencies in us)
-  wrk -t1 -c8 -d"$duration" --latency -H "Authorization: Bearer $token" "$1" 2>&1 | awk '
-    function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1e6; return v }
-    /Requests\/sec/ { rps = $2 }
-    /Non-2xx/ { bad = $NF }
-    $1 == "50%" { p50 = us($2) }
-    $1 == "99%" { p99 = us($2) }
-    END { printf "%d %d %d %d\n", rps, p50, p99, bad }'
+run_wrk() {  # url -> "rps p50 p99 non2xx" (latencies in us)
+  wrk -t1 -c8 -d"$duration" --latency -H "Authorization: Bearer $token" "$1" 2>&1 | wrk_stats
 }
 
 echo "## Token checks in a cluster"

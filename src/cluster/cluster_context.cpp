@@ -51,19 +51,11 @@ Error natsError(std::string_view what, natsStatus s) {
   return Error(ErrorCode::kUnavailable, fmt::format("{}: {}", what, natsText(s)));
 }
 
-kvStore* bindBucket(jsCtx* js, const char* bucket, int64_t ttlMs, uint8_t history, bool& warned) {
-  kvStore* kv = nullptr;
-  natsStatus s = js_KeyValue(&kv, js, bucket);
-  if (s == NATS_OK) return kv;
-  kvConfig cfg;
-  kvConfig_Init(&cfg);
-  cfg.Bucket = bucket;
-  cfg.History = history;
-  cfg.TTL = ttlMs * 1000000;  // nanoseconds
-  cfg.StorageType = js_FileStorage;
-  s = js_CreateKeyValue(&kv, js, &cfg);
-  if (s == NATS_OK) return kv;
-  if (!warned) spdlog::warn("cluster: bucket {} not available yet: {}", bucket, natsText(s));
+kvStore* bindBucket(jsCtx* js, const KvBucketSpec& spec, std::string_view url, bool& warned) {
+  auto kv = bindOrCreateBucket(js, spec, "cluster", url);
+  if (kv.ok()) return *kv;
+  spdlog::log(warned ? spdlog::level::debug : spdlog::level::warn, "{} (tried again later)",
+              kv.error().message());
   warned = true;
   return nullptr;
 }

@@ -20,6 +20,7 @@
 
 #include "cluster/cluster.h"
 #include "cluster/envelope.h"
+#include "cluster/jetstream_kv.h"
 #include "util/error.h"
 #include "util/metrics.h"
 #include "util/thread_annotations.h"
@@ -75,9 +76,10 @@ struct ClusterContext {
 // kUnavailable naming what failed and the library's text.
 Error natsError(std::string_view what, natsStatus s);
 
-// Binds the JetStream KV bucket `bucket`, creating it (file storage, `history` values per
-// key, entries expiring after `ttlMs`, 0: never) when it does not exist. Null when
-// JetStream does not answer; the first failure is logged (`warned`).
-kvStore* bindBucket(jsCtx* js, const char* bucket, int64_t ttlMs, uint8_t history, bool& warned);
+// Binds a bucket of the services (bindOrCreateBucket: created only when JetStream has none
+// of that name). Null when that fails, for the caller's loop to try again later; the
+// failure is logged as a warning the first time (`warned`), at debug level after.
+// `url` names the server in the message.
+kvStore* bindBucket(jsCtx* js, const KvBucketSpec& spec, std::string_view url, bool& warned);
 
 }  // namespace tern::cluster

@@ -123,7 +123,7 @@ void Heartbeats::recordLoop() {
       continue;
     }
     if (!nodesKv_) {
-      nodesKv_ = bindBucket(c_.js, kNodesBucket, c_.opt.ttl.count(), 1, warned);
+      nodesKv_ = bindBucket(c_.js, {kNodesBucket, 1, c_.opt.ttl.count()}, c_.opt.url, warned);
       if (!nodesKv_) {
         c_.pause(std::chrono::milliseconds(500));
         continue;

@@ -38,6 +38,7 @@ Result<kvStore*> bindOrCreateBucket(jsCtx* js, const KvBucketSpec& spec, std::st
     kvConfig_Init(&cfg);
     cfg.Bucket = spec.name;
     cfg.History = spec.history;
+    cfg.TTL = spec.ttlMs * 1'000'000;  // nanoseconds
     cfg.StorageType = js_FileStorage;
     cfg.Replicas = 1;
     s = js_CreateKeyValue(&kv, js, &cfg);

@@ -1,6 +1,7 @@
 #pragma once
-// What the node's JetStream key-value users share (the tokens' tern_tokens, the stream
-// apps' tern_apps): binding a bucket that may not exist yet, and turning a failed libnats
+// What the node's JetStream key-value users share (the cluster's tern_nodes, tern_functions
+// and tern_modules, the tokens' tern_tokens, the stream apps' tern_apps): binding a bucket
+// that may not exist yet, and turning a failed libnats
 // call into tern's error kinds. Included by .cpp files only: it brings nats.h.
 
 #include <nats/nats.h>
@@ -25,11 +26,13 @@ Error natsFailure(std::string_view what, std::string_view url, natsStatus s,
 struct KvBucketSpec {
   const char* name = nullptr;
   uint8_t history = 1;  // values kept per key
+  int64_t ttlMs = 0;    // entries expire this long after their last write (0: never)
 };
 
-// Binds the bucket, creating it (file storage, one replica) when JetStream has none of
-// that name. Errors: natsFailure's, as "<what>: bucket NAME ..." ("bucket NAME ..." when
-// `what` is empty).
+// Binds the bucket, creating it (file storage, one replica) only when JetStream says it
+// has none of that name; any other failure to bind (JetStream silent, permission refused)
+// is an error and nothing is created. Errors: natsFailure's, as "<what>: bucket NAME ..."
+// ("bucket NAME ..." when `what` is empty).
 Result<kvStore*> bindOrCreateBucket(jsCtx* js, const KvBucketSpec& spec, std::string_view what,
                                     std::string_view url);
 

@@ -50,8 +50,10 @@ void RegistrySync::release() {
 }
 
 bool RegistrySync::bindBuckets() {
-  if (!functionsKv_) functionsKv_ = bindBucket(c_.js, kFunctionsBucket, 0, 8, bindWarned_);
-  if (functionsKv_ && !modulesKv_) modulesKv_ = bindBucket(c_.js, kModulesBucket, 0, 1, bindWarned_);
+  if (!functionsKv_) functionsKv_ = bindBucket(c_.js, {kFunctionsBucket, 8}, c_.opt.url, bindWarned_);
+  if (functionsKv_ && !modulesKv_) {
+    modulesKv_ = bindBucket(c_.js, {kModulesBucket, 1}, c_.opt.url, bindWarned_);
+  }
   return functionsKv_ && modulesKv_;
 }
 

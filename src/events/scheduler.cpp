@@ -35,7 +35,7 @@ Result<void> Scheduler::add(std::string id, Schedule schedule, Fire fire) {
     return Error(ErrorCode::kInvalidArgument,
                  "schedule " + quoteUntrusted(id) + " has no callback");
   }
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   awaitNotFiring(lock, id);
   if (stopping_) return Error(ErrorCode::kUnavailable, "the scheduler is stopped");
 
@@ -79,7 +79,7 @@ Result<void> Scheduler::add(std::string id, Schedule schedule, Fire fire) {
 }
 
 Result<void> Scheduler::remove(const std::string& id) {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   awaitNotFiring(lock, id);
   bool registered = entries_.erase(id) > 0;
   if (registered) wake_.notify_all();
@@ -91,19 +91,19 @@ Result<void> Scheduler::remove(const std::string& id) {
 }
 
 std::optional<int64_t> Scheduler::nextRun(std::string_view id) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = entries_.find(id);
   if (it == entries_.end()) return std::nullopt;
   return it->second.nextMs;
 }
 
 size_t Scheduler::size() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return entries_.size();
 }
 
 void Scheduler::start() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (started_ || stopping_) return;
   started_ = true;
   thread_ = std::thread([this] { run(); });
@@ -113,7 +113,7 @@ void Scheduler::start() {
 void Scheduler::stop() {
   std::thread thread;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
     // From a callback the thread cannot join itself; it leaves its loop when the callback
     // returns, and the destructor joins it.
@@ -125,64 +125,79 @@ void Scheduler::stop() {
 }
 
 void Scheduler::run() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
-    fireDue(lock, clock_.nowMs());
+    const int64_t now = clock_.nowMs();
+    for (const std::string& id : dueAt(now)) {
+      if (stopping_) break;
+      std::optional<Firing> firing = beginFiring(id, now);
+      if (!firing) continue;
+      lock.unlock();
+      std::optional<Error> failure;
+      try {
+        firing->fire(firing->scheduledMs);
+      } catch (const std::exception& e) {
+        failure = Error(ErrorCode::kInternal,
+                        "schedule " + quoteUntrusted(id) + ": callback threw: " + e.what());
+      } catch (...) {
+        failure = Error(ErrorCode::kInternal, "schedule " + quoteUntrusted(id) +
+                                                  ": callback threw a non-standard exception");
+      }
+      lock.lock();
+      if (std::optional<Error> unrecorded = endFiring(*firing)) failure = std::move(unrecorded);
+      if (failure) {
+        lock.unlock();
+        reportError(*failure);
+        lock.lock();
+      }
+    }
     if (stopping_) break;
-    int64_t deadline = kNever;
-    for (const auto& [id, entry] : entries_) deadline = std::min(deadline, entry.nextMs);
-    clock_.waitUntil(lock, wake_, deadline);
+    clock_.waitUntil(mu_, wake_, nextDeadline());
   }
 }
 
-void Scheduler::fireDue(std::unique_lock<std::mutex>& lock, int64_t now) {
+std::vector<std::string> Scheduler::dueAt(int64_t now) const {
   std::vector<std::string> due;
   for (const auto& [id, entry] : entries_) {
     if (entry.nextMs <= now) due.push_back(id);
   }
-  for (const std::string& id : due) {
-    if (stopping_) return;
-    // Callbacks run unlocked, so an earlier one may have removed or replaced this entry.
-    auto it = entries_.find(id);
-    if (it == entries_.end() || it->second.nextMs > now) continue;
-    Entry& entry = it->second;
-    int64_t scheduled = entry.schedule.latestIn(entry.nextMs - 1, now).value_or(entry.nextMs);
-    entry.nextMs = entry.schedule.nextAfter(std::max(now, scheduled));
-    Fire fire = entry.fire;
-    const std::string spec = entry.schedule.spec();
-
-    firing_ = id;
-    lock.unlock();
-    std::optional<Error> failure;
-    try {
-      fire(scheduled);
-    } catch (const std::exception& e) {
-      failure = Error(ErrorCode::kInternal,
-                      "schedule " + quoteUntrusted(id) + ": callback threw: " + e.what());
-    } catch (...) {
-      failure = Error(ErrorCode::kInternal, "schedule " + quoteUntrusted(id) +
-                                                ": callback threw a non-standard exception");
-    }
-    lock.lock();
-    // The run is recorded only after its callback returned: see the contract in the header.
-    // Not when the callback removed the id or gave it another schedule.
-    auto after = entries_.find(id);
-    if (after != entries_.end() && after->second.schedule.spec() == spec) {
-      if (auto r = log_->put(id, RunRecord{spec, scheduled}); !r) failure = r.error();
-    }
-    firing_.reset();
-    firingEnded_.notify_all();
-    if (failure) {
-      lock.unlock();
-      reportError(*failure);
-      lock.lock();
-    }
-  }
+  return due;
 }
 
-void Scheduler::awaitNotFiring(std::unique_lock<std::mutex>& lock, const std::string& id) {
+std::optional<Scheduler::Firing> Scheduler::beginFiring(const std::string& id, int64_t now) {
+  auto it = entries_.find(id);
+  if (it == entries_.end() || it->second.nextMs > now) return std::nullopt;
+  Entry& entry = it->second;
+  int64_t scheduled = entry.schedule.latestIn(entry.nextMs - 1, now).value_or(entry.nextMs);
+  entry.nextMs = entry.schedule.nextAfter(std::max(now, scheduled));
+  firing_ = id;
+  return Firing{id, entry.schedule.spec(), scheduled, entry.fire};
+}
+
+std::optional<Error> Scheduler::endFiring(const Firing& firing) {
+  std::optional<Error> failure;
+  // The run is recorded only after its callback returned: see the contract in the header.
+  // Not when the callback removed the id or gave it another schedule.
+  auto after = entries_.find(firing.id);
+  if (after != entries_.end() && after->second.schedule.spec() == firing.spec) {
+    if (auto r = log_->put(firing.id, RunRecord{firing.spec, firing.scheduledMs}); !r) {
+      failure = r.error();
+    }
+  }
+  firing_.reset();
+  firingEnded_.notify_all();
+  return failure;
+}
+
+int64_t Scheduler::nextDeadline() const {
+  int64_t deadline = kNever;
+  for (const auto& [id, entry] : entries_) deadline = std::min(deadline, entry.nextMs);
+  return deadline;
+}
+
+void Scheduler::awaitNotFiring(MutexLock& lock, const std::string& id) {
   if (threadId_ == std::this_thread::get_id()) return;
-  firingEnded_.wait(lock, [&] { return firing_ != id; });
+  lock.wait(firingEnded_, [&]() TERN_REQUIRES(mu_) { return firing_ != id; });
 }
 
 void Scheduler::reportError(const Error& error) {

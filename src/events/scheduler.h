@@ -30,16 +30,17 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "util/clock.h"
 #include "events/run_log.h"
 #include "events/schedule.h"
 #include "util/error.h"
+#include "util/thread_annotations.h"
 
 namespace tern::events {
 
@@ -76,23 +77,23 @@ class Scheduler {
   // running and will not be called again (unless add() is called from that callback).
   // Errors: kInvalidArgument (empty id or callback, id over 256 bytes), kUnavailable
   // (stopped), kIo (the database).
-  Result<void> add(std::string id, Schedule schedule, Fire fire);
+  Result<void> add(std::string id, Schedule schedule, Fire fire) TERN_EXCLUDES(mu_);
 
   // Unregisters `id` and forgets its record, so adding it later is a first add. Once
   // remove() returns, its callback is not running and will not be called again (unless
   // called from that callback). Errors: kNotFound (no such id registered), kIo.
-  Result<void> remove(const std::string& id);
+  Result<void> remove(const std::string& id) TERN_EXCLUDES(mu_);
 
   // The time of the next run of `id`, if registered. A time at or before now is due.
-  std::optional<int64_t> nextRun(std::string_view id) const;
+  std::optional<int64_t> nextRun(std::string_view id) const TERN_EXCLUDES(mu_);
   // How many schedules are registered (the node's tern_schedules gauge).
-  size_t size() const;
+  size_t size() const TERN_EXCLUDES(mu_);
 
   // Starts the scheduler thread. Calls after the first, and after stop(), do nothing.
-  void start();
+  void start() TERN_EXCLUDES(mu_);
   // Refuses further add()s, lets a callback in progress return, fires nothing more and
   // joins the thread. Returns promptly when the thread is waiting. Idempotent.
-  void stop();
+  void stop() TERN_EXCLUDES(mu_);
 
  private:
   struct Entry {
@@ -101,26 +102,43 @@ class Scheduler {
     int64_t nextMs;  // next run; due once the clock reaches it
   };
 
+  // One run being fired: what the callback needs and what recording it afterwards needs.
+  struct Firing {
+    std::string id;
+    std::string spec;
+    int64_t scheduledMs;
+    Fire fire;
+  };
+
   Scheduler(SchedulerOptions options, Clock& clock, std::unique_ptr<RunLog> log);
-  void run();
-  void fireDue(std::unique_lock<std::mutex>& lock, int64_t now);
+  void run() TERN_EXCLUDES(mu_);
+  // The ids whose next run is due at `now`.
+  std::vector<std::string> dueAt(int64_t now) const TERN_REQUIRES(mu_);
+  // Starts firing `id` if it is still due (an earlier callback, run unlocked, may have
+  // removed or replaced it): advances its next run and marks it as firing.
+  std::optional<Firing> beginFiring(const std::string& id, int64_t now) TERN_REQUIRES(mu_);
+  // Records the run (unless the callback removed the id or changed its schedule) and ends
+  // the firing. Returns the failure to record it, if any.
+  std::optional<Error> endFiring(const Firing& firing) TERN_REQUIRES(mu_);
+  // The earliest next run of any schedule (kNever: none).
+  int64_t nextDeadline() const TERN_REQUIRES(mu_);
   // Waits until no callback of `id` runs on another thread than the caller's.
-  void awaitNotFiring(std::unique_lock<std::mutex>& lock, const std::string& id);
-  void reportError(const Error& error);
+  void awaitNotFiring(MutexLock& lock, const std::string& id) TERN_REQUIRES(mu_);
+  void reportError(const Error& error) TERN_EXCLUDES(mu_);
 
   const SchedulerOptions options_;
   Clock& clock_;
 
-  mutable std::mutex mu_;
-  std::condition_variable wake_;          // entries changed, or stop
+  mutable Mutex mu_;
+  std::condition_variable_any wake_;      // entries changed, or stop (waited on in Clock)
   std::condition_variable firingEnded_;   // firing_ was cleared
-  std::unique_ptr<RunLog> log_;           // guarded by mu_
-  std::map<std::string, Entry, std::less<>> entries_;
-  std::optional<std::string> firing_;     // id whose callback runs now
-  bool started_ = false;
-  bool stopping_ = false;
-  std::thread thread_;
-  std::thread::id threadId_;              // of thread_, readable while stop() joins it
+  const std::unique_ptr<RunLog> log_ TERN_PT_GUARDED_BY(mu_);
+  std::map<std::string, Entry, std::less<>> entries_ TERN_GUARDED_BY(mu_);
+  std::optional<std::string> firing_ TERN_GUARDED_BY(mu_);  // id whose callback runs now
+  bool started_ TERN_GUARDED_BY(mu_) = false;
+  bool stopping_ TERN_GUARDED_BY(mu_) = false;
+  std::thread thread_ TERN_GUARDED_BY(mu_);
+  std::thread::id threadId_ TERN_GUARDED_BY(mu_);  // of thread_, readable while stop() joins it
 };
 
 }  // namespace tern::events

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <memory>
 
+#include "util/openssl_errors.h"
+
 namespace tern::http {
 
 namespace asio = boost::asio;
@@ -20,15 +22,6 @@ namespace {
 
 Error badFile(std::string_view what, const std::string& file, std::string_view why) {
   return Error(ErrorCode::kInvalidArgument, fmt::format("{} \"{}\": {}", what, file, why));
-}
-
-// OpenSSL's reason for the last failure, and the error queue emptied.
-std::string lastOpenSslError() {
-  unsigned long e = ERR_peek_last_error();
-  std::string why = e ? ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "unknown error"
-                      : "unknown error";
-  ERR_clear_error();
-  return why;
 }
 
 // The file opened for reading, or the error naming it.
@@ -53,12 +46,12 @@ Result<void> useIdentity(SSL_CTX* ctx, const std::string& certFile, const std::s
   X509* leaf = PEM_read_X509(cert->get(), nullptr, nullptr, nullptr);
   if (!leaf) {
     return badFile("certificate file", certFile,
-                   fmt::format("holds no PEM certificate ({})", lastOpenSslError()));
+                   fmt::format("holds no PEM certificate ({})", takeOpenSslError()));
   }
   X509_free(leaf);
   if (SSL_CTX_use_certificate_chain_file(ctx, certFile.c_str()) != 1) {
     return badFile("certificate file", certFile,
-                   fmt::format("cannot use its certificate chain ({})", lastOpenSslError()));
+                   fmt::format("cannot use its certificate chain ({})", takeOpenSslError()));
   }
 
   auto key = openFile("key file", keyFile);
@@ -66,7 +59,7 @@ Result<void> useIdentity(SSL_CTX* ctx, const std::string& certFile, const std::s
   EVP_PKEY* pkey = PEM_read_PrivateKey(key->get(), nullptr, nullptr, nullptr);
   if (!pkey) {
     return badFile("key file", keyFile,
-                   fmt::format("holds no unencrypted PEM private key ({})", lastOpenSslError()));
+                   fmt::format("holds no unencrypted PEM private key ({})", takeOpenSslError()));
   }
   int used = SSL_CTX_use_PrivateKey(ctx, pkey);
   EVP_PKEY_free(pkey);
@@ -86,12 +79,12 @@ Result<void> trustCaFile(SSL_CTX* ctx, const std::string& caFile) {
   X509* first = PEM_read_X509(file->get(), nullptr, nullptr, nullptr);
   if (!first) {
     return badFile("CA file", caFile,
-                   fmt::format("holds no PEM certificate ({})", lastOpenSslError()));
+                   fmt::format("holds no PEM certificate ({})", takeOpenSslError()));
   }
   X509_free(first);
   if (SSL_CTX_load_verify_locations(ctx, caFile.c_str(), nullptr) != 1) {
     return badFile("CA file", caFile,
-                   fmt::format("cannot load its certificates ({})", lastOpenSslError()));
+                   fmt::format("cannot load its certificates ({})", takeOpenSslError()));
   }
   return {};
 }
@@ -117,7 +110,7 @@ Result<std::shared_ptr<const ClientTls>> loadClientTls(const std::string& caFile
   if (caFile.empty()) {
     if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
       return Error(ErrorCode::kInvalidArgument,
-                   fmt::format("cannot load the system's trusted CAs ({})", lastOpenSslError()));
+                   fmt::format("cannot load the system's trusted CAs ({})", takeOpenSslError()));
     }
     return std::shared_ptr<const ClientTls>(std::move(tls));
   }
@@ -136,7 +129,7 @@ Result<std::shared_ptr<const LinkTls>> loadLinkTls(const std::string& certFile,
   SSL_CTX* ctx = tls->ctx;
   if (!ctx) {
     return Error(ErrorCode::kInternal,
-                 fmt::format("cannot make a TLS context ({})", lastOpenSslError()));
+                 fmt::format("cannot make a TLS context ({})", takeOpenSslError()));
   }
   SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
   // Both sides present a certificate; one that is missing or does not chain to the CA ends
@@ -166,27 +159,20 @@ std::string handshakeFailure(SSL* ssl, const std::string& host, const ClientTls&
   std::string trusted =
       tls.caFile.empty() ? std::string("the system's trusted CAs")
                          : fmt::format("the CA file \"{}\"", tls.caFile);
-  switch (verdict) {
-    case X509_V_OK:
+  switch (certificateVerdict(verdict)) {
+    case CertificateVerdict::kAccepted:
       break;
-    case X509_V_ERR_HOSTNAME_MISMATCH:
-    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+    case CertificateVerdict::kNameMismatch:
       return fmt::format("the server's certificate does not match the host name \"{}\"", host);
-    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case CertificateVerdict::kExpired:
       return "the server's certificate has expired";
-    case X509_V_ERR_CERT_NOT_YET_VALID:
+    case CertificateVerdict::kNotYetValid:
       return "the server's certificate is not valid yet";
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-    case X509_V_ERR_CERT_UNTRUSTED:
-    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+    case CertificateVerdict::kUntrusted:
       return fmt::format("the server's certificate is not signed by a CA in {} ({})", trusted,
-                         X509_verify_cert_error_string(verdict));
-    default:
-      return fmt::format("the server's certificate was refused: {}",
-                         X509_verify_cert_error_string(verdict));
+                         verifyResultText(verdict));
+    case CertificateVerdict::kRefused:
+      return fmt::format("the server's certificate was refused: {}", verifyResultText(verdict));
   }
   if (openSslReason.find("wrong version number") != std::string::npos ||
       openSslReason.find("packet length too long") != std::string::npos ||

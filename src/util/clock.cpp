@@ -14,46 +14,44 @@ int64_t SystemClock::nowMs() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(sinceEpoch).count();
 }
 
-void SystemClock::waitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
-                            int64_t deadlineMs) {
+void SystemClock::waitUntil(Mutex& mu, std::condition_variable_any& cv, int64_t deadlineMs) {
   // Bounded, so a far deadline never overflows the clock's nanosecond time_point, and a
   // caller notices a system time that was set backwards within the hour.
   int64_t until = std::min(deadlineMs, nowMs() + kMaxSystemWaitMs);
-  cv.wait_until(lock, std::chrono::system_clock::time_point(std::chrono::milliseconds(until)));
+  cv.wait_until(mu, std::chrono::system_clock::time_point(std::chrono::milliseconds(until)));
 }
 
 int64_t ManualClock::nowMs() const {
-  std::lock_guard guard(mu_);
+  MutexLock guard(mu_);
   return now_;
 }
 
-void ManualClock::waitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
-                            int64_t deadlineMs) {
-  Waiter self{lock.mutex(), &cv, deadlineMs};
+void ManualClock::waitUntil(Mutex& mu, std::condition_variable_any& cv, int64_t deadlineMs) {
+  Waiter self{&mu, &cv, deadlineMs};
   {
-    std::lock_guard guard(mu_);
+    MutexLock guard(mu_);
     if (now_ >= deadlineMs) return;
     sleepers_.push_back(&self);
   }
   sleepersChanged_.notify_all();
-  // setMs() takes `lock`'s mutex before notifying, so its wake cannot fall between the
-  // registration above and this wait.
-  cv.wait(lock);
+  // setMs() takes `mu` before notifying, so its wake cannot fall between the registration
+  // above and this wait.
+  cv.wait(mu);
   // `self` lives on this stack: leave only once no setMs() can still reach it. The caller's
   // mutex is released meanwhile, because setMs() takes it.
-  lock.unlock();
+  mu.unlock();
   {
-    std::unique_lock guard(mu_);
+    MutexLock guard(mu_);
     std::erase(sleepers_, &self);
-    sleepersChanged_.wait(guard, [&] { return self.pendingWakes == 0; });
+    guard.wait(sleepersChanged_, [&]() TERN_REQUIRES(mu_) { return self.pendingWakes == 0; });
   }
-  lock.lock();
+  mu.lock();
 }
 
 void ManualClock::setMs(int64_t ms) {
   std::vector<Waiter*> woken;
   {
-    std::lock_guard guard(mu_);
+    MutexLock guard(mu_);
     now_ = ms;
     woken = takeSleepers();
   }
@@ -63,7 +61,7 @@ void ManualClock::setMs(int64_t ms) {
 void ManualClock::advanceMs(int64_t deltaMs) {
   std::vector<Waiter*> woken;
   {
-    std::lock_guard guard(mu_);
+    MutexLock guard(mu_);
     now_ += deltaMs;
     woken = takeSleepers();
   }
@@ -79,10 +77,10 @@ std::vector<ManualClock::Waiter*> ManualClock::takeSleepers() {
 
 void ManualClock::wake(const std::vector<Waiter*>& woken) {
   for (Waiter* w : woken) {
-    { std::lock_guard waiterGuard(*w->mutex); }
+    { MutexLock waiterGuard(*w->mutex); }
     w->cv->notify_all();
     {
-      std::lock_guard guard(mu_);
+      MutexLock guard(mu_);
       --w->pendingWakes;  // from here on `w` may be gone
     }
     sleepersChanged_.notify_all();
@@ -90,11 +88,11 @@ void ManualClock::wake(const std::vector<Waiter*>& woken) {
 }
 
 bool ManualClock::awaitSleepers(size_t count, std::chrono::milliseconds limit) {
-  std::unique_lock guard(mu_);
-  return sleepersChanged_.wait_for(guard, limit, [&] {
-    return static_cast<size_t>(std::count_if(sleepers_.begin(), sleepers_.end(), [&](Waiter* w) {
-             return w->deadlineMs > now_;
-           })) >= count;
+  MutexLock guard(mu_);
+  return guard.waitFor(sleepersChanged_, limit, [&]() TERN_REQUIRES(mu_) {
+    size_t asleep = 0;
+    for (const Waiter* w : sleepers_) asleep += w->deadlineMs > now_ ? 1 : 0;
+    return asleep >= count;
   });
 }
 

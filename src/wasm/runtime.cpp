@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "util/sanitizers.h"
+#include "util/thread_annotations.h"
 #include "wasm/memory_pool.h"
 #include "wasm/watchdog.h"
 
@@ -134,8 +135,8 @@ void onPreempt(int, siginfo_t*, void*) {
 // wasm2c function-type ids must agree across every module in the process (call_indirect
 // compares them), so the registry is process-wide by necessity.
 struct FuncTypeRegistry {
-  std::mutex mu;
-  std::vector<std::string> signatures;
+  Mutex mu;
+  std::vector<std::string> signatures TERN_GUARDED_BY(mu);  // id - 1 -> signature
 };
 FuncTypeRegistry& funcTypes() {
   static FuncTypeRegistry registry;
@@ -333,7 +334,7 @@ uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...) {
   va_end(ap);
   if (results == 0) sig.push_back(':');
   auto& reg = tern::wasm::funcTypes();
-  std::lock_guard lock(reg.mu);
+  tern::MutexLock lock(reg.mu);
   for (size_t i = 0; i < reg.signatures.size(); ++i) {
     if (reg.signatures[i] == sig) return static_cast<uint32_t>(i + 1);
   }

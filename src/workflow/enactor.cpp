@@ -73,7 +73,7 @@ Run::Run(std::string id, std::shared_ptr<const Workflow> workflow, json input, R
       onDone_(std::move(onDone)) {}
 
 void Run::start() {
-  post([this] {
+  post([this]() TERN_REQUIRES(mu_) {
     Scope* root = newScope(nullptr, nullptr, "");
     if (!input_.is_object()) return fail(Error(ErrorCode::kInvalidArgument, "the run's input must be a JSON object"));
     for (const auto& d : wf_->dataIns) {
@@ -88,7 +88,7 @@ void Run::start() {
     activateAll(wf_->body, root);
     std::vector<const Ref*> refs;
     for (const auto& d : wf_->dataOuts) refs.push_back(&d.sources.front());
-    when(root, refs, [this, root] {
+    when(root, refs, [this, root]() TERN_REQUIRES(mu_) {
       json out = json::object();
       for (const auto& d : wf_->dataOuts) out[d.name] = *lookup(root, d.sources.front());
       outputsReady_ = true;
@@ -124,7 +124,7 @@ void Run::post(std::function<void()> event) {
     for (auto& p : batch) {
       TaskCall call = p.call;
       runner_.runTask(call, [self, p = std::move(p)](TaskResult r) mutable {
-        self->post([self, p = std::move(p), r = std::move(r)]() mutable {
+        self->post([self, p = std::move(p), r = std::move(r)]() TERN_REQUIRES(self->mu_) mutable {
           if (p.call.unit && p.call.unit->group >= 0) return self->unitDone(std::move(p), std::move(r));
           self->taskDone(std::move(p), std::move(r));
         });
@@ -259,7 +259,7 @@ void Run::activate(const Element& e, Scope* s) {
       for (const auto& lv : e.loopValues) {
         if (lv.initial.source) refs.push_back(&*lv.initial.source);
       }
-      return when(s, refs, [this, &e, s] {
+      return when(s, refs, [this, &e, s]() TERN_REQUIRES(mu_) {
         std::map<std::string, json> carried;
         for (const auto& d : e.dataIns) {
           auto v = inputValue(s, d);
@@ -282,7 +282,7 @@ void Run::withInputs(const Element& e, Scope* s, Scope* target, std::function<vo
   for (const auto& d : e.dataIns) {
     if (d.source) refs.push_back(&*d.source);
   }
-  when(s, refs, [this, &e, s, target, then = std::move(then)] {
+  when(s, refs, [this, &e, s, target, then = std::move(then)]() TERN_REQUIRES(mu_) {
     for (const auto& d : e.dataIns) {
       auto v = inputValue(s, d);
       if (!v.ok()) return fail(Error(ErrorCode::kInvalidArgument, where(e, s->path) + ": " + v.error().message()));
@@ -303,7 +303,7 @@ void Run::activateFunction(const Element& e, Scope* s) {
   for (const auto& d : e.dataIns) {
     if (d.source) refs.push_back(&*d.source);
   }
-  when(s, refs, [this, &e, s, unit] {
+  when(s, refs, [this, &e, s, unit]() TERN_REQUIRES(mu_) {
     json in = json::object();
     for (const auto& d : e.dataIns) {
       auto v = inputValue(s, d);
@@ -324,7 +324,7 @@ void Run::activateFunction(const Element& e, Scope* s) {
       TaskResult r;
       r.output = done->second;
       ++inFlight_;
-      events_.push_back([this, p = std::move(p), r = std::move(r)]() mutable {
+      events_.push_back([this, p = std::move(p), r = std::move(r)]() TERN_REQUIRES(mu_) mutable {
         p.call.attempt = 0;  // not run again, not recorded again
         taskDone(std::move(p), std::move(r));
       });
@@ -344,7 +344,7 @@ void Run::activateUnit(const Unit& u, Scope* s) {
       if (d.source && !inUnit(d.source->producer)) refs.push_back(&*d.source);
     }
   }
-  when(s, refs, [this, &u, s, inUnit] {
+  when(s, refs, [this, &u, s, inUnit]() TERN_REQUIRES(mu_) {
     json in = json::object();
     for (const auto* m : u.members) {
       json mine = json::object();
@@ -376,7 +376,7 @@ void Run::activateUnit(const Unit& u, Scope* s) {
     if (replay.members.size() == u.members.size()) {
       // Finished before a restart, every member: their outputs stand.
       ++inFlight_;
-      events_.push_back([this, p = std::move(p), r = std::move(replay)]() mutable {
+      events_.push_back([this, p = std::move(p), r = std::move(replay)]() TERN_REQUIRES(mu_) mutable {
         p.call.attempt = 0;
         unitDone(std::move(p), std::move(r));
       });
@@ -387,14 +387,14 @@ void Run::activateUnit(const Unit& u, Scope* s) {
 }
 
 void Run::activateBranching(const Element& e, Scope* s) {
-  withInputs(e, s, s, [this, &e, s] {
+  withInputs(e, s, s, [this, &e, s]() TERN_REQUIRES(mu_) {
     std::vector<const Ref*> refs;
     for (const auto& c : e.condition) {
       if (c.data1.ref) refs.push_back(&*c.data1.ref);
       if (c.data2.ref) refs.push_back(&*c.data2.ref);
     }
     if (e.dataEval && e.dataEval->source) refs.push_back(&*e.dataEval->source);
-    when(s, refs, [this, &e, s] {
+    when(s, refs, [this, &e, s]() TERN_REQUIRES(mu_) {
       const std::vector<Element>* taken = &e.elseBody;
       if (e.kind == Kind::kIf) {
         std::vector<std::pair<json, json>> values;
@@ -430,8 +430,8 @@ void Run::activateParallelFor(const Element& e, Scope* s) {
   for (const auto* o : {&e.count, &e.from, &e.to, &e.step}) {
     if (*o && (*o)->ref) refs.push_back(&*(*o)->ref);
   }
-  when(s, refs, [this, &e, s] {
-    auto bad = [&](const std::string& why) { fail(Error(ErrorCode::kInvalidArgument, where(e, s->path) + ": " + why)); };
+  when(s, refs, [this, &e, s]() TERN_REQUIRES(mu_) {
+    auto bad = [&](const std::string& why) TERN_REQUIRES(mu_) { fail(Error(ErrorCode::kInvalidArgument, where(e, s->path) + ": " + why)); };
     std::map<std::string, json> values;
     for (const auto& d : e.dataIns) {
       auto v = inputValue(s, d);
@@ -439,7 +439,7 @@ void Run::activateParallelFor(const Element& e, Scope* s) {
       values[d.name] = std::move(*v);
     }
     double from = 0, step = 1, n = 0;
-    auto number = [&](const std::optional<Operand>& o, double& out) -> bool {
+    auto number = [&](const std::optional<Operand>& o, double& out) TERN_REQUIRES(mu_) -> bool {
       auto v = operandValue(s, *o);
       if (!v.ok()) return false;
       json c = coerce(*v, "number");
@@ -494,7 +494,7 @@ void Run::activateParallelFor(const Element& e, Scope* s) {
       }
       auto remaining = std::make_shared<size_t>(count);
       for (Scope* it : *iterations) {
-        when(it, {src}, [this, s, src, key, remaining, iterations] {
+        when(it, {src}, [this, s, src, key, remaining, iterations]() TERN_REQUIRES(mu_) {
           if (--*remaining > 0) return;
           json all = json::array();
           for (Scope* x : *iterations) all.push_back(*lookup(x, *src));
@@ -521,7 +521,7 @@ void Run::iterateWhile(const Element& e, Scope* outer, uint64_t k, std::map<std:
     if (c.data1.ref) refs.push_back(&*c.data1.ref);
     if (c.data2.ref) refs.push_back(&*c.data2.ref);
   }
-  when(it, refs, [this, &e, outer, it, k, carried = std::move(carried)]() mutable {
+  when(it, refs, [this, &e, outer, it, k, carried = std::move(carried)]() TERN_REQUIRES(mu_) mutable {
     std::vector<std::pair<json, json>> values;
     for (const auto& c : e.condition) {
       auto a = operandValue(it, c.data1), b = operandValue(it, c.data2);
@@ -533,7 +533,7 @@ void Run::iterateWhile(const Element& e, Scope* outer, uint64_t k, std::map<std:
     if (!*again) return publishOutputs(e, it, outer, nullptr);
     for (const auto& lv : e.loopValues) carried[lv.name] = *lookup(it, lv.next);
     // The next iteration starts as an event, so that a long loop does not nest calls.
-    events_.push_back([this, &e, outer, k, carried = std::move(carried)]() mutable {
+    events_.push_back([this, &e, outer, k, carried = std::move(carried)]() TERN_REQUIRES(mu_) mutable {
       iterateWhile(e, outer, k + 1, std::move(carried));
     });
   });
@@ -562,7 +562,7 @@ void Run::publishOutputs(const Element& e, Scope* from, Scope* to, const std::ve
       }
     }
     std::string key = e.name + "/" + d.name;
-    when(from, {src}, [this, from, to, src, key] { set(to, key, *lookup(from, *src)); });
+    when(from, {src}, [this, from, to, src, key]() TERN_REQUIRES(mu_) { set(to, key, *lookup(from, *src)); });
   }
 }
 

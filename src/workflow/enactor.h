@@ -87,7 +87,7 @@ class Run : public std::enable_shared_from_this<Run> {
       std::function<void(TaskRecord)> onTask, std::function<void(RunOutcome)> onDone,
       const Fusion* fusion = nullptr);
 
-  void start();
+  void start() TERN_EXCLUDES(mu_);
   const std::string& id() const { return id_; }
 
  private:
@@ -108,33 +108,42 @@ class Run : public std::enable_shared_from_this<Run> {
     int64_t readyUs = 0;
   };
 
-  void post(std::function<void()> event);
-  // All below run on the driving thread with mu_ held.
-  Scope* newScope(Scope* parent, const Element* loop, std::string path);
-  Scope* home(Scope* s, const Ref& r) const;
-  const nlohmann::json* lookup(Scope* s, const Ref& r) const;
-  void set(Scope* s, const std::string& key, nlohmann::json value);
-  void when(Scope* s, std::vector<const Ref*> refs, std::function<void()> then);
-  void fail(Error e);
-  Result<nlohmann::json> inputValue(Scope* s, const DataIn& d);
-  Result<nlohmann::json> operandValue(Scope* s, const Operand& o);
-  void activateAll(const std::vector<Element>& list, Scope* s);
-  void activate(const Element& e, Scope* s);
-  void withInputs(const Element& e, Scope* s, Scope* target, std::function<void()> then);
-  void activateFunction(const Element& e, Scope* s);
-  void activateUnit(const Unit& u, Scope* s);
+  // Queues `event`; the thread that finds nobody driving the run runs the events (and
+  // hands ready tasks to the runner) until none are left.
+  void post(std::function<void()> event) TERN_EXCLUDES(mu_);
+  // All below run on the driving thread with mu_ held; so do the events and the waiters'
+  // callbacks (lambdas marked TERN_REQUIRES(mu_)).
+  Scope* newScope(Scope* parent, const Element* loop, std::string path) TERN_REQUIRES(mu_);
+  Scope* home(Scope* s, const Ref& r) const TERN_REQUIRES(mu_);
+  const nlohmann::json* lookup(Scope* s, const Ref& r) const TERN_REQUIRES(mu_);
+  void set(Scope* s, const std::string& key, nlohmann::json value) TERN_REQUIRES(mu_);
+  void when(Scope* s, std::vector<const Ref*> refs, std::function<void()> then)
+      TERN_REQUIRES(mu_);
+  void fail(Error e) TERN_REQUIRES(mu_);
+  Result<nlohmann::json> inputValue(Scope* s, const DataIn& d) TERN_REQUIRES(mu_);
+  Result<nlohmann::json> operandValue(Scope* s, const Operand& o) TERN_REQUIRES(mu_);
+  void activateAll(const std::vector<Element>& list, Scope* s) TERN_REQUIRES(mu_);
+  void activate(const Element& e, Scope* s) TERN_REQUIRES(mu_);
+  void withInputs(const Element& e, Scope* s, Scope* target, std::function<void()> then)
+      TERN_REQUIRES(mu_);
+  void activateFunction(const Element& e, Scope* s) TERN_REQUIRES(mu_);
+  void activateUnit(const Unit& u, Scope* s) TERN_REQUIRES(mu_);
   // The output of a task that ran without error, checked against its dataOuts (else
   // `error` is set).
-  nlohmann::json checkedOutput(const Element& e, const std::string& output, std::optional<std::string>& error);
-  void record(const Pending& p, const Element& e, const TaskResult& r, const std::string& key);
-  void unitDone(Pending p, TaskResult r);
-  void activateBranching(const Element& e, Scope* s);
-  void activateParallelFor(const Element& e, Scope* s);
-  void iterateWhile(const Element& e, Scope* outer, uint64_t k, std::map<std::string, nlohmann::json> carried);
-  void publishOutputs(const Element& e, Scope* from, Scope* to, const std::vector<Element>* taken);
-  void taskDone(Pending p, TaskResult r);
-  void dispatchReady();
-  void checkFinished();
+  nlohmann::json checkedOutput(const Element& e, const std::string& output,
+                               std::optional<std::string>& error);
+  void record(const Pending& p, const Element& e, const TaskResult& r, const std::string& key)
+      TERN_REQUIRES(mu_);
+  void unitDone(Pending p, TaskResult r) TERN_REQUIRES(mu_);
+  void activateBranching(const Element& e, Scope* s) TERN_REQUIRES(mu_);
+  void activateParallelFor(const Element& e, Scope* s) TERN_REQUIRES(mu_);
+  void iterateWhile(const Element& e, Scope* outer, uint64_t k,
+                    std::map<std::string, nlohmann::json> carried) TERN_REQUIRES(mu_);
+  void publishOutputs(const Element& e, Scope* from, Scope* to,
+                      const std::vector<Element>* taken) TERN_REQUIRES(mu_);
+  void taskDone(Pending p, TaskResult r) TERN_REQUIRES(mu_);
+  void dispatchReady() TERN_REQUIRES(mu_);
+  void checkFinished() TERN_REQUIRES(mu_);
 
   const std::string id_;
   const std::shared_ptr<const Workflow> wf_;
@@ -142,25 +151,26 @@ class Run : public std::enable_shared_from_this<Run> {
   const nlohmann::json input_;
   const RunLimits limits_;
   TaskRunner& runner_;
-  std::map<std::string, std::string> finished_;
-  std::function<void(TaskRecord)> onTask_;
-  std::function<void(RunOutcome)> onDone_;
+  const std::map<std::string, std::string> finished_;
+  const std::function<void(TaskRecord)> onTask_;
+  const std::function<void(RunOutcome)> onDone_;
 
   // mu_ orders the events: post() queues them and the thread that finds nobody driving
-  // runs them, with mu_ held. The state below driving_ is only touched by post() and by
-  // the events it runs, so always with mu_ held; the analysis cannot follow the events
-  // (type-erased callbacks), so only driving_ is marked.
+  // runs them, with mu_ held. The scopes' contents are reached through scopes_ and the
+  // events' captured pointers, only by functions that require mu_.
   Mutex mu_;
   bool driving_ TERN_GUARDED_BY(mu_) = false;
-  std::deque<std::function<void()>> events_;
-  std::vector<std::unique_ptr<Scope>> scopes_;
-  std::vector<Waiter> waiters_;
-  std::deque<Pending> ready_;            // tasks waiting for the run's in-flight cap
-  std::vector<Pending> toDispatch_;      // handed to the runner once mu_ is released
-  uint32_t inFlight_ = 0;
-  bool outputsReady_ = false;
-  bool ended_ = false;
-  std::optional<RunOutcome> outcome_;
+  std::deque<std::function<void()>> events_ TERN_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Scope>> scopes_ TERN_GUARDED_BY(mu_);
+  std::vector<Waiter> waiters_ TERN_GUARDED_BY(mu_);
+  // Tasks waiting for the run's in-flight cap.
+  std::deque<Pending> ready_ TERN_GUARDED_BY(mu_);
+  // Handed to the runner once mu_ is released.
+  std::vector<Pending> toDispatch_ TERN_GUARDED_BY(mu_);
+  uint32_t inFlight_ TERN_GUARDED_BY(mu_) = 0;
+  bool outputsReady_ TERN_GUARDED_BY(mu_) = false;
+  bool ended_ TERN_GUARDED_BY(mu_) = false;
+  std::optional<RunOutcome> outcome_ TERN_GUARDED_BY(mu_);
 };
 
 }  // namespace tern::workflow

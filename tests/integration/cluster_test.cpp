@@ -48,12 +48,10 @@ class ClusterTest : public test::ClusterFixture {
   std::unique_ptr<test::TerndProcess> node(const std::string& name, const std::string& site,
                                            std::vector<std::string> extra = {},
                                            const std::string& url = "") {
-    std::vector<std::string> args{"--coap-listen", "off", "--cluster", url.empty() ? nats->url() : url,
-                                  "--cluster-secret-file", secret.string(), "--node-name", name,
-                                  "--site", site, "--heartbeat-ms", "100", "--member-ttl-ms",
-                                  "1500", "--forward-timeout-ms", "20000"};
+    std::vector<std::string> args{"--site", site, "--member-ttl-ms", "1500",
+                                  "--forward-timeout-ms", "20000"};
     args.insert(args.end(), extra.begin(), extra.end());
-    return std::make_unique<test::TerndProcess>(dir.path() / name, args);
+    return startNode(name, args, url);
   }
 
   static void deploy(test::TerndProcess& n, const std::string& name,
@@ -490,12 +488,7 @@ TEST_F(ClusterTest, ForwardsOverNatsWithTlsAndClientCertificates) {
                             test::NatsTlsFiles{certs.node().cert, certs.node().key, certs.ca()});
   auto tlsNode = [&](const std::string& name, const std::string& site,
                      std::vector<std::string> security) {
-    std::vector<std::string> args{"--coap-listen", "off", "--cluster", tlsNats.url(),
-                                  "--cluster-secret-file", secret.string(), "--node-name", name,
-                                  "--site", site, "--heartbeat-ms", "100", "--member-ttl-ms",
-                                  "1500", "--forward-timeout-ms", "20000"};
-    args.insert(args.end(), security.begin(), security.end());
-    return std::make_unique<test::TerndProcess>(dir.path() / name, args);
+    return node(name, site, std::move(security), tlsNats.url());
   };
   const std::vector<std::string> security{"--nats-ca", certs.ca().string(), "--nats-cert",
                                           certs.client().cert.string(), "--nats-key",
@@ -571,12 +564,8 @@ TEST_F(ClusterTest, JoinsWithNatsCredentialsInOperatorMode) {
   const std::string creds = op.userCreds(dir.path() / "node.creds").string();
   auto credsNode = [&](const std::string& name, const std::string& site,
                        std::vector<std::string> extra) {
-    std::vector<std::string> args{"--coap-listen", "off", "--cluster", authNats.url(),
-                                  "--cluster-secret-file", secret.string(), "--node-name", name,
-                                  "--site", site, "--heartbeat-ms", "100", "--member-ttl-ms",
-                                  "1500", "--forward-timeout-ms", "20000", "--nats-creds", creds};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return std::make_unique<test::TerndProcess>(dir.path() / name, args);
+    extra.insert(extra.begin(), {"--nats-creds", creds});
+    return node(name, site, std::move(extra), authNats.url());
   };
   auto a1 = credsNode("a1", "site-a", {"--labels", "role=w"});
   auto b1 = credsNode("b1", "site-b", {});

@@ -313,11 +313,7 @@ class TokensClusterTest : public test::ClusterFixture {
  protected:
   std::unique_ptr<test::TerndProcess> node(const std::string& name, std::vector<std::string> extra = {},
                                            const std::string& url = "") {
-    std::vector<std::string> args{"--coap-listen", "off", "--cluster", url.empty() ? nats->url() : url,
-                                  "--cluster-secret-file", secret.string(), "--node-name", name,
-                                  "--heartbeat-ms", "100"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return std::make_unique<test::TerndProcess>(dir.path() / name, args);
+    return startNode(name, extra, url);
   }
   // Makes a token with scope read on `n`, waiting for the node's token connection.
   static std::string make(test::TerndProcess& n, const std::string& name) {

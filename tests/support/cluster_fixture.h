@@ -1,7 +1,7 @@
 #pragma once
 // A fixture for tests of a tern cluster: a real nats-server (JetStream) on loopback, the
-// cluster secret in a file, and reading a node's metrics. Tests start their ternd nodes
-// with the flags they need (nats->url(), secret).
+// cluster secret in a file, nodes started with the flags every test cluster uses, and
+// reading a node's metrics.
 
 #include <gtest/gtest.h>
 
@@ -9,6 +9,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "nats_process.h"
 #include "raw_http.h"
@@ -29,6 +30,20 @@ class ClusterFixture : public ::testing::Test {
     nats = std::make_unique<NatsProcess>(dir.path() / "nats");
     secret = dir.path() / "cluster.secret";
     std::ofstream(secret) << kSecret << "\n";
+  }
+
+  // Starts node `name` (data under dir/name) in the cluster at `url` (empty: this
+  // fixture's nats-server) with the secret, CoAP off and 100 ms heartbeats, then `extra`.
+  std::unique_ptr<TerndProcess> startNode(const std::string& name,
+                                          const std::vector<std::string>& extra = {},
+                                          const std::string& url = "") const {
+    std::vector<std::string> args{"--coap-listen",         "off",
+                                  "--cluster",             url.empty() ? nats->url() : url,
+                                  "--cluster-secret-file", secret.string(),
+                                  "--node-name",           name,
+                                  "--heartbeat-ms",        "100"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<TerndProcess>(dir.path() / name, args);
   }
 
   // The value of one series of the node's /metrics (e.g. `name{label="x"}`), -1 if absent.

@@ -37,6 +37,25 @@ std::string quoted(const std::string& text) {
   return "\"" + text + "\"";
 }
 
+// `bytes` as characters of `alphabet`, `bits` (5: base32, 6: base64) per character, most
+// significant first, the last character padded with zero bits; no padding characters.
+std::string packBits(std::string_view bytes, std::string_view alphabet, int bits) {
+  const uint32_t mask = (1u << bits) - 1;
+  std::string out;
+  uint32_t buffer = 0;
+  int held = 0;
+  for (unsigned char b : bytes) {
+    buffer = (buffer << 8) | b;
+    held += 8;
+    while (held >= bits) {
+      out.push_back(alphabet[(buffer >> (held - bits)) & mask]);
+      held -= bits;
+    }
+  }
+  if (held > 0) out.push_back(alphabet[(buffer << (bits - held)) & mask]);
+  return out;
+}
+
 // A unique JWT id: base32 of 20 random bytes.
 std::string newJti() {
   unsigned char bytes[20];
@@ -47,20 +66,7 @@ std::string newJti() {
 }  // namespace
 
 std::string base32NoPadding(std::string_view bytes) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  std::string out;
-  uint32_t buffer = 0;
-  int bits = 0;
-  for (unsigned char b : bytes) {
-    buffer = (buffer << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      out.push_back(kAlphabet[(buffer >> (bits - 5)) & 31]);
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out.push_back(kAlphabet[(buffer << (5 - bits)) & 31]);
-  return out;
+  return packBits(bytes, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 5);
 }
 
 uint16_t nkeyCrc16(std::string_view bytes) {
@@ -76,21 +82,7 @@ uint16_t nkeyCrc16(std::string_view bytes) {
 }
 
 std::string base64UrlNoPadding(std::string_view bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  uint32_t buffer = 0;
-  int bits = 0;
-  for (unsigned char b : bytes) {
-    buffer = (buffer << 8) | b;
-    bits += 8;
-    while (bits >= 6) {
-      out.push_back(kAlphabet[(buffer >> (bits - 6)) & 63]);
-      bits -= 6;
-    }
-  }
-  if (bits > 0) out.push_back(kAlphabet[(buffer << (6 - bits)) & 63]);
-  return out;
+  return packBits(bytes, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", 6);
 }
 
 NKey NKey::generate(NKeyRole role) {

@@ -1,0 +1,145 @@
+// Binding the cluster's JetStream key-value buckets (cluster/jetstream_kv.h and the services'
+// bindBucket in cluster/cluster_context.h) against a real nats-server: a missing bucket is
+// created as specified, an existing one is bound as it is, and a bind that fails for any
+// other reason (here: the server refuses the user the bucket's stream info) is an error
+// that creates nothing.
+#include <gtest/gtest.h>
+#include <nats/nats.h>
+
+#include <memory>
+#include <string>
+
+#include "cluster/cluster_context.h"
+#include "cluster/jetstream_kv.h"
+#include "nats_process.h"
+#include "test_support.h"
+
+namespace tern::cluster {
+namespace {
+
+// A user who may do everything, and one who may not ask for any stream's info (so a bind
+// fails) but may still create streams (so a bind that fell back to creating would succeed).
+constexpr const char* kServerConfig = R"(
+jetstream { store_dir: "{dir}/jetstream" }
+authorization {
+  users = [
+    { user: admin, password: admin }
+    { user: blind, password: blind,
+      permissions: { publish: { deny: ["$JS.API.STREAM.INFO.>"] } } }
+  ]
+}
+)";
+
+// A connection and JetStream context as a user; requests wait at most 1 s for an answer.
+class Client {
+ public:
+  Client(const test::NatsProcess& server, const char* user) {
+    std::string url = "nats://" + std::string(user) + ":" + user + "@127.0.0.1:" +
+                      std::to_string(server.port());
+    EXPECT_EQ(natsConnection_ConnectTo(&conn_, url.c_str()), NATS_OK) << user;
+    jsOptions options;
+    jsOptions_Init(&options);
+    options.Wait = 1000;
+    EXPECT_EQ(natsConnection_JetStream(&js_, conn_, &options), NATS_OK) << user;
+  }
+  ~Client() {
+    jsCtx_Destroy(js_);
+    natsConnection_Destroy(conn_);
+  }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  jsCtx* js() const { return js_; }
+
+  // Whether the bucket exists, and its history and TTL (ms) when it does.
+  struct Bucket {
+    bool exists = false;
+    int64_t history = 0;
+    int64_t ttlMs = 0;
+  };
+  Bucket bucket(const char* name) const {
+    Bucket out;
+    kvStore* kv = nullptr;
+    natsStatus s = js_KeyValue(&kv, js_, name);
+    if (s == NATS_NOT_FOUND) return out;
+    EXPECT_EQ(s, NATS_OK) << name;
+    if (s != NATS_OK) return out;
+    kvStatus* status = nullptr;
+    EXPECT_EQ(kvStore_Status(&status, kv), NATS_OK);
+    out.exists = true;
+    out.history = kvStatus_History(status);
+    out.ttlMs = kvStatus_TTL(status) / 1'000'000;
+    kvStatus_Destroy(status);
+    kvStore_Destroy(kv);
+    return out;
+  }
+
+ private:
+  natsConnection* conn_ = nullptr;
+  jsCtx* js_ = nullptr;
+};
+
+class JetStreamKvTest : public ::testing::Test {
+ protected:
+  test::TempDir dir_;
+  test::NatsProcess server_{dir_.path() / "nats", kServerConfig};
+};
+
+TEST_F(JetStreamKvTest, AMissingBucketIsCreatedWithItsHistoryAndTtl) {
+  Client admin(server_, "admin");
+  ASSERT_FALSE(admin.bucket("made").exists);
+  auto kv = bindOrCreateBucket(admin.js(), {"made", 8, 90'000}, "test", "nats://test");
+  ASSERT_TRUE(kv.ok()) << kv.error().message();
+  kvStore_Destroy(*kv);
+  Client::Bucket made = admin.bucket("made");
+  ASSERT_TRUE(made.exists);
+  EXPECT_EQ(made.history, 8);
+  EXPECT_EQ(made.ttlMs, 90'000);
+}
+
+TEST_F(JetStreamKvTest, AnExistingBucketIsBoundAsItIs) {
+  Client admin(server_, "admin");
+  kvConfig cfg;
+  kvConfig_Init(&cfg);
+  cfg.Bucket = "kept";
+  cfg.History = 5;
+  kvStore* created = nullptr;
+  ASSERT_EQ(js_CreateKeyValue(&created, admin.js(), &cfg), NATS_OK);
+  kvStore_Destroy(created);
+
+  bool warned = false;
+  kvStore* kv = bindBucket(admin.js(), {"kept", 1, 60'000}, "nats://test", warned);
+  ASSERT_NE(kv, nullptr);
+  kvStore_Destroy(kv);
+  EXPECT_FALSE(warned);
+  Client::Bucket kept = admin.bucket("kept");
+  EXPECT_EQ(kept.history, 5);
+  EXPECT_EQ(kept.ttlMs, 0);
+}
+
+TEST_F(JetStreamKvTest, ABindThatFailsOtherwiseIsAnErrorAndCreatesNothing) {
+  Client admin(server_, "admin");
+  Client blind(server_, "blind");
+
+  auto kv = bindOrCreateBucket(blind.js(), {"absent", 1}, "test", "nats://test");
+  ASSERT_FALSE(kv.ok());
+  EXPECT_NE(kv.error().message().find("test: bucket absent"), std::string::npos)
+      << kv.error().message();
+
+  bool warned = false;
+  EXPECT_EQ(bindBucket(blind.js(), {"absent", 1}, "nats://test", warned), nullptr);
+  EXPECT_TRUE(warned);
+  EXPECT_FALSE(admin.bucket("absent").exists) << "a failed bind created the bucket";
+
+  // The same user binds a bucket that exists no better: the failure is not "not found".
+  kvConfig cfg;
+  kvConfig_Init(&cfg);
+  cfg.Bucket = "there";
+  kvStore* created = nullptr;
+  ASSERT_EQ(js_CreateKeyValue(&created, admin.js(), &cfg), NATS_OK);
+  kvStore_Destroy(created);
+  EXPECT_EQ(bindBucket(blind.js(), {"there", 1}, "nats://test", warned), nullptr);
+}
+
+}  // namespace
+}  // namespace tern::cluster
