@@ -131,8 +131,10 @@ struct Sandbox {
   std::string invokeOutput;
 };
 
-// Per-thread execution state; lives as long as the thread.
-struct ThreadState {
+// Per-thread execution state; lives as long as the thread. Written on every invocation
+// (the jump buffer, the published epoch and deadline): cache-line aligned, so two threads'
+// states never share a line.
+struct alignas(64) ThreadState {
   jmp_buf jmp;
   volatile sig_atomic_t inWasm = 0;     // guest code (or a runtime call from it) is running
   volatile sig_atomic_t hostDepth = 0;  // inside a host function: preemption is deferred
