@@ -14,7 +14,7 @@
 #include "exec/capabilities.h"
 #include "providers/provider.h"
 #include "util/names.h"
-#include "util/utf8.h"
+#include "util/yaml_values.h"
 
 namespace tern::manifest {
 
@@ -53,28 +53,14 @@ std::string shown(std::string_view s) {
 }
 
 // Refuses text that is not UTF-8 and documents whose aliases expand past a bound.
-// Iterative: YAML may nest deeper than a stack allows.
 void checkValues(const YAML::Node& root) {
   constexpr size_t kMaxValues = 100000;
-  std::vector<YAML::Node> pending{root};
-  size_t seen = 0;
-  while (!pending.empty()) {
-    YAML::Node n = pending.back();
-    pending.pop_back();
-    if (++seen > kMaxValues) {
-      fail(root, "(document)", fmt::format("more than {} keys and values", kMaxValues));
-    }
-    if (n.IsScalar()) {
-      if (!isValidUtf8(n.Scalar())) fail(n, "(document)", "text that is not valid UTF-8");
-    } else if (n.IsSequence()) {
-      for (const auto& e : n) pending.push_back(e);
-    } else if (n.IsMap()) {
-      for (auto it = n.begin(); it != n.end(); ++it) {
-        pending.push_back(it->first);
-        pending.push_back(it->second);
-      }
-    }
+  auto bad = findBadYamlValue(root, kMaxValues);
+  if (!bad) return;
+  if (bad->problem == YamlValueProblem::kTooMany) {
+    fail(bad->node, "(document)", fmt::format("more than {} keys and values", kMaxValues));
   }
+  fail(bad->node, "(document)", "text that is not valid UTF-8");
 }
 
 // The entries of a map in document order, refusing keys that are not text, repeated

@@ -8,7 +8,7 @@
 #include <set>
 #include <unordered_map>
 
-#include "util/utf8.h"
+#include "util/yaml_values.h"
 #include "workflow/data_ops.h"
 
 namespace tern::workflow {
@@ -69,31 +69,16 @@ void checkKeys(const YAML::Node& map, std::string_view what,
 // Refuses a key or value that is not valid UTF-8 (an AFCL document is UTF-8 text, as YAML
 // 1.2 requires; yaml-cpp passes other bytes through, and every value of a workflow is
 // later written as JSON, which cannot hold them), and a document whose aliases expand to
-// more than kMaxValues keys and values. Iterative: YAML may nest deeper than a stack allows.
+// more than kMaxValues keys and values.
 void checkValues(const YAML::Node& root) {
   constexpr size_t kMaxValues = 1000000;
-  std::vector<YAML::Node> pending{root};
-  size_t seen = 0;
-  while (!pending.empty()) {
-    YAML::Node n = pending.back();
-    pending.pop_back();
-    if (++seen > kMaxValues) {
-      fail(root, fmt::format("the document expands to more than {} keys and values (through "
-                             "aliases)", kMaxValues));
-    }
-    if (n.IsScalar()) {
-      if (!isValidUtf8(n.Scalar())) {
-        fail(n, "text that is not valid UTF-8");
-      }
-    } else if (n.IsSequence()) {
-      for (const auto& e : n) pending.push_back(e);
-    } else if (n.IsMap()) {
-      for (auto it = n.begin(); it != n.end(); ++it) {
-        pending.push_back(it->first);
-        pending.push_back(it->second);
-      }
-    }
+  auto bad = findBadYamlValue(root, kMaxValues);
+  if (!bad) return;
+  if (bad->problem == YamlValueProblem::kTooMany) {
+    fail(bad->node, fmt::format("the document expands to more than {} keys and values "
+                                "(through aliases)", kMaxValues));
   }
+  fail(bad->node, "text that is not valid UTF-8");
 }
 
 enum class Need { kRequired, kOptional };
