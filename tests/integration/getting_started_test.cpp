@@ -3,6 +3,11 @@
 // mosquitto broker and a ternd this test starts (the guide's section 2), and the lines of a
 // ```text block right after a step must appear in its output, in order. The guide is read
 // when the test runs, so an edited guide is tested as edited.
+//
+// Ordering: a step that publishes to an MQTT trigger runs after the step whose `tern up`
+// deployed it, and the node sends its SUBSCRIBE while it handles the deploy, before `tern
+// up` gets its answer; mosquitto_rr then connects and subscribes (two round trips with the
+// broker) before it publishes, so the broker has the node's subscription by then.
 
 #include <gtest/gtest.h>
 
