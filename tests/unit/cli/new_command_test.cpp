@@ -150,7 +150,7 @@ TEST(ProjectTemplateTest, EveryTemplateRendersForEveryTriggerIntoAValidManifest)
   const std::vector<Trig> trigs = {
       {TemplateTrigger::kHttp, {}, "", "tern invoke sensor-1 --data Ada"},
       {TemplateTrigger::kMqtt, {"mqtt:sensor-1/in"}, "sensor-1/out",
-       "mosquitto_pub -q 1 -t sensor-1/in -m Ada"},
+       "mosquitto_rr -t sensor-1/in -e sensor-1/out -m Ada"},
       {TemplateTrigger::kCron, {"cron:* * * * *"}, "", "tern logs sensor-1"},
   };
   for (const auto& l : langs) {
