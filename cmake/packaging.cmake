@@ -15,7 +15,8 @@ install(FILES ${PROJECT_SOURCE_DIR}/packaging/ternd.service
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/ternd.toml DESTINATION /etc/tern COMPONENT tern)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/packages.md
               ${PROJECT_SOURCE_DIR}/docs/cli.md ${PROJECT_SOURCE_DIR}/docs/http-api.md
-              ${PROJECT_SOURCE_DIR}/docs/quickstart.md
+              ${PROJECT_SOURCE_DIR}/docs/quickstart.md ${PROJECT_SOURCE_DIR}/docs/getting-started.md
+              ${PROJECT_SOURCE_DIR}/docs/templates.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT tern)
 if(TERN_BUILD_EXAMPLES)
   # The examples' modules, to deploy at once: tern deploy hello /usr/share/tern/examples/hello.wasm

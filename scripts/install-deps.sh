@@ -7,6 +7,8 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git curl
   # WebAssembly toolchain: wasm2c/wast2json, C and Rust guests
   wabt clang lld wasi-libc libclang-rt-14-dev-wasm32 rustc libstd-rust-dev-wasm32
+  # C++ guests (tern new --lang cpp): libc++ for wasm32-wasi
+  libc++-14-dev-wasm32 libc++abi-14-dev-wasm32
   # the baseline compiler tier (docs/design/tiers.md): TinyCC builds wasm2c's output in tens
   # of milliseconds. Debian builds it for amd64 and arm64 alike; a node on either machine
   # uses its own (the aarch64 cross build and devices take their objects from a node's
@@ -53,6 +55,10 @@ if [ ${#arm64[@]} -gt 0 ] && ! dpkg --print-foreign-architectures | grep -qx arm
   echo "install-deps: adding the arm64 architecture"
   $sudo dpkg --add-architecture arm64
 fi
+
+# AssemblyScript guests (tern new --lang assemblyscript) build with npm. A machine with its
+# own Node.js and npm keeps them; Debian's npm (which brings nodejs) only when there is none.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}" "${arm64[@]}"; do

@@ -13,6 +13,7 @@
 #include "cli/device_command.h"
 #include "cli/invoke_command.h"
 #include "cli/manage_commands.h"
+#include "cli/new_command.h"
 #include "cli/node_client.h"
 #include "cli/plan_command.h"
 #include "cli/provider_commands.h"
@@ -281,6 +282,12 @@ int main(int argc, char** argv) {
   auto* appRmCmd = appCmd->add_subcommand("rm", "Remove a stream app");
   appRmCmd->add_option("name", appName, "the app's name")->required();
 
+  cli::NewOptions newProject;
+  auto* newCmd = app.add_subcommand("new", "Make a function project from a template: source, SDK, build, test, tern.yaml");
+  newCmd->add_option("name", newProject.name, "the project's directory, function and app name")->required();
+  newCmd->add_option("--lang", newProject.language, "c, cpp, rust or assemblyscript")->required();
+  newCmd->add_option("--trigger", newProject.trigger, "http, mqtt or cron")->capture_default_str();
+
   cli::UpOptions up;
   auto* upCmd = app.add_subcommand(
       "up", "Build what changed and deploy an app's manifest, printing the plan first");
@@ -483,6 +490,7 @@ int main(int argc, char** argv) {
   if (routeSetCmd->parsed()) return cli::routeSetCommand(node, routeSet, out, err);
   if (routeLsCmd->parsed()) return cli::routeListCommand(node, out, err);
   if (routeRmCmd->parsed()) return cli::routeRemoveCommand(node, routeFunction, out, err);
+  if (newCmd->parsed()) return cli::newCommand(newProject, out, err);
   if (upCmd->parsed()) return cli::upCommand(node, up, out, err);
   if (downCmd->parsed()) return cli::downCommand(node, up, out, err);
   if (deviceCallCmd->parsed()) {

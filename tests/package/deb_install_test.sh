@@ -64,6 +64,13 @@ if [ "${1:-}" = --inside ]; then
   [ "$out" = "Hello from tern!" ] || fail "hello answered '$out'"
   echo "installed, started as $user with '$exec_start', deployed and called hello: $out"
 
+  # tern new works from the installed binary alone: the templates and SDKs are in it.
+  in_root sh -c 'mkdir -p /var/tmp/new && cd /var/tmp/new && tern new pkg-check --lang rust --trigger mqtt' \
+    > "$work/tern-new.log" 2>&1 || { cat "$work/tern-new.log"; fail "tern new"; }
+  [ -s "$root/var/tmp/new/pkg-check/src/tern.rs" ] || fail "tern new made no Rust SDK copy"
+  grep -q 'mqtt:pkg-check/in' "$root/var/tmp/new/pkg-check/tern.yaml" || fail "tern new's tern.yaml lacks the trigger"
+  echo "tern new made a project: $(cd "$root/var/tmp/new/pkg-check" && find . -type f | wc -l) files"
+
   kill -TERM $ternd_pid
   wait $ternd_pid || fail "ternd exited with $? on SIGTERM"
   trap - EXIT
