@@ -208,7 +208,9 @@ package)
   # The .deb of this build (cmake/packaging.cmake, docs/packages.md): made by cpack, for
   # the target's architecture, and its programs run.
   build="${TERN_SMOKE_BUILD:?}"
-  pkg="$work/package"
+  # Beside the node's directory, not in it: ctest runs this step alongside the node's
+  # start, which empties that directory.
+  pkg="$work-package"
   rm -rf "$pkg"; mkdir -p "$pkg"
   (cd "$build" && cpack -G DEB -B "$pkg/out") > "$pkg/cpack.log" 2>&1 ||
     { cat "$pkg/cpack.log" >&2; fail "cpack"; }
