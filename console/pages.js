@@ -148,7 +148,12 @@ export function functionPage(view, [name]) {
       h('td', {}, fmt(r.duration_us / 1000, 'ms')), h('td', {}, fmt(r.queue_wait_us / 1000, 'ms')), h('td', {}, r.detail || '')));
     while (invocations.children.length > 200) invocations.lastChild.remove();
   };
+  // An invocation that ends while the feed starts may come as a message before the backlog
+  // and in it: records are told apart by id, lines by their sequence number.
+  let lastSeq = 0;
   const addLine = (l) => {
+    if (l.seq <= lastSeq) return;
+    lastSeq = l.seq;
     lines.append(h('div', { class: 'line', 'data-invocation': l.invocation_id }, h('span', { class: 'muted' }, `${ms(l.time_ms)} ${l.invocation_id} `), l.text));
     while (lines.children.length > 500) lines.firstChild.remove();
     lines.scrollTop = lines.scrollHeight;
@@ -158,6 +163,9 @@ export function functionPage(view, [name]) {
       feedState.textContent = 'live';
       feedState.className = 'live';
       msg.invocations.forEach(addRecord);
+      // The backlog holds whatever came before it: it replaces the lines.
+      lines.replaceChildren();
+      lastSeq = 0;
       msg.stderr.forEach(addLine);
     } else if (msg.type === 'invocation') {
       addRecord(msg.invocation);

@@ -3,7 +3,8 @@
 // expired token are refused with a clear message, a read token logs in, a function
 // deployed with `tern deploy` and invoked shows up live on its page with its stderr, a
 // workflow run is drawn as a graph of its tasks, and a token revoked mid-session sends the
-// user back to the login page. Each page is photographed into docs/console/.
+// user back to the login page; in a cluster of three nodes on a real nats-server, the cluster
+// page shows its two sites and their nodes. Each page is photographed into docs/console/.
 //
 // Every wait is for something the page shows (an element, a text), checked in the page;
 // the test never sleeps.
@@ -18,6 +19,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cluster_fixture.h"
 #include "http/websocket_client.h"
 #include "raw_http.h"
 #include "ternd_process.h"
@@ -285,8 +287,7 @@ dataOuts: [{name: "n", type: "number", source: "Last/n"}]
   page.screenshot(shots / "workflow-run.png");
 
   page.go("#/cluster");
-  ASSERT_TRUE(page.waitFor("document.querySelector('#cluster .node')", "the node"));
-  page.screenshot(shots / "cluster.png");
+  ASSERT_TRUE(page.waitFor("document.querySelector('#cluster .node[data-node=\"this node\"]')", "the node"));
   page.go("#/providers");
   ASSERT_TRUE(page.waitFor("document.querySelector('#providers section[data-provider=\"local\"]')", "the local provider"));
   page.go("#/streams");
@@ -299,6 +300,46 @@ dataOuts: [{name: "n", type: "number", source: "Last/n"}]
   ASSERT_TRUE(page.waitFor("document.querySelector('#login-error')?.textContent.includes('revoked')",
                            "the login page saying the token was revoked"));
   EXPECT_EQ(page.eval("sessionStorage.getItem('tern.token')"), json(nullptr));
+}
+
+// A cluster of three nodes in two sites on a real nats-server: the cluster page groups
+// the nodes by site, each with its load.
+class ConsoleClusterTest : public test::ClusterFixture {
+ protected:
+  std::unique_ptr<test::TerndProcess> node(const std::string& name, const std::string& site) {
+    return std::make_unique<test::TerndProcess>(
+        dir.path() / name,
+        std::vector<std::string>{"--coap-listen", "off", "--cluster", nats->url(), "--cluster-secret-file",
+                                 secret.string(), "--node-name", name, "--site", site, "--heartbeat-ms", "100"});
+  }
+};
+
+TEST_F(ConsoleClusterTest, TheClusterPageShowsSitesAndTheirNodes) {
+  auto a1 = node("edge-a1", "factory");
+  auto a2 = node("edge-a2", "factory");
+  auto b1 = node("edge-b1", "warehouse");
+  // The first node has heard from all three.
+  ASSERT_TRUE(test::eventually([&] {
+    auto r = request(a1->port(), "GET", "/v1/cluster/nodes", "", a1->auth());
+    json j = json::parse(r.body, nullptr, false);
+    return j.is_object() && j.contains("nodes") && j["nodes"].size() == 3;
+  }, std::chrono::seconds(60)));
+  Chromium chromium(dir.path() / "profile");
+  ASSERT_GT(chromium.port(), 0);
+  Page page(chromium.port());
+  page.navigate("http://127.0.0.1:" + std::to_string(a1->port()) + "/ui/");
+  ASSERT_TRUE(page.waitFor("document.querySelector('#login-token')", "the login form"));
+  page.eval("document.querySelector('#login-token').value = " + json(a1->token()).dump() +
+            "; document.querySelector('#login-submit').click(); true");
+  ASSERT_TRUE(page.waitFor("document.body.dataset.page === 'functions'", "the functions page"));
+  page.go("#/cluster");
+  ASSERT_TRUE(page.waitFor("document.querySelectorAll('#cluster section.site').length === 2 && "
+                           "document.querySelectorAll('section.site[data-site=\"factory\"] .node').length === 2 && "
+                           "document.querySelectorAll('section.site[data-site=\"warehouse\"] .node').length === 1",
+                           "two sites with two and one nodes"));
+  EXPECT_EQ(page.eval("document.querySelector('.node[data-node=\"edge-b1\"]').textContent.includes('slots busy')"),
+            json(true));
+  page.screenshot(std::filesystem::path(TERN_CONSOLE_SCREENSHOTS) / "cluster.png");
 }
 
 }  // namespace
