@@ -31,6 +31,9 @@ packages=(
   wrk nginx-light valgrind
   # the package test (tests/package): a network namespace's loopback is brought up with ip
   iproute2
+  # the console's browser test (tests/console): headless Chromium driven over the DevTools
+  # protocol
+  chromium
 )
 
 # Cross-building for 64-bit ARM (the aarch64 preset, docs/arm64.md): Debian's cross

@@ -14,20 +14,48 @@ FunctionLog::FunctionLog(size_t maxRecords, size_t maxLines)
     : maxRecords_(maxRecords), maxLines_(maxLines) {}
 
 void FunctionLog::add(InvocationRecord record, const std::string& stderrText) {
-  MutexLock lock(mu_);
-  size_t pos = 0;
-  while (pos < stderrText.size()) {
-    size_t end = stderrText.find('\n', pos);
-    if (end == std::string::npos) end = stderrText.size();
-    lines_.push_back(LogLine{nextSeq_++, record.startMs, record.id, record.version,
-                             stderrText.substr(pos, end - pos)});
-    if (lines_.size() > maxLines_) lines_.pop_front();
-    pos = end + 1;
+  std::vector<LogLine> added;
+  std::vector<std::shared_ptr<const Listener>> listeners;
+  {
+    MutexLock lock(mu_);
+    size_t pos = 0;
+    while (pos < stderrText.size()) {
+      size_t end = stderrText.find('\n', pos);
+      if (end == std::string::npos) end = stderrText.size();
+      lines_.push_back(LogLine{nextSeq_++, record.startMs, record.id, record.version,
+                               stderrText.substr(pos, end - pos)});
+      if (!listeners_.empty()) added.push_back(lines_.back());
+      if (lines_.size() > maxLines_) lines_.pop_front();
+      pos = end + 1;
+    }
+    series_.record(record.startMs + record.durationUs / 1000, record.durationUs,
+                   record.outcome == "ok");
+    for (const auto& [id, l] : listeners_) listeners.push_back(l);
+    records_.push_back(record);
+    if (records_.size() > maxRecords_) records_.pop_front();
+    grew_.notify_all();
   }
-  records_.push_back(std::move(record));
-  if (records_.size() > maxRecords_) records_.pop_front();
-  grew_.notify_all();
+  for (const auto& l : listeners) (*l)(record, added);
 }
+
+std::vector<SeriesPoint> FunctionLog::series(int64_t nowMs) const {
+  MutexLock lock(mu_);
+  return series_.points(nowMs);
+}
+
+std::unique_ptr<FunctionLog::Subscription> FunctionLog::subscribe(Listener listener) const {
+  MutexLock lock(mu_);
+  uint64_t id = nextListener_++;
+  listeners_.emplace(id, std::make_shared<const Listener>(std::move(listener)));
+  return std::unique_ptr<Subscription>(new Subscription(this, id));
+}
+
+void FunctionLog::unsubscribe(uint64_t id) const {
+  MutexLock lock(mu_);
+  listeners_.erase(id);
+}
+
+FunctionLog::Subscription::~Subscription() { log_->unsubscribe(id_); }
 
 std::vector<InvocationRecord> FunctionLog::records() const {
   MutexLock lock(mu_);

@@ -18,6 +18,7 @@
 
 #include "exec/capabilities.h"
 #include "exec/executor.h"
+#include "exec/function_series.h"
 #include "util/metrics.h"
 #include "wasm/engine.h"
 #include "util/thread_annotations.h"
@@ -74,25 +75,54 @@ struct LogLine {
   std::string text;
 };
 
-// Bounded rings of a function's recent invocation records and stderr lines.
+// Bounded rings of a function's recent invocation records and stderr lines, its time
+// series (function_series.h), and the live feeds that follow it (GET /v1/events).
 class FunctionLog {
  public:
+  // What a live feed receives for each invocation: its record and its stderr lines. Called
+  // on the invoking thread, outside the log's lock; it must not block (a WebSocket feed
+  // queues the message, and is cut when its client does not keep up).
+  using Listener = std::function<void(const InvocationRecord&, const std::vector<LogLine>&)>;
+  // A live feed; it stops when the subscription is destroyed.
+  class Subscription {
+   public:
+    ~Subscription();
+    Subscription(const Subscription&) = delete;
+    Subscription& operator=(const Subscription&) = delete;
+
+   private:
+    friend class FunctionLog;
+    Subscription(const FunctionLog* log, uint64_t id) : log_(log), id_(id) {}
+    const FunctionLog* log_;
+    uint64_t id_;
+  };
+
   FunctionLog(size_t maxRecords, size_t maxLines);
   void add(InvocationRecord record, const std::string& stderrText);
   std::vector<InvocationRecord> records() const;
   // Lines with seq > after (at most `limit`), waiting up to `wait` for the first one.
   std::vector<LogLine> lines(uint64_t after, size_t limit, std::chrono::milliseconds wait) const;
+  // The function's time series up to `nowMs` (Unix ms), oldest bucket first.
+  std::vector<SeriesPoint> series(int64_t nowMs) const;
+  // Calls `listener` for every invocation recorded from now on, until the subscription
+  // (which must not outlive the log) is destroyed.
+  std::unique_ptr<Subscription> subscribe(Listener listener) const;
   // Wakes waiters (the function is being removed or the node stops).
   void close();
 
  private:
+  void unsubscribe(uint64_t id) const;
+
   const size_t maxRecords_, maxLines_;
   mutable Mutex mu_;
   mutable std::condition_variable grew_;
   std::deque<InvocationRecord> records_ TERN_GUARDED_BY(mu_);
   std::deque<LogLine> lines_ TERN_GUARDED_BY(mu_);
+  FunctionSeries series_ TERN_GUARDED_BY(mu_);
   uint64_t nextSeq_ TERN_GUARDED_BY(mu_) = 1;
   bool closed_ TERN_GUARDED_BY(mu_) = false;
+  mutable uint64_t nextListener_ TERN_GUARDED_BY(mu_) = 1;
+  mutable std::map<uint64_t, std::shared_ptr<const Listener>> listeners_ TERN_GUARDED_BY(mu_);
 };
 
 struct FunctionEntry {

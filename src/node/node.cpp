@@ -829,8 +829,14 @@ Result<void> Node::start() {
   wo.maxMessageBytes = stream::kMaxFrameBytes;
   wo.stallTimeout = cfg.streams.stallTimeout;
   wo.maxConnections = cfg.streams.maxConnections;
+  // WebSockets: the console's live event feed (/v1/events), then device connections.
   n.server->setUpgradeHandler(
-      [this](const http::Request& r) { return stream::streamsUpgrade(*impl_->hub, r); }, wo);
+      [this](const http::Request& r) {
+        auto events = impl_->gateway->eventsUpgrade(r);
+        if (events.refusal || events.accept) return events;
+        return stream::streamsUpgrade(*impl_->hub, r);
+      },
+      wo);
   if (auto ok = n.asyncQueue->start(); !ok.ok()) return ok.error();
   // Undoes what has started when a later step fails, so a failed start leaves no thread.
   auto abandon = [&n](const Error& e) -> Result<void> {

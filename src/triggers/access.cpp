@@ -29,6 +29,9 @@ constexpr std::array kRoutes = {
     RouteRule{"GET",    "/v1/functions/{}/object",         Need::kRead},
     RouteRule{"POST",   "/v1/functions/{}/rollback",       Need::kDeploy},
     RouteRule{"GET",    "/v1/functions/{}/logs",           Need::kRead},
+    RouteRule{"GET",    "/v1/functions/{}/series",         Need::kRead},
+    // The live feed of a function's invocations (event_feed.cpp): a WebSocket.
+    RouteRule{"GET",    "/v1/events",                      Need::kRead},
     // A device's state in a function (device_routes.cpp): what its calls of FN keep.
     RouteRule{"GET",    "/v1/devices/{}/state/{fn}",       Need::kInvoke},
     RouteRule{"PUT",    "/v1/devices/{}/state/{fn}",       Need::kInvoke},

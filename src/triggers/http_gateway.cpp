@@ -6,6 +6,7 @@
 #include "util/device_id.h"
 #include "triggers/cgi_response.h"
 #include "util/names.h"
+#include "util/clock.h"
 
 #include <fmt/format.h>
 
@@ -72,6 +73,44 @@ http::Response methodNotAllowed(std::string_view allowed) {
   return r;
 }
 
+json recordJson(const exec::InvocationRecord& r) {
+  return json{{"id", r.id},
+              {"version", r.version},
+              {"start_ms", r.startMs},
+              {"duration_us", r.durationUs},
+              {"queue_wait_us", r.queueWaitUs},
+              {"outcome", r.outcome},
+              {"exit_code", r.exitCode},
+              {"detail", r.detail}};
+}
+
+json logLineJson(const exec::LogLine& l) {
+  return json{{"seq", l.seq},
+              {"time_ms", l.timeMs},
+              {"invocation_id", l.invocationId},
+              {"version", l.version},
+              {"text", l.text}};
+}
+
+json seriesJson(const std::vector<exec::SeriesPoint>& points, size_t slots) {
+  json out = json::array();
+  for (const auto& p : points) {
+    double seconds = static_cast<double>(p.spanMs) / 1000.0;
+    double slotSeconds = seconds * static_cast<double>(std::max<size_t>(slots, 1));
+    out.push_back(json{{"start_ms", p.startMs},
+                       {"span_ms", p.spanMs},
+                       {"count", p.count},
+                       {"errors", p.errors},
+                       {"rate", static_cast<double>(p.count) / seconds},
+                       {"error_ratio", p.count ? static_cast<double>(p.errors) / static_cast<double>(p.count) : 0.0},
+                       {"slot_share", std::min(1.0, static_cast<double>(p.busyUs) / 1e6 / slotSeconds)},
+                       {"p50_ms", p.p50Us / 1000.0},
+                       {"p95_ms", p.p95Us / 1000.0},
+                       {"p99_ms", p.p99Us / 1000.0}});
+  }
+  return out;
+}
+
 namespace {
 
 json versionJson(const store::FunctionVersion& v) {
@@ -95,17 +134,6 @@ json versionJson(const store::FunctionVersion& v) {
                 {"labels", v.settings.placement.labels}}},
               {"compile_tier", store::compileTierName(v.settings.compileTier)},
               {"created_at_ms", v.createdAtMs}};
-}
-
-json recordJson(const exec::InvocationRecord& r) {
-  return json{{"id", r.id},
-              {"version", r.version},
-              {"start_ms", r.startMs},
-              {"duration_us", r.durationUs},
-              {"queue_wait_us", r.queueWaitUs},
-              {"outcome", r.outcome},
-              {"exit_code", r.exitCode},
-              {"detail", r.detail}};
 }
 
 // Parses a number query parameter (given at most once); the default if absent. The value's
@@ -190,7 +218,10 @@ HttpGateway::HttpGateway(GatewayDeps deps, GatewayLimits limits)
           "tern_guest_headers_refused_total",
           "Header lines of functions' CGI output not sent: framing, hop-by-hop and X-Tern-* "
           "headers, and invalid values",
-          {})) {}
+          {})),
+      feedsCut_(deps_.metrics.counter(
+          "tern_event_feeds_cut_total",
+          "Live event feeds (GET /v1/events) closed because their client did not keep up", {})) {}
 
 size_t HttpGateway::bodyLimit(std::string_view method, std::string_view target) const {
   if (target.starts_with("/fn/") || target.starts_with("/wf/") || target.starts_with("/v1/async/")) {
@@ -262,6 +293,9 @@ void HttpGateway::handle(http::Request&& req, http::Respond respond) {
     r.body = deps_.metrics.render();
     if (deps_.extraMetrics) r.body += deps_.extraMetrics();
     return respond(std::move(r));
+  }
+  if (path == "/ui" || path.starts_with("/ui/")) {
+    return respond(consoleAsset(req));
   }
   if (path == "/v1" || path.starts_with("/v1/")) {
     // Every /v1 route is a row of the table in access.h; what matches none goes no further.
@@ -386,6 +420,14 @@ http::Response HttpGateway::management(const http::Request& req) {
   };
 
   if (path.starts_with("/v1/devices/")) return deviceStateRoute(req);
+  if (path == "/v1/events") {
+    // The upgrade handler (eventsUpgrade) takes the WebSocket requests.
+    auto r = fail(Error(ErrorCode::kInvalidArgument,
+                        "GET /v1/events is a WebSocket: send it with Upgrade: websocket"));
+    r.status = 426;
+    r.headers.push_back({"Upgrade", "websocket"});
+    return r;
+  }
   if (path == "/v1/status") {
     auto ex = deps_.executor.stats();
     auto list = deps_.registry.list();
@@ -616,17 +658,23 @@ http::Response HttpGateway::management(const http::Request& req) {
     json lines = json::array();
     uint64_t next = *after;
     for (const auto& l : fn->log.lines(*after, *limit, std::chrono::milliseconds(0))) {
-      lines.push_back(json{{"seq", l.seq},
-                           {"time_ms", l.timeMs},
-                           {"invocation_id", l.invocationId},
-                           {"version", l.version},
-                           {"text", l.text}});
+      lines.push_back(logLineJson(l));
       next = l.seq;
     }
     json records = json::array();
     for (const auto& r : fn->log.records()) records.push_back(recordJson(r));
     return jsonResponse(200, json{{"name", name}, {"lines", lines}, {"next", next},
                                   {"invocations", records}});
+  }
+  if (action == "series") {
+    if (method != "GET") return methodNotAllowed();
+    auto fn = deps_.table.find(name);
+    if (!fn) return fail(Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", name)));
+    size_t slots = deps_.executor.stats().slots;
+    return jsonResponse(200, json{{"name", name},
+                                  {"bucket_ms", exec::FunctionSeries::kBucketMs},
+                                  {"slots", slots},
+                                  {"points", seriesJson(fn->log.series(unixMillis()), slots)}});
   }
   return fail(Error(ErrorCode::kNotFound, "no route for " + req.path));
 }

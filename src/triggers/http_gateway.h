@@ -77,10 +77,18 @@ class HttpGateway {
 
   size_t bodyLimit(std::string_view method, std::string_view target) const;
   void handle(http::Request&& req, http::Respond respond);
+  // The server's upgrade handler for GET /v1/events?function=NAME (event_feed.cpp): a live
+  // feed of NAME's invocation records and stderr lines, for a caller with the read scope
+  // (an Authorization header on the upgrade, or the first message {"token": "..."} from a
+  // browser); other paths are left to the ordinary handler.
+  http::UpgradeDecision eventsUpgrade(const http::Request& req);
 
  private:
   void invoke(http::Request&& req, std::string name, std::string rest, http::Respond respond);
   http::Response management(const http::Request& req);
+  // GET /ui and /ui/... : the web console's files (console_routes.cpp); open to anyone, as
+  // they hold no data: the pages ask /v1 for it with the user's token.
+  http::Response consoleAsset(const http::Request& req) const;
   http::Response deviceStateRoute(const http::Request& req);  // device_routes.cpp
   // The scheduler's state for /v1/status: policy, re-planning, and each function's view.
   nlohmann::json schedulerJson() const;
@@ -96,7 +104,14 @@ class HttpGateway {
   GatewayLimits limits_;
   std::chrono::steady_clock::time_point started_;
   Counter& guestHeadersRefused_;
+  Counter& feedsCut_;
 };
+
+// The JSON of an invocation record, a stderr line and a function's time series (with the
+// node's worker-slot count), as /v1 and the event feed send them.
+nlohmann::json recordJson(const exec::InvocationRecord& r);
+nlohmann::json logLineJson(const exec::LogLine& l);
+nlohmann::json seriesJson(const std::vector<exec::SeriesPoint>& points, size_t slots);
 
 // A JSON error body {"error": {"code": ..., "message": ...}} with the kind's HTTP status.
 http::Response errorResponse(const Error& e);

@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <map>
@@ -674,6 +676,53 @@ Result<std::unique_ptr<Workflow>> parseAfcl(std::string_view yaml, ParseLimits l
                  fmt::format("line {}, column {}: malformed YAML: {}", e.mark.line + 1,
                              e.mark.column + 1, e.msg));
   }
+}
+
+namespace {
+
+// The function elements whose outputs a reference reads (compounds followed to the
+// functions inside them; `depth` bounds the walk).
+void producersOf(const Ref& ref, int depth, std::vector<const Element*>& out) {
+  const Element* p = ref.producer;
+  if (!p || depth > 64) return;
+  if (p->kind == Kind::kFunction && !ref.alias) {
+    if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
+    return;
+  }
+  if (ref.alias) {
+    // One of the compound's (or the function's) own inputs: what feeds them.
+    for (const auto& in : p->dataIns) {
+      if (in.source) producersOf(*in.source, depth + 1, out);
+    }
+    return;
+  }
+  // The compound's output the reference names ("Producer/port"), and what feeds it.
+  std::string_view port = ref.text;
+  port.remove_prefix(std::min(port.size(), port.find('/') + 1));
+  for (const auto& o : p->dataOuts) {
+    if (o.name != port) continue;
+    for (const auto& src : o.sources) producersOf(src, depth + 1, out);
+  }
+}
+
+}  // namespace
+
+std::vector<TaskEdge> taskEdges(const Workflow& wf) {
+  std::vector<TaskEdge> edges;
+  for (const Element* f : wf.functions) {
+    std::vector<const Element*> from;
+    for (const auto& in : f->dataIns) {
+      if (in.source) producersOf(*in.source, 0, from);
+    }
+    for (const Element* p : from) {
+      if (p == f) continue;
+      bool seen = std::any_of(edges.begin(), edges.end(), [&](const TaskEdge& e) {
+        return e.from == p->name && e.to == f->name;
+      });
+      if (!seen) edges.push_back(TaskEdge{p->name, f->name});
+    }
+  }
+  return edges;
 }
 
 }  // namespace tern::workflow

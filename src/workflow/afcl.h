@@ -148,4 +148,13 @@ struct ParseLimits {
 // compound from outside it, and cycles.
 Result<std::unique_ptr<Workflow>> parseAfcl(std::string_view yaml, ParseLimits limits = {});
 
+// The data flow between a workflow's function elements, for drawing a run (the console):
+// one (producer, consumer) pair of function names per function whose dataIns read, directly
+// or through compounds (sequence, parallel, if, ...), another function's dataOuts. Pure.
+struct TaskEdge {
+  std::string from;
+  std::string to;
+};
+std::vector<TaskEdge> taskEdges(const Workflow& wf);
+
 }  // namespace tern::workflow

@@ -583,6 +583,18 @@ Result<json> WorkflowService::trace(const std::string& runId) const {
     ts.push_back(std::move(tj));
   }
   j["tasks"] = std::move(ts);
+  // The data flow between the tasks, while the workflow is deployed (the console draws it).
+  std::shared_ptr<Deployed> d;
+  {
+    MutexLock lock(mu_);
+    auto it = deployed_.find((*r)->workflow);
+    if (it != deployed_.end()) d = it->second;
+  }
+  if (d) {
+    json edges = json::array();
+    for (const auto& e : taskEdges(*d->wf)) edges.push_back(json{{"from", e.from}, {"to", e.to}});
+    j["edges"] = std::move(edges);
+  }
   return j;
 }
 

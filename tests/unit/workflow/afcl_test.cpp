@@ -123,5 +123,39 @@ TEST(AfclTest, BoundsTheTree) {
   EXPECT_NE(errorOf(deep).find("nested more than"), std::string::npos) << errorOf(deep);
 }
 
+TEST(AfclTest, TaskEdgesFollowTheDataThroughCompounds) {
+  auto wf = parseAfcl(R"(
+name: w
+dataIns: [{name: x, source: x}]
+workflowBody:
+- function: {name: Split, type: S, dataIns: [{name: t, source: w/x}], dataOuts: [{name: parts}]}
+- parallelFor:
+    name: P
+    dataIns: [{name: items, source: Split/parts}]
+    iterators: [items]
+    loopBody:
+    - function: {name: Shift, type: F, dataIns: [{name: i, source: P/items}], dataOuts: [{name: o}]}
+    dataOuts: [{name: all, source: Shift/o}]
+- parallel:
+    name: Q
+    dataIns: [{name: v, source: Split/parts}]
+    parallelBody:
+    - section: [{function: {name: L, type: F, dataIns: [{name: i, source: Q/v}], dataOuts: [{name: o}]}}]
+    - section: [{function: {name: R, type: F, dataIns: [{name: i, source: Q/v}], dataOuts: [{name: o}]}}]
+    dataOuts: [{name: l, source: L/o}, {name: r, source: R/o}]
+- function: {name: Join, type: J, dataIns: [{name: a, source: P/all}, {name: b, source: Split/parts}, {name: c, source: Q/l}], dataOuts: [{name: r}]}
+dataOuts: [{name: r, source: Join/r}, {name: s, source: Q/r}]
+)");
+  ASSERT_TRUE(wf.ok()) << wf.error().message();
+  std::vector<std::pair<std::string, std::string>> got;
+  for (const auto& e : taskEdges(**wf)) got.emplace_back(e.from, e.to);
+  // Shift reads the loop's input, which Split made; L and R the parallel's; Join reads the
+  // loop's output (Shift's), Split's directly and the parallel's `l` (L's, not R's);
+  // nothing reads the workflow's own input as an edge.
+  std::vector<std::pair<std::string, std::string>> want = {
+      {"Split", "Shift"}, {"Split", "L"}, {"Split", "R"}, {"Shift", "Join"}, {"Split", "Join"}, {"L", "Join"}};
+  EXPECT_EQ(got, want);
+}
+
 }  // namespace
 }  // namespace tern::workflow
