@@ -61,6 +61,10 @@ tern node serving on $node (data in $data). Try:
   $bin/tern logs kernels
   $bin/tern deploy my-fn path/to/module.wasm
   $bin/tern workflow run caesar --input $root/examples/caesar/input.json
+  $bin/tern new my-fn --lang c && cd my-fn && make test && $bin/tern up
+
+The web console: $node/ui (log in with the admin token in $data/admin.token, or one
+made with: $bin/tern token create console --scope read).
 
 Ctrl-C stops the node (it drains invocations in flight first).
 EOF2
