@@ -299,9 +299,10 @@ TEST_F(StreamTest, BadFramesEndOnlyTheirStreamOrConnection) {
   EXPECT_FALSE(deep.next(std::chrono::seconds(30)));
   EXPECT_TRUE(deep.closed());
 
-  // An oversized frame closes its connection (1009).
+  // An oversized frame closes its connection (1009). The node refuses it from its header,
+  // so the rest of the frame may meet a closed socket: either way the connection ends.
   StreamDevice big(node.port());
-  big.sendText(std::string(70 * 1024, ' '));
+  (void)big.trySendText(std::string(70 * 1024, ' '));
   EXPECT_FALSE(big.next(std::chrono::seconds(30)));
   EXPECT_TRUE(big.closed());
 

@@ -19,6 +19,8 @@ void StreamDevice::sendText(const std::string& text) {
   EXPECT_TRUE(ok.ok()) << ok.error().message();
 }
 
+bool StreamDevice::trySendText(const std::string& text) { return ws_.send(text).ok(); }
+
 void StreamDevice::send(const json& frame) { sendText(frame.dump()); }
 
 json StreamDevice::subscribe(json frame) {

@@ -21,6 +21,9 @@ class StreamDevice {
 
   void send(const nlohmann::json& frame);
   void sendText(const std::string& text);
+  // Sends without expecting success: false when the node ended the connection before the
+  // whole frame was written (it may refuse an oversized frame from its header alone).
+  bool trySendText(const std::string& text);
   // Sends a subscribe frame and waits for its "subscribed" (or returns the terminate that
   // came instead).
   nlohmann::json subscribe(nlohmann::json frame);
