@@ -52,15 +52,22 @@ std::string shown(std::string_view s) {
   return out + "\"";
 }
 
-// Refuses text that is not UTF-8 and documents whose aliases expand past a bound.
-void checkValues(const YAML::Node& root) {
+// Refuses text that is not UTF-8, documents whose aliases expand past a bound, and aliases
+// that name a node containing them.
+void checkValues(const std::string& text, const YAML::Node& root) {
   constexpr size_t kMaxValues = 100000;
-  auto bad = findBadYamlValue(root, kMaxValues);
+  auto bad = findBadYamlValue(text, root, kMaxValues);
   if (!bad) return;
-  if (bad->problem == YamlValueProblem::kTooMany) {
-    fail(bad->node, "(document)", fmt::format("more than {} keys and values", kMaxValues));
+  Position at{bad->mark.line + 1, bad->mark.column + 1};
+  switch (bad->problem) {
+    case YamlValueProblem::kTooMany:
+      throw Problem{at, "(document)", fmt::format("more than {} keys and values", kMaxValues)};
+    case YamlValueProblem::kCycle:
+      throw Problem{at, "(document)", "an alias names a sequence or map that contains it"};
+    case YamlValueProblem::kNotUtf8:
+      break;
   }
-  fail(bad->node, "(document)", "text that is not valid UTF-8");
+  throw Problem{at, "(document)", "text that is not valid UTF-8"};
 }
 
 // The entries of a map in document order, refusing keys that are not text, repeated
@@ -373,8 +380,9 @@ StreamAppSpec streamApp(const YAML::Node& key, const YAML::Node& body) {
 Manifest parse(std::string_view textIn, std::string_view file) {
   Manifest m;
   m.file = std::string(file);
-  YAML::Node root = YAML::Load(std::string(textIn));
-  checkValues(root);
+  std::string document(textIn);
+  YAML::Node root = YAML::Load(document);
+  checkValues(document, root);
   if (!root.IsMap()) fail(root, "(document)", "a manifest is a map with app, functions, workflows, routes and streams");
   bool haveApp = false;
   for (const auto& [k, v] : entries(root, "", {"app", "functions", "workflows", "routes", "streams"})) {

@@ -70,17 +70,23 @@ void checkKeys(const YAML::Node& map, std::string_view what,
 
 // Refuses a key or value that is not valid UTF-8 (an AFCL document is UTF-8 text, as YAML
 // 1.2 requires; yaml-cpp passes other bytes through, and every value of a workflow is
-// later written as JSON, which cannot hold them), and a document whose aliases expand to
-// more than kMaxValues keys and values.
-void checkValues(const YAML::Node& root) {
+// later written as JSON, which cannot hold them), a document whose aliases expand to
+// more than kMaxValues keys and values, and an alias that names a node containing it.
+void checkValues(const std::string& text, const YAML::Node& root) {
   constexpr size_t kMaxValues = 1000000;
-  auto bad = findBadYamlValue(root, kMaxValues);
+  auto bad = findBadYamlValue(text, root, kMaxValues);
   if (!bad) return;
-  if (bad->problem == YamlValueProblem::kTooMany) {
-    fail(bad->node, fmt::format("the document expands to more than {} keys and values "
-                                "(through aliases)", kMaxValues));
+  Mark at{bad->mark.line + 1, bad->mark.column + 1};
+  switch (bad->problem) {
+    case YamlValueProblem::kTooMany:
+      fail(at, fmt::format("the document expands to more than {} keys and values "
+                           "(through aliases)", kMaxValues));
+    case YamlValueProblem::kCycle:
+      fail(at, "an alias names a sequence or map that contains it");
+    case YamlValueProblem::kNotUtf8:
+      break;
   }
-  fail(bad->node, "text that is not valid UTF-8");
+  fail(at, "text that is not valid UTF-8");
 }
 
 enum class Need { kRequired, kOptional };
@@ -172,8 +178,9 @@ class Parser {
   explicit Parser(ParseLimits limits) : limits_(limits) {}
 
   std::unique_ptr<Workflow> parse(std::string_view text) {
-    YAML::Node root = YAML::Load(std::string(text));
-    checkValues(root);
+    std::string document(text);
+    YAML::Node root = YAML::Load(document);
+    checkValues(document, root);
     if (!root.IsMap()) fail(root, "an AFCL workflow is a map of name, dataIns, workflowBody and dataOuts");
     checkKeys(root, "workflow", {"name", "dataIns", "workflowBody", "dataOuts"});
     auto wf = std::make_unique<Workflow>();

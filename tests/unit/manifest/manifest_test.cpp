@@ -173,6 +173,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "app/tern.yaml:3:23: streams.s.max_per_second: must be more than 0"},
         BadCase{"malformed YAML", "app: a\nfunctions:\n  f: [\n",
                 "app/tern.yaml:4:1: (document): malformed YAML: end of sequence flow not found"},
+        BadCase{"an alias inside what it names", "app: a\nfunctions:\n  f: &f {module: f.wasm, env: *f}\n",
+                "app/tern.yaml:3:31: (document): an alias names a sequence or map that contains it"},
         BadCase{"not a map", "- a\n- b\n",
                 "app/tern.yaml:1:1: (document): a manifest is a map with app, functions, "
                 "workflows, routes and streams"}),

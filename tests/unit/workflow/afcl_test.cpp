@@ -112,6 +112,16 @@ TEST(AfclTest, BoundsWhatAliasesExpandTo) {
   EXPECT_NE(errorOf(yaml).find("expands to more than"), std::string::npos) << errorOf(yaml);
 }
 
+// Found by the afcl fuzz target: a sequence that contains itself was followed round its
+// cycle to the bound on values (a million steps) before it was refused.
+TEST(AfclTest, RefusesAnAliasInsideWhatItNames) {
+  EXPECT_EQ(errorOf("a: &a [*a]\n"), "line 1, column 8: an alias names a sequence or map that contains it");
+  EXPECT_EQ(errorOf("name: w\nworkflowBody:\n- &f {function: {name: A, type: A, x: [1, {y: *f}]}}\n"),
+            "line 3, column 47: an alias names a sequence or map that contains it");
+  // An alias to a node that is complete is a copy, not a cycle.
+  EXPECT_EQ(errorOf("name: w\ndescription: &x [1, 2]\nproperties: [*x, *x]\nworkflowBody: []\n"), "accepted");
+}
+
 TEST(AfclTest, BoundsTheTree) {
   std::string deep = "name: w\nworkflowBody:\n";
   std::string indent;
