@@ -19,7 +19,7 @@ constexpr std::string_view kPolicy =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-const ConsoleAsset* findAsset(std::string_view path) {
+const EmbeddedFile* findAsset(std::string_view path) {
   if (path == "/ui" || path == "/ui/") path = "/ui/index.html";
   if (!path.starts_with("/ui/")) return nullptr;
   path.remove_prefix(4);
@@ -31,27 +31,40 @@ const ConsoleAsset* findAsset(std::string_view path) {
 
 }  // namespace
 
+std::string_view consoleContentType(std::string_view path) {
+  static constexpr std::pair<std::string_view, std::string_view> kTypes[] = {
+      {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},   {".svg", "image/svg+xml"},
+      {".png", "image/png"},                 {".ico", "image/x-icon"},
+  };
+  for (const auto& [ext, type] : kTypes) {
+    if (path.ends_with(ext)) return type;
+  }
+  return {};
+}
+
 http::Response HttpGateway::consoleAsset(const http::Request& req) const {
   if (req.method != "GET" && req.method != "HEAD") return methodNotAllowed("GET, HEAD");
-  const ConsoleAsset* asset = findAsset(req.path);
+  const EmbeddedFile* asset = findAsset(req.path);
   if (!asset) {
     return errorResponse(Error(ErrorCode::kNotFound,
                                fmt::format("no console page at {}: the console is at /ui/",
                                            req.path.substr(0, 200))));
   }
   http::Response r;
-  r.contentType = std::string(asset->contentType);
-  r.headers.push_back({"ETag", std::string(asset->etag)});
+  std::string etag = fmt::format("\"{}\"", asset->sha256);
+  r.contentType = std::string(consoleContentType(asset->path));
+  r.headers.push_back({"ETag", etag});
   r.headers.push_back({"Cache-Control", "no-cache"});
   r.headers.push_back({"X-Content-Type-Options", "nosniff"});
   r.headers.push_back({"Referrer-Policy", "no-referrer"});
   r.headers.push_back({"Content-Security-Policy", std::string(kPolicy)});
   const std::string* match = req.header("If-None-Match");
-  if (match && *match == asset->etag) {
+  if (match && *match == etag) {
     r.status = 304;
     return r;
   }
-  if (req.method == "GET") r.body = std::string(asset->body);
+  if (req.method == "GET") r.body = std::string(asset->content);
   return r;
 }
 
