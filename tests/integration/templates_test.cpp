@@ -188,5 +188,44 @@ TEST_F(TemplatesTest, ACronTriggeredFunctionIsScheduledAndFires) {
   })) << logs("ticker");
 }
 
+// The AssemblyScript SDK reaches every host call: a program that uses each one
+// (tests/guests/assemblyscript/sdk_probe.ts) is built in place of a template project's
+// index.ts and run on a node, and each of its lines is a result.
+TEST_F(TemplatesTest, TheAssemblyScriptSdkReachesEveryHostCall) {
+  fs::path project = create("probe", "assemblyscript", "http");
+  fs::copy_file(TERN_TEST_AS_PROBE, project / "assembly" / "index.ts",
+                fs::copy_options::overwrite_existing);
+  for (std::vector<std::string> step : {std::vector<std::string>{"npm", "ci", "--no-audit", "--no-fund"},
+                                        std::vector<std::string>{"npm", "run", "build"}}) {
+    auto r = run(project, step);
+    ASSERT_EQ(r.exitStatus, 0) << step[1] << ":\n" << r.output;
+  }
+  startNode();
+  auto echo = tern(dir.path(), {"deploy", "echo", (test::examplesDir() / "echo.wasm").string()});
+  ASSERT_EQ(echo.exitStatus, 0) << echo.output;
+  auto probe = tern(project, {"deploy", "probe", "build/probe.wasm", "--allow", "kv", "--allow",
+                              "stream:probe-updates", "--allow", "invoke:*"});
+  ASSERT_EQ(probe.exitStatus, 0) << probe.output;
+
+  auto r = test::request(node->port(), "POST", "/fn/probe", "");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body,
+            "version 2\n"
+            "set ok\n"
+            "get same\n"
+            "keys k/1,k/2,k/3,k/4,k/5 in 3 pages\n"
+            "delete ok, again not_found\n"
+            "keys k/1,k/2,k/3,k/4\n"
+            "stream ok 1 2\n"
+            "stream elsewhere denied\n"
+            "invoke ok 10000 bytes same\n"
+            "invoke small hi\n"
+            "invoke missing not_found\n");
+  // The updates are in the topic, as devices would receive them.
+  auto topic = test::request(node->port(), "GET", "/v1/topics/probe-updates", "", node->auth());
+  ASSERT_EQ(topic.status, 200) << topic.body;
+  EXPECT_EQ(json::parse(topic.body)["last_seq"], 2);
+}
+
 }  // namespace
 }  // namespace tern
