@@ -1,5 +1,6 @@
 // Small SVG charts drawn by hand: a time series of one or more lines over the function's
-// buckets (GET /v1/functions/NAME/series), with the latest value printed beside the title.
+// buckets (the points of GET /v1/functions?series=1), with the latest value printed beside
+// the title.
 
 const NS = 'http://www.w3.org/2000/svg';
 

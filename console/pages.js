@@ -101,10 +101,9 @@ export function functionsPage(view) {
   const body = h('div', { id: 'functions' });
   view.replaceChildren(h('h1', {}, 'Functions'), status, body);
   return every(async () => {
-    const [list, st] = await Promise.all([api('/v1/functions'), api('/v1/status')]);
-    const series = await Promise.all(list.functions.map((f) => api(`/v1/functions/${encodeURIComponent(f.name)}/series`)));
-    const rows = list.functions.map((f, i) => {
-      const pts = series[i].points;
+    const [list, st] = await Promise.all([api('/v1/functions?series=1'), api('/v1/status')]);
+    const rows = list.functions.map((f) => {
+      const pts = f.points;
       const recent = pts.slice(-6);
       const count = recent.reduce((a, p) => a + p.count, 0);
       const errors = recent.reduce((a, p) => a + p.errors, 0);

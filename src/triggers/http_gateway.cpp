@@ -456,17 +456,33 @@ http::Response HttpGateway::management(const http::Request& req) {
   }
   if (path == "/v1/functions") {
     if (method != "GET") return methodNotAllowed();
+    // ?series=1: each function's time series too (as GET /v1/functions/NAME/series), so the
+    // console's functions page is one request however many functions there are.
+    auto seriesParam = http::uintParam(req.query, "series", 0, 0, 1);
+    if (!seriesParam.ok()) return fail(seriesParam.error());
     auto list = deps_.registry.list();
     if (!list.ok()) return fail(list.error());
+    size_t slots = deps_.executor.stats().slots;
+    int64_t now = unixMillis();
     json fns = json::array();
     for (const auto& f : *list) {
-      fns.push_back(json{{"name", f.name},
-                         {"active_version", f.activeVersion},
-                         {"latest_version", f.latestVersion},
-                         {"versions", f.versionCount},
-                         {"updated_at_ms", f.updatedAtMs}});
+      json entry{{"name", f.name},
+                 {"active_version", f.activeVersion},
+                 {"latest_version", f.latestVersion},
+                 {"versions", f.versionCount},
+                 {"updated_at_ms", f.updatedAtMs}};
+      if (*seriesParam) {
+        auto fn = deps_.table.find(f.name);
+        entry["points"] = fn ? seriesJson(fn->log.series(now), slots) : json::array();
+      }
+      fns.push_back(std::move(entry));
     }
-    return jsonResponse(200, json{{"functions", fns}});
+    json body{{"functions", fns}};
+    if (*seriesParam) {
+      body["bucket_ms"] = exec::FunctionSeries::kBucketMs;
+      body["slots"] = slots;
+    }
+    return jsonResponse(200, body);
   }
   static constexpr std::string_view kPrefix = "/v1/functions/";
   if (!path.starts_with(kPrefix)) {

@@ -108,6 +108,20 @@ TEST_F(ConsoleApiTest, SeriesCountsAFunctionsInvocationsAndNeedsRead) {
   EXPECT_EQ(count, 3u);
   EXPECT_GT(p99, 0.0);
 
+  // Every function's series in one answer, for the functions page.
+  auto all = request(node.port(), "GET", "/v1/functions?series=1", "", node.auth());
+  ASSERT_EQ(all.status, 200) << all.raw;
+  json list = json::parse(all.body);
+  EXPECT_EQ(list["bucket_ms"], 10000);
+  ASSERT_EQ(list["functions"].size(), 1u);
+  ASSERT_EQ(list["functions"][0]["points"].size(), 60u);
+  uint64_t listed = 0;
+  for (const auto& p : list["functions"][0]["points"]) listed += p["count"].get<uint64_t>();
+  EXPECT_EQ(listed, 3u);
+  EXPECT_FALSE(json::parse(request(node.port(), "GET", "/v1/functions", "", node.auth()).body)["functions"][0]
+                   .contains("points"));
+  EXPECT_EQ(request(node.port(), "GET", "/v1/functions?series=yes", "", node.auth()).status, 400);
+
   EXPECT_EQ(request(node.port(), "GET", "/v1/functions/chat/series").status, 401);
   std::string deployOnly = makeToken("deployer", {"deploy"});
   auto refused = request(node.port(), "GET", "/v1/functions/chat/series", "",
