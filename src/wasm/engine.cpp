@@ -161,8 +161,8 @@ int Engine::runGuest(Sandbox& sandbox, void (*fn)(void*), void* arg, int64_t dea
   return code;
 }
 
-void Engine::teardown(Sandbox& sandbox, void* instanceMemory) {
-  for (wasm_rt_memory_t* m : sandbox.memories) pool_.release(m->data, m->size);
+void Engine::teardown(Sandbox& sandbox, void* instanceMemory, SlotUse use) {
+  for (wasm_rt_memory_t* m : sandbox.memories) pool_.release(m->data, m->size, use);
   for (auto* t : sandbox.funcTables) free(t->data);
   for (auto* t : sandbox.externTables) free(t->data);
   sandbox.memories.clear();
@@ -217,7 +217,8 @@ InvocationResult Engine::invoke(const std::shared_ptr<const CompiledModule>& mod
   result.durationNs = monotonicNs() - sandbox.startNs;
   result.trapCode = code;
   result.peakMemoryBytes = sandbox.peakMemoryBytes;
-  teardown(sandbox, instance);
+  // The sandbox lived within this call on this thread.
+  teardown(sandbox, instance, SlotUse::kThisThreadOnly);
 
   const uint64_t limitBytes = uint64_t{request.limits.memoryPages} * MemoryPool::kWasmPageSize;
   std::string limitNote;
@@ -318,7 +319,8 @@ Result<std::unique_ptr<Instance>> Engine::instantiate(std::shared_ptr<const Comp
 }
 
 Instance::~Instance() {
-  if (engine_ && sandbox_) engine_->teardown(*sandbox_, memory_);
+  // An instance may have been called from other threads.
+  if (engine_ && sandbox_) engine_->teardown(*sandbox_, memory_, SlotUse::kAnyThread);
 }
 
 namespace {

@@ -144,7 +144,7 @@ class Engine {
 
  private:
   friend class Instance;
-  void teardown(Sandbox& sandbox, void* instanceMemory);
+  void teardown(Sandbox& sandbox, void* instanceMemory, SlotUse use);
 
   Compiler compiler_;
   MemoryPool pool_;

@@ -1,6 +1,7 @@
 #include "wasm/memory_pool.h"
 
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstring>
@@ -19,6 +20,35 @@ struct ThreadSlotCache {
   uint32_t index = 0;
 };
 thread_local ThreadSlotCache tSlotCache;
+
+constexpr uint64_t kUnknownFaults = UINT64_MAX;
+
+// The page faults the calling thread has taken (minor and major), as the kernel counts
+// them: a guest's first write to a page that is not resident faults on the guest's thread,
+// and so does the kernel's own write into guest memory on that thread's behalf (fd_read).
+uint64_t threadFaults() {
+  rusage ru{};
+  if (getrusage(RUSAGE_THREAD, &ru) != 0) return kUnknownFaults;
+  return static_cast<uint64_t>(ru.ru_minflt) + static_cast<uint64_t>(ru.ru_majflt);
+}
+
+// A thread's fault count as read at its releases. `generation` moves on whenever a reading
+// differs from the one before (or cannot be made), so a slot acquired at generation G has
+// seen no fault of this thread, between its acquire and the latest reading, while the
+// generation is still G.
+struct FaultWatch {
+  uint64_t lastFaults = kUnknownFaults;
+  uint64_t generation = 1;
+
+  void read() {
+    uint64_t now = threadFaults();
+    if (now == kUnknownFaults || now != lastFaults) {
+      lastFaults = now;
+      ++generation;
+    }
+  }
+};
+thread_local FaultWatch tFaultWatch;
 
 }  // namespace
 
@@ -48,6 +78,10 @@ bool MemoryPool::reserveChunk() {
     if (p != MAP_FAILED) break;
   }
   if (p == MAP_FAILED) return false;
+  // No transparent huge pages: khugepaged could fill a range's missing pages while
+  // collapsing it, making pages resident without a fault on the guest's thread, which
+  // release() relies on seeing. (EINVAL where the kernel has no THP: nothing to turn off.)
+  (void)madvise(p, kSlotBytes * add, MADV_NOHUGEPAGE);
   auto* base = static_cast<uint8_t*>(p);
   size_t first = reserved_;
   chunks_[n].first = first;
@@ -132,6 +166,8 @@ uint8_t* MemoryPool::prepare(Slot& slot, uint64_t bytes) {
   }
   slot.accessible = bytes;
   slot.uses.store(slot.uses.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  slot.acquiredBy = &tFaultWatch;
+  slot.acquiredGeneration = tFaultWatch.generation;
   return slot.base;
 }
 
@@ -149,35 +185,69 @@ bool MemoryPool::grow(uint8_t* base, uint64_t oldBytes, uint64_t newBytes) {
   return true;
 }
 
-void MemoryPool::release(uint8_t* base, uint64_t usedBytes) {
+void MemoryPool::release(uint8_t* base, uint64_t usedBytes, SlotUse use) {
   Slot* slot = slotFor(base);
   if (!slot) return;
 
   // Reset the contents to zero. Discarding pages with madvise costs a TLB shootdown on
   // every core the process runs on (an IPI round, tens of microseconds on a VM) and a page
   // fault per page on the next use; zeroing the few pages a small invocation touched costs
-  // far less. So: find the resident pages; if they are few and the pool's budget of warm
+  // far less. So: know the resident pages; if they are few and the pool's budget of warm
   // pages allows, zero them in place and keep them; otherwise discard them.
   uint64_t dirty = std::max(usedBytes, slot->accessible);
+  bool scanned = true;
+  if (use == SlotUse::kThisThreadOnly && slot->acquiredBy == &tFaultWatch) {
+    tFaultWatch.read();
+    // No fault on this thread since the acquire, and nobody else touched the memory: no
+    // page became resident, so the resident pages are the ones the last release left.
+    scanned = !(slot->residentKnown && tFaultWatch.generation == slot->acquiredGeneration &&
+                dirty <= kWarmScanBytes);
+  }
   uint64_t resident = 0;
   bool zeroInPlace = false;
-  if (dirty > 0 && dirty <= kWarmScanBytes) {
+  if (!scanned) {
+    // Pages past `accessible` were inaccessible all along (it only grows while the slot is
+    // held): nothing wrote them, and they were zeroed when they were last in use.
+    size_t accessiblePages = slot->accessible / kOsPage;
+    for (uint32_t page : slot->residentPages) {
+      if (page >= accessiblePages) break;
+      memset(base + uint64_t{page} * kOsPage, 0, kOsPage);
+    }
+    resident = slot->warm;
+    zeroInPlace = true;
+  } else {
+    slot->scans.store(slot->scans.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     size_t pages = (dirty + kOsPage - 1) / kOsPage;
-    unsigned char vec[kWarmScanBytes / kOsPage];
-    if (mincore(base, pages * kOsPage, vec) == 0) {
-      for (size_t i = 0; i < pages; ++i) resident += (vec[i] & 1) ? kOsPage : 0;
-      uint64_t warmAfter = warmBytes_.load(std::memory_order_relaxed) - slot->warm + resident;
-      if (resident <= kWarmSlotBytes && warmAfter <= kWarmBudgetBytes) {
-        zeroInPlace = true;
-        for (size_t i = 0; i < pages; ++i) {
-          if (vec[i] & 1) memset(base + i * kOsPage, 0, kOsPage);
+    // What is known of the pages past the scanned range stays known.
+    std::vector<uint32_t> beyond;
+    for (uint32_t page : slot->residentPages) {
+      if (page >= pages) beyond.push_back(page);
+    }
+    if (dirty > 0 && dirty <= kWarmScanBytes) {
+      unsigned char vec[kWarmScanBytes / kOsPage];
+      if (mincore(base, pages * kOsPage, vec) == 0) {
+        for (size_t i = 0; i < pages; ++i) resident += (vec[i] & 1) ? kOsPage : 0;
+        uint64_t warmAfter = warmBytes_.load(std::memory_order_relaxed) - slot->warm + resident;
+        if (resident <= kWarmSlotBytes && warmAfter <= kWarmBudgetBytes) {
+          zeroInPlace = true;
+          slot->residentPages.clear();
+          for (size_t i = 0; i < pages; ++i) {
+            if (!(vec[i] & 1)) continue;
+            memset(base + i * kOsPage, 0, kOsPage);
+            slot->residentPages.push_back(static_cast<uint32_t>(i));
+          }
         }
       }
     }
-  }
-  if (!zeroInPlace) {
-    if (dirty > 0) madvise(base, dirty, MADV_DONTNEED);
-    resident = 0;
+    if (!zeroInPlace) {
+      resident = 0;
+      slot->residentPages.clear();
+      // A failed discard leaves pages that nobody listed: scan next time.
+      slot->residentKnown = dirty == 0 || madvise(base, dirty, MADV_DONTNEED) == 0;
+    } else {
+      slot->residentKnown = true;
+    }
+    slot->residentPages.insert(slot->residentPages.end(), beyond.begin(), beyond.end());
   }
   // A slot that keeps as many warm pages as before (the usual case) leaves the shared
   // count alone.
@@ -215,6 +285,7 @@ MemoryPoolStats MemoryPool::stats() const {
   for (size_t i = 0; i < reserved_; ++i) {
     if (slots_[i].state.load(std::memory_order_relaxed) == kInUse) ++s.slotsInUse;
     s.acquires += slots_[i].uses.load(std::memory_order_relaxed);
+    s.residencyScans += slots_[i].scans.load(std::memory_order_relaxed);
   }
   s.warmBytes = warmBytes_.load(std::memory_order_relaxed);
   return s;

@@ -28,6 +28,16 @@ struct MemoryPoolStats {
   size_t maxSlots = 0;
   uint64_t acquires = 0;
   uint64_t warmBytes = 0;  // zeroed pages kept resident in free slots
+  uint64_t residencyScans = 0;  // releases that asked the kernel which pages are resident
+};
+
+// Who may have touched a slot's memory while it was held, as the caller of release() knows.
+enum class SlotUse : uint8_t {
+  // Only the thread that acquired the slot and releases it now (Engine::invoke: the
+  // sandbox lives within one call on one thread).
+  kThisThreadOnly,
+  // Possibly other threads too (an Instance called from several threads).
+  kAnyThread,
 };
 
 class MemoryPool {
@@ -61,7 +71,15 @@ class MemoryPool {
   // Returns the slot; its contents are discarded. The slot stays with the calling thread
   // (one per thread), which takes it back on its next acquire without a lock; other
   // threads take it only when every other slot is in use.
-  void release(uint8_t* slot, uint64_t usedBytes);
+  //
+  // Which pages to zero: a page the guest wrote is resident. The kernel can say which are
+  // (mincore), but that system call allocates a page, walks the page tables and takes the
+  // address-space lock that every thread of the process shares. So each slot remembers
+  // the resident pages its last release found; with kThisThreadOnly, when the thread has
+  // taken no page fault since it acquired the slot (its fault count, from getrusage),
+  // no page became resident, and those pages are zeroed without asking the kernel
+  // (docs/design/sandbox.md, "Resetting memory without a scan").
+  void release(uint8_t* slot, uint64_t usedBytes, SlotUse use = SlotUse::kAnyThread);
 
   // Whether `addr` lies inside any slot reserved by this pool. Async-signal-safe.
   bool contains(const void* addr) const;
@@ -87,6 +105,16 @@ class MemoryPool {
     std::atomic<uint8_t> state{kShared};
     // Times the slot was acquired; written only by its holder, summed by stats().
     std::atomic<uint64_t> uses{0};
+    // Releases that scanned residency; written only by its holder, summed by stats().
+    std::atomic<uint64_t> scans{0};
+    // Every page of the slot known to be resident (zeroed by the last release), by index,
+    // ascending, including pages past `accessible` left from a larger use; exact only
+    // while `residentKnown`. Owned like `accessible`.
+    std::vector<uint32_t> residentPages;
+    bool residentKnown = true;  // a fresh slot has nothing resident
+    // The fault watch of the thread that acquired the slot, and its generation then.
+    const void* acquiredBy = nullptr;
+    uint64_t acquiredGeneration = 0;
   };
   // The slot whose base is `base`, or nullptr. Lock-free: slots never move (the array is
   // allocated up front) and slotCount_ publishes each chunk's slots.
