@@ -200,8 +200,7 @@ void MemoryPool::release(uint8_t* base, uint64_t usedBytes, SlotUse use) {
     tFaultWatch.read();
     // No fault on this thread since the acquire, and nobody else touched the memory: no
     // page became resident, so the resident pages are the ones the last release left.
-    scanned = !(slot->residentKnown && tFaultWatch.generation == slot->acquiredGeneration &&
-                dirty <= kWarmScanBytes);
+    scanned = !(tFaultWatch.generation == slot->acquiredGeneration && dirty <= kWarmScanBytes);
   }
   uint64_t resident = 0;
   bool zeroInPlace = false;
@@ -242,10 +241,13 @@ void MemoryPool::release(uint8_t* base, uint64_t usedBytes, SlotUse use) {
     if (!zeroInPlace) {
       resident = 0;
       slot->residentPages.clear();
-      // A failed discard leaves pages that nobody listed: scan next time.
-      slot->residentKnown = dirty == 0 || madvise(base, dirty, MADV_DONTNEED) == 0;
-    } else {
-      slot->residentKnown = true;
+      if (dirty > 0 && madvise(base, dirty, MADV_DONTNEED) != 0) {
+        // Not seen on the pool's own mapping; but a slot whose contents could not be
+        // discarded must never be handed out again: it stays "in use", retired.
+        if (slot->warm != 0) warmBytes_.fetch_sub(slot->warm, std::memory_order_relaxed);
+        slot->warm = 0;
+        return;
+      }
     }
     slot->residentPages.insert(slot->residentPages.end(), beyond.begin(), beyond.end());
   }

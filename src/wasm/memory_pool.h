@@ -108,10 +108,9 @@ class MemoryPool {
     // Releases that scanned residency; written only by its holder, summed by stats().
     std::atomic<uint64_t> scans{0};
     // Every page of the slot known to be resident (zeroed by the last release), by index,
-    // ascending, including pages past `accessible` left from a larger use; exact only
-    // while `residentKnown`. Owned like `accessible`.
+    // ascending, including pages past `accessible` left from a larger use. A fresh slot
+    // has none; every release keeps the list exact. Owned like `accessible`.
     std::vector<uint32_t> residentPages;
-    bool residentKnown = true;  // a fresh slot has nothing resident
     // The fault watch of the thread that acquired the slot, and its generation then.
     const void* acquiredBy = nullptr;
     uint64_t acquiredGeneration = 0;
