@@ -107,6 +107,15 @@ bool allZero(const uint8_t* m, uint64_t bytes) {
 
 constexpr SlotUse kOwn = SlotUse::kThisThreadOnly;
 
+// A few uses of one slot writing the same page, so that the next release knows its pages.
+void settle(MemoryPool& pool, uint64_t bytes) {
+  for (int r = 0; r < 3; ++r) {
+    uint8_t* m = pool.acquire(bytes);
+    memset(m, 0x11, 100);
+    pool.release(m, bytes, kOwn);
+  }
+}
+
 TEST(MemoryPoolResetTest, ASteadyUseIsResetWithoutAScanAndLeavesNothing) {
   MemoryPool pool(2);
   constexpr int kRounds = 200;
@@ -133,11 +142,7 @@ TEST(MemoryPoolResetTest, ASteadyUseIsResetWithoutAScanAndLeavesNothing) {
 
 TEST(MemoryPoolResetTest, APageTouchedForTheFirstTimeIsFoundAndZeroed) {
   MemoryPool pool(2);
-  for (int r = 0; r < 3; ++r) {
-    uint8_t* m = pool.acquire(4 * kPage);
-    memset(m, 0x11, 100);
-    pool.release(m, 4 * kPage, kOwn);
-  }
+  settle(pool, 4 * kPage);
   uint8_t* m = pool.acquire(4 * kPage);
   uint64_t before = pool.stats().residencyScans;
   memset(m + 3 * kPage + 4096, 0x33, 4096);  // a page never touched before: it faults
@@ -156,11 +161,7 @@ TEST(MemoryPoolResetTest, APageTouchedForTheFirstTimeIsFoundAndZeroed) {
 
 TEST(MemoryPoolResetTest, AFaultWhileAnotherSlotWasHeldIsSeenAtItsRelease) {
   MemoryPool pool(4);
-  for (int r = 0; r < 3; ++r) {
-    uint8_t* m = pool.acquire(2 * kPage);
-    memset(m, 0x11, 100);
-    pool.release(m, 2 * kPage, kOwn);
-  }
+  settle(pool, 2 * kPage);
   uint8_t* outer = pool.acquire(2 * kPage);
   memset(outer + kPage, 0x55, 4096);  // new: faults now
   // A nested invocation on the same thread reads the fault count first.
@@ -204,11 +205,7 @@ TEST(MemoryPoolResetTest, PagesPastASmallerUseStayKnownForTheNextLargerOne) {
 
 TEST(MemoryPoolResetTest, WritesFromAnotherThreadAreFoundWhenReleasedForAnyThread) {
   MemoryPool pool(2);
-  for (int r = 0; r < 3; ++r) {
-    uint8_t* m = pool.acquire(2 * kPage);
-    memset(m, 0x11, 100);
-    pool.release(m, 2 * kPage, kOwn);
-  }
+  settle(pool, 2 * kPage);
   uint8_t* m = pool.acquire(2 * kPage);
   std::thread([m] { memset(m + kPage, 0x99, 4096); }).join();
   pool.release(m, 2 * kPage, SlotUse::kAnyThread);
