@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -57,7 +58,9 @@ struct ChildPlan {
   const char* program;
   char* const* argv;
   const char* workingDirectory;  // null: inherit
-  int outputFd;                  // becomes stdout and stderr
+  int inputFd;                   // becomes stdin; -1: /dev/null
+  int outputFd;                  // becomes stdout
+  int stderrFd;                  // becomes stderr
   int errorFd;                   // receives errno when the child cannot exec
   bool limitAddressSpace;
   rlimit addressSpace;
@@ -83,9 +86,8 @@ struct ChildPlan {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
 
-  int devNull = open("/dev/null", O_RDONLY);
-  if (devNull < 0 || dup2(devNull, 0) < 0 || dup2(p.outputFd, 1) < 0 ||
-      dup2(p.outputFd, 2) < 0) {
+  int input = p.inputFd >= 0 ? p.inputFd : open("/dev/null", O_RDONLY);
+  if (input < 0 || dup2(input, 0) < 0 || dup2(p.outputFd, 1) < 0 || dup2(p.stderrFd, 2) < 0) {
     fail();
   }
   if (p.workingDirectory && chdir(p.workingDirectory) != 0) fail();
@@ -98,10 +100,16 @@ struct ChildPlan {
   _exit(127);  // not reached
 }
 
-}  // namespace
+// A started child: its process group leader.
+struct Started {
+  pid_t pid;
+};
 
-Result<SubprocessResult> runSubprocess(const std::vector<std::string>& argv,
-                                       const SubprocessOptions& options) {
+// Starts argv with stdin, stdout and stderr on the given descriptors (stdin -1: /dev/null)
+// under the options' limits, in a process group of its own. Every descriptor this process
+// opened is close-on-exec, so the child holds only these three.
+Result<Started> startChild(const std::vector<std::string>& argv, const SubprocessOptions& options,
+                           int inputFd, int outputFd, int stderrFd) {
   if (argv.empty()) return Error(ErrorCode::kInternal, "runSubprocess: empty argv");
   std::string program = resolveProgram(argv[0]);
   if (program.empty()) {
@@ -111,22 +119,17 @@ Result<SubprocessResult> runSubprocess(const std::vector<std::string>& argv,
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
 
-  int outPipe[2];
-  if (pipe2(outPipe, O_CLOEXEC) != 0) {
-    return Error(ErrorCode::kIo, std::string("pipe: ") + std::strerror(errno));
-  }
   int errPipe[2];
   if (pipe2(errPipe, O_CLOEXEC) != 0) {
-    int e = errno;
-    close(outPipe[0]);
-    close(outPipe[1]);
-    return Error(ErrorCode::kIo, std::string("pipe: ") + std::strerror(e));
+    return Error(ErrorCode::kIo, std::string("pipe: ") + std::strerror(errno));
   }
   const SubprocessLimits& lim = options.limits;
   ChildPlan plan{program.c_str(),
                  args.data(),
                  options.workingDirectory.empty() ? nullptr : options.workingDirectory.c_str(),
-                 outPipe[1],
+                 inputFd,
+                 outputFd,
+                 stderrFd,
                  errPipe[1],
                  lim.addressSpaceBytes != 0,
                  boundedLimit(RLIMIT_AS, lim.addressSpaceBytes, lim.addressSpaceBytes),
@@ -148,10 +151,8 @@ Result<SubprocessResult> runSubprocess(const std::vector<std::string>& argv,
   if (pid == 0) runChild(plan);
   int forkErrno = errno;
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  close(outPipe[1]);
   close(errPipe[1]);
   if (pid < 0) {
-    close(outPipe[0]);
     close(errPipe[0]);
     return Error(ErrorCode::kIo, "cannot start " + argv[0] + ": " + std::strerror(forkErrno));
   }
@@ -164,36 +165,21 @@ Result<SubprocessResult> runSubprocess(const std::vector<std::string>& argv,
   }
   close(errPipe[0]);
   if (got == static_cast<ssize_t>(sizeof execErrno)) {
-    close(outPipe[0]);
     while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
     return Error(ErrorCode::kIo, "cannot start " + argv[0] + ": " + std::strerror(execErrno));
   }
+  return Started{pid};
+}
 
-  SubprocessResult result;
-  auto deadline = std::chrono::steady_clock::now() + options.timeout;
-  char buf[8192];
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      result.timedOut = true;
-      // The whole group: a compiler driver's cc1 must not outlive it.
-      kill(-pid, SIGKILL);
-      kill(pid, SIGKILL);
-      break;
-    }
-    pollfd pfd{outPipe[0], POLLIN, 0};
-    int n = poll(&pfd, 1, static_cast<int>(left.count()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) continue;
-    ssize_t r = read(outPipe[0], buf, sizeof buf);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    size_t room = options.maxOutputBytes - std::min(options.maxOutputBytes, result.output.size());
-    result.output.append(buf, std::min(room, static_cast<size_t>(r)));
-  }
-  close(outPipe[0]);
+// Kills a child's whole group: a compiler driver's cc1 must not outlive it.
+void killGroup(pid_t pid) {
+  kill(-pid, SIGKILL);
+  kill(pid, SIGKILL);
+}
+
+// Waits for a child and fills in how it ended and its CPU time.
+void reap(pid_t pid, SubprocessResult& result) {
   int status = 0;
   rusage usage{};
   while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
@@ -207,6 +193,180 @@ Result<SubprocessResult> runSubprocess(const std::vector<std::string>& argv,
     return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
   };
   result.cpuSeconds = seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+void keepOutput(std::string& output, const char* data, size_t n, size_t max) {
+  size_t room = max - std::min(max, output.size());
+  output.append(data, std::min(room, n));
+}
+
+int msUntil(std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  return static_cast<int>(std::max<int64_t>(left.count(), 0));
+}
+
+}  // namespace
+
+Result<SubprocessResult> runSubprocess(const std::vector<std::string>& argv,
+                                       const SubprocessOptions& options) {
+  int outPipe[2];
+  if (pipe2(outPipe, O_CLOEXEC) != 0) {
+    return Error(ErrorCode::kIo, std::string("pipe: ") + std::strerror(errno));
+  }
+  auto started = startChild(argv, options, -1, outPipe[1], outPipe[1]);
+  close(outPipe[1]);
+  if (!started.ok()) {
+    close(outPipe[0]);
+    return started.error();
+  }
+  pid_t pid = started->pid;
+
+  SubprocessResult result;
+  auto deadline = std::chrono::steady_clock::now() + options.timeout;
+  char buf[8192];
+  for (;;) {
+    int left = msUntil(deadline);
+    if (left <= 0) {
+      result.timedOut = true;
+      killGroup(pid);
+      break;
+    }
+    pollfd pfd{outPipe[0], POLLIN, 0};
+    int n = poll(&pfd, 1, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) continue;
+    ssize_t r = read(outPipe[0], buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    keepOutput(result.output, buf, static_cast<size_t>(r), options.maxOutputBytes);
+  }
+  close(outPipe[0]);
+  reap(pid, result);
+  return result;
+}
+
+Result<PipelineResult> runPipeline(const std::vector<std::string>& producer,
+                                   const std::vector<std::string>& consumer,
+                                   const PipelineRelay& relay, const SubprocessOptions& options) {
+  // The producer's stdout and stderr are pipes read here. The consumer's stdin is a socket,
+  // so that a write after the consumer has gone fails with EPIPE (MSG_NOSIGNAL) instead of
+  // raising SIGPIPE in this process; its stdout and stderr share one pipe.
+  int prodOut[2] = {-1, -1}, prodErr[2] = {-1, -1}, consIn[2] = {-1, -1}, consOut[2] = {-1, -1};
+  auto closeAll = [&] {
+    for (int* p : {prodOut, prodErr, consIn, consOut}) {
+      for (int i = 0; i < 2; ++i) {
+        if (p[i] >= 0) close(p[i]);
+        p[i] = -1;
+      }
+    }
+  };
+  if (pipe2(prodOut, O_CLOEXEC) != 0 || pipe2(prodErr, O_CLOEXEC) != 0 ||
+      socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, consIn) != 0 ||
+      pipe2(consOut, O_CLOEXEC) != 0) {
+    int e = errno;
+    closeAll();
+    return Error(ErrorCode::kIo, std::string("pipe: ") + std::strerror(e));
+  }
+  auto first = startChild(producer, options, -1, prodOut[1], prodErr[1]);
+  if (!first.ok()) {
+    closeAll();
+    return first.error();
+  }
+  auto second = startChild(consumer, options, consIn[1], consOut[1], consOut[1]);
+  if (!second.ok()) {
+    killGroup(first->pid);
+    SubprocessResult ignored;
+    reap(first->pid, ignored);
+    closeAll();
+    return second.error();
+  }
+  for (int* end : {&prodOut[1], &prodErr[1], &consIn[1], &consOut[1]}) {
+    close(*end);
+    *end = -1;
+  }
+  fcntl(consIn[0], F_SETFL, fcntl(consIn[0], F_GETFL) | O_NONBLOCK);
+
+  PipelineResult result;
+  // What the consumer has yet to receive; the producer is not read while a lot is waiting.
+  std::string pending;
+  size_t sent = 0;
+  constexpr size_t kMaxPending = 1 << 20;
+  bool producerDone = false;  // its stdout ended and the relay has had its last call
+  auto deadline = std::chrono::steady_clock::now() + options.timeout;
+  char buf[65536];
+  while (prodOut[0] >= 0 || prodErr[0] >= 0 || consIn[0] >= 0 || consOut[0] >= 0) {
+    int left = msUntil(deadline);
+    if (left <= 0) {
+      result.producer.timedOut = result.consumer.timedOut = true;
+      killGroup(first->pid);
+      killGroup(second->pid);
+      break;
+    }
+    pollfd fds[4];
+    int* owner[4];
+    nfds_t n = 0;
+    auto watch = [&](int& fd, short events) {
+      if (fd < 0) return;
+      fds[n] = pollfd{fd, events, 0};
+      owner[n++] = &fd;
+    };
+    if (pending.size() - sent < kMaxPending) watch(prodOut[0], POLLIN);
+    watch(prodErr[0], POLLIN);
+    if (sent < pending.size()) watch(consIn[0], POLLOUT);
+    watch(consOut[0], POLLIN);
+    int ready = poll(fds, n, left);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) continue;
+    for (nfds_t i = 0; i < n; ++i) {
+      if (fds[i].revents == 0) continue;
+      int& fd = *owner[i];
+      if (&fd == &consIn[0]) {
+        ssize_t w = send(fd, pending.data() + sent, pending.size() - sent, MSG_NOSIGNAL);
+        if (w < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (w < 0) {  // the consumer stopped reading: it has failed, and says why
+          close(fd);
+          fd = -1;
+          pending.clear();
+          sent = 0;
+          continue;
+        }
+        sent += static_cast<size_t>(w);
+        if (sent == pending.size()) {
+          pending.clear();
+          sent = 0;
+        }
+        continue;
+      }
+      ssize_t r = read(fd, buf, sizeof buf);
+      if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (r <= 0) {
+        close(fd);
+        fd = -1;
+        if (&fd == &prodOut[0]) {
+          producerDone = true;
+          if (consIn[0] >= 0) relay({}, true, pending);
+        }
+        continue;
+      }
+      std::string_view got(buf, static_cast<size_t>(r));
+      if (&fd == &prodOut[0]) {
+        if (consIn[0] >= 0) relay(got, false, pending);
+      } else if (&fd == &prodErr[0]) {
+        keepOutput(result.producer.output, got.data(), got.size(), options.maxOutputBytes);
+      } else {
+        keepOutput(result.consumer.output, got.data(), got.size(), options.maxOutputBytes);
+      }
+    }
+    // The consumer's input ends once the producer's has and all of it is delivered.
+    if (producerDone && consIn[0] >= 0 && sent == pending.size()) {
+      close(consIn[0]);
+      consIn[0] = -1;
+    }
+  }
+  closeAll();
+  reap(first->pid, result.producer);
+  reap(second->pid, result.consumer);
   return result;
 }
 

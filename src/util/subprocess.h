@@ -6,7 +6,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "util/error.h"
@@ -50,5 +52,24 @@ struct SubprocessResult {
 // in the result.
 Result<SubprocessResult> runSubprocess(const std::vector<std::string>& argv,
                                        const SubprocessOptions& options = {});
+
+// Two programs joined through this process, so that the second starts on the first's
+// output while it is still being written (the baseline compiler reads wasm2c's C as it
+// comes): the producer's stdout is read here and handed to `relay` piece by piece as it
+// arrives; what the relay appends to `out` is written to the consumer's stdin. When the
+// producer's stdout ends the relay is called once more with `last` set (and an empty
+// piece) to add what remains, and the consumer's stdin is closed after it. Each program
+// runs as runSubprocess runs one, under the same options; the timeout is one deadline for
+// both, at which both are killed. A consumer that exits early (a compile error) is not
+// written to again; the producer's output is still read to its end.
+struct PipelineResult {
+  SubprocessResult producer;  // output: what it wrote to stderr (its stdout is the data)
+  SubprocessResult consumer;  // output: its stdout and stderr
+};
+using PipelineRelay = std::function<void(std::string_view piece, bool last, std::string& out)>;
+Result<PipelineResult> runPipeline(const std::vector<std::string>& producer,
+                                   const std::vector<std::string>& consumer,
+                                   const PipelineRelay& relay,
+                                   const SubprocessOptions& options = {});
 
 }  // namespace tern

@@ -218,8 +218,25 @@ std::string wasm2cMangle(std::string_view name);
 // wasm's f32.neg and f64.neg flip the sign bit only. Other text is left as it is.
 std::string flipFloatNegations(std::string_view wasm2cOutput);
 
+// A line-by-line flipFloatNegations for wasm2c's output as it arrives: `add` appends to
+// `out` the flipped text of every complete line received so far, `finish` the rest (a
+// negation never spans lines).
+class FloatNegationFlipper {
+ public:
+  void add(std::string_view piece, std::string& out);
+  void finish(std::string& out);
+
+ private:
+  std::string partial_;  // the text after the last newline received
+};
+
+// Where the glue finds wasm2c's output: it includes module.c, or it is compiled right after
+// it in one translation unit (the baseline tier streams wasm2c's output to the compiler).
+enum class GlueSource { kIncludesModule, kFollowsModule };
+
 // The glue C source for the module with SHA-256 `hash` compiled by wasm2c under `moduleName`.
 std::string generateGlue(const ModuleInfo& info, const std::string& moduleName,
-                         const std::string& hash, ImportPolicy imports);
+                         const std::string& hash, ImportPolicy imports,
+                         GlueSource source = GlueSource::kIncludesModule);
 
 }  // namespace tern::wasm

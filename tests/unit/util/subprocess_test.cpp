@@ -98,5 +98,69 @@ TEST(SubprocessTest, TimeoutKillsWhatTheChildStarted) {
   EXPECT_TRUE(test::eventually(ended)) << "sleep " << sleeper << " still runs";
 }
 
+// The relay sees the producer's stdout as it comes and decides what the consumer reads; its
+// last call adds a trailer. 300 KB is more than a pipe holds, so both sides must make
+// progress together.
+TEST(PipelineTest, TheConsumerReadsWhatTheRelayMakesOfTheProducersOutput) {
+  std::string seen;
+  int lastCalls = 0;
+  auto r = runPipeline({"sh", "-c", "yes abc | head -c 300000; echo note >&2"},
+                       {"sh", "-c", "tr a-z A-Z | wc -c; echo from-consumer >&2"},
+                       [&](std::string_view piece, bool last, std::string& out) {
+                         seen.append(piece);
+                         if (last) {
+                           ++lastCalls;
+                           out += "tail\n";
+                           return;
+                         }
+                         out.append(piece);
+                       });
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ(seen.size(), 300000u);
+  EXPECT_EQ(lastCalls, 1);
+  EXPECT_EQ(r->producer.exitStatus, 0);
+  EXPECT_EQ(r->producer.output, "note\n");  // its stderr only: its stdout was the data
+  EXPECT_EQ(r->consumer.exitStatus, 0);
+  EXPECT_NE(r->consumer.output.find("300005"), std::string::npos) << r->consumer.output;
+  EXPECT_NE(r->consumer.output.find("from-consumer"), std::string::npos);
+}
+
+// A consumer that gives up early is not written to again, and the producer still runs to
+// its end (its status is the one that says what went wrong when it fails).
+TEST(PipelineTest, AConsumerThatExitsEarlyEndsNothingElse) {
+  auto r = runPipeline({"sh", "-c", "head -c 2000000 /dev/zero; exit 3"},
+                       {"sh", "-c", "head -c 10 >/dev/null; echo stopped; exit 4"},
+                       [](std::string_view piece, bool, std::string& out) { out.append(piece); });
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ(r->producer.exitStatus, 3);
+  EXPECT_EQ(r->consumer.exitStatus, 4);
+  EXPECT_EQ(r->consumer.output, "stopped\n");
+}
+
+TEST(PipelineTest, TheTimeoutEndsBoth) {
+  SubprocessOptions o;
+  o.timeout = std::chrono::milliseconds(300);
+  auto r = runPipeline({"sleep", "30"}, {"cat"},
+                       [](std::string_view piece, bool, std::string& out) { out.append(piece); },
+                       o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->producer.timedOut);
+  EXPECT_TRUE(r->consumer.timedOut);
+  EXPECT_EQ(r->producer.termSignal, SIGKILL);
+  EXPECT_EQ(r->consumer.termSignal, SIGKILL);
+}
+
+TEST(PipelineTest, AMissingProgramIsAnErrorAndLeavesNothingRunning) {
+  auto first = runPipeline({"/nonexistent/program"}, {"cat"},
+                           [](std::string_view, bool, std::string&) {});
+  ASSERT_FALSE(first.ok());
+  EXPECT_EQ(first.error().code(), ErrorCode::kIo);
+  auto second = runPipeline({"sleep", "30"}, {"/nonexistent/program"},
+                            [](std::string_view, bool, std::string&) {});
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code(), ErrorCode::kIo);
+  EXPECT_NE(second.error().message().find("/nonexistent/program"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace tern

@@ -174,6 +174,25 @@ TEST(FlipFloatNegationsTest, RewritesOnlyNegatedFloatStackVariables) {
   for (const auto& c : cases) EXPECT_EQ(flipFloatNegations(c.in), c.out) << c.in;
 }
 
+// The baseline tier flips negations in wasm2c's output as it streams to TinyCC, in pieces
+// cut anywhere (inside a negation too): the result is the same as for the whole text.
+TEST(FloatNegationFlipperTest, PiecesCutAnywhereGiveTheWholeTextsResult) {
+  const std::string text =
+      "u32 f(void) {\n  w2c_f0 = -(w2c_f0);\n  w2c_d12 = -(w2c_d12);\n"
+      "  w2c_i0 = -(w2c_i0);\n  a = -(w2c_f1); b = -(w2c_d2);\n}\nx = -(w2c_d7)";
+  const std::string whole = flipFloatNegations(text);
+  ASSERT_NE(whole, text);
+  for (size_t piece = 1; piece <= text.size(); ++piece) {
+    FloatNegationFlipper flipper;
+    std::string out;
+    for (size_t at = 0; at < text.size(); at += piece) {
+      flipper.add(std::string_view(text).substr(at, piece), out);
+    }
+    flipper.finish(out);
+    EXPECT_EQ(out, whole) << "pieces of " << piece;
+  }
+}
+
 TEST_F(BaselineTierTest, NegationFlipsOnlyTheSignBitAsAtTheOptimizedTier) {
   // wasm's f32.neg and f64.neg flip the sign bit of any value, NaNs (quiet or signaling,
   // with any payload) included (the spec's f32_bitwise and f64_bitwise scripts).
