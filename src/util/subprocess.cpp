@@ -335,6 +335,9 @@ Result<PipelineResult> runPipeline(const std::vector<std::string>& producer,
         if (sent == pending.size()) {
           pending.clear();
           sent = 0;
+        } else if (sent >= kMaxPending) {  // what was sent is not kept
+          pending.erase(0, sent);
+          sent = 0;
         }
         continue;
       }

@@ -125,6 +125,23 @@ TEST(PipelineTest, TheConsumerReadsWhatTheRelayMakesOfTheProducersOutput) {
   EXPECT_NE(r->consumer.output.find("from-consumer"), std::string::npos);
 }
 
+// Far more output than the pipes and the relay's buffer hold, through a consumer that reads
+// in small pieces: nothing is lost or repeated however the writes are cut.
+TEST(PipelineTest, OutputLargerThanEveryBufferArrivesWhole) {
+  auto r = runPipeline({"sh", "-c", "yes x | head -c 8000000"},
+                       {"sh", "-c", "dd bs=4096 2>/dev/null | awk '$0 != \"x\" { other++ } "
+                                    "END { print NR, other, $0 }'"},
+                       [](std::string_view piece, bool last, std::string& out) {
+                         out.append(piece);
+                         if (last) out += "end";
+                       });
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ(r->producer.exitStatus, 0);
+  EXPECT_EQ(r->consumer.exitStatus, 0);
+  // Every line arrives once and whole: 4,000,000 lines "x", then the trailer.
+  EXPECT_EQ(r->consumer.output, "4000001 1 end\n") << r->consumer.output;
+}
+
 // A consumer that gives up early is not written to again, and the producer still runs to
 // its end (its status is the one that says what went wrong when it fails).
 TEST(PipelineTest, AConsumerThatExitsEarlyEndsNothingElse) {
