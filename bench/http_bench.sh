@@ -21,11 +21,12 @@
 # (scripts/install-deps.sh installs both: wrk and nginx-light).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 build="${TERN_BENCH_BUILD:-$root/build/release}"
 bin="$build/bin"
 hello="$build/examples/functions/hello.wasm"
 greet="$build/bench/guests/greet.wasm"
-greet_body='Hello, world! GET, 0 bytes, 1 headers\n'  # greet's answer to wrk's request
 rounds="${1:-5}"
 duration="${2:-5}s"
 work="$(mktemp -d /tmp/tern-http-bench.XXXXXX)"
@@ -44,24 +45,7 @@ trap cleanup EXIT
 command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
 command -v nginx >/dev/null || { echo "nginx is not installed (apt-get install nginx-light)" >&2; exit 1; }
 
-cat > "$work/nginx.conf" <<EOF2
-worker_processes auto;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 10000000;
-  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work;
-  uwsgi_temp_path $work; scgi_temp_path $work;
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location / { default_type application/octet-stream; return 200 "Hello from tern!\n"; }
-    location /fn/greet { default_type application/octet-stream; return 200 "$greet_body"; }
-  }
-}
-EOF2
+nginx_conf $nginx_port
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 nginx -c "$work/nginx.conf" -p "$work" &
 "${TERN_BENCH_TERND:-$bin/ternd}" --listen 127.0.0.1:$tern_port --data "$work/node" 2>"$work/ternd.log" &

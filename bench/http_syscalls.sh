@@ -13,42 +13,18 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${TERN_BENCH_BUILD:-$root/build/release}"
 duration="${1:-3}"
-work="$(mktemp -d /tmp/tern-http-syscalls.XXXXXX)"
-tern_port=18494
-nginx_port=18495
-cleanup() {
-  [ -n "${ternd_pid:-}" ] && kill -TERM "$ternd_pid" 2>/dev/null || true
-  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-greet_body='Hello, world! GET, 0 bytes, 1 headers\n'
-cat > "$work/nginx.conf" <<EOF2
-worker_processes auto;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 10000000;
-  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work;
-  uwsgi_temp_path $work; scgi_temp_path $work;
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location / { default_type application/octet-stream; return 200 "Hello from tern!\n"; }
-    location /fn/greet { default_type application/octet-stream; return 200 "$greet_body"; }
-  }
-}
-EOF2
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+bench_start http-syscalls
+tern_port=$(free_port)
+nginx_port=$(free_port)
+nginx_conf $nginx_port
 nginx -c "$work/nginx.conf" -p "$work" &
+pids+=($!)
 "$build/bin/ternd" --listen 127.0.0.1:$tern_port --data "$work/node" 2>"$work/ternd.log" &
 ternd_pid=$!
-for _ in $(seq 1 100); do
-  [ -f "$work/node/admin.token" ] && curl -sf "http://127.0.0.1:$tern_port/healthz" >/dev/null && break
-  sleep 0.1
-done
+pids+=($ternd_pid)
+wait_http $tern_port
 token="$(cat "$work/node/admin.token")"
 for fn in hello greet; do
   m="$build/examples/functions/hello.wasm"

@@ -13,6 +13,10 @@
 #                       (latencies in us; non2xx: answers that were not 2xx)
 #   metric URL SERIES   the value of one series (e.g. name{label="x"}) of a /metrics page
 #   node_of URL         the X-Tern-Node header of the answer to URL (the node that ran it)
+#   nginx_conf PORT     writes $work/nginx.conf: nginx on 127.0.0.1:PORT answering / with
+#                       hello.wasm's body and /fn/greet with greet.wasm's answer to wrk's
+#                       request ($greet_body), from its config (no file I/O); its pid file
+#                       is $work/nginx.pid
 
 bench_start() {
   work="$(mktemp -d "/tmp/tern-$1.XXXXXX")"
@@ -72,4 +76,28 @@ metric() {
 
 node_of() {
   curl -sk -D - -o /dev/null "$1" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-tern-node" { print $2 }'
+}
+
+# greet.wasm's answer to a request with a Host header only, as wrk sends it.
+greet_body='Hello, world! GET, 0 bytes, 1 headers\n'
+
+nginx_conf() {
+  cat > "$work/nginx.conf" <<EOF
+worker_processes auto;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work;
+  uwsgi_temp_path $work; scgi_temp_path $work;
+  server {
+    listen 127.0.0.1:$1;
+    location / { default_type application/octet-stream; return 200 "Hello from tern!\n"; }
+    location /fn/greet { default_type application/octet-stream; return 200 "$greet_body"; }
+  }
+}
+EOF
 }
