@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <random>
 
 #include "test_support.h"
@@ -262,6 +263,49 @@ TEST(BaselineCacheTest, ObjectsAreCachedPerTierAndFoundWithoutCompiling) {
   ASSERT_NE(*b, nullptr);
   EXPECT_EQ((*b)->tier(), Tier::kBaseline);
   EXPECT_EQ(c.stats().compiles, 0u);
+}
+
+// At the baseline tier wasm2c and TinyCC run at once, joined through the node; each one's
+// failure still reaches the deploy as the optimized tier reports it: wasm2c's refusal as an
+// invalid module with wasm2c's message, the compiler's as a failed compile with its own.
+TEST(BaselineCacheTest, EachToolsFailureIsReportedWhileTheyRunTogether) {
+  test::TempDir dir;
+  auto script = [&](const std::string& name, const std::string& text) {
+    auto path = dir.path() / name;
+    {
+      std::ofstream out(path);
+      out << "#!/bin/sh\n" << text << "\n";
+    }
+    std::filesystem::permissions(path, std::filesystem::perms::owner_all);
+    return path.string();
+  };
+  auto config = test::engineConfig(dir.path() / "cache").compiler;
+  config.wasm2c = script("wasm2c", "echo 'module.wasm:000001a: error: bad magic in section' >&2; exit 1");
+  {
+    Compiler c(config);
+    auto r = c.load(uniqueModule(), baseline());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidModule) << r.error().describe();
+    EXPECT_NE(r.error().message().find("bad magic in section"), std::string::npos)
+        << r.error().message();
+  }
+  config = test::engineConfig(dir.path() / "cache").compiler;
+  config.baselineCc = script("tcc", "cat >/dev/null; echo '<stdin>:12: error: no luck' >&2; exit 1");
+  {
+    Compiler c(config);
+    auto r = c.load(uniqueModule(), baseline());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), ErrorCode::kCompileFailed) << r.error().describe();
+    EXPECT_NE(r.error().message().find("no luck"), std::string::npos) << r.error().message();
+  }
+  // A compiler that stops reading at once: wasm2c is not blocked, the deploy fails cleanly.
+  config.baselineCc = script("tcc-quits", "exit 2");
+  {
+    Compiler c(config);
+    auto r = c.load(uniqueModule(), baseline());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), ErrorCode::kCompileFailed) << r.error().describe();
+  }
 }
 
 TEST(BaselineCacheTest, WithoutTheCompilerTheBaselineTierIsUnavailable) {
