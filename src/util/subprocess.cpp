@@ -57,6 +57,7 @@ rlimit boundedLimit(int resource, rlim_t soft, rlim_t hard) {
 struct ChildPlan {
   const char* program;
   char* const* argv;
+  char* const* envp;
   const char* workingDirectory;  // null: inherit
   int inputFd;                   // becomes stdin; -1: /dev/null
   int outputFd;                  // becomes stdout
@@ -95,7 +96,7 @@ struct ChildPlan {
   setrlimit(RLIMIT_CORE, &noCore);
   if (p.limitAddressSpace && setrlimit(RLIMIT_AS, &p.addressSpace) != 0) fail();
   if (p.limitCpu && setrlimit(RLIMIT_CPU, &p.cpu) != 0) fail();
-  execve(p.program, p.argv, environ);
+  execve(p.program, p.argv, p.envp);
   fail();
   _exit(127);  // not reached
 }
@@ -118,6 +119,13 @@ Result<Started> startChild(const std::vector<std::string>& argv, const Subproces
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  std::vector<std::string> env;
+  std::vector<char*> envp;
+  if (!options.environment.empty()) {
+    env = childEnvironment(environ, options.environment);
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+  }
 
   int errPipe[2];
   if (pipe2(errPipe, O_CLOEXEC) != 0) {
@@ -126,6 +134,7 @@ Result<Started> startChild(const std::vector<std::string>& argv, const Subproces
   const SubprocessLimits& lim = options.limits;
   ChildPlan plan{program.c_str(),
                  args.data(),
+                 envp.empty() ? environ : envp.data(),
                  options.workingDirectory.empty() ? nullptr : options.workingDirectory.c_str(),
                  inputFd,
                  outputFd,
@@ -207,6 +216,27 @@ int msUntil(std::chrono::steady_clock::time_point deadline) {
 }
 
 }  // namespace
+
+std::vector<std::string> childEnvironment(const char* const* inherited,
+                                          const std::vector<std::string>& settings) {
+  auto nameOf = [](std::string_view entry) { return entry.substr(0, entry.find('=')); };
+  std::vector<std::string> env;
+  for (const char* const* e = inherited; e && *e; ++e) env.emplace_back(*e);
+  for (const std::string& setting : settings) {
+    std::string_view name = nameOf(setting);
+    auto same = std::find_if(env.begin(), env.end(),
+                             [&](const std::string& e) { return nameOf(e) == name; });
+    if (same == env.end()) {
+      env.push_back(setting);
+    } else if (name == "GLIBC_TUNABLES" && same->size() > name.size() + 1) {
+      *same += ':';
+      *same += setting.substr(std::min(setting.size(), name.size() + 1));
+    } else {
+      *same = setting;
+    }
+  }
+  return env;
+}
 
 Result<SubprocessResult> runSubprocess(const std::vector<std::string>& argv,
                                        const SubprocessOptions& options) {

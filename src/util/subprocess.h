@@ -32,9 +32,18 @@ struct SubprocessOptions {
   // Wall-clock limit. At the deadline the child's whole process group is killed.
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};
   size_t maxOutputBytes = 1 << 20;  // stdout+stderr kept, the rest is dropped
-  std::string workingDirectory;    // empty: inherit
+  std::string workingDirectory{};  // empty: inherit
   SubprocessLimits limits{};
+  // Settings on top of this process's environment, each "NAME=value": a NAME the
+  // environment has is replaced, except GLIBC_TUNABLES, whose value joins the inherited
+  // one (glibc reads one list, "name=value:name=value").
+  std::vector<std::string> environment{};
 };
+
+// The environment a child gets: `inherited` (a null-terminated list, like environ) with
+// `settings` applied as SubprocessOptions::environment says.
+std::vector<std::string> childEnvironment(const char* const* inherited,
+                                          const std::vector<std::string>& settings);
 
 struct SubprocessResult {
   int exitStatus = -1;    // exit code, or -1 when killed by a signal

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -18,6 +19,47 @@ TEST(SubprocessTest, CapturesOutputAndExitStatus) {
   EXPECT_EQ(r->exitStatus, 7);
   EXPECT_NE(r->output.find("out"), std::string::npos);
   EXPECT_NE(r->output.find("err"), std::string::npos);
+}
+
+TEST(SubprocessTest, ChildEnvironmentAppliesSettingsToTheInheritedOne) {
+  struct Case {
+    std::vector<const char*> inherited;
+    std::vector<std::string> settings;
+    std::vector<std::string> expected;
+  };
+  const Case cases[] = {
+      {{"PATH=/bin", "HOME=/root"}, {}, {"PATH=/bin", "HOME=/root"}},
+      {{"PATH=/bin"}, {"A=1"}, {"PATH=/bin", "A=1"}},
+      {{"PATH=/bin", "A=0"}, {"A=1"}, {"PATH=/bin", "A=1"}},
+      // A name is the whole text before '=': AB and A are different variables.
+      {{"AB=0"}, {"A=1"}, {"AB=0", "A=1"}},
+      {{}, {"GLIBC_TUNABLES=glibc.malloc.hugetlb=1"}, {"GLIBC_TUNABLES=glibc.malloc.hugetlb=1"}},
+      // glibc reads one list of tunables: the setting joins what the environment had.
+      {{"GLIBC_TUNABLES=glibc.malloc.check=3"},
+       {"GLIBC_TUNABLES=glibc.malloc.hugetlb=1"},
+       {"GLIBC_TUNABLES=glibc.malloc.check=3:glibc.malloc.hugetlb=1"}},
+      {{"GLIBC_TUNABLES="}, {"GLIBC_TUNABLES=x=1"}, {"GLIBC_TUNABLES=x=1"}},
+      {{"X=1", "Y=2"}, {"Y=3", "X=4", "Z=5"}, {"X=4", "Y=3", "Z=5"}},
+  };
+  for (const Case& c : cases) {
+    std::vector<const char*> inherited = c.inherited;
+    inherited.push_back(nullptr);
+    EXPECT_EQ(childEnvironment(inherited.data(), c.settings), c.expected)
+        << c.settings.size() << " settings on " << c.inherited.size() << " variables";
+  }
+}
+
+TEST(SubprocessTest, TheChildSeesItsEnvironmentSettings) {
+  SubprocessOptions options;
+  options.environment = {"TERN_SUBPROCESS_TEST=set for the child"};
+  auto r = runSubprocess({"sh", "-c", "printf '%s|%s' \"$TERN_SUBPROCESS_TEST\" \"$PATH\""},
+                         options);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->output, std::string("set for the child|") + std::getenv("PATH"));
+  // Without settings the child has this process's environment, unchanged.
+  auto plain = runSubprocess({"sh", "-c", "printf '%s' \"${TERN_SUBPROCESS_TEST-unset}\""});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->output, "unset");
 }
 
 TEST(SubprocessTest, KillsAtTheTimeout) {
