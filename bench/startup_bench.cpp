@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <ctime>
 #include <functional>
 #include <iostream>
@@ -140,8 +141,9 @@ void keepFaster(ConcurrentRun& kept, ConcurrentRun run) {
   }
 }
 
-// Arithmetic in registers for about as long as a hello invocation, with nothing shared
-// between threads: how this machine scales any CPU-bound work from one thread to two.
+// Arithmetic in registers (about 2 µs, what a hello invocation took while each release
+// counted page faults with a system call), with nothing shared between threads: how this
+// machine scales any CPU-bound work from one thread to two.
 void computeOnly() {
   constexpr int kSteps = 2000;
   uint64_t x = 0x9e3779b97f4a7c15u;
@@ -222,7 +224,19 @@ int run(const Options& o) {
     ConcurrentRun one, two;  // the fastest runs
   };
   std::vector<ThroughputCase> cases;
-  cases.push_back({"tern: fresh sandbox", invoke, o.perThread, CpuColumns::kShow, {}, {}});
+  // The sandbox case runs as many invocations as take the control's time for its own
+  // operations: a run of a few tens of milliseconds is too short to time two threads by.
+  auto costOf = [](const std::function<void()>& op) {
+    constexpr int kCalibration = 20000;
+    int64_t start = nowNs();
+    for (int i = 0; i < kCalibration; ++i) op();
+    return static_cast<double>(nowNs() - start) / kCalibration;
+  };
+  double perInvoke = costOf(invoke);
+  double perControl = costOf(computeOnly);
+  auto sandboxPerThread = static_cast<size_t>(
+      static_cast<double>(o.perThread) * std::max(1.0, perControl / std::max(perInvoke, 1.0)));
+  cases.push_back({"tern: fresh sandbox", invoke, sandboxPerThread, CpuColumns::kShow, {}, {}});
   cases.push_back({"control: arithmetic only, nothing shared",
                    computeOnly,
                    o.perThread,

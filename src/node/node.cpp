@@ -567,6 +567,11 @@ std::string Node::Impl::engineMetrics() const {
        "Compiles stopped by the compile sandbox's memory or CPU limit",
        double(c.stoppedByLimits));
   line("tern_sandboxes_alive", "gauge", "Linear-memory slots in use", double(p.slotsInUse));
+  line("tern_memory_reset_fills_pages", "gauge",
+       "1 when tern fills guest memory pages itself (userfaultfd), 0 when it counts faults",
+       p.fillsPages ? 1 : 0);
+  line("tern_memory_pages_filled_total", "counter", "Guest memory pages filled by tern",
+       double(p.pageFills));
   line("tern_worker_slots", "gauge", "Worker slots of this node", ex.slots);
   line("tern_worker_slots_busy", "gauge", "Worker slots running an invocation", ex.running);
   line("tern_queue_length", "gauge", "Requests waiting for a worker slot", ex.queued);

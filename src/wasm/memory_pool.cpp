@@ -1,10 +1,18 @@
 #include "wasm/memory_pool.h"
 
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <mutex>
 
 namespace tern::wasm {
 
@@ -50,17 +58,173 @@ struct FaultWatch {
 };
 thread_local FaultWatch tFaultWatch;
 
+// The process's userfaultfd, in SIGBUS mode: an access to a missing page of a registered
+// range raises SIGBUS in the accessing thread instead of the kernel allocating the page,
+// and a system call that would write into such a page fails with EFAULT (no kernel-mode
+// fault is served silently: the descriptor is not user-mode-only). -1 when the kernel
+// refuses it; nothing reads the descriptor, the handler fills pages with UFFDIO_COPY.
+int userfaultFd() {
+  static const int fd = [] {
+#if defined(SYS_userfaultfd) && defined(UFFD_FEATURE_SIGBUS)
+    int f = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+#ifdef USERFAULTFD_IOC_NEW
+    // Refused to an unprivileged process (vm.unprivileged_userfaultfd = 0): the device
+    // gives one to whoever may open it (an administrator's grant to the service's user).
+    if (f < 0 && errno == EPERM) {
+      int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+      if (dev >= 0) {
+        f = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+        close(dev);
+      }
+    }
+#endif
+    if (f < 0) return -1;
+    uffdio_api api{};
+    api.api = UFFD_API;
+    api.features = UFFD_FEATURE_SIGBUS;
+    if (ioctl(f, UFFDIO_API, &api) != 0 || !(api.features & UFFD_FEATURE_SIGBUS) ||
+        !(api.ioctls & (1ull << _UFFDIO_REGISTER))) {
+      close(f);
+      return -1;
+    }
+    return f;
+#else
+    return -1;
+#endif
+  }();
+  return fd;
+}
+
+// Fills of one page each, per use of a slot, before fills take the rest of the wasm page.
+constexpr uint32_t kSinglePageFills = 8;
+
+// What a fill copies from: a wasm page of zeros.
+alignas(4096) const uint8_t kZeros[MemoryPool::kWasmPageSize] = {};
+
+// The pools that fill their slots' pages, for the handler to search. A pool takes an entry
+// when it is made and gives it back when destroyed; a process with more such pools at once
+// than entries makes the rest count faults instead.
+constexpr size_t kMaxFillingPools = 64;
+std::atomic<MemoryPool*> gFillingPools[kMaxFillingPools];
+
+struct sigaction gPrevBus;
+
+void onMissingPage(int sig, siginfo_t* info, void* uctx) {
+  if (info->si_code == BUS_ADRERR && MemoryPool::fillMissingPage(info->si_addr)) return;
+  // Not a page of a slot: whoever handled SIGBUS before, or the default action (the
+  // access runs again and the process ends with SIGBUS).
+  if ((gPrevBus.sa_flags & SA_SIGINFO) && gPrevBus.sa_sigaction) {
+    gPrevBus.sa_sigaction(sig, info, uctx);
+  } else if (gPrevBus.sa_handler != SIG_DFL && gPrevBus.sa_handler != SIG_IGN &&
+             gPrevBus.sa_handler) {
+    gPrevBus.sa_handler(sig);
+  } else {
+    signal(SIGBUS, SIG_DFL);
+  }
+}
+
+// The handler serves pools whatever else handles SIGBUS: installed once, by the first pool
+// that fills pages, with every signal blocked while it runs so that nothing interrupts a
+// fill between recording it and making it. (The engine's own fault handler, installed
+// later, asks fillMissingPage first as well.)
+void installMissingPageHandler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = onMissingPage;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigfillset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &gPrevBus);
+  });
+}
+
 }  // namespace
 
-MemoryPool::MemoryPool(size_t maxSlots)
+bool MemoryPool::fillMissingPage(void* addr) {
+  for (auto& entry : gFillingPools) {
+    MemoryPool* pool = entry.load(std::memory_order_acquire);
+    if (pool && pool->contains(addr)) return pool->fillIn(addr);
+  }
+  return false;
+}
+
+bool MemoryPool::fillIn(void* addr) {
+  auto* p = static_cast<uint8_t*>(addr);
+  size_t n = chunkCount_.load(std::memory_order_acquire);
+  for (size_t c = 0; c < n; ++c) {
+    const Chunk& chunk = chunks_[c];
+    uint8_t* start = chunk.base.load(std::memory_order_relaxed);
+    if (p < start || p >= start + kSlotBytes * chunk.slots) continue;
+    if (!chunk.fillsPages) return false;
+    size_t index = chunk.first + static_cast<size_t>(p - start) / kSlotBytes;
+    Slot& slot = slots_[index];
+    uint64_t offset = static_cast<uint64_t>(p - slot.base);
+    uint64_t limit = slot.fillLimit.load(std::memory_order_relaxed);
+    if (offset >= limit) return false;
+    int savedErrno = errno;
+    // Recorded before it is made: a release never misses a page that a fill made resident.
+    uint32_t i = slot.fillCount.fetch_add(1, std::memory_order_relaxed);
+    // The missing page alone, since every page filled is zeroed at each release from then
+    // on; but a use that keeps filling (a large memory touched in runs: data, heap, stack)
+    // gets the rest of the wasm page with it, one signal for up to 16 pages.
+    uint64_t from = offset / kOsPage * kOsPage;
+    uint64_t to = i < kSinglePageFills
+                      ? from + kOsPage
+                      : std::min(limit, (offset / kWasmPageSize + 1) * kWasmPageSize);
+    if (i < Slot::kMaxFills) {
+      slot.fills[i].page.store(static_cast<uint32_t>(from / kOsPage), std::memory_order_relaxed);
+      slot.fills[i].pages.store(static_cast<uint32_t>((to - from) / kOsPage),
+                                std::memory_order_relaxed);
+    }
+    uffdio_copy copy{};
+    copy.dst = reinterpret_cast<uint64_t>(slot.base + from);
+    copy.src = reinterpret_cast<uint64_t>(kZeros);
+    copy.len = to - from;
+    bool ok = ioctl(userfaultFd(), UFFDIO_COPY, &copy) == 0;
+    // EEXIST: a page of the run was resident already (filled by another thread, or kept
+    // from an earlier use); the copy stopped there, and the access can run again.
+    // EAGAIN: the address space was changing; the access runs again and faults again.
+    if (!ok && errno != EEXIST && errno != EAGAIN) {
+      errno = savedErrno;
+      return false;
+    }
+    uint64_t copied = ok ? to - from : (copy.copy > 0 ? static_cast<uint64_t>(copy.copy) : 0);
+    if (i < Slot::kMaxFills) {
+      slot.fills[i].pages.store(static_cast<uint32_t>(copied / kOsPage),
+                                std::memory_order_relaxed);
+    }
+    slot.filled.fetch_add(copied / kOsPage, std::memory_order_relaxed);
+    errno = savedErrno;
+    return true;
+  }
+  return false;
+}
+
+MemoryPool::MemoryPool(size_t maxSlots, MemoryReset reset)
     : maxSlots_(std::min(maxSlots, kSlotsPerChunk * kMaxChunks)),
       id_(gNextPoolId.fetch_add(1)),
       slots_(new Slot[std::max<size_t>(maxSlots_, 1)]) {
-  MutexLock lock(mu_);
-  free_.reserve(maxSlots_);
+  {
+    MutexLock lock(mu_);
+    free_.reserve(maxSlots_);
+  }
+  if (reset == MemoryReset::kPageFills && userfaultFd() >= 0) {
+    installMissingPageHandler();
+    for (auto& entry : gFillingPools) {
+      MemoryPool* expected = nullptr;
+      if (entry.compare_exchange_strong(expected, this, std::memory_order_acq_rel)) {
+        fillsPages_ = true;
+        break;
+      }
+    }
+  }
 }
 
 MemoryPool::~MemoryPool() {
+  for (auto& entry : gFillingPools) {
+    MemoryPool* self = this;
+    entry.compare_exchange_strong(self, nullptr, std::memory_order_acq_rel);
+  }
   size_t n = chunkCount_.load();
   for (size_t i = 0; i < n; ++i) munmap(chunks_[i].base.load(), kSlotBytes * chunks_[i].slots);
 }
@@ -82,10 +246,21 @@ bool MemoryPool::reserveChunk() {
   // collapsing it, making pages resident without a fault on the guest's thread, which
   // release() relies on seeing. (EINVAL where the kernel has no THP: nothing to turn off.)
   (void)madvise(p, kSlotBytes * add, MADV_NOHUGEPAGE);
+  bool fills = false;
+  if (fillsPages_) {
+    uffdio_register reg{};
+    reg.range.start = reinterpret_cast<uint64_t>(p);
+    reg.range.len = kSlotBytes * add;
+    reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+    // Refused (a kernel without anonymous-memory support): this chunk counts faults.
+    fills = ioctl(userfaultFd(), UFFDIO_REGISTER, &reg) == 0;
+  }
   auto* base = static_cast<uint8_t*>(p);
   size_t first = reserved_;
   chunks_[n].first = first;
   chunks_[n].slots = add;
+  chunks_[n].fillsPages = fills;
+  for (size_t i = 0; i < add; ++i) slots_[first + i].fillsPages = fills;
   chunks_[n].base.store(base);
   chunkCount_.store(n + 1);
   for (size_t i = 0; i < add; ++i) slots_[first + i].base = base + i * kSlotBytes;
@@ -165,6 +340,7 @@ uint8_t* MemoryPool::prepare(Slot& slot, uint64_t bytes) {
     return nullptr;
   }
   slot.accessible = bytes;
+  slot.fillLimit.store(bytes, std::memory_order_relaxed);
   slot.uses.store(slot.uses.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   slot.acquiredBy = &tFaultWatch;
   slot.acquiredGeneration = tFaultWatch.generation;
@@ -180,6 +356,7 @@ bool MemoryPool::grow(uint8_t* base, uint64_t oldBytes, uint64_t newBytes) {
       return false;
     }
     slot->accessible = newBytes;
+    slot->fillLimit.store(newBytes, std::memory_order_relaxed);
   }
   (void)oldBytes;
   return true;
@@ -195,6 +372,10 @@ void MemoryPool::release(uint8_t* base, uint64_t usedBytes, SlotUse use) {
   // far less. So: know the resident pages; if they are few and the pool's budget of warm
   // pages allows, zero them in place and keep them; otherwise discard them.
   uint64_t dirty = std::max(usedBytes, slot->accessible);
+  if (slot->fillsPages) {
+    if (!resetFilled(*slot, dirty)) return;  // retired
+    return keep(*slot);
+  }
   bool scanned = true;
   if (use == SlotUse::kThisThreadOnly && slot->acquiredBy == &tFaultWatch) {
     tFaultWatch.read();
@@ -251,22 +432,77 @@ void MemoryPool::release(uint8_t* base, uint64_t usedBytes, SlotUse use) {
     }
     slot->residentPages.insert(slot->residentPages.end(), beyond.begin(), beyond.end());
   }
+  setWarm(*slot, resident);
+  keep(*slot);
+}
+
+void MemoryPool::setWarm(Slot& slot, uint64_t resident) {
   // A slot that keeps as many warm pages as before (the usual case) leaves the shared
   // count alone.
-  if (resident != slot->warm) {
-    warmBytes_.fetch_add(resident - slot->warm, std::memory_order_relaxed);
-    slot->warm = resident;
+  if (resident != slot.warm) {
+    warmBytes_.fetch_add(resident - slot.warm, std::memory_order_relaxed);
+    slot.warm = resident;
   }
-  auto index = static_cast<uint32_t>(slot - slots_.get());
+}
+
+void MemoryPool::keep(Slot& slot) {
+  auto index = static_cast<uint32_t>(&slot - slots_.get());
   if (tSlotCache.pool != id_) {
     tSlotCache = ThreadSlotCache{id_, index};
-    slot->state.store(kCached, std::memory_order_release);
+    slot.state.store(kCached, std::memory_order_release);
     return;
   }
   // This thread already keeps a slot (it ran nested invocations or holds instances).
   MutexLock lock(mu_);
-  slot->state.store(kShared, std::memory_order_relaxed);
+  slot.state.store(kShared, std::memory_order_relaxed);
   free_.push_back(index);
+}
+
+bool MemoryPool::resetFilled(Slot& slot, uint64_t dirty) {
+  // Every resident page of the slot is one tern filled: the known ones, and the runs
+  // filled since the last release. Nothing else can be: the kernel fills no page of the
+  // slot itself, for the guest, for tern or for a system call.
+  uint32_t fills = slot.fillCount.load(std::memory_order_acquire);
+  bool recorded = fills <= Slot::kMaxFills;
+  if (recorded && fills > 0) {
+    for (uint32_t i = 0; i < fills; ++i) {
+      uint32_t first = slot.fills[i].page.load(std::memory_order_relaxed);
+      uint32_t count = slot.fills[i].pages.load(std::memory_order_relaxed);
+      for (uint32_t k = 0; k < count; ++k) slot.residentPages.push_back(first + k);
+    }
+    std::sort(slot.residentPages.begin(), slot.residentPages.end());
+    slot.residentPages.erase(std::unique(slot.residentPages.begin(), slot.residentPages.end()),
+                             slot.residentPages.end());
+  }
+  slot.fillCount.store(0, std::memory_order_relaxed);
+  uint64_t known = slot.residentPages.size() * kOsPage;
+  uint64_t warmAfter = warmBytes_.load(std::memory_order_relaxed) - slot.warm + known;
+  if (recorded && known <= kWarmSlotBytes && warmAfter <= kWarmBudgetBytes) {
+    // Pages past `accessible` were inaccessible all along: nothing wrote them since the
+    // release that zeroed them.
+    size_t accessiblePages = slot.accessible / kOsPage;
+    for (uint32_t page : slot.residentPages) {
+      if (page >= accessiblePages) break;
+      memset(slot.base + uint64_t{page} * kOsPage, 0, kOsPage);
+    }
+    setWarm(slot, known);
+    return true;
+  }
+  // Too many to keep, or more runs than were recorded: discard the slot's accessible part.
+  // What lies past it (zeroed pages left by a larger use) stays resident and known.
+  size_t dirtyPages = (dirty + kOsPage - 1) / kOsPage;
+  auto firstBeyond = std::lower_bound(slot.residentPages.begin(), slot.residentPages.end(),
+                                      static_cast<uint32_t>(std::min<size_t>(dirtyPages,
+                                                                             UINT32_MAX)));
+  slot.residentPages.erase(slot.residentPages.begin(), firstBeyond);
+  if (dirty > 0 && madvise(slot.base, dirty, MADV_DONTNEED) != 0) {
+    // As in release(): a slot that could not be discarded is never handed out again.
+    if (slot.warm != 0) warmBytes_.fetch_sub(slot.warm, std::memory_order_relaxed);
+    slot.warm = 0;
+    return false;
+  }
+  setWarm(slot, slot.residentPages.size() * kOsPage);
+  return true;
 }
 
 bool MemoryPool::contains(const void* addr) const {
@@ -288,7 +524,9 @@ MemoryPoolStats MemoryPool::stats() const {
     if (slots_[i].state.load(std::memory_order_relaxed) == kInUse) ++s.slotsInUse;
     s.acquires += slots_[i].uses.load(std::memory_order_relaxed);
     s.residencyScans += slots_[i].scans.load(std::memory_order_relaxed);
+    s.pageFills += slots_[i].filled.load(std::memory_order_relaxed);
   }
+  s.fillsPages = fillsPages_;
   s.warmBytes = warmBytes_.load(std::memory_order_relaxed);
   return s;
 }

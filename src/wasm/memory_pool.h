@@ -6,8 +6,9 @@
 // reserved in chunks on first need, never unmapped, and recycled: releasing a slot discards
 // its contents: the few pages a small invocation touched are zeroed in place and stay
 // resident (within a pool-wide budget), larger ones are discarded with madvise. Steady-state
-// invocations of small functions make no memory-management system call that changes
-// mappings, so no TLB shootdowns. A thread keeps the slot it released last and takes it back
+// invocations of small functions make no system call at all where tern fills the slots'
+// pages itself (MemoryReset::kPageFills), and none that changes mappings otherwise, so no
+// TLB shootdowns. A thread keeps the slot it released last and takes it back
 // on its next acquire without touching the pool's lock or any shared cache line
 // (docs/design/sandbox.md, "Per-thread fast paths").
 
@@ -29,6 +30,20 @@ struct MemoryPoolStats {
   uint64_t acquires = 0;
   uint64_t warmBytes = 0;  // zeroed pages kept resident in free slots
   uint64_t residencyScans = 0;  // releases that asked the kernel which pages are resident
+  uint64_t pageFills = 0;       // missing pages filled by tern (MemoryReset::kPageFills)
+  bool fillsPages = false;      // this pool's slots are filled by tern
+};
+
+// How a pool knows which pages of a slot have become resident, and so must be zeroed.
+enum class MemoryReset : uint8_t {
+  // The kernel gives tern every missing page of a slot to fill (userfaultfd, SIGBUS mode):
+  // tern records each page it fills and a release zeroes those, with no system call. Where
+  // the kernel refuses userfaultfd (an unprivileged process, vm.unprivileged_userfaultfd
+  // off, a seccomp filter, valgrind, qemu-user), the pool uses kFaultCount.
+  kPageFills,
+  // Page faults are counted with getrusage at each release; a release that saw none
+  // zeroes the pages the last one found, any other asks the kernel (mincore).
+  kFaultCount,
 };
 
 // Who may have touched a slot's memory while it was held, as the caller of release() knows.
@@ -57,7 +72,7 @@ class MemoryPool {
 
   // maxSlots bounds how many memories may be alive at once (each costs 8 GiB of address
   // space, none of RAM until touched).
-  explicit MemoryPool(size_t maxSlots);
+  explicit MemoryPool(size_t maxSlots, MemoryReset reset = MemoryReset::kPageFills);
   ~MemoryPool();
   MemoryPool(const MemoryPool&) = delete;
   MemoryPool& operator=(const MemoryPool&) = delete;
@@ -72,17 +87,25 @@ class MemoryPool {
   // (one per thread), which takes it back on its next acquire without a lock; other
   // threads take it only when every other slot is in use.
   //
-  // Which pages to zero: a page the guest wrote is resident. The kernel can say which are
-  // (mincore), but that system call allocates a page, walks the page tables and takes the
-  // address-space lock that every thread of the process shares. So each slot remembers
-  // the resident pages its last release found; with kThisThreadOnly, when the thread has
-  // taken no page fault since it acquired the slot (its fault count, from getrusage),
-  // no page became resident, and those pages are zeroed without asking the kernel
-  // (docs/design/sandbox.md, "Resetting memory without a scan").
+  // Which pages to zero: a page the guest wrote is resident. With kPageFills every
+  // resident page is one tern filled and recorded, and the release zeroes them with no
+  // system call (docs/design/sandbox.md, "Pages tern fills itself"). Otherwise: the
+  // kernel can say which are (mincore), but that system call allocates a page, walks the
+  // page tables and takes the address-space lock that every thread of the process shares.
+  // So each slot remembers the resident pages its last release found; with
+  // kThisThreadOnly, when the thread has taken no page fault since it acquired the slot
+  // (its fault count, from getrusage), no page became resident, and those pages are zeroed
+  // without asking the kernel ("Resetting memory without a scan").
   void release(uint8_t* slot, uint64_t usedBytes, SlotUse use = SlotUse::kAnyThread);
 
   // Whether `addr` lies inside any slot reserved by this pool. Async-signal-safe.
   bool contains(const void* addr) const;
+
+  // For the SIGBUS handler: fills the missing page at `addr` (and the rest of its 64 KiB
+  // block, up to the slot's accessible size) with zeros and records it, when `addr` is in
+  // an accessible part of a slot of a pool that fills its pages. True when it did (or the
+  // page is there now): the faulting access can run again. Async-signal-safe; keeps errno.
+  static bool fillMissingPage(void* addr);
 
   // Counts every slot; for metrics and tests, not the invocation path.
   MemoryPoolStats stats() const;
@@ -114,11 +137,34 @@ class MemoryPool {
     // The fault watch of the thread that acquired the slot, and its generation then.
     const void* acquiredBy = nullptr;
     uint64_t acquiredGeneration = 0;
+    // Its chunk is registered with userfaultfd (MemoryReset::kPageFills). Set before the
+    // chunk is published; never changes.
+    bool fillsPages = false;
+    // kPageFills: `accessible` as the signal handler reads it (it never fills past it).
+    std::atomic<uint64_t> fillLimit{0};
+    // kPageFills: the runs of pages filled since the last release, in the order filled;
+    // more than kMaxFills runs and the release discards the whole slot instead.
+    static constexpr uint32_t kMaxFills = 32;
+    struct Fill {
+      std::atomic<uint32_t> page{0};
+      std::atomic<uint32_t> pages{0};
+    };
+    std::atomic<uint32_t> fillCount{0};
+    Fill fills[kMaxFills];
+    // Pages filled over the slot's life; summed by stats().
+    std::atomic<uint64_t> filled{0};
   };
   // The slot whose base is `base`, or nullptr. Lock-free: slots never move (the array is
   // allocated up front) and slotCount_ publishes each chunk's slots.
   Slot* slotFor(uint8_t* base);
   bool reserveChunk() TERN_REQUIRES(mu_);
+  bool fillIn(void* addr);
+  // release() for a slot whose pages tern fills: zeroes the known and filled pages, or
+  // discards the slot when they are too many. False when the slot had to be retired.
+  bool resetFilled(Slot& slot, uint64_t dirty);
+  void setWarm(Slot& slot, uint64_t resident);
+  // Hands a released slot to the calling thread's cache, or to the shared list.
+  void keep(Slot& slot);
   // A slot from the shared list (reserving a chunk when it is empty), else one cached by a
   // thread; nullptr when all are in use.
   Slot* takeShared() TERN_REQUIRES(mu_);
@@ -130,10 +176,12 @@ class MemoryPool {
     std::atomic<uint8_t*> base{nullptr};
     size_t first = 0;  // index of its first slot
     size_t slots = 0;
+    bool fillsPages = false;  // registered with userfaultfd
   };
 
   const size_t maxSlots_;
-  const uint64_t id_;  // unique per pool in the process: keys the threads' slot caches
+  const uint64_t id_;
+  bool fillsPages_ = false;  // set once in the constructor  // unique per pool in the process: keys the threads' slot caches
   Chunk chunks_[kMaxChunks];
   std::atomic<size_t> chunkCount_{0};
   mutable Mutex mu_;

@@ -107,6 +107,11 @@ void chain(const struct sigaction& prev, int sig, siginfo_t* info, void* uctx) {
 }
 
 void onFault(int sig, siginfo_t* info, void* uctx) {
+  // A missing page of a memory slot: filled, and the access runs again (memory_pool.h,
+  // MemoryReset::kPageFills). Whether the guest, tern or neither touched it.
+  if (sig == SIGBUS && info->si_code == BUS_ADRERR && MemoryPool::fillMissingPage(info->si_addr)) {
+    return;
+  }
   ThreadState* ts = tState;
   if (ts && ts->inWasm) {
     auto addr = reinterpret_cast<uintptr_t>(info->si_addr);
@@ -188,7 +193,9 @@ void installSignalHandlers() {
     // leave with longjmp, which keeps that mask, so runGuest unblocks it after a trap
     // (unblockTrapSignals).
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    // No preemption inside it either: a timeout must not end a page fill half made.
     sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, preemptSignal());
     sigaction(SIGSEGV, &sa, &gPrevSegv);
     sigaction(SIGBUS, &sa, &gPrevBus);
     struct sigaction pre {};

@@ -475,13 +475,17 @@ uint32_t Z_wasi_snapshot_preview1Z_random_get(void* inst, uint32_t buf, uint32_t
   return hostCall(inst, [&](Sandbox& s, int&) -> uint32_t {
     w::GuestMemory mem(s);
     if (!mem.contains(buf, len)) return w::kFault;
+    // The kernel writes into a buffer of tern's, which tern copies: no system call writes
+    // guest memory, which the memory reset relies on (memory_pool.h, kPageFills).
+    uint8_t bytes[256];
     uint32_t done = 0;
     while (done < len) {
-      ssize_t n = getrandom(mem.at(buf + done), len - done, 0);
+      ssize_t n = getrandom(bytes, std::min<size_t>(sizeof bytes, len - done), 0);
       if (n < 0) {
         if (errno == EINTR) continue;
         return 29;  // IO
       }
+      memcpy(mem.at(buf + done), bytes, static_cast<size_t>(n));
       done += static_cast<uint32_t>(n);
     }
     return w::kSuccess;

@@ -113,6 +113,14 @@ TEST_F(TerndTest, FunctionsSurviveRestartAndKill9WithoutRecompiling) {
   EXPECT_NE(metrics.find("tern_function_tier{function=\"c\",tier=\"optimized\"} 1\n"),
             std::string::npos)
       << metrics;
+  // Three invocations: where tern fills guest pages itself, it filled some.
+  auto value = [&](const std::string& name) {
+    size_t at = metrics.find("\n" + name + " ");
+    return at == std::string::npos ? -1.0 : std::stod(metrics.substr(at + name.size() + 2));
+  };
+  double fills = value("tern_memory_reset_fills_pages");
+  ASSERT_TRUE(fills == 0 || fills == 1) << metrics;
+  if (fills == 1) EXPECT_GT(value("tern_memory_pages_filled_total"), 0) << metrics;
 }
 
 // Tiered compilation (docs/design/tiers.md): a deploy answers once the baseline object

@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
+#include <memory>
 #include <thread>
 
 namespace tern::wasm {
@@ -92,10 +97,8 @@ TEST(MemoryPoolTest, ASlotAnotherThreadKeepsIsTakenWhenThePoolIsOtherwiseExhaust
   EXPECT_EQ(pool.stats().slotsInUse, 0u);
 }
 
-// Releases that know only this thread used the slot zero the pages the last release found
-// resident, without asking the kernel, unless the thread took a page fault meanwhile.
 // Each case reads the whole accessible memory after the next acquire: a page left dirty
-// fails it.
+// fails it. The reset cases run with each way of knowing the resident pages.
 bool allZero(const uint8_t* m, uint64_t bytes) {
   for (uint64_t i = 0; i < bytes; i += 8) {
     uint64_t v;
@@ -116,9 +119,27 @@ void settle(MemoryPool& pool, uint64_t bytes) {
   }
 }
 
-TEST(MemoryPoolResetTest, ASteadyUseIsResetWithoutAScanAndLeavesNothing) {
-  MemoryPool pool(2);
+class MemoryPoolResetTest : public ::testing::TestWithParam<MemoryReset> {
+ protected:
+  // A pool of `slots` reset as the parameter says; a pool asked to fill its pages where
+  // the kernel refuses userfaultfd counts faults, and the case is skipped.
+  std::unique_ptr<MemoryPool> makePool(size_t slots) {
+    auto pool = std::make_unique<MemoryPool>(slots, GetParam());
+    if (GetParam() == MemoryReset::kPageFills && !pool->stats().fillsPages) return nullptr;
+    return pool;
+  }
+  bool fills() const { return GetParam() == MemoryReset::kPageFills; }
+};
+
+#define MAKE_POOL(name, slots)                                                     \
+  auto name##Owner = makePool(slots);                                              \
+  if (!name##Owner) GTEST_SKIP() << "this kernel does not give userfaultfd to tern"; \
+  MemoryPool& name = *name##Owner
+
+TEST_P(MemoryPoolResetTest, ASteadyUseIsResetWithoutAScanAndLeavesNothing) {
+  MAKE_POOL(pool, 2);
   constexpr int kRounds = 200;
+  uint64_t filledByTheFirst = 0;
   for (int r = 0; r < kRounds; ++r) {
     uint8_t* m = pool.acquire(2 * kPage);
     ASSERT_TRUE(m);
@@ -126,9 +147,18 @@ TEST(MemoryPoolResetTest, ASteadyUseIsResetWithoutAScanAndLeavesNothing) {
     memset(m, 0x11, 100);                 // the data
     memset(m + 2 * kPage - 4096, 0x22, 64);  // the stack
     pool.release(m, 2 * kPage, kOwn);
+    if (r == 0) filledByTheFirst = pool.stats().pageFills;
+  }
+  uint64_t scans = pool.stats().residencyScans;
+  if (fills()) {
+    // The pages the first round read and wrote were filled then, and never again; no
+    // release scanned.
+    EXPECT_GT(filledByTheFirst, 0u);
+    EXPECT_EQ(pool.stats().pageFills, filledByTheFirst);
+    EXPECT_EQ(scans, 0u);
+    return;
   }
   // The first release scans; later ones scan only when this thread happened to fault.
-  uint64_t scans = pool.stats().residencyScans;
   EXPECT_GE(scans, 1u);
   EXPECT_LE(scans, uint64_t{kRounds / 2});
   // Released for any thread, every release scans.
@@ -140,14 +170,21 @@ TEST(MemoryPoolResetTest, ASteadyUseIsResetWithoutAScanAndLeavesNothing) {
   EXPECT_EQ(pool.stats().residencyScans, scans + 3);
 }
 
-TEST(MemoryPoolResetTest, APageTouchedForTheFirstTimeIsFoundAndZeroed) {
-  MemoryPool pool(2);
+TEST_P(MemoryPoolResetTest, APageTouchedForTheFirstTimeIsFoundAndZeroed) {
+  MAKE_POOL(pool, 2);
   settle(pool, 4 * kPage);
   uint8_t* m = pool.acquire(4 * kPage);
-  uint64_t before = pool.stats().residencyScans;
+  uint64_t scansBefore = pool.stats().residencyScans;
+  uint64_t fillsBefore = pool.stats().pageFills;
   memset(m + 3 * kPage + 4096, 0x33, 4096);  // a page never touched before: it faults
   pool.release(m, 4 * kPage, kOwn);
-  EXPECT_EQ(pool.stats().residencyScans, before + 1);
+  if (fills()) {
+    // That page filled, and no scan.
+    EXPECT_EQ(pool.stats().pageFills, fillsBefore + 1);
+    EXPECT_EQ(pool.stats().residencyScans, 0u);
+  } else {
+    EXPECT_EQ(pool.stats().residencyScans, scansBefore + 1);
+  }
   uint8_t* again = pool.acquire(4 * kPage);
   ASSERT_EQ(again, m);
   EXPECT_TRUE(allZero(again, 4 * kPage));
@@ -159,8 +196,8 @@ TEST(MemoryPoolResetTest, APageTouchedForTheFirstTimeIsFoundAndZeroed) {
   pool.release(third, 4 * kPage, kOwn);
 }
 
-TEST(MemoryPoolResetTest, AFaultWhileAnotherSlotWasHeldIsSeenAtItsRelease) {
-  MemoryPool pool(4);
+TEST_P(MemoryPoolResetTest, AFaultWhileAnotherSlotWasHeldIsSeenAtItsRelease) {
+  MAKE_POOL(pool, 4);
   settle(pool, 2 * kPage);
   uint8_t* outer = pool.acquire(2 * kPage);
   memset(outer + kPage, 0x55, 4096);  // new: faults now
@@ -180,8 +217,8 @@ TEST(MemoryPoolResetTest, AFaultWhileAnotherSlotWasHeldIsSeenAtItsRelease) {
   pool.release(a, 2 * kPage, kOwn);
 }
 
-TEST(MemoryPoolResetTest, PagesPastASmallerUseStayKnownForTheNextLargerOne) {
-  MemoryPool pool(1);
+TEST_P(MemoryPoolResetTest, PagesPastASmallerUseStayKnownForTheNextLargerOne) {
+  MAKE_POOL(pool, 1);
   constexpr uint64_t kLarge = 16 * kPage, kSmall = 2 * kPage;
   uint8_t* m = pool.acquire(kLarge);
   memset(m + 14 * kPage, 0x77, 4096);
@@ -203,8 +240,8 @@ TEST(MemoryPoolResetTest, PagesPastASmallerUseStayKnownForTheNextLargerOne) {
   pool.release(m, kLarge, kOwn);
 }
 
-TEST(MemoryPoolResetTest, WritesFromAnotherThreadAreFoundWhenReleasedForAnyThread) {
-  MemoryPool pool(2);
+TEST_P(MemoryPoolResetTest, WritesFromAnotherThreadAreFoundWhenReleasedForAnyThread) {
+  MAKE_POOL(pool, 2);
   settle(pool, 2 * kPage);
   uint8_t* m = pool.acquire(2 * kPage);
   std::thread([m] { memset(m + kPage, 0x99, 4096); }).join();
@@ -212,6 +249,95 @@ TEST(MemoryPoolResetTest, WritesFromAnotherThreadAreFoundWhenReleasedForAnyThrea
   uint8_t* again = pool.acquire(2 * kPage);
   EXPECT_TRUE(allZero(again, 2 * kPage));
   pool.release(again, 2 * kPage, kOwn);
+}
+
+TEST_P(MemoryPoolResetTest, ReadsOfPagesNeverWrittenAreZeroAndLeaveNothing) {
+  MAKE_POOL(pool, 1);
+  uint8_t* m = pool.acquire(8 * kPage);
+  EXPECT_TRUE(allZero(m, 8 * kPage));  // every page read, none written
+  m[5 * kPage + 100] = 1;
+  pool.release(m, 8 * kPage, kOwn);
+  m = pool.acquire(8 * kPage);
+  EXPECT_TRUE(allZero(m, 8 * kPage));
+  pool.release(m, 8 * kPage, kOwn);
+}
+
+TEST_P(MemoryPoolResetTest, MoreFilledRunsThanASlotRecordsDiscardItWhole) {
+  MAKE_POOL(pool, 1);
+  constexpr uint64_t kBytes = 64 * kPage;
+  // One byte in each of 48 wasm pages: 48 runs, more than a slot records.
+  uint8_t* m = pool.acquire(kBytes);
+  for (uint64_t p = 0; p < 48; ++p) m[p * kPage + 7] = 0x5a;
+  pool.release(m, kBytes, kOwn);
+  if (fills()) {
+    EXPECT_EQ(pool.stats().warmBytes, 0u);  // discarded, not kept
+  }
+  m = pool.acquire(kBytes);
+  EXPECT_TRUE(allZero(m, kBytes));
+  // And the next use starts from nothing known, and is reset as any other.
+  for (uint64_t p = 0; p < 4; ++p) m[p * kPage + 9] = 0x5b;
+  pool.release(m, kBytes, kOwn);
+  m = pool.acquire(kBytes);
+  EXPECT_TRUE(allZero(m, kBytes));
+  pool.release(m, kBytes, kOwn);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, MemoryPoolResetTest,
+                         ::testing::Values(MemoryReset::kPageFills, MemoryReset::kFaultCount),
+                         [](const ::testing::TestParamInfo<MemoryReset>& info) {
+                           return info.param == MemoryReset::kPageFills ? "PageFills"
+                                                                        : "FaultCount";
+                         });
+
+// With its pages filled by tern, a slot's missing page cannot be made resident by the
+// kernel behind tern's back: a system call asked to write into one fails, and succeeds
+// once tern has filled it.
+TEST(MemoryPoolFillTest, ASystemCallCannotWriteAPageTernHasNotFilled) {
+  MemoryPool pool(1, MemoryReset::kPageFills);
+  if (!pool.stats().fillsPages) GTEST_SKIP() << "this kernel does not give userfaultfd to tern";
+  uint8_t* m = pool.acquire(2 * kPage);
+  int fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  errno = 0;
+  EXPECT_EQ(read(fd, m + kPage, 16), -1);
+  EXPECT_EQ(errno, EFAULT);
+  uint64_t before = pool.stats().pageFills;
+  m[kPage] = 1;  // tern fills it
+  EXPECT_EQ(pool.stats().pageFills, before + 1);
+  EXPECT_EQ(read(fd, m + kPage, 16), 16);
+  close(fd);
+  pool.release(m, 2 * kPage, kOwn);
+  m = pool.acquire(2 * kPage);
+  EXPECT_TRUE(allZero(m, 2 * kPage));
+  pool.release(m, 2 * kPage, kOwn);
+}
+
+// The first fills of a use take one page each; after them a fill takes the rest of its
+// wasm page too, so a large memory written in order costs a signal per 16 pages.
+TEST(MemoryPoolFillTest, AUseThatKeepsFillingGetsWholeWasmPages) {
+  MemoryPool pool(1, MemoryReset::kPageFills);
+  if (!pool.stats().fillsPages) GTEST_SKIP() << "this kernel does not give userfaultfd to tern";
+  uint8_t* m = pool.acquire(4 * kPage);
+  memset(m, 0x3c, 20 * 4096);
+  // Pages 0-7 one by one, then 8-15 and 16-31 in two fills.
+  EXPECT_EQ(pool.stats().pageFills, 32u);
+  pool.release(m, 4 * kPage, kOwn);
+  m = pool.acquire(4 * kPage);
+  memset(m, 0x3d, 20 * 4096);
+  EXPECT_EQ(pool.stats().pageFills, 32u);  // known now: nothing more to fill
+  pool.release(m, 4 * kPage, kOwn);
+  m = pool.acquire(4 * kPage);
+  EXPECT_TRUE(allZero(m, 4 * kPage));
+  pool.release(m, 4 * kPage, kOwn);
+}
+
+TEST(MemoryPoolFillTest, APoolAskedToCountFaultsFillsNothing) {
+  MemoryPool pool(1, MemoryReset::kFaultCount);
+  uint8_t* m = pool.acquire(kPage);
+  memset(m, 1, kPage);
+  pool.release(m, kPage, kOwn);
+  EXPECT_FALSE(pool.stats().fillsPages);
+  EXPECT_EQ(pool.stats().pageFills, 0u);
 }
 
 }  // namespace
