@@ -120,7 +120,9 @@ TEST_F(TerndTest, FunctionsSurviveRestartAndKill9WithoutRecompiling) {
   };
   double fills = value("tern_memory_reset_fills_pages");
   ASSERT_TRUE(fills == 0 || fills == 1) << metrics;
-  if (fills == 1) EXPECT_GT(value("tern_memory_pages_filled_total"), 0) << metrics;
+  if (fills == 1) {
+    EXPECT_GT(value("tern_memory_pages_filled_total"), 0) << metrics;
+  }
 }
 
 // Tiered compilation (docs/design/tiers.md): a deploy answers once the baseline object
