@@ -442,9 +442,9 @@ constexpr const char* kBaselineFlags[] = {"-shared", "-fPIC"};
 // wasm2c and TinyCC allocate as they go, from a heap that grows a page at a time: each
 // new page is a page fault, about 1,200-1,500 per run for a 100 KB module, and faults are
 // dear on virtual machines. With this glibc setting their heaps are backed by transparent
-// huge pages where the kernel offers them (THP "madvise" or "always"): a third to half of
-// those faults go, and a baseline deploy of a 106 KB Rust module takes about a tenth less
-// time (docs/benchmarks.md). A glibc that does not know the setting ignores it. GCC is left
+// huge pages where the kernel offers them (THP "madvise" or "always"): up to half of those
+// faults go, and a baseline deploy of a 106 KB Rust module takes about a tenth less time
+// (docs/design/tiers.md). A glibc that does not know the setting ignores it. GCC is left
 // alone: its collector maps its own memory, and the setting made no difference to it.
 constexpr const char* kBaselineToolEnvironment = "GLIBC_TUNABLES=glibc.malloc.hugetlb=1";
 
