@@ -183,8 +183,10 @@ TEST_F(TemplatesTest, ACronTriggeredFunctionIsScheduledAndFires) {
   ASSERT_NE(at, std::string::npos) << yaml;
   std::ofstream(project / "tern.yaml", std::ios::trunc) << yaml.replace(at, 14, "every:1s");
   ASSERT_NO_FATAL_FAILURE(up(project, "0 to create, 1 to update"));
+  // Whichever call it is: the minute may turn before the update, and then the cron
+  // schedule has made the first call.
   EXPECT_TRUE(test::eventually([&] {
-    return logs("ticker").find("This is call 1 of ticker, by every at ") != std::string::npos;
+    return logs("ticker").find(" of ticker, by every at ") != std::string::npos;
   })) << logs("ticker");
 }
 
