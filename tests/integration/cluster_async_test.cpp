@@ -189,7 +189,7 @@ TEST_F(ClusterAsyncTest, JobsAcceptedWhileNatsIsDownAreKeptRunAndSynchronised) {
       }
     }
     return true;
-  })) << n2->log();
+  })) << "n1:\n" << n1->log() << "\nn2:\n" << n2->log();
   // New jobs go through the work queue again.
   std::string later = enqueue(*n1, "echo", "later");
   ASSERT_TRUE(test::eventually([&] { return job(*n2, later).value("status", "") == "succeeded"; }));
