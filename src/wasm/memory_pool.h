@@ -101,10 +101,11 @@ class MemoryPool {
   // Whether `addr` lies inside any slot reserved by this pool. Async-signal-safe.
   bool contains(const void* addr) const;
 
-  // For the SIGBUS handler: fills the missing page at `addr` (and the rest of its 64 KiB
-  // block, up to the slot's accessible size) with zeros and records it, when `addr` is in
-  // an accessible part of a slot of a pool that fills its pages. True when it did (or the
-  // page is there now): the faulting access can run again. Async-signal-safe; keeps errno.
+  // For the SIGBUS handler: fills the missing page at `addr` with zeros and records it (after
+  // a use's first few fills, the rest of its wasm page too, up to the slot's accessible
+  // size), when `addr` is in an accessible part of a slot of a pool that fills its pages.
+  // True when it did (or the page is there now): the faulting access can run again.
+  // Async-signal-safe; keeps errno.
   static bool fillMissingPage(void* addr);
 
   // Counts every slot; for metrics and tests, not the invocation path.
@@ -180,8 +181,8 @@ class MemoryPool {
   };
 
   const size_t maxSlots_;
-  const uint64_t id_;
-  bool fillsPages_ = false;  // set once in the constructor  // unique per pool in the process: keys the threads' slot caches
+  const uint64_t id_;  // unique per pool in the process: keys the threads' slot caches
+  bool fillsPages_ = false;  // MemoryReset::kPageFills granted; set once in the constructor
   Chunk chunks_[kMaxChunks];
   std::atomic<size_t> chunkCount_{0};
   mutable Mutex mu_;

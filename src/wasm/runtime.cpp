@@ -107,9 +107,10 @@ void chain(const struct sigaction& prev, int sig, siginfo_t* info, void* uctx) {
 }
 
 void onFault(int sig, siginfo_t* info, void* uctx) {
-  // A missing page of a memory slot: filled, and the access runs again (memory_pool.h,
-  // MemoryReset::kPageFills). Whether the guest, tern or neither touched it.
-  if (sig == SIGBUS && info->si_code == BUS_ADRERR && MemoryPool::fillMissingPage(info->si_addr)) {
+  // A missing page of a memory slot, touched by the guest or by tern on its behalf: filled,
+  // and the access runs again (memory_pool.h, MemoryReset::kPageFills).
+  if (sig == SIGBUS && info->si_code == BUS_ADRERR &&
+      MemoryPool::fillMissingPage(info->si_addr)) {
     return;
   }
   ThreadState* ts = tState;
