@@ -14,6 +14,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "util/signal_chain.h"
+
 namespace tern::wasm {
 
 namespace {
@@ -113,14 +115,7 @@ void onMissingPage(int sig, siginfo_t* info, void* uctx) {
   if (info->si_code == BUS_ADRERR && MemoryPool::fillMissingPage(info->si_addr)) return;
   // Not a page of a slot: whoever handled SIGBUS before, or the default action (the
   // access runs again and the process ends with SIGBUS).
-  if ((gPrevBus.sa_flags & SA_SIGINFO) && gPrevBus.sa_sigaction) {
-    gPrevBus.sa_sigaction(sig, info, uctx);
-  } else if (gPrevBus.sa_handler != SIG_DFL && gPrevBus.sa_handler != SIG_IGN &&
-             gPrevBus.sa_handler) {
-    gPrevBus.sa_handler(sig);
-  } else {
-    signal(SIGBUS, SIG_DFL);
-  }
+  chainSignal(gPrevBus, sig, info, uctx);
 }
 
 // The handler serves pools whatever else handles SIGBUS: installed once, by the first pool

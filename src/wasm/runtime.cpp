@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "util/sanitizers.h"
+#include "util/signal_chain.h"
 #include "util/thread_annotations.h"
 #include "wasm/memory_pool.h"
 #include "wasm/watchdog.h"
@@ -93,19 +94,6 @@ ThreadState* createThreadState() {
   return tState;
 }
 
-void chain(const struct sigaction& prev, int sig, siginfo_t* info, void* uctx) {
-  if ((prev.sa_flags & SA_SIGINFO) && prev.sa_sigaction) {
-    prev.sa_sigaction(sig, info, uctx);
-    return;
-  }
-  if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN && prev.sa_handler) {
-    prev.sa_handler(sig);
-    return;
-  }
-  // Default action: restore it and return; the faulting instruction faults again.
-  signal(sig, SIG_DFL);
-}
-
 void onFault(int sig, siginfo_t* info, void* uctx) {
   // A missing page of a memory slot, touched by the guest or by tern on its behalf: filled,
   // and the access runs again (memory_pool.h, MemoryReset::kPageFills).
@@ -124,7 +112,7 @@ void onFault(int sig, siginfo_t* info, void* uctx) {
       trapNow(kTrapExhaustion);
     }
   }
-  chain(sig == SIGBUS ? gPrevBus : gPrevSegv, sig, info, uctx);
+  chainSignal(sig == SIGBUS ? gPrevBus : gPrevSegv, sig, info, uctx);
 }
 
 void onPreempt(int, siginfo_t*, void*) {
