@@ -439,6 +439,12 @@ bool isDigit(char c) { return c >= '0' && c <= '9'; }
 // calls into jumps, so recursion stays recursion and floating point stays as written.
 constexpr const char* kBaselineFlags[] = {"-shared", "-fPIC"};
 
+// wasm2c's flags at the baseline tier. Without the module's debug names (its "name"
+// section, often a fifth of a Rust module) wasm2c names functions by index: no names to
+// read, check and escape, and shorter C for TinyCC to read. The optimised tier keeps them,
+// so that a profile of a node names the guest's functions.
+constexpr const char* kBaselineTranslatorFlags[] = {"--no-debug-names"};
+
 // wasm2c and TinyCC allocate as they go, from a heap that grows a page at a time: each
 // new page is a page fault, about 1,200-1,500 per run for a 100 KB module, and faults are
 // dear on virtual machines. With this glibc setting their heaps are backed by transparent
@@ -653,8 +659,11 @@ Result<fs::path> Compiler::buildObject(std::span<const uint8_t> wasm, const Modu
   for (const auto& a : {work.string(), std::string("-o"), tmpObject.string()}) {
     ccArgs.push_back(a);
   }
-  std::vector<std::string> w2cArgs{config_.wasm2c, "-n", moduleName,
-                                   (work / "module.wasm").string()};
+  std::vector<std::string> w2cArgs{config_.wasm2c, "-n", moduleName};
+  if (baseline) {
+    for (const char* f : kBaselineTranslatorFlags) w2cArgs.emplace_back(f);
+  }
+  w2cArgs.push_back((work / "module.wasm").string());
 
   if (baseline) {
     // TinyCC compiles in one pass as it reads, so it reads wasm2c's output from a pipe
@@ -787,9 +796,11 @@ std::string Compiler::cacheKey(const std::string& hash, const CompileOptions& op
                                const std::string& target) {
   if (options.tier == Tier::kBaseline) {
     // Only the host has a baseline compiler; the key names it, its flags and its prelude.
-    return sha256Hex(fmt::format("{}|{}|baseline {}|{}|{}|abi{}", hash,
-                                 toolchainId(config_.baselineCc), fmt::join(kBaselineFlags, " "),
-                                 kBaselinePrelude, static_cast<int>(options.imports),
+    return sha256Hex(fmt::format("{}|{}|baseline {} {}|{}|{}|abi{}", hash,
+                                 toolchainId(config_.baselineCc),
+                                 fmt::join(kBaselineTranslatorFlags, " "),
+                                 fmt::join(kBaselineFlags, " "), kBaselinePrelude,
+                                 static_cast<int>(options.imports),
                                  TERN_MODULE_ABI_VERSION));
   }
   return sha256Hex(fmt::format("{}|{}|{} {}|{}|{}|abi{}", hash, toolchainId(ccFor(target)),
