@@ -1,6 +1,6 @@
 // Devices against a real ternd: `tern device call` runs each call here or at the edge as
 // its policy decides. A light function stays mostly on the device; a compute-heavy one on
-// a slow device (a CPU quota of 10% on the device's process, cgroup v1) goes mostly to
+// a slow device (a CPU quota of 2% on the device's process, cgroup v1) goes mostly to
 // the edge; forced policies are honoured; a killed edge leaves every later call running
 // locally from the state directory; a damaged state directory is set aside or refetched,
 // a module that does not match its hash never runs, and edges that hang, answer garbage
