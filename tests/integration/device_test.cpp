@@ -227,7 +227,7 @@ TEST_F(DeviceTest, AHeavyFunctionOnASlowDeviceGoesMostlyToTheEdge) {
   std::ofstream(cg / "cpu.cfs_period_us") << 50000;
   std::ofstream(cg / "cpu.cfs_quota_us") << 1000;
   // The function is fetched outside the quota: getting it ready is no call's latency, but
-  // compiling it at 10% would take long.
+  // compiling it at 2% would take long.
   auto warm = device({"work", "--edge", edge(), "--policy", "local", "--count", "1", "--data", "{}"});
   ASSERT_EQ(warm.exitStatus, 0) << warm.output;
   std::filesystem::remove(dir.path() / "device" / "history.json");
