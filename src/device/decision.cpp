@@ -59,8 +59,16 @@ Result<ClusterEnvironments> environmentsFromCluster(std::string_view nodesJson) 
     };
     std::string http = text("http");
     if (http.empty() || text("state") == "suspect") continue;
-    // A node serving TLS advertises its https:// URL; others HOST:PORT.
-    std::string url = http.find("://") == std::string::npos ? "http://" + http : http;
+    // A node serving TLS advertises its https:// URL; others HOST:PORT. A value with any
+    // other scheme, or with nothing after it, is no node's address: the node is left out.
+    std::string url;
+    if (http.find("://") == std::string::npos) {
+      url = "http://" + http;
+    } else if ((http.starts_with("http://") && http.size() > 7) || (http.starts_with("https://") && http.size() > 8)) {
+      url = http;
+    } else {
+      continue;
+    }
     (text("tier") == "cloud" ? out.clouds : out.edges).push_back(std::move(url));
   }
   return out;

@@ -87,8 +87,9 @@ std::optional<size_t> nearestEdge(const std::vector<std::optional<double>>& rtts
                                   std::optional<size_t> current, double hysteresis = 0.2);
 
 // The environments a cluster lists (GET /v1/cluster/nodes, what `tern nodes` shows): the
-// HTTP URL of every node that is not suspect, by tier. Errors: kInvalidArgument (not such
-// a listing).
+// HTTP URL of every node that is not suspect, by tier: http://HOST:PORT, or the
+// https:// URL a node serving TLS advertises. A node whose address has another scheme is
+// left out. Errors: kInvalidArgument (not such a listing).
 struct ClusterEnvironments {
   std::vector<std::string> edges;
   std::vector<std::string> clouds;

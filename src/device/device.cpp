@@ -196,10 +196,29 @@ Result<std::unique_ptr<Device>> Device::open(DeviceOptions options) {
       impl->warnings.push_back(fmt::format("cannot learn the cluster's nodes from {}: {}", options.discover,
                                            listed.error().message()));
     } else {
+      // A listed address that is no URL leaves that node out, not the device without a
+      // cluster: the listing is a peer's word, the options are the user's.
+      auto usable = [&](const std::string& e) {
+        auto url = http::parseNodeUrl(e);
+        if (!url.ok()) {
+          impl->warnings.push_back(fmt::format("{} lists a node at {}, left out: {}", options.discover, e,
+                                               url.error().message()));
+        }
+        return url.ok();
+      };
       for (auto& e : listed->edges) {
-        if (std::find(options.edges.begin(), options.edges.end(), e) == options.edges.end()) options.edges.push_back(e);
+        if (usable(e) && std::find(options.edges.begin(), options.edges.end(), e) == options.edges.end()) {
+          options.edges.push_back(e);
+        }
       }
-      if (options.cloud.empty() && !listed->clouds.empty()) options.cloud = listed->clouds.front();
+      if (options.cloud.empty()) {
+        for (auto& c : listed->clouds) {
+          if (usable(c)) {
+            options.cloud = c;
+            break;
+          }
+        }
+      }
     }
   }
   for (const auto& e : options.edges) {

@@ -1,6 +1,6 @@
 // Fuzz target: what the device runtime reads from a node (src/device/decision): the
 // cluster's node list (GET /v1/cluster/nodes) that becomes the device's environments, and
-// the placement policy names. Every environment is an http:// URL of a listed node.
+// the placement policy names. Every environment is an http:// or https:// URL of a listed node.
 
 #include <cstddef>
 #include <cstdint>
@@ -24,7 +24,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   for (const auto* list : {&envs->edges, &envs->clouds}) {
-    for (const auto& url : *list) FUZZ_CHECK(url.starts_with("http://") && url.size() > 7);
+    for (const auto& url : *list) {
+      FUZZ_CHECK((url.starts_with("http://") && url.size() > 7) || (url.starts_with("https://") && url.size() > 8));
+    }
   }
   return 0;
 }

@@ -423,6 +423,24 @@ TEST_F(DeviceTest, ADeviceAttachesToTheEdgeThatAnswers) {
   EXPECT_EQ(broken.calls(), 1);  // the probe; no call
 }
 
+// A node list with addresses that are no URLs: those nodes are left out with a warning,
+// and the device runs on the one that is.
+TEST_F(DeviceTest, NodesListedWithBadAddressesAreLeftOut) {
+  test::FakeHttpEndpoint listing(R"({"nodes": [
+      {"id": "a", "tier": "edge", "http": "128.0.0.1://:12", "state": "alive"},
+      {"id": "b", "tier": "edge", "http": "http://10.0.0.1:99999", "state": "alive"},
+      {"id": "c", "tier": "cloud", "http": "no host:1", "state": "alive"},
+      {"id": "d", "tier": "edge", "http": ")" + edge().substr(7) + R"(", "state": "alive"}]})");
+  auto c = device({"inc", "--discover", listing.url(), "--policy", "edge", "--count", "2", "--data", "{}"});
+  EXPECT_EQ(c.exitStatus, 0) << c.output;
+  EXPECT_EQ(c.where["edge"], 2) << c.output;
+  EXPECT_EQ(c.lines.at(0)["attached"], edge()) << c.output;
+  EXPECT_NE(c.output.find("lists a node at http://10.0.0.1:99999, left out"), std::string::npos) << c.output;
+  EXPECT_NE(c.output.find("lists a node at http://no host:1, left out"), std::string::npos) << c.output;
+  EXPECT_EQ(c.output.find("128.0.0.1"), std::string::npos) << c.output;
+  EXPECT_EQ(listing.calls(), 1);
+}
+
 TEST_F(DeviceTest, TheDeviceMovesToTheNearerEdgeWhenTheDelaysSwap) {
   // Two edges behind delay proxies: A near, B 300 ms away; then the other way round. The
   // gap is wide enough that no scheduling stall on a busy machine reverses it.

@@ -10,7 +10,11 @@
 
 namespace tern::test {
 
-FakeHttpEndpoint::FakeHttpEndpoint(Mode mode) : mode_(mode) {
+FakeHttpEndpoint::FakeHttpEndpoint(Mode mode) : FakeHttpEndpoint(mode, std::string()) {}
+
+FakeHttpEndpoint::FakeHttpEndpoint(std::string body) : FakeHttpEndpoint(Mode::kFixed, std::move(body)) {}
+
+FakeHttpEndpoint::FakeHttpEndpoint(Mode mode, std::string body) : mode_(mode), body_(std::move(body)) {
   fd_ = listenOnLoopback(&port_);
   thread_ = std::thread([this] { serve(); });
 }
@@ -57,6 +61,7 @@ void FakeHttpEndpoint::serve() {
       int status = mode_ == Mode::kError ? 500 : 200;
       std::string body = mode_ == Mode::kAnswer ? nlohmann::json{{"bytes", req.size() - req.find("\r\n\r\n") - 4}}.dump()
                          : mode_ == Mode::kGarbage ? "<html>oops</html>"
+                         : mode_ == Mode::kFixed   ? body_
                                                    : "internal error";
       resp = "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : " Internal Server Error") +
              "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +

@@ -6,6 +6,7 @@
 //   kGarbage  200 with an HTML body
 //   kNotHttp  bytes that are not HTTP, then closes
 //   kError    500 with a short body
+//   kFixed    200 with the JSON body it was made with
 
 #include <atomic>
 #include <cstdint>
@@ -17,8 +18,10 @@ namespace tern::test {
 
 class FakeHttpEndpoint {
  public:
-  enum class Mode { kAnswer, kHang, kGarbage, kNotHttp, kError };
+  enum class Mode { kAnswer, kHang, kGarbage, kNotHttp, kError, kFixed };
   explicit FakeHttpEndpoint(Mode mode);
+  // kFixed: every request is answered with `body`.
+  explicit FakeHttpEndpoint(std::string body);
   ~FakeHttpEndpoint();
   FakeHttpEndpoint(const FakeHttpEndpoint&) = delete;
   FakeHttpEndpoint& operator=(const FakeHttpEndpoint&) = delete;
@@ -29,8 +32,10 @@ class FakeHttpEndpoint {
   int calls() const { return calls_.load(); }
 
  private:
+  FakeHttpEndpoint(Mode mode, std::string body);
   void serve();
   Mode mode_;
+  std::string body_;
   int fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};

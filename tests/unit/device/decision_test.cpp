@@ -180,6 +180,9 @@ TEST(ClusterEnvironmentsTest, EdgesAndCloudsComeFromTheNodeList) {
       {"id": "c2", "tier": "cloud", "http": "https://10.1.0.2:8443", "state": "alive"},
       {"id": "x", "tier": "edge", "state": "alive"},
       {"id": "y", "tier": "edge", "http": 7, "state": "alive"},
+      {"id": "z1", "tier": "edge", "http": "128.0.0.1://:12", "state": "alive"},
+      {"id": "z2", "tier": "edge", "http": "ftp://10.0.0.9:21", "state": "alive"},
+      {"id": "z3", "tier": "cloud", "http": "https://", "state": "alive"},
       "not an object"]})");
   ASSERT_TRUE(listed.ok()) << listed.error().message();
   EXPECT_EQ(listed->edges, (std::vector<std::string>{"http://127.0.0.1:8080", "http://10.0.0.2:8080"}));
