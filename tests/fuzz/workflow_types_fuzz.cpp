@@ -1,7 +1,7 @@
 // Fuzz target: the JSON a workflow deploy carries besides its AFCL (src/workflow): the type
 // mapping file (TypeMap::parse) and the workflow's options (parseOptions). The first byte
-// chooses. Mapped implementations name a valid tern function or an http:// endpoint (the
-// scheme in any case, as URLs allow);
+// chooses. Mapped implementations name a valid tern function or an http:// or https://
+// endpoint (the scheme in any case, as URLs allow);
 // options render (optionsJson) to JSON that parses to the same options.
 
 #include <nlohmann/json.hpp>
@@ -18,6 +18,18 @@
 #include "workflow/workflow_service.h"
 
 using namespace tern::workflow;
+
+namespace {
+
+// `uri` begins with `scheme` (lower case) in any case, and has more after it.
+bool hasScheme(std::string_view uri, std::string_view scheme) {
+  return uri.size() > scheme.size() &&
+         std::equal(scheme.begin(), scheme.end(), uri.begin(), [](char s, char u) {
+           return std::tolower(static_cast<unsigned char>(u)) == s;
+         });
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
@@ -49,10 +61,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!entry.is_object() || !entry.contains("functionType") || !entry["functionType"].is_string()) continue;
     for (const auto& impl : map->implementations(entry["functionType"].get<std::string>())) {
       if (impl.kind == Implementation::Kind::kTern) FUZZ_CHECK(tern::isFunctionName(impl.function));
-      else FUZZ_CHECK(impl.uri.size() > 7 && std::equal(impl.uri.begin(), impl.uri.begin() + 7,
-                                                        "http://", [](char a, char b) {
-                                                          return std::tolower(static_cast<unsigned char>(a)) == b;
-                                                        }));
+      else FUZZ_CHECK(hasScheme(impl.uri, "http://") || hasScheme(impl.uri, "https://"));
     }
   }
   return 0;
