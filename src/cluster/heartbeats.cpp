@@ -3,6 +3,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <memory>
+#include <optional>
+
+#include "cluster/jetstream_kv.h"
 #include "cluster/nats_text.h"
 
 namespace tern::cluster {
@@ -177,20 +182,17 @@ void Heartbeats::onHeartbeat(std::string_view subject, std::span<const uint8_t> 
 }
 
 void Heartbeats::loadMembersFromBucket(kvStore* nodes) {
-  kvKeysList keys{};
-  kvWatchOptions wo;
-  kvWatchOptions_Init(&wo);
-  wo.Timeout = kJetStreamWaitMs;
-  if (kvStore_Keys(&keys, nodes, &wo) != NATS_OK) return;
-  for (int i = 0; i < keys.Count; ++i) {
-    kvEntry* entry = nullptr;
-    if (kvStore_Get(&entry, nodes, keys.Keys[i]) != NATS_OK) continue;
-    auto data = reinterpret_cast<const uint8_t*>(kvEntry_Value(entry));
-    onHeartbeat(std::string("tern.v1.hb.") + keys.Keys[i],
-                std::span(data, static_cast<size_t>(kvEntry_ValueLen(entry))), false);
-    kvEntry_Destroy(entry);
+  std::unique_ptr<KvWatch> watch;
+  if (KvWatch::open(watch, c_.js, nodes, {.ignoreDeletes = true}) != NATS_OK) return;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kJetStreamWaitMs);
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    std::optional<KvChange> e;
+    if (left.count() <= 0 || watch->next(e, left.count()) != NATS_OK || !e) return;
+    auto data = reinterpret_cast<const uint8_t*>(e->value.data());
+    onHeartbeat("tern.v1.hb." + e->key, std::span(data, e->value.size()), false);
   }
-  kvKeysList_Destroy(&keys);
 }
 
 }  // namespace tern::cluster

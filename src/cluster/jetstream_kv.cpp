@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+
 #include "cluster/nats_text.h"
 
 namespace tern::cluster {
@@ -72,6 +74,86 @@ Result<kvStore*> LazyBucket::get(jsCtx* js, std::string_view what, std::string_v
     bucket_ = *kv;
   }
   return bucket_;
+}
+
+natsStatus KvWatch::open(std::unique_ptr<KvWatch>& out, jsCtx* js, kvStore* kv, Options options) {
+  out.reset();
+  if (!js || !kv) return NATS_INVALID_ARG;
+  std::string bucket = kvStore_Bucket(kv);
+  std::string stream = "KV_" + bucket;
+  std::string prefix = "$KV." + bucket + ".";
+  std::string subject = prefix + ">";
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = stream.c_str();
+  so.Ordered = true;
+  so.Config.DeliverPolicy = js_DeliverLastPerSubject;
+  natsSubscription* sub = nullptr;
+  natsStatus s = js_SubscribeSync(&sub, js, subject.c_str(), nullptr, &so, nullptr);
+  if (s != NATS_OK) return s;
+  std::unique_ptr<KvWatch> watch(new KvWatch(sub, std::move(prefix), options));
+  // Delivery is never dropped for a slow reader: a bucket's values are few and small.
+  s = natsSubscription_SetPendingLimits(sub, -1, -1);
+  if (s != NATS_OK) return s;
+  // Whether the bucket holds anything: when nothing has been delivered and nothing is
+  // pending, no message will carry the "none pending" that places the marker.
+  jsConsumerInfo* ci = nullptr;
+  s = natsSubscription_GetConsumerInfo(&ci, sub, nullptr, nullptr);
+  if (s != NATS_OK) return s;
+  watch->markerDue_ = ci->Delivered.Consumer == 0 && ci->NumPending == 0;
+  jsConsumerInfo_Destroy(ci);
+  out = std::move(watch);
+  return NATS_OK;
+}
+
+KvWatch::~KvWatch() {
+  // natsSubscription_Destroy, unlike an unsubscribe, leaves the consumer to the server.
+  natsSubscription_Destroy(sub_);
+}
+
+natsStatus KvWatch::next(std::optional<KvChange>& out, int64_t waitMs) {
+  out.reset();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(waitMs);
+  for (;;) {
+    if (markerDue_ && !caughtUp_) {
+      caughtUp_ = true;
+      return NATS_OK;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) return NATS_TIMEOUT;
+    natsMsg* msg = nullptr;
+    natsStatus s = natsSubscription_NextMsg(&msg, sub_, left);
+    if (s != NATS_OK) return s;
+    jsMsgMetaData* meta = nullptr;
+    s = natsMsg_GetMetaData(&meta, msg);
+    if (s != NATS_OK) {
+      natsMsg_Destroy(msg);
+      return s;
+    }
+    if (!caughtUp_ && meta->NumPending == 0) markerDue_ = true;
+    uint64_t revision = meta->Sequence.Stream;
+    jsMsgMetaData_Destroy(meta);
+    std::string_view subject = natsMsg_GetSubject(msg);
+    const char* op = nullptr;
+    bool deleted = natsMsgHeader_Get(msg, "KV-Operation", &op) == NATS_OK && op &&
+                   (std::string_view(op) == "DEL" || std::string_view(op) == "PURGE");
+    if (!subject.starts_with(prefix_) || (deleted && options_.ignoreDeletes)) {
+      natsMsg_Destroy(msg);
+      continue;
+    }
+    KvChange change;
+    change.key = subject.substr(prefix_.size());
+    change.deleted = deleted;
+    change.revision = revision;
+    if (!deleted && natsMsg_GetDataLength(msg) > 0) {
+      change.value.assign(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
+    }
+    natsMsg_Destroy(msg);
+    out = std::move(change);
+    return NATS_OK;
+  }
 }
 
 }  // namespace tern::cluster

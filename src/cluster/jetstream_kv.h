@@ -7,6 +7,8 @@
 #include <nats/nats.h>
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -55,6 +57,55 @@ class LazyBucket {
   const KvBucketSpec spec_;
   Mutex mu_;
   kvStore* bucket_ TERN_GUARDED_BY(mu_) = nullptr;
+};
+
+// One write to a bucket as a watch delivers it.
+struct KvChange {
+  std::string key;
+  std::string value;      // empty for a delete
+  bool deleted = false;   // a delete or purge of the key
+  uint64_t revision = 0;  // the write's sequence in the bucket's stream
+};
+
+// A watch of every key of a bucket: each key's last value, then a marker that says all of
+// them have come, then every write as it is made. The consumer is the one libnats's
+// kvWatcher uses (ordered, pushed, last value per key), which libnats re-creates by itself
+// after a gap or a lost server. tern does not use kvWatcher (nor kvStore_Keys, which opens
+// one) because closing one deletes its consumer, and libnats 3.4 reads the consumer's name
+// for that while the thread re-creating the consumer may free it: a use after free when a
+// watch is replaced just as NATS comes back (docs/design/cluster.md, "Watching a bucket").
+// A KvWatch closes without deleting its consumer; the server removes an ephemeral consumer
+// that has no subscriber a few seconds later. Used by one thread at a time.
+class KvWatch {
+ public:
+  struct Options {
+    bool ignoreDeletes = false;  // deletes and purges are not delivered
+  };
+  // Starts the watch of `kv`, a bucket bound through `js`. NATS_OK and the watch in `out`,
+  // or libnats's status (`out` empty).
+  static natsStatus open(std::unique_ptr<KvWatch>& out, jsCtx* js, kvStore* kv, Options options);
+  static natsStatus open(std::unique_ptr<KvWatch>& out, jsCtx* js, kvStore* kv) {
+    return open(out, js, kv, Options{});
+  }
+  ~KvWatch();
+  KvWatch(const KvWatch&) = delete;
+  KvWatch& operator=(const KvWatch&) = delete;
+
+  // Waits at most `waitMs` for what comes next. NATS_OK with a change in `out`; NATS_OK
+  // with `out` empty: every key the bucket held when the watch began has been delivered
+  // (once per watch); NATS_TIMEOUT: nothing came; anything else: the watch is broken (the
+  // connection closed, say) and a new one is needed.
+  natsStatus next(std::optional<KvChange>& out, int64_t waitMs);
+
+ private:
+  KvWatch(natsSubscription* sub, std::string prefix, Options options)
+      : sub_(sub), prefix_(std::move(prefix)), options_(options) {}
+
+  natsSubscription* sub_;
+  std::string prefix_;  // "$KV.<bucket>.", the subjects' part before the key
+  Options options_;
+  bool caughtUp_ = false;     // the marker was returned
+  bool markerDue_ = false;    // the last key of the first delivery has been returned
 };
 
 }  // namespace tern::cluster

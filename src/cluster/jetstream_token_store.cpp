@@ -25,10 +25,6 @@ constexpr int kBehindRounds = 3;
 std::string recordKey(std::string_view id) { return fmt::format("tok.{}", id); }
 std::string nameKey(std::string_view name) { return fmt::format("name.{}", name); }
 
-std::string valueOf(kvEntry* e) {
-  const char* data = static_cast<const char*>(kvEntry_Value(e));
-  return data ? std::string(data, static_cast<size_t>(kvEntry_ValueLen(e))) : std::string();
-}
 
 int64_t steadyMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -36,16 +32,20 @@ int64_t steadyMs() {
       .count();
 }
 
+std::string valueOf(kvEntry* e) {
+  const char* data = static_cast<const char*>(kvEntry_Value(e));
+  return data ? std::string(data, static_cast<size_t>(kvEntry_ValueLen(e))) : std::string();
+}
+
 // The record an entry of the bucket holds, if it holds one.
-std::optional<TokenCache::Entry> recordOf(kvEntry* e) {
-  std::string_view key = kvEntry_Key(e) ? kvEntry_Key(e) : "";
-  if (!key.starts_with(kRecordPrefix) || kvEntry_Operation(e) != kvOp_Put) return std::nullopt;
-  auto record = store::parseTokenRecord(valueOf(e));
+std::optional<TokenCache::Entry> recordOf(const KvChange& e) {
+  if (!e.key.starts_with(kRecordPrefix) || e.deleted) return std::nullopt;
+  auto record = store::parseTokenRecord(e.value);
   if (!record.ok()) {
-    spdlog::warn("tokens: {} cannot be read: {}", key, record.error().message());
+    spdlog::warn("tokens: {} cannot be read: {}", e.key, record.error().message());
     return std::nullopt;
   }
-  return TokenCache::Entry{std::move(*record), kvEntry_Revision(e)};
+  return TokenCache::Entry{std::move(*record), e.revision};
 }
 
 }  // namespace
@@ -210,16 +210,13 @@ void JetStreamTokenStore::pause(std::chrono::milliseconds d) {
 
 void JetStreamTokenStore::watchLoop() {
   Connection& c = *nats_;
-  kvWatcher* w = nullptr;
+  std::unique_ptr<KvWatch> w;
   uint64_t epoch = 0;
   auto nextConfirm = std::chrono::steady_clock::now();
   uint64_t behindTarget = 0;
   int behindRounds = 0;
   bool failing = false;
-  auto drop = [&] {
-    kvWatcher_Destroy(w);
-    w = nullptr;
-  };
+  auto drop = [&] { w.reset(); };
   // A new watch: everything in the bucket, then the updates. Current as of the moment
   // just before the bucket's last sequence was asked.
   auto load = [&]() -> Result<void> {
@@ -228,10 +225,8 @@ void JetStreamTokenStore::watchLoop() {
     int64_t asked = steadyMs();
     auto last = c.lastSequence();
     if (!last.ok()) return last.error();
-    kvWatchOptions o;
-    kvWatchOptions_Init(&o);
-    kvWatcher* fresh = nullptr;
-    natsStatus s = kvStore_WatchAll(&fresh, *kv, &o);
+    std::unique_ptr<KvWatch> fresh;
+    natsStatus s = KvWatch::open(fresh, c.js, *kv);
     if (s != NATS_OK) return c.failure(fmt::format("watch of bucket {}", kBucket), s);
     std::vector<TokenCache::Entry> records;
     uint64_t through = *last;  // a write between the question and the watch is delivered too
@@ -239,19 +234,15 @@ void JetStreamTokenStore::watchLoop() {
     for (;;) {
       auto left =
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      kvEntry* e = nullptr;
-      s = left.count() > 0 ? kvWatcher_Next(&e, fresh, left.count()) : NATS_TIMEOUT;
-      if (s != NATS_OK || e == nullptr) break;  // null: everything the bucket held is here
-      through = std::max(through, kvEntry_Revision(e));
-      if (auto r = recordOf(e)) records.push_back(std::move(*r));
-      kvEntry_Destroy(e);
+      std::optional<KvChange> e;
+      s = left.count() > 0 ? fresh->next(e, left.count()) : NATS_TIMEOUT;
+      if (s != NATS_OK || !e) break;  // none: everything the bucket held is here
+      through = std::max(through, e->revision);
+      if (auto r = recordOf(*e)) records.push_back(std::move(*r));
     }
-    if (s != NATS_OK) {
-      kvWatcher_Destroy(fresh);
-      return c.failure(fmt::format("loading bucket {}", kBucket), s);
-    }
+    if (s != NATS_OK) return c.failure(fmt::format("loading bucket {}", kBucket), s);
     cache_.load(std::move(records), through, asked);
-    w = fresh;
+    w = std::move(fresh);
     return {};
   };
 
@@ -284,13 +275,12 @@ void JetStreamTokenStore::watchLoop() {
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(nextConfirm - std::chrono::steady_clock::now());
     if (left.count() > 0) {
-      kvEntry* e = nullptr;
-      natsStatus s = kvWatcher_Next(&e, w, left.count());
+      std::optional<KvChange> e;
+      natsStatus s = w->next(e, left.count());
       if (s == NATS_OK) {
         if (e) {
-          cache_.delivered(kvEntry_Revision(e));
-          if (auto r = recordOf(e)) cache_.apply(std::move(r->first), r->second);
-          kvEntry_Destroy(e);
+          cache_.delivered(e->revision);
+          if (auto r = recordOf(*e)) cache_.apply(std::move(r->first), r->second);
         }
       } else if (s != NATS_TIMEOUT) {
         if (!stopping()) spdlog::warn("tokens: the watch of bucket {} ended ({}); loading it again", kBucket, natsText(s));

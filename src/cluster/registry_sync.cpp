@@ -4,9 +4,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include "cluster/function_record.h"
+#include "cluster/jetstream_kv.h"
 #include "cluster/nats_text.h"
 #include "cluster/policy.h"
 #include "util/sha256.h"
@@ -255,7 +258,7 @@ bool RegistrySync::applyRecord(std::string_view keyName, std::string_view value)
 }
 
 void RegistrySync::loop() {
-  kvWatcher* watcher = nullptr;
+  std::unique_ptr<KvWatch> watch;
   bool bound = false;
   bool caughtUp = false;
   std::set<std::string> seen;
@@ -272,13 +275,11 @@ void RegistrySync::loop() {
       }
       spdlog::info("cluster: registry buckets ready");
     }
-    if (c_.resync.exchange(false) || !watcher) {
-      if (watcher) kvWatcher_Destroy(watcher);
-      watcher = nullptr;
-      natsStatus s = kvStore_WatchAll(&watcher, functionsKv_, nullptr);
+    if (c_.resync.exchange(false) || !watch) {
+      watch.reset();
+      natsStatus s = KvWatch::open(watch, c_.js, functionsKv_);
       if (s != NATS_OK) {
         spdlog::warn("cluster: cannot watch the registry yet: {}", natsText(s));
-        watcher = nullptr;
         c_.resync = true;
         c_.pause(std::chrono::milliseconds(500));
         continue;
@@ -286,20 +287,17 @@ void RegistrySync::loop() {
       seen.clear();
       caughtUp = false;
     }
-    kvEntry* entry = nullptr;
-    natsStatus s = kvWatcher_Next(&entry, watcher, 200);
-    if (s == NATS_OK && !entry) {
+    std::optional<KvChange> change;
+    natsStatus s = watch->next(change, 200);
+    if (s == NATS_OK && !change) {
       reconcileLocalOnly(seen);
       caughtUp = true;
       spdlog::info("cluster: registry caught up ({} function(s) in the cluster)", seen.size());
     } else if (s == NATS_OK) {
-      std::string name = kvEntry_Key(entry);
-      if (kvEntry_Operation(entry) == kvOp_Put) {
-        seen.insert(name);
-        applyRecord(name, std::string_view(kvEntry_ValueString(entry),
-                                           static_cast<size_t>(kvEntry_ValueLen(entry))));
+      if (!change->deleted) {
+        seen.insert(change->key);
+        applyRecord(change->key, change->value);
       }
-      kvEntry_Destroy(entry);
     } else if (s != NATS_TIMEOUT) {
       spdlog::warn("cluster: registry watch ended: {}", natsText(s));
       c_.resync = true;
@@ -307,7 +305,6 @@ void RegistrySync::loop() {
     }
     if (caughtUp && c_.connected) flushOutbox();
   }
-  if (watcher) kvWatcher_Destroy(watcher);
 }
 
 }  // namespace tern::cluster

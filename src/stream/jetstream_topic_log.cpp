@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <condition_variable>
 #include <limits>
+#include <memory>
+#include <optional>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -455,30 +457,24 @@ Result<std::optional<App>> JetStreamAppStore::get(std::string_view name) {
 Result<std::vector<App>> JetStreamAppStore::list() {
   auto kv = nats_.appsBucket();
   if (!kv) return kv.error();
-  kvWatchOptions o;
-  kvWatchOptions_Init(&o);
-  o.IgnoreDeletes = true;
-  kvWatcher* w = nullptr;
-  natsStatus s = kvStore_WatchAll(&w, *kv, &o);
+  std::unique_ptr<cluster::KvWatch> w;
+  natsStatus s = cluster::KvWatch::open(w, nats_.js, *kv, {.ignoreDeletes = true});
   if (s != NATS_OK) return nats_.failure("list of apps", s);
-  // The watcher delivers every current record, then a null entry.
+  // The watch delivers every current record, then says it has.
   std::vector<App> out;
   auto deadline = std::chrono::steady_clock::now() + nats_.opt.requestTimeout;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    kvEntry* e = nullptr;
-    s = left.count() > 0 ? kvWatcher_Next(&e, w, left.count()) : NATS_TIMEOUT;
-    if (s != NATS_OK || e == nullptr) break;
-    std::string_view key = kvEntry_Key(e);
-    if (auto app = appOf(key, valueOf(e))) {
+    std::optional<cluster::KvChange> e;
+    s = left.count() > 0 ? w->next(e, left.count()) : NATS_TIMEOUT;
+    if (s != NATS_OK || !e) break;
+    if (auto app = appOf(e->key, e->value)) {
       out.push_back(std::move(*app));
     } else {
       spdlog::warn("streams: {}", app.error().message());
     }
-    kvEntry_Destroy(e);
   }
-  kvWatcher_Destroy(w);
   if (s != NATS_OK) return nats_.failure("list of apps", s);
   std::sort(out.begin(), out.end(), [](const App& a, const App& b) { return a.name < b.name; });
   return out;

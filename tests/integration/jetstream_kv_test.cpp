@@ -2,12 +2,15 @@
 // bindBucket in cluster/cluster_context.h) against a real nats-server: a missing bucket is
 // created as specified, an existing one is bound as it is, and a bind that fails for any
 // other reason (here: the server refuses the user the bucket's stream info) is an error
-// that creates nothing.
+// that creates nothing. And watching a bucket (KvWatch): each key's last value, the marker,
+// then each write; closing a watch leaves its consumer to the server.
 #include <gtest/gtest.h>
 #include <nats/nats.h>
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "cluster/cluster_context.h"
 #include "cluster/jetstream_kv.h"
@@ -46,10 +49,20 @@ class Client {
     jsCtx_Destroy(js_);
     natsConnection_Destroy(conn_);
   }
+  void close() { natsConnection_Close(conn_); }
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
   jsCtx* js() const { return js_; }
+
+  // The number of consumers of a stream (-1 when its info cannot be had).
+  int64_t consumers(const char* stream) const {
+    jsStreamInfo* si = nullptr;
+    if (js_GetStreamInfo(&si, js_, stream, nullptr, nullptr) != NATS_OK) return -1;
+    int64_t n = static_cast<int64_t>(si->State.Consumers);
+    jsStreamInfo_Destroy(si);
+    return n;
+  }
 
   // Whether the bucket exists, and its history and TTL (ms) when it does.
   struct Bucket {
@@ -139,6 +152,134 @@ TEST_F(JetStreamKvTest, ABindThatFailsOtherwiseIsAnErrorAndCreatesNothing) {
   ASSERT_EQ(js_CreateKeyValue(&created, admin.js(), &cfg), NATS_OK);
   kvStore_Destroy(created);
   EXPECT_EQ(bindBucket(blind.js(), {"there", 1}, "nats://test", warned), nullptr);
+}
+
+// A bucket "watched" and the admin's handle on it.
+class KvWatchTest : public JetStreamKvTest {
+ protected:
+  void SetUp() override {
+    auto kv = bindOrCreateBucket(admin_.js(), {"watched", 4}, "test", "nats://test");
+    ASSERT_TRUE(kv.ok()) << kv.error().message();
+    kv_ = *kv;
+  }
+  void TearDown() override { kvStore_Destroy(kv_); }
+
+  void put(const char* key, const std::string& value) {
+    ASSERT_EQ(kvStore_PutString(nullptr, kv_, key, value.c_str()), NATS_OK) << key;
+  }
+
+  // What the watch delivers until the marker (or a failure): "key=value", "key deleted".
+  static std::vector<std::string> untilMarker(KvWatch& watch) {
+    std::vector<std::string> out;
+    for (;;) {
+      std::optional<KvChange> change;
+      natsStatus s = watch.next(change, 10'000);
+      if (s != NATS_OK) {
+        out.push_back(std::string("failed: ") + natsStatus_GetText(s));
+        return out;
+      }
+      if (!change) return out;
+      out.push_back(change->deleted ? change->key + " deleted" : change->key + "=" + change->value);
+    }
+  }
+
+  Client admin_{server_, "admin"};
+  kvStore* kv_ = nullptr;
+};
+
+TEST_F(KvWatchTest, AnEmptyBucketGivesTheMarkerFirstThenEachWrite) {
+  std::unique_ptr<KvWatch> watch;
+  ASSERT_EQ(KvWatch::open(watch, admin_.js(), kv_), NATS_OK);
+  EXPECT_TRUE(untilMarker(*watch).empty());
+
+  put("a", "1");
+  std::optional<KvChange> change;
+  ASSERT_EQ(watch->next(change, 10'000), NATS_OK);
+  ASSERT_TRUE(change);
+  EXPECT_EQ(change->key, "a");
+  EXPECT_EQ(change->value, "1");
+  EXPECT_FALSE(change->deleted);
+  EXPECT_EQ(change->revision, 1u);
+
+  ASSERT_EQ(kvStore_Delete(kv_, "a"), NATS_OK);
+  ASSERT_EQ(watch->next(change, 10'000), NATS_OK);
+  ASSERT_TRUE(change);
+  EXPECT_EQ(change->key, "a");
+  EXPECT_TRUE(change->deleted);
+  EXPECT_EQ(change->value, "");
+  EXPECT_EQ(change->revision, 2u);
+
+  // The marker comes once per watch; with nothing written, the wait ends in a timeout.
+  EXPECT_EQ(watch->next(change, 50), NATS_TIMEOUT);
+  EXPECT_FALSE(change);
+}
+
+TEST_F(KvWatchTest, EachKeysLastValueComesThenTheMarker) {
+  put("a", "1");
+  put("b", "2");
+  put("a", "3");
+  put("c", "4");
+  ASSERT_EQ(kvStore_Delete(kv_, "c"), NATS_OK);
+  put("d.e", "5");
+
+  std::unique_ptr<KvWatch> watch;
+  ASSERT_EQ(KvWatch::open(watch, admin_.js(), kv_), NATS_OK);
+  EXPECT_EQ(untilMarker(*watch),
+            (std::vector<std::string>{"b=2", "a=3", "c deleted", "d.e=5"}));
+
+  put("b", "6");
+  std::optional<KvChange> change;
+  ASSERT_EQ(watch->next(change, 10'000), NATS_OK);
+  ASSERT_TRUE(change);
+  EXPECT_EQ(change->key, "b");
+  EXPECT_EQ(change->value, "6");
+  EXPECT_EQ(change->revision, 7u);
+}
+
+TEST_F(KvWatchTest, DeletesCanBeLeftOutAndTheMarkerStillComes) {
+  put("a", "1");
+  put("b", "2");
+  ASSERT_EQ(kvStore_Delete(kv_, "b"), NATS_OK);  // the last of the first delivery
+
+  std::unique_ptr<KvWatch> watch;
+  ASSERT_EQ(KvWatch::open(watch, admin_.js(), kv_, {.ignoreDeletes = true}), NATS_OK);
+  EXPECT_EQ(untilMarker(*watch), (std::vector<std::string>{"a=1"}));
+
+  ASSERT_EQ(kvStore_Purge(kv_, "a", nullptr), NATS_OK);
+  put("c", "3");
+  std::optional<KvChange> change;
+  ASSERT_EQ(watch->next(change, 10'000), NATS_OK);
+  ASSERT_TRUE(change);
+  EXPECT_EQ(change->key, "c") << "the purge of a was delivered";
+}
+
+// Closing a watch does not delete its consumer (libnats's kvWatcher_Destroy does, and that
+// is where it races with the consumer's re-creation); the server removes the consumer once
+// nobody subscribes to it.
+TEST_F(KvWatchTest, AClosedWatchLeavesItsConsumerToTheServer) {
+  put("a", "1");
+  std::unique_ptr<KvWatch> watch;
+  ASSERT_EQ(KvWatch::open(watch, admin_.js(), kv_), NATS_OK);
+  EXPECT_EQ(untilMarker(*watch), (std::vector<std::string>{"a=1"}));
+  EXPECT_EQ(admin_.consumers("KV_watched"), 1);
+  watch.reset();
+  EXPECT_TRUE(test::eventually([&] { return admin_.consumers("KV_watched") == 0; }));
+}
+
+TEST_F(KvWatchTest, AWatchOfAClosedConnectionSaysItIsBroken) {
+  Client other(server_, "admin");
+  kvStore* kv = nullptr;
+  ASSERT_EQ(js_KeyValue(&kv, other.js(), "watched"), NATS_OK);
+  std::unique_ptr<KvWatch> watch;
+  ASSERT_EQ(KvWatch::open(watch, other.js(), kv), NATS_OK);
+  EXPECT_TRUE(untilMarker(*watch).empty());
+  other.close();
+  std::optional<KvChange> change;
+  natsStatus s = watch->next(change, 10'000);
+  EXPECT_NE(s, NATS_OK);
+  EXPECT_NE(s, NATS_TIMEOUT);
+  watch.reset();
+  kvStore_Destroy(kv);
 }
 
 }  // namespace
