@@ -261,7 +261,7 @@ TEST_F(KvWatchTest, AClosedWatchLeavesItsConsumerToTheServer) {
   std::unique_ptr<KvWatch> watch;
   ASSERT_EQ(KvWatch::open(watch, admin_.js(), kv_), NATS_OK);
   EXPECT_EQ(untilMarker(*watch), (std::vector<std::string>{"a=1"}));
-  EXPECT_EQ(admin_.consumers("KV_watched"), 1);
+  EXPECT_GE(admin_.consumers("KV_watched"), 1);  // more when libnats re-created it meanwhile
   watch.reset();
   EXPECT_TRUE(test::eventually([&] { return admin_.consumers("KV_watched") == 0; }));
 }
