@@ -70,7 +70,7 @@ struct KvChange {
 // A watch of every key of a bucket: each key's last value, then a marker that says all of
 // them have come, then every write as it is made. The consumer is the one libnats's
 // kvWatcher uses (ordered, pushed, last value per key), which libnats re-creates by itself
-// after a gap or a lost server. tern does not use kvWatcher (nor kvStore_Keys, which opens
+// on every reconnect and after a gap. tern does not use kvWatcher (nor kvStore_Keys, which opens
 // one) because closing one deletes its consumer, and libnats 3.4 reads the consumer's name
 // for that while the thread re-creating the consumer may free it: a use after free when a
 // watch is replaced just as NATS comes back (docs/design/cluster.md, "Watching a bucket").
