@@ -164,8 +164,10 @@ TEST_F(ClusterAsyncTest, JobsAcceptedWhileNatsIsDownAreKeptRunAndSynchronised) {
   auto n1 = node("n1");
   auto n2 = node("n2");
   deploy(*n1, "echo", test::examplesDir() / "echo.wasm");
-  ASSERT_TRUE(test::eventually([&] { return serves(*n2, "echo"); }));
-  ASSERT_TRUE(test::eventually([&] { return n1->log().find("async work queue") != std::string::npos; }));
+  ASSERT_TRUE(test::eventually([&] { return serves(*n2, "echo"); }))
+      << "n1:\n" << n1->log() << "\nn2:\n" << n2->log();
+  ASSERT_TRUE(test::eventually([&] { return n1->log().find("async work queue") != std::string::npos; }))
+      << n1->log();
 
   nats->stop();
   std::vector<std::string> ids;

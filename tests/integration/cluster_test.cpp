@@ -446,7 +446,7 @@ TEST_F(ClusterTest, ForwardsOverDirectLinksWithinASiteAndOverNatsBetweenSites) {
 // keeps the other in its view (TTL 1.5 s, shorter than one JetStream timeout) through
 // several failed record writes, and the records are written again once the hub resumes.
 TEST_F(ClusterTest, AHangingJetStreamDoesNotStallHeartbeats) {
-  uint16_t leafPort = test::freeLoopbackPort();
+  uint16_t leafPort = test::reservedLoopbackPort();
   test::NatsProcess hub(dir.path() / "hub",
                         "server_name: hub\njetstream { store_dir: \"{dir}/js\", domain: hub }\n"
                         "leafnodes { listen: 127.0.0.1:" + std::to_string(leafPort) + " }");

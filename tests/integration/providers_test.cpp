@@ -176,7 +176,7 @@ TEST_F(ProvidersTest, BadProvidersFailOverAndLocalServesToo) {
   ProviderServer good("good", 5);
   provider("hang", hang.url());
   provider("nothttp", notHttp.url());
-  provider("closed", fmt::format("http://127.0.0.1:{}", test::freeLoopbackPort()));
+  provider("closed", fmt::format("http://127.0.0.1:{}", test::reservedLoopbackPort()));
   provider("good", good.url());
   route("k", {"closed", "nothttp", "hang", "ghost", "good"}, "single");
   EXPECT_EQ(call("k"), "good") << lastError;

@@ -369,7 +369,7 @@ TEST_F(TokensClusterTest, ATokenMadeOnOneNodeWorksOnTheOtherAndARevocationReache
 // is one JetStream request that fails only after the 5-second request timeout; if a check
 // asked JetStream, each of the checks below would wait for one such timeout too.
 TEST_F(TokensClusterTest, TokenChecksDoNotWaitForAHangingJetStream) {
-  uint16_t leafPort = test::freeLoopbackPort();
+  uint16_t leafPort = test::reservedLoopbackPort();
   test::NatsProcess hub(dir.path() / "hub",
                         "server_name: hub\njetstream { store_dir: \"{dir}/js\", domain: hub }\n"
                         "leafnodes { listen: 127.0.0.1:" + std::to_string(leafPort) + " }");
@@ -411,7 +411,7 @@ TEST_F(TokensClusterTest, TokenChecksDoNotWaitForAHangingJetStream) {
 // revocation); the node's admin token keeps working; back on NATS it loads the bucket
 // again and refuses the token as revoked.
 TEST_F(TokensClusterTest, ANodeCutOffFromNatsFailsClosedAndLearnsOfTheRevocationWhenBack) {
-  uint16_t leafPort = test::freeLoopbackPort();
+  uint16_t leafPort = test::reservedLoopbackPort();
   test::NatsProcess hub(dir.path() / "hub",
                         "server_name: hub\njetstream { store_dir: \"{dir}/js\", domain: hub }\n"
                         "leafnodes { listen: 127.0.0.1:" + std::to_string(leafPort) + " }");

@@ -55,7 +55,7 @@ int run(const std::vector<std::string>& args, const fs::path& log) {
 MosquittoProcess::MosquittoProcess(fs::path dir, Options options)
     : options_(std::move(options)), dir_(std::move(dir)) {
   fs::create_directories(dir_);
-  port_ = freeLoopbackPort();
+  port_ = reservedLoopbackPort();
   if (options_.tls) makeCertificates();
   if (!options_.username.empty()) {
     EXPECT_EQ(run({"mosquitto_passwd", "-b", "-c", (dir_ / "passwords").string(), options_.username,

@@ -26,14 +26,14 @@ namespace fs = std::filesystem;
 NatsProcess::NatsProcess(fs::path dir, std::optional<NatsTlsFiles> tls)
     : dir_(std::move(dir)), tls_(std::move(tls)) {
   fs::create_directories(dir_);
-  port_ = freeLoopbackPort();
+  port_ = reservedLoopbackPort();
   start();
 }
 
 NatsProcess::NatsProcess(fs::path dir, std::string config)
     : dir_(std::move(dir)), config_(std::move(config)) {
   fs::create_directories(dir_);
-  port_ = freeLoopbackPort();
+  port_ = reservedLoopbackPort();
   for (size_t at = config_.find("{dir}"); at != std::string::npos; at = config_.find("{dir}", at)) {
     config_.replace(at, 5, dir_.string());
   }
@@ -80,6 +80,12 @@ void NatsProcess::start() {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
   ASSERT_TRUE(acceptingOnLoopback(port_)) << "nats-server does not accept connections on " << port_;
+  // What accepts is this server, not another process that took the port.
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+    pid_ = -1;
+    FAIL() << "nats-server exited at start (port " << port_ << "): " << readText(dir_ / "nats.log");
+  }
 }
 
 void NatsProcess::stop() {

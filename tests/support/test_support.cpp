@@ -2,15 +2,18 @@
 
 #include <gtest/gtest.h>
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
-#include <thread>
 #include <iterator>
+#include <mutex>
 #include <random>
+#include <thread>
 
 #include "util/subprocess.h"
 
@@ -97,16 +100,55 @@ std::shared_ptr<const wasm::CompiledModule> loadExample(wasm::Engine& engine,
   return m.ok() ? *m : nullptr;
 }
 
-uint16_t freeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+namespace {
+// Whether a server could bind 127.0.0.1:port now (with SO_REUSEADDR, as nats-server and
+// mosquitto bind, so a connection of an earlier server in TIME_WAIT does not count).
+bool bindableOnLoopback(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  a.sin_port = htons(port);
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
   ::close(fd);
-  return ntohs(a.sin_port);
+  return ok;
+}
+}  // namespace
+
+uint16_t reservedLoopbackPort() {
+  static std::mutex mu;
+  std::lock_guard lock(mu);
+  int ephemeralLow = 32768;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> ephemeralLow;
+  constexpr int kFirst = 20000;
+  if (ephemeralLow <= kFirst + 1000) {
+    ADD_FAILURE() << "the ephemeral port range starts at " << ephemeralLow
+                  << ": no room below it for test servers";
+    return 0;
+  }
+  fs::path dir = fs::temp_directory_path() / "tern-test-ports";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  fs::permissions(dir, fs::perms::all | fs::perms::sticky_bit, ec);
+  std::mt19937 gen(std::random_device{}());
+  std::uniform_int_distribution<int> pick(kFirst, ephemeralLow - 1);
+  for (int tries = 0; tries < 2000; ++tries) {
+    auto port = static_cast<uint16_t>(pick(gen));
+    std::string lockFile = (dir / std::to_string(port)).string();
+    int fd = ::open(lockFile.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) continue;
+    // Another test process (or this one, through another open file) holds it: skip.
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0 || !bindableOnLoopback(port)) {
+      ::close(fd);
+      continue;
+    }
+    return port;  // fd stays open, and the port locked, until the process exits
+  }
+  ADD_FAILURE() << "no free port between " << kFirst << " and " << ephemeralLow;
+  return 0;
 }
 
 int listenOnLoopback(uint16_t* port) {

@@ -31,9 +31,14 @@ bool eventually(const std::function<bool()>& condition,
 // Unix time in milliseconds (the clock peer messages are stamped with).
 int64_t unixMs();
 
-// A TCP port on 127.0.0.1 that was free a moment ago (for services that cannot bind port 0
-// and report it, such as mosquitto and nats-server).
-uint16_t freeLoopbackPort();
+// A TCP port on 127.0.0.1 for a server that cannot bind port 0 and report it, and that keeps
+// its port across restarts (nats-server, mosquitto, a leaf node's listener), or for a port
+// nothing listens on (a connection that is refused). It lies below
+// the kernel's ephemeral range, so no socket bound to port 0 and no outgoing connection of
+// any test takes it while the server is down; it was free when chosen; and it is this test
+// process's until it exits (a lock on a file named after it in the temporary directory,
+// tern-test-ports/), so test processes running side by side never choose the same one.
+uint16_t reservedLoopbackPort();
 // A listening TCP socket on 127.0.0.1 at a port of the kernel's choosing (in *port), for
 // the servers tests run themselves.
 int listenOnLoopback(uint16_t* port);

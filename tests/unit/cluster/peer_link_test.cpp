@@ -127,7 +127,7 @@ TEST(PeerLinkTest, RepliesComeBackByIdOnOneLink) {
 }
 
 TEST(PeerLinkTest, AnUnreachablePeerIsNotSentToAndNotRetriedAtOnce) {
-  uint16_t port = test::freeLoopbackPort();
+  uint16_t port = test::reservedLoopbackPort();
   Seen seen;
   PeerLinkOptions o;
   o.retryAfter = std::chrono::hours(1);  // no dependence on how fast the steps below run

@@ -203,8 +203,8 @@ TEST(WebSocketClientTest, AMessageAboveTheLimitFailsTheConnection) {
 }
 
 TEST(WebSocketClientTest, AClosedPortIsAClearConnectError) {
-  // A port that was free a moment ago and now has no listener.
-  const uint16_t port = test::freeLoopbackPort();
+  // A port nothing listens on.
+  const uint16_t port = test::reservedLoopbackPort();
   NodeUrl url;
   url.host = "127.0.0.1";
   url.port = port;
