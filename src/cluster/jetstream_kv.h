@@ -70,12 +70,13 @@ struct KvChange {
 // A watch of every key of a bucket: each key's last value, then a marker that says all of
 // them have come, then every write as it is made. The consumer is the one libnats's
 // kvWatcher uses (ordered, pushed, last value per key), which libnats re-creates by itself
-// on every reconnect and after a gap. tern does not use kvWatcher (nor kvStore_Keys, which opens
-// one) because closing one deletes its consumer, and libnats 3.4 reads the consumer's name
-// for that while the thread re-creating the consumer may free it: a use after free when a
-// watch is replaced just as NATS comes back (docs/design/cluster.md, "Watching a bucket").
-// A KvWatch closes without deleting its consumer; the server removes an ephemeral consumer
-// that has no subscriber a few seconds later. Used by one thread at a time.
+// on every reconnect and after a gap. tern does not use kvWatcher (nor kvStore_Keys, which
+// opens one) because closing one deletes its consumer, and libnats 3.4 reads the
+// consumer's name for that while the thread re-creating the consumer may free it: a use
+// after free when a watch is replaced just as NATS comes back (docs/design/cluster.md,
+// "Watching a bucket"). A KvWatch closes without deleting its consumer; the server removes
+// an ephemeral consumer that has no subscriber a few seconds later. Used by one thread at
+// a time.
 class KvWatch {
  public:
   struct Options {
@@ -104,8 +105,8 @@ class KvWatch {
   natsSubscription* sub_;
   std::string prefix_;  // "$KV.<bucket>.", the subjects' part before the key
   Options options_;
-  bool caughtUp_ = false;     // the marker was returned
-  bool markerDue_ = false;    // the last key of the first delivery has been returned
+  bool caughtUp_ = false;   // the marker was returned
+  bool markerDue_ = false;  // the marker comes next (the bucket was empty, or its last key came)
 };
 
 }  // namespace tern::cluster

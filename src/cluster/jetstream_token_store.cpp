@@ -25,16 +25,15 @@ constexpr int kBehindRounds = 3;
 std::string recordKey(std::string_view id) { return fmt::format("tok.{}", id); }
 std::string nameKey(std::string_view name) { return fmt::format("name.{}", name); }
 
+std::string valueOf(kvEntry* e) {
+  const char* data = static_cast<const char*>(kvEntry_Value(e));
+  return data ? std::string(data, static_cast<size_t>(kvEntry_ValueLen(e))) : std::string();
+}
 
 int64_t steadyMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-std::string valueOf(kvEntry* e) {
-  const char* data = static_cast<const char*>(kvEntry_Value(e));
-  return data ? std::string(data, static_cast<size_t>(kvEntry_ValueLen(e))) : std::string();
 }
 
 // The record an entry of the bucket holds, if it holds one.
