@@ -336,7 +336,8 @@ TEST_F(ConsoleClusterTest, TheClusterPageShowsSitesAndTheirNodes) {
   ASSERT_TRUE(page.waitFor("document.querySelectorAll('#cluster section.site').length === 2 && "
                            "document.querySelectorAll('section.site[data-site=\"factory\"] .node').length === 2 && "
                            "document.querySelectorAll('section.site[data-site=\"warehouse\"] .node').length === 1",
-                           "two sites with two and one nodes"));
+                           "two sites with two and one nodes"))
+      << "edge-a1:\n" << a1->log() << "\nedge-a2:\n" << a2->log() << "\nedge-b1:\n" << b1->log();
   EXPECT_EQ(page.eval("document.querySelector('.node[data-node=\"edge-b1\"]').textContent.includes('slots busy')"),
             json(true));
   page.screenshot(std::filesystem::path(TERN_CONSOLE_SCREENSHOTS) / "cluster.png");
