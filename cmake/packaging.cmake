@@ -44,7 +44,7 @@ endif()
 # library headers of the optimized tier, TinyCC for the baseline tier.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
     "libc6, libstdc++6, libgcc-s1, libssl3, libsqlite3-0, libfmt9, libspdlog1.10, \
-libmosquitto1, libyaml-cpp0.7, libnats3.4, libcoap3, libprotobuf-c1, \
+libmosquitto1, libyaml-cpp0.7, libnats3.4, libcoap3, libprotobuf-c1, libhttp-parser2.9, \
 wabt, gcc, libc6-dev, tcc, passwd")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${PROJECT_SOURCE_DIR}/packaging/deb/postinst ${PROJECT_SOURCE_DIR}/packaging/deb/prerm

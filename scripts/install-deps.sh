@@ -16,7 +16,7 @@ packages=(
   tcc
   # libraries
   libssl-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libsqlite3-dev
-  libboost-dev libyaml-cpp-dev
+  libboost-dev libyaml-cpp-dev libhttp-parser-dev
   # the openssl command: TLS tests make their certificates with it
   openssl
   # event triggers: MQTT (libmosquitto; the broker and clients for tests and examples), CoAP
@@ -39,8 +39,9 @@ packages=(
 # Cross-building for 64-bit ARM (the aarch64 preset, docs/arm64.md): Debian's cross
 # toolchain, qemu-user to run the result here, and the arm64 builds of the libraries tern
 # and ternd link (multiarch, beside the amd64 ones). Boost, nlohmann-json and CLI11 are
-# headers only, shared with the native build. libyaml-cpp-dev cannot be installed for two
-# architectures at once: the cross build takes the arm64 library and the amd64 headers.
+# headers only, shared with the native build. libyaml-cpp-dev and libhttp-parser-dev cannot
+# be installed for two architectures at once: the cross build takes the arm64 libraries and
+# the amd64 headers.
 # TERN_DEPS_ARM64=0 leaves all this out.
 arm64=()
 if [ "${TERN_DEPS_ARM64:-1}" != 0 ]; then
@@ -48,7 +49,7 @@ if [ "${TERN_DEPS_ARM64:-1}" != 0 ]; then
     crossbuild-essential-arm64 qemu-user
     libc6:arm64 libstdc++6:arm64 libssl-dev:arm64 libfmt-dev:arm64 libspdlog-dev:arm64
     libsqlite3-dev:arm64 libyaml-cpp0.7:arm64 libmosquitto-dev:arm64 libcoap3-dev:arm64
-    libnats-dev:arm64
+    libnats-dev:arm64 libhttp-parser2.9:arm64
   )
 fi
 

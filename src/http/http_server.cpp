@@ -1,7 +1,9 @@
 #include "http/http_server.h"
 
-#include "http/request_rules.h"
 #include "http/conn_stream.h"
+#include "http/request_parser.h"
+#include "http/request_rules.h"
+#include "http/server_internal.h"
 #include "http/tls_context.h"
 
 #include <boost/asio/dispatch.hpp>
@@ -51,76 +53,8 @@ const std::string* Request::header(std::string_view name) const {
 }
 
 class Session;
-class WebSocketSession;
 
 namespace {
-
-// The Request of a parsed message whose origin-form target is `target`: the path
-// percent-decoded (a malformed escape or a NUL byte is refused), the query kept raw, the
-// headers in order, the body moved out. Shared by connections and parseRequest.
-// The answer to a request Beast could not parse (`ec` is not the end of the stream).
-Refusal parseRefusal(beast::error_code ec, size_t maxHeaderBytes) {
-  if (ec == bhttp::error::header_limit) {
-    return Refusal{431, "headers_too_large",
-                   fmt::format("request headers exceed {} bytes", maxHeaderBytes)};
-  }
-  if (ec == bhttp::error::body_limit) {
-    return Refusal{413, "body_too_large", "the request body exceeds its limit"};
-  }
-  return Refusal{400, "bad_request", "malformed HTTP request: " + ec.message()};
-}
-
-// Checks a request's header once it is complete, before any of the body is read: the
-// framing rules, then the route's body limit, which it applies to the parser. Sets
-// `target` to the request's origin-form target.
-std::optional<Refusal> checkRequestHeader(bhttp::request_parser<bhttp::string_body>& parser,
-                                          const Server::BodyLimit& bodyLimit, std::string& target) {
-  auto& req = parser.get();
-  std::vector<std::string_view> codings;
-  for (auto [it, end] = req.equal_range(bhttp::field::transfer_encoding); it != end; ++it) {
-    codings.push_back(it->value());
-  }
-  if (auto refusal = framingRefusal(req.version(), req.count(bhttp::field::host), codings)) {
-    return refusal;
-  }
-  target = originForm(req.target());
-  size_t limit = bodyLimit(std::string_view(req.method_string()), target);
-  if (auto len = parser.content_length(); len && *len > limit) {
-    return Refusal{413, "body_too_large",
-                   fmt::format("the request body is {} bytes, the limit is {} bytes", *len, limit)};
-  }
-  parser.body_limit(limit);
-  return std::nullopt;
-}
-
-std::variant<Request, Refusal> requestFrom(bhttp::request<bhttp::string_body>& msg,
-                                           std::string target) {
-  Request req;
-  req.method = std::string(msg.method_string());
-  req.target = std::move(target);
-  std::string_view t = req.target;
-  size_t q = t.find('?');
-  auto path = percentDecode(t.substr(0, q));
-  if (!path) return Refusal{400, "bad_request", "malformed percent-encoding in the request path"};
-  // A NUL would end the path wherever it is handed on as a C string (PATH_INFO).
-  if (path->find('\0') != std::string::npos) {
-    return Refusal{400, "bad_request", "the request path contains a NUL byte (%00)"};
-  }
-  req.path = std::move(*path);
-  if (q != std::string_view::npos) req.query = std::string(t.substr(q + 1));
-  req.headers.reserve(8);
-  for (const auto& f : msg) {
-    req.headers.push_back(Header{std::string(f.name_string()), std::string(f.value())});
-  }
-  req.body = std::move(msg.body());
-  return req;
-}
-
-int64_t steadyNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // The client a remote address belongs to: an IPv4 address (also when mapped into IPv6), or
 // an IPv6 /64 prefix, since one host is commonly given a whole /64.
@@ -154,113 +88,63 @@ constexpr unsigned char kTlsHandshakeRecord = 0x16;
 
 }  // namespace
 
-// One client of the server, shared by its connections.
-struct Client {
-  std::string key;
-  size_t connections = 0;  // guarded by Server::Impl::clientsMu
-  std::atomic<size_t> unsentBytes{0};
-};
+int64_t steadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
-struct Server::Impl {
-  ServerOptions options;
-  BodyLimit bodyLimit;
-  Handler handler;
-
-  // Everything up to the io_contexts is declared before them: destroying them destroys
-  // pending handlers, which hold sessions, whose destructors use these.
-  std::atomic<uint64_t> accepted{0}, refused{0}, refusedPerClient{0}, idleClosed{0}, requests{0},
-      badRequests{0}, open{0}, inFlight{0}, tlsHandshakesFailed{0};
-  std::atomic<size_t> unsentBytes{0};
-  std::atomic<bool> stopping{false};
-  std::atomic<uint64_t> webSockets{0};
-  // WebSockets asked to close whose last messages are not written yet;
-  // stop() waits for them (within the drain) before it stops the threads.
-  std::atomic<uint64_t> webSocketsFlushing{0};
-  void flushed() {
-    if (webSocketsFlushing.fetch_sub(1) == 1) {
-      MutexLock lock(mu);
-      idle.notify_all();
-    }
+// By hand rather than with Beast's message and serializer, which cost several allocations
+// per response.
+bool serializeHead(std::string& out, const Response& res, unsigned version, bool keepAlive,
+                   bool isHead, const std::string& serverHeader) {
+  bool bodyless = res.status < 200 || res.status == 204 || res.status == 304;
+  out.clear();
+  out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  appendDecimal(out, static_cast<uint64_t>(res.status));
+  out += ' ';
+  out += std::string_view(bhttp::obsolete_reason(static_cast<bhttp::status>(res.status)));
+  out += "\r\nServer: ";
+  out += serverHeader;
+  out += "\r\n";
+  if (!bodyless && fieldSafe(res.contentType)) {
+    out += "Content-Type: ";
+    out += res.contentType;
+    out += "\r\n";
   }
-  UpgradeHandler upgrade;
-  WebSocketOptions webSocketOptions;
-  // Open WebSocket connections, to close them when stopping; each removes its own entry.
-  Mutex wsMu;
-  std::list<std::weak_ptr<WebSocketSession>> wsSessions TERN_GUARDED_BY(wsMu);
-  int listenFd = -1;  // the acceptor's descriptor, for stopAccepting()
-
-  // Live sessions, to close idle ones when draining or making room. A session removes its
-  // own entry in its destructor, under `mu`: so no shared_ptr<Session> may be released while
-  // `mu` is held, and an entry's `session` is valid while `mu` is held.
-  struct Registration {
-    Session* session;
-    std::weak_ptr<Session> weak;
-  };
-  Mutex mu;
-  std::condition_variable idle;
-  std::list<Registration> sessions TERN_GUARDED_BY(mu);
-
-  Mutex clientsMu;
-  std::unordered_map<std::string, std::shared_ptr<Client>> clients TERN_GUARDED_BY(clientsMu);
-
-  // Sessions waiting for unsent response bytes to drain, oldest first; the list keeps them
-  // alive (nothing else does while they wait) until they are resumed or closed.
-  struct Waiting {
-    std::shared_ptr<Session> session;
-    std::shared_ptr<Client> client;
-  };
-  Mutex waitingMu;
-  std::list<Waiting> waiting TERN_GUARDED_BY(waitingMu);
-  std::atomic<size_t> waitingCount{0};
-
-  // One io_context per thread: a connection lives on one thread, so the common path (read,
-  // run the invocation inline, write) involves no cross-thread hand-off or wake-up.
-  std::vector<std::unique_ptr<asio::io_context>> contexts;
-  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  std::optional<tcp::acceptor> acceptor;
-  size_t nextContext = 0;
-  std::vector<std::thread> threads;
-  uint16_t boundPort = 0;
-
-  Impl(ServerOptions o, BodyLimit b, Handler h)
-      : options(std::move(o)), bodyLimit(std::move(b)), handler(std::move(h)) {}
-
-  void accept();
-  void admit(tcp::socket socket);
-  // The client's record with one more connection, or nullptr when it is at its limit.
-  std::shared_ptr<Client> joinClient(const std::string& key);
-  void leaveClient(const std::shared_ptr<Client>& client);
-  bool closeLongestIdle();
-
-  // Whether a connection of `client` may read or run a request now.
-  bool budgetAllows(const Client& client) const {
-    return unsentBytes.load() < options.maxUnsentResponseBytes &&
-           client.unsentBytes.load() < options.maxUnsentResponseBytesPerClient;
+  for (const auto& h : res.headers) {
+    // A header that could split the response (CR, LF, NUL) is dropped, never sent.
+    if (h.name.empty() || !fieldSafe(h.name) || !fieldSafe(h.value)) continue;
+    out += h.name;
+    out += ": ";
+    out += h.value;
+    out += "\r\n";
   }
-  // True if the budget allows going on now; otherwise the session waits and is resumed
-  // (Session::resume) once it does.
-  bool proceedOrWait(const std::shared_ptr<Session>& session,
-                     const std::shared_ptr<Client>& client);
-  void addUnsent(Client& client, size_t n) {
-    unsentBytes.fetch_add(n);
-    client.unsentBytes.fetch_add(n);
+  if (!bodyless) {
+    out += "Content-Length: ";
+    appendDecimal(out, res.body.size());
+    out += "\r\n";
   }
-  void releaseUnsent(Client& client, size_t n);
-  void wakeWaiting();
-  // Takes a closed session off the waiting list; the caller holds a reference to it.
-  void stopWaiting(Session& session);
-
-  void requestDone() {
-    if (inFlight.fetch_sub(1) == 1) {
-      MutexLock lock(mu);
-      idle.notify_all();
-    }
+  if (!keepAlive) {
+    out += "Connection: close\r\n";
+  } else if (version == 10) {
+    out += "Connection: keep-alive\r\n";
   }
-};
+  out += "\r\n";
+  return !bodyless && !isHead;
+}
 
-// One client connection: read a request, hand it to the handler, write the response,
-// repeat while keep-alive.
-class Session : public std::enable_shared_from_this<Session> {
+Response Server::Impl::refusalResponse(int status, const char* code, const std::string& message) {
+  Response res;
+  res.status = status;
+  res.contentType = "application/json";
+  res.body = fmt::format(R"({{"error":{{"code":"{}","message":"{}"}}}})", code, message) + "\n";
+  return res;
+}
+
+// One connection of a server that speaks TLS: read a request, hand it to the handler, write
+// the response, repeat while keep-alive. (A plain server's connections are PlainLoops'.)
+class Session : public Connection {
  public:
   Session(tcp::socket socket, Server::Impl& server, std::shared_ptr<Client> client,
           std::string remote)
@@ -268,42 +152,37 @@ class Session : public std::enable_shared_from_this<Session> {
         executor_(stream_.get_executor()),
         server_(server),
         client_(std::move(client)),
-        remote_(std::move(remote)) {}
+        remote_(std::move(remote)),
+        parser_(server.options.maxHeaderBytes, server.bodyLimit) {}
 
   ~Session() {
     server_.releaseUnsent(*client_, unsent_);
-    if (registration_) {
-      MutexLock lock(server_.mu);
-      server_.sessions.erase(*registration_);
-    }
+    server_.unregisterConnection(*this);
     if (upgraded_) return;  // the connection and its client slot went to the WebSocket
     server_.leaveClient(client_);
     server_.open.fetch_sub(1);
   }
 
   void start() {
-    asio::dispatch(executor_, [self = shared_from_this()] { self->readRequest(); });
+    asio::dispatch(executor_, [self = self()] { self->readRequest(); });
   }
 
-  // Closes the connection if it is waiting for a request (called when draining).
-  void closeIfIdle() {
-    asio::dispatch(executor_, [self = shared_from_this()] {
+  void closeIfIdle() override {
+    asio::dispatch(executor_, [self = self()] {
       if (!self->busy_) self->close();
     });
   }
 
-  // Closes the connection if it is still waiting for its next request (to make room).
-  void closeForNewcomer() {
-    asio::dispatch(executor_, [self = shared_from_this()] {
+  void closeForNewcomer() override {
+    asio::dispatch(executor_, [self = self()] {
       if (!self->awaitingNext_ || self->closed_) return;
       self->server_.idleClosed.fetch_add(1, std::memory_order_relaxed);
       self->close();
     });
   }
 
-  // Goes on after waiting for the budget: runs the request that arrived, or reads the next.
-  void resume() {
-    asio::post(executor_, [self = shared_from_this()] {
+  void resume() override {
+    asio::post(executor_, [self = self()] {
       if (self->closed_ || self->server_.stopping.load()) return self->close();
       if (self->waitingRequest_) {
         Request req = std::move(*self->waitingRequest_);
@@ -314,21 +193,15 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  // When this keep-alive connection began waiting for its next request (steady clock, ns),
-  // or 0 while it is not; claimIdle takes it for closing, once.
-  int64_t idleSinceNs() const { return idleSinceNs_.load(std::memory_order_relaxed); }
-  bool claimIdle(int64_t since) { return idleSinceNs_.compare_exchange_strong(since, 0); }
-
-  std::optional<std::list<Server::Impl::Registration>::iterator> registration_;
-  std::optional<std::list<Server::Impl::Waiting>::iterator> waitingAt_;  // under waitingMu
-
  private:
+  std::shared_ptr<Session> self() { return std::static_pointer_cast<Session>(shared_from_this()); }
+
   // Before a request is read the unsent-response budget must allow it: while it does not,
   // the connection is not read, so its requests wait in the socket.
   void readRequest() {
-    if (buffer_.size() == 0 && !parser_) {
+    if (buffer_.size() == 0 && !parser_.begun()) {
       if (served_ > 0) markAwaitingNext();
-      if (!server_.proceedOrWait(shared_from_this(), client_)) {
+      if (!server_.proceedOrWait(self(), client_)) {
         stream_.transport().expires_never();
         return;
       }
@@ -340,7 +213,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // the socket is read only when the parser needs more, so a request that arrives in one
   // segment costs one read and no further asynchronous steps.
   void awaitRequest() {
-    if (buffer_.size() > 0 || parser_) return parse();
+    if (buffer_.size() > 0 || parser_.begun()) return parse();
     if (served_ == 0) {
       // A new connection has the read timeout to send its whole first request...
       stream_.transport().expires_after(server_.options.readTimeout);
@@ -361,7 +234,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void readMore() {
     stream_.async_read_some(buffer_.prepare(kReadChunk),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                            [self = self()](beast::error_code ec, size_t n) {
                               self->awaitingNext_ = false;
                               self->idleSinceNs_.store(0, std::memory_order_relaxed);
                               if (ec) return self->failRead(ec);
@@ -371,23 +244,13 @@ class Session : public std::enable_shared_from_this<Session> {
                             });
   }
 
-  // The connection's first byte says whether it speaks TLS. A TLS server begins the
-  // handshake with the bytes already read; plain HTTP sent to it is answered in plain text
-  // and closed. A plain server closes a connection that begins a TLS handshake (it cannot
-  // answer in a language the client understands) and logs it.
+  // The connection's first byte says whether it speaks TLS: the handshake begins with the
+  // bytes already read; plain HTTP is answered in plain text and closed.
   void sniff() {
     sniffed_ = true;
     bool tlsHello =
         static_cast<const unsigned char*>(buffer_.data().data())[0] == kTlsHandshakeRecord;
     const auto& identity = server_.options.tls;
-    if (!identity) {
-      if (!tlsHello) return parse();
-      server_.badRequests.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("http: {} began a TLS handshake on port {}, which serves plain HTTP; "
-                   "connection closed (use an http:// URL, or start ternd with --tls-cert)",
-                   remote_, server_.boundPort);
-      return close();
-    }
     if (!tlsHello) {
       server_.badRequests.fetch_add(1, std::memory_order_relaxed);
       keepAlive_ = false;
@@ -400,7 +263,7 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.startTls(const_cast<asio::ssl::context&>(identity->ctx));
     stream_.tls()->async_handshake(
         asio::ssl::stream_base::server, buffer_.data(),
-        [self = shared_from_this()](beast::error_code ec, size_t used) {
+        [self = self()](beast::error_code ec, size_t used) {
           if (ec) {
             // A client that refuses this node's certificate ends here (it says so itself).
             spdlog::debug("http: TLS handshake with {} failed: {}", self->remote_, ec.message());
@@ -414,85 +277,55 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void parse() {
-    if (!parser_) {
-      parser_.emplace();
-      parser_->header_limit(static_cast<uint32_t>(server_.options.maxHeaderBytes));
-      // Beast checks Content-Length against its (1 MiB) default when the header completes;
-      // the limit that applies depends on the route and is set in checkHeader. (Not
-      // boost::none: Beast 1.74 compares the length with the optional, and anything exceeds
-      // "none".)
-      parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-      headerChecked_ = false;
-      // ...and once a request has begun, it must arrive whole within the read timeout (the
-      // first one within the read timeout from the start).
+    if (!requestBegun_) {
+      requestBegun_ = true;
+      // Once a request has begun, it must arrive whole within the read timeout (the first
+      // one within the read timeout from the start).
       if (served_ > 0) stream_.transport().expires_after(server_.options.readTimeout);
     }
-    for (;;) {
-      beast::error_code ec;
-      size_t n = buffer_.size() ? parser_->put(buffer_.data(), ec) : 0;
-      buffer_.consume(n);
-      if (ec == bhttp::error::need_more || (!ec && n == 0 && !parser_->is_done())) {
+    size_t used = 0;
+    auto status = parser_.feed(
+        std::string_view(static_cast<const char*>(buffer_.data().data()), buffer_.size()), used);
+    buffer_.consume(used);
+    switch (status) {
+      case RequestParser::Status::kNeedMore:
         return readMore();
+      case RequestParser::Status::kRefused: {
+        const Refusal& r = parser_.refusal();
+        return refuse(r.status, r.code, r.message);
       }
-      if (ec) return failRead(ec);
-      if (parser_->is_header_done() && !headerChecked_) {
-        headerChecked_ = true;
-        if (!checkHeader()) return;
-      }
-      if (parser_->is_done()) return onRequest();
+      case RequestParser::Status::kDone:
+        return onRequest();
     }
-  }
-
-  // Checks the header and applies the route's body limit once it is known; false if refused.
-  bool checkHeader() {
-    if (auto refusal = checkRequestHeader(*parser_, server_.bodyLimit, target_)) {
-      refuse(refusal->status, refusal->code, refusal->message);
-      return false;
-    }
-    return true;
   }
 
   void failRead(beast::error_code ec) {
-    if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted ||
-        ec == asio::error::eof || ec == asio::error::connection_reset) {
-      return close();
-    }
-    // A TLS failure (a client gone without close_notify, a bad record): nothing readable
-    // can be answered on it.
-    if (stream_.isTls() &&
-        (ec == asio::ssl::error::stream_truncated || ec.category() == asio::error::get_ssl_category())) {
-      return close();
-    }
     if (ec == beast::error::timeout) {
       // An idle keep-alive connection, or a request that did not arrive in time: the
       // stream has already closed the socket (no 408 can be sent), so just count it.
-      if (buffer_.size() > 0 || (parser_ && parser_->got_some())) {
+      if (buffer_.size() > 0 || parser_.begun()) {
         server_.badRequests.fetch_add(1, std::memory_order_relaxed);
       }
-      return close();
     }
-    Refusal refusal = parseRefusal(ec, server_.options.maxHeaderBytes);
-    refuse(refusal.status, refusal.code, refusal.message);
+    // Otherwise the client went, or TLS failed (a client gone without close_notify, a bad
+    // record): nothing readable can be answered on it.
+    close();
   }
 
   void onRequest() {
     server_.requests.fetch_add(1, std::memory_order_relaxed);
     ++served_;
-    auto msg = parser_->release();
+    requestBegun_ = false;
+    keepAlive_ = parser_.keepAlive() && !server_.stopping.load();
+    version_ = parser_.version();
+    isHead_ = parser_.isHead();
+    bool upgrade = parser_.isWebSocketUpgrade();
+    Request req = std::move(parser_.request());
     parser_.reset();
-    keepAlive_ = msg.keep_alive() && !server_.stopping.load();
-    version_ = msg.version();
-    isHead_ = msg.method() == bhttp::verb::head;
-
-    auto built = requestFrom(msg, std::move(target_));
-    if (auto* refusal = std::get_if<Refusal>(&built)) {
-      return refuse(refusal->status, refusal->code, refusal->message);
-    }
-    Request req = std::move(std::get<Request>(built));
     req.remoteAddress = remote_;
 
     stream_.transport().expires_never();
-    if (server_.upgrade && websocket::is_upgrade(msg)) {
+    if (server_.upgrade && upgrade) {
       UpgradeDecision decision = server_.upgrade(req);
       if (decision.refusal) {
         keepAlive_ = false;
@@ -514,12 +347,12 @@ class Session : public std::enable_shared_from_this<Session> {
               server_.webSocketOptions.maxConnections) + "\n";
           return respond(std::move(busy), true);
         }
-        return becomeWebSocket(std::move(msg), std::move(decision.accept));
+        return becomeWebSocket(std::move(req), std::move(decision.accept));
       }
     }
     // Requests that arrived together (a burst of new connections) were read before their
     // responses existed: the budget is checked again before one runs.
-    if (!server_.proceedOrWait(shared_from_this(), client_)) {
+    if (!server_.proceedOrWait(self(), client_)) {
       waitingRequest_ = std::move(req);
       return;
     }
@@ -527,13 +360,13 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // Hands the socket to a WebSocket session (defined below), which answers the upgrade.
-  void becomeWebSocket(bhttp::request<bhttp::string_body> msg,
+  void becomeWebSocket(Request req,
                        std::function<std::shared_ptr<WebSocketListener>(std::shared_ptr<WebSocket>)> accept);
 
   void run(Request req) {
     busy_ = true;
     server_.inFlight.fetch_add(1);
-    server_.handler(std::move(req), [self = shared_from_this()](Response res) {
+    server_.handler(std::move(req), [self = self()](Response res) {
       self->respond(std::move(res), true);
     });
   }
@@ -555,7 +388,7 @@ class Session : public std::enable_shared_from_this<Session> {
                                 : ::sendmsg(stream_.transport().socket().native_handle(), &msg,
                                             MSG_DONTWAIT | MSG_NOSIGNAL);
     sentBytes(n > 0 ? static_cast<size_t>(n) : 0);
-    asio::post(executor_, [self = shared_from_this(), keepAlive, countsAsRequest] {
+    asio::post(executor_, [self = self(), keepAlive, countsAsRequest] {
       if (self->unsent_ == 0) return self->onWrite({}, keepAlive, countsAsRequest);
       self->writeRest(keepAlive, countsAsRequest);
     });
@@ -565,52 +398,16 @@ class Session : public std::enable_shared_from_this<Session> {
   void refuse(int status, const char* code, const std::string& message) {
     server_.badRequests.fetch_add(1, std::memory_order_relaxed);
     keepAlive_ = false;
-    Response res;
-    res.status = status;
-    res.contentType = "application/json";
-    res.body = fmt::format(R"({{"error":{{"code":"{}","message":"{}"}}}})", code, message) + "\n";
-    respond(std::move(res), false);
+    respond(Server::Impl::refusalResponse(status, code, message), false);
   }
 
-  // Serialises the response by hand into one header string plus the body (Beast's message
-  // and serializer cost several allocations per response), so that both go out in one call,
-  // and counts its bytes as unsent. Returns whether the connection stays open afterwards.
+  // Serialises the response into one header string plus the body, so that both go out in
+  // one call, and counts its bytes as unsent. Returns whether the connection stays open
+  // afterwards.
   bool serialize(Response res) {
     bool keepAlive = keepAlive_ && !server_.stopping.load();
-    bool bodyless = res.status < 200 || res.status == 204 || res.status == 304;
-    outHead_.clear();
-    outHead_ += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-    appendDecimal(outHead_, static_cast<uint64_t>(res.status));
-    outHead_ += ' ';
-    outHead_ += std::string_view(bhttp::obsolete_reason(static_cast<bhttp::status>(res.status)));
-    outHead_ += "\r\nServer: ";
-    outHead_ += server_.options.serverHeader;
-    outHead_ += "\r\n";
-    if (!bodyless && fieldSafe(res.contentType)) {
-      outHead_ += "Content-Type: ";
-      outHead_ += res.contentType;
-      outHead_ += "\r\n";
-    }
-    for (const auto& h : res.headers) {
-      // A header that could split the response (CR, LF, NUL) is dropped, never sent.
-      if (h.name.empty() || !fieldSafe(h.name) || !fieldSafe(h.value)) continue;
-      outHead_ += h.name;
-      outHead_ += ": ";
-      outHead_ += h.value;
-      outHead_ += "\r\n";
-    }
-    if (!bodyless) {
-      outHead_ += "Content-Length: ";
-      appendDecimal(outHead_, res.body.size());
-      outHead_ += "\r\n";
-    }
-    if (!keepAlive) {
-      outHead_ += "Connection: close\r\n";
-    } else if (version_ == 10) {
-      outHead_ += "Connection: keep-alive\r\n";
-    }
-    outHead_ += "\r\n";
-    outBody_ = bodyless || isHead_ ? std::string() : std::move(res.body);
+    bool body = serializeHead(outHead_, res, version_, keepAlive, isHead_, server_.options.serverHeader);
+    outBody_ = body ? std::move(res.body) : std::string();
     written_ = 0;
     unsent_ = outHead_.size() + outBody_.size();
     server_.addUnsent(*client_, unsent_);
@@ -625,7 +422,7 @@ class Session : public std::enable_shared_from_this<Session> {
                                               asio::buffer(outBody_) + (written_ - inHead)};
     stream_.transport().expires_never();
     stream_.async_write_some(
-        buffers, [self = shared_from_this(), keepAlive, countsAsRequest](beast::error_code ec,
+        buffers, [self = self(), keepAlive, countsAsRequest](beast::error_code ec,
                                                                         size_t n) {
           self->sentBytes(n);
           if (!ec && self->unsent_ > 0) return self->writeRest(keepAlive, countsAsRequest);
@@ -642,7 +439,7 @@ class Session : public std::enable_shared_from_this<Session> {
     watching_ = true;
     ackedAtLastCheck_ = acknowledged();
     writeTimer_.expires_after(server_.options.writeTimeout);
-    writeTimer_.async_wait([self = shared_from_this(), generation = writeGeneration_](
+    writeTimer_.async_wait([self = self(), generation = writeGeneration_](
                                beast::error_code ec) {
       if (ec || !self->watching_ || generation != self->writeGeneration_) return;
       if (self->acknowledged() != self->ackedAtLastCheck_) return self->watchWrite();
@@ -701,17 +498,15 @@ class Session : public std::enable_shared_from_this<Session> {
   Server::Impl& server_;
   std::shared_ptr<Client> client_;
   std::string remote_;
+  RequestParser parser_;
   beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   static constexpr size_t kReadChunk = 64 * 1024;
-  bool headerChecked_ = false;
+  bool requestBegun_ = false;  // parse() has begun a request
   bool sniffed_ = false;  // the first byte was checked for a TLS handshake
   bool isHead_ = false;
-  std::string target_;  // the request's origin-form target, once its header is checked
   std::optional<Request> waitingRequest_;  // read, waiting for the budget to run
   uint64_t served_ = 0;                    // requests read on this connection
   bool awaitingNext_ = false;              // waiting for the next request of a keep-alive
-  std::atomic<int64_t> idleSinceNs_{0};
   std::string outHead_;  // the response being written (one at a time per connection)
   std::string outBody_;
   size_t written_ = 0;  // bytes of outHead_ + outBody_ the socket has taken
@@ -731,6 +526,16 @@ class Session : public std::enable_shared_from_this<Session> {
 // A WebSocket connection: the upgrade answered, then messages read one at a time and
 // handed to the listener, and queued messages written one at a time. Everything runs on the
 // connection's thread; send() and close() from other threads post to it.
+// The upgrade request as Beast's WebSocket handshake reads it.
+bhttp::request<bhttp::string_body> upgradeMessage(const Request& req) {
+  bhttp::request<bhttp::string_body> msg;
+  msg.method_string(req.method);
+  msg.target(req.target);
+  msg.version(11);
+  for (const auto& h : req.headers) msg.insert(h.name, h.value);
+  return msg;
+}
+
 class WebSocketSession : public WebSocket, public std::enable_shared_from_this<WebSocketSession> {
  public:
   WebSocketSession(ConnStream stream, Server::Impl& server, std::shared_ptr<Client> client,
@@ -775,6 +580,8 @@ class WebSocketSession : public WebSocket, public std::enable_shared_from_this<W
       self->read();
     });
   }
+
+  auto executor() { return ws_.get_executor(); }
 
   bool send(std::string text) override {
     size_t n = text.size();
@@ -933,17 +740,30 @@ class WebSocketSession : public WebSocket, public std::enable_shared_from_this<W
 };
 
 void Session::becomeWebSocket(
-    bhttp::request<bhttp::string_body> msg,
+    Request req,
     std::function<std::shared_ptr<WebSocketListener>(std::shared_ptr<WebSocket>)> accept) {
   upgraded_ = true;
   closed_ = true;
   server_.open.fetch_sub(1);  // a WebSocket now, under its own limit
   auto ws = std::make_shared<WebSocketSession>(std::move(stream_), server_, client_,
                                                std::move(remote_));
-  ws->start(std::move(msg), std::move(accept));
+  ws->start(upgradeMessage(req), std::move(accept));
 }
 
-bool Server::Impl::proceedOrWait(const std::shared_ptr<Session>& session,
+void Server::Impl::startWebSocket(
+    tcp::socket socket, Request req,
+    std::function<std::shared_ptr<WebSocketListener>(std::shared_ptr<WebSocket>)> accept,
+    std::shared_ptr<Client> client, std::string remote) {
+  open.fetch_sub(1);  // a WebSocket now, under its own limit
+  auto ws = std::make_shared<WebSocketSession>(ConnStream(std::move(socket)), *this,
+                                               std::move(client), std::move(remote));
+  // Begun on the socket's own thread, where all its later steps run.
+  asio::post(ws->executor(), [ws, msg = upgradeMessage(req), accept = std::move(accept)]() mutable {
+    ws->start(std::move(msg), std::move(accept));
+  });
+}
+
+bool Server::Impl::proceedOrWait(const std::shared_ptr<Connection>& session,
                                  const std::shared_ptr<Client>& client) {
   if (budgetAllows(*client)) return true;
   MutexLock lock(waitingMu);
@@ -954,16 +774,16 @@ bool Server::Impl::proceedOrWait(const std::shared_ptr<Session>& session,
     waitingCount.fetch_sub(1);
     return true;
   }
-  waiting.push_back(Waiting{session, client});
+  waiting.push_back(WaitingEntry{session, client});
   session->waitingAt_ = std::prev(waiting.end());
   return false;
 }
 
-void Server::Impl::stopWaiting(Session& session) {
-  std::shared_ptr<Session> entry;  // released after the lock, though never the last reference
+void Server::Impl::stopWaiting(Connection& session) {
+  std::shared_ptr<Connection> entry;  // released after the lock, though never the last reference
   MutexLock lock(waitingMu);
   if (!session.waitingAt_) return;
-  entry = std::move((*session.waitingAt_)->session);
+  entry = std::move((*session.waitingAt_)->connection);
   waiting.erase(*session.waitingAt_);
   session.waitingAt_.reset();
   waitingCount.fetch_sub(1);
@@ -985,13 +805,13 @@ void Server::Impl::releaseUnsent(Client& client, size_t n) {
 // Resumes, oldest first, every waiting session whose client the budget now allows. Sessions
 // admitted together run together: the budget is exceeded by at most their responses.
 void Server::Impl::wakeWaiting() {
-  std::vector<std::shared_ptr<Session>> ready;
+  std::vector<std::shared_ptr<Connection>> ready;
   {
     MutexLock lock(waitingMu);
     for (auto it = waiting.begin(); it != waiting.end();) {
       if (budgetAllows(*it->client)) {
-        it->session->waitingAt_.reset();
-        ready.push_back(std::move(it->session));
+        it->connection->waitingAt_.reset();
+        ready.push_back(std::move(it->connection));
         it = waiting.erase(it);
         waitingCount.fetch_sub(1);
       } else {
@@ -1026,17 +846,17 @@ void Server::Impl::leaveClient(const std::shared_ptr<Client>& client) {
 // room for a new one; false when no connection is waiting for one. (A scan of all
 // connections, but only when the node is at its connection limit.)
 bool Server::Impl::closeLongestIdle() {
-  std::shared_ptr<Session> oldest;
+  std::shared_ptr<Connection> oldest;
   {
     MutexLock lock(mu);
     for (int attempt = 0; attempt < 3 && !oldest; ++attempt) {
-      Session* candidate = nullptr;
+      Connection* candidate = nullptr;
       int64_t since = 0;
-      for (const auto& r : sessions) {
-        int64_t t = r.session->idleSinceNs();
+      for (const auto& r : connections) {
+        int64_t t = r.connection->idleSinceNs();
         if (t != 0 && (since == 0 || t < since)) {
           since = t;
-          candidate = r.session;
+          candidate = r.connection;
         }
       }
       if (!candidate) break;
@@ -1065,19 +885,29 @@ void Server::Impl::admit(tcp::socket socket) {
   accepted.fetch_add(1);
   open.fetch_add(1);
   socket.set_option(tcp::no_delay(true), ec);
+  if (plain) return plain->adopt(socket.release(), std::move(client), remote.address().to_string());
   auto session = std::make_shared<Session>(std::move(socket), *this, std::move(client),
                                            remote.address().to_string());
-  {
-    MutexLock lock(mu);
-    sessions.push_back(Registration{session.get(), session});
-    session->registration_ = std::prev(sessions.end());
-  }
+  registerConnection(session);
   session->start();
+}
+
+void Server::Impl::registerConnection(const std::shared_ptr<Connection>& connection) {
+  MutexLock lock(mu);
+  connections.push_back(ConnectionEntry{connection.get(), connection});
+  connection->registration_ = std::prev(connections.end());
+}
+
+void Server::Impl::unregisterConnection(Connection& connection) {
+  if (!connection.registration_) return;
+  MutexLock lock(mu);
+  connections.erase(*connection.registration_);
+  connection.registration_.reset();
 }
 
 void Server::Impl::accept() {
   // Connections are spread over the threads round-robin.
-  auto& target = *contexts[nextContext++ % contexts.size()];
+  auto& target = nextIoContext();
   acceptor->async_accept(target, [this](beast::error_code ec, tcp::socket socket) {
     if (stopping.load()) return;
     if (!ec) admit(std::move(socket));
@@ -1085,14 +915,18 @@ void Server::Impl::accept() {
   });
 }
 
-Server::Server(ServerOptions options, BodyLimit bodyLimit, Handler handler)
-    : impl_(std::make_unique<Impl>(std::move(options), std::move(bodyLimit), std::move(handler))) {
-  unsigned n = std::max(1u, impl_->options.threads);
-  for (unsigned i = 0; i < n; ++i) {
-    impl_->contexts.push_back(std::make_unique<asio::io_context>(1));
-  }
-  impl_->acceptor.emplace(*impl_->contexts[0]);
+Server::Impl::Impl(ServerOptions o, BodyLimit b, Handler h)
+    : options(std::move(o)), bodyLimit(std::move(b)), handler(std::move(h)) {
+  unsigned n = std::max(1u, options.threads);
+  for (unsigned i = 0; i < n; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
+  acceptor.emplace(*contexts[0]);
+  if (!options.tls) plain = std::make_unique<PlainLoops>(*this, n);
 }
+
+Server::Impl::~Impl() = default;
+
+Server::Server(ServerOptions options, BodyLimit bodyLimit, Handler handler)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(bodyLimit), std::move(handler))) {}
 
 Server::~Server() {
   if (!impl_->threads.empty()) stop(std::chrono::milliseconds(0));
@@ -1118,6 +952,7 @@ Result<void> Server::start() {
   impl_->boundPort = acc.local_endpoint().port();
   impl_->listenFd = acc.native_handle();
   for (auto& ctx : impl_->contexts) impl_->work.push_back(asio::make_work_guard(*ctx));
+  if (impl_->plain) impl_->plain->start();
   impl_->accept();
   for (auto& ctx : impl_->contexts) {
     impl_->threads.emplace_back([c = ctx.get()] { c->run(); });
@@ -1139,10 +974,10 @@ void Server::stopAccepting() {
     s.acceptor->close(ec);
   });
   // Sessions are released outside the lock (their destructors take it).
-  std::vector<std::shared_ptr<Session>> live;
+  std::vector<std::shared_ptr<Connection>> live;
   {
     MutexLock lock(s.mu);
-    for (auto& r : s.sessions) {
+    for (auto& r : s.connections) {
       if (auto session = r.weak.lock()) live.push_back(std::move(session));
     }
   }
@@ -1176,12 +1011,14 @@ void Server::stop(std::chrono::milliseconds drain) {
   for (auto& ctx : s.contexts) ctx->stop();
   for (auto& t : s.threads) t.join();
   s.threads.clear();
+  if (s.plain) s.plain->stop();
   // Sessions still waiting go before the io_contexts their sockets belong to.
-  std::list<Impl::Waiting> waiting;
+  std::list<WaitingEntry> waiting;
   {
     MutexLock lock(s.waitingMu);
     waiting.swap(s.waiting);
-    for (auto& w : waiting) w.session->waitingAt_.reset();
+    s.waitingCount.store(0);
+    for (auto& w : waiting) w.connection->waitingAt_.reset();
   }
 }
 
@@ -1191,33 +1028,6 @@ Server::Stats Server::stats() const {
                s.idleClosed.load(),  s.requests.load(),    s.badRequests.load(),
                s.open.load(),        s.inFlight.load(),    s.unsentBytes.load(),
                s.waitingCount.load(),  s.webSockets.load(), s.tlsHandshakesFailed.load()};
-}
-
-std::variant<Request, Refusal> parseRequest(std::string_view bytes, size_t maxHeaderBytes,
-                                           const Server::BodyLimit& bodyLimit) {
-  bhttp::request_parser<bhttp::string_body> parser;
-  parser.header_limit(static_cast<uint32_t>(std::min<size_t>(maxHeaderBytes, UINT32_MAX)));
-  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-  asio::const_buffer rest(bytes.data(), bytes.size());
-  std::string target;
-  bool headerChecked = false;
-  for (;;) {
-    beast::error_code ec;
-    size_t n = rest.size() ? parser.put(rest, ec) : 0;
-    rest += n;
-    if (ec == bhttp::error::need_more || (!ec && n == 0 && !parser.is_done())) {
-      return Refusal{400, "bad_request", "the request ends before it is complete"};
-    }
-    if (ec) return parseRefusal(ec, maxHeaderBytes);
-    if (parser.is_header_done() && !headerChecked) {
-      headerChecked = true;
-      if (auto refusal = checkRequestHeader(parser, bodyLimit, target)) return *refusal;
-    }
-    if (parser.is_done()) {
-      auto msg = parser.release();
-      return requestFrom(msg, std::move(target));
-    }
-  }
 }
 
 }  // namespace tern::http

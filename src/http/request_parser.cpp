@@ -1,0 +1,247 @@
+#include "http/request_parser.h"
+
+#include <strings.h>
+
+#include <algorithm>
+#include <climits>
+
+#include <fmt/format.h>
+
+namespace tern::http {
+
+namespace {
+
+RequestParser& self(http_parser* p) { return *static_cast<RequestParser*>(p->data); }
+
+bool iequal(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string_view trimmed(std::string_view s) {
+  size_t first = s.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(" \t") - first + 1);
+}
+
+// Whether a comma-separated header value lists `token` (case-insensitive).
+bool listsToken(const std::string* value, std::string_view token) {
+  if (!value) return false;
+  std::string_view list = *value;
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    if (iequal(trimmed(list.substr(0, comma)), token)) return true;
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+  }
+  return false;
+}
+
+}  // namespace
+
+const http_parser_settings RequestParser::kSettings = [] {
+  http_parser_settings s{};
+  s.on_message_begin = &RequestParser::onMessageBegin;
+  s.on_url = &RequestParser::onUrl;
+  s.on_header_field = &RequestParser::onHeaderField;
+  s.on_header_value = &RequestParser::onHeaderValue;
+  s.on_headers_complete = &RequestParser::onHeadersComplete;
+  s.on_body = &RequestParser::onBody;
+  s.on_message_complete = &RequestParser::onMessageComplete;
+  return s;
+}();
+
+RequestParser::RequestParser(size_t maxHeaderBytes, const Server::BodyLimit& bodyLimit)
+    : maxHeaderBytes_(maxHeaderBytes), bodyLimit_(bodyLimit) {
+  reset();
+}
+
+void RequestParser::reset() {
+  http_parser_init(&parser_, HTTP_REQUEST);
+  parser_.data = this;
+  request_ = Request{};
+  begun_ = inValue_ = headerDone_ = messageDone_ = headerChecked_ = bodyTooLarge_ = false;
+  headerBytes_ = 0;
+  bodyLimitBytes_ = 0;
+  keepAlive_ = false;
+  version_ = 11;
+  refusal_.reset();
+}
+
+int RequestParser::onMessageBegin(http_parser* p) {
+  self(p).begun_ = true;
+  return 0;
+}
+
+int RequestParser::onUrl(http_parser* p, const char* at, size_t n) {
+  self(p).request_.target.append(at, n);
+  return 0;
+}
+
+int RequestParser::onHeaderField(http_parser* p, const char* at, size_t n) {
+  auto& s = self(p);
+  if (s.inValue_ || s.request_.headers.empty()) {
+    if (s.request_.headers.empty()) s.request_.headers.reserve(8);
+    s.request_.headers.emplace_back();
+    s.inValue_ = false;
+  }
+  s.request_.headers.back().name.append(at, n);
+  return 0;
+}
+
+int RequestParser::onHeaderValue(http_parser* p, const char* at, size_t n) {
+  auto& s = self(p);
+  s.inValue_ = true;
+  s.request_.headers.back().value.append(at, n);
+  return 0;
+}
+
+// Parsing stops here so that feed() checks the header before any of the body is taken.
+int RequestParser::onHeadersComplete(http_parser* p) {
+  self(p).headerDone_ = true;
+  http_parser_pause(p, 1);
+  return 0;
+}
+
+int RequestParser::onBody(http_parser* p, const char* at, size_t n) {
+  auto& s = self(p);
+  if (n > s.bodyLimitBytes_ - s.request_.body.size()) {
+    s.bodyTooLarge_ = true;
+    return 1;
+  }
+  s.request_.body.append(at, n);
+  return 0;
+}
+
+// Parsing stops at the end of each request: bytes after it are the next one's.
+int RequestParser::onMessageComplete(http_parser* p) {
+  auto& s = self(p);
+  s.messageDone_ = true;
+  s.keepAlive_ = http_should_keep_alive(p) != 0;
+  http_parser_pause(p, 1);
+  return 0;
+}
+
+RequestParser::Status RequestParser::refuse(int status, const char* code, std::string message) {
+  refusal_ = Refusal{status, code, std::move(message)};
+  return Status::kRefused;
+}
+
+RequestParser::Status RequestParser::feed(std::string_view bytes, size_t& consumed) {
+  consumed = 0;
+  if (refusal_) return Status::kRefused;
+  while (consumed < bytes.size()) {
+    size_t give = bytes.size() - consumed;
+    // Before the header is complete, no more than one byte past its limit is parsed: enough
+    // to know the limit is exceeded, however much the client sent.
+    if (!headerChecked_) give = std::min(give, maxHeaderBytes_ + 1 - headerBytes_);
+    size_t n = http_parser_execute(&parser_, &kSettings, bytes.data() + consumed, give);
+    consumed += n;
+    if (!headerChecked_) headerBytes_ += n;
+    if (headerDone_) {
+      headerDone_ = false;
+      // The parser stops before the header's last byte (the final LF), which it takes again.
+      if (headerBytes_ + 1 > maxHeaderBytes_) {
+        return refuse(431, "headers_too_large",
+                      fmt::format("request headers exceed {} bytes", maxHeaderBytes_));
+      }
+      headerChecked_ = true;
+      if (!checkHeader()) return Status::kRefused;
+      http_parser_pause(&parser_, 0);
+      continue;
+    }
+    if (messageDone_) return Status::kDone;
+    if (auto err = HTTP_PARSER_ERRNO(&parser_); err != HPE_OK) {
+      if (bodyTooLarge_) {
+        return refuse(413, "body_too_large", "the request body exceeds its limit");
+      }
+      return refuse(400, "bad_request",
+                    fmt::format("malformed HTTP request: {}", http_errno_description(err)));
+    }
+    if (!headerChecked_ && headerBytes_ > maxHeaderBytes_) {
+      return refuse(431, "headers_too_large",
+                    fmt::format("request headers exceed {} bytes", maxHeaderBytes_));
+    }
+  }
+  return Status::kNeedMore;
+}
+
+bool RequestParser::checkHeader() {
+  if (parser_.http_major != 1) {
+    refuse(505, "http_version_not_supported",
+           fmt::format("HTTP/{}.{} is not supported; this server speaks HTTP/1.1",
+                       parser_.http_major, parser_.http_minor));
+    return false;
+  }
+  version_ = parser_.http_minor == 0 ? 10 : 11;
+  request_.method = http_method_str(static_cast<http_method>(parser_.method));
+  size_t hosts = 0;
+  std::vector<std::string_view> codings;
+  for (auto& h : request_.headers) {
+    // RFC 9110 §5.5: a field value has no leading or trailing whitespace.
+    if (std::string_view v = trimmed(h.value); v.size() != h.value.size()) {
+      h.value = std::string(v);
+    }
+    if (iequal(h.name, "host")) ++hosts;
+    if (iequal(h.name, "transfer-encoding")) codings.push_back(h.value);
+  }
+  if (auto refusal = framingRefusal(version_, hosts, codings)) {
+    refusal_ = std::move(*refusal);
+    return false;
+  }
+  if (request_.target.empty()) {
+    refuse(400, "bad_request", "the request has no target");
+    return false;
+  }
+  if (request_.target.find("://") != std::string::npos) {
+    request_.target = originForm(request_.target);
+  }
+  std::string_view t = request_.target;
+  size_t q = t.find('?');
+  auto path = percentDecode(t.substr(0, q));
+  if (!path) {
+    refuse(400, "bad_request", "malformed percent-encoding in the request path");
+    return false;
+  }
+  // A NUL would end the path wherever it is handed on as a C string (PATH_INFO).
+  if (path->find('\0') != std::string::npos) {
+    refuse(400, "bad_request", "the request path contains a NUL byte (%00)");
+    return false;
+  }
+  request_.path = std::move(*path);
+  if (q != std::string_view::npos) request_.query = std::string(t.substr(q + 1));
+  bodyLimitBytes_ = bodyLimit_(request_.method, request_.target);
+  // Without a Content-Length http_parser leaves ULLONG_MAX; chunked bodies are counted as
+  // they come (onBody).
+  if (uint64_t len = parser_.content_length; len != ULLONG_MAX && !(parser_.flags & F_CHUNKED)) {
+    if (len > bodyLimitBytes_) {
+      refuse(413, "body_too_large",
+             fmt::format("the request body is {} bytes, the limit is {} bytes", len,
+                         bodyLimitBytes_));
+      return false;
+    }
+    request_.body.reserve(static_cast<size_t>(len));
+  }
+  return true;
+}
+
+bool RequestParser::isWebSocketUpgrade() const {
+  return version_ >= 11 && parser_.method == HTTP_GET &&
+         listsToken(request_.header("connection"), "upgrade") &&
+         listsToken(request_.header("upgrade"), "websocket");
+}
+
+std::variant<Request, Refusal> parseRequest(std::string_view bytes, size_t maxHeaderBytes,
+                                           const Server::BodyLimit& bodyLimit) {
+  RequestParser parser(maxHeaderBytes, bodyLimit);
+  size_t consumed = 0;
+  switch (parser.feed(bytes, consumed)) {
+    case RequestParser::Status::kDone:
+      return std::move(parser.request());
+    case RequestParser::Status::kRefused:
+      return parser.refusal();
+    case RequestParser::Status::kNeedMore:
+      break;
+  }
+  return Refusal{400, "bad_request", "the request ends before it is complete"};
+}
+
+}  // namespace tern::http
