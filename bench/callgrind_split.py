@@ -10,8 +10,9 @@ of each layer:
   invoker     Invoker::invoke around the engine: admission, request building, metrics, record
   gateway     HttpGateway::handle around the invoker: routing, the CGI environment, the CGI
               response parsing and the response's headers
-  http        the rest of the serving threads' work: the connection (Asio, Beast's parser,
-              serialising the response, sendmsg)
+  http        the rest of the serving threads' work: the connection (the epoll loop of a
+              plain connection or Asio's of a TLS one, the parser, serialising the
+              response, sendmsg)
   other       the node's other threads meanwhile (timers, the async queue's polling): they
               depend on the time the requests took, not on their number
 
@@ -99,11 +100,12 @@ def main(path, requests, top):
     invoker = inclusive(r"^tern::exec::Invoker::invoke\(")
     respond_lambda = inclusive(r"^std::_Function_handler<void \(tern::exec::InvokeOutput\), "
                                r"tern::triggers::HttpGateway::invoke")
-    session_respond = inclusive(r"Session::respond\(")
+    session_respond = inclusive(r"(Session|PlainConnection)::respond\(")
     handle = inclusive(r"^tern::triggers::HttpGateway::handle\(")
-    # The serving threads were inside Asio's event loop when the counters were zeroed, so
-    # their cost is the loop's own plus what it called (its recursive entries aside).
-    loop = re.compile(r"^boost::asio::detail::scheduler::run\(")
+    # The serving threads were inside their event loops (plain connections' epoll loops,
+    # Asio's for TLS) when the counters were zeroed, so their cost is the loops' own plus
+    # what they called (recursive entries aside).
+    loop = re.compile(r"^(boost::asio::detail::scheduler::run|tern::http::PlainLoops::Loop::run)\(")
     serving = sum(cost for fn, cost in exclusive.items() if loop.search(fn)) + sum(
         cost for (caller, callee), cost in edges.items()
         if loop.search(caller) and not loop.search(callee))

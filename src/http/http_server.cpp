@@ -77,8 +77,8 @@ void appendDecimal(std::string& out, uint64_t v) {
 // Whether a header name or value can be sent as it is: no CR, LF or NUL, which could split
 // the response.
 bool fieldSafe(std::string_view v) {
-  for (char c : v) {
-    if (c == '\r' || c == '\n' || c == '\0') return false;
+  for (unsigned char c : v) {
+    if (c <= '\r' && (c == '\r' || c == '\n' || c == '\0')) return false;
   }
   return true;
 }
@@ -95,42 +95,43 @@ int64_t steadyNowNs() {
 }
 
 // By hand rather than with Beast's message and serializer, which cost several allocations
-// per response.
+// per response; every piece is appended with its length known.
 bool serializeHead(std::string& out, const Response& res, unsigned version, bool keepAlive,
                    bool isHead, const std::string& serverHeader) {
+  using namespace std::string_view_literals;
   bool bodyless = res.status < 200 || res.status == 204 || res.status == 304;
   out.clear();
-  out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  out.append(version == 10 ? "HTTP/1.0 "sv : "HTTP/1.1 "sv);
   appendDecimal(out, static_cast<uint64_t>(res.status));
-  out += ' ';
-  out += std::string_view(bhttp::obsolete_reason(static_cast<bhttp::status>(res.status)));
-  out += "\r\nServer: ";
-  out += serverHeader;
-  out += "\r\n";
+  out.push_back(' ');
+  out.append(std::string_view(bhttp::obsolete_reason(static_cast<bhttp::status>(res.status))));
+  out.append("\r\nServer: "sv);
+  out.append(serverHeader);
+  out.append("\r\n"sv);
   if (!bodyless && fieldSafe(res.contentType)) {
-    out += "Content-Type: ";
-    out += res.contentType;
-    out += "\r\n";
+    out.append("Content-Type: "sv);
+    out.append(res.contentType);
+    out.append("\r\n"sv);
   }
   for (const auto& h : res.headers) {
     // A header that could split the response (CR, LF, NUL) is dropped, never sent.
     if (h.name.empty() || !fieldSafe(h.name) || !fieldSafe(h.value)) continue;
-    out += h.name;
-    out += ": ";
-    out += h.value;
-    out += "\r\n";
+    out.append(h.name);
+    out.append(": "sv);
+    out.append(h.value);
+    out.append("\r\n"sv);
   }
   if (!bodyless) {
-    out += "Content-Length: ";
+    out.append("Content-Length: "sv);
     appendDecimal(out, res.body.size());
-    out += "\r\n";
+    out.append("\r\n"sv);
   }
   if (!keepAlive) {
-    out += "Connection: close\r\n";
+    out.append("Connection: close\r\n"sv);
   } else if (version == 10) {
-    out += "Connection: keep-alive\r\n";
+    out.append("Connection: keep-alive\r\n"sv);
   }
-  out += "\r\n";
+  out.append("\r\n"sv);
   return !bodyless && !isHead;
 }
 
@@ -885,7 +886,15 @@ void Server::Impl::admit(tcp::socket socket) {
   accepted.fetch_add(1);
   open.fetch_add(1);
   socket.set_option(tcp::no_delay(true), ec);
-  if (plain) return plain->adopt(socket.release(), std::move(client), remote.address().to_string());
+  if (plain) {
+    int fd = socket.release(ec);
+    if (ec) {  // the socket closes with `socket`
+      open.fetch_sub(1);
+      leaveClient(client);
+      return;
+    }
+    return plain->adopt(fd, std::move(client), remote.address().to_string());
+  }
   auto session = std::make_shared<Session>(std::move(socket), *this, std::move(client),
                                            remote.address().to_string());
   registerConnection(session);

@@ -1,7 +1,8 @@
 #pragma once
-// tern's HTTP/1.1 server (Boost.Beast), kept behind a small transport-neutral interface so
-// Beast's heavy headers stay in one translation unit. One io_context runs on a pool of
-// threads; each connection has its own strand. Requests are read header first, so the body
+// tern's HTTP/1.1 server, behind a small transport-neutral interface. Plain HTTP is served by
+// epoll loops of its own, one per thread; TLS and WebSockets by Boost.Beast, whose heavy
+// headers stay in src/http (docs/design/serving.md, "Plain connections"). A connection stays
+// on one thread. Requests are read header first, so the body
 // limit depends on the route and an oversized body is refused before it is read; every read
 // has a deadline, so slow or stalled clients cost a socket, never a thread. Connections are
 // limited per client and in total; the bytes of responses that clients have not taken yet

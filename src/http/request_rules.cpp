@@ -13,6 +13,9 @@
 namespace tern::http {
 
 std::optional<std::string> percentDecode(std::string_view s, bool plusIsSpace) {
+  if (s.find('%') == std::string_view::npos && (!plusIsSpace || s.find('+') == std::string_view::npos)) {
+    return std::string(s);  // nothing to decode: most paths
+  }
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {

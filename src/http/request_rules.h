@@ -1,6 +1,6 @@
 #pragma once
 // What the server decides about a request from its text alone: pure functions, kept apart
-// from Beast so they are tested from tables (tests/unit/http/http_server_test.cpp).
+// from the parser and the sockets so they are tested from tables (tests/unit/http/http_server_test.cpp).
 // originForm, percentDecode and queryValues are declared in http_server.h (the gateway uses
 // the latter two).
 

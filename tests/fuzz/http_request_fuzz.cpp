@@ -1,4 +1,4 @@
-// Fuzz target: HTTP/1.1 requests as the server reads them (src/http): Beast's parser with
+// Fuzz target: HTTP/1.1 requests as the server reads them (src/http): RequestParser with
 // the server's header limit, framing rules (framingRefusal), body limit by route,
 // origin-form target and decoded path (parseRequest), then the query helpers routes use
 // (queryValues, uintParam, checkParamNames). A request that parses has a path without NUL,
