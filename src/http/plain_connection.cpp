@@ -131,6 +131,7 @@ class PlainConnection final : public Connection {
     if (closed_) return;
     if (unsent_ > 0 && !sendFailed_) {
       writing_ = true;
+      wroteLater_ = true;
       ackedAtLastCheck_ = acknowledged();
       deadlineNs_ = steadyNowNs() + toNs(server_.options.writeTimeout);
       return writeRest();
@@ -217,9 +218,11 @@ class PlainConnection final : public Connection {
   // not, the connection is not read, so its requests wait in the socket.
   void nextRequest() {
     if (inBegin_ == inEnd_ && !requestBegun_) {
-      int64_t now = steadyNowNs();
+      // Idle since its response was handed to the socket (respond() noted when; a claim
+      // for a newcomer may have taken that since, and the close it asked for follows).
       awaitingNext_ = true;
-      idleSinceNs_.store(now, std::memory_order_relaxed);
+      int64_t now = steadyNowNs();
+      if (std::exchange(wroteLater_, false)) idleSinceNs_.store(now, std::memory_order_relaxed);
       deadlineNs_ = now + toNs(server_.options.idleTimeout);
       if (!server_.proceedOrWait(self(), client_)) {
         waiting_ = true;
@@ -252,10 +255,8 @@ class PlainConnection final : public Connection {
       }
       if (!requestBegun_) {
         requestBegun_ = true;
-        if (awaitingNext_) {
-          awaitingNext_ = false;
-          idleSinceNs_.store(0, std::memory_order_relaxed);
-        }
+        awaitingNext_ = false;
+        idleSinceNs_.store(0, std::memory_order_relaxed);
         // A new connection's first request, and any request once it has begun, must arrive
         // whole within the read timeout.
         if (served_ > 0) deadlineNs_ = steadyNowNs() + toNs(server_.options.readTimeout);
@@ -385,6 +386,10 @@ class PlainConnection final : public Connection {
     } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       sendFailed_ = true;
     }
+    // A keep-alive connection is idle from the moment its client can have the whole
+    // response, so that the order in which clients see responses is the order of idleness
+    // (a response written later is marked when its last byte is taken, in nextRequest).
+    if (keepAlive && unsent_ == 0) idleSinceNs_.store(steadyNowNs(), std::memory_order_relaxed);
     if (loop_.onThread() && inRun_) {
       respondedInRun_ = true;
       return;
@@ -488,6 +493,7 @@ class PlainConnection final : public Connection {
   uint64_t served_ = 0;  // requests read on this connection
   int64_t deadlineNs_ = 0;
   bool writing_ = false;  // the rest of a response waits for the socket
+  bool wroteLater_ = false;  // the last response was finished by the loop, not respond()
   uint64_t ackedAtLastCheck_ = 0;
   bool inRun_ = false;          // the handler is running on this thread
   bool respondedInRun_ = false;

@@ -23,6 +23,17 @@ std::string_view trimmed(std::string_view s) {
   return s.substr(first, s.find_last_not_of(" \t") - first + 1);
 }
 
+// A token (RFC 9110 §5.6.2): one or more of the visible characters other than delimiters.
+bool isToken(std::string_view s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s) {
+    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
 // Whether a comma-separated header value lists `token` (case-insensitive).
 bool listsToken(const std::string* value, std::string_view token) {
   if (!value) return false;
@@ -176,6 +187,12 @@ bool RequestParser::checkHeader() {
   size_t hosts = 0;
   std::vector<std::string_view> codings;
   for (auto& h : request_.headers) {
+    // http_parser lets a space through in a name; a proxy in front might read such a field
+    // (say "Content-Length : 5") differently, so it is refused.
+    if (!isToken(h.name)) {
+      refuse(400, "bad_request", "a header name is empty or not a token (RFC 9110 §5.1)");
+      return false;
+    }
     // RFC 9110 §5.5: a field value has no leading or trailing whitespace.
     if (std::string_view v = trimmed(h.value); v.size() != h.value.size()) {
       h.value = std::string(v);

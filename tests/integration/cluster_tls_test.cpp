@@ -144,7 +144,8 @@ TEST_F(ClusterTlsTest, TlsNodesForwardOverTheirLinkAndOthersAreRefusedOne) {
 
   // A node whose certificate is not from the site's CA is refused by t2; its calls too
   // take NATS and succeed.
-  ASSERT_TRUE(test::eventually([&] { return ranOn(*f1, &otherCa) == "t2"; }));
+  ASSERT_TRUE(test::eventually([&] { return ranOn(*f1, &otherCa) == "t2"; }))
+      << "f1:\n" << f1->log() << "t2:\n" << t2->log();
   ASSERT_TRUE(test::eventually([&] {
     return t2->log().find("refused: its certificate is not signed by the site's CA") !=
                std::string::npos &&

@@ -30,7 +30,10 @@ HttpReply parseReply(const std::string& raw) {
   HttpReply r;
   r.raw = raw;
   size_t end = raw.find("\r\n\r\n");
-  if (raw.compare(0, 9, "HTTP/1.1 ") != 0 || end == std::string::npos) return r;
+  if ((raw.compare(0, 9, "HTTP/1.1 ") != 0 && raw.compare(0, 9, "HTTP/1.0 ") != 0) ||
+      end == std::string::npos) {
+    return r;
+  }
   r.status = std::atoi(raw.c_str() + 9);
   size_t pos = raw.find("\r\n") + 2;
   while (pos < end) {

@@ -6,6 +6,7 @@
 #include "http/request_rules.h"
 
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -88,6 +89,37 @@ test::HttpReply readResponse(int fd, std::chrono::milliseconds patience = 30s) {
     if (n <= 0) return {};
     got.append(buf, static_cast<size_t>(n));
   }
+}
+
+// Reads `n` responses (Content-Length framed) that may arrive together, as the answers to
+// pipelined requests do; fewer when the connection closes or `patience` passes.
+std::vector<test::HttpReply> readResponses(int fd, size_t n, std::chrono::milliseconds patience = 30s) {
+  std::vector<test::HttpReply> out;
+  std::string got;
+  auto deadline = std::chrono::steady_clock::now() + patience;
+  char buf[65536];
+  while (out.size() < n) {
+    size_t end = got.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      auto head = test::parseReply(got.substr(0, end + 4));
+      auto it = head.headers.find("content-length");
+      size_t want = it == head.headers.end() ? 0 : std::stoul(it->second);
+      if (got.size() - end - 4 >= want) {
+        out.push_back(test::parseReply(got.substr(0, end + 4 + want)));
+        got.erase(0, end + 4 + want);
+        continue;
+      }
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    ssize_t r = recv(fd, buf, sizeof buf, 0);
+    if (r <= 0) break;
+    got.append(buf, static_cast<size_t>(r));
+  }
+  return out;
 }
 
 // Whether the server closes the connection (EOF or reset) within `patience`.
@@ -448,6 +480,83 @@ TEST_F(HttpServerTest, APathWithAnEncodedNulIsRefusedNotTruncated) {
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("NUL"), std::string::npos) << r.body;
   EXPECT_EQ(calls_.load(), 0u);
+}
+
+// Plain connections (design/serving.md, "Plain connections"): requests that come together,
+// in pieces or larger than one read are answered whole and in order.
+TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  start({});
+  int fd = open("127.0.0.1");
+  ASSERT_TRUE(sendAll(fd, "GET /a HTTP/1.1\r\nHost: t\r\n\r\n"
+                          "POST /b?q HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nbody"
+                          "GET /big-elsewhere HTTP/1.1\r\nHost: t\r\n\r\n"
+                          "GET /c HTTP/1.1\r\nHost: t\r\n\r\n"));
+  auto replies = readResponses(fd, 4);
+  ASSERT_EQ(replies.size(), 4u);
+  EXPECT_EQ(replies[0].body, "GET /a  ");
+  EXPECT_EQ(replies[1].body, "POST /b q body");
+  EXPECT_EQ(replies[2].body.size(), bigBytes_);
+  EXPECT_EQ(replies[3].body, "GET /c  ");
+  EXPECT_EQ(calls_.load(), 4u);
+}
+
+TEST_F(HttpServerTest, ARequestSentByteByByteIsServed) {
+  start({});
+  int fd = open("127.0.0.1");
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  std::string req = "PUT /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+  for (char c : req) ASSERT_TRUE(sendAll(fd, std::string(1, c)));
+  EXPECT_EQ(readResponse(fd).body, "PUT /x  abcde");
+}
+
+TEST_F(HttpServerTest, ABodyLargerThanOneReadArrivesWhole) {
+  start({});
+  std::string body(300 * 1024, 'b');
+  for (size_t i = 0; i < body.size(); i += 4096) body[i] = static_cast<char>('a' + i / 4096 % 26);
+  auto r = ask("127.0.0.1", "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                                std::to_string(body.size()) + "\r\n\r\n" + body);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "POST /x  " + body);
+}
+
+TEST_F(HttpServerTest, Http10ClosesAfterItsResponseAndHeadGetsNoBody) {
+  start({});
+  int fd = open("127.0.0.1");
+  ASSERT_TRUE(sendAll(fd, "GET /a HTTP/1.0\r\n\r\n"));
+  auto r = readResponse(fd);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["connection"], "close");
+  EXPECT_TRUE(closedByServer(fd, 30s));
+
+  int kept = open("127.0.0.1");
+  ASSERT_TRUE(sendAll(kept, "HEAD /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  std::string got;
+  char buf[4096];
+  while (got.find("\r\n\r\n") == std::string::npos) {
+    ssize_t n = recv(kept, buf, sizeof buf, 0);
+    ASSERT_GT(n, 0);
+    got.append(buf, static_cast<size_t>(n));
+  }
+  auto head = test::parseReply(got);
+  EXPECT_EQ(head.headers["content-length"], "9");  // of the body not sent, "HEAD /a  "
+  EXPECT_EQ(head.headers["connection"], "keep-alive");
+  // No body follows: the next response comes right after the head.
+  ASSERT_TRUE(sendAll(kept, "GET /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  auto next = readResponse(kept);
+  EXPECT_EQ(got.substr(got.find("\r\n\r\n") + 4) + next.raw.substr(0, 8), "HTTP/1.0");
+  EXPECT_EQ(next.body, "GET /b  ");
+}
+
+TEST_F(HttpServerTest, ATlsHandshakeOnAPlainPortIsClosedAndOthersAreServed) {
+  start({});
+  int fd = open("127.0.0.1");
+  ASSERT_TRUE(sendAll(fd, std::string("\x16\x03\x01\x00\x05hello", 10)));
+  EXPECT_TRUE(closedByServer(fd, 30s));
+  EXPECT_EQ(server_->stats().badRequests, 1u);
+  EXPECT_EQ(ask("127.0.0.2", kGet).status, 200);
+  EXPECT_EQ(calls_.load(), 1u);
 }
 
 }  // namespace

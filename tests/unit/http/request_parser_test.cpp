@@ -1,0 +1,174 @@
+// The request parser every connection uses (src/http/request_parser.h): bytes in, a Request
+// or a Refusal out, however the bytes are split across reads.
+
+#include "http/request_parser.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace tern::http {
+namespace {
+
+size_t oneMiB(std::string_view, std::string_view) { return size_t{1} << 20; }
+
+struct Parsed {
+  RequestParser::Status status;
+  Request request;
+  bool keepAlive = false;
+  unsigned version = 0;
+  bool head = false;
+  bool upgrade = false;
+  int refusal = 0;
+  size_t consumed = 0;  // of all the bytes fed
+};
+
+// Feeds `bytes` in pieces of `piece` bytes (0: all at once) until the parser is done or
+// refuses.
+Parsed parse(const std::string& bytes, size_t piece, size_t maxHeader = 1024) {
+  Server::BodyLimit limit = oneMiB;
+  RequestParser parser(maxHeader, limit);
+  Parsed out{RequestParser::Status::kNeedMore, {}};
+  size_t at = 0;
+  while (at < bytes.size()) {
+    size_t n = piece == 0 ? bytes.size() - at : std::min(piece, bytes.size() - at);
+    size_t used = 0;
+    out.status = parser.feed(std::string_view(bytes).substr(at, n), used);
+    out.consumed = at + used;
+    if (out.status == RequestParser::Status::kDone) {
+      out.keepAlive = parser.keepAlive();
+      out.version = parser.version();
+      out.head = parser.isHead();
+      out.upgrade = parser.isWebSocketUpgrade();
+      out.request = std::move(parser.request());
+      return out;
+    }
+    if (out.status == RequestParser::Status::kRefused) {
+      out.refusal = parser.refusal().status;
+      return out;
+    }
+    EXPECT_EQ(used, n) << "a parser that needs more takes every byte";
+    at += n;
+  }
+  return out;
+}
+
+TEST(RequestParserTest, TheSameRequestComesOutHoweverTheBytesAreSplit) {
+  const std::string bytes =
+      "POST /fn/a%20b?x=1&y HTTP/1.1\r\nHost: h\r\nX-Pad:  two spaces \t\r\n"
+      "Content-Length: 11\r\n\r\nhello world"
+      "GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
+  for (size_t piece : {0, 1, 2, 3, 7, 16, 50}) {
+    auto p = parse(bytes, piece);
+    ASSERT_EQ(p.status, RequestParser::Status::kDone) << "pieces of " << piece;
+    EXPECT_EQ(p.request.method, "POST");
+    EXPECT_EQ(p.request.target, "/fn/a%20b?x=1&y");
+    EXPECT_EQ(p.request.path, "/fn/a b");
+    EXPECT_EQ(p.request.query, "x=1&y");
+    EXPECT_EQ(p.request.body, "hello world");
+    ASSERT_EQ(p.request.headers.size(), 3u);
+    EXPECT_EQ(p.request.headers[1].name, "X-Pad");
+    EXPECT_EQ(p.request.headers[1].value, "two spaces");  // whitespace around a value goes
+    EXPECT_TRUE(p.keepAlive);
+    EXPECT_EQ(p.version, 11u);
+    // The next request's bytes are left for the next parse.
+    EXPECT_EQ(bytes.substr(p.consumed), "GET /next HTTP/1.1\r\nHost: h\r\n\r\n")
+        << "pieces of " << piece;
+  }
+}
+
+TEST(RequestParserTest, AChunkedBodyIsDecoded) {
+  auto p = parse("PUT /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+                 4);
+  ASSERT_EQ(p.status, RequestParser::Status::kDone);
+  EXPECT_EQ(p.request.body, "hello world");
+}
+
+TEST(RequestParserTest, KeepAliveVersionHeadAndUpgradeAreRead) {
+  struct Case {
+    const char* bytes;
+    bool keepAlive;
+    unsigned version;
+    bool head;
+    bool upgrade;
+  } cases[] = {
+      {"GET / HTTP/1.1\r\nHost: h\r\n\r\n", true, 11, false, false},
+      {"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", false, 11, false, false},
+      {"GET / HTTP/1.0\r\n\r\n", false, 10, false, false},
+      {"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true, 10, false, false},
+      {"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n", true, 11, true, false},
+      {"GET /v1/events HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade\r\n"
+       "Upgrade: WebSocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+       "Sec-WebSocket-Version: 13\r\n\r\n",
+       true, 11, false, true},
+      {"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", true, 11,
+       false, false},
+      {"POST / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", true,
+       11, false, false},
+  };
+  for (const auto& c : cases) {
+    auto p = parse(c.bytes, 0);
+    ASSERT_EQ(p.status, RequestParser::Status::kDone) << c.bytes;
+    EXPECT_EQ(p.keepAlive, c.keepAlive) << c.bytes;
+    EXPECT_EQ(p.version, c.version) << c.bytes;
+    EXPECT_EQ(p.head, c.head) << c.bytes;
+    EXPECT_EQ(p.upgrade, c.upgrade) << c.bytes;
+  }
+}
+
+TEST(RequestParserTest, RefusalsCarryTheirStatus) {
+  struct Case {
+    std::string bytes;
+    int status;
+  } cases[] = {
+      {"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505},
+      {"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+       400},
+      {"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc", 400},
+      {"GET / HTTP/1.1\r\nHost: h\r\nBad Name: x\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: h\r\nContent-Length : 3\r\n\r\nabc", 400},
+      {"GET / HTTP/1.1\r\nHost: h\r\n: x\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(2000, 'a') + "\r\n\r\n", 431},
+      {"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2000000\r\n\r\n", 413},
+      {"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400},
+  };
+  for (const auto& c : cases) {
+    for (size_t piece : {0, 1, 5}) {
+      auto p = parse(c.bytes, piece);
+      EXPECT_EQ(p.status, RequestParser::Status::kRefused) << c.bytes << " in pieces of " << piece;
+      EXPECT_EQ(p.refusal, c.status) << c.bytes << " in pieces of " << piece;
+    }
+  }
+}
+
+TEST(RequestParserTest, AHeaderAtItsLimitIsTakenAndOneByteMoreIsNot) {
+  std::string head = "GET / HTTP/1.1\r\nHost: h\r\nX: ";
+  std::string exact = head + std::string(100 - head.size() - 4, 'a') + "\r\n\r\n";
+  ASSERT_EQ(exact.size(), 100u);
+  EXPECT_EQ(parse(exact, 0, 100).status, RequestParser::Status::kDone);
+  EXPECT_EQ(parse(exact, 3, 100).status, RequestParser::Status::kDone);
+  std::string over = head + std::string(100 - head.size() - 3, 'a') + "\r\n\r\n";
+  EXPECT_EQ(parse(over, 0, 100).refusal, 431);
+  EXPECT_EQ(parse(over, 3, 100).refusal, 431);
+}
+
+TEST(RequestParserTest, AResetParserReadsTheNextRequest) {
+  Server::BodyLimit limit = oneMiB;
+  RequestParser parser(1024, limit);
+  std::string bytes = "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+  size_t used = 0;
+  ASSERT_EQ(parser.feed(bytes, used), RequestParser::Status::kDone);
+  EXPECT_EQ(parser.request().path, "/a");
+  EXPECT_TRUE(parser.begun());
+  parser.reset();
+  EXPECT_FALSE(parser.begun());
+  size_t more = 0;
+  ASSERT_EQ(parser.feed(std::string_view(bytes).substr(used), more), RequestParser::Status::kDone);
+  EXPECT_EQ(parser.request().path, "/b");
+  EXPECT_EQ(used + more, bytes.size());
+}
+
+}  // namespace
+}  // namespace tern::http
