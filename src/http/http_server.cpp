@@ -109,7 +109,7 @@ bool serializeHead(std::string& out, const Response& res, unsigned version, bool
   out.append("\r\n"sv);
   if (!bodyless && fieldSafe(res.contentType)) {
     out.append("Content-Type: "sv);
-    out.append(res.contentType);
+    out.append(res.contentType.empty() ? "text/plain; charset=utf-8"sv : std::string_view(res.contentType));
     out.append("\r\n"sv);
   }
   for (const auto& h : res.headers) {

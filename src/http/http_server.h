@@ -48,7 +48,7 @@ struct Response {
   int status = 200;
   std::vector<Header> headers;
   std::string body;
-  std::string contentType = "text/plain; charset=utf-8";
+  std::string contentType;  // empty: "text/plain; charset=utf-8"
 };
 
 // Sends the response; callable from any thread, exactly once.
