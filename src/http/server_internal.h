@@ -122,7 +122,7 @@ struct Server::Impl {
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts;
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
   std::optional<boost::asio::ip::tcp::acceptor> acceptor;
-  size_t nextContext = 0;
+  std::atomic<size_t> nextContext{0};  // the acceptor's and plain loops' round-robin
   std::vector<std::thread> threads;
   uint16_t boundPort = 0;
   // The loops serving plain HTTP (null when the server speaks TLS); declared after what
@@ -146,7 +146,9 @@ struct Server::Impl {
   void startWebSocket(boost::asio::ip::tcp::socket socket, Request req,
                       std::function<std::shared_ptr<WebSocketListener>(std::shared_ptr<WebSocket>)> accept,
                       std::shared_ptr<Client> client, std::string remote);
-  boost::asio::io_context& nextIoContext() { return *contexts[nextContext++ % contexts.size()]; }
+  boost::asio::io_context& nextIoContext() {
+    return *contexts[nextContext.fetch_add(1, std::memory_order_relaxed) % contexts.size()];
+  }
 
   // Whether a connection of `client` may read or run a request now.
   bool budgetAllows(const Client& client) const {
