@@ -234,7 +234,21 @@ class PlainConnection final : public Connection {
     readAndParse();
   }
 
+  // Reads and parses until a request is handed on, the socket is drained, or the connection
+  // closes. A request answered inline leads back here (finishResponse, nextRequest): that
+  // call only notes it, and the loop below goes on with the next request, so that a client
+  // pipelining requests without end never deepens the stack.
   void readAndParse() {
+    if (reading_) {
+      readAgain_ = true;
+      return;
+    }
+    reading_ = true;
+    readLoop();
+    reading_ = false;
+  }
+
+  void readLoop() {
     for (;;) {
       if (inBegin_ == inEnd_) {
         inBegin_ = inEnd_ = 0;
@@ -273,7 +287,10 @@ class PlainConnection final : public Connection {
           return refuse(r.status, r.code, r.message);
         }
         case RequestParser::Status::kDone:
-          return onRequest();
+          readAgain_ = false;
+          onRequest();
+          if (closed_ || !std::exchange(readAgain_, false)) return;
+          continue;
       }
     }
   }
@@ -486,6 +503,8 @@ class PlainConnection final : public Connection {
   std::unique_ptr<char[]> in_;
   size_t inBegin_ = 0, inEnd_ = 0;  // bytes read and not parsed yet
   bool readable_ = false;           // the socket may have bytes (no short read since the edge)
+  bool reading_ = false;            // readLoop() is on the stack
+  bool readAgain_ = false;          // ...and should go on with the next request
   bool sniffed_ = false;            // the first byte was checked for a TLS handshake
   bool requestBegun_ = false;       // bytes of the next request were parsed
   bool awaitingNext_ = false;       // a keep-alive connection waiting for its next request

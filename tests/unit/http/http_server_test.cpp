@@ -500,6 +500,22 @@ TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_EQ(calls_.load(), 4u);
 }
 
+// Pipelined requests arrive split at every offset of the connection's reads (29-byte
+// requests, 16 KiB reads) and are answered in order, however many there are.
+TEST_F(HttpServerTest, ManyPipelinedRequestsAreAllAnswered) {
+  start({});
+  int fd = open("127.0.0.1");
+  constexpr size_t kRequests = 50000;
+  auto replies = std::async(std::launch::async, [&] { return readResponses(fd, kRequests, 120s); });
+  std::string batch;
+  for (size_t i = 0; i < 1000; ++i) batch += "GET /a HTTP/1.1\r\nHost: t\r\n\r\n";
+  for (size_t i = 0; i < kRequests / 1000; ++i) ASSERT_TRUE(sendAll(fd, batch));
+  auto got = replies.get();
+  ASSERT_EQ(got.size(), kRequests);
+  EXPECT_EQ(got.back().body, "GET /a  ");
+  EXPECT_EQ(calls_.load(), kRequests);
+}
+
 TEST_F(HttpServerTest, ARequestSentByteByByteIsServed) {
   start({});
   int fd = open("127.0.0.1");
