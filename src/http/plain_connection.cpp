@@ -394,6 +394,11 @@ class PlainConnection final : public Connection {
     server_.addUnsent(*client_, unsent_);
     keepAliveAfter_ = keepAlive;
     countsAsRequest_ = countsAsRequest;
+    // A keep-alive connection is idle from the moment its client can have the whole
+    // response, so that the order in which clients see responses is the order of idleness:
+    // marked before the send (a client may act on the response before this thread runs
+    // again), and unmarked if part of it is left for later (nextRequest marks it then).
+    if (keepAlive) idleSinceNs_.store(steadyNowNs(), std::memory_order_relaxed);
     iovec iov[2] = {{outHead_.data(), outHead_.size()}, {outBody_.data(), outBody_.size()}};
     msghdr msg{};
     msg.msg_iov = iov;
@@ -404,10 +409,7 @@ class PlainConnection final : public Connection {
     } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       sendFailed_ = true;
     }
-    // A keep-alive connection is idle from the moment its client can have the whole
-    // response, so that the order in which clients see responses is the order of idleness
-    // (a response written later is marked when its last byte is taken, in nextRequest).
-    if (keepAlive && unsent_ == 0) idleSinceNs_.store(steadyNowNs(), std::memory_order_relaxed);
+    if (keepAlive && unsent_ > 0) idleSinceNs_.store(0, std::memory_order_relaxed);
     if (loop_.onThread() && inRun_) {
       respondedInRun_ = true;
       return;
