@@ -183,7 +183,7 @@ void Heartbeats::onHeartbeat(std::string_view subject, std::span<const uint8_t> 
 
 void Heartbeats::loadMembersFromBucket(kvStore* nodes) {
   std::unique_ptr<KvWatch> watch;
-  if (KvWatch::open(watch, c_.js, nodes, {.ignoreDeletes = true}) != NATS_OK) return;
+  if (KvWatch::open(watch, c_.conn, c_.js, nodes, {.ignoreDeletes = true}) != NATS_OK) return;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kJetStreamWaitMs);
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <climits>
 
 #include "cluster/nats_text.h"
 
@@ -76,9 +78,10 @@ Result<kvStore*> LazyBucket::get(jsCtx* js, std::string_view what, std::string_v
   return bucket_;
 }
 
-natsStatus KvWatch::open(std::unique_ptr<KvWatch>& out, jsCtx* js, kvStore* kv, Options options) {
+natsStatus KvWatch::open(std::unique_ptr<KvWatch>& out, natsConnection* nc, jsCtx* js,
+                         kvStore* kv, Options options) {
   out.reset();
-  if (!js || !kv) return NATS_INVALID_ARG;
+  if (!nc || !js || !kv) return NATS_INVALID_ARG;
   std::string bucket = kvStore_Bucket(kv);
   std::string stream = "KV_" + bucket;
   std::string prefix = "$KV." + bucket + ".";
@@ -91,7 +94,7 @@ natsStatus KvWatch::open(std::unique_ptr<KvWatch>& out, jsCtx* js, kvStore* kv, 
   natsSubscription* sub = nullptr;
   natsStatus s = js_SubscribeSync(&sub, js, subject.c_str(), nullptr, &so, nullptr);
   if (s != NATS_OK) return s;
-  std::unique_ptr<KvWatch> watch(new KvWatch(sub, std::move(prefix), options));
+  std::unique_ptr<KvWatch> watch(new KvWatch(nc, sub, std::move(prefix), options));
   // Delivery is never dropped for a slow reader: a bucket's values are few and small.
   s = natsSubscription_SetPendingLimits(sub, -1, -1);
   if (s != NATS_OK) return s;
@@ -107,7 +110,22 @@ natsStatus KvWatch::open(std::unique_ptr<KvWatch>& out, jsCtx* js, kvStore* kv, 
 }
 
 KvWatch::~KvWatch() {
-  // natsSubscription_Destroy, unlike an unsubscribe, leaves the consumer to the server.
+  // libnats 3.4.1 hands a message to a subscription without a reference to it
+  // (natsConn_processMsg finds it in the connection's table, lets the table's lock go, then
+  // locks the subscription), so freeing a subscription while a message for it is being
+  // delivered is a use after free; a watched bucket that is written often (membership)
+  // hits it. So the watch first leaves the connection's table: an automatic unsubscribe at
+  // the count already delivered removes it at once and, unlike a plain unsubscribe, does
+  // not delete the consumer. Then a flush waits until the connection's reader has passed
+  // every message it read before (the PONG comes after them), and only then is the
+  // subscription freed. natsSubscription_Destroy leaves the consumer to the server.
+  int64_t delivered = 0;
+  if (natsSubscription_GetDelivered(sub_, &delivered) == NATS_OK && delivered > 0) {
+    natsSubscription_AutoUnsubscribe(sub_, static_cast<int>(std::min<int64_t>(delivered, INT_MAX)));
+  }
+  if (natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED) {
+    natsConnection_FlushTimeout(nc_, 2000);
+  }
   natsSubscription_Destroy(sub_);
 }
 

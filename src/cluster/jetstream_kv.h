@@ -82,11 +82,13 @@ class KvWatch {
   struct Options {
     bool ignoreDeletes = false;  // deletes and purges are not delivered
   };
-  // Starts the watch of `kv`, a bucket bound through `js`. NATS_OK and the watch in `out`,
-  // or libnats's status (`out` empty).
-  static natsStatus open(std::unique_ptr<KvWatch>& out, jsCtx* js, kvStore* kv, Options options);
-  static natsStatus open(std::unique_ptr<KvWatch>& out, jsCtx* js, kvStore* kv) {
-    return open(out, js, kv, Options{});
+  // Starts the watch of `kv`, a bucket bound through `js` on the connection `nc`. NATS_OK
+  // and the watch in `out`, or libnats's status (`out` empty).
+  static natsStatus open(std::unique_ptr<KvWatch>& out, natsConnection* nc, jsCtx* js,
+                         kvStore* kv, Options options);
+  static natsStatus open(std::unique_ptr<KvWatch>& out, natsConnection* nc, jsCtx* js,
+                         kvStore* kv) {
+    return open(out, nc, js, kv, Options{});
   }
   ~KvWatch();
   KvWatch(const KvWatch&) = delete;
@@ -99,9 +101,10 @@ class KvWatch {
   natsStatus next(std::optional<KvChange>& out, int64_t waitMs);
 
  private:
-  KvWatch(natsSubscription* sub, std::string prefix, Options options)
-      : sub_(sub), prefix_(std::move(prefix)), options_(options) {}
+  KvWatch(natsConnection* nc, natsSubscription* sub, std::string prefix, Options options)
+      : nc_(nc), sub_(sub), prefix_(std::move(prefix)), options_(options) {}
 
+  natsConnection* nc_;
   natsSubscription* sub_;
   std::string prefix_;  // "$KV.<bucket>.", the subjects' part before the key
   Options options_;

@@ -225,7 +225,7 @@ void JetStreamTokenStore::watchLoop() {
     auto last = c.lastSequence();
     if (!last.ok()) return last.error();
     std::unique_ptr<KvWatch> fresh;
-    natsStatus s = KvWatch::open(fresh, c.js, *kv);
+    natsStatus s = KvWatch::open(fresh, c.conn, c.js, *kv);
     if (s != NATS_OK) return c.failure(fmt::format("watch of bucket {}", kBucket), s);
     std::vector<TokenCache::Entry> records;
     uint64_t through = *last;  // a write between the question and the watch is delivered too

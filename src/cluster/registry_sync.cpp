@@ -277,7 +277,7 @@ void RegistrySync::loop() {
     }
     if (c_.resync.exchange(false) || !watch) {
       watch.reset();
-      natsStatus s = KvWatch::open(watch, c_.js, functionsKv_);
+      natsStatus s = KvWatch::open(watch, c_.conn, c_.js, functionsKv_);
       if (s != NATS_OK) {
         spdlog::warn("cluster: cannot watch the registry yet: {}", natsText(s));
         c_.resync = true;

@@ -458,7 +458,7 @@ Result<std::vector<App>> JetStreamAppStore::list() {
   auto kv = nats_.appsBucket();
   if (!kv) return kv.error();
   std::unique_ptr<cluster::KvWatch> w;
-  natsStatus s = cluster::KvWatch::open(w, nats_.js, *kv, {.ignoreDeletes = true});
+  natsStatus s = cluster::KvWatch::open(w, nats_.conn, nats_.js, *kv, {.ignoreDeletes = true});
   if (s != NATS_OK) return nats_.failure("list of apps", s);
   // The watch delivers every current record, then says it has.
   std::vector<App> out;

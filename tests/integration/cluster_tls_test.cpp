@@ -103,7 +103,8 @@ TEST_F(ClusterTlsTest, TlsNodesForwardOverTheirLinkAndOthersAreRefusedOne) {
     auto r = call(*t1, "GET", "/v1/cluster/nodes", {}, &ca);
     auto j = json::parse(r.body, nullptr, false);
     return j.is_object() && j.contains("nodes") && j["nodes"].size() == 4;
-  }));
+  })) << call(*t1, "GET", "/v1/cluster/nodes", {}, &ca).body << "\nt1:\n" << t1->log()
+      << "f1:\n" << f1->log();
   auto view = json::parse(call(*t1, "GET", "/v1/cluster/nodes", {}, &ca).body);
   for (const auto& m : view["nodes"]) {
     if (m["id"] == "t2") {

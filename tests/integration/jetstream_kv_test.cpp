@@ -7,9 +7,11 @@
 #include <gtest/gtest.h>
 #include <nats/nats.h>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cluster/cluster_context.h"
@@ -54,6 +56,7 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   jsCtx* js() const { return js_; }
+  natsConnection* conn() const { return conn_; }
 
   // The number of consumers of a stream (-1 when its info cannot be had).
   int64_t consumers(const char* stream) const {
@@ -189,7 +192,7 @@ class KvWatchTest : public JetStreamKvTest {
 
 TEST_F(KvWatchTest, AnEmptyBucketGivesTheMarkerFirstThenEachWrite) {
   std::unique_ptr<KvWatch> watch;
-  ASSERT_EQ(KvWatch::open(watch, admin_.js(), kv_), NATS_OK);
+  ASSERT_EQ(KvWatch::open(watch, admin_.conn(), admin_.js(), kv_), NATS_OK);
   EXPECT_TRUE(untilMarker(*watch).empty());
 
   put("a", "1");
@@ -223,7 +226,7 @@ TEST_F(KvWatchTest, EachKeysLastValueComesThenTheMarker) {
   put("d.e", "5");
 
   std::unique_ptr<KvWatch> watch;
-  ASSERT_EQ(KvWatch::open(watch, admin_.js(), kv_), NATS_OK);
+  ASSERT_EQ(KvWatch::open(watch, admin_.conn(), admin_.js(), kv_), NATS_OK);
   EXPECT_EQ(untilMarker(*watch),
             (std::vector<std::string>{"b=2", "a=3", "c deleted", "d.e=5"}));
 
@@ -242,7 +245,7 @@ TEST_F(KvWatchTest, DeletesCanBeLeftOutAndTheMarkerStillComes) {
   ASSERT_EQ(kvStore_Delete(kv_, "b"), NATS_OK);  // the last of the first delivery
 
   std::unique_ptr<KvWatch> watch;
-  ASSERT_EQ(KvWatch::open(watch, admin_.js(), kv_, {.ignoreDeletes = true}), NATS_OK);
+  ASSERT_EQ(KvWatch::open(watch, admin_.conn(), admin_.js(), kv_, {.ignoreDeletes = true}), NATS_OK);
   EXPECT_EQ(untilMarker(*watch), (std::vector<std::string>{"a=1"}));
 
   ASSERT_EQ(kvStore_Purge(kv_, "a", nullptr), NATS_OK);
@@ -256,10 +259,30 @@ TEST_F(KvWatchTest, DeletesCanBeLeftOutAndTheMarkerStillComes) {
 // Closing a watch does not delete its consumer (libnats's kvWatcher_Destroy does, and that
 // is where it races with the consumer's re-creation); the server removes the consumer once
 // nobody subscribes to it.
+// libnats delivers a message to a subscription without holding a reference to it: a watch
+// freed while its bucket is being written must leave the connection's reader nothing to
+// use (the sanitizer builds see a use after free otherwise).
+TEST_F(KvWatchTest, WatchesClosedWhileTheirBucketIsWrittenLeaveNothingInUse) {
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int i = 0; !done.load(); ++i) {
+      kvStore_PutString(nullptr, kv_, i % 2 ? "a" : "b", std::to_string(i).c_str());
+    }
+  });
+  for (int round = 0; round < 100; ++round) {
+    std::unique_ptr<KvWatch> watch;
+    ASSERT_EQ(KvWatch::open(watch, admin_.conn(), admin_.js(), kv_), NATS_OK) << round;
+    std::optional<KvChange> change;
+    ASSERT_EQ(watch->next(change, 10'000), NATS_OK) << round;
+  }
+  done.store(true);
+  writer.join();
+}
+
 TEST_F(KvWatchTest, AClosedWatchLeavesItsConsumerToTheServer) {
   put("a", "1");
   std::unique_ptr<KvWatch> watch;
-  ASSERT_EQ(KvWatch::open(watch, admin_.js(), kv_), NATS_OK);
+  ASSERT_EQ(KvWatch::open(watch, admin_.conn(), admin_.js(), kv_), NATS_OK);
   EXPECT_EQ(untilMarker(*watch), (std::vector<std::string>{"a=1"}));
   EXPECT_GE(admin_.consumers("KV_watched"), 1);  // more when libnats re-created it meanwhile
   watch.reset();
@@ -271,7 +294,7 @@ TEST_F(KvWatchTest, AWatchOfAClosedConnectionSaysItIsBroken) {
   kvStore* kv = nullptr;
   ASSERT_EQ(js_KeyValue(&kv, other.js(), "watched"), NATS_OK);
   std::unique_ptr<KvWatch> watch;
-  ASSERT_EQ(KvWatch::open(watch, other.js(), kv), NATS_OK);
+  ASSERT_EQ(KvWatch::open(watch, other.conn(), other.js(), kv), NATS_OK);
   EXPECT_TRUE(untilMarker(*watch).empty());
   other.close();
   std::optional<KvChange> change;
