@@ -606,13 +606,17 @@ class WebSocketSession : public WebSocket, public std::enable_shared_from_this<W
   void close(std::string lastText, std::string reason) override {
     if (closing_.exchange(true)) return;
     if (reason.size() > 123) reason.resize(123);
+    // Counted before this returns, not on the connection's thread: a stop that begins right
+    // after (the hub's terminate frames, then Server::stop) must find it still flushing.
+    server_.webSocketsFlushing.fetch_add(1);
     asio::dispatch(ws_.get_executor(), [self = shared_from_this(), lastText = std::move(lastText),
                                         reason = std::move(reason)]() mutable {
       self->closeReason_ = std::move(reason);
-      if (!self->done_ && !self->flushing_) {
-        self->flushing_ = true;
-        self->server_.webSocketsFlushing.fetch_add(1);
+      if (self->done_) {
+        self->server_.flushed();  // gone already: nothing is left to write
+        return;
       }
+      self->flushing_ = true;
       if (!lastText.empty()) {
         self->unsent_.fetch_add(lastText.size());
         self->out_.push_back(std::move(lastText));
