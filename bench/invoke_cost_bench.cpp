@@ -55,7 +55,7 @@ int run(const Options& o) {
 
   wasm::InvocationRequest request;
   request.args = {name};
-  request.env = httpEnvironment(name, o.body.size());
+  request.env = Environment(httpEnvironment(name, o.body.size()));
   request.input = o.body;
 
   std::latch go(1);

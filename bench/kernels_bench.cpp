@@ -71,7 +71,8 @@ class KernelRunner {
   KernelRun runWasm(const std::string& kernel) {
     wasm::InvocationRequest request;
     request.args = {"kernels"};
-    request.env = {"KERNEL=" + kernel, "KERNEL_REPS=" + std::to_string(o_.reps)};
+    request.env.add("KERNEL", kernel);
+    request.env.add("KERNEL_REPS", std::to_string(o_.reps));
     request.timeout = std::chrono::milliseconds(0);
     wasm::InvocationResult r = engine_.invoke(module_, request);
     if (r.outcome != wasm::Outcome::kOk) {

@@ -548,9 +548,9 @@ void AsyncQueue::Impl::dispatch(StoredJob job) {
     exec::InvokeInput in;
     in.function = job.record.function;
     in.body = std::move(job.record.body);
-    in.env = job.record.env;
-    in.env.push_back("TERN_ASYNC_ID=" + job.record.id);
-    in.env.push_back("TERN_ATTEMPT=" + std::to_string(job.record.attempts));
+    in.env = Environment(job.record.env);
+    in.env.add("TERN_ASYNC_ID", job.record.id);
+    in.env.add("TERN_ATTEMPT", std::to_string(job.record.attempts));
     auto shared = std::make_shared<StoredJob>(std::move(job));
     // The callback runs on the invoker's thread, which outlives this queue. Once the entry
     // is in finishedRuns, the loop may count the attempt done and stop() may return and

@@ -87,7 +87,7 @@ int runCommand(const RunOptions& options, std::istream& in, std::ostream& out, s
   request.input = input;
   request.args.push_back(std::filesystem::path(options.modulePath).stem().string());
   request.args.insert(request.args.end(), options.args.begin(), options.args.end());
-  request.env = options.env;
+  request.env = Environment(options.env);
   request.timeout = std::chrono::milliseconds(options.timeoutMs);
   request.limits.memoryPages = options.memoryMb * 16;
 

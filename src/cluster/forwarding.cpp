@@ -184,7 +184,7 @@ void Forwarding::invokeOn(const std::string& node, exec::InvokeInput input,
 bool Forwarding::forward(exec::InvokeInput& input, std::function<void(exec::InvokeOutput)>& done,
                             CapacityNeed need, std::string target, Oversize oversize,
                             MessageKind kind) {
-  json header{{"fn", input.function}, {"env", input.env}, {"hops", input.hops + 1}};
+  json header{{"fn", input.function}, {"env", input.env.list()}, {"hops", input.hops + 1}};
   std::string msg = encodeEnvelope(c_.key, Envelope{kind, c_.opt.nodeId, c_.deps.clock(), framePayload(header, input.body)});
   if (msg.size() > static_cast<size_t>(natsConnection_GetMaxPayload(c_.conn)) ||
       msg.size() > c_.opt.maxMessageBytes) {
@@ -441,7 +441,7 @@ bool Forwarding::serveCall(std::span<const uint8_t> bytes, std::string_view wher
           ok = false;
           break;
         }
-        input.env.push_back(v.get<std::string>());
+        input.env.add(v.get_ref<const std::string&>());
       }
     }
   }

@@ -354,9 +354,9 @@ void JobStream::Impl::attempt(std::unique_ptr<Running> r) {
   exec::InvokeInput in;
   in.function = r->job.function;
   in.body = r->job.body;
-  in.env = r->job.env;
-  in.env.push_back("TERN_ASYNC_ID=" + r->job.id);
-  in.env.push_back("TERN_ATTEMPT=" + std::to_string(r->attempt));
+  in.env = Environment(r->job.env);
+  in.env.add("TERN_ASYNC_ID", r->job.id);
+  in.env.add("TERN_ATTEMPT", std::to_string(r->attempt));
   in.hops = kNoForwarding;
   Running* raw = r.release();
   deps.invoker.invoke(std::move(in), [self = weakSelf.lock(), raw](exec::InvokeOutput out) {

@@ -658,8 +658,8 @@ Result<std::string> Device::Impl::runLocal(const LocalFunction& f, const std::st
   wasm::InvocationRequest req;
   req.input = input;
   req.args = {function};
-  req.env = f.env;
-  req.env.push_back("TERN_DEVICE=1");
+  req.env = tern::Environment(f.env);
+  req.env.add("TERN_DEVICE=1");
   req.timeout = std::chrono::milliseconds(f.timeoutMs);
   req.limits.memoryPages = f.memoryMb * 16;
   wasm::InvocationResult r = engine->invoke(f.module, req);

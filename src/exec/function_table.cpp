@@ -4,6 +4,12 @@
 
 namespace tern::exec {
 
+Environment versionEnvironment(const FunctionVersionConfig& config) {
+  Environment env(config.env);
+  env.add("TERN_FUNCTION_VERSION", std::to_string(config.version));
+  return env;
+}
+
 wasm::SandboxLimits sandboxLimits(const FunctionVersionConfig& config) {
   wasm::SandboxLimits limits;
   limits.memoryPages = config.memoryMb * 16;  // 64 KiB pages

@@ -19,6 +19,7 @@
 #include "exec/capabilities.h"
 #include "exec/executor.h"
 #include "exec/function_series.h"
+#include "util/environment.h"
 #include "util/metrics.h"
 #include "wasm/engine.h"
 #include "util/thread_annotations.h"
@@ -46,10 +47,15 @@ struct FunctionVersionConfig {
 // module against them (wasm::checkInstantiable), so one that could never start is refused.
 wasm::SandboxLimits sandboxLimits(const FunctionVersionConfig& config);
 
+// What every invocation of a function version has in its environment, after the caller's
+// variables: the version's own (config.env), then TERN_FUNCTION_VERSION.
+Environment versionEnvironment(const FunctionVersionConfig& config);
+
 struct ActiveVersion {
   FunctionVersionConfig config;
   std::shared_ptr<const wasm::CompiledModule> module;  // module->tier(): the tier served
   Capabilities capabilities;  // parsed from config.allow
+  Environment env;            // versionEnvironment(config), joined once
   // Why the function is served at the tier it is when that is not what its setting asks
   // for (no baseline compiler, a compile that failed), or that the optimized object is
   // being built; "" otherwise. Shown by `tern info` (docs/design/tiers.md).

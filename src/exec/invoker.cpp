@@ -105,7 +105,7 @@ void Invoker::run(const std::shared_ptr<FunctionEntry>& fn, InvokeInput& input,
 }
 
 InvokeOutput Invoker::runVersion(FunctionEntry& fn, const ActiveVersion& active,
-                                 std::vector<std::string> env, std::string_view body,
+                                 Environment env, std::string_view body,
                                  const std::string& id, int64_t queuedAtNs,
                                  const std::string& device) {
   InvokeOutput out;
@@ -115,7 +115,7 @@ InvokeOutput Invoker::runVersion(FunctionEntry& fn, const ActiveVersion& active,
   int64_t startNs = wasm::monotonicNs();
   int64_t startMs = unixMillis();
 
-  wasm::InvocationRequest req = makeRequest(cfg, std::move(env), id);
+  wasm::InvocationRequest req = makeRequest(active, std::move(env), id);
   req.input = body;
   HostContext host(*this, services_,
                    HostCaller{cfg.name, &active.capabilities, id,
@@ -218,15 +218,14 @@ void Invoker::runFused(const std::vector<std::shared_ptr<FunctionEntry>>& fns, F
   done(std::move(out));
 }
 
-wasm::InvocationRequest Invoker::makeRequest(const FunctionVersionConfig& cfg,
-                                             std::vector<std::string> extraEnv,
+wasm::InvocationRequest Invoker::makeRequest(const ActiveVersion& active, Environment extraEnv,
                                              const std::string& id) {
+  const FunctionVersionConfig& cfg = active.config;
   wasm::InvocationRequest req;
   req.args = {cfg.name};
   req.env = std::move(extraEnv);
-  req.env.insert(req.env.end(), cfg.env.begin(), cfg.env.end());
-  req.env.push_back("TERN_INVOCATION_ID=" + id);
-  req.env.push_back("TERN_FUNCTION_VERSION=" + std::to_string(cfg.version));
+  req.env.append(active.env);
+  req.env.add("TERN_INVOCATION_ID", id);
   req.timeout = std::chrono::milliseconds(cfg.timeoutMs);
   req.limits = sandboxLimits(cfg);
   return req;
@@ -265,7 +264,9 @@ wasm::HostReply Invoker::invokeNested(const HostCaller& caller, std::string_view
     return HostReply::fail(HostStatus::kTimeout, "the caller's deadline has passed");
   }
   std::string id = nextInvocationId();
-  wasm::InvocationRequest req = makeRequest(cfg, {"TERN_CALLER=" + caller.function}, id);
+  Environment env;
+  env.add("TERN_CALLER", caller.function);
+  wasm::InvocationRequest req = makeRequest(*active, std::move(env), id);
   req.input = input;
   int64_t deadline = cfg.timeoutMs ? startNs + int64_t{cfg.timeoutMs} * 1000000 : 0;
   if (caller.deadlineNs && (!deadline || caller.deadlineNs < deadline)) {

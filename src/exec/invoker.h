@@ -22,7 +22,7 @@ namespace tern::exec {
 struct InvokeInput {
   std::string function;
   std::string body;              // stdin
-  std::vector<std::string> env;  // added to the function's own environment
+  Environment env;  // added to the function's own environment, before it
   uint32_t hops = 0;             // cluster nodes this call was forwarded through
   // The calling device (HostCaller::device); such a call runs where the device's state is,
   // on this node, and is never forwarded.
@@ -52,7 +52,7 @@ struct InvokeOutput {
 // made from the outputs before it in memory.
 struct FusedInput {
   std::vector<std::string> functions;
-  std::vector<std::string> env;  // added to every member's environment
+  Environment env;  // added to every member's environment
   // Member i's stdin, from the outputs of members 0..i-1; an error stops the unit there.
   std::function<Result<std::string>(size_t i, const std::vector<InvokeOutput>& before)> input;
 };
@@ -121,14 +121,13 @@ class Invoker {
   // One invocation of `active` on the calling thread, which holds a slot: the sandbox,
   // its metrics and record, and the error of its outcome. The slot is released (when
   // `queuedAtNs` >= 0, with the invocation's times) before it is recorded.
-  InvokeOutput runVersion(FunctionEntry& fn, const ActiveVersion& active, std::vector<std::string> env,
+  InvokeOutput runVersion(FunctionEntry& fn, const ActiveVersion& active, Environment env,
                           std::string_view body, const std::string& id, int64_t queuedAtNs,
                           const std::string& device = "");
   void runFused(const std::vector<std::shared_ptr<FunctionEntry>>& fns, FusedInput& input,
                 std::function<void(FusedOutput)>& done);
-  // The request for an invocation of `cfg` (argv, environment, limits); `extraEnv` first.
-  static wasm::InvocationRequest makeRequest(const FunctionVersionConfig& cfg,
-                                             std::vector<std::string> extraEnv,
+  // The request for an invocation of `active` (argv, environment, limits); `extraEnv` first.
+  static wasm::InvocationRequest makeRequest(const ActiveVersion& active, Environment extraEnv,
                                              const std::string& id);
   // Metrics and the invocation record (with its stderr lines) of a finished invocation.
   static void record(FunctionEntry& fn, const FunctionVersionConfig& cfg, const std::string& id,

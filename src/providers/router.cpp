@@ -280,8 +280,10 @@ struct Router::Impl : std::enable_shared_from_this<Router::Impl> {
     req.target = where->second;
     req.body = input.body;
     if (!token->empty()) req.headers.push_back({"Authorization", "Bearer " + *token});
-    for (const auto& e : input.env) {
-      if (e.starts_with("CONTENT_TYPE=")) req.headers.push_back({"Content-Type", e.substr(13)});
+    for (std::string_view e : input.env) {
+      if (e.starts_with("CONTENT_TYPE=")) {
+        req.headers.push_back({"Content-Type", std::string(e.substr(13))});
+      }
     }
     if (probe) req.headers.push_back({"X-Tern-Probe", "1"});
     http::HttpClientOptions o;
@@ -307,7 +309,7 @@ struct Router::Impl : std::enable_shared_from_this<Router::Impl> {
     if (name == kLocal) {
       exec::InvokeInput in;
       in.function = function;
-      in.env = {"TERN_PROBE=1"};
+      in.env.add("TERN_PROBE=1");
       in.routed = true;
       s.begin();
       deps.invoker.invoke(std::move(in), [self, name, function, &s, t0, release](exec::InvokeOutput out) {

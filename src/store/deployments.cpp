@@ -142,6 +142,7 @@ void Deployments::install(const FunctionVersion& v, std::span<const uint8_t> mod
   active->config = toConfig(v);
   active->module = loaded.module;
   active->capabilities = std::move(capabilities);
+  active->env = exec::versionEnvironment(active->config);
   active->tierNote = std::move(loaded.tierNote);
   const auto limits = exec::sandboxLimits(active->config);
   table_.install(std::move(active));

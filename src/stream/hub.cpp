@@ -489,7 +489,8 @@ void StreamState::process(const DeliveryPtr& d) {
   exec::InvokeInput in;
   in.function = app_.processor;
   in.body = input.dump(-1, ' ', false, json::error_handler_t::replace);
-  in.env = {"TERN_STREAM_APP=" + app_.name, "TERN_STREAM_TOPIC=" + u.topic};
+  in.env.add("TERN_STREAM_APP", app_.name);
+  in.env.add("TERN_STREAM_TOPIC", u.topic);
   auto done = [weak = weak_from_this(), hub = hubWeak_, d](exec::InvokeOutput out) {
     auto alive = hub.lock();
     auto self = weak.lock();

@@ -490,16 +490,15 @@ void CoapServer::Impl::handle(coap_resource_t* resource, coap_session_t* session
   if (method == COAP_REQUEST_CODE_POST || method == COAP_REQUEST_CODE_PUT) {
     in.body.assign(reinterpret_cast<const char*>(data), length);
   }
-  in.env.reserve(9);
-  in.env.push_back("REQUEST_METHOD=" + methodName(method));
-  in.env.push_back("SCRIPT_NAME=/fn/" + in.function);
-  in.env.push_back("PATH_INFO=" + target->pathInfo);
-  in.env.push_back("QUERY_STRING=" + target->query);
-  in.env.push_back("SERVER_PROTOCOL=CoAP/1");
-  in.env.push_back("REMOTE_ADDR=" + addressText(coap_session_get_addr_remote(session)));
-  in.env.push_back("CONTENT_LENGTH=" + std::to_string(in.body.size()));
-  if (target->contentFormat) in.env.push_back("CONTENT_TYPE=" + mediaType(*target->contentFormat));
-  in.env.push_back("TERN_TRIGGER=coap");
+  in.env.add("REQUEST_METHOD", methodName(method));
+  in.env.add("SCRIPT_NAME", "/fn/" + in.function);
+  in.env.add("PATH_INFO", target->pathInfo);
+  in.env.add("QUERY_STRING", target->query);
+  in.env.add("SERVER_PROTOCOL=CoAP/1");
+  in.env.add("REMOTE_ADDR", addressText(coap_session_get_addr_remote(session)));
+  in.env.add("CONTENT_LENGTH", std::to_string(in.body.size()));
+  if (target->contentFormat) in.env.add("CONTENT_TYPE", mediaType(*target->contentFormat));
+  in.env.add("TERN_TRIGGER=coap");
 
   uint64_t id = nextCallId++;
   invoker.invoke(std::move(in), [sink = completions, id](exec::InvokeOutput out) {

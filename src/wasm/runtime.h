@@ -21,6 +21,7 @@
 
 #include <wasm-rt.h>
 
+#include "util/environment.h"
 #include "util/error.h"
 #include "wasm/module_info.h"
 
@@ -71,6 +72,7 @@ class HostHandler;
 class Watchdog;
 
 inline const std::vector<std::string> kNoStrings;
+inline const Environment kNoEnvironment;
 
 // What wasm2c receives as a host module's import instance (struct
 // Z_wasi_snapshot_preview1_instance_t* for WASI, struct Z_tern_instance_t* for tern's host
@@ -113,7 +115,7 @@ struct Sandbox {
 
   // WASI state. args and env belong to the caller and outlive the invocation.
   const std::vector<std::string>* args = &kNoStrings;
-  const std::vector<std::string>* env = &kNoStrings;  // "KEY=VALUE"
+  const Environment* env = &kNoEnvironment;
   std::string_view stdinData;
   size_t stdinPos = 0;
   std::string stdoutData;

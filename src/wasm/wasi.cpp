@@ -151,7 +151,7 @@ uint32_t readIn(Sandbox& sb, uint32_t fd, uint32_t iovs, uint32_t count, uint32_
   return kSuccess;
 }
 
-// args_get / environ_get: an array of pointers plus the NUL-terminated strings.
+// args_get: an array of pointers plus the NUL-terminated strings.
 uint32_t writeStrings(Sandbox& sb, const std::vector<std::string>& list, uint32_t ptrs,
                       uint32_t buf) {
   GuestMemory mem(sb);
@@ -169,15 +169,37 @@ uint32_t writeStrings(Sandbox& sb, const std::vector<std::string>& list, uint32_
   return kSuccess;
 }
 
-uint32_t stringSizes(Sandbox& sb, const std::vector<std::string>& list, uint32_t countPtr,
-                     uint32_t sizePtr) {
+// environ_get: the block's entries are already NUL-terminated and in order, so they are
+// copied at once and the pointers found from the NULs.
+uint32_t writeEnvironment(Sandbox& sb, const Environment& env, uint32_t ptrs, uint32_t buf) {
   GuestMemory mem(sb);
-  uint64_t bytes = 0;
-  for (const auto& s : list) bytes += s.size() + 1;
+  std::string_view bytes = env.bytes();
+  if (!mem.contains(ptrs, uint64_t{env.size()} * 4) || !mem.contains(buf, bytes.size())) {
+    return kFault;
+  }
+  memcpy(mem.at(buf), bytes.data(), bytes.size());
+  uint32_t at = 0;
+  for (size_t i = 0; i < env.size(); ++i) {
+    mem.store(static_cast<uint32_t>(ptrs + i * 4), buf + at);
+    at += static_cast<uint32_t>(strlen(bytes.data() + at) + 1);
+  }
+  return kSuccess;
+}
+
+uint32_t countSizes(Sandbox& sb, uint64_t count, uint64_t bytes, uint32_t countPtr,
+                    uint32_t sizePtr) {
+  GuestMemory mem(sb);
   if (!mem.contains(countPtr, 4) || !mem.contains(sizePtr, 4)) return kFault;
-  mem.store(countPtr, static_cast<uint32_t>(list.size()));
+  mem.store(countPtr, static_cast<uint32_t>(count));
   mem.store(sizePtr, static_cast<uint32_t>(bytes));
   return kSuccess;
+}
+
+uint32_t stringSizes(Sandbox& sb, const std::vector<std::string>& list, uint32_t countPtr,
+                     uint32_t sizePtr) {
+  uint64_t bytes = 0;
+  for (const auto& s : list) bytes += s.size() + 1;
+  return countSizes(sb, list.size(), bytes, countPtr, sizePtr);
 }
 
 bool readClock(const Sandbox& sb, uint32_t id, uint64_t& out) {
@@ -308,11 +330,14 @@ uint32_t Z_wasi_snapshot_preview1Z_args_sizes_get(void* inst, uint32_t argc, uin
   return hostCall(inst, [&](Sandbox& s, int&) { return w::stringSizes(s, *s.args, argc, size); });
 }
 uint32_t Z_wasi_snapshot_preview1Z_environ_get(void* inst, uint32_t env, uint32_t buf) {
-  return hostCall(inst, [&](Sandbox& s, int&) { return w::writeStrings(s, *s.env, env, buf); });
+  return hostCall(inst,
+                  [&](Sandbox& s, int&) { return w::writeEnvironment(s, *s.env, env, buf); });
 }
 uint32_t Z_wasi_snapshot_preview1Z_environ_sizes_get(void* inst, uint32_t count,
                                                      uint32_t size) {
-  return hostCall(inst, [&](Sandbox& s, int&) { return w::stringSizes(s, *s.env, count, size); });
+  return hostCall(inst, [&](Sandbox& s, int&) {
+    return w::countSizes(s, s.env->size(), s.env->bytes().size(), count, size);
+  });
 }
 uint32_t Z_wasi_snapshot_preview1Z_clock_res_get(void* inst, uint32_t id, uint32_t out) {
   return hostCall(inst, [&](Sandbox& s, int&) -> uint32_t {

@@ -258,7 +258,7 @@ void runSegment(exec::Invoker& invoker, Segment segment, std::function<void(Segm
   auto starts = std::make_shared<std::vector<int64_t>>();
   exec::FusedInput in;
   for (const auto& m : s->members) in.functions.push_back(m.function);
-  in.env = s->env;
+  in.env = Environment(s->env);
   in.input = [s, starts](size_t i, const std::vector<exec::InvokeOutput>& before) -> Result<std::string> {
     std::vector<std::string> outputs;
     for (const auto& o : before) outputs.push_back(o.result.stdoutData);

@@ -393,7 +393,9 @@ struct WorkflowService::Deployed : TaskRunner {
     exec::InvokeInput in;
     in.function = r.function;
     in.body = std::move(task.call.input);
-    in.env = {"TERN_WORKFLOW=" + name, "TERN_RUN_ID=" + task.call.runId, "TERN_TASK=" + task.call.key};
+    in.env.add("TERN_WORKFLOW", name);
+    in.env.add("TERN_RUN_ID", task.call.runId);
+    in.env.add("TERN_TASK", task.call.key);
     auto onOutput = [resource = r.kind == ResourceView::Kind::kLocal ? std::string() : r.id,
                      complete = std::move(complete)](exec::InvokeOutput out) mutable {
       TaskResult result;

@@ -162,7 +162,7 @@ struct Live {
   std::unique_ptr<Engine> engine;
   std::unique_ptr<Instance> instance;
   std::vector<std::string> args{"fuzz", "an argument"};
-  std::vector<std::string> env{"REQUEST_METHOD=POST", "PATH_INFO=/x"};
+  tern::Environment env{"REQUEST_METHOD=POST", "PATH_INFO=/x"};
 };
 
 Live& live() {

@@ -75,7 +75,7 @@ TEST_F(BaselineTierTest, FunctionsAnswerAsAtTheOptimizedTier) {
     EXPECT_NE(m[0]->objectPath(), m[1]->objectPath());
     InvocationRequest req;
     req.input = c.input;
-    req.env = c.env;
+    req.env = Environment(c.env);
     auto o = engine.invoke(m[0], req);
     auto b = engine.invoke(m[1], req);
     EXPECT_EQ(b.outcome, Outcome::kOk) << c.module << ": " << b.detail;

@@ -436,6 +436,29 @@ TEST_F(EngineTest, WasiWorldOfAFunction) {
   EXPECT_EQ(r.stderrData, "probe log line\n");
 }
 
+TEST_F(EngineTest, TheGuestSeesTheEnvironmentAsGivenAndEachEntryEndsAtItsFirstNul) {
+  auto m = engine.loadFile(test::guestsDir() / "cgi.wasm");
+  ASSERT_TRUE(m.ok()) << m.error().describe();
+  InvocationRequest req;
+  req.env.add("A=1");
+  req.env.add("EMPTY", "");
+  // What follows a NUL must not become a variable of its own.
+  req.env.add(std::string("CUT=a\0HIDDEN=1", 14));
+  req.env.add("VALUE", std::string("b\0HIDDEN=2", 10));
+  req.env.add(std::string("KEY\0HIDDEN", 10), "3");
+  Environment more{"X=y=z"};
+  req.env.append(more);
+  req.env.add("LAST", std::string(5000, 'v'));
+  EXPECT_EQ(req.env.size(), 7u);
+  auto r = run(*m, "in", req);
+  ASSERT_EQ(r.outcome, Outcome::kOk) << r.detail;
+  std::string want = "A=1\nEMPTY=\nCUT=a\nVALUE=b\nKEY\nX=y=z\nLAST=" + std::string(5000, 'v') +
+                     "\nbody=in\n";
+  auto head = r.stdoutData.find("\r\n\r\n");
+  ASSERT_NE(head, std::string::npos) << r.stdoutData;
+  EXPECT_EQ(r.stdoutData.substr(head + 4), want);
+}
+
 TEST_F(EngineTest, ThousandSandboxesAliveAtOnce) {
   if (kThreadSanitizer) {
     // ThreadSanitizer's memory layout leaves the program room for a few hundred 8 GiB
