@@ -37,7 +37,11 @@ void FunctionLog::add(InvocationRecord record, const std::string& stderrText) {
     series_.record(record.startMs + record.durationUs / 1000, record.durationUs,
                    record.outcome == "ok");
     for (const auto& [id, l] : listeners_) listeners.push_back(l);
-    records_.push_back(record);
+    if (listeners.empty()) {
+      records_.push_back(std::move(record));
+    } else {
+      records_.push_back(record);
+    }
     if (records_.size() > maxRecords_) records_.pop_front();
     grew_.notify_all();
   }

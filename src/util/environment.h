@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <iterator>
 #include <string>
@@ -26,20 +27,10 @@ class Environment {
 
   // `entry` is "KEY=VALUE". An entry ends at its first NUL, as the guest would read it: what
   // follows a NUL is dropped, so it can never become a variable of its own.
-  void add(std::string_view entry) {
-    bytes_.append(untilNul(entry));
-    bytes_.push_back('\0');
-    ++count_;
-  }
+  void add(std::string_view entry) { put(untilNul(entry), {}, 0); }
   void add(std::string_view key, std::string_view value) {
     if (untilNul(key).size() != key.size()) return add(key);
-    value = untilNul(value);
-    bytes_.reserve(bytes_.size() + key.size() + value.size() + 2);
-    bytes_.append(key);
-    bytes_.push_back('=');
-    bytes_.append(value);
-    bytes_.push_back('\0');
-    ++count_;
+    put(key, untilNul(value), 1);
   }
   void append(const Environment& other) {
     bytes_.append(other.bytes_);
@@ -86,7 +77,23 @@ class Environment {
   bool operator==(const Environment& o) const { return bytes_ == o.bytes_; }
 
  private:
-  static std::string_view untilNul(std::string_view s) { return s.substr(0, s.find('\0')); }
+  static std::string_view untilNul(std::string_view s) {
+    const void* nul = s.empty() ? nullptr : std::memchr(s.data(), '\0', s.size());
+    return nul ? s.substr(0, static_cast<size_t>(static_cast<const char*>(nul) - s.data())) : s;
+  }
+  // Appends key, '=' (when `equals`), value and the NUL with one resize: on every request
+  // this runs once per variable.
+  void put(std::string_view key, std::string_view value, size_t equals) {
+    size_t at = bytes_.size();
+    bytes_.resize(at + key.size() + equals + value.size() + 1);
+    char* p = bytes_.data() + at;
+    if (!key.empty()) std::memcpy(p, key.data(), key.size());
+    p += key.size();
+    if (equals) *p++ = '=';
+    if (!value.empty()) std::memcpy(p, value.data(), value.size());
+    p[value.size()] = '\0';
+    ++count_;
+  }
 
   std::string bytes_;
   size_t count_ = 0;
