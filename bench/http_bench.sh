@@ -16,6 +16,9 @@
 #   TERN_BENCH_BASELINE=PATH adds a second node running that ternd (a build before a
 #     change) to every round, so the change is measured against it in the same run.
 #   TERN_BENCH_BUILD=DIR takes the build from DIR instead of build/release.
+#   TERN_BENCH_THREADS=N serves with N threads on every side: nginx's worker_processes and
+#     ternd's --workers (which also sizes its serving threads); default: each side's own
+#     default, one per core.
 #
 # Needs: build/release (ternd, examples, bench guests), nginx and wrk
 # (scripts/install-deps.sh installs both: wrk and nginx-light).
@@ -45,13 +48,18 @@ trap cleanup EXIT
 command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
 command -v nginx >/dev/null || { echo "nginx is not installed (apt-get install nginx-light)" >&2; exit 1; }
 
-nginx_conf $nginx_port
+threads="${TERN_BENCH_THREADS:-}"
+tern_threads=()
+[ -n "$threads" ] && tern_threads=(--workers "$threads")
+nginx_conf $nginx_port "$threads"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 nginx -c "$work/nginx.conf" -p "$work" &
-"${TERN_BENCH_TERND:-$bin/ternd}" --listen 127.0.0.1:$tern_port --data "$work/node" 2>"$work/ternd.log" &
+"${TERN_BENCH_TERND:-$bin/ternd}" --listen 127.0.0.1:$tern_port --data "$work/node" "${tern_threads[@]}" \
+  2>"$work/ternd.log" &
 ternd_pid=$!
 if [ -n "${TERN_BENCH_BASELINE:-}" ]; then
-  "$TERN_BENCH_BASELINE" --listen 127.0.0.1:$base_port --data "$work/base" 2>"$work/base.log" &
+  "$TERN_BENCH_BASELINE" --listen 127.0.0.1:$base_port --data "$work/base" "${tern_threads[@]}" \
+    2>"$work/base.log" &
   base_pid=$!
 fi
 wait_node() {  # data-dir port
@@ -141,7 +149,7 @@ done
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 col() { cut -d' ' -f"$2" "$work/$1.txt" | median; }
 
-echo "## HTTP: ternd vs nginx (wrk -t1 -c32 -d$duration, $rounds alternating rounds, medians)"
+echo "## HTTP: ternd vs nginx (wrk -t1 -c32 -d$duration, $rounds alternating rounds, medians; serving threads: ${threads:-one per core each (default)})"
 echo
 echo "Load average before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo

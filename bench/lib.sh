@@ -13,7 +13,8 @@
 #                       (latencies in us; non2xx: answers that were not 2xx)
 #   metric URL SERIES   the value of one series (e.g. name{label="x"}) of a /metrics page
 #   node_of URL         the X-Tern-Node header of the answer to URL (the node that ran it)
-#   nginx_conf PORT     writes $work/nginx.conf: nginx on 127.0.0.1:PORT answering / with
+#   nginx_conf PORT [WORKERS]  writes $work/nginx.conf: nginx on 127.0.0.1:PORT (WORKERS
+#                       worker processes, default auto) answering / with
 #                       hello.wasm's body and /fn/greet with greet.wasm's answer to wrk's
 #                       request ($greet_body), from its config (no file I/O); its pid file
 #                       is $work/nginx.pid
@@ -83,7 +84,7 @@ greet_body='Hello, world! GET, 0 bytes, 1 headers\n'
 
 nginx_conf() {
   cat > "$work/nginx.conf" <<EOF
-worker_processes auto;
+worker_processes ${2:-auto};
 daemon off;
 pid $work/nginx.pid;
 error_log $work/nginx-error.log;

@@ -134,6 +134,36 @@ bool serializeHead(std::string& out, const Response& res, unsigned version, bool
   return !bodyless && !isHead;
 }
 
+Arrival Server::Impl::takeRequest(RequestParser& parser, const std::string& remote) {
+  requests.fetch_add(1, std::memory_order_relaxed);
+  Arrival a;
+  a.keepAlive = parser.keepAlive() && !stopping.load();
+  a.version = parser.version();
+  a.isHead = parser.isHead();
+  bool wantsUpgrade = parser.isWebSocketUpgrade();
+  a.request = std::move(parser.request());
+  parser.reset();
+  a.request.remoteAddress = remote;
+  if (!upgrade || !wantsUpgrade) return a;
+  UpgradeDecision decision = upgrade(a.request);
+  if (decision.refusal) {
+    a.keepAlive = false;
+    a.next = Arrival::Next::kRespond;
+    a.response = std::move(decision.refusal);
+  } else if (decision.accept && webSockets.load() >= webSocketOptions.maxConnections) {
+    a.keepAlive = false;
+    a.next = Arrival::Next::kRespond;
+    refused.fetch_add(1);
+    a.response = refusalResponse(503, "unavailable",
+                                 fmt::format("this node has its {} WebSocket connections",
+                                             webSocketOptions.maxConnections));
+  } else if (decision.accept) {
+    a.next = Arrival::Next::kWebSocket;
+    a.accept = std::move(decision.accept);
+  }
+  return a;
+}
+
 Response Server::Impl::refusalResponse(int status, const char* code, const std::string& message) {
   Response res;
   res.status = status;
@@ -313,50 +343,30 @@ class Session : public Connection {
   }
 
   void onRequest() {
-    server_.requests.fetch_add(1, std::memory_order_relaxed);
     ++served_;
     requestBegun_ = false;
-    keepAlive_ = parser_.keepAlive() && !server_.stopping.load();
-    version_ = parser_.version();
-    isHead_ = parser_.isHead();
-    bool upgrade = parser_.isWebSocketUpgrade();
-    Request req = std::move(parser_.request());
-    parser_.reset();
-    req.remoteAddress = remote_;
-
+    Arrival a = server_.takeRequest(parser_, remote_);
+    keepAlive_ = a.keepAlive;
+    version_ = a.version;
+    isHead_ = a.isHead;
     stream_.transport().expires_never();
-    if (server_.upgrade && upgrade) {
-      UpgradeDecision decision = server_.upgrade(req);
-      if (decision.refusal) {
-        keepAlive_ = false;
+    switch (a.next) {
+      case Arrival::Next::kRespond:
         busy_ = true;
         server_.inFlight.fetch_add(1);
-        return respond(std::move(*decision.refusal), true);
-      }
-      if (decision.accept) {
-        if (server_.webSockets.load() >= server_.webSocketOptions.maxConnections) {
-          keepAlive_ = false;
-          busy_ = true;
-          server_.inFlight.fetch_add(1);
-          server_.refused.fetch_add(1);
-          Response busy;
-          busy.status = 503;
-          busy.contentType = "application/json";
-          busy.body = fmt::format(
-              R"({{"error":{{"code":"unavailable","message":"this node has its {} WebSocket connections"}}}})",
-              server_.webSocketOptions.maxConnections) + "\n";
-          return respond(std::move(busy), true);
-        }
-        return becomeWebSocket(std::move(req), std::move(decision.accept));
-      }
+        return respond(std::move(*a.response), true);
+      case Arrival::Next::kWebSocket:
+        return becomeWebSocket(std::move(a.request), std::move(a.accept));
+      case Arrival::Next::kRun:
+        break;
     }
     // Requests that arrived together (a burst of new connections) were read before their
     // responses existed: the budget is checked again before one runs.
     if (!server_.proceedOrWait(self(), client_)) {
-      waitingRequest_ = std::move(req);
+      waitingRequest_ = std::move(a.request);
       return;
     }
-    run(std::move(req));
+    run(std::move(a.request));
   }
 
   // Hands the socket to a WebSocket session (defined below), which answers the upgrade.

@@ -309,45 +309,29 @@ class PlainConnection final : public Connection {
   }
 
   void onRequest() {
-    server_.requests.fetch_add(1, std::memory_order_relaxed);
     ++served_;
     requestBegun_ = false;
     deadlineNs_ = 0;
-    keepAlive_ = parser_.keepAlive() && !server_.stopping.load();
-    version_ = parser_.version();
-    isHead_ = parser_.isHead();
-    bool upgrade = parser_.isWebSocketUpgrade();
-    Request req = std::move(parser_.request());
-    parser_.reset();
-    req.remoteAddress = remote_;
-
-    if (server_.upgrade && upgrade) {
-      UpgradeDecision decision = server_.upgrade(req);
-      if (decision.refusal) {
-        keepAlive_ = false;
-        return respondHere(std::move(*decision.refusal), true);
-      }
-      if (decision.accept) {
-        if (server_.webSockets.load() >= server_.webSocketOptions.maxConnections) {
-          keepAlive_ = false;
-          server_.refused.fetch_add(1);
-          Response busy = Server::Impl::refusalResponse(
-              503, "unavailable",
-              fmt::format("this node has its {} WebSocket connections",
-                          server_.webSocketOptions.maxConnections));
-          return respondHere(std::move(busy), true);
-        }
-        return becomeWebSocket(std::move(req), std::move(decision.accept));
-      }
+    Arrival a = server_.takeRequest(parser_, remote_);
+    keepAlive_ = a.keepAlive;
+    version_ = a.version;
+    isHead_ = a.isHead;
+    switch (a.next) {
+      case Arrival::Next::kRespond:
+        return respondHere(std::move(*a.response), true);
+      case Arrival::Next::kWebSocket:
+        return becomeWebSocket(std::move(a.request), std::move(a.accept));
+      case Arrival::Next::kRun:
+        break;
     }
     // Requests that arrived together (a burst of new connections) were read before their
     // responses existed: the budget is checked again before one runs.
     if (!server_.proceedOrWait(self(), client_)) {
       waiting_ = true;
-      waitingRequest_ = std::move(req);
+      waitingRequest_ = std::move(a.request);
       return;
     }
-    runRequest(std::move(req));
+    runRequest(std::move(a.request));
   }
 
   void runRequest(Request req) {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "http/http_server.h"
+#include "http/request_parser.h"
 #include "util/thread_annotations.h"
 
 namespace tern::http {
@@ -37,6 +38,23 @@ struct Client {
 };
 
 class Connection;
+
+// A request a connection's parser completed, taken from the parser (which is reset for the
+// next one) with what the connection needs to answer it, and what to do with it.
+struct Arrival {
+  enum class Next {
+    kRun,        // hand it to the handler (after the budget check)
+    kRespond,    // send `response` (an upgrade refused) and close
+    kWebSocket,  // become a WebSocket through `accept`
+  };
+  Request request;
+  bool keepAlive = false;
+  bool isHead = false;
+  unsigned version = 11;
+  Next next = Next::kRun;
+  std::optional<Response> response;
+  std::function<std::shared_ptr<WebSocketListener>(std::shared_ptr<WebSocket>)> accept;
+};
 
 // A connection in the server's registry. A connection removes its own entry in its
 // destructor, under Server::Impl::mu: so no shared_ptr<Connection> may be released while
@@ -177,6 +195,11 @@ struct Server::Impl {
 
   // The answer to a request that cannot be served: a JSON error body.
   static Response refusalResponse(int status, const char* code, const std::string& message);
+
+  // Takes the request `parser` completed on a connection from `remote`, counts it, and
+  // decides what becomes of it: run, or (an upgrade) refused, or a WebSocket if the server
+  // has room for one more. Both kinds of connection answer requests through this.
+  Arrival takeRequest(RequestParser& parser, const std::string& remote);
 };
 
 // Serialises a response's status line and header fields into `out` (cleared first), for

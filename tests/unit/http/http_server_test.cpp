@@ -163,6 +163,7 @@ class HttpServerTest : public ::testing::Test {
             respond(std::move(res));
           });
         });
+    if (upgrade_) server_->setUpgradeHandler(upgrade_, webSocketOptions_);
     ASSERT_TRUE(server_->start().ok());
   }
   void TearDown() override {
@@ -190,6 +191,8 @@ class HttpServerTest : public ::testing::Test {
   }
 
   std::unique_ptr<Server> server_;
+  UpgradeHandler upgrade_;  // set before start()
+  WebSocketOptions webSocketOptions_;
   std::atomic<uint64_t> calls_{0};
   size_t bigBytes_ = 4u << 20;
   std::vector<int> fds_;
@@ -572,6 +575,70 @@ TEST_F(HttpServerTest, ATlsHandshakeOnAPlainPortIsClosedAndOthersAreServed) {
   EXPECT_TRUE(closedByServer(fd, 30s));
   EXPECT_EQ(server_->stats().badRequests, 1u);
   EXPECT_EQ(ask("127.0.0.2", kGet).status, 200);
+  EXPECT_EQ(calls_.load(), 1u);
+}
+
+// A WebSocket that ignores what it hears.
+class QuietListener : public WebSocketListener {
+ public:
+  void onMessage(std::string) override {}
+  void onDrained() override {}
+  void onClosed() override {}
+};
+
+std::string upgradeRequest(const std::string& path) {
+  return "GET " + path +
+         " HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+}
+
+TEST_F(HttpServerTest, UpgradesAreRefusedAcceptedOrTurnedAwayAtTheWebSocketLimit) {
+  upgrade_ = [](const Request& r) {
+    UpgradeDecision d;
+    if (r.path == "/refused") {
+      Response no;
+      no.status = 403;
+      no.body = "not here";
+      d.refusal = std::move(no);
+    } else if (r.path == "/ws") {
+      d.accept = [](std::shared_ptr<WebSocket>) { return std::make_shared<QuietListener>(); };
+    }
+    return d;
+  };
+  webSocketOptions_.maxConnections = 1;
+  start({});
+
+  int refused = open("127.0.0.1");
+  ASSERT_TRUE(sendAll(refused, upgradeRequest("/refused")));
+  auto r = readResponse(refused);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.body, "not here");
+  EXPECT_EQ(r.headers["connection"], "close");
+  EXPECT_TRUE(closedByServer(refused, 30s));
+
+  // Neither refused nor accepted: an ordinary request.
+  EXPECT_EQ(ask("127.0.0.1", upgradeRequest("/plain")).body, "GET /plain  ");
+
+  int ws = open("127.0.0.1");
+  ASSERT_TRUE(sendAll(ws, upgradeRequest("/ws")));
+  std::string head;
+  char buf[4096];
+  while (head.find("\r\n\r\n") == std::string::npos) {
+    ssize_t n = recv(ws, buf, sizeof buf, 0);
+    ASSERT_GT(n, 0);
+    head.append(buf, static_cast<size_t>(n));
+  }
+  EXPECT_TRUE(head.starts_with("HTTP/1.1 101")) << head;
+  ASSERT_TRUE(test::eventually([&] { return server_->stats().webSockets == 1; }));
+
+  int more = open("127.0.0.1");
+  ASSERT_TRUE(sendAll(more, upgradeRequest("/ws")));
+  auto busy = readResponse(more);
+  EXPECT_EQ(busy.status, 503);
+  EXPECT_NE(busy.body.find("this node has its 1 WebSocket connections"), std::string::npos)
+      << busy.body;
+  EXPECT_TRUE(closedByServer(more, 30s));
+  EXPECT_EQ(server_->stats().webSockets, 1u);
   EXPECT_EQ(calls_.load(), 1u);
 }
 
