@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <condition_variable>
 #include <deque>
 #include <iterator>
@@ -67,13 +68,6 @@ std::string clientKey(const asio::ip::address& address) {
   return asio::ip::address_v6(bytes).to_string() + "/64";
 }
 
-// Appends `v` in decimal (the status code and Content-Length of every response).
-void appendDecimal(std::string& out, uint64_t v) {
-  char digits[20];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
-  out.append(digits, static_cast<size_t>(end - digits));
-}
-
 // Whether a header name or value can be sent as it is: no CR, LF or NUL, which could split
 // the response.
 bool fieldSafe(std::string_view v) {
@@ -94,43 +88,63 @@ int64_t steadyNowNs() {
 }
 
 // By hand rather than with Beast's message and serializer, which cost several allocations
-// per response; every piece is appended with its length known.
+// per response: the head's length is bounded first, then every piece is copied in place.
 bool serializeHead(std::string& out, const Response& res, unsigned version, bool keepAlive,
                    bool isHead, const std::string& serverHeader) {
   using namespace std::string_view_literals;
   bool bodyless = res.status < 200 || res.status == 204 || res.status == 304;
-  out.clear();
-  out.append(version == 10 ? "HTTP/1.0 "sv : "HTTP/1.1 "sv);
-  appendDecimal(out, static_cast<uint64_t>(res.status));
-  out.push_back(' ');
-  out.append(std::string_view(bhttp::obsolete_reason(static_cast<bhttp::status>(res.status))));
-  out.append("\r\nServer: "sv);
-  out.append(serverHeader);
-  out.append("\r\n"sv);
+  std::string_view reason = bhttp::obsolete_reason(static_cast<bhttp::status>(res.status));
+  if (reason.starts_with('<')) reason = {};  // "<unknown-status>": an empty reason is valid
+  std::string_view contentType;
   if (!bodyless && fieldSafe(res.contentType)) {
-    out.append("Content-Type: "sv);
-    out.append(res.contentType.empty() ? "text/plain; charset=utf-8"sv : std::string_view(res.contentType));
-    out.append("\r\n"sv);
+    contentType = res.contentType.empty() ? "text/plain; charset=utf-8"sv
+                                          : std::string_view(res.contentType);
+  }
+  // A header that could split the response (CR, LF, NUL) is dropped, never sent.
+  auto sendable = [](const Header& h) {
+    return !h.name.empty() && fieldSafe(h.name) && fieldSafe(h.value);
+  };
+  size_t bound = 9 + 20 + 1 + reason.size() + 2 + 8 + serverHeader.size() + 2 + 14 +
+                 contentType.size() + 2 + 16 + 20 + 2 + 24 + 2;
+  for (const auto& h : res.headers) bound += h.name.size() + 2 + h.value.size() + 2;
+  out.resize(bound);
+  char* p = out.data();
+  auto put = [&p](std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  };
+  auto putDecimal = [&p](uint64_t v) { p = std::to_chars(p, p + 20, v).ptr; };
+  put(version == 10 ? "HTTP/1.0 "sv : "HTTP/1.1 "sv);
+  putDecimal(static_cast<uint64_t>(res.status));
+  *p++ = ' ';
+  put(reason);
+  put("\r\nServer: "sv);
+  put(serverHeader);
+  put("\r\n"sv);
+  if (!contentType.empty()) {
+    put("Content-Type: "sv);
+    put(contentType);
+    put("\r\n"sv);
   }
   for (const auto& h : res.headers) {
-    // A header that could split the response (CR, LF, NUL) is dropped, never sent.
-    if (h.name.empty() || !fieldSafe(h.name) || !fieldSafe(h.value)) continue;
-    out.append(h.name);
-    out.append(": "sv);
-    out.append(h.value);
-    out.append("\r\n"sv);
+    if (!sendable(h)) continue;
+    put(h.name);
+    put(": "sv);
+    put(h.value);
+    put("\r\n"sv);
   }
   if (!bodyless) {
-    out.append("Content-Length: "sv);
-    appendDecimal(out, res.body.size());
-    out.append("\r\n"sv);
+    put("Content-Length: "sv);
+    putDecimal(res.body.size());
+    put("\r\n"sv);
   }
   if (!keepAlive) {
-    out.append("Connection: close\r\n"sv);
+    put("Connection: close\r\n"sv);
   } else if (version == 10) {
-    out.append("Connection: keep-alive\r\n"sv);
+    put("Connection: keep-alive\r\n"sv);
   }
-  out.append("\r\n"sv);
+  put("\r\n"sv);
+  out.resize(static_cast<size_t>(p - out.data()));
   return !bodyless && !isHead;
 }
 

@@ -1,0 +1,84 @@
+// The response head as the server writes it, field by field, from a table of responses.
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "http/server_internal.h"
+
+namespace tern::http {
+namespace {
+
+TEST(SerializeHeadTest, EachResponseGetsExactlyItsHead) {
+  struct Case {
+    const char* what;
+    Response res;
+    unsigned version;
+    bool keepAlive;
+    bool isHead;
+    std::string want;
+    bool body;
+  };
+  Response plain;
+  plain.body = "abc";
+  Response noContent;
+  noContent.status = 204;
+  noContent.headers = {{"X-A", "1"}};
+  Response headers;
+  headers.status = 404;
+  headers.contentType = "application/json";
+  headers.body = "{}";
+  headers.headers = {{"X-First", "1"}, {"X-Split", "a\r\nX-Injected: 1"}, {"", "nameless"},
+                     {"X-Nul", std::string("a\0b", 3)}, {"X-Last", "2"}};
+  Response badType;
+  badType.contentType = "text/html\nX-Injected: 1";
+  badType.body = "x";
+  Response odd;
+  odd.status = 299;
+  Response big;
+  big.headers = {{"X-Big", std::string(10000, 'v')}};
+  const Case cases[] = {
+      {"keep-alive 1.1", plain, 11, true, false,
+       "HTTP/1.1 200 OK\r\nServer: tern\r\nContent-Type: text/plain; charset=utf-8\r\n"
+       "Content-Length: 3\r\n\r\n",
+       true},
+      {"closing 1.1", plain, 11, false, false,
+       "HTTP/1.1 200 OK\r\nServer: tern\r\nContent-Type: text/plain; charset=utf-8\r\n"
+       "Content-Length: 3\r\nConnection: close\r\n\r\n",
+       true},
+      {"keep-alive 1.0", plain, 10, true, false,
+       "HTTP/1.0 200 OK\r\nServer: tern\r\nContent-Type: text/plain; charset=utf-8\r\n"
+       "Content-Length: 3\r\nConnection: keep-alive\r\n\r\n",
+       true},
+      {"HEAD: the length, no body", plain, 11, true, true,
+       "HTTP/1.1 200 OK\r\nServer: tern\r\nContent-Type: text/plain; charset=utf-8\r\n"
+       "Content-Length: 3\r\n\r\n",
+       false},
+      {"204: neither type nor length", noContent, 11, true, false,
+       "HTTP/1.1 204 No Content\r\nServer: tern\r\nX-A: 1\r\n\r\n", false},
+      {"fields that could split the head are dropped", headers, 11, true, false,
+       "HTTP/1.1 404 Not Found\r\nServer: tern\r\nContent-Type: application/json\r\n"
+       "X-First: 1\r\nX-Last: 2\r\nContent-Length: 2\r\n\r\n",
+       true},
+      {"a content type that could split the head is dropped", badType, 11, true, false,
+       "HTTP/1.1 200 OK\r\nServer: tern\r\nContent-Length: 1\r\n\r\n", true},
+      {"a status Beast has no reason for gets an empty one", odd, 11, true, false,
+       "HTTP/1.1 299 \r\nServer: tern\r\nContent-Type: text/plain; charset=utf-8\r\n"
+       "Content-Length: 0\r\n\r\n",
+       true},
+      {"a large header", big, 11, true, false,
+       "HTTP/1.1 200 OK\r\nServer: tern\r\nContent-Type: text/plain; charset=utf-8\r\nX-Big: " +
+           std::string(10000, 'v') + "\r\nContent-Length: 0\r\n\r\n",
+       true},
+  };
+  std::string out = "left over from the last response";
+  for (const auto& c : cases) {
+    bool body = serializeHead(out, c.res, c.version, c.keepAlive, c.isHead, "tern");
+    EXPECT_EQ(out, c.want) << c.what;
+    EXPECT_EQ(body, c.body) << c.what;
+  }
+}
+
+}  // namespace
+}  // namespace tern::http
