@@ -199,8 +199,7 @@ constexpr std::array<std::string_view, 9> kDeployOneParams = {
     "weight",    "tier",       "compile_tier"};
 
 
-// CGI variable name for an HTTP header: HTTP_ + upper case, '-' -> '_'.
-// HTTP_ and the name in capitals with '-' as '_', into `out`.
+// The CGI variable name for an HTTP header, into `out`: HTTP_ + upper case, '-' -> '_'.
 void cgiHeaderName(std::string_view name, std::string& out) {
   out.assign("HTTP_");
   for (char c : name) {

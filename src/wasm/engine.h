@@ -34,7 +34,7 @@ std::filesystem::path defaultCacheDir();
 struct InvocationRequest {
   std::string_view input;          // the guest's stdin
   std::vector<std::string> args;   // argv; argv[0] is conventionally the function name
-  Environment env;
+  Environment env;                 // "KEY=VALUE" entries (util/environment.h)
   std::chrono::milliseconds timeout{10000};  // 0: none
   int64_t deadlineNs = 0;  // CLOCK_MONOTONIC; when set, the earlier of it and timeout applies
   SandboxLimits limits;
