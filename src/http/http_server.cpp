@@ -110,6 +110,7 @@ bool serializeHead(std::string& out, const Response& res, unsigned version, bool
   out.resize(bound);
   char* p = out.data();
   auto put = [&p](std::string_view s) {
+    if (s.empty()) return;  // an empty view may have no data (memcpy must not see null)
     std::memcpy(p, s.data(), s.size());
     p += s.size();
   };
