@@ -49,6 +49,10 @@ command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
 command -v nginx >/dev/null || { echo "nginx is not installed (apt-get install nginx-light)" >&2; exit 1; }
 
 threads="${TERN_BENCH_THREADS:-}"
+if [ -n "$threads" ] && { ! [[ "$threads" =~ ^[1-9][0-9]{0,3}$ ]] || [ "$threads" -gt 1024 ]; }; then
+  echo "http_bench.sh: TERN_BENCH_THREADS must be a number of threads from 1 to 1024, got '$threads'" >&2
+  exit 2
+fi
 tern_threads=()
 [ -n "$threads" ] && tern_threads=(--workers "$threads")
 nginx_conf $nginx_port "$threads"
