@@ -46,6 +46,10 @@ set(CPACK_DEBIAN_PACKAGE_DEPENDS
     "libc6, libstdc++6, libgcc-s1, libssl3, libsqlite3-0, libfmt9, libspdlog1.10, \
 libmosquitto1, libyaml-cpp0.7, libnats3.4, libcoap3, libprotobuf-c1, libhttp-parser2.9, \
 wabt, gcc, libc6-dev, tcc, passwd")
+# ternd's allocator, when the build links it (TERN_MALLOC, src/bin/CMakeLists.txt).
+if(TERN_MIMALLOC)
+  string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libmimalloc2.0")
+endif()
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${PROJECT_SOURCE_DIR}/packaging/deb/postinst ${PROJECT_SOURCE_DIR}/packaging/deb/prerm
     ${PROJECT_SOURCE_DIR}/packaging/deb/postrm ${PROJECT_SOURCE_DIR}/packaging/deb/conffiles)

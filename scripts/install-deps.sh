@@ -17,6 +17,8 @@ packages=(
   # libraries
   libssl-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libsqlite3-dev
   libboost-dev libyaml-cpp-dev libhttp-parser-dev
+  # ternd's allocator (TERN_MALLOC, docs/design/serving.md)
+  libmimalloc-dev
   # the openssl command: TLS tests make their certificates with it
   openssl
   # event triggers: MQTT (libmosquitto; the broker and clients for tests and examples), CoAP
@@ -49,7 +51,7 @@ if [ "${TERN_DEPS_ARM64:-1}" != 0 ]; then
     crossbuild-essential-arm64 qemu-user
     libc6:arm64 libstdc++6:arm64 libssl-dev:arm64 libfmt-dev:arm64 libspdlog-dev:arm64
     libsqlite3-dev:arm64 libyaml-cpp0.7:arm64 libmosquitto-dev:arm64 libcoap3-dev:arm64
-    libnats-dev:arm64 libhttp-parser2.9:arm64
+    libnats-dev:arm64 libhttp-parser2.9:arm64 libmimalloc-dev:arm64
   )
 fi
 

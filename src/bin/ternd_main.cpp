@@ -13,10 +13,30 @@
 #include <fstream>
 #include <iostream>
 
+#ifdef TERN_WITH_MIMALLOC
+#include <mimalloc.h>
+#endif
+
 #include "node/node.h"
 #include "util/error.h"
 
 namespace {
+
+// The allocator that serves this process's malloc, as it is at run time: mimalloc only when
+// a block from malloc lies in mimalloc's heap (linked, and ahead of the C library).
+std::string allocatorName() {
+#ifdef TERN_WITH_MIMALLOC
+  void* block = std::malloc(64);
+  bool ours = mi_is_in_heap_region(block);
+  std::free(block);
+  int v = mi_version();  // e.g. 209 for 2.0.9
+  if (!ours) return "a preloaded malloc, not the mimalloc it links";
+  return "mimalloc " + std::to_string(v / 100) + "." + std::to_string(v % 100 / 10) + "." +
+         std::to_string(v % 10);
+#else
+  return "the C library's malloc";
+#endif
+}
 
 bool parseListen(const std::string& s, tern::node::NodeConfig& cfg) {
   size_t colon = s.rfind(':');
@@ -53,7 +73,8 @@ bool parseCoapListen(const std::string& s, tern::node::NodeConfig& cfg) {
 
 int main(int argc, char** argv) {
   CLI::App app{"ternd: a tern node serving WebAssembly functions over HTTP"};
-  app.set_version_flag("--version", std::string("ternd ") + TERN_VERSION);
+  app.set_version_flag("--version", std::string("ternd ") + TERN_VERSION + " (allocator: " +
+                                          allocatorName() + ")");
   tern::node::NodeConfig cfg;
   std::string listen = "127.0.0.1:8080";
   std::string dataDir;

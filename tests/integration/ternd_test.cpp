@@ -16,6 +16,7 @@
 #include "raw_http.h"
 #include "ternd_process.h"
 #include "test_support.h"
+#include "util/subprocess.h"
 
 namespace tern {
 namespace {
@@ -188,6 +189,17 @@ TEST_F(TerndTest, DeploysServeAtOnceAndTheOptimizedObjectTakesOverUnderLoad) {
             std::string::npos)
       << bad.body;
   EXPECT_EQ(request(node.port(), "GET", "/fn/odd").status, 404);
+}
+
+// `ternd --version` names the allocator that serves malloc as the process runs: the one the
+// build chose (TERN_MALLOC), or the mimalloc it linked would not be in front of the C library.
+TEST_F(TerndTest, VersionNamesTheAllocatorThatServesMalloc) {
+  auto r = runSubprocess({(test::binDir() / "ternd").string(), "--version"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exitStatus, 0) << r->output;
+  EXPECT_TRUE(r->output.starts_with("ternd ")) << r->output;
+  EXPECT_NE(r->output.find(std::string("(allocator: ") + TERN_TEST_ALLOCATOR), std::string::npos)
+      << r->output;
 }
 
 TEST_F(TerndTest, ManagementNeedsTheToken) {

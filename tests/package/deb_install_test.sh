@@ -90,6 +90,19 @@ arch=$(dpkg --print-architecture)
 [ "$(dpkg-deb -f "$deb" Package)" = tern ] || fail "package name"
 [ "$(dpkg-deb -f "$deb" Architecture)" = "$arch" ] || fail "architecture $(dpkg-deb -f "$deb" Architecture)"
 dpkg-deb -f "$deb" Depends | grep -q "wabt" || fail "Depends lacks wabt: $(dpkg-deb -f "$deb" Depends)"
+# Every shared library the packaged programs load comes from a package that Depends names.
+depends=", $(dpkg-deb -f "$deb" Depends),"
+multiarch=$(gcc -print-multiarch)
+for program in ternd tern; do
+  for lib in $(readelf -d "$build/bin/$program" | awk '/NEEDED/ { gsub(/[][]/, "", $5); print $5 }'); do
+    # (dpkg -S fails when any of the paths is not a package's, as some of these never are.)
+    owner=$({ dpkg -S "/usr/lib/$multiarch/$lib" "/lib/$multiarch/$lib" "/lib64/$lib" 2>/dev/null ||
+              true; } | head -1 | cut -d: -f1)
+    [ -n "$owner" ] || fail "no installed package has $lib, which $program loads"
+    [[ "$depends" == *", $owner,"* || "$depends" == *", $owner "* ]] ||
+      fail "$program loads $lib from $owner, which Depends lacks: $(dpkg-deb -f "$deb" Depends)"
+  done
+done
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
 for f in ./usr/bin/ternd ./usr/bin/tern ./usr/lib/systemd/system/ternd.service ./etc/tern/ternd.toml \
          ./usr/share/tern/examples/hello.wasm ./usr/share/doc/tern/packages.md; do
