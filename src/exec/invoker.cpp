@@ -36,7 +36,8 @@ void Invoker::invoke(InvokeInput input, std::function<void(InvokeOutput)> done) 
   InvokeOutput out;
   out.invocationId = nextInvocationId();
   auto fn = table_.find(input.function);
-  if (!fn || !fn->active()) {
+  std::shared_ptr<const ActiveVersion> active = fn ? fn->active() : nullptr;
+  if (!active) {
     if (remote_ && input.device.empty() && remote_(input, done, Elsewhere::kNotHere)) return;
     out.error = Error(ErrorCode::kNotFound, fmt::format("no function named \"{}\"", input.function));
     return done(std::move(out));
@@ -47,7 +48,8 @@ void Invoker::invoke(InvokeInput input, std::function<void(InvokeOutput)> done) 
   // The common case allocates nothing: a free slot and a short function run right here.
   Admission a = executor_.tryRunNow(fn->admission, queuedAt);
   if (a == Admission::kRunNow && fn->runsInline()) {
-    return run(fn, input, out.invocationId, queuedAt, done);
+    return done(runVersion(*fn, *active, std::move(input.env), input.body,
+                           std::move(out.invocationId), queuedAt, input.device));
   }
   // Otherwise input and callback travel with the invocation to another thread.
   auto deferred = std::make_shared<std::pair<InvokeInput, std::function<void(InvokeOutput)>>>(
@@ -105,11 +107,9 @@ void Invoker::run(const std::shared_ptr<FunctionEntry>& fn, InvokeInput& input,
 }
 
 InvokeOutput Invoker::runVersion(FunctionEntry& fn, const ActiveVersion& active,
-                                 Environment env, std::string_view body,
-                                 const std::string& id, int64_t queuedAtNs,
-                                 const std::string& device) {
+                                 Environment env, std::string_view body, std::string id,
+                                 int64_t queuedAtNs, const std::string& device) {
   InvokeOutput out;
-  out.invocationId = id;
   const FunctionVersionConfig& cfg = active.config;
   out.version = cfg.version;
   int64_t startNs = wasm::monotonicNs();
@@ -133,6 +133,7 @@ InvokeOutput Invoker::runVersion(FunctionEntry& fn, const ActiveVersion& active,
 
   const auto& r = out.result;
   record(fn, cfg, id, r, startMs, queuedAtNs >= 0 ? startNs - queuedAtNs : 0);
+  out.invocationId = std::move(id);
   out.error = r.error();
   if (!out.error && r.outcome == wasm::Outcome::kExited) {
     out.error = Error(ErrorCode::kFunctionFailed,
@@ -209,7 +210,7 @@ void Invoker::runFused(const std::vector<std::shared_ptr<FunctionEntry>>& fns, F
       break;
     }
     // The slot's release waits for the unit's end; the members are recorded as they end.
-    out.members.push_back(runVersion(fn, *active, input.env, *body, id, -1));
+    out.members.push_back(runVersion(fn, *active, input.env, *body, std::move(id), -1));
     if (out.members.back().error) out.error = out.members.back().error;
   }
   // Released without feeding the first member's estimates: the unit is not one of its

@@ -122,7 +122,7 @@ class Invoker {
   // its metrics and record, and the error of its outcome. The slot is released (when
   // `queuedAtNs` >= 0, with the invocation's times) before it is recorded.
   InvokeOutput runVersion(FunctionEntry& fn, const ActiveVersion& active, Environment env,
-                          std::string_view body, const std::string& id, int64_t queuedAtNs,
+                          std::string_view body, std::string id, int64_t queuedAtNs,
                           const std::string& device = "");
   void runFused(const std::vector<std::shared_ptr<FunctionEntry>>& fns, FusedInput& input,
                 std::function<void(FusedOutput)>& done);

@@ -70,10 +70,25 @@ std::string clientKey(const asio::ip::address& address) {
 
 // Whether a header name or value can be sent as it is: no CR, LF or NUL, which could split
 // the response.
+// Eight bytes at a time (every response checks each of its fields): a word has a zero byte
+// exactly when (w - 0x01..01) & ~w & 0x80..80 is not zero, and XOR with a repeated byte
+// turns that byte into zero.
 bool fieldSafe(std::string_view v) {
-  bool bad = false;
-  for (char c : v) bad |= (c == '\r') | (c == '\n') | (c == '\0');  // no branch: vectorised
-  return !bad;
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  constexpr uint64_t kHighs = 0x8080808080808080ull;
+  auto hasZeroByte = [](uint64_t w) { return (w - kOnes) & ~w & kHighs; };
+  size_t i = 0;
+  for (; i + 8 <= v.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, v.data() + i, 8);
+    if (hasZeroByte(w) | hasZeroByte(w ^ (kOnes * '\r')) | hasZeroByte(w ^ (kOnes * '\n'))) {
+      return false;
+    }
+  }
+  for (; i < v.size(); ++i) {
+    if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0') return false;
+  }
+  return true;
 }
 
 // The first byte of a TLS connection: a handshake record (RFC 8446 5.1, content type 22).

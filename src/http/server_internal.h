@@ -186,8 +186,11 @@ struct Server::Impl {
   // Takes a closed connection off the waiting list; the caller holds a reference to it.
   void stopWaiting(Connection& connection);
 
+  // Only stop() waits for the last request to end, and it sets `stopping` before it looks
+  // at `inFlight` under `mu`: before that, the end of a request takes no lock (with one
+  // request at a time on a loop, every request is the last one).
   void requestDone() {
-    if (inFlight.fetch_sub(1) == 1) {
+    if (inFlight.fetch_sub(1) == 1 && stopping.load()) {
       MutexLock lock(mu);
       idle.notify_all();
     }

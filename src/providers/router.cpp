@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <fstream>
 #include <future>
@@ -95,6 +96,9 @@ struct Router::Impl : std::enable_shared_from_this<Router::Impl> {
   mutable Mutex mu;  // providers, routes, stats' map, rng; never held across a call out
   std::map<std::string, Provider, std::less<>> providers TERN_GUARDED_BY(mu);
   std::map<std::string, std::shared_ptr<RouteState>, std::less<>> routes TERN_GUARDED_BY(mu);
+  // Whether `routes` has any: a node without routes answers every call itself, and its
+  // invocations need not take `mu` to learn that.
+  std::atomic<bool> anyRoutes{false};
   std::map<std::pair<std::string, std::string>, std::unique_ptr<Stats>> stats TERN_GUARDED_BY(mu);
   std::set<std::pair<std::string, std::string>> probing TERN_GUARDED_BY(mu);
   std::mt19937_64 rng TERN_GUARDED_BY(mu){std::random_device{}()};
@@ -385,6 +389,7 @@ Result<void> Router::reload() {
     routes[function] = std::make_shared<RouteState>(std::move(r), std::move(policy));
   }
   impl_->routes = std::move(routes);
+  impl_->anyRoutes.store(!impl_->routes.empty(), std::memory_order_release);
   impl_->warnedUnknown.clear();
   return {};
 }
@@ -395,6 +400,7 @@ bool Router::hasRoute(std::string_view function) const {
 }
 
 bool Router::route(exec::InvokeInput& input, std::function<void(exec::InvokeOutput)>& done) {
+  if (!impl_->anyRoutes.load(std::memory_order_acquire)) return false;
   std::shared_ptr<RouteState> r;
   {
     MutexLock lock(impl_->mu);

@@ -342,13 +342,14 @@ void HttpGateway::invoke(http::Request&& req, std::string name, std::string rest
   for (const auto& h : req.headers) bytes += h.name.size() + h.value.size() + 7;
   in.env.reserve(bytes);
   in.env.add("REQUEST_METHOD", req.method);
-  in.env.add("SCRIPT_NAME=/fn/" + in.function);
+  std::string variable = "/fn/";  // a scratch buffer, for the header variables below too
+  variable += in.function;
+  in.env.add("SCRIPT_NAME", variable);
   in.env.add("PATH_INFO", rest);
   in.env.add("QUERY_STRING", req.query);
   in.env.add("SERVER_PROTOCOL=HTTP/1.1");
   in.env.add("REMOTE_ADDR", req.remoteAddress);
   in.env.add("CONTENT_LENGTH", std::to_string(req.body.size()));
-  std::string variable;
   for (const auto& h : req.headers) {
     if (strcasecmp(h.name.c_str(), "Content-Type") == 0) {
       in.env.add("CONTENT_TYPE", h.value);

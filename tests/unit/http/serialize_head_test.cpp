@@ -80,5 +80,36 @@ TEST(SerializeHeadTest, EachResponseGetsExactlyItsHead) {
   }
 }
 
+// A header name or value with CR, LF or NUL anywhere is dropped, whatever its length and the
+// byte's place (the check reads eight bytes at a time, then the rest one by one); bytes that
+// differ from those three only in their high bit, or by one, are kept.
+TEST(SerializeHeadTest, AFieldWithCrLfOrNulAtAnyPlaceIsDroppedAndNoOtherIs) {
+  auto sent = [](const Header& h) {
+    Response res;
+    res.status = 204;
+    res.headers = {h};
+    std::string out;
+    serializeHead(out, res, 11, true, false, "tern");
+    return out != "HTTP/1.1 204 No Content\r\nServer: tern\r\n\r\n";
+  };
+  for (size_t length = 1; length <= 27; ++length) {
+    std::string clean(length, 'a');
+    static const char kNear[] = {'\x8d', '\x8a', '\x80', '\x0e', '\x0c', '\x0b', '\x01', '\x09', 'a'};
+    for (size_t i = 0; i < length; ++i) clean[i] = kNear[i % std::size(kNear)];
+    EXPECT_TRUE(sent({"X-Clean", clean})) << "length " << length;
+    EXPECT_TRUE(sent({std::string(length, 'N'), "v"})) << "length " << length;
+    for (char bad : {'\r', '\n', '\0'}) {
+      for (size_t at = 0; at < length; ++at) {
+        std::string field(length, 'x');
+        field[at] = bad;
+        EXPECT_FALSE(sent({"X-Bad", field})) << "value, length " << length << ", byte " << at
+                                              << " is " << int{bad};
+        EXPECT_FALSE(sent({field, "v"})) << "name, length " << length << ", byte " << at
+                                          << " is " << int{bad};
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tern::http
