@@ -69,10 +69,9 @@ std::string clientKey(const asio::ip::address& address) {
 }
 
 // Whether a header name or value can be sent as it is: no CR, LF or NUL, which could split
-// the response.
-// Eight bytes at a time (every response checks each of its fields): a word has a zero byte
-// exactly when (w - 0x01..01) & ~w & 0x80..80 is not zero, and XOR with a repeated byte
-// turns that byte into zero.
+// the response. Eight bytes at a time (every response checks each of its fields): a word has
+// a zero byte exactly when (w - 0x01..01) & ~w & 0x80..80 is not zero, and XOR with a
+// repeated byte turns that byte into zero.
 bool fieldSafe(std::string_view v) {
   constexpr uint64_t kOnes = 0x0101010101010101ull;
   constexpr uint64_t kHighs = 0x8080808080808080ull;
