@@ -8,9 +8,11 @@
 #      ever found in the cache;
 #   2. the swap under load: report.wasm deployed with the default tier (auto) while wrk
 #      (-t1 -c32) runs against it in consecutive 1-second windows; for each window the
-#      requests per second, the failed requests (non-2xx and socket errors) and the tier the
-#      node reported at its end. Throughput before and after the swap is the median of the
-#      windows at each tier.
+#      requests per second, the latency at p99 and the slowest request, the failed requests
+#      (non-2xx and socket errors) and the tier the node reported at its end. Throughput
+#      before and after the swap is the median of the windows at each tier; a request slowed
+#      by the swap shows as a p99 or maximum in the swap's window above those of the windows
+#      around it.
 #
 #   bench/tier_bench.sh [ROUNDS] [WINDOWS]     (defaults 5 rounds, 12 windows)
 #
@@ -49,6 +51,11 @@ unique() {
 # ms of one request as curl measures it (connect to last byte).
 timed() { curl -sf -o /dev/null -w '%{time_total}' "$@" | awk '{ printf "%.1f", $1 * 1000 }'; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+# wrk's latencies (850.00us, 1.20ms, 2.01s) in ms.
+to_ms() {
+  awk '{ v = $1 + 0; if ($1 ~ /us$/) v /= 1000; else if ($1 ~ /[0-9]s$/ && $1 !~ /ms$/) v *= 1000
+         printf "%.2f\n", v }'
+}
 
 echo "## Deploy to first response: baseline tier vs -O2 (empty cache, $rounds rounds, medians)"
 echo
@@ -87,17 +94,19 @@ tier_now() {
 }
 : > "$work/windows.txt"
 for w in $(seq 1 "$windows"); do
-  wrk -t1 -c32 -d1s "http://127.0.0.1:$port/fn/swap" > "$work/wrk.txt" 2>&1 || true
+  wrk -t1 -c32 -d1s --latency "http://127.0.0.1:$port/fn/swap" > "$work/wrk.txt" 2>&1 || true
   rps=$(awk '/Requests\/sec/ { printf "%d", $2 }' "$work/wrk.txt")
+  p99=$(awk '$1 == "99%" { print $2 }' "$work/wrk.txt" | to_ms)
+  max=$(awk '$1 == "Latency" && NF >= 5 { print $4 }' "$work/wrk.txt" | to_ms)
   non2xx=$(awk '/Non-2xx/ { print $NF }' "$work/wrk.txt")
   sockerr=$(awk '/Socket errors/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' "$work/wrk.txt")
-  echo "$w $rps ${non2xx:-0} ${sockerr:-0} $(tier_now)" >> "$work/windows.txt"
+  echo "$w $rps ${non2xx:-0} ${sockerr:-0} $(tier_now) ${p99:-?} ${max:-?}" >> "$work/windows.txt"
 done
 echo "## Swap under load: report.wasm deployed with compile tier auto, wrk -t1 -c32 in 1 s windows"
 echo
-echo "| window | req/s | failed (non-2xx) | socket errors | tier at the window's end |"
-echo "|---|---|---|---|---|"
-awk '{ printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }' "$work/windows.txt"
+echo "| window | req/s | p99 ms | max ms | failed (non-2xx) | socket errors | tier at the window's end |"
+echo "|---|---|---|---|---|---|---|"
+awk '{ printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $6, $7, $3, $4, $5 }' "$work/windows.txt"
 echo
 b=$(awk '$5 == "baseline" { print $2 }' "$work/windows.txt" | median)
 o=$(awk '$5 == "optimized" { print $2 }' "$work/windows.txt" | median)
