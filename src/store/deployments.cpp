@@ -269,6 +269,11 @@ Result<void> Deployments::remove(const std::string& name) {
   return {};
 }
 
+void Deployments::setTierUp(TierUp* tierUp) {
+  tierUp_ = tierUp;
+  if (tierUp_) tierUp_->onStaleObject([this] { (void)collectGarbage(); });
+}
+
 Result<Deployments::DeviceObject> Deployments::objectFor(const std::string& name,
                                                          const std::string& target) {
   auto v = registry_.active(name);

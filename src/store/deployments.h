@@ -82,8 +82,10 @@ class Deployments {
 
   // The service that builds optimized objects in the background; null (the default): a
   // function of compile tier auto is compiled optimized before it is served, as if it
-  // asked for optimized. Set before the node serves (docs/design/tiers.md).
-  void setTierUp(TierUp* tierUp) { tierUp_ = tierUp; }
+  // asked for optimized. Set before the node serves (docs/design/tiers.md). An optimized
+  // object the service builds for a function that moved on meanwhile is collected by this
+  // store's garbage collection as soon as it is built.
+  void setTierUp(TierUp* tierUp);
 
   // The active version's compiled object for a device of `target` (x86_64, aarch64),
   // built by that target's C compiler on first request and cached like the node's own.

@@ -70,6 +70,11 @@ bool TierUp::enqueue(Job job) {
   return true;
 }
 
+void TierUp::onStaleObject(std::function<void()> collect) {
+  MutexLock lock(mu_);
+  onStale_ = std::move(collect);
+}
+
 TierUp::Stats TierUp::stats() const {
   MutexLock lock(mu_);
   Stats s = stats_;
@@ -96,27 +101,52 @@ void TierUp::run() {
 }
 
 void TierUp::process(const Job& job) {
+  // A function that no longer serves the baseline object (removed, or another object
+  // deployed while the job waited) would not take the optimized one: no compile.
+  auto current = table_.find(job.function);
+  auto active = current ? current->active() : nullptr;
+  if (!active || active->module != job.baseline) {
+    MutexLock lock(mu_);
+    ++stats_.dropped;
+    return;
+  }
   // The compile runs without the lock: it takes seconds, in the compile sandbox.
-  auto optimized = engine_.load(job.wasm, job.options);
-  auto fn = table_.find(job.function);
-  bool swapped = false;
-  if (optimized.ok()) {
-    swapped = fn && fn->replaceModule(job.baseline, *optimized, "");
-  } else if (fn) {
-    // The function keeps its baseline object; the note says why.
-    swapped = fn->replaceModule(
-        job.baseline, job.baseline,
-        fmt::format("the optimized compile failed, so this function stays at the baseline "
-                    "tier: {}",
-                    optimized.error().describe()));
+  enum class Outcome { kSwapped, kFailed, kStale } outcome;
+  {
+    auto optimized = engine_.load(job.wasm, job.options);
+    auto fn = table_.find(job.function);
+    if (!optimized.ok()) {
+      // The function keeps its baseline object; the note says why.
+      if (fn) {
+        (void)fn->replaceModule(
+            job.baseline, job.baseline,
+            fmt::format("the optimized compile failed, so this function stays at the "
+                        "baseline tier: {}",
+                        optimized.error().describe()));
+      }
+      outcome = Outcome::kFailed;
+    } else if (fn && fn->replaceModule(job.baseline, *optimized, "")) {
+      outcome = Outcome::kSwapped;
+    } else {
+      outcome = Outcome::kStale;
+    }
+  }
+  if (outcome == Outcome::kStale) {
+    // Built for a function that moved on during the compile: collected now, before the
+    // count that waiting on it observes, not at the node's next start. The object stays
+    // if a recorded version still uses its module.
+    std::function<void()> collect;
+    {
+      MutexLock lock(mu_);
+      collect = onStale_;
+    }
+    if (collect) collect();
   }
   MutexLock lock(mu_);
-  if (!optimized.ok()) {
-    ++stats_.failures;
-  } else if (swapped) {
-    ++stats_.swaps;
-  } else {
-    ++stats_.stale;
+  switch (outcome) {
+    case Outcome::kSwapped: ++stats_.swaps; break;
+    case Outcome::kFailed: ++stats_.failures; break;
+    case Outcome::kStale: ++stats_.stale; break;
   }
 }
 

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,10 +71,18 @@ class TierUp {
   // Queues a job; false once stopped.
   bool enqueue(Job job) TERN_EXCLUDES(mu_);
 
+  // Called on the service's thread after it built an optimized object for a function that
+  // had moved on during the compile (removed, or another object deployed): the object is
+  // in the compile cache, and the removal's collection ran while the compile held its key,
+  // so nothing else would collect it before the node's next start. Deployments sets this
+  // to its garbage collection.
+  void onStaleObject(std::function<void()> collect) TERN_EXCLUDES(mu_);
+
   struct Stats {
     uint64_t swaps = 0;     // optimized objects swapped in
     uint64_t failures = 0;  // optimized compiles that failed (the function stays baseline)
     uint64_t stale = 0;     // objects built for a function that had moved on meanwhile
+    uint64_t dropped = 0;   // jobs not compiled: the function had moved on before
     size_t waiting = 0;     // jobs queued, not counting the one compiling
     bool compiling = false;
   };
@@ -90,6 +99,7 @@ class TierUp {
   std::deque<Job> queue_ TERN_GUARDED_BY(mu_);
   bool stopping_ TERN_GUARDED_BY(mu_) = false;
   bool compiling_ TERN_GUARDED_BY(mu_) = false;
+  std::function<void()> onStale_ TERN_GUARDED_BY(mu_);
   Stats stats_ TERN_GUARDED_BY(mu_);
   std::thread thread_;
 };

@@ -6,7 +6,12 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <fstream>
 #include <memory>
 #include <thread>
 
@@ -15,6 +20,7 @@
 #include "store/registry.h"
 #include "test_support.h"
 #include "util/metrics.h"
+#include "util/sha256.h"
 
 namespace tern::store {
 namespace {
@@ -66,11 +72,17 @@ TEST(TierPolicyTest, SettingsParseByName) {
   }
 }
 
+wasm::EngineConfig engineConfig(const fs::path& data, const std::string& cc) {
+  auto config = test::engineConfig(data / "cache");
+  if (!cc.empty()) config.compiler.cc = cc;
+  return config;
+}
+
 // A node's store with the background service, as Node wires them; the service starts
-// when the test says so.
+// when the test says so. `cc`: the optimized tier's C compiler, when not the default.
 struct TieredStore {
-  explicit TieredStore(const fs::path& data)
-      : engine(test::engineConfig(data / "cache")), tierUp(engine, table) {
+  explicit TieredStore(const fs::path& data, const std::string& cc = "")
+      : engine(engineConfig(data, cc)), tierUp(engine, table) {
     auto r = Registry::open(data);
     EXPECT_TRUE(r.ok()) << r.error().describe();
     registry = std::move(*r);
@@ -101,6 +113,37 @@ std::vector<uint8_t> counterModule(const std::string& tag) {
       (i32.store (i32.const 4) (i32.const )" + std::to_string(2 + tag.size()) + R"())
       (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))))");
 }
+
+// A C compiler that holds each build (a command with -o) until the test lets it go: it
+// reads a FIFO first, so the test's open of the FIFO for writing returns once a build has
+// started, and the build goes on when the test closes it.
+class HeldCompiler {
+ public:
+  explicit HeldCompiler(const fs::path& dir) : fifo_(dir / "hold"), path_(dir / "held-cc") {
+    EXPECT_EQ(mkfifo(fifo_.c_str(), 0600), 0);
+    std::ofstream(path_) << "#!/bin/sh\n"
+                         << "case \" $* \" in *\" -o \"*) cat '" << fifo_.string()
+                         << "' >/dev/null ;; esac\n"
+                         << "exec cc \"$@\"\n";
+    fs::permissions(path_, fs::perms::owner_all);
+  }
+  const std::string path() const { return path_.string(); }
+  // Returns once a build is held.
+  void waitForBuild() {
+    fd_ = open(fifo_.c_str(), O_WRONLY | O_CLOEXEC);
+    ASSERT_GE(fd_, 0);
+  }
+  void release() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+  ~HeldCompiler() { release(); }
+
+ private:
+  fs::path fifo_;
+  fs::path path_;
+  int fd_ = -1;
+};
 
 std::string uniqueTag() {
   return std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
@@ -152,8 +195,55 @@ TEST(TierUpTest, InvocationsNeverFailWhileTheOptimizedObjectIsSwappedIn) {
 }
 
 // A deploy made while the optimized object is built wins: the stale object is not swapped
-// in over the newer version.
+// in over the newer version, and it stays in the cache, since version 1 still uses its
+// module.
 TEST(TierUpTest, ANewerDeployIsNotReplacedByAStaleOptimizedObject) {
+  test::TempDir dir;
+  HeldCompiler held(dir.path());
+  TieredStore s(dir.path(), held.path());
+  const std::string tag = uniqueTag();
+  auto first = counterModule(tag + "a");
+  ASSERT_TRUE(s.deployments->deploy("f", first, {}).ok());
+  s.tierUp.start();
+  held.waitForBuild();
+  FunctionSettings baselineOnly;
+  baselineOnly.compileTier = CompileTier::kBaseline;
+  ASSERT_TRUE(s.deployments->deploy("f", counterModule(tag + "b"), baselineOnly).ok());
+  held.release();
+  while (s.tierUp.stats().stale == 0) std::this_thread::yield();
+  auto active = s.active("f");
+  EXPECT_EQ(active->config.version, 2u);
+  EXPECT_EQ(active->module->tier(), Tier::kBaseline);
+  EXPECT_EQ(active->tierNote, "");
+  EXPECT_EQ(s.tierUp.stats().swaps, 0u);
+  auto& compiler = s.engine.compiler();
+  std::string key = compiler.cacheKey(sha256Hex(first));
+  EXPECT_TRUE(fs::exists(compiler.config().cacheDir / "objects" / (key + ".so")));
+}
+
+// An optimized object built for a function removed during the compile is collected as soon
+// as it is built, not left in the cache until the node's next start.
+TEST(TierUpTest, AnObjectBuiltForARemovedFunctionIsCollected) {
+  test::TempDir dir;
+  HeldCompiler held(dir.path());
+  TieredStore s(dir.path(), held.path());
+  auto module = counterModule(uniqueTag());
+  ASSERT_TRUE(s.deployments->deploy("f", module, {}).ok());
+  s.tierUp.start();
+  held.waitForBuild();
+  ASSERT_TRUE(s.deployments->remove("f").ok());
+  held.release();
+  while (s.tierUp.stats().stale == 0) std::this_thread::yield();
+  auto& compiler = s.engine.compiler();
+  EXPECT_EQ(compiler.stats().compiles - compiler.stats().baselineCompiles, 1u);
+  std::string key = compiler.cacheKey(sha256Hex(module));
+  EXPECT_FALSE(fs::exists(compiler.config().cacheDir / "objects" / (key + ".so")));
+  EXPECT_FALSE(s.active("f"));
+}
+
+// A job whose function moved on before its turn (here: a newer deploy at the baseline
+// tier) is dropped without compiling.
+TEST(TierUpTest, AJobForAFunctionThatMovedOnIsNotCompiled) {
   test::TempDir dir;
   TieredStore s(dir.path());
   const std::string tag = uniqueTag();
@@ -162,12 +252,13 @@ TEST(TierUpTest, ANewerDeployIsNotReplacedByAStaleOptimizedObject) {
   baselineOnly.compileTier = CompileTier::kBaseline;
   ASSERT_TRUE(s.deployments->deploy("f", counterModule(tag + "b"), baselineOnly).ok());
   s.tierUp.start();
-  while (s.tierUp.stats().stale == 0) std::this_thread::yield();
-  auto active = s.active("f");
-  EXPECT_EQ(active->config.version, 2u);
-  EXPECT_EQ(active->module->tier(), Tier::kBaseline);
-  EXPECT_EQ(active->tierNote, "");
-  EXPECT_EQ(s.tierUp.stats().swaps, 0u);
+  while (s.tierUp.stats().dropped == 0) std::this_thread::yield();
+  auto stats = s.tierUp.stats();
+  EXPECT_EQ(stats.stale, 0u);
+  EXPECT_EQ(stats.swaps, 0u);
+  auto& compiler = s.engine.compiler();
+  EXPECT_EQ(compiler.stats().compiles, compiler.stats().baselineCompiles);
+  EXPECT_EQ(s.active("f")->config.version, 2u);
 }
 
 // Settings: optimized compiles before the deploy answers; the setting is kept with the
