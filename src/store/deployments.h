@@ -84,7 +84,8 @@ class Deployments {
   // function of compile tier auto is compiled optimized before it is served, as if it
   // asked for optimized. Set before the node serves (docs/design/tiers.md). An optimized
   // object the service builds for a function that moved on meanwhile is collected by this
-  // store's garbage collection as soon as it is built.
+  // store's garbage collection as soon as it is built, on the service's thread: the service
+  // stops before this store is destroyed.
   void setTierUp(TierUp* tierUp);
 
   // The active version's compiled object for a device of `target` (x86_64, aarch64),

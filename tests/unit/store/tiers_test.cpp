@@ -97,9 +97,10 @@ struct TieredStore {
   MetricsRegistry metrics;
   wasm::Engine engine;
   exec::FunctionTable table{metrics};
-  TierUp tierUp;
   std::unique_ptr<Registry> registry;
   std::unique_ptr<Deployments> deployments;
+  // Last, as in Node: it stops (and with it any collection it runs) before the store goes.
+  TierUp tierUp;
 };
 
 // A module of its own per test (the engine's cache is shared between test runs).
