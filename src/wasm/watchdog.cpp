@@ -3,14 +3,21 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
+#include <climits>
 
 namespace tern::wasm {
 
 namespace {
-constexpr auto kTick = std::chrono::milliseconds(1);
-// Ticks without any running invocation before the watchdog sleeps.
-constexpr int kIdleTicksBeforeSleep = 200;
+// How often a preemption is signalled again while its invocation has not stopped, and how
+// soon a thread caught changing its deadline is looked at again.
+constexpr int64_t kTickNs = 1'000'000;
+// How long the watchdog keeps waking on a timer after the last deadline went: a deadline
+// published meanwhile is later than that wake (unless the timeout is shorter), so sparse
+// invocations find it awake on a timer and do not have to wake it.
+constexpr int64_t kLingerNs = 200'000'000;
+constexpr int64_t kNever = INT64_MAX;
 
 // Serialises registering, unregistering and destroying watchdogs: a thread's registration
 // may outlive neither the thread nor the watchdog, and those end on different threads.
@@ -61,12 +68,12 @@ void Watchdog::publish(ThreadState& ts, uint64_t epoch, int64_t deadlineNs) {
   ts.watchSeq.store(seq + 2, std::memory_order_release);
 }
 
-void Watchdog::wakeForDeadline() {
-  // Pairs with the fence in run() before it sleeps: either it sees this deadline, or this
-  // sees it sleeping and wakes it (under its lock, so the wake cannot fall between its
-  // check and its wait).
+void Watchdog::wakeForDeadline(int64_t deadlineNs) {
+  // Pairs with the fence in run() before it waits: either it sees this deadline, or this
+  // sees the time it means to wake at and, if that is later, wakes it (under its lock, so
+  // the wake cannot fall between its check and its wait).
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (sleeping_.load(std::memory_order_relaxed)) {
+  if (deadlineNs < wakeAtNs_.load(std::memory_order_relaxed)) {
     MutexLock lock(mu_);
     cv_.notify_one();
   }
@@ -109,7 +116,7 @@ void Watchdog::begin(ThreadState& ts, int64_t deadlineNs) {
   if (ts.watchdog.load(std::memory_order_relaxed) != this) registerThread(ts);
   ts.preemptPending = 0;
   publish(ts, ++ts.lastEpoch, deadlineNs);
-  if (deadlineNs) wakeForDeadline();
+  if (deadlineNs) wakeForDeadline(deadlineNs);
 }
 
 void Watchdog::end(ThreadState& ts) {
@@ -122,7 +129,7 @@ Watchdog::Outer Watchdog::enterNested(ThreadState& ts, int64_t deadlineNs) {
   int64_t deadline = outer.deadlineNs;
   if (deadlineNs && (!deadline || deadlineNs < deadline)) deadline = deadlineNs;
   publish(ts, ++ts.lastEpoch, deadline);
-  if (deadline) wakeForDeadline();
+  if (deadline) wakeForDeadline(deadline);
   return outer;
 }
 
@@ -133,47 +140,64 @@ void Watchdog::leaveNested(ThreadState& ts, const Outer& outer) {
   ts.preemptPending = 0;
 }
 
-bool Watchdog::scanLocked(int64_t nowNs) {
-  bool anyDeadline = false;
+int64_t Watchdog::scanLocked(int64_t nowNs) {
+  int64_t next = kNever;
   for (ThreadState* ts = threads_; ts; ts = ts->next) {
     uint64_t epoch = 0;
     int64_t deadline = 0;
     if (!readPublished(*ts, epoch, deadline)) {
-      anyDeadline = true;  // changing now: look again on the next tick
+      next = std::min(next, nowNs + kTickNs);  // changing now: look again on the next tick
       continue;
     }
     if (!deadline) continue;
-    anyDeadline = true;
+    lastDeadlineNs_ = nowNs;
     if (nowNs >= deadline) {
       ts->killEpoch.store(epoch, std::memory_order_relaxed);
       pthread_kill(ts->thread, preemptSignal());
+      // Signalled again on each tick until the invocation stops (the signal may find it in
+      // a host function, which defers the stop).
+      next = std::min(next, nowNs + kTickNs);
+    } else {
+      next = std::min(next, deadline);
     }
   }
-  return anyDeadline;
+  if (next == kNever && nowNs - lastDeadlineNs_ < kLingerNs) next = lastDeadlineNs_ + kLingerNs;
+  return next;
+}
+
+bool Watchdog::earlierDeadlineLocked(int64_t wakeAtNs) const {
+  for (const ThreadState* ts = threads_; ts; ts = ts->next) {
+    uint64_t epoch = 0;
+    int64_t deadline = 0;
+    if (!readPublished(*ts, epoch, deadline)) return true;
+    if (deadline && deadline < wakeAtNs) return true;
+  }
+  return false;
 }
 
 void Watchdog::run() {
-  int idleTicks = 0;
   MutexLock lock(mu_);
   while (!stop_) {
-    bool anyDeadline = scanLocked(monotonicNs());
-    idleTicks = anyDeadline ? 0 : idleTicks + 1;
-    if (idleTicks >= kIdleTicksBeforeSleep) {
-      sleeping_.store(true, std::memory_order_relaxed);
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      lock.wait(cv_, [this]() TERN_REQUIRES(mu_) {
-        if (stop_) return true;
-        for (ThreadState* ts = threads_; ts; ts = ts->next) {
-          uint64_t epoch = 0;
-          int64_t deadline = 0;
-          if (!readPublished(*ts, epoch, deadline) || deadline) return true;
-        }
-        return false;
-      });
-      sleeping_.store(false, std::memory_order_relaxed);
-      idleTicks = 0;
+    int64_t now = monotonicNs();
+    int64_t next = scanLocked(now);
+    scans_.fetch_add(1, std::memory_order_relaxed);
+    // Published before the last look at the threads below: an invocation that publishes a
+    // deadline earlier than `next` from now on wakes the watchdog (wakeForDeadline).
+    wakeAtNs_.store(next, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    auto woken = [this, next]() TERN_REQUIRES(mu_) {
+      return stop_ || earlierDeadlineLocked(next);
+    };
+    if (next == kNever) {
+      lock.wait(cv_, woken);
+    } else if (next - now <= kTickNs) {
+      // A tick (a preemption to signal again, or a thread caught mid-change): only a stop
+      // ends it early.
+      lock.waitFor(cv_, std::chrono::nanoseconds(next - now),
+                   [this]() TERN_REQUIRES(mu_) { return stop_; });
     } else {
-      lock.waitFor(cv_, kTick, [this]() TERN_REQUIRES(mu_) { return stop_; });
+      lock.waitUntil(cv_, std::chrono::steady_clock::time_point(std::chrono::nanoseconds(next)),
+                     woken);
     }
   }
 }

@@ -300,6 +300,28 @@ TEST(EngineWatchdogTest, PreemptionFollowsAThreadFromOneEngineToTheNext) {
   worker.join();
 }
 
+// Invocations back to back with a far deadline: the watchdog sleeps until that deadline
+// instead of waking on a timer (it used to look every millisecond while any invocation had
+// a deadline). Each begin publishes a deadline later than the one it sleeps for, so none
+// wakes it; it looks once when the first deadline appears. The loop runs for 300 ms of
+// the watchdog's clock, 300 looks at one a millisecond.
+TEST(WatchdogTest, SleepsUntilTheEarliestDeadlineWhileInvocationsRun) {
+  Watchdog watchdog;
+  ThreadState& ts = currentThread();
+  const int64_t start = monotonicNs();
+  const int64_t minute = 60'000'000'000;
+  uint64_t invocations = 0;
+  for (int64_t now = start; now - start < 300'000'000; now = monotonicNs()) {
+    watchdog.begin(ts, now + minute);
+    watchdog.end(ts);
+    ++invocations;
+  }
+  EXPECT_GT(invocations, 0u);
+  // The first begin wakes it (it slept with no deadline); a spurious wake-up or two of the
+  // condition variable may add a look each.
+  EXPECT_LE(watchdog.scans(), 10u) << "over " << invocations << " invocations";
+}
+
 TEST_F(EngineTest, SleepIsCutAtTheDeadline) {
   // poll_oneoff on a 60 s relative clock, with a 50 ms timeout.
   auto m = load(wat(R"((module
