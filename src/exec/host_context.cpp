@@ -52,7 +52,7 @@ std::optional<HostReply> HostContext::kvRefusal() const {
 }
 
 std::string HostContext::kvNamespace() const {
-  return caller_.device.empty() ? caller_.function
+  return caller_.device.empty() ? std::string(caller_.function)
                                 : deviceNamespace(caller_.function, caller_.device);
 }
 

@@ -38,15 +38,17 @@ struct HostServices {
 };
 
 // What a running invocation is, for the host calls it makes and the invokes it nests.
+// Its strings are views: of the active version's name, of the invocation's id and of the
+// calling device, each of which outlives the invocation (and so the HostContext).
 struct HostCaller {
-  std::string function;
+  std::string_view function;
   const Capabilities* capabilities = nullptr;  // the active version's; outlives the call
-  std::string invocationId;
+  std::string_view invocationId;
   int64_t deadlineNs = 0;  // CLOCK_MONOTONIC; 0: none
   uint32_t depth = 0;      // 0 for an invocation from a trigger, +1 per nested invoke
   // The device the call came from (X-Tern-Device, docs/design/devices.md); its key-value
   // state is the function's namespace for that device. Empty: the function's own.
-  std::string device;
+  std::string_view device;
 };
 
 class HostContext final : public wasm::HostHandler {

@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <chrono>
+#include <cstring>
 #include <random>
 
 #include "util/quote.h"
@@ -21,17 +23,31 @@ Invoker::Invoker(wasm::Engine& engine, Executor& executor, FunctionTable& table,
       idPrefix_(static_cast<uint32_t>(std::random_device{}())) {}
 
 std::string Invoker::nextInvocationId() {
-  // "%08x%012x" of the node's prefix and the counter, written directly (on every request).
-  static constexpr char kHex[] = "0123456789abcdef";
+  // "%08x%012x" of the node's prefix and the counter, written directly (on every request),
+  // two hex digits at a time.
+  static constexpr auto kHexPairs = [] {
+    std::array<char, 512> t{};
+    constexpr char kHex[] = "0123456789abcdef";
+    for (size_t i = 0; i < 256; ++i) {
+      t[2 * i] = kHex[i >> 4];
+      t[2 * i + 1] = kHex[i & 0xf];
+    }
+    return t;
+  }();
   uint64_t n = idCounter_.fetch_add(1) + 1;
   if (n >> 48) return fmt::format("{:08x}{:012x}", idPrefix_, n);
   std::string id(20, '0');
-  for (int i = 7; i >= 0; --i) id[static_cast<size_t>(7 - i)] = kHex[(idPrefix_ >> (i * 4)) & 0xf];
-  for (int i = 11; i >= 0; --i) id[static_cast<size_t>(19 - i)] = kHex[(n >> (i * 4)) & 0xf];
+  auto put = [&](size_t at, uint64_t value, int bytes) {
+    for (int i = bytes - 1; i >= 0; --i, ++at) {
+      std::memcpy(&id[2 * at], &kHexPairs[2 * ((value >> (8 * i)) & 0xff)], 2);
+    }
+  };
+  put(0, idPrefix_, 4);
+  put(4, n, 6);
   return id;
 }
 
-void Invoker::invoke(InvokeInput input, std::function<void(InvokeOutput)> done) {
+void Invoker::invoke(InvokeInput&& input, std::function<void(InvokeOutput)> done) {
   if (router_ && !input.routed && input.hops == 0 && input.device.empty() && router_(input, done)) return;
   InvokeOutput out;
   out.invocationId = nextInvocationId();
@@ -122,6 +138,7 @@ InvokeOutput Invoker::runVersion(FunctionEntry& fn, const ActiveVersion& active,
                               cfg.timeoutMs ? startNs + int64_t{cfg.timeoutMs} * 1000000 : 0, 0,
                               device});
   req.deadlineNs = host.caller().deadlineNs;
+  req.startNs = startNs;
   req.host = &host;
 
   fn.inFlight->add(1);

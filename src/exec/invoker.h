@@ -82,7 +82,7 @@ class Invoker {
 
   // Calls `done` exactly once, possibly before returning (when the invocation runs now or
   // is refused) or later from another thread (when it waited in the queue).
-  void invoke(InvokeInput input, std::function<void(InvokeOutput)> done);
+  void invoke(InvokeInput&& input, std::function<void(InvokeOutput)> done);
 
   std::string nextInvocationId();
 

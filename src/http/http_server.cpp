@@ -76,18 +76,24 @@ bool fieldSafe(std::string_view v) {
   constexpr uint64_t kOnes = 0x0101010101010101ull;
   constexpr uint64_t kHighs = 0x8080808080808080ull;
   auto hasZeroByte = [](uint64_t w) { return (w - kOnes) & ~w & kHighs; };
-  size_t i = 0;
-  for (; i + 8 <= v.size(); i += 8) {
+  auto unsafe = [&](size_t at) {
     uint64_t w;
-    std::memcpy(&w, v.data() + i, 8);
-    if (hasZeroByte(w) | hasZeroByte(w ^ (kOnes * '\r')) | hasZeroByte(w ^ (kOnes * '\n'))) {
-      return false;
+    std::memcpy(&w, v.data() + at, 8);
+    return (hasZeroByte(w) | hasZeroByte(w ^ (kOnes * '\r')) | hasZeroByte(w ^ (kOnes * '\n'))) != 0;
+  };
+  size_t n = v.size();
+  if (n < 8) {
+    for (char c : v) {
+      if (c == '\r' || c == '\n' || c == '\0') return false;
     }
+    return true;
   }
-  for (; i < v.size(); ++i) {
-    if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0') return false;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    if (unsafe(i)) return false;
   }
-  return true;
+  // The last bytes: the word that ends the field, overlapping the one before it.
+  return i == n || !unsafe(n - 8);
 }
 
 // The first byte of a TLS connection: a handshake record (RFC 8446 5.1, content type 22).
@@ -165,12 +171,11 @@ bool serializeHead(std::string& out, const Response& res, unsigned version, bool
 
 Arrival Server::Impl::takeRequest(RequestParser& parser, const std::string& remote) {
   requests.fetch_add(1, std::memory_order_relaxed);
-  Arrival a;
+  bool wantsUpgrade = parser.isWebSocketUpgrade();
+  Arrival a(std::move(parser.request()));  // constructed from it: one move
   a.keepAlive = parser.keepAlive() && !stopping.load();
   a.version = parser.version();
   a.isHead = parser.isHead();
-  bool wantsUpgrade = parser.isWebSocketUpgrade();
-  a.request = std::move(parser.request());
   parser.reset();
   a.request.remoteAddress = remote;
   if (!upgrade || !wantsUpgrade) return a;

@@ -339,7 +339,7 @@ class PlainConnection final : public Connection {
     runRequest(std::move(a.request));
   }
 
-  void runRequest(Request req) {
+  void runRequest(Request&& req) {
     busy_ = true;
     inRun_ = true;
     server_.inFlight.fetch_add(1);

@@ -11,6 +11,9 @@ namespace tern::http {
 
 namespace {
 
+// A body's buffer up to this size is kept for the connection's next request.
+constexpr size_t kKeptBodyBytes = 64u << 10;
+
 RequestParser& self(http_parser* p) { return *static_cast<RequestParser*>(p->data); }
 
 bool iequal(std::string_view a, std::string_view b) {
@@ -68,7 +71,19 @@ RequestParser::RequestParser(size_t maxHeaderBytes, const Server::BodyLimit& bod
 void RequestParser::reset() {
   http_parser_init(&parser_, HTTP_REQUEST);
   parser_.data = this;
-  request_ = Request{};
+  // The last request was moved out (or is dropped): its members are emptied in place, and a
+  // large body's memory goes back.
+  request_.method.clear();
+  request_.target.clear();
+  request_.path.clear();
+  request_.query.clear();
+  request_.headers.clear();
+  if (request_.body.capacity() > kKeptBodyBytes) {
+    std::string().swap(request_.body);
+  } else {
+    request_.body.clear();
+  }
+  request_.remoteAddress.clear();
   begun_ = inValue_ = headerDone_ = messageDone_ = headerChecked_ = bodyTooLarge_ = false;
   headerBytes_ = 0;
   bodyLimitBytes_ = 0;
@@ -241,7 +256,9 @@ bool RequestParser::checkHeader() {
 }
 
 bool RequestParser::isWebSocketUpgrade() const {
-  return version_ >= 11 && parser_.method == HTTP_GET &&
+  // http_parser sets `upgrade` when it saw an Upgrade header and "upgrade" among the
+  // Connection header's tokens: without both, the headers need not be looked up.
+  return parser_.upgrade && version_ >= 11 && parser_.method == HTTP_GET &&
          listsToken(request_.header("connection"), "upgrade") &&
          listsToken(request_.header("upgrade"), "websocket");
 }

@@ -47,6 +47,7 @@ struct Arrival {
     kRespond,    // send `response` (an upgrade refused) and close
     kWebSocket,  // become a WebSocket through `accept`
   };
+  explicit Arrival(Request&& r) : request(std::move(r)) {}
   Request request;
   bool keepAlive = false;
   bool isHead = false;

@@ -12,8 +12,8 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <charconv>
+#include <cstring>
 #include <span>
 #include <nlohmann/json.hpp>
 
@@ -201,10 +201,11 @@ constexpr std::array<std::string_view, 9> kDeployOneParams = {
 
 // The CGI variable name for an HTTP header, into `out`: HTTP_ + upper case, '-' -> '_'.
 void cgiHeaderName(std::string_view name, std::string& out) {
-  out.assign("HTTP_");
-  for (char c : name) {
-    out.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-  }
+  out.resize(5 + name.size());
+  char* p = out.data();
+  std::memcpy(p, "HTTP_", 5);
+  p += 5;
+  for (char c : name) *p++ = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c;
 }
 
 }  // namespace
@@ -349,7 +350,10 @@ void HttpGateway::invoke(http::Request&& req, std::string name, std::string rest
   in.env.add("QUERY_STRING", req.query);
   in.env.add("SERVER_PROTOCOL=HTTP/1.1");
   in.env.add("REMOTE_ADDR", req.remoteAddress);
-  in.env.add("CONTENT_LENGTH", std::to_string(req.body.size()));
+  char length[24];
+  in.env.add("CONTENT_LENGTH",
+             std::string_view(length, std::to_chars(length, length + sizeof length,
+                                                    req.body.size()).ptr - length));
   for (const auto& h : req.headers) {
     if (strcasecmp(h.name.c_str(), "Content-Type") == 0) {
       in.env.add("CONTENT_TYPE", h.value);

@@ -3,14 +3,20 @@
 // each followed by a NUL, which is the layout WASI's environ_get writes into the guest. A
 // request's variables are added in place (no string per variable) and a function version's
 // own variables are joined once, when the version is activated, and appended with one copy.
+// The buffer is tern's own (not a std::string, whose resize fills every new byte before the
+// copy does): each variable is written with its copies alone.
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <initializer_list>
 #include <iterator>
+#include <new>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace tern {
@@ -18,6 +24,30 @@ namespace tern {
 class Environment {
  public:
   Environment() = default;
+  Environment(const Environment& o) { append(o); }
+  Environment(Environment&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)),
+        size_(std::exchange(o.size_, 0)),
+        capacity_(std::exchange(o.capacity_, 0)),
+        count_(std::exchange(o.count_, 0)) {}
+  Environment& operator=(const Environment& o) {
+    if (this != &o) {
+      size_ = count_ = 0;
+      append(o);
+    }
+    return *this;
+  }
+  Environment& operator=(Environment&& o) noexcept {
+    if (this != &o) {
+      std::free(data_);
+      data_ = std::exchange(o.data_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+      capacity_ = std::exchange(o.capacity_, 0);
+      count_ = std::exchange(o.count_, 0);
+    }
+    return *this;
+  }
+  ~Environment() { std::free(data_); }
   Environment(std::initializer_list<std::string_view> entries) {
     for (std::string_view e : entries) add(e);
   }
@@ -33,15 +63,18 @@ class Environment {
     put(key, untilNul(value), 1);
   }
   void append(const Environment& other) {
-    bytes_.append(other.bytes_);
+    if (other.size_ == 0) return;
+    std::memcpy(grow(other.size_), other.data_, other.size_);
     count_ += other.count_;
   }
-  void reserve(size_t bytes) { bytes_.reserve(bytes); }
+  void reserve(size_t bytes) {
+    if (bytes > capacity_) reallocate(bytes);
+  }
 
   size_t size() const { return count_; }
   bool empty() const { return count_ == 0; }
   // Every entry followed by its NUL.
-  std::string_view bytes() const { return bytes_; }
+  std::string_view bytes() const { return {data_, size_}; }
 
   // The entries in order, without their NULs.
   class const_iterator {
@@ -69,24 +102,22 @@ class Environment {
     explicit const_iterator(const char* at) : at_(at) {}
     const char* at_ = nullptr;
   };
-  const_iterator begin() const { return const_iterator(bytes_.data()); }
-  const_iterator end() const { return const_iterator(bytes_.data() + bytes_.size()); }
+  const_iterator begin() const { return const_iterator(data_); }
+  const_iterator end() const { return const_iterator(data_ + size_); }
 
   std::vector<std::string> list() const { return {begin(), end()}; }
 
-  bool operator==(const Environment& o) const { return bytes_ == o.bytes_; }
+  bool operator==(const Environment& o) const { return bytes() == o.bytes(); }
 
  private:
   static std::string_view untilNul(std::string_view s) {
     const void* nul = s.empty() ? nullptr : std::memchr(s.data(), '\0', s.size());
     return nul ? s.substr(0, static_cast<size_t>(static_cast<const char*>(nul) - s.data())) : s;
   }
-  // Appends key, '=' (when `equals`), value and the NUL with one resize: on every request
-  // this runs once per variable.
+  // Appends key, '=' (when `equals`), value and the NUL: on every request this runs once per
+  // variable.
   void put(std::string_view key, std::string_view value, size_t equals) {
-    size_t at = bytes_.size();
-    bytes_.resize(at + key.size() + equals + value.size() + 1);
-    char* p = bytes_.data() + at;
+    char* p = grow(key.size() + equals + value.size() + 1);
     if (!key.empty()) std::memcpy(p, key.data(), key.size());
     p += key.size();
     if (equals) *p++ = '=';
@@ -94,8 +125,23 @@ class Environment {
     p[value.size()] = '\0';
     ++count_;
   }
+  // Room for `n` more bytes, counted as used; where they begin.
+  char* grow(size_t n) {
+    if (capacity_ - size_ < n) reallocate(std::max(size_ + n, 2 * capacity_));
+    char* at = data_ + size_;
+    size_ += n;
+    return at;
+  }
+  [[gnu::noinline]] void reallocate(size_t capacity) {
+    void* p = std::realloc(data_, capacity);
+    if (!p) throw std::bad_alloc();
+    data_ = static_cast<char*>(p);
+    capacity_ = capacity;
+  }
 
-  std::string bytes_;
+  char* data_ = nullptr;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
   size_t count_ = 0;
 };
 

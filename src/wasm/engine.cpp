@@ -163,13 +163,13 @@ int Engine::runGuest(Sandbox& sandbox, void (*fn)(void*), void* arg, int64_t dea
 
 void Engine::teardown(Sandbox& sandbox, void* instanceMemory, SlotUse use) {
   for (wasm_rt_memory_t* m : sandbox.memories) pool_.release(m->data, m->size, use);
-  for (auto* t : sandbox.funcTables) free(t->data);
-  for (auto* t : sandbox.externTables) free(t->data);
+  for (auto* t : sandbox.funcTables) recycleBlock(t->data);
+  for (auto* t : sandbox.externTables) recycleBlock(t->data);
   sandbox.memories.clear();
   sandbox.funcTables.clear();
   sandbox.externTables.clear();
   sandbox.memory = nullptr;
-  free(instanceMemory);
+  recycleBlock(instanceMemory);
 }
 
 InvocationResult Engine::invoke(const std::shared_ptr<const CompiledModule>& module,
@@ -190,7 +190,7 @@ InvocationResult Engine::invoke(const std::shared_ptr<const CompiledModule>& mod
   sandbox.env = &request.env;
   sandbox.stdinData = request.input;
   sandbox.host = request.host;
-  sandbox.startNs = monotonicNs();
+  sandbox.startNs = request.startNs ? request.startNs : monotonicNs();
   void* instance = zeroedAlloc(1, abi.instance_size);
   if (!instance) {
     result.outcome = Outcome::kResourceExhausted;

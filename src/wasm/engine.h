@@ -37,6 +37,9 @@ struct InvocationRequest {
   Environment env;                 // "KEY=VALUE" entries (util/environment.h)
   std::chrono::milliseconds timeout{10000};  // 0: none
   int64_t deadlineNs = 0;  // CLOCK_MONOTONIC; when set, the earlier of it and timeout applies
+  // CLOCK_MONOTONIC, when the caller read it just before (the invocation's timeout and
+  // duration count from it); 0: the engine reads the clock.
+  int64_t startNs = 0;
   SandboxLimits limits;
   HostHandler* host = nullptr;  // services behind the "tern" host API; null: none
 };

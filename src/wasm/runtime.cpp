@@ -3,6 +3,7 @@
 
 #include "wasm/runtime.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -239,16 +240,58 @@ int64_t monotonicNs() {
   return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
+namespace {
+
+constexpr size_t kRecycledBlockBytes = 64u << 10;
+
+// The blocks a thread's teardowns gave back (zeroedAlloc, recycleBlock).
+struct RecycledBlocks {
+  static constexpr size_t kMax = 4;
+  struct Block {
+    void* data;
+    size_t bytes;
+  };
+  Block blocks[kMax];
+  size_t count = 0;
+  RecycledBlocks() = default;
+  RecycledBlocks(const RecycledBlocks&) = delete;
+  RecycledBlocks& operator=(const RecycledBlocks&) = delete;
+  ~RecycledBlocks() {
+    for (size_t i = 0; i < count; ++i) free(blocks[i].data);
+  }
+};
+thread_local RecycledBlocks tRecycled;
+
+}  // namespace
+
 void* zeroedAlloc(size_t count, size_t size) {
   size_t bytes = 0;
   if (__builtin_mul_overflow(count, size, &bytes)) return nullptr;
   // Large blocks come from mmap, already zero: calloc touches none of their pages.
-  if (bytes > (64u << 10)) return calloc(count, size);
+  if (bytes > kRecycledBlockBytes) return calloc(count, size);
+  // A kept block fits when it is not more than twice the size asked for, so that a small
+  // table never holds on to a large block.
+  RecycledBlocks& kept = tRecycled;
+  for (size_t i = kept.count; i-- > 0;) {
+    RecycledBlocks::Block b = kept.blocks[i];
+    if (b.bytes < bytes || b.bytes > 2 * bytes + 64) continue;
+    kept.blocks[i] = kept.blocks[--kept.count];
+    if (bytes) memset(b.data, 0, bytes);
+    return b.data;
+  }
   void* p = malloc(bytes);
   // Hides that p came from malloc: GCC would otherwise turn malloc and memset into calloc.
   __asm__("" : "+r"(p));
   if (p) memset(p, 0, bytes);
   return p;
+}
+
+void recycleBlock(void* block) {
+  if (!block) return;
+  RecycledBlocks& kept = tRecycled;
+  size_t bytes = malloc_usable_size(block);
+  if (bytes > kRecycledBlockBytes || kept.count == RecycledBlocks::kMax) return free(block);
+  kept.blocks[kept.count++] = {block, bytes};
 }
 
 Result<void> checkInstantiable(const ModuleInfo& info, const SandboxLimits& limits) {
@@ -476,7 +519,7 @@ void wasm_rt_free_memory(wasm_rt_memory_t* memory) {
     if (!sb) return;                                                                       \
     auto it = std::find(sb->list.begin(), sb->list.end(), table);                          \
     if (it == sb->list.end()) return;                                                      \
-    free(table->data);                                                                     \
+    tern::wasm::recycleBlock(table->data);                                                 \
     table->data = nullptr;                                                                 \
     sb->list.erase(it);                                                                    \
   }                                                                                        \

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
 #include <wasm-rt.h>
 
 #include "util/environment.h"
@@ -104,10 +105,11 @@ struct Sandbox {
   int64_t deadlineNs = 0;  // CLOCK_MONOTONIC; 0 = none
   int64_t startNs = 0;
 
-  // Linear memories and tables allocated for this instance, released at teardown.
-  std::vector<wasm_rt_memory_t*> memories;
-  std::vector<wasm_rt_funcref_table_t*> funcTables;
-  std::vector<wasm_rt_externref_table_t*> externTables;
+  // Linear memories and tables allocated for this instance, released at teardown. A module
+  // has one or two of each at most, in practice: kept inline, not allocated per invocation.
+  boost::container::small_vector<wasm_rt_memory_t*, 2> memories;
+  boost::container::small_vector<wasm_rt_funcref_table_t*, 2> funcTables;
+  boost::container::small_vector<wasm_rt_externref_table_t*, 2> externTables;
   wasm_rt_memory_t* memory = nullptr;  // memory 0, which WASI reads and writes
   uint64_t peakMemoryBytes = 0;
   bool memoryLimitHit = false;  // a memory.grow was refused because of the limit
@@ -209,12 +211,16 @@ void checkHostStack();
 
 int64_t monotonicNs();
 
-// `count` zeroed elements of `size` bytes from malloc, or nullptr (also when the product
-// overflows). Unlike calloc, which glibc serves from the arena under its lock and never from
-// the thread's cache, a small block comes from the thread's cache without an atomic
-// operation: the instance and tables of every invocation are allocated this way. Blocks
-// above 64 KiB still come from calloc (mmap'ed, zero without being touched).
+// `count` zeroed elements of `size` bytes, or nullptr (also when the product overflows): the
+// instance and tables of every invocation are allocated this way, and given back with
+// recycleBlock. A block of up to 64 KiB comes from the few the thread's last teardowns gave
+// back, zeroed again, or else from malloc; the allocator's free and malloc of blocks this
+// size, one of each per invocation, cost several times the lookup. Larger blocks come from
+// calloc (mmap'ed, zero without being touched).
 void* zeroedAlloc(size_t count, size_t size);
+// Gives back a block from zeroedAlloc (or one realloc'ed from it): kept for the thread's next
+// invocation when it is small and the thread keeps fewer than a few, freed otherwise.
+void recycleBlock(void* block);
 
 // Runs a host call's body inside a catch-all: an exception never unwinds through the
 // generated code's frames. Returns the body's result, or nullopt with the failure recorded

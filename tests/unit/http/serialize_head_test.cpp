@@ -81,8 +81,9 @@ TEST(SerializeHeadTest, EachResponseGetsExactlyItsHead) {
 }
 
 // A header name or value with CR, LF or NUL anywhere is dropped, whatever its length and the
-// byte's place (the check reads eight bytes at a time, then the rest one by one); bytes that
-// differ from those three only in their high bit, or by one, are kept.
+// byte's place (the check reads eight bytes at a time, the last eight overlapping the word
+// before them, and a field shorter than eight one byte at a time); bytes that differ from
+// those three only in their high bit, or by one, are kept.
 TEST(SerializeHeadTest, AFieldWithCrLfOrNulAtAnyPlaceIsDroppedAndNoOtherIs) {
   auto sent = [](const Header& h) {
     Response res;

@@ -44,6 +44,39 @@ TEST(EnvironmentTest, AnEntryEndsAtItsFirstNul) {
   }
 }
 
+TEST(EnvironmentTest, CopiesAndMovesKeepTheEntriesAndGrowingKeepsThemWhole) {
+  Environment env;
+  env.reserve(8);
+  std::vector<std::string> want;
+  // Well past the reserved bytes: every growth keeps what was written before.
+  for (int i = 0; i < 200; ++i) {
+    std::string key = "K" + std::to_string(i);
+    std::string value(static_cast<size_t>(i % 7), 'v');
+    env.add(key, value);
+    want.push_back(key + "=" + value);
+  }
+  EXPECT_EQ(env.list(), want);
+
+  Environment copy(env);
+  EXPECT_EQ(copy, env);
+  Environment assigned{"X=1"};
+  assigned = env;
+  EXPECT_EQ(assigned, env);
+  EXPECT_EQ(assigned.list(), want);
+
+  Environment moved(std::move(copy));
+  EXPECT_EQ(moved.list(), want);
+  EXPECT_TRUE(copy.empty());  // NOLINT: a moved-from environment is empty
+  EXPECT_TRUE(copy.bytes().empty());
+  copy.add("A", "1");  // and usable again
+  EXPECT_EQ(copy.list(), std::vector<std::string>{"A=1"});
+
+  Environment target{"Y=2"};
+  target = std::move(moved);
+  EXPECT_EQ(target.list(), want);
+  EXPECT_EQ(target.size(), 200u);
+}
+
 TEST(EnvironmentTest, AnEmptyEnvironmentHasNoEntries) {
   Environment env;
   EXPECT_TRUE(env.empty());
