@@ -83,7 +83,9 @@ bool validFieldValue(std::string_view value) {
 CgiResponse parseCgiResponse(std::string out) {
   CgiResponse result;
   http::Response& r = result.response;
-  r.contentType = "application/octet-stream";
+  // Set once it is known (a default assigned first would be a block of its own whenever
+  // the output names its type).
+  bool typed = false;
   std::vector<http::Header> headers;
   std::vector<std::string> refused;
   int status = 200;
@@ -98,7 +100,10 @@ CgiResponse parseCgiResponse(std::string out) {
       if (!sawHeader) break;
       r.status = status;
       r.headers = std::move(headers);
-      r.body = out.substr(eol + 1);
+      if (!typed) r.contentType = "application/octet-stream";
+      // The body is what follows, moved to the front of the output's own buffer.
+      out.erase(0, eol + 1);
+      r.body = std::move(out);
       result.refusedHeaders = std::move(refused);
       return result;
     }
@@ -117,7 +122,8 @@ CgiResponse parseCgiResponse(std::string out) {
     } else if (!validFieldValue(value)) {
       refused.emplace_back(name);
     } else if (iequals(name, "Content-Type")) {
-      r.contentType = std::string(value);
+      r.contentType.assign(value);
+      typed = true;
     } else if (guestHeaderAllowed(name)) {
       headers.push_back({std::string(name), std::string(value)});
     } else {
