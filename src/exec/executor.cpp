@@ -245,11 +245,11 @@ void Executor::releaseLocked(AdmissionState& fn, int64_t nowNs) {
   --fn.schedule->running;
 }
 
-void Executor::finish(AdmissionState& fn, int64_t arrivalNs, int64_t serviceNs) {
+void Executor::finish(AdmissionState& fn, int64_t arrivalNs, int64_t serviceNs, int64_t endNs) {
   std::vector<std::function<void()>> calls;
   {
     MutexLock lock(mu_);
-    int64_t t = now();
+    int64_t t = endNs ? endNs : now();
     releaseLocked(fn, t);
     FunctionSchedule& s = *fn.schedule;
     bool within = !s.objective || static_cast<double>(t - arrivalNs) <= s.objective->sloMs * 1e6;

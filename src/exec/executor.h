@@ -78,6 +78,9 @@ class Executor {
 
   // The executor's clock: request arrival times passed to the calls below come from it.
   int64_t now() const;
+  // Whether that clock is CLOCK_MONOTONIC (none was injected): a time the caller read from
+  // CLOCK_MONOTONIC a moment ago can then stand for now().
+  bool onMonotonicClock() const { return !scheduling_.clock; }
 
   // Asks for a slot for `fn` for a request that arrived at `arrivalNs`. kRunNow: the
   // caller runs the invocation now and calls finish() after. kQueued: `start` is called
@@ -96,8 +99,9 @@ class Executor {
   Admission tryRunNow(AdmissionState& fn, int64_t arrivalNs);
   Admission tryRunNow(AdmissionState& fn) { return tryRunNow(fn, now()); }
   // Releases the slot of an invocation that arrived at `arrivalNs` and ran for
-  // `serviceNs` (its response time and service time feed the estimates).
-  void finish(AdmissionState& fn, int64_t arrivalNs, int64_t serviceNs);
+  // `serviceNs` (its response time and service time feed the estimates). `endNs`: the time
+  // it ended on the executor's clock, when the caller has it; 0: now().
+  void finish(AdmissionState& fn, int64_t arrivalNs, int64_t serviceNs, int64_t endNs = 0);
   // Releases a slot without recording an invocation (it did not run).
   void finish(AdmissionState& fn);
 

@@ -64,8 +64,10 @@ void Invoker::invoke(InvokeInput&& input, std::function<void(InvokeOutput)> done
   // The common case allocates nothing: a free slot and a short function run right here.
   Admission a = executor_.tryRunNow(fn->admission, queuedAt);
   if (a == Admission::kRunNow && fn->runsInline()) {
+    // It starts now: on CLOCK_MONOTONIC (the engine's clock too) its arrival is its start.
     return done(runVersion(*fn, *active, std::move(input.env), input.body,
-                           std::move(out.invocationId), queuedAt, input.device));
+                           std::move(out.invocationId), queuedAt, input.device,
+                           executor_.onMonotonicClock() ? queuedAt : 0));
   }
   // Otherwise input and callback travel with the invocation to another thread.
   auto deferred = std::make_shared<std::pair<InvokeInput, std::function<void(InvokeOutput)>>>(
@@ -124,11 +126,12 @@ void Invoker::run(const std::shared_ptr<FunctionEntry>& fn, InvokeInput& input,
 
 InvokeOutput Invoker::runVersion(FunctionEntry& fn, const ActiveVersion& active,
                                  Environment env, std::string_view body, std::string id,
-                                 int64_t queuedAtNs, const std::string& device) {
+                                 int64_t queuedAtNs, const std::string& device,
+                                 int64_t startNs) {
   InvokeOutput out;
   const FunctionVersionConfig& cfg = active.config;
   out.version = cfg.version;
-  int64_t startNs = wasm::monotonicNs();
+  if (!startNs) startNs = wasm::monotonicNs();
   int64_t startMs = unixMillis();
 
   wasm::InvocationRequest req = makeRequest(active, std::move(env), id);
@@ -145,7 +148,11 @@ InvokeOutput Invoker::runVersion(FunctionEntry& fn, const ActiveVersion& active,
   out.result = engine_.invoke(active.module, req);
   fn.inFlight->add(-1);
   fn.recordDuration(out.result.durationNs);
-  if (queuedAtNs >= 0) executor_.finish(fn.admission, queuedAtNs, out.result.durationNs);
+  if (queuedAtNs >= 0) {
+    // The engine's end of the invocation, on CLOCK_MONOTONIC, is the executor's now.
+    int64_t endNs = executor_.onMonotonicClock() ? startNs + out.result.durationNs : 0;
+    executor_.finish(fn.admission, queuedAtNs, out.result.durationNs, endNs);
+  }
   out.ran = true;
 
   const auto& r = out.result;

@@ -121,9 +121,11 @@ class Invoker {
   // One invocation of `active` on the calling thread, which holds a slot: the sandbox,
   // its metrics and record, and the error of its outcome. The slot is released (when
   // `queuedAtNs` >= 0, with the invocation's times) before it is recorded.
+  // `startNs`: CLOCK_MONOTONIC read a moment ago (the arrival of a call that runs at once);
+  // 0: read here.
   InvokeOutput runVersion(FunctionEntry& fn, const ActiveVersion& active, Environment env,
                           std::string_view body, std::string id, int64_t queuedAtNs,
-                          const std::string& device = "");
+                          const std::string& device = "", int64_t startNs = 0);
   void runFused(const std::vector<std::shared_ptr<FunctionEntry>>& fns, FusedInput& input,
                 std::function<void(FusedOutput)>& done);
   // The request for an invocation of `active` (argv, environment, limits); `extraEnv` first.
