@@ -555,6 +555,13 @@ std::string Node::Impl::engineMetrics() const {
     line("tern_tier_up_failures_total", "counter",
          "Optimized compiles that failed (the function stays at the baseline tier)",
          double(t.failures));
+    line("tern_tier_up_stale_total", "counter",
+         "Optimized objects built for a function that had moved on meanwhile (removed or "
+         "deployed again): not swapped in, and collected unless a recorded version uses them",
+         double(t.stale));
+    line("tern_tier_up_dropped_total", "counter",
+         "Optimized compiles not started because the function had moved on before their turn",
+         double(t.dropped));
     line("tern_tier_ups_pending", "gauge", "Optimized compiles queued or running",
          double(t.waiting + (t.compiling ? 1 : 0)));
   }

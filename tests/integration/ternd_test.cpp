@@ -176,6 +176,8 @@ TEST_F(TerndTest, DeploysServeAtOnceAndTheOptimizedObjectTakesOverUnderLoad) {
   EXPECT_EQ(info.find("tier_note"), std::string::npos) << info;
   metrics = request(node.port(), "GET", "/metrics").body;
   EXPECT_NE(metrics.find("tern_tier_ups_pending 0\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tern_tier_up_stale_total 0\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tern_tier_up_dropped_total 0\n"), std::string::npos) << metrics;
   EXPECT_EQ(request(node.port(), "GET", "/fn/quick").body, "Hello from tern!\n");
 
   // optimized: compiled before the deploy answers.
