@@ -19,7 +19,7 @@ wasm::SandboxLimits sandboxLimits(const FunctionVersionConfig& config) {
 FunctionLog::FunctionLog(size_t maxRecords, size_t maxLines)
     : maxRecords_(maxRecords), maxLines_(maxLines) {}
 
-void FunctionLog::add(InvocationRecord record, const std::string& stderrText) {
+void FunctionLog::add(const InvocationRecord& record, const std::string& stderrText) {
   std::vector<LogLine> added;
   std::vector<std::shared_ptr<const Listener>> listeners;
   {
@@ -37,12 +37,12 @@ void FunctionLog::add(InvocationRecord record, const std::string& stderrText) {
     series_.record(record.startMs + record.durationUs / 1000, record.durationUs,
                    record.outcome == "ok");
     for (const auto& [id, l] : listeners_) listeners.push_back(l);
-    if (listeners.empty()) {
-      records_.push_back(std::move(record));
-    } else {
+    if (records_.size() < maxRecords_) {
       records_.push_back(record);
+    } else if (maxRecords_ > 0) {
+      records_[recordsStart_] = record;
+      recordsStart_ = (recordsStart_ + 1) % maxRecords_;
     }
-    if (records_.size() > maxRecords_) records_.pop_front();
     grew_.notify_all();
   }
   for (const auto& l : listeners) (*l)(record, added);
@@ -69,7 +69,12 @@ FunctionLog::Subscription::~Subscription() { log_->unsubscribe(id_); }
 
 std::vector<InvocationRecord> FunctionLog::records() const {
   MutexLock lock(mu_);
-  return {records_.begin(), records_.end()};
+  std::vector<InvocationRecord> out;
+  out.reserve(records_.size());
+  auto oldest = records_.begin() + static_cast<std::ptrdiff_t>(recordsStart_);
+  out.insert(out.end(), oldest, records_.end());
+  out.insert(out.end(), records_.begin(), oldest);
+  return out;
 }
 
 std::vector<LogLine> FunctionLog::lines(uint64_t after, size_t limit,

@@ -104,7 +104,9 @@ class FunctionLog {
   };
 
   FunctionLog(size_t maxRecords, size_t maxLines);
-  void add(InvocationRecord record, const std::string& stderrText);
+  // Copies the record into the ring: a slot's strings keep their memory from the record it
+  // held before, so a steady stream of invocations allocates nothing here.
+  void add(const InvocationRecord& record, const std::string& stderrText);
   std::vector<InvocationRecord> records() const;
   // Lines with seq > after (at most `limit`), waiting up to `wait` for the first one.
   std::vector<LogLine> lines(uint64_t after, size_t limit, std::chrono::milliseconds wait) const;
@@ -122,7 +124,9 @@ class FunctionLog {
   const size_t maxRecords_, maxLines_;
   mutable Mutex mu_;
   mutable std::condition_variable grew_;
-  std::deque<InvocationRecord> records_ TERN_GUARDED_BY(mu_);
+  // At most maxRecords_; once full, records_[recordsStart_] is the oldest.
+  std::vector<InvocationRecord> records_ TERN_GUARDED_BY(mu_);
+  size_t recordsStart_ TERN_GUARDED_BY(mu_) = 0;
   std::deque<LogLine> lines_ TERN_GUARDED_BY(mu_);
   FunctionSeries series_ TERN_GUARDED_BY(mu_);
   uint64_t nextSeq_ TERN_GUARDED_BY(mu_) = 1;

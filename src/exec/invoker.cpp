@@ -261,15 +261,18 @@ void Invoker::record(FunctionEntry& fn, const FunctionVersionConfig& cfg, const 
   fn.queueWait->observe(static_cast<double>(queueWaitNs) / 1e9);
   fn.duration->observe(static_cast<double>(r.durationNs) / 1e9);
   fn.outcomes[static_cast<int>(r.outcome)]->inc();
-  InvocationRecord rec{id,
-                       cfg.version,
-                       startMs,
-                       r.durationNs / 1000,
-                       queueWaitNs / 1000,
-                       wasm::outcomeName(r.outcome),
-                       r.exitCode,
-                       r.detail};
-  fn.log.add(std::move(rec), r.stderrData);
+  // Assigned field by field into the thread's own record, whose strings keep their memory
+  // from one invocation to the next; the log copies it into its ring the same way.
+  thread_local InvocationRecord rec;
+  rec.id = id;
+  rec.version = cfg.version;
+  rec.startMs = startMs;
+  rec.durationUs = r.durationNs / 1000;
+  rec.queueWaitUs = queueWaitNs / 1000;
+  rec.outcome = wasm::outcomeName(r.outcome);
+  rec.exitCode = r.exitCode;
+  rec.detail = r.detail;
+  fn.log.add(rec, r.stderrData);
 }
 
 wasm::HostReply Invoker::invokeNested(const HostCaller& caller, std::string_view function,

@@ -7,6 +7,7 @@
 
 #include "http/request_parser.h"
 #include "http/server_internal.h"
+#include "util/sanitizers.h"
 
 #include <fcntl.h>
 #include <linux/sockios.h>
@@ -14,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sched.h>
 #include <unistd.h>
@@ -31,6 +33,30 @@ namespace {
 
 // The first byte of a TLS connection: a handshake record (RFC 8446 5.1, content type 22).
 constexpr unsigned char kTlsHandshakeRecord = 0x16;
+
+// The loops' socket calls go to the kernel through syscall(2) rather than glibc's wrappers,
+// which are cancellation points: each wrapper turns the thread's asynchronous cancellation
+// on and off around the call, two atomic operations per call, and tern never cancels a
+// thread. The results and errno are the same. ThreadSanitizer builds keep the wrappers,
+// whose interceptors are how it sees a response sent on one thread and read on another.
+#if TERN_THREAD_SANITIZER
+ssize_t sysRecv(int fd, void* buf, size_t n) { return ::recv(fd, buf, n, 0); }
+ssize_t sysSendmsg(int fd, const msghdr* msg, int flags) { return ::sendmsg(fd, msg, flags); }
+int sysEpollWait(int epfd, epoll_event* events, int max, int timeoutMs) {
+  return ::epoll_wait(epfd, events, max, timeoutMs);
+}
+#else
+ssize_t sysRecv(int fd, void* buf, size_t n) {
+  return syscall(SYS_recvfrom, fd, buf, n, 0, nullptr, nullptr);
+}
+ssize_t sysSendmsg(int fd, const msghdr* msg, int flags) {
+  return syscall(SYS_sendmsg, fd, msg, flags);
+}
+// epoll_pwait without a signal mask is epoll_wait, and every architecture has it.
+int sysEpollWait(int epfd, epoll_event* events, int max, int timeoutMs) {
+  return static_cast<int>(syscall(SYS_epoll_pwait, epfd, events, max, timeoutMs, nullptr, 8));
+}
+#endif
 
 int64_t toNs(std::chrono::milliseconds ms) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(ms).count();
@@ -259,7 +285,7 @@ class PlainConnection final : public Connection {
         inBegin_ = inEnd_ = 0;
         if (!readable_) return;
         if (!in_) in_ = std::make_unique<char[]>(kInCapacity);
-        ssize_t n = ::recv(fd_, in_.get(), kInCapacity, 0);
+        ssize_t n = sysRecv(fd_, in_.get(), kInCapacity);
         if (n == 0) return close();  // the client is gone (or shut its side down)
         if (n < 0) {
           if (errno == EINTR) continue;
@@ -397,7 +423,7 @@ class PlainConnection final : public Connection {
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = outBody_.empty() ? 1 : 2;
-    ssize_t n = ::sendmsg(fd_, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    ssize_t n = sysSendmsg(fd_, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n > 0) {
       sentBytes(static_cast<size_t>(n));
     } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -420,7 +446,7 @@ class PlainConnection final : public Connection {
       msghdr msg{};
       msg.msg_iov = inHead < outHead_.size() ? iov : iov + 1;
       msg.msg_iovlen = inHead < outHead_.size() ? 2 : 1;
-      ssize_t n = ::sendmsg(fd_, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+      ssize_t n = sysSendmsg(fd_, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n > 0) {
         sentBytes(static_cast<size_t>(n));
       } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -609,11 +635,11 @@ void PlainLoops::Loop::run() {
     // by then. Sleeping and being woken costs far more than the two calls (on a virtual
     // machine, several microseconds), and with wrk on the same two cores this took a node
     // from 0.33 sleeps per request to 0.05 (design/serving.md, "Plain connections").
-    int n = ::epoll_wait(epfd, events, kEvents, 0);
+    int n = sysEpollWait(epfd, events, kEvents, 0);
     if (n == 0 && timeoutMs > 0) {
       sched_yield();
-      n = ::epoll_wait(epfd, events, kEvents, 0);
-      if (n == 0) n = ::epoll_wait(epfd, events, kEvents, timeoutMs);
+      n = sysEpollWait(epfd, events, kEvents, 0);
+      if (n == 0) n = sysEpollWait(epfd, events, kEvents, timeoutMs);
     }
     now = steadyNowNs();
     for (int i = 0; i < n; ++i) {

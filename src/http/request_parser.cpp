@@ -3,6 +3,7 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <array>
 #include <climits>
 
 #include <fmt/format.h>
@@ -27,12 +28,19 @@ std::string_view trimmed(std::string_view s) {
 }
 
 // A token (RFC 9110 §5.6.2): one or more of the visible characters other than delimiters.
+constexpr auto kTokenChars = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
 bool isToken(std::string_view s) {
   if (s.empty()) return false;
   for (unsigned char c : s) {
-    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-    if (!ok) return false;
+    if (!kTokenChars[c]) return false;
   }
   return true;
 }
@@ -209,8 +217,9 @@ bool RequestParser::checkHeader() {
       return false;
     }
     // RFC 9110 §5.5: a field value has no leading or trailing whitespace.
-    if (std::string_view v = trimmed(h.value); v.size() != h.value.size()) {
-      h.value = std::string(v);
+    auto blank = [](char c) { return c == ' ' || c == '\t'; };
+    if (!h.value.empty() && (blank(h.value.front()) || blank(h.value.back()))) {
+      h.value = std::string(trimmed(h.value));
     }
     if (iequal(h.name, "host")) ++hosts;
     if (iequal(h.name, "transfer-encoding")) codings.push_back(h.value);
