@@ -45,6 +45,37 @@ bool isToken(std::string_view s) {
   return true;
 }
 
+// The bytes of a target parsePlainRequest takes (an origin-form path and query, RFC 9112
+// §3.2.1): unreserved, sub-delims, ':', '@', '/', '?' and '%'. Anything else, a fragment
+// ('#') or a byte outside ASCII say, goes to http_parser.
+constexpr auto kPlainTargetChars = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (char c : std::string_view("-._~!$&'()*+,;=:@/?%")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
+// The headers http_parser acts on itself (framing, keep-alive, upgrade): a request with
+// any of them goes to it.
+bool framesTheMessage(std::string_view name) {
+  switch (name.size()) {
+    case 7:
+      return iequal(name, "upgrade");
+    case 10:
+      return iequal(name, "connection");
+    case 14:
+      return iequal(name, "content-length");
+    case 16:
+      return iequal(name, "proxy-connection");
+    case 17:
+      return iequal(name, "transfer-encoding");
+    default:
+      return false;
+  }
+}
+
 // Whether a comma-separated header value lists `token` (case-insensitive).
 bool listsToken(const std::string* value, std::string_view token) {
   if (!value) return false;
@@ -97,6 +128,10 @@ void RequestParser::reset() {
   bodyLimitBytes_ = 0;
   keepAlive_ = false;
   version_ = 11;
+  httpMajor_ = httpMinor_ = 1;
+  method_ = HTTP_GET;
+  contentLength_ = ULLONG_MAX;
+  chunked_ = upgrade_ = readPlain_ = false;
   refusal_.reset();
 }
 
@@ -130,9 +165,98 @@ int RequestParser::onHeaderValue(http_parser* p, const char* at, size_t n) {
 
 // Parsing stops here so that feed() checks the header before any of the body is taken.
 int RequestParser::onHeadersComplete(http_parser* p) {
-  self(p).headerDone_ = true;
+  auto& s = self(p);
+  s.headerDone_ = true;
+  s.httpMajor_ = p->http_major;
+  s.httpMinor_ = p->http_minor;
+  s.method_ = p->method;
+  s.contentLength_ = p->content_length;
+  s.chunked_ = (p->flags & F_CHUNKED) != 0;
+  s.upgrade_ = p->upgrade != 0;
   http_parser_pause(p, 1);
   return 0;
+}
+
+// The plain form: "GET " or "HEAD ", a target of kPlainTargetChars beginning with '/',
+// " HTTP/1.1" or " HTTP/1.0", then header lines of a token, ':', optional spaces or tabs
+// and a value of visible ASCII, spaces and tabs, every line ending in CRLF, and none of
+// the headers http_parser acts on (so no body, and keep-alive by the version alone). That
+// is a subset of what http_parser accepts, and for it http_parser's callbacks would give
+// the same method, target, names and values (a value from its first byte that is not a
+// space or tab, to the CR). Tested against http_parser on generated requests
+// (request_parser_test.cpp) and by the fuzz target.
+bool RequestParser::parsePlainRequest(std::string_view bytes, size_t& length) {
+  // Within 8 KiB, well inside http_parser's own limit on a header (80 KiB).
+  constexpr size_t kPlainHeaderBytes = 8192;
+  unsigned method;
+  size_t at;
+  if (bytes.starts_with("GET /")) {
+    method = HTTP_GET;
+    at = 4;
+  } else if (bytes.starts_with("HEAD /")) {
+    method = HTTP_HEAD;
+    at = 5;
+  } else {
+    return false;
+  }
+  std::string_view head = bytes.substr(0, std::min({bytes.size(), maxHeaderBytes_, kPlainHeaderBytes}));
+  size_t end = head.find("\r\n\r\n");
+  if (end == std::string_view::npos) return false;
+  size_t space = head.find(' ', at);
+  if (space == std::string_view::npos || space > end) return false;
+  std::string_view target = head.substr(at, space - at);
+  for (unsigned char c : target) {
+    if (!kPlainTargetChars[c]) return false;
+  }
+  std::string_view version = head.substr(space + 1, 10);
+  unsigned minor;
+  if (version == "HTTP/1.1\r\n") {
+    minor = 1;
+  } else if (version == "HTTP/1.0\r\n") {
+    minor = 0;
+  } else {
+    return false;
+  }
+  // Every line is checked before anything is kept.
+  struct Field {
+    std::string_view name, value;
+  };
+  Field fields[32];
+  size_t count = 0;
+  for (size_t pos = space + 11; pos < end + 2;) {
+    size_t eol = head.find("\r\n", pos);  // at most `end`
+    std::string_view line = head.substr(pos, eol - pos);
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0 || count == std::size(fields)) return false;
+    std::string_view name = line.substr(0, colon);
+    for (unsigned char c : name) {
+      if (!kTokenChars[c]) return false;
+    }
+    if (framesTheMessage(name)) return false;
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    for (unsigned char c : value) {
+      if ((c < 0x20 && c != '\t') || c > 0x7e) return false;
+    }
+    fields[count++] = {name, value};
+    pos = eol + 2;
+  }
+  begun_ = true;
+  request_.method = method == HTTP_GET ? "GET" : "HEAD";
+  request_.target.assign(target);
+  request_.headers.reserve(std::max<size_t>(count, 8));
+  for (size_t i = 0; i < count; ++i) {
+    request_.headers.push_back({std::string(fields[i].name), std::string(fields[i].value)});
+  }
+  httpMajor_ = 1;
+  httpMinor_ = minor;
+  method_ = method;
+  contentLength_ = ULLONG_MAX;
+  chunked_ = false;
+  upgrade_ = false;
+  readPlain_ = true;
+  length = end + 4;
+  return true;
 }
 
 int RequestParser::onBody(http_parser* p, const char* at, size_t n) {
@@ -162,6 +286,19 @@ RequestParser::Status RequestParser::refuse(int status, const char* code, std::s
 RequestParser::Status RequestParser::feed(std::string_view bytes, size_t& consumed) {
   consumed = 0;
   if (refusal_) return Status::kRefused;
+  if (!begun_) {
+    size_t length = 0;
+    if (parsePlainRequest(bytes, length)) {
+      headerBytes_ = length;
+      headerChecked_ = true;
+      if (!checkHeader()) return Status::kRefused;
+      // No body: the request ends with its header.
+      consumed = length;
+      messageDone_ = true;
+      keepAlive_ = httpMinor_ == 1;
+      return Status::kDone;
+    }
+  }
   while (consumed < bytes.size()) {
     size_t give = bytes.size() - consumed;
     // Before the header is complete, no more than one byte past its limit is parsed: enough
@@ -199,14 +336,14 @@ RequestParser::Status RequestParser::feed(std::string_view bytes, size_t& consum
 }
 
 bool RequestParser::checkHeader() {
-  if (parser_.http_major != 1) {
+  if (httpMajor_ != 1) {
     refuse(505, "http_version_not_supported",
            fmt::format("HTTP/{}.{} is not supported; this server speaks HTTP/1.1",
-                       parser_.http_major, parser_.http_minor));
+                       httpMajor_, httpMinor_));
     return false;
   }
-  version_ = parser_.http_minor == 0 ? 10 : 11;
-  request_.method = http_method_str(static_cast<http_method>(parser_.method));
+  version_ = httpMinor_ == 0 ? 10 : 11;
+  if (request_.method.empty()) request_.method = http_method_str(static_cast<http_method>(method_));
   size_t hosts = 0;
   std::vector<std::string_view> codings;
   for (auto& h : request_.headers) {
@@ -252,7 +389,7 @@ bool RequestParser::checkHeader() {
   bodyLimitBytes_ = bodyLimit_(request_.method, request_.target);
   // Without a Content-Length http_parser leaves ULLONG_MAX; chunked bodies are counted as
   // they come (onBody).
-  if (uint64_t len = parser_.content_length; len != ULLONG_MAX && !(parser_.flags & F_CHUNKED)) {
+  if (uint64_t len = contentLength_; len != ULLONG_MAX && !chunked_) {
     if (len > bodyLimitBytes_) {
       refuse(413, "body_too_large",
              fmt::format("the request body is {} bytes, the limit is {} bytes", len,
@@ -267,7 +404,7 @@ bool RequestParser::checkHeader() {
 bool RequestParser::isWebSocketUpgrade() const {
   // http_parser sets `upgrade` when it saw an Upgrade header and "upgrade" among the
   // Connection header's tokens: without both, the headers need not be looked up.
-  return parser_.upgrade && version_ >= 11 && parser_.method == HTTP_GET &&
+  return upgrade_ && version_ >= 11 && method_ == HTTP_GET &&
          listsToken(request_.header("connection"), "upgrade") &&
          listsToken(request_.header("upgrade"), "websocket");
 }

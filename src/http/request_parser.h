@@ -4,11 +4,14 @@
 // arrive; the request is built in place (method, target, headers, body), the header is
 // checked once complete (size limit, framing rules, the route's body limit) before any of
 // the body is taken, and parsing stops at the end of each request so that a pipelined
-// next one stays unread.
+// next one stays unread. A whole GET or HEAD request in the plain form nearly every client
+// sends is read without http_parser, with the same result (parsePlainRequest).
 
 #include <http_parser.h>
 
+#include <climits>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,9 +48,11 @@ class RequestParser {
   Request& request() { return request_; }
   bool keepAlive() const { return keepAlive_; }
   unsigned version() const { return version_; }  // 10 or 11
-  bool isHead() const { return parser_.method == HTTP_HEAD; }
+  bool isHead() const { return method_ == HTTP_HEAD; }
   // GET with "Connection: upgrade" and "Upgrade: websocket" (RFC 6455 §4.2.1).
   bool isWebSocketUpgrade() const;
+  // Whether the request was read by parsePlainRequest rather than http_parser (for tests).
+  bool readPlain() const { return readPlain_; }
 
   // Valid after kRefused.
   const Refusal& refusal() const { return *refusal_; }
@@ -62,6 +67,11 @@ class RequestParser {
   static int onMessageComplete(http_parser* p);
   static const http_parser_settings kSettings;
 
+  // When `bytes` begin with a whole GET or HEAD request whose every line is in the plain
+  // form (see request_parser.cpp), reads it into request_ and the fields below, with what
+  // http_parser would have given, and sets `length` to its size. False, with nothing
+  // changed, for anything else: http_parser reads that.
+  bool parsePlainRequest(std::string_view bytes, size_t& length);
   // The header is complete: framing, target, path, body limit. False if refused.
   bool checkHeader();
   Status refuse(int status, const char* code, std::string message);
@@ -80,6 +90,13 @@ class RequestParser {
   bool bodyTooLarge_ = false;
   bool keepAlive_ = false;
   unsigned version_ = 11;
+  // What the request line and header said, from http_parser or parsePlainRequest.
+  unsigned httpMajor_ = 1, httpMinor_ = 1;
+  unsigned method_ = HTTP_GET;             // an http_method
+  uint64_t contentLength_ = ULLONG_MAX;    // none given
+  bool chunked_ = false;
+  bool upgrade_ = false;  // an Upgrade header, and "upgrade" in Connection
+  bool readPlain_ = false;
   std::optional<Refusal> refusal_;
 };
 

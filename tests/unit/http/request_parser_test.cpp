@@ -20,6 +20,7 @@ struct Parsed {
   unsigned version = 0;
   bool head = false;
   bool upgrade = false;
+  bool plain = false;  // read without http_parser
   int refusal = 0;
   size_t consumed = 0;  // of all the bytes fed
 };
@@ -41,6 +42,7 @@ Parsed parse(const std::string& bytes, size_t piece, size_t maxHeader = 1024) {
       out.version = parser.version();
       out.head = parser.isHead();
       out.upgrade = parser.isWebSocketUpgrade();
+      out.plain = parser.readPlain();
       out.request = std::move(parser.request());
       return out;
     }
@@ -76,6 +78,94 @@ TEST(RequestParserTest, TheSameRequestComesOutHoweverTheBytesAreSplit) {
     EXPECT_EQ(bytes.substr(p.consumed), "GET /next HTTP/1.1\r\nHost: h\r\n\r\n")
         << "pieces of " << piece;
   }
+}
+
+// A whole request read at once may take the plain path (parsePlainRequest); one byte at a
+// time, it never can (its header is never whole in one call), so http_parser reads it.
+// Thousands of generated requests, most in the plain form and the rest off it by one detail,
+// must come out the same both ways: every field, the framing, the refusal.
+TEST(RequestParserTest, ThePlainPathReadsWhatHttpParserReadsTheSameWay) {
+  uint64_t seed = 0x9e3779b97f4a7c15ull;
+  auto next = [&seed](size_t n) {
+    seed ^= seed << 13;
+    seed ^= seed >> 7;
+    seed ^= seed << 17;
+    return static_cast<size_t>(seed % n);
+  };
+  auto pick = [&](std::initializer_list<const char*> options) {
+    return std::string(*(options.begin() + next(options.size())));
+  };
+  auto randomText = [&](const std::string& alphabet, size_t maxLength) {
+    std::string s;
+    for (size_t n = next(maxLength + 1); n > 0; --n) s += alphabet[next(alphabet.size())];
+    return s;
+  };
+  const std::string targetChars = "abcXYZ019-._~!$&'()*+,;=:@/?%";
+  const std::string oddTargetChars = "#\"<>[]{}|^` \x7f\x80\xff\t";
+  const std::string valueChars = "abc XYZ 0-9 /;=,\"'\t()";
+  const std::string oddValueChars = "\x7f\x80\xfe\x01\n\r\0";
+  size_t plain = 0, refused = 0;
+  for (int i = 0; i < 20000; ++i) {
+    bool odd = next(4) == 0;  // one detail off the plain form
+    std::string method = odd && next(4) == 0 ? pick({"get", "POST", "DELETE", "GET  ", "OPTIONS"})
+                                              : pick({"GET", "HEAD"});
+    std::string target = "/" + randomText(targetChars, 20);
+    if (odd && next(4) == 0) target.insert(next(target.size() + 1), 1, oddTargetChars[next(oddTargetChars.size())]);
+    if (odd && next(8) == 0) target = pick({"*", "http://h/x", "", "x"});
+    std::string version = odd && next(4) == 0
+                              ? pick({"HTTP/2.0", "HTTP/1.2", "HTTP/1.1 ", "http/1.1", "HTTP/0.9"})
+                              : pick({"HTTP/1.1", "HTTP/1.0"});
+    std::string eol = odd && next(6) == 0 ? "\n" : "\r\n";
+    std::string bytes = method + " " + target + " " + version + eol;
+    for (size_t h = next(6); h > 0; --h) {
+      std::string name = pick({"Host", "X-A", "Accept", "User-Agent", "x-b", "A1!#$%&'*+-.^_`|~"});
+      if (odd && next(3) == 0) {
+        name = pick({"Connection", "content-length", "Transfer-Encoding", "Upgrade",
+                     "Proxy-Connection", "Bad Name", "", "X\x80", "X(", "Content-Length "});
+      }
+      std::string value = pick({"", " ", "  ", "\t", " \t "}) + randomText(valueChars, 12) +
+                          pick({"", "", " ", "\t", "  "});
+      if (odd && next(3) == 0) value.insert(next(value.size() + 1), 1, oddValueChars[next(oddValueChars.size())]);
+      if (name == "content-length" || name == "Content-Length ") value = std::to_string(next(3));
+      if (name == "Connection" || name == "Proxy-Connection") value = pick({"close", "keep-alive", "upgrade"});
+      if (name == "Transfer-Encoding") value = "chunked";
+      bytes += name + ":" + value + (odd && next(6) == 0 ? "\n" : "\r\n");
+      if (odd && next(20) == 0) bytes += " folded\r\n";
+    }
+    bytes += eol;
+    if (next(3) == 0) bytes += "GET /next HTTP/1.1\r\n\r\n";  // a pipelined next request
+    auto whole = parse(bytes, 0);
+    auto split = parse(bytes, 1);
+    EXPECT_FALSE(split.plain);
+    plain += whole.plain;
+    std::string what = ::testing::PrintToString(bytes);
+    ASSERT_EQ(whole.status, split.status) << what;
+    if (whole.status == RequestParser::Status::kRefused) {
+      ++refused;
+      EXPECT_EQ(whole.refusal, split.refusal) << what;
+      continue;
+    }
+    if (whole.status != RequestParser::Status::kDone) continue;
+    EXPECT_EQ(whole.consumed, split.consumed) << what;
+    EXPECT_EQ(whole.request.method, split.request.method) << what;
+    EXPECT_EQ(whole.request.target, split.request.target) << what;
+    EXPECT_EQ(whole.request.path, split.request.path) << what;
+    EXPECT_EQ(whole.request.query, split.request.query) << what;
+    EXPECT_EQ(whole.request.body, split.request.body) << what;
+    ASSERT_EQ(whole.request.headers.size(), split.request.headers.size()) << what;
+    for (size_t k = 0; k < whole.request.headers.size(); ++k) {
+      EXPECT_EQ(whole.request.headers[k].name, split.request.headers[k].name) << what;
+      EXPECT_EQ(whole.request.headers[k].value, split.request.headers[k].value) << what;
+    }
+    EXPECT_EQ(whole.keepAlive, split.keepAlive) << what;
+    EXPECT_EQ(whole.version, split.version) << what;
+    EXPECT_EQ(whole.head, split.head) << what;
+    EXPECT_EQ(whole.upgrade, split.upgrade) << what;
+  }
+  // Both paths were exercised, and so were refusals.
+  EXPECT_GT(plain, 5000u) << refused << " refused";
+  EXPECT_LT(plain, 19000u);
+  EXPECT_GT(refused, 100u) << plain << " read plain";
 }
 
 TEST(RequestParserTest, AChunkedBodyIsDecoded) {
