@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <climits>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -54,6 +55,14 @@ constexpr auto kPlainTargetChars = [] {
   for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
   for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
   for (char c : std::string_view("-._~!$&'()*+,;=:@/?%")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
+// The bytes of a header value parsePlainRequest takes: visible ASCII, space and tab.
+constexpr auto kPlainValueChars = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c <= 0x7e; ++c) t[c] = true;
+  t['\t'] = true;
   return t;
 }();
 
@@ -199,20 +208,17 @@ bool RequestParser::parsePlainRequest(std::string_view bytes, size_t& length) {
   } else {
     return false;
   }
-  std::string_view head = bytes.substr(0, std::min({bytes.size(), maxHeaderBytes_, kPlainHeaderBytes}));
-  size_t end = head.find("\r\n\r\n");
-  if (end == std::string_view::npos) return false;
-  size_t space = head.find(' ', at);
-  if (space == std::string_view::npos || space > end) return false;
-  std::string_view target = head.substr(at, space - at);
-  for (unsigned char c : target) {
-    if (!kPlainTargetChars[c]) return false;
-  }
-  std::string_view version = head.substr(space + 1, 10);
+  // One pass; running out of bytes (a header not yet whole, or too long) is a "no".
+  const char* p = bytes.data();
+  const size_t n = std::min({bytes.size(), maxHeaderBytes_, kPlainHeaderBytes});
+  auto byte = [p](size_t i) { return static_cast<unsigned char>(p[i]); };
+  size_t targetEnd = at;
+  while (targetEnd < n && kPlainTargetChars[byte(targetEnd)]) ++targetEnd;
+  if (targetEnd + 11 > n || p[targetEnd] != ' ') return false;
   unsigned minor;
-  if (version == "HTTP/1.1\r\n") {
+  if (std::memcmp(p + targetEnd + 1, "HTTP/1.1\r\n", 10) == 0) {
     minor = 1;
-  } else if (version == "HTTP/1.0\r\n") {
+  } else if (std::memcmp(p + targetEnd + 1, "HTTP/1.0\r\n", 10) == 0) {
     minor = 0;
   } else {
     return false;
@@ -223,30 +229,34 @@ bool RequestParser::parsePlainRequest(std::string_view bytes, size_t& length) {
   };
   Field fields[32];
   size_t count = 0;
-  for (size_t pos = space + 11; pos < end + 2;) {
-    size_t eol = head.find("\r\n", pos);  // at most `end`
-    std::string_view line = head.substr(pos, eol - pos);
-    size_t colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0 || count == std::size(fields)) return false;
-    std::string_view name = line.substr(0, colon);
-    for (unsigned char c : name) {
-      if (!kTokenChars[c]) return false;
+  size_t i = targetEnd + 11;
+  for (;;) {
+    if (i + 2 > n) return false;
+    if (p[i] == '\r') {  // the empty line that ends the header
+      if (p[i + 1] != '\n') return false;
+      i += 2;
+      break;
     }
+    if (count == std::size(fields)) return false;
+    size_t nameStart = i;
+    while (i < n && kTokenChars[byte(i)]) ++i;
+    if (i == nameStart || i == n || p[i] != ':') return false;
+    std::string_view name(p + nameStart, i - nameStart);
     if (framesTheMessage(name)) return false;
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    for (unsigned char c : value) {
-      if ((c < 0x20 && c != '\t') || c > 0x7e) return false;
-    }
-    fields[count++] = {name, value};
-    pos = eol + 2;
+    ++i;
+    while (i < n && (p[i] == ' ' || p[i] == '\t')) ++i;
+    size_t valueStart = i;
+    while (i < n && kPlainValueChars[byte(i)]) ++i;
+    if (i + 2 > n || p[i] != '\r' || p[i + 1] != '\n') return false;
+    fields[count++] = {name, std::string_view(p + valueStart, i - valueStart)};
+    i += 2;
   }
   begun_ = true;
   request_.method = method == HTTP_GET ? "GET" : "HEAD";
-  request_.target.assign(target);
+  request_.target.assign(p + at, targetEnd - at);
   request_.headers.reserve(std::max<size_t>(count, 8));
-  for (size_t i = 0; i < count; ++i) {
-    request_.headers.push_back({std::string(fields[i].name), std::string(fields[i].value)});
+  for (size_t k = 0; k < count; ++k) {
+    request_.headers.push_back({std::string(fields[k].name), std::string(fields[k].value)});
   }
   httpMajor_ = 1;
   httpMinor_ = minor;
@@ -255,7 +265,7 @@ bool RequestParser::parsePlainRequest(std::string_view bytes, size_t& length) {
   chunked_ = false;
   upgrade_ = false;
   readPlain_ = true;
-  length = end + 4;
+  length = i;
   return true;
 }
 
