@@ -1,6 +1,7 @@
 #include "http/request_parser.h"
 
-#include <strings.h>
+#include "util/ascii.h"
+
 
 #include <algorithm>
 #include <array>
@@ -17,10 +18,6 @@ namespace {
 constexpr size_t kKeptBodyBytes = 64u << 10;
 
 RequestParser& self(http_parser* p) { return *static_cast<RequestParser*>(p->data); }
-
-bool iequal(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 std::string_view trimmed(std::string_view s) {
   size_t first = s.find_first_not_of(" \t");
@@ -71,15 +68,15 @@ constexpr auto kPlainValueChars = [] {
 bool framesTheMessage(std::string_view name) {
   switch (name.size()) {
     case 7:
-      return iequal(name, "upgrade");
+      return iequals(name, "upgrade");
     case 10:
-      return iequal(name, "connection");
+      return iequals(name, "connection");
     case 14:
-      return iequal(name, "content-length");
+      return iequals(name, "content-length");
     case 16:
-      return iequal(name, "proxy-connection");
+      return iequals(name, "proxy-connection");
     case 17:
-      return iequal(name, "transfer-encoding");
+      return iequals(name, "transfer-encoding");
     default:
       return false;
   }
@@ -91,7 +88,7 @@ bool listsToken(const std::string* value, std::string_view token) {
   std::string_view list = *value;
   while (!list.empty()) {
     size_t comma = list.find(',');
-    if (iequal(trimmed(list.substr(0, comma)), token)) return true;
+    if (iequals(trimmed(list.substr(0, comma)), token)) return true;
     list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
   }
   return false;
@@ -368,8 +365,8 @@ bool RequestParser::checkHeader() {
     if (!h.value.empty() && (blank(h.value.front()) || blank(h.value.back()))) {
       h.value = std::string(trimmed(h.value));
     }
-    if (iequal(h.name, "host")) ++hosts;
-    if (iequal(h.name, "transfer-encoding")) codings.push_back(h.value);
+    if (iequals(h.name, "host")) ++hosts;
+    if (iequals(h.name, "transfer-encoding")) codings.push_back(h.value);
   }
   if (auto refusal = framingRefusal(version_, hosts, codings)) {
     refusal_ = std::move(*refusal);

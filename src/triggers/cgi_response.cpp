@@ -1,5 +1,7 @@
 #include "triggers/cgi_response.h"
 
+#include "util/ascii.h"
+
 #include <strings.h>
 
 #include <algorithm>
@@ -47,10 +49,6 @@ constexpr std::array<std::string_view, 30> kAllowed = {
     "WWW-Authenticate",
     "X-Content-Type-Options",
 };
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 bool istartsWith(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && strncasecmp(s.data(), prefix.data(), prefix.size()) == 0;

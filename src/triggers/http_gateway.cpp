@@ -2,6 +2,7 @@
 
 #include "http/request_rules.h"
 #include "store/kv_store.h"
+#include "util/ascii.h"
 #include "util/quote.h"
 #include "util/device_id.h"
 #include "triggers/cgi_response.h"
@@ -200,6 +201,25 @@ constexpr std::array<std::string_view, 9> kDeployOneParams = {
 
 
 // The CGI variable name for an HTTP header, into `out`: HTTP_ + upper case, '-' -> '_'.
+// What a request header becomes in the function's environment: an HTTP_* variable, but
+// for these (RFC 3875 §4.1.2-4.1.3, and the node's own credential).
+enum class HeaderUse { kVariable, kContentType, kAuthorization, kDropped };
+
+HeaderUse headerUse(std::string_view name) {
+  switch (name.size()) {  // most names match none: one comparison of lengths
+    case 12:
+      return iequals(name, "Content-Type") ? HeaderUse::kContentType : HeaderUse::kVariable;
+    case 13:
+      return iequals(name, "Authorization") ? HeaderUse::kAuthorization : HeaderUse::kVariable;
+    case 14:
+      return iequals(name, "Content-Length") ? HeaderUse::kDropped : HeaderUse::kVariable;
+    case 19:
+      return iequals(name, "Proxy-Authorization") ? HeaderUse::kDropped : HeaderUse::kVariable;
+    default:
+      return HeaderUse::kVariable;
+  }
+}
+
 void cgiHeaderName(std::string_view name, std::string& out) {
   out.resize(5 + name.size());
   char* p = out.data();
@@ -355,15 +375,20 @@ void HttpGateway::invoke(http::Request&& req, std::string name, std::string rest
              std::string_view(length, std::to_chars(length, length + sizeof length,
                                                     req.body.size()).ptr - length));
   for (const auto& h : req.headers) {
-    if (strcasecmp(h.name.c_str(), "Content-Type") == 0) {
-      in.env.add("CONTENT_TYPE", h.value);
-    } else if (strcasecmp(h.name.c_str(), "Authorization") == 0 && deps_.auth.isCredential(h.value)) {
-      // A tern token (the caller's credential for the node) never reaches the function.
-      continue;
-    } else if (strcasecmp(h.name.c_str(), "Content-Length") != 0 &&
-               strcasecmp(h.name.c_str(), "Proxy-Authorization") != 0) {
-      cgiHeaderName(h.name, variable);
-      in.env.add(variable, h.value);
+    switch (headerUse(h.name)) {
+      case HeaderUse::kContentType:
+        in.env.add("CONTENT_TYPE", h.value);
+        break;
+      case HeaderUse::kAuthorization:
+        // A tern token (the caller's credential for the node) never reaches the function.
+        if (deps_.auth.isCredential(h.value)) break;
+        [[fallthrough]];
+      case HeaderUse::kVariable:
+        cgiHeaderName(h.name, variable);
+        in.env.add(variable, h.value);
+        break;
+      case HeaderUse::kDropped:
+        break;
     }
   }
   // A device's call: its state is the function's namespace for that device, here.

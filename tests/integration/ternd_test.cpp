@@ -310,8 +310,18 @@ TEST_F(TerndTest, CgiEnvironmentAndHeaderBlock) {
   test::TerndProcess node(data());
   ASSERT_EQ(deploy(node, "cgi", guest("cgi"), "?env=GREETING=hi").status, 201);
   auto r = request(node.port(), "POST", "/fn/cgi/some/path?q=1&r=2", "payload",
-                   {{"X-Custom", "value"}, {"Content-Type", "text/x-test"}});
+                   {{"X-Custom", "value"},
+                    {"Content-Type", "text/x-test"},
+                    {"authorization", "Basic dXNlcg=="},
+                    {"Proxy-Authorization", "Basic cHJveHk="}});
   EXPECT_EQ(r.status, 201) << r.raw;
+  // Content-Type and Content-Length are CONTENT_TYPE and CONTENT_LENGTH only; a proxy's
+  // credentials are not passed on; a credential that is not the node's token is.
+  EXPECT_NE(r.body.find("HTTP_AUTHORIZATION=Basic dXNlcg==\n"), std::string::npos) << r.body;
+  for (const char* absent : {"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH", "HTTP_PROXY_AUTHORIZATION",
+                             "cHJveHk="}) {
+    EXPECT_EQ(r.body.find(absent), std::string::npos) << absent << " in\n" << r.body;
+  }
   EXPECT_EQ(r.headers["content-type"], "text/plain");
   EXPECT_EQ(r.headers["x-test"], "yes");
   for (const char* want :
