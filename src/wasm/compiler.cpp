@@ -748,6 +748,7 @@ Result<std::shared_ptr<const CompiledModule>> Compiler::open(const fs::path& obj
   std::shared_ptr<CompiledModule> m(new CompiledModule());
   m->handle_ = handle;
   m->abi_ = abi;
+  m->start_ = m->findExport("_start");
   m->info_ = std::move(info);
   m->hash_ = std::move(hash);
   m->tier_ = tier;

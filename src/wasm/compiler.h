@@ -101,12 +101,15 @@ class CompiledModule {
   const std::filesystem::path& objectPath() const { return objectPath_; }
   // The export with that name, or nullptr.
   const tern_export_t* findExport(std::string_view name) const;
+  // findExport("_start"), found once when the module is loaded: every invocation asks.
+  const tern_export_t* startExport() const { return start_; }
 
  private:
   friend class Compiler;
   CompiledModule() = default;
   void* handle_ = nullptr;
   const tern_module_t* abi_ = nullptr;
+  const tern_export_t* start_ = nullptr;
   ModuleInfo info_;
   std::string hash_;
   Tier tier_ = Tier::kOptimized;

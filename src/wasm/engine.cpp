@@ -175,7 +175,7 @@ void Engine::teardown(Sandbox& sandbox, void* instanceMemory, SlotUse use) {
 InvocationResult Engine::invoke(const std::shared_ptr<const CompiledModule>& module,
                                 const InvocationRequest& request) {
   InvocationResult result;
-  const tern_export_t* start = module->findExport("_start");
+  const tern_export_t* start = module->startExport();
   if (!start || start->kind != TERN_EXTERN_FUNC || std::strcmp(start->signature, ":") != 0) {
     result.outcome = Outcome::kInvalid;
     result.detail = "module has no `_start` function export: it is not a WASI command";
