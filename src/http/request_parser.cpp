@@ -25,15 +25,18 @@ std::string_view trimmed(std::string_view s) {
   return s.substr(first, s.find_last_not_of(" \t") - first + 1);
 }
 
-// A token (RFC 9110 §5.6.2): one or more of the visible characters other than delimiters.
-constexpr auto kTokenChars = [] {
+// A table of the bytes that are ASCII letters, digits or one of `others`.
+constexpr std::array<bool, 256> alphanumericAnd(std::string_view others) {
   std::array<bool, 256> t{};
   for (int c = '0'; c <= '9'; ++c) t[c] = true;
   for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
   for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  for (char c : others) t[static_cast<unsigned char>(c)] = true;
   return t;
-}();
+}
+
+// A token (RFC 9110 §5.6.2): one or more of the visible characters other than delimiters.
+constexpr auto kTokenChars = alphanumericAnd("!#$%&'*+-.^_`|~");
 
 bool isToken(std::string_view s) {
   if (s.empty()) return false;
@@ -46,14 +49,7 @@ bool isToken(std::string_view s) {
 // The bytes of a target parsePlainRequest takes (an origin-form path and query, RFC 9112
 // §3.2.1): unreserved, sub-delims, ':', '@', '/', '?' and '%'. Anything else, a fragment
 // ('#') or a byte outside ASCII say, goes to http_parser.
-constexpr auto kPlainTargetChars = [] {
-  std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c) t[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
-  for (char c : std::string_view("-._~!$&'()*+,;=:@/?%")) t[static_cast<unsigned char>(c)] = true;
-  return t;
-}();
+constexpr auto kPlainTargetChars = alphanumericAnd("-._~!$&'()*+,;=:@/?%");
 
 // The bytes of a header value parsePlainRequest takes: visible ASCII, space and tab.
 constexpr auto kPlainValueChars = [] {
