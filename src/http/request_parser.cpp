@@ -109,8 +109,12 @@ RequestParser::RequestParser(size_t maxHeaderBytes, const Server::BodyLimit& bod
 }
 
 void RequestParser::reset() {
-  http_parser_init(&parser_, HTTP_REQUEST);
-  parser_.data = this;
+  // A request read by parsePlainRequest left http_parser as it was initialised.
+  if (parserUsed_) {
+    http_parser_init(&parser_, HTTP_REQUEST);
+    parser_.data = this;
+    parserUsed_ = false;
+  }
   // The last request was moved out (or is dropped): its members are emptied in place, and a
   // large body's memory goes back.
   request_.method.clear();
@@ -307,6 +311,7 @@ RequestParser::Status RequestParser::feed(std::string_view bytes, size_t& consum
     // Before the header is complete, no more than one byte past its limit is parsed: enough
     // to know the limit is exceeded, however much the client sent.
     if (!headerChecked_) give = std::min(give, maxHeaderBytes_ + 1 - headerBytes_);
+    parserUsed_ = true;
     size_t n = http_parser_execute(&parser_, &kSettings, bytes.data() + consumed, give);
     consumed += n;
     if (!headerChecked_) headerBytes_ += n;
@@ -389,9 +394,11 @@ bool RequestParser::checkHeader() {
   }
   request_.path = std::move(*path);
   if (q != std::string_view::npos) request_.query = std::string(t.substr(q + 1));
+  // Without a Content-Length http_parser leaves ULLONG_MAX. A request with neither a length
+  // nor chunked coding has no body (RFC 9112 §6.3), and its route's limit is not needed.
+  if (contentLength_ == ULLONG_MAX && !chunked_) return true;
   bodyLimitBytes_ = bodyLimit_(request_.method, request_.target);
-  // Without a Content-Length http_parser leaves ULLONG_MAX; chunked bodies are counted as
-  // they come (onBody).
+  // Chunked bodies are counted as they come (onBody).
   if (uint64_t len = contentLength_; len != ULLONG_MAX && !chunked_) {
     if (len > bodyLimitBytes_) {
       refuse(413, "body_too_large",

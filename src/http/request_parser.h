@@ -97,6 +97,7 @@ class RequestParser {
   bool chunked_ = false;
   bool upgrade_ = false;  // an Upgrade header, and "upgrade" in Connection
   bool readPlain_ = false;
+  bool parserUsed_ = true;  // http_parser has been fed since it was initialised
   std::optional<Refusal> refusal_;
 };
 

@@ -244,6 +244,35 @@ TEST(RequestParserTest, AHeaderAtItsLimitIsTakenAndOneByteMoreIsNot) {
   EXPECT_EQ(parse(over, 3, 100).refusal, 431);
 }
 
+// One parser, requests of both kinds in turn on a keep-alive connection: each is read whole
+// and right, whichever path read the one before it.
+TEST(RequestParserTest, PlainAndOtherRequestsAlternateOnOneParser) {
+  Server::BodyLimit limit = oneMiB;
+  RequestParser parser(1024, limit);
+  struct Step {
+    std::string bytes;
+    bool plain;
+    std::string path, body;
+  } steps[] = {
+      {"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc", false, "/p", "abc"},
+      {"GET /g HTTP/1.1\r\nHost: h\r\n\r\n", true, "/g", ""},
+      {"GET /c HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\n\r\n", false, "/c", ""},
+      {"HEAD /h HTTP/1.1\r\nHost: h\r\n\r\n", true, "/h", ""},
+      {"PUT /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+       false, "/u", "hi"},
+      {"GET /last HTTP/1.0\r\n\r\n", true, "/last", ""},
+  };
+  for (const auto& step : steps) {
+    size_t used = 0;
+    ASSERT_EQ(parser.feed(step.bytes, used), RequestParser::Status::kDone) << step.bytes;
+    EXPECT_EQ(used, step.bytes.size()) << step.bytes;
+    EXPECT_EQ(parser.readPlain(), step.plain) << step.bytes;
+    EXPECT_EQ(parser.request().path, step.path);
+    EXPECT_EQ(parser.request().body, step.body);
+    parser.reset();
+  }
+}
+
 TEST(RequestParserTest, AResetParserReadsTheNextRequest) {
   Server::BodyLimit limit = oneMiB;
   RequestParser parser(1024, limit);
