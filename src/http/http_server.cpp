@@ -144,12 +144,13 @@ bool serializeHead(std::string& out, const Response& res, unsigned version, bool
                                           : std::string_view(res.contentType);
   }
   // A header that could split the response (CR, LF, NUL) is dropped, never sent.
-  auto sendable = [](const Header& h) {
-    return !h.name.empty() && fieldSafe(h.name) && fieldSafe(h.value);
+  auto sendable = [](std::string_view name, std::string_view value) {
+    return !name.empty() && fieldSafe(name) && fieldSafe(value);
   };
   size_t bound = 9 + 20 + 1 + reason.size() + 2 + 8 + serverHeader.size() + 2 + 14 +
                  contentType.size() + 2 + 16 + 20 + 2 + 24 + 2;
   for (const auto& h : res.headers) bound += h.name.size() + 2 + h.value.size() + 2;
+  for (const auto& h : res.literalHeaders) bound += h.name.size() + 2 + h.value.size() + 2;
   out.resize(bound);
   char* p = out.data();
   auto put = [&p](std::string_view s) {
@@ -170,13 +171,15 @@ bool serializeHead(std::string& out, const Response& res, unsigned version, bool
     put(contentType);
     put("\r\n"sv);
   }
-  for (const auto& h : res.headers) {
-    if (!sendable(h)) continue;
-    put(h.name);
+  auto putHeader = [&](std::string_view name, std::string_view value) {
+    if (!sendable(name, value)) return;
+    put(name);
     put(": "sv);
-    put(h.value);
+    put(value);
     put("\r\n"sv);
-  }
+  };
+  for (const auto& h : res.headers) putHeader(h.name, h.value);
+  for (const auto& h : res.literalHeaders) putHeader(h.name, h.value);
   if (!bodyless) {
     put("Content-Length: "sv);
     putDecimal(res.body.size());

@@ -44,9 +44,17 @@ struct Request {
   const std::string* header(std::string_view name) const;
 };
 
+// A response header whose name is a string literal: the name is not copied.
+struct LiteralHeader {
+  std::string_view name;  // static storage
+  std::string value;
+};
+
 struct Response {
   int status = 200;
   std::vector<Header> headers;
+  // Sent after `headers`: tern's own headers on the invocation path, names not copied.
+  std::vector<LiteralHeader> literalHeaders;
   std::string body;
   std::string contentType;  // empty: "text/plain; charset=utf-8"
 };

@@ -418,13 +418,15 @@ void HttpGateway::invoke(http::Request&& req, std::string name, std::string rest
       r = std::move(cgi.response);
       if (!cgi.refusedHeaders.empty()) refused.inc(cgi.refusedHeaders.size());
     }
-    r.headers.reserve(r.headers.size() + 4);
-    r.headers.push_back({"X-Tern-Invocation-Id", std::move(out.invocationId)});
-    if (out.version) r.headers.push_back({"X-Tern-Function-Version", std::to_string(out.version)});
-    if (!out.provider.empty()) r.headers.push_back({"X-Tern-Provider", out.provider});
+    r.literalHeaders.reserve(4);
+    r.literalHeaders.push_back({"X-Tern-Invocation-Id", std::move(out.invocationId)});
+    if (out.version) {
+      r.literalHeaders.push_back({"X-Tern-Function-Version", std::to_string(out.version)});
+    }
+    if (!out.provider.empty()) r.literalHeaders.push_back({"X-Tern-Provider", out.provider});
     // Where it ran, in a cluster: here, or the node the call was forwarded to.
     if (!out.node.empty() || !here.empty()) {
-      r.headers.push_back({"X-Tern-Node", out.node.empty() ? here : out.node});
+      r.literalHeaders.push_back({"X-Tern-Node", out.node.empty() ? here : out.node});
     }
     respond(std::move(r));
   });

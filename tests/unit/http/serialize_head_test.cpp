@@ -38,6 +38,11 @@ TEST(SerializeHeadTest, EachResponseGetsExactlyItsHead) {
   odd.status = 299;
   Response big;
   big.headers = {{"X-Big", std::string(10000, 'v')}};
+  Response literal;
+  literal.headers = {{"X-Own", "1"}};
+  literal.literalHeaders.push_back({"X-Tern-Invocation-Id", std::string(20, 'f')});
+  literal.literalHeaders.push_back({"X-Tern-Split", "a\r\nX-Injected: 1"});
+  literal.literalHeaders.push_back({"X-Tern-Node", std::string(5000, 'n')});
   const Case cases[] = {
       {"keep-alive 1.1", plain, 11, true, false,
        "HTTP/1.1 200 OK\r\nServer: tern\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -66,6 +71,11 @@ TEST(SerializeHeadTest, EachResponseGetsExactlyItsHead) {
       {"a status Beast has no reason for gets an empty one", odd, 11, true, false,
        "HTTP/1.1 299 \r\nServer: tern\r\nContent-Type: text/plain; charset=utf-8\r\n"
        "Content-Length: 0\r\n\r\n",
+       true},
+      {"literal-named headers after the others, checked the same way", literal, 11, true, false,
+       "HTTP/1.1 200 OK\r\nServer: tern\r\nContent-Type: text/plain; charset=utf-8\r\n"
+       "X-Own: 1\r\nX-Tern-Invocation-Id: " + std::string(20, 'f') + "\r\nX-Tern-Node: " +
+           std::string(5000, 'n') + "\r\nContent-Length: 0\r\n\r\n",
        true},
       {"a large header", big, 11, true, false,
        "HTTP/1.1 200 OK\r\nServer: tern\r\nContent-Type: text/plain; charset=utf-8\r\nX-Big: " +
