@@ -200,7 +200,6 @@ constexpr std::array<std::string_view, 9> kDeployOneParams = {
     "weight",    "tier",       "compile_tier"};
 
 
-// The CGI variable name for an HTTP header, into `out`: HTTP_ + upper case, '-' -> '_'.
 // What a request header becomes in the function's environment: an HTTP_* variable, but
 // for these (RFC 3875 §4.1.2-4.1.3, and the node's own credential).
 enum class HeaderUse { kVariable, kContentType, kAuthorization, kDropped };
@@ -220,6 +219,7 @@ HeaderUse headerUse(std::string_view name) {
   }
 }
 
+// The CGI variable name for an HTTP header, into `out`: HTTP_ + upper case, '-' -> '_'.
 void cgiHeaderName(std::string_view name, std::string& out) {
   out.resize(5 + name.size());
   char* p = out.data();
