@@ -157,8 +157,9 @@ struct alignas(64) ThreadState {
   static_assert(std::atomic<uint64_t>::is_always_lock_free);
   // The running invocation's epoch and deadline (CLOCK_MONOTONIC, 0: none), written only
   // by this thread and read by the watchdog without a lock: watchSeq is a sequence count
-  // (odd while the pair changes), so the watchdog reads a consistent pair or retries on its
-  // next tick (Watchdog::publish and the scan in watchdog.cpp).
+  // (odd while the pair changes), so the watchdog reads a consistent pair or skips the
+  // thread, which then checks the watchdog's wake time itself (Watchdog::publish and the
+  // scan in watchdog.cpp).
   std::atomic<uint64_t> watchSeq{0};
   std::atomic<uint64_t> epoch{0};
   std::atomic<int64_t> deadlineNs{0};

@@ -10,13 +10,8 @@
 namespace tern::wasm {
 
 namespace {
-// How often a preemption is signalled again while its invocation has not stopped, and how
-// soon a thread caught changing its deadline is looked at again.
+// How often a preemption is signalled again while its invocation has not stopped.
 constexpr int64_t kTickNs = 1'000'000;
-// How long the watchdog keeps waking on a timer after the last deadline went: a deadline
-// published meanwhile is later than that wake (unless the timeout is shorter), so sparse
-// invocations find it awake on a timer and do not have to wake it.
-constexpr int64_t kLingerNs = 200'000'000;
 constexpr int64_t kNever = INT64_MAX;
 
 // Serialises registering, unregistering and destroying watchdogs: a thread's registration
@@ -135,6 +130,9 @@ Watchdog::Outer Watchdog::enterNested(ThreadState& ts, int64_t deadlineNs) {
 
 void Watchdog::leaveNested(ThreadState& ts, const Outer& outer) {
   publish(ts, outer.epoch, outer.deadlineNs);
+  // The watchdog may have skipped this thread while it changed its pair (the scan below),
+  // so the caller's deadline is checked against its wake like any other.
+  if (outer.deadlineNs) wakeForDeadline(outer.deadlineNs);
   // A preemption recorded for the nested call is void; one due to the caller's deadline is
   // sent again on the next tick.
   ts.preemptPending = 0;
@@ -145,11 +143,10 @@ int64_t Watchdog::scanLocked(int64_t nowNs) {
   for (ThreadState* ts = threads_; ts; ts = ts->next) {
     uint64_t epoch = 0;
     int64_t deadline = 0;
-    if (!readPublished(*ts, epoch, deadline)) {
-      next = std::min(next, nowNs + kTickNs);  // changing now: look again on the next tick
-      continue;
-    }
-    if (!deadline) continue;
+    // A thread changing its pair is skipped: every change that sets a deadline is followed
+    // by wakeForDeadline, which sees the wake time that run() publishes after this scan
+    // (the fences there and in wakeForDeadline), so it wakes the watchdog if it must.
+    if (!readPublished(*ts, epoch, deadline) || !deadline) continue;
     lastDeadlineNs_ = nowNs;
     if (nowNs >= deadline) {
       ts->killEpoch.store(epoch, std::memory_order_relaxed);
@@ -169,8 +166,8 @@ bool Watchdog::earlierDeadlineLocked(int64_t wakeAtNs) const {
   for (const ThreadState* ts = threads_; ts; ts = ts->next) {
     uint64_t epoch = 0;
     int64_t deadline = 0;
-    if (!readPublished(*ts, epoch, deadline)) return true;
-    if (deadline && deadline < wakeAtNs) return true;
+    // A thread changing its pair checks the wake time itself (scanLocked).
+    if (readPublished(*ts, epoch, deadline) && deadline && deadline < wakeAtNs) return true;
   }
   return false;
 }
@@ -188,17 +185,21 @@ void Watchdog::run() {
     auto woken = [this, next]() TERN_REQUIRES(mu_) {
       return stop_ || earlierDeadlineLocked(next);
     };
+    bool early = false;  // woken by a deadline earlier than `next` (or a stop)
     if (next == kNever) {
       lock.wait(cv_, woken);
+      early = true;
     } else if (next - now <= kTickNs) {
-      // A tick (a preemption to signal again, or a thread caught mid-change): only a stop
-      // ends it early.
+      // A tick (a preemption to signal again): only a stop ends it early.
       lock.waitFor(cv_, std::chrono::nanoseconds(next - now),
                    [this]() TERN_REQUIRES(mu_) { return stop_; });
     } else {
-      lock.waitUntil(cv_, std::chrono::steady_clock::time_point(std::chrono::nanoseconds(next)),
-                     woken);
+      early = lock.waitUntil(
+          cv_, std::chrono::steady_clock::time_point(std::chrono::nanoseconds(next)), woken);
     }
+    // The deadline that woke it counts as seen, even if its invocation ends before the
+    // scan: the watchdog then lingers on its timer instead of waiting to be woken again.
+    if (early) lastDeadlineNs_ = monotonicNs();
   }
 }
 

@@ -49,6 +49,11 @@ class Watchdog {
   // Unregisters a thread whose state is going away (the thread is exiting).
   static void forgetThread(ThreadState& ts);
 
+  // How long the watchdog keeps waking on a timer after it last saw a deadline: a deadline
+  // published meanwhile is later than that wake (unless its timeout is shorter), so sparse
+  // invocations find it awake on a timer and do not have to wake it.
+  static constexpr int64_t kLingerNs = 200'000'000;
+
   // How many times the watchdog has looked at its threads.
   uint64_t scans() const { return scans_.load(std::memory_order_relaxed); }
 
@@ -74,7 +79,7 @@ class Watchdog {
   // When the watchdog will look next (CLOCK_MONOTONIC ns, INT64_MAX: when woken); set
   // under mu_ before it waits, read by begin without it.
   std::atomic<int64_t> wakeAtNs_{INT64_MAX};
-  // When a scan last saw a deadline.
+  // When the watchdog last saw a deadline (in a scan, or the one that woke it).
   int64_t lastDeadlineNs_ TERN_GUARDED_BY(mu_) = INT64_MIN / 2;
   std::atomic<uint64_t> scans_{0};
   bool stop_ TERN_GUARDED_BY(mu_) = false;
