@@ -325,7 +325,7 @@ TEST_F(CoapTest, NonConfirmableRequestsGetNonConfirmableAnswers) {
 TEST_F(CoapTest, RetransmittedRequestsRunTheFunctionOnce) {
   test::TerndProcess node(data());
   deploy(node, "echo", example("echo"));
-  deploy(node, "slow", guest("sleeper"), "?env=SLEEP_MS=300");
+  deploy(node, "slow", guest("sleeper"), "?env=SLEEP_MS=2000");
   CoapSocket s(node.coapPort());
   // Piggybacked: the duplicate (same message ID) gets the same answer without a new run.
   CoapMessage m = s.request(kPost, "fn/echo", "", "once");
@@ -371,7 +371,7 @@ TEST_F(CoapTest, CgiLikeEnvironment) {
 
 TEST_F(CoapTest, SaturationAnswers503WithMaxAge) {
   test::TerndProcess node(data(), {"--workers", "1", "--queue", "0"});
-  deploy(node, "slow", guest("sleeper"), "?env=SLEEP_MS=600");
+  deploy(node, "slow", guest("sleeper"), "?env=SLEEP_MS=3000");
   CoapSocket a(node.coapPort());
   CoapMessage running = a.request(kGet, "fn/slow");
   a.send(test::encodeCoap(running));
@@ -388,7 +388,7 @@ TEST_F(CoapTest, SaturationAnswers503WithMaxAge) {
 
 TEST_F(CoapTest, SigtermDrainsCoapInvocations) {
   test::TerndProcess node(data());
-  deploy(node, "slow", guest("sleeper"), "?env=SLEEP_MS=500");
+  deploy(node, "slow", guest("sleeper"), "?env=SLEEP_MS=2000");
   CoapSocket s(node.coapPort());
   CoapMessage m = s.request(kGet, "fn/slow");
   auto answer = std::async(std::launch::async, [&] { return s.exchange(m); });

@@ -215,8 +215,8 @@ TEST_F(HostApiTest, CalleeFailuresAndTimeouts) {
   EXPECT_NE(logs("nap").find("\"outcome\":\"timeout\""), std::string::npos);
 
   // The caller's deadline bounds a callee whose own timeout is longer: both end.
-  ASSERT_EQ(deploy("long-nap", sleeper, "?env=SLEEP_MS=3000&timeout_ms=10000").status, 201);
-  deployOk("hasty", "?allow=invoke:long-nap&timeout_ms=300");
+  ASSERT_EQ(deploy("long-nap", sleeper, "?env=SLEEP_MS=10000&timeout_ms=20000").status, 201);
+  deployOk("hasty", "?allow=invoke:long-nap&timeout_ms=2000");
   auto r = request(node.port(), "POST", "/fn/hasty", "invoke long-nap");
   EXPECT_EQ(r.status, 504) << r.body;
   EXPECT_NE(logs("long-nap").find("\"outcome\":\"timeout\""), std::string::npos)

@@ -95,11 +95,11 @@ TEST_F(SchedulerApiTest, StatusAndMetricsShowTheSchedulersFigures) {
                            "100"});
   ASSERT_EQ(deploy(node, "burn", "env=BURN_US%3D1000&slo_ms=50&slo_percentile=95&weight=2").status,
             201);
-  ASSERT_EQ(deploy(node, "hold", "env=BURN_US%3D1500000").status, 201);  // best effort
+  ASSERT_EQ(deploy(node, "hold", "env=BURN_US%3D3000000").status, 201);  // best effort
   for (int i = 0; i < 20; ++i) ASSERT_EQ(request(node.port(), "GET", "/fn/burn").status, 200);
   ASSERT_EQ(request(node.port(), "GET", "/fn/hold").status, 200);  // its service time is known
 
-  // While `hold` has the only slot for 1.5 s, a request of `burn` (50 ms objective)
+  // While `hold` has the only slot for 3 s, a request of `burn` (50 ms objective)
   // cannot finish in time: refused on arrival, not run late.
   auto held = hold(node, "hold");
   auto refused = request(node.port(), "GET", "/fn/burn");

@@ -439,7 +439,7 @@ TEST_F(TerndTest, OversizedAndMalformedRequestsAreRefusedAndTheNodeKeepsServing)
 
 TEST_F(TerndTest, SaturationAnswers429WithRetryAfter) {
   test::TerndProcess node(data(), {"--workers", "1", "--queue", "1"});
-  ASSERT_EQ(deploy(node, "slow", guest("sleeper"), "?env=SLEEP_MS=800").status, 201);
+  ASSERT_EQ(deploy(node, "slow", guest("sleeper"), "?env=SLEEP_MS=3000").status, 201);
   auto a = std::async(std::launch::async, [&] { return request(node.port(), "GET", "/fn/slow"); });
   ASSERT_TRUE(test::eventually([&] { return node.metric("tern_worker_slots_busy") == 1; }))
       << node.log();
@@ -455,7 +455,7 @@ TEST_F(TerndTest, SaturationAnswers429WithRetryAfter) {
 
 TEST_F(TerndTest, SigtermDrainsInFlightInvocations) {
   test::TerndProcess node(data());
-  ASSERT_EQ(deploy(node, "slow", guest("sleeper"), "?env=SLEEP_MS=700").status, 201);
+  ASSERT_EQ(deploy(node, "slow", guest("sleeper"), "?env=SLEEP_MS=2000").status, 201);
   auto inflight =
       std::async(std::launch::async, [&] { return request(node.port(), "GET", "/fn/slow"); });
   ASSERT_TRUE(test::eventually([&] { return node.metric("tern_worker_slots_busy") == 1; }))
