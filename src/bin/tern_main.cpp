@@ -67,10 +67,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, 4096u));
   runCmd->add_option("--repeat", run.repeat, "run N fresh sandboxes one after another")
       ->check(CLI::Range(1u, 100000000u));
-  runCmd->add_option("--compile-tier", run.compileTier,
-                     "auto (default: the optimized object when cached, else baseline for one "
-                     "run and optimized with --repeat), baseline or optimized")
-      ->check(CLI::IsMember({"auto", "baseline", "optimized"}));
+  auto* runCompileTier =
+      runCmd->add_option("--compile-tier", run.compileTier,
+                         "auto (default: the optimized object when cached, else baseline for one "
+                         "run and optimized with --repeat), baseline or optimized")
+          ->check(CLI::IsMember({"auto", "baseline", "optimized"}));
+  runCmd->add_option("--tier", run.compileTier, "the same as --compile-tier")
+      ->check(CLI::IsMember({"auto", "baseline", "optimized"}))
+      ->excludes(runCompileTier);
   runCmd->add_option("--cache-dir", run.cacheDir,
                      "compiled-module cache "
                      "(default $TERN_CACHE_DIR or ~/.cache/tern)");
@@ -98,8 +102,9 @@ int main(int argc, char** argv) {
 
   deployCmd->add_option("--sites", deploy.sites, "in a cluster: run only at these sites")
       ->delimiter(',');
-  deployCmd->add_option("--tier", deploy.tier, "in a cluster: run only on this tier")
-      ->check(CLI::IsMember({"edge", "cloud"}));
+  deployCmd->add_option("--tier", deploy.tierWords,
+                        "edge or cloud: in a cluster, run only on this tier; auto, baseline or "
+                        "optimized: the same as --compile-tier (may be given twice, once each)");
   deployCmd->add_option("--compile-tier", deploy.compileTier,
                         "which compiler builds the function: auto (baseline at once, optimized "
                         "swapped in when ready; default), baseline or optimized")

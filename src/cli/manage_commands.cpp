@@ -22,6 +22,11 @@ namespace {
 
 std::string functionPath(std::string_view name) { return "/v1/functions/" + percentEncode(name); }
 
+// A compile tier's name (the node parses it as store::parseCompileTier does).
+bool isCompileTier(std::string_view word) {
+  return word == "auto" || word == "baseline" || word == "optimized";
+}
+
 // A member of a JSON object, or null.
 const json& member(const json& j, const char* key) {
   static const json kNull;
@@ -108,18 +113,35 @@ Result<std::string> deployTarget(const DeployOptions& o) {
     if (auto ok = exec::checkWeight(*o.weight); !ok.ok()) return ok.error();
     query.push_back(fmt::format("weight={}", *o.weight));
   }
+  std::string tier = o.tier;
+  std::string compileTier = o.compileTier;
+  if (!compileTier.empty() && !isCompileTier(compileTier)) {
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("--compile-tier must be auto, baseline or optimized, got \"{}\"",
+                             terminalSafe(compileTier)));
+  }
+  for (const auto& word : o.tierWords) {
+    bool placement = word == "edge" || word == "cloud";
+    if (!placement && !isCompileTier(word)) {
+      return Error(ErrorCode::kInvalidArgument,
+                   fmt::format("--tier must be edge or cloud (where it runs) or auto, baseline or "
+                               "optimized (which compiler builds it), got \"{}\"",
+                               terminalSafe(word)));
+    }
+    std::string& setting = placement ? tier : compileTier;
+    if (!setting.empty() && setting != word) {
+      bool fromFlag = !placement && setting == o.compileTier;
+      return Error(ErrorCode::kInvalidArgument,
+                   fmt::format("--tier {} contradicts {} {}", word,
+                               fromFlag ? "--compile-tier" : "--tier", setting));
+    }
+    setting = word;
+  }
   // The node checks the placement's names.
   for (const auto& site : o.sites) query.push_back("site=" + percentEncode(site));
-  if (!o.tier.empty()) query.push_back("tier=" + percentEncode(o.tier));
+  if (!tier.empty()) query.push_back("tier=" + percentEncode(tier));
   for (const auto& l : o.labels) query.push_back("label=" + percentEncode(l));
-  if (!o.compileTier.empty()) {
-    if (o.compileTier != "auto" && o.compileTier != "baseline" && o.compileTier != "optimized") {
-      return Error(ErrorCode::kInvalidArgument,
-                   fmt::format("--compile-tier must be auto, baseline or optimized, got \"{}\"",
-                               terminalSafe(o.compileTier)));
-    }
-    query.push_back("compile_tier=" + o.compileTier);
-  }
+  if (!compileTier.empty()) query.push_back("compile_tier=" + compileTier);
   std::string target = functionPath(o.name);
   for (size_t i = 0; i < query.size(); ++i) target += (i == 0 ? "?" : "&") + query[i];
   return target;

@@ -44,6 +44,9 @@ struct DeployOptions {
   // Which compiler builds the function's object: auto, baseline or optimized (unset: the
   // node's default, auto; docs/design/tiers.md).
   std::string compileTier;
+  // The words of `--tier`, which takes either kind of tier (their words differ): edge or
+  // cloud sets `tier`, auto, baseline or optimized sets `compileTier`.
+  std::vector<std::string> tierWords;
 };
 
 // The PUT target for a deploy, "/v1/functions/NAME?memory_mb=...&env=K%3DV", after

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "ternd_process.h"
 #include "test_support.h"
 #include "util/subprocess.h"
 
@@ -66,6 +67,51 @@ TEST_F(TernRunTest, EveryCompileTierRunsTheFunction) {
   auto bad = tern({example("hello"), "--compile-tier", "fast"});
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.err.find("--compile-tier"), std::string::npos) << bad.err;
+  // --tier is the same option.
+  auto baseline = tern({example("hello"), "--tier", "baseline"});
+  EXPECT_EQ(baseline.status, 0) << baseline.err;
+  EXPECT_EQ(baseline.out, "Hello from tern!\n");
+  auto badTier = tern({example("hello"), "--tier", "fast"});
+  EXPECT_NE(badTier.status, 0);
+  EXPECT_NE(badTier.err.find("--tier"), std::string::npos) << badTier.err;
+  auto both = tern({example("hello"), "--tier", "baseline", "--compile-tier", "optimized"});
+  EXPECT_NE(both.status, 0);
+  EXPECT_NE(both.err.find("excludes"), std::string::npos) << both.err;
+}
+
+// `tern deploy --tier baseline|optimized|auto` sets the function's compile tier, which its
+// info shows; --tier edge|cloud still places it, and a word of neither kind is refused
+// before anything is sent.
+TEST_F(TernRunTest, DeployTakesTheCompileTierAsTier) {
+  test::TerndProcess node(dir.path() / "node");
+  auto tern = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv{(test::binDir() / "tern").string(), "--node",
+                                  "http://127.0.0.1:" + std::to_string(node.port()), "--token",
+                                  node.token()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    SubprocessOptions so;
+    so.timeout = std::chrono::seconds(120);
+    auto r = runSubprocess(argv, so);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : SubprocessResult{};
+  };
+  for (const char* tier : {"baseline", "optimized", "auto"}) {
+    auto d = tern({"deploy", "--tier", tier, "hello", example("hello")});
+    ASSERT_EQ(d.exitStatus, 0) << tier << ": " << d.output;
+    auto info = tern({"--json", "info", "hello"});
+    ASSERT_EQ(info.exitStatus, 0) << info.output;
+    EXPECT_NE(info.output.find(std::string("\"compile_tier\":\"") + tier + "\""),
+              std::string::npos)
+        << info.output;
+  }
+  auto both = tern({"deploy", "hello", example("hello"), "--tier", "edge", "--tier", "baseline"});
+  ASSERT_EQ(both.exitStatus, 0) << both.output;
+  auto info = tern({"--json", "info", "hello"});
+  EXPECT_NE(info.output.find("\"compile_tier\":\"baseline\""), std::string::npos) << info.output;
+  EXPECT_NE(info.output.find("\"tier\":\"edge\""), std::string::npos) << info.output;
+  auto bad = tern({"deploy", "hello", example("hello"), "--tier", "fast"});
+  EXPECT_NE(bad.exitStatus, 0);
+  EXPECT_NE(bad.output.find("--tier must be edge or cloud"), std::string::npos) << bad.output;
 }
 
 TEST_F(TernRunTest, StdinOrInputFileIsTheRequest) {

@@ -76,6 +76,49 @@ TEST(DeployTargetTest, PassesTheCompileTierAndRefusesAnUnknownOne) {
             "--compile-tier must be auto, baseline or optimized, got \"O2\"");
 }
 
+// --tier takes either kind of tier, as the words differ: edge and cloud place the
+// function, auto, baseline and optimized choose its compiler, as --compile-tier does.
+TEST(DeployTargetTest, TierTakesACompileTierOrAPlacementTier) {
+  struct Case {
+    std::vector<std::string> words;
+    std::string compileTier;  // --compile-tier
+    std::string target;       // the query, or the error's message
+  };
+  const Case cases[] = {
+      {{"baseline"}, "", "?compile_tier=baseline"},
+      {{"optimized"}, "", "?compile_tier=optimized"},
+      {{"auto"}, "", "?compile_tier=auto"},
+      {{"cloud"}, "", "?tier=cloud"},
+      {{"edge", "baseline"}, "", "?tier=edge&compile_tier=baseline"},
+      {{"optimized", "cloud"}, "", "?tier=cloud&compile_tier=optimized"},
+      {{"cloud"}, "baseline", "?tier=cloud&compile_tier=baseline"},
+      {{"baseline"}, "baseline", "?compile_tier=baseline"},
+      {{"baseline", "baseline"}, "", "?compile_tier=baseline"},
+      {{"fast"}, "",
+       "--tier must be edge or cloud (where it runs) or auto, baseline or optimized (which "
+       "compiler builds it), got \"fast\""},
+      {{""}, "",
+       "--tier must be edge or cloud (where it runs) or auto, baseline or optimized (which "
+       "compiler builds it), got \"\""},
+      {{"edge", "cloud"}, "", "--tier cloud contradicts --tier edge"},
+      {{"baseline", "optimized"}, "", "--tier optimized contradicts --tier baseline"},
+      {{"baseline"}, "optimized", "--tier baseline contradicts --compile-tier optimized"},
+  };
+  for (const auto& c : cases) {
+    DeployOptions o;
+    o.name = "hello";
+    o.tierWords = c.words;
+    o.compileTier = c.compileTier;
+    auto t = deployTarget(o);
+    std::string got = t.ok() ? *t : t.error().message();
+    EXPECT_EQ(got, c.target.front() == '?' ? "/v1/functions/hello" + c.target : c.target)
+        << testing::PrintToString(c.words) << " with --compile-tier " << c.compileTier;
+    if (!t.ok()) {
+      EXPECT_EQ(t.error().code(), ErrorCode::kInvalidArgument);
+    }
+  }
+}
+
 TEST(DeployTargetTest, RefusesOutOfRangeSettingsAndBadEnv) {
   // Applies `change` to valid options and reports whether deployTarget refuses them.
   auto refused = [](auto change) {
