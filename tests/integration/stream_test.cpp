@@ -193,16 +193,7 @@ TEST_F(StreamTest, AtLeastOnceResumesExactlyAfterTheGivenSequenceAndBestEffortSk
 // The CLI as a script uses it: `tern app deploy`, `tern stream subscribe --json --count`
 // in the background, `tern stream publish`.
 TEST_F(StreamTest, TheCliDeploysAppsPublishesAndSubscribes) {
-  auto tern = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv{(test::binDir() / "tern").string(), "--node",
-                                  fmt::format("http://127.0.0.1:{}", node.port()), "--token", node.token()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    SubprocessOptions so;
-    so.timeout = std::chrono::seconds(120);
-    auto r = runSubprocess(argv, so);
-    EXPECT_TRUE(r.ok());
-    return r.ok() ? *r : SubprocessResult{};
-  };
+  auto tern = [&](const std::vector<std::string>& args) { return node.cli(args); };
   deploy("comments-filter", test::readText(test::examplesDir() / "comments_filter.wasm"));
   auto deployed = tern({"app", "deploy", "comments", "--processor", "comments-filter", "--max-per-second", "50"});
   EXPECT_EQ(deployed.exitStatus, 0) << deployed.output;

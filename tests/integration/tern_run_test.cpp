@@ -84,17 +84,7 @@ TEST_F(TernRunTest, EveryCompileTierRunsTheFunction) {
 // before anything is sent.
 TEST_F(TernRunTest, DeployTakesTheCompileTierAsTier) {
   test::TerndProcess node(dir.path() / "node");
-  auto tern = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv{(test::binDir() / "tern").string(), "--node",
-                                  "http://127.0.0.1:" + std::to_string(node.port()), "--token",
-                                  node.token()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    SubprocessOptions so;
-    so.timeout = std::chrono::seconds(120);
-    auto r = runSubprocess(argv, so);
-    EXPECT_TRUE(r.ok());
-    return r.ok() ? *r : SubprocessResult{};
-  };
+  auto tern = [&](const std::vector<std::string>& args) { return node.cli(args); };
   for (const char* tier : {"baseline", "optimized", "auto"}) {
     auto d = tern({"deploy", "--tier", tier, "hello", example("hello")});
     ASSERT_EQ(d.exitStatus, 0) << tier << ": " << d.output;

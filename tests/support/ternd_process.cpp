@@ -99,6 +99,17 @@ std::map<std::string, std::string> TerndProcess::auth() const {
   return {{"Authorization", "Bearer " + token()}};
 }
 
+SubprocessResult TerndProcess::cli(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv{(binDir() / "tern").string(), "--node",
+                                "http://127.0.0.1:" + std::to_string(port_), "--token", token()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  SubprocessOptions so;
+  so.timeout = std::chrono::seconds(120);
+  auto r = runSubprocess(argv, so);
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().describe());
+  return r.ok() ? *r : SubprocessResult{};
+}
+
 int TerndProcess::terminate() {
   if (pid_ <= 0) return -1;
   ::kill(pid_, SIGTERM);

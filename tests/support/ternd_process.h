@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "util/subprocess.h"
+
 namespace tern::test {
 
 class TerndProcess {
@@ -29,6 +31,9 @@ class TerndProcess {
   // the observable state tests wait on.
   double metric(const std::string& series) const;
   std::map<std::string, std::string> auth() const;
+  // Runs the tern CLI with this node's URL and token and `args`, to its exit (at most
+  // 120 s); its status and output, stdout and stderr together.
+  SubprocessResult cli(const std::vector<std::string>& args) const;
 
   // SIGTERM, then wait; returns the exit status (-1 if killed by a signal).
   int terminate();
